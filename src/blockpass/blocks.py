@@ -1,0 +1,113 @@
+"""Core value types: documents and the blocks they are cut into.
+
+A block is the unit of work: one model verdict per block. Its `id` is stable across runs
+(document id plus position) so results can be matched to the same block next time, and its
+`content_hash` covers kind and text only, so an unchanged block that moved is still
+recognised for reuse.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+
+class BlockKind(StrEnum):
+    HEADING = "heading"
+    PARAGRAPH = "paragraph"
+    LIST_ITEM = "list_item"
+    BLOCKQUOTE = "blockquote"
+    CODE = "code"
+    TABLE = "table"
+    HTML = "html"
+    IMAGE_ONLY = "image_only"
+    THEMATIC_BREAK = "thematic_break"
+    FRONT_MATTER = "front_matter"
+    EMPTY = "empty"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Span:
+    """Where a block's text sits in the document's raw bytes.
+
+    `start`/`end` are UTF-8 byte offsets, so `raw[start:end]` is the block text and
+    write-back can splice without re-encoding the rest. `line` and `column` (1-based,
+    column in characters) locate the start for human-facing output such as lint alerts.
+    """
+
+    start: int
+    end: int
+    line: int = 1
+    column: int = 1
+
+    def __post_init__(self) -> None:
+        if self.start < 0 or self.end < self.start:
+            raise ValueError(f"invalid span {self.start}..{self.end}")
+
+
+def content_hash(kind: BlockKind, text: str) -> str:
+    """Hash of what the model sees; position is left out on purpose so moved blocks reuse."""
+    digest = hashlib.sha256(f"{kind.value}\x00{text}".encode())
+    return digest.hexdigest()[:32]
+
+
+def block_id(document_id: str, index: int) -> str:
+    return f"{document_id}#{index}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Block:
+    id: str
+    document_id: str
+    index: int
+    kind: BlockKind
+    text: str
+    span: Span | None
+    content_hash: str
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        document_id: str,
+        index: int,
+        kind: BlockKind,
+        text: str,
+        span: Span | None = None,
+        id: str | None = None,
+    ) -> Block:
+        """Build a block, deriving `content_hash` and (unless given) the positional `id`.
+
+        An explicit `id` is for formats where the user already names blocks (JSONL).
+        """
+        return cls(
+            id=block_id(document_id, index) if id is None else id,
+            document_id=document_id,
+            index=index,
+            kind=kind,
+            text=text,
+            span=span,
+            content_hash=content_hash(kind, text),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Document:
+    """One input file: its exact bytes and the blocks cut from them.
+
+    `raw` is kept so write-back can reproduce every byte that no block edit touched.
+    """
+
+    id: str
+    path: Path | None
+    format: str
+    raw: bytes
+    blocks: tuple[Block, ...]
+
+    def block(self, block_id: str) -> Block:
+        for candidate in self.blocks:
+            if candidate.id == block_id:
+                return candidate
+        raise KeyError(block_id)

@@ -1,0 +1,32 @@
+"""Rule corpora and the deterministic rule engine.
+
+``load_vale_package`` reads a Vale style folder into ``Rule`` values, compiling the ones this
+engine can run; ``check_text`` runs them over a piece of text and returns ``Alert``s.
+"""
+
+from blockpass.rules.engine import Alert, Matcher, RegexError, check_text
+from blockpass.rules.vale import (
+    EXTENSION_POINTS,
+    IMPLEMENTED_EXTENSION_POINTS,
+    LEVELS,
+    Action,
+    Rule,
+    RulePackage,
+    load_vale_package,
+    load_vale_rule,
+)
+
+__all__ = [
+    "EXTENSION_POINTS",
+    "IMPLEMENTED_EXTENSION_POINTS",
+    "LEVELS",
+    "Action",
+    "Alert",
+    "Matcher",
+    "RegexError",
+    "Rule",
+    "RulePackage",
+    "check_text",
+    "load_vale_package",
+    "load_vale_rule",
+]

@@ -1,0 +1,19 @@
+"""A local stand-in for LLM provider APIs: see ``app.py`` and the README's sandbox section."""
+
+from blockpass.sandbox.app import DEFAULT_API_KEY, Sandbox, SandboxConfig, create_app
+from blockpass.sandbox.clock import ManualClock, SystemClock
+from blockpass.sandbox.faults import FaultPlan
+from blockpass.sandbox.server import RunningServer, serve, serve_in_thread
+
+__all__ = [
+    "DEFAULT_API_KEY",
+    "FaultPlan",
+    "ManualClock",
+    "RunningServer",
+    "Sandbox",
+    "SandboxConfig",
+    "SystemClock",
+    "create_app",
+    "serve",
+    "serve_in_thread",
+]

@@ -1,0 +1,119 @@
+"""The deterministic responder: a stand-in model whose answers can be checked.
+
+Given a request that carries a pack of blocks (``blockpass.packformat``), it returns one
+result per block by applying deterministic rules, typically the existence and substitution
+rules of a Vale package: a substitution match becomes an ``edit``, an existence match a
+``flag`` note, and a block with no match is ``ok``. With no rules every block is ``ok``.
+
+For a schema that is not blockpass's result schema it returns the smallest instance that
+satisfies the schema, and without blocks or schema a short plain-text reply, so that any
+well-formed request gets a well-formed answer.
+
+Output faults (``faults.py``) damage the answer here; truncation at ``max_tokens`` belongs to
+the vendor adapter because it counts tokens in the vendor's way.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import Any
+
+from blockpass.packformat import PackedBlock, parse_pack
+from blockpass.rules import Rule, check_text
+from blockpass.sandbox.faults import NO_FAULTS, RequestFaults
+
+PLAIN_REPLY = "This is the blockpass sandbox. It answers packs of blocks; none were found."
+Verdict = dict[str, Any]
+
+
+class Responder:
+    def __init__(self, rules: Sequence[Rule] = ()) -> None:
+        # Heading-scoped rules judge headings only, and the rest judge everything else.
+        self._heading_rules = tuple(rule for rule in rules if _heading_scoped(rule))
+        self._body_rules = tuple(rule for rule in rules if not _heading_scoped(rule))
+        # Real runs send the same blocks again (retries, re-packs); the verdict is pure.
+        self._verdict = lru_cache(maxsize=65536)(self._compute_verdict)
+
+    def blocks_in(self, user_text: str) -> list[PackedBlock]:
+        return parse_pack(user_text)
+
+    def reply(
+        self,
+        blocks: list[PackedBlock],
+        schema: dict[str, Any] | None,
+        faults: RequestFaults = NO_FAULTS,
+    ) -> str:
+        """The answer as JSON text (or plain text when nothing structured was asked)."""
+        if schema is not None and not _is_result_schema(schema):
+            return _dumps(minimal_instance(schema))
+        if not blocks:
+            return _dumps(minimal_instance(schema)) if schema is not None else PLAIN_REPLY
+        results = [
+            {"id": block.id, **self._verdict(block.text, block.kind == "heading")}
+            for index, block in enumerate(blocks)
+            if index not in faults.dropped
+        ]
+        if faults.duplicate_ids and results:
+            results.append(results[0])
+        if faults.invent_ids:
+            results.append({"id": f"b{len(blocks) + 7}", "verdict": "ok"})
+        if faults.reorder_ids:
+            results.reverse()
+        text = _dumps({"results": results})
+        if faults.malformed_json:
+            # Drop the comma between the first two results and the final brace.
+            text = text.replace("},{", "}{", 1)[:-1]
+        return text
+
+    def _compute_verdict(self, text: str, heading: bool) -> Verdict:
+        edits: list[dict[str, str]] = []
+        notes: list[str] = []
+        taken_until = -1
+        for alert in check_text(text, self._heading_rules if heading else self._body_rules):
+            if alert.replacements and alert.start >= taken_until:
+                edits.append({"find": alert.match, "replace": alert.replacements[0], "rule": alert.rule_id})
+                taken_until = alert.end
+            elif not alert.replacements:
+                notes.append(f"{alert.rule_id}: {alert.message}")
+        if edits:
+            return {"verdict": "edit", "edits": edits, "notes": notes}
+        if notes:
+            return {"verdict": "flag", "notes": notes}
+        return {"verdict": "ok"}
+
+
+def _heading_scoped(rule: Rule) -> bool:
+    return all(scope.startswith("heading") for scope in rule.scope)
+
+
+def _is_result_schema(schema: dict[str, Any]) -> bool:
+    properties = schema.get("properties")
+    return isinstance(properties, dict) and "results" in properties
+
+
+def _dumps(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def minimal_instance(schema: object) -> object:
+    """The smallest value that satisfies a structured-output schema."""
+    if not isinstance(schema, dict):
+        return None
+    if "enum" in schema:
+        return schema["enum"][0]
+    if "const" in schema:
+        return schema["const"]
+    for union in ("anyOf", "oneOf"):
+        if union in schema:
+            return minimal_instance(schema[union][0])
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = kind[0]
+    if kind == "object":
+        properties = schema.get("properties", {})
+        return {name: minimal_instance(properties.get(name)) for name in schema.get("required", [])}
+    if kind == "array":
+        return [minimal_instance(schema.get("items"))] if schema.get("minItems") == 1 else []
+    return {"string": "", "integer": 0, "number": 0, "boolean": False}.get(str(kind))

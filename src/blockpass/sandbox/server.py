@@ -1,0 +1,66 @@
+"""Serving the sandbox: in the foreground for `blockpass sandbox`, or on a thread for tests.
+
+The thread variant binds 127.0.0.1 port 0 itself, so tests run in parallel without port
+clashes, and waits (bounded) until uvicorn is accepting connections.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import uvicorn
+from starlette.applications import Starlette
+
+from blockpass.sandbox.streaming import HideInjectedDrops
+
+STARTUP_TIMEOUT_SECONDS = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class RunningServer:
+    host: str
+    port: int
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+def _config(app: Starlette, *, log_level: str) -> uvicorn.Config:
+    logging.getLogger("uvicorn.error").addFilter(HideInjectedDrops())
+    return uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="off")
+
+
+def serve(app: Starlette, *, host: str, port: int) -> None:
+    config = _config(app, log_level="info")
+    config.host, config.port = host, port
+    uvicorn.Server(config).run()
+
+
+@contextmanager
+def serve_in_thread(app: Starlette, *, host: str = "127.0.0.1") -> Iterator[RunningServer]:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, 0))
+    server = uvicorn.Server(_config(app, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+        while not server.started:
+            if not thread.is_alive():
+                raise RuntimeError("the sandbox server failed to start")
+            if time.monotonic() > deadline:
+                raise TimeoutError("the sandbox server did not start in time")
+            thread.join(0.005)
+        yield RunningServer(host=host, port=sock.getsockname()[1])
+    finally:
+        server.should_exit = True
+        thread.join(timeout=STARTUP_TIMEOUT_SECONDS)
+        sock.close()
