@@ -29,9 +29,13 @@ def _sandbox_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8787)
-    parser.add_argument("--api-key", default=None, help="key clients must send (default: sandbox-key)")
+    parser.add_argument(
+        "--api-key", default=None, help="key clients must send (default: sandbox-key)"
+    )
     parser.add_argument("--rules", type=Path, help="a Vale style folder the responder applies")
-    parser.add_argument("--latency", type=float, default=0.0, help="seconds before a response starts")
+    parser.add_argument(
+        "--latency", type=float, default=0.0, help="seconds before a response starts"
+    )
     parser.add_argument(
         "--token-latency", type=float, default=0.0, help="extra seconds per output token"
     )

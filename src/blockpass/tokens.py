@@ -35,9 +35,7 @@ class TokenizerFamily(StrEnum):
 
 def _piece_pattern(word_chunk: int) -> re.Pattern[str]:
     letters = r"[^\W\d_]"
-    return re.compile(
-        rf" ?{letters}{{1,{word_chunk}}}| ?\d{{1,3}}| ?[^\w\s]{{1,2}}|_|\n+|[^\S\n]+"
-    )
+    return re.compile(rf" ?{letters}{{1,{word_chunk}}}| ?\d{{1,3}}| ?[^\w\s]{{1,2}}|_|\n+|[^\S\n]+")
 
 
 _PATTERNS = {

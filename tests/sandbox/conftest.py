@@ -52,7 +52,9 @@ async def start_sandbox() -> AsyncIterator[StartSandbox]:
     started: list[RunningSandbox] = []
     with ExitStack() as stack:
 
-        def start(config: SandboxConfig | None = None, faults: FaultPlan | None = None) -> RunningSandbox:
+        def start(
+            config: SandboxConfig | None = None, faults: FaultPlan | None = None
+        ) -> RunningSandbox:
             clock = ManualClock()
             sandbox = Sandbox(config or SandboxConfig(), clock=clock, faults=faults)
             server = stack.enter_context(serve_in_thread(create_app(sandbox)))

@@ -38,11 +38,18 @@ def batch_config(**settings: Any) -> SandboxConfig:
 async def test_a_batch_runs_from_creation_to_results_parsed_by_the_sdk(
     start_sandbox: StartSandbox, google_rules: Path
 ) -> None:
-    running = start_sandbox(SandboxConfig(rules=google_rules, batches=BatchSettings(processing_seconds=600)))
+    running = start_sandbox(
+        SandboxConfig(rules=google_rules, batches=BatchSettings(processing_seconds=600))
+    )
     client = running.client()
-    requests = [{"custom_id": f"pack-{n}", "params": params(f"Click OK to abort job {n}.")} for n in range(5)]
+    requests = [
+        {"custom_id": f"pack-{n}", "params": params(f"Click OK to abort job {n}.")}
+        for n in range(5)
+    ]
     requests.append({"custom_id": "bad-model", "params": params("x", model="claude-imaginary")})
-    requests.append({"custom_id": "prewarm", "params": params("x", max_tokens=0, output_config=None)})
+    requests.append(
+        {"custom_id": "prewarm", "params": params("x", max_tokens=0, output_config=None)}
+    )
 
     batch = await client.messages.batches.create(requests=requests)  # type: ignore[arg-type]
     assert batch.processing_status == "in_progress"
@@ -62,7 +69,10 @@ async def test_a_batch_runs_from_creation_to_results_parsed_by_the_sdk(
     assert done.request_counts.succeeded == 5
     assert done.request_counts.errored == 2
 
-    results = {item.custom_id: item.result async for item in await client.messages.batches.results(batch.id)}
+    results = {
+        item.custom_id: item.result
+        async for item in await client.messages.batches.results(batch.id)
+    }
     assert set(results) == {r["custom_id"] for r in requests}
     succeeded = results["pack-0"]
     assert succeeded.type == "succeeded"
@@ -80,7 +90,9 @@ async def test_a_batch_runs_from_creation_to_results_parsed_by_the_sdk(
 async def test_unfinished_items_expire_after_24_hours_and_finished_ones_are_kept(
     start_sandbox: StartSandbox,
 ) -> None:
-    running = start_sandbox(batch_config(parallelism=1), faults=FaultPlan(rates={"batch_expired": 0.5}, seed=3))
+    running = start_sandbox(
+        batch_config(parallelism=1), faults=FaultPlan(rates={"batch_expired": 0.5}, seed=3)
+    )
     client = running.client()
     batch = await client.messages.batches.create(
         requests=[{"custom_id": f"p{n}", "params": params(f"Text {n}.")} for n in range(10)]  # type: ignore[misc]
@@ -95,7 +107,9 @@ async def test_unfinished_items_expire_after_24_hours_and_finished_ones_are_kept
     assert counts.expired > 0
     assert counts.succeeded > 0
     assert counts.succeeded + counts.expired == 10
-    kinds = Counter([item.result.type async for item in await client.messages.batches.results(batch.id)])
+    kinds = Counter(
+        [item.result.type async for item in await client.messages.batches.results(batch.id)]
+    )
     assert kinds == Counter({"succeeded": counts.succeeded, "expired": counts.expired})
 
 
@@ -114,7 +128,9 @@ async def test_errored_items_are_injected_by_rate_with_a_retryable_error(
     assert {result.error.error.type for result in errored} == {"overloaded_error"}  # type: ignore[union-attr]
 
 
-async def test_cancel_ends_the_batch_with_unprocessed_items_canceled(start_sandbox: StartSandbox) -> None:
+async def test_cancel_ends_the_batch_with_unprocessed_items_canceled(
+    start_sandbox: StartSandbox,
+) -> None:
     running = start_sandbox(batch_config(parallelism=2))
     client = running.client()
     batch = await client.messages.batches.create(
@@ -133,7 +149,9 @@ async def test_cancel_ends_the_batch_with_unprocessed_items_canceled(start_sandb
 async def test_delete_needs_an_ended_batch_and_then_it_is_gone(start_sandbox: StartSandbox) -> None:
     running = start_sandbox(batch_config())
     client = running.client()
-    batch = await client.messages.batches.create(requests=[{"custom_id": "a", "params": params("x")}])  # type: ignore[list-item]
+    batch = await client.messages.batches.create(
+        requests=[{"custom_id": "a", "params": params("x")}]
+    )  # type: ignore[list-item]
     with pytest.raises(anthropic.BadRequestError, match="still processing"):
         await client.messages.batches.delete(batch.id)
     running.clock.advance(600)
@@ -148,7 +166,13 @@ async def test_list_pages_newest_first(start_sandbox: StartSandbox) -> None:
     client = running.client()
     created = []
     for n in range(5):
-        created.append((await client.messages.batches.create(requests=[{"custom_id": "a", "params": params(str(n))}])).id)  # type: ignore[list-item]
+        created.append(
+            (
+                await client.messages.batches.create(
+                    requests=[{"custom_id": "a", "params": params(str(n))}]
+                )
+            ).id
+        )  # type: ignore[list-item]
         running.clock.advance(1)
     listed = [batch.id async for batch in client.messages.batches.list(limit=2)]
     assert listed == created[::-1]
@@ -188,9 +212,13 @@ async def test_batch_items_cache_across_waves_but_not_from_realtime_calls(
     running = start_sandbox(batch_config(parallelism=4, cache_hit_rate=1.0))
     client = running.client()
     system = cached_system(guide, ttl="1h")
-    await client.messages.create(model=MODEL, max_tokens=10, system=system, messages=[{"role": "user", "content": "warm"}])
+    await client.messages.create(
+        model=MODEL, max_tokens=10, system=system, messages=[{"role": "user", "content": "warm"}]
+    )
     batch = await client.messages.batches.create(
-        requests=[{"custom_id": f"p{n}", "params": params(f"Text {n}.", system=system)} for n in range(12)]  # type: ignore[misc]
+        requests=[
+            {"custom_id": f"p{n}", "params": params(f"Text {n}.", system=system)} for n in range(12)
+        ]  # type: ignore[misc]
     )
     running.clock.advance(600)
     usages = {
@@ -199,5 +227,8 @@ async def test_batch_items_cache_across_waves_but_not_from_realtime_calls(
     }
     first_wave = [usages[f"p{n}"] for n in range(4)]
     later = [usages[f"p{n}"] for n in range(4, 12)]
-    assert all(usage.cache_read_input_tokens == 0 and usage.cache_creation_input_tokens > 0 for usage in first_wave)
+    assert all(
+        usage.cache_read_input_tokens == 0 and usage.cache_creation_input_tokens > 0
+        for usage in first_wave
+    )
     assert all(usage.cache_read_input_tokens > 0 for usage in later)

@@ -33,18 +33,24 @@ async def test_a_429_is_retried_by_the_sdk_after_the_retry_after_it_names(
     running = start_sandbox(faults=scripted("rate_limited,ok"))
     client = running.client(max_retries=2)
     began = time.monotonic()
-    raw = await client.messages.with_raw_response.create(model=MODEL, max_tokens=10, messages=user("hi"))
+    raw = await client.messages.with_raw_response.create(
+        model=MODEL, max_tokens=10, messages=user("hi")
+    )
     waited = time.monotonic() - began
     assert raw.retries_taken == 1
     assert waited >= 1.0  # the 429 said retry-after: 1
     assert running.sandbox.stats.requests["status 429"] == 1
 
 
-async def test_an_exhausted_request_bucket_answers_429_with_headers(start_sandbox: StartSandbox) -> None:
+async def test_an_exhausted_request_bucket_answers_429_with_headers(
+    start_sandbox: StartSandbox,
+) -> None:
     running = start_sandbox(SandboxConfig(requests_per_minute=2))
     client = running.client()
     for _ in range(2):
-        ok = await client.messages.with_raw_response.create(model=MODEL, max_tokens=10, messages=user("hi"))
+        ok = await client.messages.with_raw_response.create(
+            model=MODEL, max_tokens=10, messages=user("hi")
+        )
     assert ok.headers["anthropic-ratelimit-requests-limit"] == "2"
     assert ok.headers["anthropic-ratelimit-requests-remaining"] == "0"
     with pytest.raises(anthropic.RateLimitError) as caught:
@@ -63,15 +69,22 @@ async def test_cache_reads_do_not_count_toward_input_tokens_per_minute(
     running = start_sandbox(SandboxConfig(input_tokens_per_minute=4000))
     client = running.client()
     system = cached_system(guide)
-    first = await client.messages.create(model=MODEL, max_tokens=10, system=system, messages=user("one"))
+    first = await client.messages.create(
+        model=MODEL, max_tokens=10, system=system, messages=user("one")
+    )
     assert first.usage.cache_creation_input_tokens > 2000
     for _ in range(5):  # 5 × ~2,600 read tokens would far exceed 4,000 if reads counted
-        again = await client.messages.create(model=MODEL, max_tokens=10, system=system, messages=user("two"))
+        again = await client.messages.create(
+            model=MODEL, max_tokens=10, system=system, messages=user("two")
+        )
         assert again.usage.cache_read_input_tokens > 2000
     # A prefix that must be written again does count, and the bucket cannot hold it.
     with pytest.raises(anthropic.RateLimitError, match="input-tokens"):
         await client.messages.create(
-            model=MODEL, max_tokens=10, system=cached_system(guide + " Changed."), messages=user("three")
+            model=MODEL,
+            max_tokens=10,
+            system=cached_system(guide + " Changed."),
+            messages=user("three"),
         )
 
 
@@ -116,11 +129,17 @@ async def test_a_dropped_connection_is_a_connection_error_that_the_sdk_retries(
 async def test_a_dropped_stream_breaks_off_mid_message(start_sandbox: StartSandbox) -> None:
     running = start_sandbox(faults=scripted("drop_connection"))
     client = running.client()
-    # Inside a stream the SDK lets the transport error through unwrapped.
-    with pytest.raises(httpx2.TransportError):
-        async with client.messages.stream(model=MODEL, max_tokens=10, messages=user("hi")) as stream:
+
+    async def read_stream() -> None:
+        async with client.messages.stream(
+            model=MODEL, max_tokens=10, messages=user("hi")
+        ) as stream:
             async for _ in stream:
                 pass
+
+    # Inside a stream the SDK lets the transport error through unwrapped.
+    with pytest.raises(httpx2.TransportError):
+        await read_stream()
 
 
 async def test_a_slow_response_starts_late(start_sandbox: StartSandbox) -> None:
@@ -132,7 +151,10 @@ async def test_a_slow_response_starts_late(start_sandbox: StartSandbox) -> None:
 
 def test_fault_specs_are_parsed_and_bad_ones_named() -> None:
     assert parse_rates("overloaded=0.05, truncate=0.1") == {"overloaded": 0.05, "truncate": 0.1}
-    assert parse_script("ok,truncate+drop_ids") == [frozenset(), frozenset({"truncate", "drop_ids"})]
+    assert parse_script("ok,truncate+drop_ids") == [
+        frozenset(),
+        frozenset({"truncate", "drop_ids"}),
+    ]
     with pytest.raises(FaultSpecError, match="unknown fault 'explode'"):
         parse_rates("explode=0.1")
     with pytest.raises(FaultSpecError, match="between 0 and 1"):

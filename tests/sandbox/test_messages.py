@@ -55,7 +55,10 @@ async def test_a_missing_or_wrong_api_key_gets_401(start_sandbox: StartSandbox) 
     assert response.status_code == 401
     body = response.json()
     assert body["type"] == "error"
-    assert body["error"] == {"type": "authentication_error", "message": "x-api-key header is required"}
+    assert body["error"] == {
+        "type": "authentication_error",
+        "message": "x-api-key header is required",
+    }
     assert body["request_id"].startswith("req_")
     assert response.headers["request-id"] == body["request_id"]
 
@@ -96,12 +99,18 @@ async def test_forced_tool_choice_is_rejected_by_models_that_do_not_support_it(
         assert message.content[0].type == "tool_use"
 
 
-async def test_prefill_is_rejected_by_claude_4_6_and_newer_only(start_sandbox: StartSandbox) -> None:
+async def test_prefill_is_rejected_by_claude_4_6_and_newer_only(
+    start_sandbox: StartSandbox,
+) -> None:
     client = start_sandbox().client()
     conversation = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "{"}]
     with pytest.raises(anthropic.BadRequestError, match="Prefilling"):
-        await client.messages.create(model="claude-sonnet-4-6", max_tokens=10, messages=conversation)
-    accepted = await client.messages.create(model="claude-sonnet-4-5", max_tokens=10, messages=conversation)
+        await client.messages.create(
+            model="claude-sonnet-4-6", max_tokens=10, messages=conversation
+        )
+    accepted = await client.messages.create(
+        model="claude-sonnet-4-5", max_tokens=10, messages=conversation
+    )
     assert accepted.stop_reason in ("end_turn", "max_tokens")
 
 
@@ -120,8 +129,22 @@ async def test_sampling_parameters_are_rejected_under_the_sdk_api_version(
     ("schema", "complaint"),
     [
         ({"type": "object", "properties": {}}, "additionalProperties"),
-        ({"type": "object", "properties": {"a": {"type": "string", "maxLength": 3}}, "additionalProperties": False}, "maxLength"),
-        ({"type": "object", "properties": {"a": {"type": "array", "minItems": 2}}, "additionalProperties": False}, "minItems"),
+        (
+            {
+                "type": "object",
+                "properties": {"a": {"type": "string", "maxLength": 3}},
+                "additionalProperties": False,
+            },
+            "maxLength",
+        ),
+        (
+            {
+                "type": "object",
+                "properties": {"a": {"type": "array", "minItems": 2}},
+                "additionalProperties": False,
+            },
+            "minItems",
+        ),
     ],
 )
 async def test_structured_output_schemas_beyond_the_documented_limits_are_rejected(
@@ -130,7 +153,10 @@ async def test_structured_output_schemas_beyond_the_documented_limits_are_reject
     client = start_sandbox().client()
     with pytest.raises(anthropic.BadRequestError, match=complaint):
         await client.messages.create(
-            model=MODEL, max_tokens=10, messages=user("hi"), output_config={"format": {"type": "json_schema", "schema": schema}}
+            model=MODEL,
+            max_tokens=10,
+            messages=user("hi"),
+            output_config={"format": {"type": "json_schema", "schema": schema}},
         )
 
 
@@ -138,7 +164,9 @@ async def test_max_tokens_above_the_model_maximum_is_rejected(start_sandbox: Sta
     client = start_sandbox().client()
     with pytest.raises(anthropic.BadRequestError, match="maximum allowed number of output tokens"):
         # An explicit timeout stops the SDK from refusing a large non-streaming max_tokens itself.
-        await client.messages.create(model=MODEL, max_tokens=64_001, messages=user("hi"), timeout=30)
+        await client.messages.create(
+            model=MODEL, max_tokens=64_001, messages=user("hi"), timeout=30
+        )
 
 
 async def test_count_tokens_counts_with_the_documented_tokenizer_per_model(
@@ -146,7 +174,9 @@ async def test_count_tokens_counts_with_the_documented_tokenizer_per_model(
 ) -> None:
     client = start_sandbox().client()
     classic = await client.messages.count_tokens(model=MODEL, system=guide, messages=user("hi"))
-    dense = await client.messages.count_tokens(model="claude-sonnet-5-5", system=guide, messages=user("hi"))
+    dense = await client.messages.count_tokens(
+        model="claude-sonnet-5-5", system=guide, messages=user("hi")
+    )
     assert classic.input_tokens == count_tokens(guide) + count_tokens("hi")
     assert 1.2 < dense.input_tokens / classic.input_tokens < 1.4
 
@@ -164,7 +194,9 @@ async def test_the_responder_gives_a_schema_valid_verdict_for_every_block(
     verdicts = {item["id"]: item for item in result["results"]}
     assert list(verdicts) == ["b1", "b2", "b3"]
     assert verdicts["b1"]["verdict"] == "edit"
-    assert {"find": "abort", "replace": "stop", "rule": "Google.WordList"} in verdicts["b1"]["edits"]
+    assert {"find": "abort", "replace": "stop", "rule": "Google.WordList"} in verdicts["b1"][
+        "edits"
+    ]
     assert verdicts["b2"]["verdict"] == "flag"
     assert verdicts["b3"] == {"id": "b3", "verdict": "ok"}
     assert message.usage.output_tokens == count_tokens(message.content[0].text)
@@ -176,7 +208,11 @@ async def test_the_responder_answers_through_a_strict_tool_when_asked(
     client = start_sandbox(SandboxConfig(rules=google_rules)).client()
     tools = [{"name": RESULT_TOOL_NAME, "input_schema": RESULT_SCHEMA, "strict": True}]
     message = await client.messages.create(
-        model="claude-sonnet-5-5", max_tokens=2000, tools=tools, tool_choice={"type": "auto"}, messages=user(pack(*PARAGRAPHS))
+        model="claude-sonnet-5-5",
+        max_tokens=2000,
+        tools=tools,
+        tool_choice={"type": "auto"},
+        messages=user(pack(*PARAGRAPHS)),
     )
     assert message.stop_reason == "tool_use"
     call = message.content[0]
@@ -186,16 +222,25 @@ async def test_the_responder_answers_through_a_strict_tool_when_asked(
     assert len(call.input["results"]) == 3  # type: ignore[index]
 
 
-async def test_any_other_schema_gets_its_smallest_valid_instance(start_sandbox: StartSandbox) -> None:
+async def test_any_other_schema_gets_its_smallest_valid_instance(
+    start_sandbox: StartSandbox,
+) -> None:
     client = start_sandbox().client()
     schema = {
         "type": "object",
-        "properties": {"title": {"type": "string"}, "tags": {"type": "array", "items": {"type": "string"}}, "level": {"enum": ["low", "high"]}},
+        "properties": {
+            "title": {"type": "string"},
+            "tags": {"type": "array", "items": {"type": "string"}},
+            "level": {"enum": ["low", "high"]},
+        },
         "required": ["title", "tags", "level"],
         "additionalProperties": False,
     }
     message = await client.messages.create(
-        model=MODEL, max_tokens=100, messages=user("Describe."), output_config={"format": {"type": "json_schema", "schema": schema}}
+        model=MODEL,
+        max_tokens=100,
+        messages=user("Describe."),
+        output_config={"format": {"type": "json_schema", "schema": schema}},
     )
     value = json.loads(message.content[0].text)
     jsonschema.validate(value, schema)
@@ -205,8 +250,12 @@ async def test_max_tokens_truncates_the_output_exactly_as_the_api_does(
     start_sandbox: StartSandbox, google_rules: Path
 ) -> None:
     client = start_sandbox(SandboxConfig(rules=google_rules)).client()
-    full = await client.messages.create(model=MODEL, max_tokens=2000, messages=user(pack(*PARAGRAPHS)), output_config=FORMAT)
-    cut = await client.messages.create(model=MODEL, max_tokens=25, messages=user(pack(*PARAGRAPHS)), output_config=FORMAT)
+    full = await client.messages.create(
+        model=MODEL, max_tokens=2000, messages=user(pack(*PARAGRAPHS)), output_config=FORMAT
+    )
+    cut = await client.messages.create(
+        model=MODEL, max_tokens=25, messages=user(pack(*PARAGRAPHS)), output_config=FORMAT
+    )
     assert cut.stop_reason == "max_tokens"
     assert cut.usage.output_tokens == 25
     assert full.content[0].text.startswith(cut.content[0].text)  # type: ignore[union-attr]
@@ -243,7 +292,10 @@ async def test_streaming_sends_the_documented_event_sequence(
     [
         ("drop_ids", lambda ids: ids == ["b1", "b3"]),
         ("duplicate_ids", lambda ids: ids == ["b1", "b2", "b3", "b1"]),
-        ("invent_ids", lambda ids: ids[:3] == ["b1", "b2", "b3"] and ids[3] not in ("b1", "b2", "b3")),
+        (
+            "invent_ids",
+            lambda ids: ids[:3] == ["b1", "b2", "b3"] and ids[3] not in ("b1", "b2", "b3"),
+        ),
         ("reorder_ids", lambda ids: ids == ["b3", "b2", "b1"]),
     ],
 )
@@ -251,20 +303,28 @@ async def test_output_knobs_damage_the_ids_as_scripted(
     start_sandbox: StartSandbox, fault: str, check: Any
 ) -> None:
     client = start_sandbox(faults=scripted(fault)).client()
-    message = await client.messages.create(model=MODEL, max_tokens=2000, messages=user(pack(*PARAGRAPHS)), output_config=FORMAT)
+    message = await client.messages.create(
+        model=MODEL, max_tokens=2000, messages=user(pack(*PARAGRAPHS)), output_config=FORMAT
+    )
     ids = [item["id"] for item in json.loads(message.content[0].text)["results"]]  # type: ignore[union-attr]
     assert check(ids)
 
 
 async def test_malformed_json_and_refusal_knobs(start_sandbox: StartSandbox) -> None:
     client = start_sandbox(faults=scripted("malformed_json,refusal,truncate")).client()
-    broken = await client.messages.create(model=MODEL, max_tokens=2000, messages=user(pack(*PARAGRAPHS)), output_config=FORMAT)
+    broken = await client.messages.create(
+        model=MODEL, max_tokens=2000, messages=user(pack(*PARAGRAPHS)), output_config=FORMAT
+    )
     with pytest.raises(json.JSONDecodeError):
         json.loads(broken.content[0].text)  # type: ignore[union-attr]
-    refused = await client.messages.create(model=MODEL, max_tokens=2000, messages=user(pack(*PARAGRAPHS)), output_config=FORMAT)
+    refused = await client.messages.create(
+        model=MODEL, max_tokens=2000, messages=user(pack(*PARAGRAPHS)), output_config=FORMAT
+    )
     assert refused.stop_reason == "refusal"
     assert refused.content == []
-    truncated = await client.messages.create(model=MODEL, max_tokens=2000, messages=user(pack(*PARAGRAPHS)), output_config=FORMAT)
+    truncated = await client.messages.create(
+        model=MODEL, max_tokens=2000, messages=user(pack(*PARAGRAPHS)), output_config=FORMAT
+    )
     assert truncated.stop_reason == "max_tokens"
     assert truncated.usage.output_tokens < 2000
 

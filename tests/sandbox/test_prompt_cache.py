@@ -35,7 +35,10 @@ async def test_the_first_call_writes_the_prefix_and_the_second_reads_it(
     assert second.usage.cache_creation_input_tokens == 0
     assert second.usage.cache_read_input_tokens == first.usage.cache_creation_input_tokens
     assert first.usage.cache_creation is not None
-    assert first.usage.cache_creation.ephemeral_5m_input_tokens == first.usage.cache_creation_input_tokens
+    assert (
+        first.usage.cache_creation.ephemeral_5m_input_tokens
+        == first.usage.cache_creation_input_tokens
+    )
     assert first.usage.cache_creation.ephemeral_1h_input_tokens == 0
     # input_tokens counts only what follows the last breakpoint: the user message.
     assert second.usage.input_tokens == first.usage.input_tokens
@@ -45,11 +48,17 @@ async def test_the_total_input_equals_count_tokens_whatever_the_cache_did(
     start_sandbox: StartSandbox, guide: str
 ) -> None:
     client = start_sandbox().client()
-    body: dict[str, Any] = {"model": MODEL, "system": cached_system(guide), "messages": user(pack("One."))}
+    body: dict[str, Any] = {
+        "model": MODEL,
+        "system": cached_system(guide),
+        "messages": user(pack("One.")),
+    }
     counted = await client.messages.count_tokens(**body)
     for _ in range(2):
         usage = (await client.messages.create(max_tokens=500, **body)).usage
-        total = usage.input_tokens + usage.cache_creation_input_tokens + usage.cache_read_input_tokens
+        total = (
+            usage.input_tokens + usage.cache_creation_input_tokens + usage.cache_read_input_tokens
+        )
         assert total == counted.input_tokens
 
 
@@ -63,7 +72,10 @@ async def test_concurrent_first_calls_all_miss_and_all_write(
 
     async def call(number: int) -> None:
         message = await client.messages.create(
-            model=MODEL, max_tokens=500, system=cached_system(guide), messages=user(pack(f"Call {number}."))
+            model=MODEL,
+            max_tokens=500,
+            system=cached_system(guide),
+            messages=user(pack(f"Call {number}.")),
         )
         usages.append(message.usage)
 
@@ -115,7 +127,10 @@ async def test_a_one_hour_entry_outlives_five_minutes_and_is_billed_as_1h(
     }
     first = await client.messages.create(**body)
     assert first.usage.cache_creation is not None
-    assert first.usage.cache_creation.ephemeral_1h_input_tokens == first.usage.cache_creation_input_tokens
+    assert (
+        first.usage.cache_creation.ephemeral_1h_input_tokens
+        == first.usage.cache_creation_input_tokens
+    )
     running.clock.advance(3000)
     assert (await client.messages.create(**body)).usage.cache_read_input_tokens > 0
     running.clock.advance(3601)
@@ -151,7 +166,8 @@ async def test_the_minimum_is_per_model(start_sandbox: StartSandbox, guide: str)
 async def test_five_breakpoints_are_rejected(start_sandbox: StartSandbox) -> None:
     client = start_sandbox().client()
     system = [
-        {"type": "text", "text": f"Rule {n}.", "cache_control": {"type": "ephemeral"}} for n in range(5)
+        {"type": "text", "text": f"Rule {n}.", "cache_control": {"type": "ephemeral"}}
+        for n in range(5)
     ]
     with pytest.raises(anthropic.BadRequestError) as caught:
         await client.messages.create(model=MODEL, max_tokens=10, system=system, messages=user("hi"))
@@ -180,13 +196,25 @@ async def test_a_read_looks_back_at_most_twenty_blocks_from_a_breakpoint(
     )
 
     def later(extra_blocks: int, label: str) -> list[dict[str, Any]]:
-        blocks: list[dict[str, Any]] = [{"type": "text", "text": f"{label} {n}."} for n in range(extra_blocks)]
+        blocks: list[dict[str, Any]] = [
+            {"type": "text", "text": f"{label} {n}."} for n in range(extra_blocks)
+        ]
         blocks[-1]["cache_control"] = {"type": "ephemeral"}
         return [{"role": "user", "content": blocks}]
 
     # The guide is position 0; a breakpoint 19 positions later still finds it, 20 later does not.
-    near = await client.messages.create(model=MODEL, max_tokens=10, system=[{"type": "text", "text": guide}], messages=later(19, "Near"))
-    far = await client.messages.create(model=MODEL, max_tokens=10, system=[{"type": "text", "text": guide}], messages=later(20, "Far"))
+    near = await client.messages.create(
+        model=MODEL,
+        max_tokens=10,
+        system=[{"type": "text", "text": guide}],
+        messages=later(19, "Near"),
+    )
+    far = await client.messages.create(
+        model=MODEL,
+        max_tokens=10,
+        system=[{"type": "text", "text": guide}],
+        messages=later(20, "Far"),
+    )
     assert near.usage.cache_read_input_tokens > 1024
     assert far.usage.cache_read_input_tokens == 0
 
@@ -195,16 +223,33 @@ async def test_a_hit_needs_byte_identical_json_including_key_order(
     start_sandbox: StartSandbox, guide: str
 ) -> None:
     client = start_sandbox().client()
-    tool = {"name": "record_results", "description": guide, "input_schema": {"type": "object", "properties": {}}}
-    reordered = {"description": guide, "name": "record_results", "input_schema": {"type": "object", "properties": {}}}
+    tool = {
+        "name": "record_results",
+        "description": guide,
+        "input_schema": {"type": "object", "properties": {}},
+    }
+    reordered = {
+        "description": guide,
+        "name": "record_results",
+        "input_schema": {"type": "object", "properties": {}},
+    }
     first = await client.messages.create(
-        model=MODEL, max_tokens=10, tools=[{**tool, "cache_control": {"type": "ephemeral"}}], messages=user("hi")
+        model=MODEL,
+        max_tokens=10,
+        tools=[{**tool, "cache_control": {"type": "ephemeral"}}],
+        messages=user("hi"),
     )
     again = await client.messages.create(
-        model=MODEL, max_tokens=10, tools=[{**tool, "cache_control": {"type": "ephemeral"}}], messages=user("hi")
+        model=MODEL,
+        max_tokens=10,
+        tools=[{**tool, "cache_control": {"type": "ephemeral"}}],
+        messages=user("hi"),
     )
     other = await client.messages.create(
-        model=MODEL, max_tokens=10, tools=[{**reordered, "cache_control": {"type": "ephemeral"}}], messages=user("hi")
+        model=MODEL,
+        max_tokens=10,
+        tools=[{**reordered, "cache_control": {"type": "ephemeral"}}],
+        messages=user("hi"),
     )
     assert first.usage.cache_creation_input_tokens > 0
     assert again.usage.cache_read_input_tokens == first.usage.cache_creation_input_tokens
@@ -215,12 +260,30 @@ async def test_tool_choice_invalidates_only_the_messages_part(
     start_sandbox: StartSandbox, guide: str
 ) -> None:
     client = start_sandbox().client()
-    tools = [{"name": "note", "description": "Record a note.", "input_schema": {"type": "object", "properties": {}}}]
-    conversation = [{"role": "user", "content": [{"type": "text", "text": guide, "cache_control": {"type": "ephemeral"}}]}]
+    tools = [
+        {
+            "name": "note",
+            "description": "Record a note.",
+            "input_schema": {"type": "object", "properties": {}},
+        }
+    ]
+    conversation = [
+        {
+            "role": "user",
+            "content": [{"type": "text", "text": guide, "cache_control": {"type": "ephemeral"}}],
+        }
+    ]
     system = cached_system(guide)
-    await client.messages.create(model=MODEL, max_tokens=10, tools=tools, system=system, messages=conversation)
+    await client.messages.create(
+        model=MODEL, max_tokens=10, tools=tools, system=system, messages=conversation
+    )
     changed = await client.messages.create(
-        model=MODEL, max_tokens=10, tools=tools, system=system, messages=conversation, tool_choice={"type": "auto"}
+        model=MODEL,
+        max_tokens=10,
+        tools=tools,
+        system=system,
+        messages=conversation,
+        tool_choice={"type": "auto"},
     )
     system_part = changed.usage.cache_read_input_tokens
     assert system_part > 1024  # tools and system are still read
@@ -231,8 +294,15 @@ async def test_a_different_output_format_invalidates_the_cache(
     start_sandbox: StartSandbox, guide: str
 ) -> None:
     client = start_sandbox().client()
-    schema = {"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"], "additionalProperties": False}
-    await client.messages.create(model=MODEL, max_tokens=50, system=cached_system(guide), messages=user("hi"))
+    schema = {
+        "type": "object",
+        "properties": {"a": {"type": "string"}},
+        "required": ["a"],
+        "additionalProperties": False,
+    }
+    await client.messages.create(
+        model=MODEL, max_tokens=50, system=cached_system(guide), messages=user("hi")
+    )
     formatted = await client.messages.create(
         model=MODEL,
         max_tokens=50,
@@ -247,7 +317,13 @@ async def test_top_level_cache_control_puts_the_breakpoint_on_the_last_block(
     start_sandbox: StartSandbox, guide: str
 ) -> None:
     client = start_sandbox().client()
-    body: dict[str, Any] = {"model": MODEL, "max_tokens": 10, "system": guide, "messages": user("hi"), "cache_control": {"type": "ephemeral"}}
+    body: dict[str, Any] = {
+        "model": MODEL,
+        "max_tokens": 10,
+        "system": guide,
+        "messages": user("hi"),
+        "cache_control": {"type": "ephemeral"},
+    }
     first = await client.messages.create(**body)
     second = await client.messages.create(**body)
     assert first.usage.input_tokens == 0  # nothing follows the last breakpoint
@@ -258,12 +334,16 @@ async def test_max_tokens_zero_prewarms_the_cache_without_output(
     start_sandbox: StartSandbox, guide: str
 ) -> None:
     client = start_sandbox().client()
-    warm = await client.messages.create(model=MODEL, max_tokens=0, system=cached_system(guide), messages=user("hi"))
+    warm = await client.messages.create(
+        model=MODEL, max_tokens=0, system=cached_system(guide), messages=user("hi")
+    )
     assert warm.stop_reason == "max_tokens"
     assert warm.content == []
     assert warm.usage.output_tokens == 0
     assert warm.usage.cache_creation_input_tokens > 1024
-    used = await client.messages.create(model=MODEL, max_tokens=50, system=cached_system(guide), messages=user("go"))
+    used = await client.messages.create(
+        model=MODEL, max_tokens=50, system=cached_system(guide), messages=user("go")
+    )
     assert used.usage.cache_read_input_tokens == warm.usage.cache_creation_input_tokens
 
 
@@ -271,8 +351,18 @@ async def test_max_tokens_zero_prewarms_the_cache_without_output(
     "extra",
     [
         {"stream": True},
-        {"output_config": {"format": {"type": "json_schema", "schema": {"type": "object", "properties": {}, "additionalProperties": False}}}},
-        {"tools": [{"name": "t", "input_schema": {"type": "object"}}], "tool_choice": {"type": "any"}},
+        {
+            "output_config": {
+                "format": {
+                    "type": "json_schema",
+                    "schema": {"type": "object", "properties": {}, "additionalProperties": False},
+                }
+            }
+        },
+        {
+            "tools": [{"name": "t", "input_schema": {"type": "object"}}],
+            "tool_choice": {"type": "any"},
+        },
     ],
 )
 async def test_prewarming_is_rejected_with_streaming_output_format_or_forced_tools(

@@ -1,19 +1,17 @@
-"""Vale's regular expressions, compiled and analysed for Python.
+"""Vale's regular expressions, compiled and read for Python.
 
 Vale compiles rules with regexp2, a .NET-style backtracking engine. Python's ``re`` reads
 nearly all of the same syntax; ``compile_pattern`` translates the one spelling that differs
 and falls back to the third-party ``regex`` module (only if it is installed) for the rest.
 
-Two analyses make matching cheap enough to run on every block of every request:
+``parse_pattern`` reads a pattern into a small tree that knows just enough syntax to reason
+about soundly (literals, groups, quantifiers, zero-width assertions); anything else raises
+``UnsupportedSyntax`` and the caller skips its optimisation. Two uses:
 
-- ``without_captures``: sre scans a pattern with capturing groups several times slower than
-  the same pattern without them (a 80-key swap table: about 10x), so the scan runs without
-  them and only a match is re-read with groups.
-- ``required_literals``: like Vale's ``MightMatch``, a necessary condition, sets of lowercase
-  literals of which the text must contain one each, so most rules never run their regex.
-
-The analyses read the pattern with a small parser that knows just enough syntax to be sound:
-when it meets something it does not understand it gives up and the rule simply always runs.
+- ``without_captures`` here: sre scans a pattern with capturing groups several times slower
+  than the same pattern without them (an 80-key swap table: about 10x), so the scan runs
+  without them and only a match is re-read with groups;
+- the literal prefilter in ``prefilter.py``.
 """
 
 from __future__ import annotations
@@ -27,12 +25,19 @@ from types import ModuleType
 from typing import Protocol
 
 __all__ = [
+    "Group",
+    "Lit",
     "Match",
+    "Node",
+    "Other",
+    "ParsedPattern",
     "Pattern",
     "RegexError",
+    "Repeat",
+    "UnsupportedSyntax",
+    "Zero",
     "compile_pattern",
-    "fold_case",
-    "required_literals",
+    "parse_pattern",
     "without_captures",
 ]
 
@@ -85,49 +90,41 @@ def compile_pattern(pattern: str, flags: int = 0) -> Pattern:
     raise RegexError(first_error)
 
 
-# Characters that re's IGNORECASE matches to an ASCII letter although str.lower() does not
-# turn them into one; folding them keeps the literal prefilter a necessary condition.
-_FOLD = str.maketrans({"\u0130": "i", "\u0131": "i", "\u017f": "s", "\u212a": "k"})
-
-
-def fold_case(text: str) -> str:
-    """The text as the literal prefilter compares it."""
-    return text.lower() if text.isascii() else text.translate(_FOLD).lower()
-
-
-class _Unknown(Exception):
+class UnsupportedSyntax(Exception):
     """Syntax the parser does not model; the caller falls back to no analysis."""
 
 
 @dataclass(frozen=True, slots=True)
-class _Lit:
+class Lit:
     char: str
 
 
 @dataclass(frozen=True, slots=True)
-class _Other:
+class Other:
     """Consumes text, but no fixed literal: a class, `.`, `\\d`, a back-reference."""
 
 
 @dataclass(frozen=True, slots=True)
-class _Zero:
-    """Consumes nothing: anchors, `\\b`, lookarounds, inline flags, comments."""
+class Zero:
+    """Consumes nothing: anchors, `\\b` (``boundary``), lookarounds, inline flags, comments."""
+
+    boundary: bool = False
 
 
 @dataclass(frozen=True, slots=True)
-class _Group:
-    branches: tuple[tuple[_Node, ...], ...]
+class Group:
+    branches: tuple[tuple[Node, ...], ...]
 
 
 @dataclass(frozen=True, slots=True)
-class _Repeat:
-    node: _Node
+class Repeat:
+    node: Node
     minimum: int
 
 
-_Node = _Lit | _Other | _Zero | _Group | _Repeat
+Node = Lit | Other | Zero | Group | Repeat
 _QUANTIFIER = re.compile(r"\{(\d*)(?:,(\d*))?\}")
-_ZERO_ESCAPES = frozenset("bBAZzG")
+_ZERO_ESCAPES = frozenset("BAZzG")
 
 
 class _Parser:
@@ -137,54 +134,56 @@ class _Parser:
         self.captures: list[int] = []  # offsets of unnamed capturing `(`
         self.backrefs = False
 
-    def parse(self) -> tuple[tuple[_Node, ...], ...]:
+    def parse(self) -> tuple[tuple[Node, ...], ...]:
         branches = self._alternation()
         if self.i != len(self.p):
-            raise _Unknown(self.p)
+            raise UnsupportedSyntax(self.p)
         return branches
 
-    def _alternation(self) -> tuple[tuple[_Node, ...], ...]:
+    def _alternation(self) -> tuple[tuple[Node, ...], ...]:
         branches = [self._sequence()]
         while self.i < len(self.p) and self.p[self.i] == "|":
             self.i += 1
             branches.append(self._sequence())
         return tuple(branches)
 
-    def _sequence(self) -> tuple[_Node, ...]:
-        items: list[_Node] = []
+    def _sequence(self) -> tuple[Node, ...]:
+        items: list[Node] = []
         while self.i < len(self.p) and self.p[self.i] not in "|)":
             items.append(self._quantified(self._atom()))
         return tuple(items)
 
-    def _atom(self) -> _Node:
+    def _atom(self) -> Node:
         p, c = self.p, self.p[self.i]
         if c == "\\":
             if self.i + 1 >= len(p):
-                raise _Unknown(p)
+                raise UnsupportedSyntax(p)
             nxt = p[self.i + 1]
             self.i += 2
             if nxt.isdigit():
                 self.backrefs = True
+            if nxt == "b":
+                return Zero(boundary=True)
             if nxt in _ZERO_ESCAPES:
-                return _Zero()
+                return Zero()
             if nxt.isascii() and nxt.isalnum():
                 if nxt in "pPxuUNk" and self.i < len(p) and p[self.i] in "{<":
                     self.i = p.index("}" if p[self.i] == "{" else ">", self.i) + 1
-                return _Other()
-            return _Lit(nxt) if nxt.isascii() else _Other()
+                return Other()
+            return Lit(nxt) if nxt.isascii() else Other()
         if c == "[":
             self._skip_class()
-            return _Other()
+            return Other()
         if c == "(":
             return self._group()
         self.i += 1
         if c in "^$":
-            return _Zero()
+            return Zero()
         if c == "." or not c.isascii():
-            return _Other()
+            return Other()
         if c in "*+?":
-            raise _Unknown(p)
-        return _Lit(c)
+            raise UnsupportedSyntax(p)
+        return Lit(c)
 
     def _skip_class(self) -> None:
         p, j = self.p, self.i + 1
@@ -195,10 +194,10 @@ class _Parser:
         while j < len(p) and p[j] != "]":
             j += 2 if p[j] == "\\" else 1
         if j >= len(p):
-            raise _Unknown(p)
+            raise UnsupportedSyntax(p)
         self.i = j + 1
 
-    def _group(self) -> _Node:
+    def _group(self) -> Node:
         p, start = self.p, self.i
         self.i += 1
         zero = False
@@ -215,23 +214,23 @@ class _Parser:
             elif rest.startswith(("?P=", "?#")):
                 self.backrefs = self.backrefs or rest.startswith("?P=")
                 self.i = p.index(")", self.i) + 1
-                return _Other() if rest.startswith("?P=") else _Zero()
+                return Other() if rest.startswith("?P=") else Zero()
             else:
                 flags = re.match(r"\?([a-zA-Z]*)(?:-([a-zA-Z]*))?([:)])", rest)
                 if flags is None or "x" in (flags.group(1) or ""):
-                    raise _Unknown(p)  # conditionals, verbose mode: not modelled
+                    raise UnsupportedSyntax(p)  # conditionals, verbose mode: not modelled
                 self.i += flags.end()
                 if flags.group(3) == ")":
-                    return _Zero()
+                    return Zero()
         else:
             self.captures.append(start)
         branches = self._alternation()
         if self.i >= len(p) or p[self.i] != ")":
-            raise _Unknown(p)
+            raise UnsupportedSyntax(p)
         self.i += 1
-        return _Zero() if zero else _Group(branches)
+        return Zero() if zero else Group(branches)
 
-    def _quantified(self, node: _Node) -> _Node:
+    def _quantified(self, node: Node) -> Node:
         p = self.p
         if self.i >= len(p) or p[self.i] not in "*+?{":
             return node
@@ -245,85 +244,37 @@ class _Parser:
             minimum, self.i = (1 if c == "+" else 0), self.i + 1
         if self.i < len(p) and p[self.i] in "?+":
             self.i += 1  # lazy or possessive: same text, same literals
-        return _Repeat(node, minimum)
+        return Repeat(node, minimum)
 
 
-_Conjunction = list[frozenset[str]]
+@dataclass(frozen=True, slots=True)
+class ParsedPattern:
+    branches: tuple[tuple[Node, ...], ...]
+    captures: tuple[int, ...]  # offsets of the unnamed capturing `(`
+    backrefs: bool
 
 
-def _sequence_requirement(items: tuple[_Node, ...]) -> _Conjunction:
-    conj: _Conjunction = []
-    run: list[str] = []
-
-    def flush() -> None:
-        if run:
-            conj.append(frozenset({"".join(run).lower()}))
-            run.clear()
-
-    for item in items:
-        if isinstance(item, _Lit):
-            run.append(item.char)
-        elif isinstance(item, _Zero):
-            continue  # consumes nothing, so the literals either side stay adjacent
-        elif isinstance(item, _Repeat):
-            if item.minimum > 0 and isinstance(item.node, _Lit):
-                run.append(item.node.char)
-            flush()
-            if item.minimum > 0 and isinstance(item.node, _Group):
-                conj.extend(_alternation_requirement(item.node.branches))
-        elif isinstance(item, _Group):
-            flush()
-            conj.extend(_alternation_requirement(item.branches))
-        else:
-            flush()
-    flush()
-    return conj
-
-
-def _best(conj: _Conjunction) -> frozenset[str]:
-    return max(conj, key=lambda s: (min(len(x) for x in s), -len(s)))
-
-
-def _alternation_requirement(branches: tuple[tuple[_Node, ...], ...]) -> _Conjunction:
-    requirements = [_sequence_requirement(b) for b in branches]
-    if len(requirements) == 1:
-        return requirements[0]
-    if any(not r for r in requirements):
-        return []
-    return [frozenset().union(*(_best(r) for r in requirements))]
-
-
-def _minimal(literals: frozenset[str]) -> tuple[str, ...]:
-    # A literal containing another member is implied by it: checking the shorter suffices.
-    kept = [x for x in literals if not any(y != x and y in x for y in literals)]
-    return tuple(sorted(kept, key=lambda x: (-len(x), x)))
-
-
-def required_literals(pattern: str) -> tuple[tuple[str, ...], ...]:
-    """Groups of lowercase literals: any text the pattern matches contains one of each group.
-
-    Empty when nothing can be said (the pattern then always has to run).
-    """
+def parse_pattern(pattern: str) -> ParsedPattern:
+    """Raises ``UnsupportedSyntax`` for anything the tree does not model."""
+    parser = _Parser(pattern)
     try:
-        conj = _alternation_requirement(_Parser(pattern).parse())
-    except (_Unknown, ValueError, IndexError):
-        return ()
-    groups = {_minimal(s) for s in conj if all(s)}
-    return tuple(sorted(groups, key=len))
+        branches = parser.parse()
+    except (ValueError, IndexError) as exc:
+        raise UnsupportedSyntax(pattern) from exc
+    return ParsedPattern(branches, tuple(parser.captures), parser.backrefs)
 
 
 def without_captures(pattern: str) -> str:
     """The same pattern with unnamed capturing groups made non-capturing, when that cannot
     change what it matches (no back-references); otherwise the pattern unchanged."""
-    parser = _Parser(pattern)
     try:
-        parser.parse()
-    except (_Unknown, ValueError, IndexError):
+        parsed = parse_pattern(pattern)
+    except UnsupportedSyntax:
         return pattern
-    if parser.backrefs or not parser.captures:
+    if parsed.backrefs or not parsed.captures:
         return pattern
     out, last = [], 0
-    for offset in parser.captures:
+    for offset in parsed.captures:
         out.append(pattern[last:offset] + "(?:")
         last = offset + 1
     out.append(pattern[last:])

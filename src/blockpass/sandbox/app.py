@@ -43,7 +43,7 @@ class SandboxConfig:
     input_tokens_per_minute: int | None = None
     output_tokens_per_minute: int | None = None
     count_tokens_per_minute: int | None = None
-    batches: BatchSettings = BatchSettings()
+    batches: BatchSettings = field(default_factory=BatchSettings)
 
 
 @dataclass(slots=True)

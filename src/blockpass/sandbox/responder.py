@@ -73,7 +73,9 @@ class Responder:
         taken_until = -1
         for alert in check_text(text, self._heading_rules if heading else self._body_rules):
             if alert.replacements and alert.start >= taken_until:
-                edits.append({"find": alert.match, "replace": alert.replacements[0], "rule": alert.rule_id})
+                edits.append(
+                    {"find": alert.match, "replace": alert.replacements[0], "rule": alert.rule_id}
+                )
                 taken_until = alert.end
             elif not alert.replacements:
                 notes.append(f"{alert.rule_id}: {alert.message}")

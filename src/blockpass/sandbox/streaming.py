@@ -24,7 +24,11 @@ class DroppingResponse(Response):
             {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
         )
         await send(
-            {"type": "http.response.body", "body": self.body[: len(self.body) // 2], "more_body": True}
+            {
+                "type": "http.response.body",
+                "body": self.body[: len(self.body) // 2],
+                "more_body": True,
+            }
         )
         raise ConnectionDropped
 

@@ -159,9 +159,13 @@ class BatchStore:
         if batch.ended_at is None:
             raise invalid_request(f"Batch {batch_id} has not finished processing.")
         if self.clock.now() > batch.created_at + RESULTS_RETENTION_SECONDS:
-            raise ApiError(404, "not_found_error", f"Results of {batch_id} are no longer available.")
+            raise ApiError(
+                404, "not_found_error", f"Results of {batch_id} are no longer available."
+            )
         # Any order, as the API says: callers must match on custom_id.
-        shuffled = sorted(batch.items, key=lambda item: hashlib.sha1(item.custom_id.encode()).digest())
+        shuffled = sorted(
+            batch.items, key=lambda item: hashlib.sha1(item.custom_id.encode()).digest()
+        )
         return b"".join(
             json.dumps({"custom_id": item.custom_id, "result": item.result}).encode() + b"\n"
             for item in shuffled

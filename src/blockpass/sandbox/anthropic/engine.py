@@ -120,7 +120,9 @@ def _answer(
     if faults.refusal:
         return [], "refusal", 0
     tool = _answering_tool(request)
-    text = responder.reply(blocks, request.output_schema or (tool or {}).get("input_schema"), faults)
+    text = responder.reply(
+        blocks, request.output_schema or (tool or {}).get("input_schema"), faults
+    )
     family = request.model.tokenizer
     produced = count_tokens(text, family)
     room = request.model.context_window - total_input

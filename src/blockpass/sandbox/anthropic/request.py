@@ -7,6 +7,7 @@ blockpass cannot come to depend on a request shape that fails in production.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import re
 from dataclasses import dataclass
@@ -304,7 +305,7 @@ def prefix_positions(request: MessagesRequest) -> tuple[list[Position], int]:
         )
     if any(
         earlier is Ttl.FIVE_MINUTES and later is Ttl.ONE_HOUR
-        for earlier, later in zip(marked, marked[1:], strict=False)
+        for earlier, later in itertools.pairwise(marked)
     ):
         raise invalid_request(
             "cache_control: a ttl='1h' cache_control block must not come after a "

@@ -180,10 +180,14 @@ def _authenticate(request: Request, api_key: str) -> None:
 async def _json_body(request: Request, limit: int) -> Any:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise ApiError(413, "request_too_large", f"Request exceeds the maximum size of {limit} bytes.")
+        raise ApiError(
+            413, "request_too_large", f"Request exceeds the maximum size of {limit} bytes."
+        )
     raw = await request.body()
     if len(raw) > limit:
-        raise ApiError(413, "request_too_large", f"Request exceeds the maximum size of {limit} bytes.")
+        raise ApiError(
+            413, "request_too_large", f"Request exceeds the maximum size of {limit} bytes."
+        )
     try:
         return json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError):
