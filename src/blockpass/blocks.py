@@ -111,3 +111,44 @@ class Document:
             if candidate.id == block_id:
                 return candidate
         raise KeyError(block_id)
+
+
+class Verdict(StrEnum):
+    OK = "ok"
+    EDIT = "edit"
+    FLAG = "flag"
+
+
+class Outcome(StrEnum):
+    """How a block ended: every block ends in exactly one of these."""
+
+    RESULT = "result"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Edit:
+    find: str
+    replace: str
+    rule: str
+    source: str = "model"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BlockResult:
+    """The end of one block: a verdict, or the recorded reason it was skipped or failed.
+
+    `rejected_edits` are edits whose `find` does not occur in the block: they are kept for
+    the record and never applied. `call_id` names the provider call that produced a result.
+    """
+
+    block_id: str
+    content_hash: str
+    outcome: Outcome
+    verdict: Verdict | None = None
+    edits: tuple[Edit, ...] = ()
+    notes: tuple[str, ...] = ()
+    rejected_edits: tuple[Edit, ...] = ()
+    reason: str = ""
+    call_id: int | None = None

@@ -7,14 +7,22 @@ they never show a traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from blockpass.errors import BlockpassError, UserInputError
+from blockpass.execution.realtime import ExecutionSettings
+
+if TYPE_CHECKING:
+    from blockpass.pipeline import JobOutcome
 
 EXIT_USER_ERROR = 2
+DEFAULT_MODEL = "claude-sonnet-4-6"
 
 
 def _sandbox_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -101,16 +109,150 @@ def _run_sandbox(args: argparse.Namespace) -> int:
     return 0
 
 
+def _job_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="documents or folders")
+    parser.add_argument("--guide", type=Path, required=True, help="style guide: a file or a folder")
+    parser.add_argument(
+        "--provider",
+        choices=["sandbox", "anthropic"],
+        default="sandbox",
+        help="sandbox (default until the local model lands): a local emulator started in-process",
+    )
+    parser.add_argument("--model", default=DEFAULT_MODEL)
+    parser.add_argument("--prices", type=Path, help="a price file overriding the shipped one")
+    parser.add_argument("--min-blocks", type=int, default=10, help="blocks per pack, lower bound")
+    parser.add_argument("--max-blocks", type=int, default=40, help="blocks per pack, upper bound")
+
+
+def _run_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser("run", help="run the task over every block")
+    _job_arguments(parser)
+    parser.add_argument("--out", type=Path, default=Path("blockpass-run"), help="run directory")
+    parser.add_argument("--base-url", help="API base URL (anthropic provider)")
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument(
+        "--sandbox-rules", type=Path, help="Vale style folder the sandbox's responder applies"
+    )
+    parser.add_argument("--sandbox-faults", default="", help="fault rates for the sandbox")
+    parser.add_argument("--sandbox-latency", type=float, default=0.0)
+
+
+def _estimate_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser("estimate", help="forecast a run's cost per strategy, offline")
+    _job_arguments(parser)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="blockpass", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
+    _run_parser(commands)
+    _estimate_parser(commands)
     _sandbox_parser(commands)
     return parser
 
 
+def _execution_settings(args: argparse.Namespace) -> ExecutionSettings:
+    if not 1 <= args.min_blocks <= args.max_blocks:
+        raise UserInputError("--min-blocks must be at least 1 and at most --max-blocks")
+    return ExecutionSettings(
+        concurrency=max(1, getattr(args, "concurrency", 8)),
+        min_blocks=args.min_blocks,
+        max_blocks=args.max_blocks,
+    )
+
+
+def _run_job(args: argparse.Namespace) -> int:
+    import anyio
+
+    from blockpass.pipeline import JobSpec, run_job
+    from blockpass.prices import load_prices
+    from blockpass.progress import ProgressLine
+    from blockpass.providers.anthropic import AnthropicProvider
+    from blockpass.providers.base import model_profile
+
+    profile = model_profile(args.model)
+    prices = load_prices(args.prices)
+    prices.for_model(profile.id)
+    spec = JobSpec(
+        inputs=args.paths, guide=args.guide, out_dir=args.out, execution=_execution_settings(args)
+    )
+    progress = ProgressLine()
+
+    async def go(base_url: str | None, api_key: str, name: str) -> JobOutcome:
+        provider = AnthropicProvider(profile=profile, api_key=api_key, base_url=base_url, name=name)
+        try:
+            return await run_job(
+                spec, provider, prices, on_start=progress.start, on_progress=progress.advance
+            )
+        finally:
+            await provider.aclose()
+
+    with ExitStack() as stack:
+        if args.provider == "sandbox":
+            base_url, api_key = stack.enter_context(_sandbox_in_process(args))
+        else:
+            api_key = os.environ.get("ANTHROPIC_API_KEY", "")
+            if not api_key:
+                raise UserInputError("ANTHROPIC_API_KEY is not set (or use --provider sandbox)")
+            base_url = args.base_url
+        outcome = anyio.run(go, base_url, api_key, args.provider)
+    progress.finish()
+    from blockpass.ledger import render_table
+
+    print(render_table(outcome.report))
+    counts = ", ".join(f"{count} {name}" for name, count in sorted(outcome.outcomes.items()))
+    print(f"blocks: {counts}; outputs in {outcome.out_dir}")
+    return 0
+
+
+def _estimate(args: argparse.Namespace) -> int:
+    from blockpass.forecast import render_forecast
+    from blockpass.pipeline import JobSpec, estimate_job
+    from blockpass.prices import load_prices
+    from blockpass.providers.base import model_profile
+
+    profile = model_profile(args.model)
+    prices = load_prices(args.prices)
+    spec = JobSpec(
+        inputs=args.paths, guide=args.guide, out_dir=Path("."), execution=_execution_settings(args)
+    )
+    rows, total, sent = estimate_job(spec, profile, prices)
+    print(
+        f"{total} blocks, {sent} to send after the pre-filter; {profile.id}, "
+        f"prices read on {prices.read_on}; output per block estimated, not measured"
+    )
+    print(render_forecast(rows))
+    return 0
+
+
+@contextmanager
+def _sandbox_in_process(args: argparse.Namespace) -> Iterator[tuple[str, str]]:
+    from blockpass.sandbox import (
+        DEFAULT_API_KEY,
+        FaultPlan,
+        Sandbox,
+        SandboxConfig,
+        create_app,
+        serve_in_thread,
+    )
+    from blockpass.sandbox.faults import FaultSpecError, parse_rates
+
+    if args.sandbox_rules is not None and not args.sandbox_rules.is_dir():
+        raise UserInputError(f"--sandbox-rules: not a folder: {args.sandbox_rules}")
+    try:
+        faults = FaultPlan(rates=parse_rates(args.sandbox_faults), seed=7)
+    except FaultSpecError as error:
+        raise UserInputError(f"--sandbox-faults: {error}") from None
+    sandbox = Sandbox(
+        SandboxConfig(rules=args.sandbox_rules, latency=args.sandbox_latency), faults=faults
+    )
+    with serve_in_thread(create_app(sandbox)) as server:
+        yield server.base_url, DEFAULT_API_KEY
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers = {"sandbox": _run_sandbox}
+    handlers = {"run": _run_job, "estimate": _estimate, "sandbox": _run_sandbox}
     try:
         return handlers[args.command](args)
     except BlockpassError as error:

@@ -3,8 +3,10 @@
     BlockpassError                   base; `retryable` says whether trying again can help
     ├── UserInputError               bad input from the user: one clear line, exit 2
     └── ProviderError                a provider call failed
-        ├── RateLimited              retryable; carries the provider's retry-after
-        ├── Overloaded               retryable (529 / 503)
+        ├── TransientProviderError   retryable: 5xx, a dropped connection, a timeout
+        │   ├── RateLimited          carries the provider's retry-after
+        │   └── Overloaded           529 / 503
+        ├── SpendLimitReached        the account's spend cap: retrying cannot help
         └── ProviderRejected         the request itself is wrong; not retryable
 
 User errors are printed as one line by the CLI, never as a traceback.
@@ -25,16 +27,22 @@ class ProviderError(BlockpassError):
     """A call to a model provider failed."""
 
 
-class RateLimited(ProviderError):
+class TransientProviderError(ProviderError):
     retryable = True
 
+
+class RateLimited(TransientProviderError):
     def __init__(self, message: str, *, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
 
 
-class Overloaded(ProviderError):
-    retryable = True
+class Overloaded(TransientProviderError):
+    pass
+
+
+class SpendLimitReached(ProviderError):
+    """A 429 that is the spend cap, not a rate limit (PROVIDERS.md): stop, don't retry."""
 
 
 class ProviderRejected(ProviderError):

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
+from anthropic import Anthropic, AsyncAnthropic
+
 from blockpass.packformat import PackedBlock, render_pack
+from blockpass.sandbox import DEFAULT_API_KEY, ManualClock, RunningServer, Sandbox
 
 
 def pack(*texts: str) -> str:
@@ -16,3 +21,26 @@ def pack(*texts: str) -> str:
 
 def cached_system(text: str, ttl: str = "5m") -> list[dict[str, Any]]:
     return [{"type": "text", "text": text, "cache_control": {"type": "ephemeral", "ttl": ttl}}]
+
+
+@dataclass
+class RunningSandbox:
+    sandbox: Sandbox
+    server: RunningServer
+    clock: ManualClock
+    clients: list[AsyncAnthropic | Anthropic] = field(default_factory=list)
+
+    def client(self, api_key: str = DEFAULT_API_KEY, **options: Any) -> AsyncAnthropic:
+        options.setdefault("max_retries", 0)
+        client = AsyncAnthropic(api_key=api_key, base_url=self.server.base_url, **options)
+        self.clients.append(client)
+        return client
+
+    def sync_client(self, **options: Any) -> Anthropic:
+        options.setdefault("max_retries", 0)
+        client = Anthropic(api_key=DEFAULT_API_KEY, base_url=self.server.base_url, **options)
+        self.clients.append(client)
+        return client
+
+
+StartSandbox = Callable[..., RunningSandbox]

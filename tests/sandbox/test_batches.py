@@ -14,8 +14,7 @@ import pytest
 from blockpass.packformat import RESULT_SCHEMA
 from blockpass.sandbox import DEFAULT_API_KEY, FaultPlan, SandboxConfig
 from blockpass.sandbox.anthropic.batches import BatchSettings
-from tests.sandbox.conftest import StartSandbox
-from tests.sandbox.support import cached_system, pack
+from tests.sandbox.support import StartSandbox, cached_system, pack
 
 pytestmark = pytest.mark.anyio
 MODEL = "claude-sonnet-4-5"

@@ -12,8 +12,7 @@ import pytest
 
 from blockpass.sandbox import FaultPlan, SandboxConfig
 from blockpass.sandbox.faults import FaultSpecError, parse_rates, parse_script
-from tests.sandbox.conftest import StartSandbox
-from tests.sandbox.support import cached_system
+from tests.sandbox.support import StartSandbox, cached_system
 
 pytestmark = pytest.mark.anyio
 MODEL = "claude-sonnet-4-5"

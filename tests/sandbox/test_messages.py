@@ -15,8 +15,7 @@ from blockpass.packformat import RESULT_SCHEMA, RESULT_TOOL_NAME
 from blockpass.sandbox import DEFAULT_API_KEY, FaultPlan, SandboxConfig
 from blockpass.sandbox.faults import parse_script
 from blockpass.tokens import count_tokens
-from tests.sandbox.conftest import StartSandbox
-from tests.sandbox.support import pack
+from tests.sandbox.support import StartSandbox, pack
 
 pytestmark = pytest.mark.anyio
 MODEL = "claude-sonnet-4-5"

@@ -9,8 +9,7 @@ import anyio
 import pytest
 
 from blockpass.sandbox import SandboxConfig
-from tests.sandbox.conftest import StartSandbox
-from tests.sandbox.support import cached_system, pack
+from tests.sandbox.support import StartSandbox, cached_system, pack
 
 pytestmark = pytest.mark.anyio
 MODEL = "claude-sonnet-4-5"

@@ -13,7 +13,8 @@ built the way Vale builds its own (``internal/check/existence.go``, ``substituti
 
 ``ignorecase: true`` makes the whole expression case-insensitive. A pattern that neither
 ``re`` nor (if installed) ``regex`` can compile makes the rule "not implemented" with the
-compiler's message; see ``patterns.py`` for that and for the speed-ups.
+compiler's message; see ``patterns.py`` for that, and ``prefilter.py`` for how most
+rules skip most blocks without running their regex.
 
 Scopes (heading, sentence, ...) are not applied yet: the text handed to ``check_text`` is
 the scope.
@@ -33,10 +34,9 @@ from blockpass.rules.patterns import (
     Pattern,
     RegexError,
     compile_pattern,
-    fold_case,
-    required_literals,
     without_captures,
 )
+from blockpass.rules.prefilter import LiteralFilter, PreparedText, literal_filter
 
 if TYPE_CHECKING:
     from blockpass.rules.vale import Rule
@@ -67,7 +67,9 @@ class Alert:
 
 
 class Matcher(Protocol):
-    def run(self, text: str, rule: Rule, folded: str | None = None) -> list[Alert]: ...
+    def run(self, text: str, rule: Rule, prepared: PreparedText | None = None) -> list[Alert]:
+        """Alerts for ``text``; ``prepared`` is ``PreparedText.of(text)``, shared by rules."""
+        ...
 
 
 def format_message(message: str, *subs: str) -> str:
@@ -100,24 +102,21 @@ def to_sentence(words: Sequence[str], conjunction: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class _Scanner:
-    """The rule's regex, run only when the text holds one literal of each required group."""
+    """The rule's regex, run only on text that passes its literal filter."""
 
     pattern: Pattern
-    literals: tuple[tuple[str, ...], ...]
+    literals: LiteralFilter
 
-    def finditer(self, text: str, folded: str) -> Iterator[Match]:
-        for group in self.literals:
-            for literal in group:
-                if literal in folded:
-                    break
-            else:
-                return iter(())
+    def finditer(self, text: str, prepared: PreparedText | None) -> Iterator[Match]:
+        groups = self.literals.groups
+        if groups and not self.literals.might_match(prepared or PreparedText.of(text)):
+            return iter(())
         return self.pattern.finditer(text)
 
 
 def _scanner(pattern: str, flags: int) -> _Scanner:
     fast = without_captures(pattern)
-    return _Scanner(compile_pattern(fast, flags), required_literals(fast))
+    return _Scanner(compile_pattern(fast, flags), literal_filter(fast))
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,10 +159,9 @@ class ExistenceMatcher:
     scanner: _Scanner
     exceptions: _Exceptions
 
-    def run(self, text: str, rule: Rule, folded: str | None = None) -> list[Alert]:
+    def run(self, text: str, rule: Rule, prepared: PreparedText | None = None) -> list[Alert]:
         alerts: list[Alert] = []
-        lowered = fold_case(text) if folded is None else folded
-        for m in self.scanner.finditer(text, lowered):
+        for m in self.scanner.finditer(text, prepared):
             start, end = m.start(), m.end()
             if start == end:
                 continue
@@ -274,11 +272,10 @@ class SubstitutionMatcher:
                 expected = re.sub(key, template, observed, flags=flags)
         return expected
 
-    def run(self, text: str, rule: Rule, folded: str | None = None) -> list[Alert]:
+    def run(self, text: str, rule: Rule, prepared: PreparedText | None = None) -> list[Alert]:
         alerts: list[Alert] = []
         action = rule.action
-        lowered = fold_case(text) if folded is None else folded
-        for found in self.scanner.finditer(text, lowered):
+        for found in self.scanner.finditer(text, prepared):
             m = self.keyed.match(text, found.start())
             if m is None or m.lastgroup is None:
                 continue
@@ -347,9 +344,9 @@ def compile_substitution(
 def check_text(text: str, rules: Sequence[Rule]) -> list[Alert]:
     """Alerts of the implemented rules in ``text``, ordered by position."""
     alerts: list[Alert] = []
-    folded = fold_case(text)
+    prepared = PreparedText.of(text)
     for rule in rules:
         if rule.implemented and rule.matcher is not None:
-            alerts.extend(rule.matcher.run(text, rule, folded))
+            alerts.extend(rule.matcher.run(text, rule, prepared))
     alerts.sort(key=lambda a: (a.start, a.end, a.rule_id))
     return alerts

@@ -67,6 +67,9 @@ class Action:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Rule:
+    """One rule file. ``definition`` is its whole YAML mapping; ``matcher`` is the compiled
+    rule, set when ``implemented``; otherwise ``reason`` says why it cannot run here."""
+
     id: str
     style: str
     name: str
@@ -94,6 +97,8 @@ class Rule:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RulePackage:
+    """A style: its rules sorted by file name, compiled once when loaded."""
+
     name: str
     path: Path
     rules: tuple[Rule, ...]

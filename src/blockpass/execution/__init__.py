@@ -1,0 +1,1 @@
+"""Running packs against providers: realtime now, provider batches later."""

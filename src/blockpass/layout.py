@@ -1,0 +1,52 @@
+"""A pack into a provider-neutral request with a byte-stable cached prefix.
+
+The prefix (instructions, guide, schema) is the same text for every request of a run, and
+the breakpoint sits right after it. No breakpoint below the model's minimum cacheable length:
+below it the provider caches nothing anyway, and the marker would only use a slot.
+
+TTL policy: 5 minutes unless the expected gap between two uses of the prefix is longer, then
+1 hour (a 1h write costs 2x input against 1.25x, so it pays only when 5m would lapse).
+"""
+
+from __future__ import annotations
+
+from blockpass.packing import Pack
+from blockpass.providers.base import CacheTtl, ModelProfile, ModelRequest
+from blockpass.task import Task
+
+FIVE_MINUTES = 300.0
+# max_tokens is this many times a pack's estimated output (plus headroom): estimates are
+# rough, and a truncated answer is paid for before its rest is sent again.
+OUTPUT_HEADROOM = 2
+_OUTPUT_SLACK = 256
+
+
+def choose_ttl(
+    *, prefix_tokens: int, min_cacheable: int, expected_gap_seconds: float
+) -> CacheTtl | None:
+    if prefix_tokens < min_cacheable:
+        return None
+    return CacheTtl.ONE_HOUR if expected_gap_seconds > FIVE_MINUTES else CacheTtl.FIVE_MINUTES
+
+
+def output_reserve(pack: Pack, profile: ModelProfile) -> int:
+    """max_tokens for a pack: twice its estimate plus slack, within the model's maximum."""
+    return min(profile.max_output, OUTPUT_HEADROOM * pack.estimated_output + _OUTPUT_SLACK)
+
+
+def output_cap(profile: ModelProfile) -> int:
+    """The most estimated output a pack may carry so that its max_tokens fits the model."""
+    return (profile.max_output - _OUTPUT_SLACK) // OUTPUT_HEADROOM
+
+
+def build_request(
+    task: Task, pack: Pack, profile: ModelProfile, ttl: CacheTtl | None
+) -> ModelRequest:
+    return ModelRequest(
+        model=profile.id,
+        system=task.system_prefix,
+        cache_ttl=ttl,
+        user=pack.render(),
+        max_tokens=output_reserve(pack, profile),
+        schema=task.schema,
+    )

@@ -1,0 +1,399 @@
+"""Money from recorded usage: actual cost by token class, the baseline, and the report.
+
+Money is ``decimal.Decimal`` US dollars, exact: a price per million tokens from the price file
+(itself parsed as ``Decimal``) times a whole number of tokens, shifted six places, needs no
+rounding, so the sum of any number of calls is the exact sum. Rounding happens only when a
+report is rendered. The one inexact figure is the baseline's output when a call's output is
+shared among blocks that land in different price tiers or are dropped as duplicates: the
+shares are kept as exact fractions and converted to ``Decimal`` (28 significant digits) once.
+
+The baseline is the obvious approach applied to the same processed blocks: one uncached,
+realtime call per block with the full prefix (instructions + guide + schema) followed by that
+block, input counted with the same tokenizer as the run, and as output the block's share of
+the output of the call that produced its result (call output / blocks it returned results
+for). It is priced with the prices of the model that processed the block, including that
+model's long-prompt tier for the baseline call's own prompt size.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from fractions import Fraction
+
+from blockpass.prices import ModelPrices, PriceTable
+from blockpass.usage import TokenClass, Usage
+
+__all__ = [
+    "OK",
+    "CostReport",
+    "Ledger",
+    "LedgerCall",
+    "Money",
+    "StatusLine",
+    "cost",
+    "describe_ratio",
+    "price_usage",
+    "render_table",
+    "usd",
+]
+
+OK = "ok"
+_ZERO = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Money:
+    """US dollars per token class, as exact ``Decimal`` values."""
+
+    uncached_input: Decimal = _ZERO
+    cache_write_5m: Decimal = _ZERO
+    cache_write_1h: Decimal = _ZERO
+    cache_read: Decimal = _ZERO
+    output: Decimal = _ZERO
+
+    @property
+    def total(self) -> Decimal:
+        return (
+            self.uncached_input
+            + self.cache_write_5m
+            + self.cache_write_1h
+            + self.cache_read
+            + self.output
+        )
+
+    def by_class(self) -> dict[TokenClass, Decimal]:
+        return {token_class: getattr(self, token_class.value) for token_class in TokenClass}
+
+    def __add__(self, other: Money) -> Money:
+        return Money(
+            uncached_input=self.uncached_input + other.uncached_input,
+            cache_write_5m=self.cache_write_5m + other.cache_write_5m,
+            cache_write_1h=self.cache_write_1h + other.cache_write_1h,
+            cache_read=self.cache_read + other.cache_read,
+            output=self.output + other.output,
+        )
+
+
+def price_usage(usage: Usage, prices: ModelPrices, *, batch: bool, long: bool) -> Money:
+    """The cost of ``usage`` in a known price tier (``long``: above the long-prompt threshold).
+
+    Pricing is linear in tokens, so usage summed over calls of one tier prices exactly as
+    the sum of the calls priced one by one.
+    """
+    amounts = {
+        token_class.value: (
+            Decimal(tokens) * prices.per_million(token_class, batch=batch, long=long)
+        ).scaleb(-6)
+        for token_class, tokens in usage.by_class().items()
+    }
+    return Money(**amounts)
+
+
+def cost(
+    usage: Usage, prices: ModelPrices, *, batch: bool, prompt_tokens: int | None = None
+) -> Money:
+    """One call's cost. ``prompt_tokens`` (default: the usage's whole input) picks the tier."""
+    prompt = usage.input_total if prompt_tokens is None else prompt_tokens
+    return price_usage(usage, prices, batch=batch, long=prices.is_long(prompt))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LedgerCall:
+    """One provider call as the ledger needs it, paid whether or not it produced results.
+
+    ``results`` maps each block this call produced a result for to that block's own rendered
+    input tokens (without the prefix). ``prefix_tokens`` is the full-guide prefix counted
+    with this call's tokenizer, when it differs from the ledger's default.
+    """
+
+    model: str
+    usage: Usage
+    batch: bool = False
+    status: str = OK
+    prompt_tokens: int | None = None
+    results: Mapping[str, int] = field(default_factory=dict)
+    prefix_tokens: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StatusLine:
+    calls: int
+    usage: Usage
+    cost: Money
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CostReport:
+    """What a run cost, next to what one uncached call per block would have cost.
+
+    ``baseline_usage.output`` is rounded to whole tokens; ``baseline`` is priced from the
+    exact shares. ``duplicate_results`` counts results for blocks already processed by an
+    earlier call: they are paid for but not counted again in the baseline.
+    """
+
+    models: tuple[ModelPrices, ...]
+    read_on: date | None
+    calls: int
+    batch_calls: int
+    blocks: int
+    duplicate_results: int
+    usage: Usage
+    actual: Money
+    baseline_usage: Usage
+    baseline: Money
+    by_status: Mapping[str, StatusLine]
+
+    @property
+    def ratio(self) -> float | None:
+        """Baseline / actual: how many times cheaper the run was."""
+        if self.actual.total == 0:
+            return None
+        return float(self.baseline.total / self.actual.total)
+
+    @property
+    def cache_hit_ratio(self) -> float | None:
+        """The share of cacheable prefix tokens that were cache reads."""
+        cacheable = self.usage.cache_read + self.usage.cache_write
+        return self.usage.cache_read / cacheable if cacheable else None
+
+    @property
+    def retry_calls(self) -> int:
+        return sum(line.calls for status, line in self.by_status.items() if status != OK)
+
+    @property
+    def retry_cost(self) -> Money:
+        """What calls that did not end ``ok`` cost: retries, truncations, errors with usage."""
+        lines = (line.cost for status, line in self.by_status.items() if status != OK)
+        return sum(lines, Money())
+
+    def to_json(self) -> dict[str, object]:
+        """A JSON-ready dict; dollar amounts are exact decimal strings."""
+        return {
+            "models": [
+                {
+                    "model": prices.model,
+                    "provider": prices.provider,
+                    "prices_read_on": _iso(prices.read_on),
+                }
+                for prices in self.models
+            ],
+            "prices_read_on": _iso(self.read_on),
+            "calls": self.calls,
+            "batch_calls": self.batch_calls,
+            "blocks": self.blocks,
+            "duplicate_results": self.duplicate_results,
+            "tokens": _tokens_json(self.usage),
+            "actual_usd": _money_json(self.actual),
+            "baseline_tokens": _tokens_json(self.baseline_usage),
+            "baseline_usd": _money_json(self.baseline),
+            "ratio": self.ratio,
+            "cache_hit_ratio": self.cache_hit_ratio,
+            "retry_calls": self.retry_calls,
+            "retry_usd": _usd_json(self.retry_cost.total),
+            "by_status": {
+                status: {
+                    "calls": line.calls,
+                    "tokens": _tokens_json(line.usage),
+                    "usd": _usd_json(line.cost.total),
+                }
+                for status, line in sorted(self.by_status.items())
+            },
+        }
+
+
+def _iso(day: date | None) -> str | None:
+    return None if day is None else day.isoformat()
+
+
+def _usd_json(amount: Decimal) -> str:
+    return format(amount, "f")
+
+
+def _tokens_json(usage: Usage) -> dict[str, int]:
+    return {token_class.value: tokens for token_class, tokens in usage.by_class().items()}
+
+
+def _money_json(money: Money) -> dict[str, str]:
+    amounts = {token_class.value: _usd_json(usd) for token_class, usd in money.by_class().items()}
+    return {**amounts, "total": _usd_json(money.total)}
+
+
+class Ledger:
+    """Accumulates calls and builds a ``CostReport``.
+
+    Usage is summed per (model, batch, tier, status) as calls arrive and the per-block
+    baseline per (model, tier), so memory grows with the number of distinct blocks (their
+    ids, to count each block once), not with the number of calls.
+    """
+
+    def __init__(self, prices: PriceTable, *, prefix_tokens: int) -> None:
+        if prefix_tokens < 0:
+            raise ValueError(f"prefix_tokens must not be negative, got {prefix_tokens}")
+        self._prices = prices
+        self._prefix_tokens = prefix_tokens
+        self._usage: dict[tuple[str, bool, bool, str], Usage] = {}
+        self._calls: Counter[str] = Counter()
+        self._batch_calls = 0
+        self._seen: set[str] = set()
+        self._duplicates = 0
+        self._baseline_input: Counter[tuple[str, bool]] = Counter()
+        self._baseline_output: dict[tuple[str, bool], Fraction] = {}
+
+    def record(self, call: LedgerCall) -> None:
+        # Looked up now so a model without prices fails at the first call, not at the end.
+        prices = self._prices.for_model(call.model)
+        prompt = call.usage.input_total if call.prompt_tokens is None else call.prompt_tokens
+        key = (call.model, call.batch, prices.is_long(prompt), call.status)
+        previous = self._usage.get(key)
+        self._usage[key] = call.usage if previous is None else previous + call.usage
+        self._calls[call.status] += 1
+        self._batch_calls += call.batch
+        if call.results:
+            self._record_baseline(call, prices)
+
+    def _record_baseline(self, call: LedgerCall, prices: ModelPrices) -> None:
+        prefix = self._prefix_tokens if call.prefix_tokens is None else call.prefix_tokens
+        shares: Counter[bool] = Counter()
+        for block_id, block_tokens in call.results.items():
+            if block_id in self._seen:
+                self._duplicates += 1
+                continue
+            self._seen.add(block_id)
+            prompt = prefix + block_tokens
+            long = prices.is_long(prompt)
+            self._baseline_input[call.model, long] += prompt
+            shares[long] += 1
+        for long, blocks in shares.items():
+            share = Fraction(call.usage.output * blocks, len(call.results))
+            key = (call.model, long)
+            self._baseline_output[key] = self._baseline_output.get(key, Fraction(0)) + share
+
+    def report(self) -> CostReport:
+        usage = Usage()
+        actual = Money()
+        statuses: dict[str, tuple[Usage, Money]] = {}
+        for (model, batch, long, status), tokens in self._usage.items():
+            money = price_usage(tokens, self._prices.for_model(model), batch=batch, long=long)
+            usage += tokens
+            actual += money
+            status_usage, status_money = statuses.get(status, (Usage(), Money()))
+            statuses[status] = (status_usage + tokens, status_money + money)
+        baseline_input = 0
+        baseline_output = Fraction(0)
+        baseline = Money()
+        for key in self._baseline_input.keys() | self._baseline_output.keys():
+            model, long = key
+            prices = self._prices.for_model(model)
+            tokens_in = self._baseline_input[key]
+            tokens_out = self._baseline_output.get(key, Fraction(0))
+            baseline_input += tokens_in
+            baseline_output += tokens_out
+            baseline += price_usage(Usage(uncached_input=tokens_in), prices, batch=False, long=long)
+            rate = prices.per_million(TokenClass.OUTPUT, batch=False, long=long)
+            exact = rate * Decimal(tokens_out.numerator) / Decimal(tokens_out.denominator)
+            baseline += Money(output=exact.scaleb(-6))
+        models = sorted({model for model, *_ in self._usage})
+        return CostReport(
+            models=tuple(self._prices.for_model(model) for model in models),
+            read_on=self._prices.read_on,
+            calls=sum(self._calls.values()),
+            batch_calls=self._batch_calls,
+            blocks=len(self._seen),
+            duplicate_results=self._duplicates,
+            usage=usage,
+            actual=actual,
+            baseline_usage=Usage(uncached_input=baseline_input, output=round(baseline_output)),
+            baseline=baseline,
+            by_status={
+                status: StatusLine(calls=self._calls[status], usage=tokens, cost=money)
+                for status, (tokens, money) in statuses.items()
+            },
+        )
+
+
+_CLASS_LABELS = {
+    TokenClass.UNCACHED_INPUT: "uncached input",
+    TokenClass.CACHE_WRITE_5M: "cache write 5m",
+    TokenClass.CACHE_WRITE_1H: "cache write 1h",
+    TokenClass.CACHE_READ: "cache read",
+    TokenClass.OUTPUT: "output",
+}
+
+
+def usd(amount: Decimal) -> str:
+    """Dollars for display; six places so a single cheap call does not show as zero."""
+    return f"${amount:,.6f}"
+
+
+def describe_ratio(ratio: float | None) -> str:
+    if ratio is None:
+        return "n/a (nothing was paid)"
+    if ratio == 1:
+        return "1.0× (same cost)"
+    if ratio > 1:
+        return f"{ratio:.1f}× cheaper"
+    return f"{1 / ratio:.1f}× more expensive" if ratio > 0 else "n/a (baseline is zero)"
+
+
+def _calls(count: int) -> str:
+    return f"{count:,} call" if count == 1 else f"{count:,} calls"
+
+
+def render_table(report: CostReport) -> str:
+    """The report as fixed-width plain text, for a terminal or a log."""
+    providers = sorted({prices.provider for prices in report.models})
+    models = ", ".join(
+        f"{prices.model} (prices read on {_iso(prices.read_on) or 'an unknown date'})"
+        for prices in report.models
+    )
+    statuses = ", ".join(
+        f"{status} {line.calls}" for status, line in sorted(report.by_status.items())
+    )
+    lines = [
+        f"{'provider':<18}{', '.join(providers) or '-'}",
+        f"{'model':<18}{models or '-'}",
+        f"{'calls':<18}{report.calls:,} ({statuses or 'none'}; {report.batch_calls:,} in batches)",
+        f"{'blocks':<18}{report.blocks:,}",
+        "",
+        f"{'token class':<16}{'tokens':>16}{'actual':>18}{'baseline tokens':>18}{'baseline':>18}",
+    ]
+    actual = report.actual.by_class()
+    baseline = report.baseline.by_class()
+    tokens = report.usage.by_class()
+    baseline_tokens = report.baseline_usage.by_class()
+    for token_class, label in _CLASS_LABELS.items():
+        lines.append(
+            f"{label:<16}{tokens[token_class]:>16,}{usd(actual[token_class]):>18}"
+            f"{baseline_tokens[token_class]:>18,}{usd(baseline[token_class]):>18}"
+        )
+    lines.append(
+        f"{'total':<16}{report.usage.input_total + report.usage.output:>16,}"
+        f"{usd(report.actual.total):>18}"
+        f"{report.baseline_usage.input_total + report.baseline_usage.output:>18,}"
+        f"{usd(report.baseline.total):>18}"
+    )
+    hit = report.cache_hit_ratio
+    retry = ", ".join(
+        f"{status} {usd(line.cost.total)}"
+        for status, line in sorted(report.by_status.items())
+        if status != OK
+    )
+    lines += [
+        "",
+        f"{'actual':<18}{usd(report.actual.total)}",
+        f"{'baseline':<18}{usd(report.baseline.total)}  (one uncached call per block)",
+        f"{'ratio':<18}{describe_ratio(report.ratio)}",
+        f"{'cache hit ratio':<18}"
+        + ("n/a (nothing cached)" if hit is None else f"{hit:.1%} of cacheable prefix tokens"),
+        f"{'retries/wasted':<18}{usd(report.retry_cost.total)} in {_calls(report.retry_calls)}"
+        + (f" ({retry})" if retry else ""),
+    ]
+    if report.duplicate_results:
+        lines.append(
+            f"{'duplicate results':<18}{report.duplicate_results:,} (paid, not re-counted)"
+        )
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,141 @@
+"""Blocks into packs under a context budget and an output cap. Pure functions.
+
+- Input budget: the model's context window minus the cached prefix minus the output reserve.
+- Output cap: a pack's estimated output stays under the model's maximum output times a safety
+  margin, so a pack is rarely truncated; per-kind output estimates start from defaults and
+  learn from observed results (an exponential moving average).
+- Blocks per pack stay within bounds (default 10 to 40); only budgets or the end of the
+  queue make a pack smaller than the lower bound.
+
+Blocks keep their order, and each block lands in exactly one pack.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from blockpass.blocks import Block, BlockKind
+from blockpass.errors import UserInputError
+from blockpass.packformat import PackedBlock, render_pack
+
+# Output tokens per block before anything is observed: an "ok" costs about a dozen tokens,
+# an edit or flag with its notes about fifty.
+DEFAULT_OUTPUT_ESTIMATE = 40
+_DEFAULT_BY_KIND = {BlockKind.HEADING: 25, BlockKind.LIST_ITEM: 35}
+_LEARNING_RATE = 0.2
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PackLimits:
+    input_budget: int
+    output_cap: int
+    min_blocks: int = 10
+    max_blocks: int = 40
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.min_blocks <= self.max_blocks:
+            raise UserInputError(
+                "pack bounds must satisfy 1 <= min <= max "
+                f"(got {self.min_blocks}-{self.max_blocks})"
+            )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Pack:
+    id: str
+    blocks: tuple[Block, ...]
+    input_tokens: int
+    estimated_output: int
+
+    @property
+    def short_ids(self) -> dict[str, Block]:
+        """``b1``, ``b2``, ... in pack order: ids that cost almost nothing."""
+        return {f"b{number}": block for number, block in enumerate(self.blocks, start=1)}
+
+    def render(self) -> str:
+        return render_pack(
+            PackedBlock(id=short_id, kind=block.kind.value, text=block.text)
+            for short_id, block in self.short_ids.items()
+        )
+
+
+@dataclass(slots=True)
+class OutputEstimator:
+    """Expected output tokens per block, by kind, learned from observed results."""
+
+    by_kind: dict[BlockKind, float] = field(default_factory=dict)
+
+    def estimate(self, block: Block) -> int:
+        default = _DEFAULT_BY_KIND.get(block.kind, DEFAULT_OUTPUT_ESTIMATE)
+        return round(self.by_kind.get(block.kind, default))
+
+    def observe(self, kind: BlockKind, output_tokens: float) -> None:
+        current = self.by_kind.get(kind)
+        self.by_kind[kind] = (
+            output_tokens
+            if current is None
+            else current + _LEARNING_RATE * (output_tokens - current)
+        )
+
+
+def block_input_tokens(block: Block, count: Callable[[str], int]) -> int:
+    """Tokens a block adds to a pack: its text plus its tag (a pack id is two or three chars)."""
+    tag = f'<block id="b10" kind="{block.kind.value}">\n\n</block>\n'
+    return count(block.text) + count(tag)
+
+
+def pack_id(blocks: Iterable[Block]) -> str:
+    digest = hashlib.sha256()
+    for block in blocks:
+        digest.update(block.id.encode())
+        digest.update(b"\x00")
+        digest.update(block.content_hash.encode())
+    return f"p-{digest.hexdigest()[:20]}"
+
+
+def plan_packs(
+    blocks: Sequence[Block],
+    limits: PackLimits,
+    *,
+    input_tokens: Callable[[Block], int],
+    estimate_output: Callable[[Block], int],
+) -> list[Pack]:
+    packs: list[Pack] = []
+    current: list[Block] = []
+    current_input = current_output = 0
+
+    def close() -> None:
+        nonlocal current, current_input, current_output
+        if current:
+            packs.append(
+                Pack(
+                    id=pack_id(current),
+                    blocks=tuple(current),
+                    input_tokens=current_input,
+                    estimated_output=current_output,
+                )
+            )
+        current, current_input, current_output = [], 0, 0
+
+    for block in blocks:
+        tokens = input_tokens(block)
+        output = estimate_output(block)
+        if tokens > limits.input_budget or output > limits.output_cap:
+            raise UserInputError(
+                f"block {block.id} alone needs {tokens} input tokens and about {output} output "
+                f"tokens, more than one request allows ({limits.input_budget} in, "
+                f"{limits.output_cap} out): split it in the source document"
+            )
+        if current and (
+            len(current) >= limits.max_blocks
+            or current_input + tokens > limits.input_budget
+            or current_output + output > limits.output_cap
+        ):
+            close()
+        current.append(block)
+        current_input += tokens
+        current_output += output
+    close()
+    return packs

@@ -1,0 +1,220 @@
+"""One job end to end: documents in; results, revised documents and a cost report out.
+
+The run directory's store is the source of truth. A job started again on the same directory
+skips every block that already has a result or a skip and retries recorded failures, and the
+report covers every call the run ever paid for, before and after an interruption.
+
+Outputs in the run directory:
+  run.sqlite      the store: blocks, calls with usage, results
+  results.jsonl   one line per block: its outcome and verdict, edits, notes or reason
+  revised/        every input document with the accepted edits applied
+  report.json     cost by token class against the one-call-per-block baseline
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from blockpass.blocks import Block, BlockResult, Document, Outcome
+from blockpass.documents import read_documents, render_document
+from blockpass.errors import UserInputError
+from blockpass.execution.realtime import ExecutionSettings, ExecutionStats, RealtimeExecutor
+from blockpass.forecast import ForecastRow, PackBounds, forecast
+from blockpass.layout import OUTPUT_HEADROOM
+from blockpass.ledger import CostReport, Ledger, LedgerCall
+from blockpass.packing import OutputEstimator, block_input_tokens
+from blockpass.prefilter import prefilter
+from blockpass.prices import PriceTable
+from blockpass.providers.base import ModelProfile, Provider
+from blockpass.results import apply_edits
+from blockpass.store import CallRecord, open_sqlite_store
+from blockpass.task import Task, load_task
+from blockpass.tokens import count_tokens
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobSpec:
+    inputs: Sequence[Path]
+    guide: Path
+    out_dir: Path
+    execution: ExecutionSettings = field(default_factory=ExecutionSettings)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobOutcome:
+    report: CostReport
+    stats: ExecutionStats
+    outcomes: dict[str, int]
+    out_dir: Path
+
+
+def read_job_inputs(spec: JobSpec) -> tuple[list[Document], list[Block], Task]:
+    documents = read_documents(list(spec.inputs))
+    blocks = [block for document in documents for block in document.blocks]
+    if not blocks:
+        raise UserInputError("the input has no blocks to work on")
+    return documents, blocks, load_task(spec.guide)
+
+
+async def run_job(
+    spec: JobSpec,
+    provider: Provider,
+    prices: PriceTable,
+    *,
+    on_start: Callable[[int, int], None] = lambda total, done: None,
+    on_progress: Callable[[int], None] = lambda done: None,
+) -> JobOutcome:
+    documents, blocks, task = read_job_inputs(spec)
+    prices.for_model(provider.profile.id)
+    store = await open_sqlite_store(spec.out_dir)
+    try:
+        await store.open_run(
+            fingerprint=task.fingerprint(provider.profile.id),
+            settings={
+                "provider": provider.name,
+                "model": provider.profile.id,
+                "guide": str(spec.guide),
+            },
+        )
+        await store.put_blocks(blocks)
+        finished = {
+            block_id
+            for block_id, result in (await store.results()).items()
+            if result.outcome is not Outcome.FAILED
+        }
+        pending = [block for block in blocks if block.id not in finished]
+        to_send, skipped = prefilter(pending)
+        await store.record_results(skipped)
+        on_start(len(blocks), len(blocks) - len(to_send))
+        executor = RealtimeExecutor(
+            provider=provider,
+            task=task,
+            store=store,
+            settings=spec.execution,
+            on_progress=on_progress,
+        )
+        stats = await executor.run(to_send)
+        results = await store.results()
+        report = cost_report(await store.calls(), results, blocks, task, provider.profile, prices)
+        write_outputs(spec.out_dir, documents, results, report)
+    finally:
+        await store.close()
+    return JobOutcome(
+        report=report,
+        stats=stats,
+        outcomes=dict(Counter(result.outcome.value for result in results.values())),
+        out_dir=spec.out_dir,
+    )
+
+
+def cost_report(
+    calls: Sequence[CallRecord],
+    results: dict[str, BlockResult],
+    blocks: Sequence[Block],
+    task: Task,
+    profile: ModelProfile,
+    prices: PriceTable,
+) -> CostReport:
+    """The report of every call the run paid for, rebuilt from the store alone."""
+    count = partial(count_tokens, family=profile.tokenizer)
+    by_id = {block.id: block for block in blocks}
+    produced: dict[int, dict[str, int]] = defaultdict(dict)
+    for result in results.values():
+        if result.call_id is not None and result.outcome is Outcome.RESULT:
+            produced[result.call_id][result.block_id] = block_input_tokens(
+                by_id[result.block_id], count
+            )
+    ledger = Ledger(prices, prefix_tokens=count(task.system_prefix))
+    for call in calls:
+        ledger.record(
+            LedgerCall(
+                model=call.model,
+                usage=call.usage,
+                batch=call.batch,
+                status=call.status,
+                results=produced.get(call.id, {}) if call.id is not None else {},
+            )
+        )
+    return ledger.report()
+
+
+def estimate_job(
+    spec: JobSpec, profile: ModelProfile, prices: PriceTable
+) -> tuple[list[ForecastRow], int, int]:
+    """The forecast per strategy, the number of blocks and how many of them would be sent."""
+    _, blocks, task = read_job_inputs(spec)
+    to_send, _ = prefilter(blocks)
+    count = partial(count_tokens, family=profile.tokenizer)
+    estimator = OutputEstimator()
+    rows = forecast(
+        prefix_tokens=count(task.system_prefix),
+        block_tokens=(block_input_tokens(block, count) for block in to_send),
+        output_tokens=(estimator.estimate(block) for block in to_send),
+        prices=prices.for_model(profile.id),
+        context_window=profile.context_window,
+        max_output=profile.max_output,
+        min_cacheable=profile.min_cacheable,
+        bounds=PackBounds(
+            min_blocks=spec.execution.min_blocks,
+            max_blocks=spec.execution.max_blocks,
+            output_margin=OUTPUT_HEADROOM - 1,
+        ),
+    )
+    return rows, len(blocks), len(to_send)
+
+
+def write_outputs(
+    out_dir: Path,
+    documents: Sequence[Document],
+    results: dict[str, BlockResult],
+    report: CostReport,
+) -> None:
+    lines = []
+    for document in documents:
+        for block in document.blocks:
+            lines.append(
+                json.dumps(_result_line(document, block, results.get(block.id)), ensure_ascii=False)
+            )
+        revised = render_document(
+            document,
+            {
+                block.id: apply_edits(block.text, results[block.id].edits)
+                for block in document.blocks
+                if block.id in results and results[block.id].edits
+            },
+        )
+        target = out_dir / "revised" / document.id
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(revised)
+    (out_dir / "results.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (out_dir / "report.json").write_text(
+        json.dumps(report.to_json(), indent=2) + "\n", encoding="utf-8"
+    )
+
+
+def _result_line(document: Document, block: Block, result: BlockResult | None) -> dict[str, Any]:
+    line: dict[str, Any] = {"block_id": block.id, "document": document.id, "kind": block.kind.value}
+    if result is None:
+        return {**line, "outcome": "pending"}
+    line["outcome"] = result.outcome.value
+    if result.outcome is Outcome.RESULT:
+        line["verdict"] = result.verdict.value if result.verdict else None
+        line["edits"] = [
+            {"find": e.find, "replace": e.replace, "rule": e.rule, "source": e.source}
+            for e in result.edits
+        ]
+        line["notes"] = list(result.notes)
+        if result.rejected_edits:
+            line["rejected_edits"] = [
+                {"find": e.find, "replace": e.replace, "rule": e.rule}
+                for e in result.rejected_edits
+            ]
+    else:
+        line["reason"] = result.reason
+    return line

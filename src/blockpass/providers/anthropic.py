@@ -1,0 +1,166 @@
+"""Anthropic Messages API through the official SDK (async).
+
+The SDK's own retries are off: the executor retries, so it can adapt concurrency and record
+every attempt. Only request shapes the profile says the model accepts are sent (no sampling
+parameters, no prefill, forced tool choice only where allowed).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from datetime import datetime
+from typing import Any
+
+import anthropic
+import httpx2
+
+from blockpass.errors import (
+    Overloaded,
+    ProviderError,
+    ProviderRejected,
+    RateLimited,
+    SpendLimitReached,
+    TransientProviderError,
+    UserInputError,
+)
+from blockpass.packformat import RESULT_TOOL_NAME
+from blockpass.providers.base import (
+    ModelProfile,
+    ModelRequest,
+    ModelResponse,
+    OutputMechanism,
+    RateLimitState,
+)
+from blockpass.usage import Usage
+
+_BUCKETS = ("requests", "tokens", "input-tokens", "output-tokens")
+
+
+class AnthropicProvider:
+    def __init__(
+        self,
+        *,
+        profile: ModelProfile,
+        api_key: str,
+        base_url: str | None = None,
+        name: str = "anthropic",
+    ) -> None:
+        self._profile = profile
+        self._name = name
+        self._client = anthropic.AsyncAnthropic(
+            api_key=api_key, base_url=base_url, max_retries=0, timeout=600.0
+        )
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def profile(self) -> ModelProfile:
+        return self._profile
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+    def request_body(self, request: ModelRequest) -> dict[str, Any]:
+        """The exact body sent; everything before the user message is the cached prefix."""
+        system: dict[str, Any] = {"type": "text", "text": request.system}
+        if request.cache_ttl is not None:
+            system["cache_control"] = {"type": "ephemeral", "ttl": request.cache_ttl.value}
+        body: dict[str, Any] = {"model": request.model, "max_tokens": request.max_tokens}
+        if self._profile.output is OutputMechanism.JSON_SCHEMA:
+            body["output_config"] = {"format": {"type": "json_schema", "schema": request.schema}}
+        else:
+            body["tools"] = [
+                {
+                    "name": RESULT_TOOL_NAME,
+                    "description": "Record one result per block of the pack.",
+                    "input_schema": request.schema,
+                    "strict": True,
+                }
+            ]
+            forced = self._profile.output is OutputMechanism.STRICT_TOOL_FORCED
+            body["tool_choice"] = (
+                {"type": "tool", "name": RESULT_TOOL_NAME} if forced else {"type": "auto"}
+            )
+        body["system"] = [system]
+        body["messages"] = [{"role": "user", "content": request.user}]
+        return body
+
+    async def complete(self, request: ModelRequest) -> ModelResponse:
+        try:
+            raw = await self._client.messages.with_raw_response.create(**self.request_body(request))
+        except anthropic.APIStatusError as error:
+            raise _translate(error) from None
+        except (anthropic.APIConnectionError, httpx2.TransportError) as error:
+            raise TransientProviderError(f"connection to {self._name} failed: {error}") from None
+        message = await raw.parse()
+        usage = message.usage
+        creation = usage.cache_creation
+        return ModelResponse(
+            text=_answer_text(message),
+            stop_reason=message.stop_reason or "end_turn",
+            usage=Usage(
+                uncached_input=usage.input_tokens,
+                cache_write_5m=creation.ephemeral_5m_input_tokens
+                if creation
+                else usage.cache_creation_input_tokens or 0,
+                cache_write_1h=creation.ephemeral_1h_input_tokens if creation else 0,
+                cache_read=usage.cache_read_input_tokens or 0,
+                output=usage.output_tokens,
+            ),
+            rate_limits=_rate_limits(raw.headers),
+        )
+
+
+def _answer_text(message: anthropic.types.Message) -> str:
+    for block in message.content:
+        if block.type == "tool_use":
+            return json.dumps(block.input, ensure_ascii=False)
+    return "".join(block.text for block in message.content if block.type == "text")
+
+
+def _rate_limits(headers: httpx2.Headers) -> RateLimitState | None:
+    remaining: dict[str, int] = {}
+    reset_at: dict[str, float] = {}
+    for bucket in _BUCKETS:
+        left = headers.get(f"anthropic-ratelimit-{bucket}-remaining")
+        reset = headers.get(f"anthropic-ratelimit-{bucket}-reset")
+        if left is not None and left.isdigit():
+            remaining[bucket] = int(left)
+        if reset:
+            with contextlib.suppress(ValueError):
+                reset_at[bucket] = datetime.fromisoformat(reset.replace("Z", "+00:00")).timestamp()
+    return RateLimitState(remaining=remaining, reset_at=reset_at) if remaining else None
+
+
+def _translate(error: anthropic.APIStatusError) -> ProviderError:
+    status = error.status_code
+    body = error.body if isinstance(error.body, dict) else {}
+    details = body.get("error", {}) if isinstance(body.get("error"), dict) else {}
+    message = str(details.get("message") or error.message)
+    if status == 429:
+        retry_after = error.response.headers.get("retry-after")
+        spend_cap = (details.get("details") or {}).get(
+            "error_code"
+        ) == "enforced_spend_limit_reached"
+        if retry_after is None and spend_cap:
+            return SpendLimitReached(f"spend limit reached: {message}")
+        return RateLimited(f"rate limited: {message}", retry_after=_seconds(retry_after))
+    if status in (529, 503):
+        return Overloaded(f"provider overloaded ({status}): {message}")
+    if status in (408, 409) or status >= 500:
+        return TransientProviderError(f"provider error {status}: {message}")
+    if status == 401:
+        return UserInputError("authentication failed: check the API key (ANTHROPIC_API_KEY)")  # type: ignore[return-value]
+    if status == 404:
+        return UserInputError(f"not found: {message}")  # type: ignore[return-value]
+    return ProviderRejected(f"request rejected ({status}): {message}")
+
+
+def _seconds(value: str | None) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None

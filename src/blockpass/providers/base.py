@@ -1,0 +1,108 @@
+"""The provider seam: a model profile (data), a provider-neutral request, and the protocol.
+
+A profile says what a model can do; an adapter (``anthropic.py``) turns a ``ModelRequest``
+into one vendor's wire format and its answer back into a ``ModelResponse``; authentication
+belongs to the adapter's client. Nothing upstream branches on a provider's name.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from enum import StrEnum
+from functools import cache
+from importlib import resources
+from typing import Any, Protocol
+
+from blockpass.errors import UserInputError
+from blockpass.tokens import TokenizerFamily
+from blockpass.usage import Usage
+
+
+class OutputMechanism(StrEnum):
+    JSON_SCHEMA = "json_schema"
+    STRICT_TOOL_FORCED = "strict_tool_forced"
+    STRICT_TOOL_AUTO = "strict_tool_auto"
+
+
+class CacheTtl(StrEnum):
+    FIVE_MINUTES = "5m"
+    ONE_HOUR = "1h"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModelProfile:
+    id: str
+    provider: str
+    context_window: int
+    max_output: int
+    min_cacheable: int
+    tokenizer: TokenizerFamily
+    output: OutputMechanism
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModelRequest:
+    """One call: a stable cached prefix, then the pack. ``cache_ttl`` None: no breakpoint."""
+
+    model: str
+    system: str
+    cache_ttl: CacheTtl | None
+    user: str
+    max_tokens: int
+    schema: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RateLimitState:
+    """What the provider's headers said was left, and when each bucket is full again."""
+
+    remaining: dict[str, int]
+    reset_at: dict[str, float]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModelResponse:
+    text: str
+    stop_reason: str
+    usage: Usage
+    rate_limits: RateLimitState | None = None
+
+
+class Provider(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def profile(self) -> ModelProfile: ...
+
+    async def complete(self, request: ModelRequest) -> ModelResponse:
+        """One call; raises the ``ProviderError`` tree of ``blockpass.errors``."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+@cache
+def _profiles() -> dict[str, ModelProfile]:
+    raw = tomllib.loads(resources.files(__package__).joinpath("profiles.toml").read_text())
+    return {
+        model_id: ModelProfile(
+            id=model_id,
+            provider=facts["provider"],
+            context_window=facts["context_window"],
+            max_output=facts["max_output"],
+            min_cacheable=facts["min_cacheable"],
+            tokenizer=TokenizerFamily(facts["tokenizer"]),
+            output=OutputMechanism(facts["output"]),
+        )
+        for model_id, facts in raw["models"].items()
+    }
+
+
+def model_profile(model_id: str) -> ModelProfile:
+    profile = _profiles().get(model_id)
+    if profile is None:
+        known = ", ".join(sorted(_profiles()))
+        raise UserInputError(f"unknown model {model_id!r}; known models: {known}")
+    return profile

@@ -1,0 +1,148 @@
+"""The run store: what a run has sent, what it paid, and how each block ended.
+
+A run is resumable and its cost report can be rebuilt from the store alone. The embedded
+implementation keeps one SQLite file per run directory (`sqlite.py`); a PostgreSQL one will
+share a job between workers, so nothing here assumes one process, one file or SQLite rowids:
+ids are opaque integers handed out by the store.
+
+Tables (the SQLite layout; another backend keeps the same columns):
+
+    run          one row: fingerprint, settings (JSON object of str), created_at, opened_at
+    blocks       id PK, document_id, block_index, kind, text, content_hash,
+                 span_start, span_end, span_line, span_column (all four NULL when no span)
+                 index (document_id, block_index)
+    calls        id PK (store-assigned), pack_id, provider, model, batch, status, error,
+                 attempt, started_at, finished_at,
+                 uncached_input, cache_write_5m, cache_write_1h, cache_read, output
+    call_blocks  (call_id → calls, position) PK, block_id → blocks: the blocks sent, in order
+    results      block_id PK → blocks, content_hash, fingerprint, outcome, verdict,
+                 edits, notes, rejected_edits (JSON text), reason, call_id → calls (NULL when
+                 no call produced it), recorded_at
+                 index (content_hash, fingerprint) for outcome 'result'
+
+Invariants:
+
+- A call and the results it produced are stored in one transaction (`record_call`): after a
+  crash either both the usage and the results are there, or neither, so a finished block is
+  never sent (and paid for) twice, and every stored call is priced.
+- A block has at most one result row. An outcome `result` for a given content hash is
+  final: a later result, skip or failure for the same content is ignored (and logged). Any
+  other stored outcome (`failed`, `skipped`) is replaced by the newer record, so a later run
+  retries failures. A record for different content (the block's text changed) replaces
+  whatever was there.
+- Results and call blocks name blocks that were stored with `put_blocks` first.
+- One store holds one run: `open_run` refuses a fingerprint other than the first one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+from blockpass.blocks import Block, BlockResult
+from blockpass.usage import Usage
+
+__all__ = ["CallRecord", "CallStatus", "RunStore"]
+
+
+class CallStatus(StrEnum):
+    """The usual values of `CallRecord.status`; the store accepts any string."""
+
+    OK = "ok"
+    TRUNCATED = "truncated"
+    MALFORMED = "malformed"
+    REFUSED = "refused"
+    ERROR = "error"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallRecord:
+    """One provider call, paid or not: its usage and which blocks it carried.
+
+    `id` is None until the store assigns one in `record_call`. `attempt` counts from 1 for
+    the same pack; `started_at`/`finished_at` are Unix timestamps in seconds.
+    """
+
+    id: int | None = None
+    pack_id: str
+    provider: str
+    model: str
+    block_ids: tuple[str, ...]
+    usage: Usage
+    batch: bool
+    status: str
+    error: str = ""
+    attempt: int = 1
+    started_at: float
+    finished_at: float
+
+
+class RunStore(Protocol):
+    """Persistent state of one run. All methods are safe to call from concurrent tasks."""
+
+    async def open_run(self, *, fingerprint: str, settings: Mapping[str, str]) -> None:
+        """Bind the store to a run, or check that it already belongs to this one.
+
+        The first call records `fingerprint` and `settings`. A later call with another
+        fingerprint raises `UserInputError` (the run directory belongs to a different task,
+        guide or model); with the same fingerprint it replaces the stored settings, which
+        may only differ in values that do not affect results. Must precede the writes.
+        """
+        ...
+
+    async def settings(self) -> dict[str, str]:
+        """The settings of the latest `open_run`; empty before the first."""
+        ...
+
+    async def put_blocks(self, blocks: Sequence[Block]) -> None:
+        """Insert or update blocks by id; calling it again with the same blocks is a no-op."""
+        ...
+
+    async def blocks(self) -> list[Block]:
+        """Every stored block, in (document_id, index) order."""
+        ...
+
+    async def record_call(self, call: CallRecord, results: Sequence[BlockResult]) -> int:
+        """Store a call and the results it produced in one transaction; return the call's id.
+
+        Each result is stored with `call_id` set to the new id, whatever it held. The
+        at-most-one-result rule (module docstring) applies to each result; the call itself
+        is always stored, since it was paid for. If anything fails (a result for an unknown
+        block raises `ValueError`), nothing of the call or its results is stored.
+        """
+        ...
+
+    async def record_results(self, results: Sequence[BlockResult]) -> None:
+        """Store results that no call produced: skips, failures, reused results.
+
+        `call_id` is stored as given and must name a stored call or be None. The
+        at-most-one-result rule applies; an unknown block raises `ValueError` and nothing of
+        this batch is stored.
+        """
+        ...
+
+    async def results(self) -> dict[str, BlockResult]:
+        """The stored result of every block that has one, keyed by block id."""
+        ...
+
+    async def calls(self) -> list[CallRecord]:
+        """Every stored call, with its assigned id, in id order."""
+        ...
+
+    async def lookup_previous_results(
+        self, hashes: Collection[str], fingerprint: str
+    ) -> dict[str, BlockResult]:
+        """Results with outcome `result` for these content hashes under this fingerprint.
+
+        Keyed by content hash. The returned result still names the block (and call) it was
+        recorded for: a caller reusing it for another block replaces `block_id` and clears
+        `call_id` before `record_results`. Where several blocks share a hash, the one with
+        the smallest block id is returned.
+        """
+        ...
+
+    async def close(self) -> None:
+        """Release the store's resources; calling it twice is harmless."""
+        ...

@@ -1,0 +1,399 @@
+"""The embedded run store: one SQLite file, `run.sqlite`, per run directory.
+
+SQLite calls block, so every operation runs in a worker thread on the one connection, one
+at a time under a lock. `anyio.to_thread.run_sync` is not abandoned on cancellation, so a
+Ctrl-C never leaves a transaction half-done while the lock is free. The table layout and
+the invariants are described in `base.py`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any, Self, TypeVar
+
+import anyio.to_thread
+
+from blockpass.blocks import Block, BlockKind, BlockResult, Edit, Outcome, Span, Verdict
+from blockpass.errors import UserInputError
+from blockpass.store.base import CallRecord, RunStore
+from blockpass.usage import Usage
+
+__all__ = ["RUN_FILE_NAME", "SCHEMA_VERSION", "SqliteRunStore", "open_sqlite_store"]
+
+RUN_FILE_NAME = "run.sqlite"
+SCHEMA_VERSION = 1
+
+_log = logging.getLogger(__name__)
+_T = TypeVar("_T")
+
+_SCHEMA = (
+    """CREATE TABLE run (
+        singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+        fingerprint TEXT NOT NULL, settings TEXT NOT NULL,
+        created_at REAL NOT NULL, opened_at REAL NOT NULL)""",
+    """CREATE TABLE blocks (
+        id TEXT PRIMARY KEY, document_id TEXT NOT NULL, block_index INTEGER NOT NULL,
+        kind TEXT NOT NULL, text TEXT NOT NULL, content_hash TEXT NOT NULL,
+        span_start INTEGER, span_end INTEGER, span_line INTEGER, span_column INTEGER,
+        CHECK ((span_start IS NULL) = (span_end IS NULL)
+           AND (span_start IS NULL) = (span_line IS NULL)
+           AND (span_start IS NULL) = (span_column IS NULL)))""",
+    "CREATE INDEX blocks_by_position ON blocks (document_id, block_index)",
+    # AUTOINCREMENT: a call id is never handed out twice, even if rows were ever removed.
+    """CREATE TABLE calls (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        pack_id TEXT NOT NULL, provider TEXT NOT NULL, model TEXT NOT NULL,
+        batch INTEGER NOT NULL CHECK (batch IN (0, 1)),
+        status TEXT NOT NULL, error TEXT NOT NULL, attempt INTEGER NOT NULL,
+        started_at REAL NOT NULL, finished_at REAL NOT NULL,
+        uncached_input INTEGER NOT NULL, cache_write_5m INTEGER NOT NULL,
+        cache_write_1h INTEGER NOT NULL, cache_read INTEGER NOT NULL, output INTEGER NOT NULL)""",
+    """CREATE TABLE call_blocks (
+        call_id INTEGER NOT NULL REFERENCES calls (id),
+        position INTEGER NOT NULL,
+        block_id TEXT NOT NULL REFERENCES blocks (id),
+        PRIMARY KEY (call_id, position))""",
+    """CREATE TABLE results (
+        block_id TEXT PRIMARY KEY REFERENCES blocks (id),
+        content_hash TEXT NOT NULL, fingerprint TEXT NOT NULL,
+        outcome TEXT NOT NULL CHECK (outcome IN ('result', 'skipped', 'failed')),
+        verdict TEXT CHECK (verdict IN ('ok', 'edit', 'flag')),
+        edits TEXT NOT NULL, notes TEXT NOT NULL, rejected_edits TEXT NOT NULL,
+        reason TEXT NOT NULL, call_id INTEGER REFERENCES calls (id),
+        recorded_at REAL NOT NULL)""",
+    """CREATE INDEX results_for_reuse ON results (content_hash, fingerprint)
+        WHERE outcome = 'result'""",
+)
+
+_BLOCK_COLUMNS = (
+    "id, document_id, block_index, kind, text, content_hash,"
+    " span_start, span_end, span_line, span_column"
+)
+# Named as the fields of CallRecord and Usage, so rows convert by name.
+_CALL_FIELDS: tuple[str, ...] = ("pack_id", "provider", "model", "batch", "status", "error")
+_CALL_FIELDS += ("attempt", "started_at", "finished_at")
+_USAGE_FIELDS = ("uncached_input", "cache_write_5m", "cache_write_1h", "cache_read", "output")
+_CALL_COLUMNS = ", ".join((*_CALL_FIELDS, *_USAGE_FIELDS))
+_INSERT_CALL = (
+    f"INSERT INTO calls ({_CALL_COLUMNS})"
+    f" VALUES ({', '.join('?' * (len(_CALL_FIELDS) + len(_USAGE_FIELDS)))})"
+)
+_RESULT_COLUMNS = (
+    "block_id, content_hash, outcome, verdict, edits, notes, rejected_edits, reason, call_id"
+)
+_UPSERT_BLOCK = f"""INSERT INTO blocks ({_BLOCK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (id) DO UPDATE SET document_id = excluded.document_id,
+        block_index = excluded.block_index, kind = excluded.kind, text = excluded.text,
+        content_hash = excluded.content_hash, span_start = excluded.span_start,
+        span_end = excluded.span_end, span_line = excluded.span_line,
+        span_column = excluded.span_column"""
+# The WHERE clause is the at-most-one-result rule: only a non-final row, or a row about
+# other content, gives way. Statements that hit it change no row, which rowcount shows.
+_UPSERT_RESULT = f"""INSERT INTO results ({_RESULT_COLUMNS}, fingerprint, recorded_at)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (block_id) DO UPDATE SET content_hash = excluded.content_hash,
+        fingerprint = excluded.fingerprint, outcome = excluded.outcome,
+        verdict = excluded.verdict, edits = excluded.edits, notes = excluded.notes,
+        rejected_edits = excluded.rejected_edits, reason = excluded.reason,
+        call_id = excluded.call_id, recorded_at = excluded.recorded_at
+    WHERE results.outcome <> 'result' OR results.content_hash <> excluded.content_hash"""
+# Far below SQLite's bound on host parameters in one statement.
+_LOOKUP_CHUNK = 500
+
+
+async def open_sqlite_store(run_dir: Path) -> SqliteRunStore:
+    """Open (creating if needed) the run directory and its `run.sqlite`."""
+    return await anyio.to_thread.run_sync(SqliteRunStore.open_blocking, run_dir)
+
+
+class SqliteRunStore:
+    """`RunStore` on one SQLite file; see `base.py` for the contract."""
+
+    def __init__(self, connection: sqlite3.Connection, run_dir: Path) -> None:
+        self._connection: sqlite3.Connection | None = connection
+        self._run_dir = run_dir
+        self._lock = threading.Lock()
+        self._fingerprint: str | None = None
+
+    @classmethod
+    def open_blocking(cls, run_dir: Path) -> SqliteRunStore:
+        if run_dir.exists() and not run_dir.is_dir():
+            raise UserInputError(f"the run directory {run_dir} is a file, not a directory")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        path = run_dir / RUN_FILE_NAME
+        connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        try:
+            # WAL with synchronous=NORMAL: a commit is in the WAL file once `record_call`
+            # returns, so it survives the process being killed (SIGKILL included). Only a
+            # power loss or OS crash may drop the last few commits; the worst case is then
+            # that those calls are paid again, never that results lack their usage.
+            connection.execute("PRAGMA journal_mode = WAL")
+            connection.execute("PRAGMA synchronous = NORMAL")
+            connection.execute("PRAGMA foreign_keys = ON")
+            connection.execute("PRAGMA busy_timeout = 5000")
+            _migrate(connection, path)
+        except sqlite3.DatabaseError as exc:
+            connection.close()
+            raise UserInputError(f"{path} is not a blockpass run store ({exc})") from exc
+        except BaseException:
+            connection.close()
+            raise
+        return cls(connection, run_dir)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def _run(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
+        return await anyio.to_thread.run_sync(self._locked, work)
+
+    def _locked(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
+        with self._lock:
+            if self._connection is None:
+                raise RuntimeError("the run store is closed")
+            return work(self._connection)
+
+    def _require_run(self) -> str:
+        if self._fingerprint is None:
+            raise RuntimeError("open_run must be called before writing results")
+        return self._fingerprint
+
+    async def open_run(self, *, fingerprint: str, settings: Mapping[str, str]) -> None:
+        encoded = json.dumps(dict(settings), sort_keys=True, ensure_ascii=False)
+
+        def work(connection: sqlite3.Connection) -> None:
+            now = time.time()
+            with _transaction(connection):
+                row = connection.execute("SELECT fingerprint FROM run").fetchone()
+                if row is None:
+                    connection.execute(
+                        "INSERT INTO run VALUES (1, ?, ?, ?, ?)", (fingerprint, encoded, now, now)
+                    )
+                elif row[0] != fingerprint:
+                    raise UserInputError(
+                        f"the run directory {self._run_dir} belongs to a different task, guide"
+                        " or model; use a new --out directory"
+                    )
+                else:
+                    connection.execute("UPDATE run SET settings = ?, opened_at = ?", (encoded, now))
+
+        await self._run(work)
+        self._fingerprint = fingerprint
+
+    async def settings(self) -> dict[str, str]:
+        def work(connection: sqlite3.Connection) -> dict[str, str]:
+            row = connection.execute("SELECT settings FROM run").fetchone()
+            return {} if row is None else {str(k): str(v) for k, v in json.loads(row[0]).items()}
+
+        return await self._run(work)
+
+    async def put_blocks(self, blocks: Sequence[Block]) -> None:
+        rows = [_block_row(block) for block in blocks]
+
+        def work(connection: sqlite3.Connection) -> None:
+            with _transaction(connection):
+                connection.executemany(_UPSERT_BLOCK, rows)
+
+        await self._run(work)
+
+    async def blocks(self) -> list[Block]:
+        def work(connection: sqlite3.Connection) -> list[Block]:
+            query = f"SELECT {_BLOCK_COLUMNS} FROM blocks ORDER BY document_id, block_index"
+            return [_block_from_row(row) for row in connection.execute(query)]
+
+        return await self._run(work)
+
+    async def record_call(self, call: CallRecord, results: Sequence[BlockResult]) -> int:
+        fingerprint = self._require_run()
+        call_row = (
+            *(getattr(call, name) for name in _CALL_FIELDS),
+            *(getattr(call.usage, name) for name in _USAGE_FIELDS),
+        )
+
+        def work(connection: sqlite3.Connection) -> int:
+            with _transaction(connection):
+                call_id = connection.execute(_INSERT_CALL, call_row).lastrowid
+                assert call_id is not None
+                connection.executemany(
+                    "INSERT INTO call_blocks (call_id, position, block_id) VALUES (?, ?, ?)",
+                    [(call_id, position, bid) for position, bid in enumerate(call.block_ids)],
+                )
+                stored = [replace(result, call_id=call_id) for result in results]
+                _upsert_results(connection, stored, fingerprint)
+            return call_id
+
+        return await self._run(work)
+
+    async def record_results(self, results: Sequence[BlockResult]) -> None:
+        fingerprint = self._require_run()
+
+        def work(connection: sqlite3.Connection) -> None:
+            with _transaction(connection):
+                _upsert_results(connection, results, fingerprint)
+
+        await self._run(work)
+
+    async def results(self) -> dict[str, BlockResult]:
+        def work(connection: sqlite3.Connection) -> dict[str, BlockResult]:
+            rows = connection.execute(f"SELECT {_RESULT_COLUMNS} FROM results")
+            return {row[0]: _result_from_row(row) for row in rows}
+
+        return await self._run(work)
+
+    async def calls(self) -> list[CallRecord]:
+        def work(connection: sqlite3.Connection) -> list[CallRecord]:
+            carried: dict[int, list[str]] = {}
+            query = "SELECT call_id, block_id FROM call_blocks ORDER BY call_id, position"
+            for call_id, block_id in connection.execute(query):
+                carried.setdefault(call_id, []).append(block_id)
+            rows = connection.execute(f"SELECT id, {_CALL_COLUMNS} FROM calls ORDER BY id")
+            return [_call_from_row(row, tuple(carried.get(row[0], ()))) for row in rows]
+
+        return await self._run(work)
+
+    async def lookup_previous_results(
+        self, hashes: Collection[str], fingerprint: str
+    ) -> dict[str, BlockResult]:
+        wanted = sorted(set(hashes))
+
+        def work(connection: sqlite3.Connection) -> dict[str, BlockResult]:
+            found: dict[str, BlockResult] = {}
+            for start in range(0, len(wanted), _LOOKUP_CHUNK):
+                chunk = wanted[start : start + _LOOKUP_CHUNK]
+                query = (
+                    f"SELECT {_RESULT_COLUMNS} FROM results WHERE outcome = 'result'"
+                    f" AND fingerprint = ? AND content_hash IN ({', '.join('?' * len(chunk))})"
+                    " ORDER BY block_id"
+                )
+                for row in connection.execute(query, (fingerprint, *chunk)):
+                    result = _result_from_row(row)
+                    found.setdefault(result.content_hash, result)
+            return found
+
+        return await self._run(work)
+
+    async def close(self) -> None:
+        def work() -> None:
+            with self._lock:
+                if self._connection is not None:
+                    self._connection.close()
+                    self._connection = None
+
+        await anyio.to_thread.run_sync(work)
+
+
+def _migrate(connection: sqlite3.Connection, path: Path) -> None:
+    with _transaction(connection):
+        # Read inside the write transaction: two processes creating the same file at once
+        # must not both create the tables.
+        version = connection.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise UserInputError(
+                f"{path} was written by a newer blockpass (store version {version});"
+                " upgrade blockpass or use a new --out directory"
+            )
+        if version == 0:
+            for statement in _SCHEMA:
+                connection.execute(statement)
+            connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
+@contextmanager
+def _transaction(connection: sqlite3.Connection) -> Iterator[None]:
+    # IMMEDIATE takes the write lock up front, so a transaction never fails half-way on
+    # a lock upgrade when another process shares the file.
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException as exc:
+        # SQLite rolls back by itself after some errors (disk full, I/O); a second
+        # ROLLBACK would then fail and hide the first error.
+        if connection.in_transaction:
+            connection.execute("ROLLBACK")
+        if isinstance(exc, sqlite3.IntegrityError):
+            raise ValueError(f"the run store refused the write: {exc}") from exc
+        raise
+    connection.execute("COMMIT")
+
+
+def _upsert_results(
+    connection: sqlite3.Connection, results: Sequence[BlockResult], fingerprint: str
+) -> None:
+    now = time.time()
+    rows = [(*_result_row(result), fingerprint, now) for result in results]
+    if ignored := len(rows) - connection.executemany(_UPSERT_RESULT, rows).rowcount:
+        _log.warning("kept the earlier result of %d block(s), ignored the newer one", ignored)
+
+
+def _block_row(block: Block) -> tuple[object, ...]:
+    span = block.span
+    where = (None,) * 4 if span is None else (span.start, span.end, span.line, span.column)
+    kind = block.kind.value
+    return (block.id, block.document_id, block.index, kind, block.text, block.content_hash, *where)
+
+
+def _block_from_row(row: Any) -> Block:
+    block_id, document_id, index, kind, text, content_hash, start, end, line, column = row
+    span = None if start is None else Span(start=start, end=end, line=line, column=column)
+    return Block(
+        id=block_id,
+        document_id=document_id,
+        index=index,
+        kind=BlockKind(kind),
+        text=text,
+        content_hash=content_hash,
+        span=span,
+    )
+
+
+def _call_from_row(row: Any, block_ids: tuple[str, ...]) -> CallRecord:
+    values = dict(zip(("id", *_CALL_FIELDS), row, strict=False))
+    values["batch"] = bool(values["batch"])
+    usage = Usage(**dict(zip(_USAGE_FIELDS, row[-len(_USAGE_FIELDS) :], strict=True)))
+    return CallRecord(**values, block_ids=block_ids, usage=usage)
+
+
+def _json(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _result_row(result: BlockResult) -> tuple[object, ...]:
+    return (
+        result.block_id,
+        result.content_hash,
+        result.outcome.value,
+        None if result.verdict is None else result.verdict.value,
+        _json([asdict(edit) for edit in result.edits]),
+        _json(list(result.notes)),
+        _json([asdict(edit) for edit in result.rejected_edits]),
+        result.reason,
+        result.call_id,
+    )
+
+
+def _result_from_row(row: Any) -> BlockResult:
+    return BlockResult(
+        block_id=row[0],
+        content_hash=row[1],
+        outcome=Outcome(row[2]),
+        verdict=None if row[3] is None else Verdict(row[3]),
+        edits=tuple(Edit(**item) for item in json.loads(row[4])),
+        notes=tuple(json.loads(row[5])),
+        rejected_edits=tuple(Edit(**item) for item in json.loads(row[6])),
+        reason=row[7],
+        call_id=row[8],
+    )
+
+
+# mypy checks here that the class satisfies the protocol.
+_CONFORMS: type[RunStore] = SqliteRunStore

@@ -1,0 +1,103 @@
+"""The task run over every block: instructions, a style guide, and the result schema.
+
+Everything that can change a block's result goes into the fingerprint (instructions, guide,
+schema, the pack format and the model), so stored results are reused only for the task that
+produced them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from blockpass.errors import UserInputError
+from blockpass.packformat import RESULT_SCHEMA
+
+PACK_FORMAT_VERSION = "1"
+
+DEFAULT_INSTRUCTIONS = """\
+You are a copy editor applying a style guide to a document, one block at a time.
+
+The user message holds blocks of the document, each written as
+<block id="b1" kind="paragraph">
+text of the block
+</block>
+
+Judge every block against the style guide below and answer with exactly one result per
+block id, in the order given, never skipping a block:
+- {"id": "b1", "verdict": "ok"} when the block follows the guide;
+- {"id": "b1", "verdict": "edit", "edits": [{"find": ..., "replace": ..., "rule": ...}],
+  "notes": [...]} when wording should change: `find` is an exact, short substring of the
+  block (copied character for character), `replace` is its replacement, and `rule` names the
+  guide section or rule; keep edits minimal and never rewrite a whole block;
+- {"id": "b1", "verdict": "flag", "notes": [...]} when something breaks the guide but needs
+  a human to fix it.
+Do not touch code, commands, URLs, file names, or quoted interface text.
+"""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Task:
+    instructions: str
+    guide: str
+    guide_name: str
+    schema: dict[str, Any]
+
+    @property
+    def system_prefix(self) -> str:
+        """The stable text every request of a run starts with, byte for byte."""
+        opening = f'<style_guide name="{self.guide_name}">'
+        return f"{self.instructions}\n{opening}\n{self.guide}\n</style_guide>"
+
+    def fingerprint(self, model: str) -> str:
+        digest = hashlib.sha256()
+        for part in (
+            PACK_FORMAT_VERSION,
+            self.instructions,
+            self.guide,
+            json.dumps(self.schema, sort_keys=True),
+            model,
+        ):
+            digest.update(len(part).to_bytes(8, "big"))
+            digest.update(part.encode())
+        return digest.hexdigest()[:32]
+
+
+def load_task(guide_path: Path, *, instructions: str = DEFAULT_INSTRUCTIONS) -> Task:
+    return Task(
+        instructions=instructions,
+        guide=load_guide(guide_path),
+        guide_name=guide_path.name,
+        schema=RESULT_SCHEMA,
+    )
+
+
+def load_guide(path: Path) -> str:
+    """A Markdown file, or a folder of them joined in path order under their own names."""
+    if path.is_dir():
+        pages = sorted(page for page in path.rglob("*.md") if page.name.upper() != "LICENSE.MD")
+        if not pages:
+            raise UserInputError(f"guide folder has no Markdown pages: {path}")
+        parts = [
+            f'<page path="{page.relative_to(path).as_posix()}">\n{_read(page)}\n</page>'
+            for page in pages
+        ]
+        return "\n".join(parts)
+    return _read(path)
+
+
+def _read(path: Path) -> str:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserInputError(f"guide not found: {path}") from None
+    except UnicodeDecodeError:
+        raise UserInputError(f"guide is not UTF-8 text: {path}") from None
+    except OSError as error:
+        raise UserInputError(f"cannot read guide {path}: {error.strerror}") from None
+    if not text.strip():
+        raise UserInputError(f"guide is empty: {path}")
+    return text

@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from blockpass.blocks import Block, BlockKind
+from blockpass.errors import UserInputError
+from blockpass.packing import OutputEstimator, PackLimits, block_input_tokens, plan_packs
+from blockpass.tokens import count_tokens
+
+
+def blocks_of(texts: list[str], kind: BlockKind = BlockKind.PARAGRAPH) -> list[Block]:
+    return [
+        Block.create(document_id="doc.md", index=n, kind=kind, text=t) for n, t in enumerate(texts)
+    ]
+
+
+def plan(blocks: list[Block], limits: PackLimits, output: int = 40) -> list:  # type: ignore[type-arg]
+    return plan_packs(
+        blocks,
+        limits,
+        input_tokens=lambda block: block_input_tokens(block, count_tokens),
+        estimate_output=lambda block: output,
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    texts=st.lists(st.text(min_size=1, max_size=200), min_size=0, max_size=120),
+    max_blocks=st.integers(min_value=1, max_value=40),
+    budget=st.integers(min_value=400, max_value=3000),
+    cap=st.integers(min_value=40, max_value=2000),
+)
+def test_packing_never_loses_duplicates_or_reorders_a_block(
+    texts: list[str], max_blocks: int, budget: int, cap: int
+) -> None:
+    blocks = [b for b in blocks_of(texts) if block_input_tokens(b, count_tokens) <= budget]
+    limits = PackLimits(input_budget=budget, output_cap=cap, min_blocks=1, max_blocks=max_blocks)
+    packs = plan(blocks, limits)
+    assert [block for pack in packs for block in pack.blocks] == blocks
+    for pack in packs:
+        assert 1 <= len(pack.blocks) <= max_blocks
+        assert pack.input_tokens <= budget
+        assert pack.estimated_output <= cap
+
+
+def test_packs_fill_up_to_the_block_bound_when_budgets_allow() -> None:
+    packs = plan(
+        blocks_of([f"Sentence {n}." for n in range(100)]),
+        PackLimits(input_budget=100_000, output_cap=10_000),
+    )
+    assert [len(pack.blocks) for pack in packs] == [40, 40, 20]
+
+
+def test_the_output_cap_closes_a_pack_before_the_block_bound() -> None:
+    packs = plan(
+        blocks_of(["Text."] * 30), PackLimits(input_budget=100_000, output_cap=400), output=40
+    )
+    assert [len(pack.blocks) for pack in packs] == [10, 10, 10]
+
+
+def test_a_block_larger_than_one_request_is_a_clear_error() -> None:
+    with pytest.raises(UserInputError, match=r"block doc\.md#0 alone needs"):
+        plan(blocks_of(["word " * 500]), PackLimits(input_budget=100, output_cap=1000))
+
+
+def test_pack_ids_are_short_and_map_back_to_blocks() -> None:
+    blocks = blocks_of(["One.", "Two.", "Three."])
+    (pack,) = plan(blocks, PackLimits(input_budget=10_000, output_cap=10_000))
+    assert pack.short_ids == {"b1": blocks[0], "b2": blocks[1], "b3": blocks[2]}
+    assert pack.render().startswith('<block id="b1" kind="paragraph">\nOne.\n</block>')
+    assert (
+        pack.id
+        == plan(
+            blocks_of(["One.", "Two.", "Three."]),
+            PackLimits(input_budget=10_000, output_cap=10_000),
+        )[0].id
+    )
+
+
+def test_the_output_estimate_learns_per_kind() -> None:
+    estimator = OutputEstimator()
+    heading, paragraph = blocks_of(["H"], BlockKind.HEADING)[0], blocks_of(["P"])[0]
+    before = estimator.estimate(paragraph)
+    for _ in range(30):
+        estimator.observe(BlockKind.PARAGRAPH, 100)
+    assert estimator.estimate(paragraph) > before
+    assert 95 <= estimator.estimate(paragraph) <= 100
+    assert estimator.estimate(heading) == 25
