@@ -79,6 +79,25 @@ class _Tier:
     input: int = 0
     output: int = 0
 
+    def add(self, tokens: int, output: int) -> None:
+        self.calls += 1
+        self.input += tokens
+        self.output += output
+
+
+@dataclass(slots=True)
+class _Scan:
+    """One pass over the blocks. Tiers are indexed by ``long`` (False: normal prices)."""
+
+    blocks: int = 0
+    single: tuple[_Tier, _Tier] = field(default_factory=lambda: (_Tier(), _Tier()))
+    packs: tuple[_Tier, _Tier] = field(default_factory=lambda: (_Tier(), _Tier()))
+    # The first call writes the prefix, so its tier is the one that pays for the write.
+    first_single_long: bool = False
+    first_pack_long: bool = False
+    oversized: int = 0
+    short_packs: int = 0
+
 
 def forecast(
     *,
@@ -105,103 +124,122 @@ def forecast(
             f"a prefix of {prefix_tokens:,} tokens and {max_output:,} reserved for output "
             f"leave no room for blocks in a context window of {context_window:,} tokens"
         )
-    output_cap = int(max_output / (1 + bounds.output_margin))
-    threshold = prices.long_context_threshold
-    # A per-block call is long when prefix + block exceeds the threshold.
-    block_limit = None if threshold is None else threshold - prefix_tokens
-    single = [_Tier(), _Tier()]  # (a) and (b) share their calls: [normal, long]
-    packs = [_Tier(), _Tier()]
-    first_single_long: bool | None = None
-    first_pack_long: bool | None = None
-    oversized = short_packs = blocks = 0
-    max_blocks = bounds.max_blocks
-    pack_n = pack_in = pack_out = 0
     try:
-        for tokens, output in zip(block_tokens, output_tokens, strict=True):
-            if tokens < 0 or output < 0:
-                raise UserInputError(f"block {blocks}: token counts must not be negative")
-            blocks += 1
-            tier = single[block_limit is not None and tokens > block_limit]
-            tier.calls += 1
-            tier.input += tokens
-            tier.output += output
-            if first_single_long is None:
-                first_single_long = tier is single[1]
-            if tokens > input_budget:
-                oversized += 1
-            if pack_n and (
-                pack_n == max_blocks
-                or pack_in + tokens > input_budget
-                or pack_out + output > output_cap
-            ):
-                long = threshold is not None and prefix_tokens + pack_in > threshold
-                pack = packs[long]
-                pack.calls += 1
-                pack.input += pack_in
-                pack.output += pack_out
-                if first_pack_long is None:
-                    first_pack_long = long
-                short_packs += pack_n < bounds.min_blocks
-                pack_n = pack_in = pack_out = 0
-            pack_n += 1
-            pack_in += tokens
-            pack_out += output
-    except ValueError as error:  # zip(strict=True): the two iterables differ in length
+        scan = _scan(
+            zip(block_tokens, output_tokens, strict=True),
+            prefix=prefix_tokens,
+            threshold=prices.long_context_threshold,
+            input_budget=input_budget,
+            output_cap=int(max_output / (1 + bounds.output_margin)),
+            bounds=bounds,
+        )
+    except ValueError as error:  # from zip(strict=True)
         raise UserInputError(f"block and output token counts differ in length: {error}") from None
-    if pack_n:
-        long = threshold is not None and prefix_tokens + pack_in > threshold
-        packs[long].calls += 1
-        packs[long].input += pack_in
-        packs[long].output += pack_out
-        if first_pack_long is None:
-            first_pack_long = long
 
     caching = prefix_tokens >= min_cacheable
-    no_cache: list[str] = []
+    cache_notes: list[str] = []
     if not caching:
-        no_cache.append(
+        cache_notes.append(
             f"no caching: the prefix ({prefix_tokens:,} tokens) is below the model's minimum "
             f"cacheable length ({min_cacheable:,})"
         )
-    pack_notes = list(no_cache)
-    if oversized:
-        pack_notes.append(f"blocks over the input budget of {input_budget:,} alone: {oversized:,}")
-    if short_packs:
+    pack_notes = list(cache_notes)
+    if scan.oversized:
         pack_notes.append(
-            f"packs a budget closed below {bounds.min_blocks} blocks: {short_packs:,}"
+            f"blocks over the input budget of {input_budget:,} alone: {scan.oversized:,}"
         )
-    priced = [
-        (Strategy.PER_BLOCK, _price(single, None, prefix_tokens, prices, batch), []),
-        (
-            Strategy.CACHED,
-            _price(single, first_single_long if caching else None, prefix_tokens, prices, batch),
-            no_cache,
-        ),
-        (
-            Strategy.PACKED,
-            _price(packs, first_pack_long if caching else None, prefix_tokens, prices, batch),
-            pack_notes,
-        ),
-    ]
-    baseline = priced[0][1][1].total
-    return [
-        ForecastRow(
-            strategy=strategy,
-            blocks=blocks,
-            calls=tiers[0].calls + tiers[1].calls,
-            usage=usage,
-            cost=money,
-            ratio=float(baseline / money.total) if money.total else None,
-            notes=tuple(notes),
+    if scan.short_packs:
+        pack_notes.append(
+            f"packs a budget closed below {bounds.min_blocks} blocks: {scan.short_packs:,}"
         )
-        for (strategy, (usage, money), notes), tiers in zip(
-            priced, (single, single, packs), strict=True
+    plans: tuple[tuple[Strategy, tuple[_Tier, _Tier], bool | None, list[str]], ...] = (
+        (Strategy.PER_BLOCK, scan.single, None, []),
+        (Strategy.CACHED, scan.single, scan.first_single_long if caching else None, cache_notes),
+        (Strategy.PACKED, scan.packs, scan.first_pack_long if caching else None, pack_notes),
+    )
+    rows: list[ForecastRow] = []
+    for strategy, tiers, write_in_long, notes in plans:
+        usage, money = _price(tiers, write_in_long, prefix_tokens, prices, batch)
+        baseline = rows[0].cost.total if rows else money.total
+        rows.append(
+            ForecastRow(
+                strategy=strategy,
+                blocks=scan.blocks,
+                calls=tiers[0].calls + tiers[1].calls,
+                usage=usage,
+                cost=money,
+                ratio=float(baseline / money.total) if money.total else None,
+                notes=tuple(notes),
+            )
         )
-    ]
+    return rows
+
+
+def _scan(
+    pairs: Iterable[tuple[int, int]],
+    *,
+    prefix: int,
+    threshold: int | None,
+    input_budget: int,
+    output_cap: int,
+    bounds: PackBounds,
+) -> _Scan:
+    # The hot loop of a million-block estimate: locals and plain ints only; one-block calls
+    # are summed in total and the rare long ones apart, normal = total - long at the end.
+    scan = _Scan()
+    # A call is long when prefix + its blocks exceed the threshold.
+    limit = threshold - prefix if threshold is not None else None
+    max_blocks, min_blocks = bounds.max_blocks, bounds.min_blocks
+    blocks = total_in = total_out = long_calls = long_in = long_out = 0
+    oversized = short_packs = pack_n = pack_in = pack_out = 0
+    for tokens, output in pairs:
+        if tokens < 0 or output < 0:
+            raise UserInputError(f"block {blocks}: token counts must not be negative")
+        if limit is not None and tokens > limit:
+            if not blocks:
+                scan.first_single_long = True
+            long_calls += 1
+            long_in += tokens
+            long_out += output
+        blocks += 1
+        total_in += tokens
+        total_out += output
+        if tokens > input_budget:
+            oversized += 1
+        if pack_n and (
+            pack_n == max_blocks
+            or pack_in + tokens > input_budget
+            or pack_out + output > output_cap
+        ):
+            _close_pack(scan, pack_in, pack_out, limit)
+            short_packs += pack_n < min_blocks
+            pack_n = pack_in = pack_out = 0
+        pack_n += 1
+        pack_in += tokens
+        pack_out += output
+    if pack_n:
+        _close_pack(scan, pack_in, pack_out, limit)
+    scan.single = (
+        _Tier(calls=blocks - long_calls, input=total_in - long_in, output=total_out - long_out),
+        _Tier(calls=long_calls, input=long_in, output=long_out),
+    )
+    scan.blocks, scan.oversized, scan.short_packs = blocks, oversized, short_packs
+    return scan
+
+
+def _close_pack(scan: _Scan, pack_in: int, pack_out: int, limit: int | None) -> None:
+    long = limit is not None and pack_in > limit
+    if not (scan.packs[0].calls or scan.packs[1].calls):
+        scan.first_pack_long = long
+    scan.packs[long].add(pack_in, pack_out)
 
 
 def _price(
-    tiers: list[_Tier], write_in_long: bool | None, prefix: int, prices: ModelPrices, batch: bool
+    tiers: tuple[_Tier, _Tier],
+    write_in_long: bool | None,
+    prefix: int,
+    prices: ModelPrices,
+    batch: bool,
 ) -> tuple[Usage, Money]:
     """Tokens and cost of one strategy; ``write_in_long`` is None without caching, else the
     tier of the first call, the one that writes the prefix."""

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from blockpass.rules import Rule, check_text, load_vale_package, load_vale_rule
 from blockpass.rules.engine import format_message, to_sentence
 from blockpass.rules.patterns import without_captures
-from blockpass.rules.prefilter import LiteralFilter, PreparedText, literal_filter
+from blockpass.rules.literals import LiteralFilter, PreparedText, literal_filter
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 GOOGLE = load_vale_package(DATA / "styles" / "Google" / "Google")
@@ -186,7 +186,7 @@ _PIECES = st.one_of(
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(_PIECES, max_size=30).map("".join))
-def test_the_literal_prefilter_never_hides_a_match(text: str) -> None:
+def test_the_literal_precheck_never_hides_a_match(text: str) -> None:
     prepared = PreparedText.of(text)
     for rule in _RULES:
         scanner = rule.matcher.scanner  # type: ignore[union-attr]
@@ -195,7 +195,7 @@ def test_the_literal_prefilter_never_hides_a_match(text: str) -> None:
         assert filtered == [m.span() for m in unfiltered.finditer(text, None)], rule.id
 
 
-def test_the_prefilter_agrees_with_the_plain_regex_on_the_rust_book() -> None:
+def test_the_literal_precheck_agrees_with_the_plain_regex_on_the_rust_book() -> None:
     paragraphs = [
         block
         for chapter in sorted((DATA / "corpora" / "rust-book").glob("ch0[1-4]*.md"))

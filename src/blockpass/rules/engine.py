@@ -13,7 +13,7 @@ built the way Vale builds its own (``internal/check/existence.go``, ``substituti
 
 ``ignorecase: true`` makes the whole expression case-insensitive. A pattern that neither
 ``re`` nor (if installed) ``regex`` can compile makes the rule "not implemented" with the
-compiler's message; see ``patterns.py`` for that, and ``prefilter.py`` for how most
+compiler's message; see ``patterns.py`` for that, and ``literals.py`` for how most
 rules skip most blocks without running their regex.
 
 Scopes (heading, sentence, ...) are not applied yet: the text handed to ``check_text`` is
@@ -36,7 +36,7 @@ from blockpass.rules.patterns import (
     compile_pattern,
     without_captures,
 )
-from blockpass.rules.prefilter import LiteralFilter, PreparedText, literal_filter
+from blockpass.rules.literals import LiteralFilter, PreparedText, literal_filter
 
 if TYPE_CHECKING:
     from blockpass.rules.vale import Rule

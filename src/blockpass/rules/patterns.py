@@ -11,7 +11,7 @@ about soundly (literals, groups, quantifiers, zero-width assertions); anything e
 - ``without_captures`` here: sre scans a pattern with capturing groups several times slower
   than the same pattern without them (an 80-key swap table: about 10x), so the scan runs
   without them and only a match is re-read with groups;
-- the literal prefilter in ``prefilter.py``.
+- the literal pre-check in ``literals.py``.
 """
 
 from __future__ import annotations
