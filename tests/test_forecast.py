@@ -84,20 +84,29 @@ def test_packs_close_at_the_input_budget(sonnet: ModelPrices) -> None:
     # [60k, 60k] [60k] [200k] [10]: the 200k block goes alone and is flagged; the first three
     # packs were closed by the budget below the minimum of 10 blocks (the last one is not).
     assert packed.calls == 4
-    assert "blocks over the input budget of 134,000 alone: 1" in packed.notes
+    assert (
+        "blocks over the input budget (134,000) or output cap (32,000) alone, "
+        "which the runner refuses: 1"
+    ) in packed.notes
     assert "packs a budget closed below 10 blocks: 3" in packed.notes
 
 
 def test_packs_close_at_the_output_cap_with_its_safety_margin(sonnet: ModelPrices) -> None:
-    # Cap: 64,000 / 1.25 = 51,200 estimated output tokens per pack.
+    # Default margin 1.0: the cap is 64,000 / 2 = 32,000 estimated output tokens per pack.
     rows = forecast(
         prefix_tokens=2_000,
         block_tokens=[10] * 4,
-        output_tokens=[25_600, 25_600, 25_601, 1],
+        output_tokens=[16_000, 16_000, 16_001, 1],
         prices=sonnet,
         **SONNET_LIMITS,
     )
-    assert rows[2].calls == 2  # [25,600 + 25,600] [25,601 + 1]
+    assert rows[2].calls == 2  # [16,000 + 16,000] [16,001 + 1]
+
+
+def test_an_explicit_output_cap_replaces_the_margin(sonnet: ModelPrices) -> None:
+    rows = five_blocks(sonnet, bounds=PackBounds(), output_cap=30)
+    assert rows[2].calls == 4  # outputs [10, 20] [30] [40] [50]; the last two are over alone
+    assert any(note.endswith("refuses: 2") for note in rows[2].notes)
 
 
 def test_batch_forecast_writes_with_the_1h_ttl_and_halves_the_price(sonnet: ModelPrices) -> None:
@@ -123,6 +132,9 @@ def test_each_call_is_priced_in_its_own_tier_on_haiku_5_5() -> None:
     )
     # (a) 99,950 × $0.10/M + 100,050 × $0.50/M = $0.009995 + $0.050025.
     assert rows[0].cost.total == Decimal("0.06002")
+    # (b) the write is in the first call's normal tier (99,900 × $0.125/M = $0.0124875), the
+    # read in the second call's long one (99,900 × $0.01/M × 5 = $0.004995), blocks as in (a).
+    assert rows[1].cost.total == Decimal("0.0124875") + Decimal("0.004995") + Decimal("0.00008")
     # (c) one pack of 100,100 tokens, long: written once, 5 × $0.125/M, blocks 5 × $0.10/M.
     assert rows[2].calls == 1
     assert rows[2].cost.total == Decimal("0.0624375") + Decimal("0.0001")

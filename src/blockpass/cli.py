@@ -20,6 +20,7 @@ from blockpass.execution.realtime import ExecutionSettings
 
 if TYPE_CHECKING:
     from blockpass.pipeline import JobOutcome
+    from blockpass.store import CallRecord
 
 EXIT_USER_ERROR = 2
 DEFAULT_MODEL = "claude-sonnet-4-6"
@@ -130,6 +131,7 @@ def _run_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     parser.add_argument("--out", type=Path, default=Path("blockpass-run"), help="run directory")
     parser.add_argument("--base-url", help="API base URL (anthropic provider)")
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--verbose", action="store_true", help="one line per stored call")
     parser.add_argument(
         "--sandbox-rules", type=Path, help="Vale style folder the sandbox's responder applies"
     )
@@ -182,7 +184,12 @@ def _run_job(args: argparse.Namespace) -> int:
         provider = AnthropicProvider(profile=profile, api_key=api_key, base_url=base_url, name=name)
         try:
             return await run_job(
-                spec, provider, prices, on_start=progress.start, on_progress=progress.advance
+                spec,
+                provider,
+                prices,
+                on_start=progress.start,
+                on_progress=progress.advance,
+                on_call=_log_call if args.verbose else lambda call: None,
             )
         finally:
             await provider.aclose()
@@ -203,6 +210,17 @@ def _run_job(args: argparse.Namespace) -> int:
     counts = ", ".join(f"{count} {name}" for name, count in sorted(outcome.outcomes.items()))
     print(f"blocks: {counts}; outputs in {outcome.out_dir}")
     return 0
+
+
+def _log_call(call: CallRecord) -> None:
+    usage = call.usage
+    print(
+        f"call {call.pack_id}: {len(call.block_ids)} blocks, {call.status}, "
+        f"in {usage.uncached_input} write {usage.cache_write} read {usage.cache_read} "
+        f"out {usage.output}",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def _estimate(args: argparse.Namespace) -> int:

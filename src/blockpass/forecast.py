@@ -41,14 +41,16 @@ class PackBounds:
     """Blocks per pack, and the safety margin on estimated output.
 
     A pack's estimated output times ``1 + output_margin`` must fit the model's max output:
-    estimates are rough and a truncated pack is paid for and then re-sent. Greedy in-order
+    estimates are rough and a truncated pack is paid for and then re-sent. The default 1.0
+    matches the runner, which asks for twice the estimate (``layout.OUTPUT_HEADROOM``). Greedy
+    in-order
     packing fills a pack to ``max_blocks`` unless a budget stops it, so ``min_blocks`` shows
     up only as a count of packs the budgets forced below it.
     """
 
     min_blocks: int = 10
     max_blocks: int = 40
-    output_margin: float = 0.25
+    output_margin: float = 1.0
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_blocks <= self.max_blocks:
@@ -109,13 +111,16 @@ def forecast(
     max_output: int,
     min_cacheable: int,
     bounds: PackBounds | None = None,
+    output_cap: int | None = None,
     batch: bool = False,
 ) -> list[ForecastRow]:
     """Rows (a), (b), (c) for blocks whose input and estimated output tokens are given.
 
     ``block_tokens`` and ``output_tokens`` are consumed once, in step; they must be the same
     length. A pack's input budget is the context window less the prefix and ``max_output``
-    (the output reserved for a call).
+    (the output reserved for a call), as in the runner. ``output_cap``, the most estimated
+    output one pack may carry, defaults to ``max_output / (1 + bounds.output_margin)``; pass
+    the runner's own cap (``layout.output_cap``) to forecast exactly the packs it will build.
     """
     bounds = bounds or PackBounds()
     input_budget = context_window - prefix_tokens - max_output
@@ -124,13 +129,15 @@ def forecast(
             f"a prefix of {prefix_tokens:,} tokens and {max_output:,} reserved for output "
             f"leave no room for blocks in a context window of {context_window:,} tokens"
         )
+    if output_cap is None:
+        output_cap = int(max_output / (1 + bounds.output_margin))
     try:
         scan = _scan(
             zip(block_tokens, output_tokens, strict=True),
             prefix=prefix_tokens,
             threshold=prices.long_context_threshold,
             input_budget=input_budget,
-            output_cap=int(max_output / (1 + bounds.output_margin)),
+            output_cap=output_cap,
             bounds=bounds,
         )
     except ValueError as error:  # from zip(strict=True)
@@ -146,7 +153,8 @@ def forecast(
     pack_notes = list(cache_notes)
     if scan.oversized:
         pack_notes.append(
-            f"blocks over the input budget of {input_budget:,} alone: {scan.oversized:,}"
+            f"blocks over the input budget ({input_budget:,}) or output cap "
+            f"({output_cap:,}) alone, which the runner refuses: {scan.oversized:,}"
         )
     if scan.short_packs:
         pack_notes.append(
@@ -204,7 +212,7 @@ def _scan(
         blocks += 1
         total_in += tokens
         total_out += output
-        if tokens > input_budget:
+        if tokens > input_budget or output > output_cap:
             oversized += 1
         if pack_n and (
             pack_n == max_blocks

@@ -57,13 +57,7 @@ class Money:
 
     @property
     def total(self) -> Decimal:
-        return (
-            self.uncached_input
-            + self.cache_write_5m
-            + self.cache_write_1h
-            + self.cache_read
-            + self.output
-        )
+        return sum(self.by_class().values(), _ZERO)
 
     def by_class(self) -> dict[TokenClass, Decimal]:
         return {token_class: getattr(self, token_class.value) for token_class in TokenClass}
@@ -241,7 +235,10 @@ class Ledger:
         self._seen: set[str] = set()
         self._duplicates = 0
         self._baseline_input: Counter[tuple[str, bool]] = Counter()
-        self._baseline_output: dict[tuple[str, bool], Fraction] = {}
+        # Output shares: whole tokens, and the fractions left when a call's output does not
+        # divide evenly among its blocks (kept apart because Fraction is slow).
+        self._baseline_output: Counter[tuple[str, bool]] = Counter()
+        self._baseline_output_rest: dict[tuple[str, bool], Fraction] = {}
 
     def record(self, call: LedgerCall) -> None:
         # Looked up now so a model without prices fails at the first call, not at the end.
@@ -256,21 +253,31 @@ class Ledger:
             self._record_baseline(call, prices)
 
     def _record_baseline(self, call: LedgerCall, prices: ModelPrices) -> None:
+        # Runs once per block of a run: plain ints, no per-block calls.
         prefix = self._prefix_tokens if call.prefix_tokens is None else call.prefix_tokens
-        shares: Counter[bool] = Counter()
+        threshold = prices.long_context_threshold
+        limit = None if threshold is None else threshold - prefix
+        seen = self._seen
+        counts = [0, 0]  # new blocks by tier: [normal, long]
+        tokens_in = [0, 0]
         for block_id, block_tokens in call.results.items():
-            if block_id in self._seen:
+            if block_id in seen:
                 self._duplicates += 1
                 continue
-            self._seen.add(block_id)
-            prompt = prefix + block_tokens
-            long = prices.is_long(prompt)
-            self._baseline_input[call.model, long] += prompt
-            shares[long] += 1
-        for long, blocks in shares.items():
-            share = Fraction(call.usage.output * blocks, len(call.results))
+            seen.add(block_id)
+            long = limit is not None and block_tokens > limit
+            counts[long] += 1
+            tokens_in[long] += block_tokens
+        for long in (False, True):
+            if not counts[long]:
+                continue
             key = (call.model, long)
-            self._baseline_output[key] = self._baseline_output.get(key, Fraction(0)) + share
+            self._baseline_input[key] += counts[long] * prefix + tokens_in[long]
+            share, rest = divmod(call.usage.output * counts[long], len(call.results))
+            self._baseline_output[key] += share
+            if rest:
+                fraction = Fraction(rest, len(call.results))
+                self._baseline_output_rest[key] = self._baseline_output_rest.get(key, 0) + fraction
 
     def report(self) -> CostReport:
         usage = Usage()
@@ -285,16 +292,16 @@ class Ledger:
         baseline_input = 0
         baseline_output = Fraction(0)
         baseline = Money()
-        for key in self._baseline_input.keys() | self._baseline_output.keys():
+        for key in sorted(self._baseline_input.keys() | self._baseline_output.keys()):
             model, long = key
             prices = self._prices.for_model(model)
             tokens_in = self._baseline_input[key]
-            tokens_out = self._baseline_output.get(key, Fraction(0))
+            tokens_out = self._baseline_output[key] + self._baseline_output_rest.get(key, 0)
             baseline_input += tokens_in
             baseline_output += tokens_out
             baseline += price_usage(Usage(uncached_input=tokens_in), prices, batch=False, long=long)
             rate = prices.per_million(TokenClass.OUTPUT, batch=False, long=long)
-            exact = rate * Decimal(tokens_out.numerator) / Decimal(tokens_out.denominator)
+            exact = rate * tokens_out.numerator / tokens_out.denominator
             baseline += Money(output=exact.scaleb(-6))
         models = sorted({model for model, *_ in self._usage})
         return CostReport(
@@ -313,15 +320,6 @@ class Ledger:
                 for status, (tokens, money) in statuses.items()
             },
         )
-
-
-_CLASS_LABELS = {
-    TokenClass.UNCACHED_INPUT: "uncached input",
-    TokenClass.CACHE_WRITE_5M: "cache write 5m",
-    TokenClass.CACHE_WRITE_1H: "cache write 1h",
-    TokenClass.CACHE_READ: "cache read",
-    TokenClass.OUTPUT: "output",
-}
 
 
 def usd(amount: Decimal) -> str:
@@ -351,7 +349,7 @@ def render_table(report: CostReport) -> str:
         for prices in report.models
     )
     statuses = ", ".join(
-        f"{status} {line.calls}" for status, line in sorted(report.by_status.items())
+        f"{status} {line.calls:,}" for status, line in sorted(report.by_status.items())
     )
     lines = [
         f"{'provider':<18}{', '.join(providers) or '-'}",
@@ -365,7 +363,8 @@ def render_table(report: CostReport) -> str:
     baseline = report.baseline.by_class()
     tokens = report.usage.by_class()
     baseline_tokens = report.baseline_usage.by_class()
-    for token_class, label in _CLASS_LABELS.items():
+    for token_class in TokenClass:
+        label = token_class.value.replace("_", " ")
         lines.append(
             f"{label:<16}{tokens[token_class]:>16,}{usd(actual[token_class]):>18}"
             f"{baseline_tokens[token_class]:>18,}{usd(baseline[token_class]):>18}"

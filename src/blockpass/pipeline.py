@@ -18,7 +18,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from blockpass.blocks import Block, BlockResult, Document, Outcome
@@ -69,6 +69,7 @@ async def run_job(
     *,
     on_start: Callable[[int, int], None] = lambda total, done: None,
     on_progress: Callable[[int], None] = lambda done: None,
+    on_call: Callable[[CallRecord], None] = lambda call: None,
 ) -> JobOutcome:
     documents, blocks, task = read_job_inputs(spec)
     prices.for_model(provider.profile.id)
@@ -98,6 +99,7 @@ async def run_job(
             store=store,
             settings=spec.execution,
             on_progress=on_progress,
+            on_call=on_call,
         )
         stats = await executor.run(to_send)
         results = await store.results()
@@ -189,13 +191,23 @@ def write_outputs(
                 if block.id in results and results[block.id].edits
             },
         )
-        target = out_dir / "revised" / document.id
+        target = revised_path(out_dir, document.id)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(revised)
     (out_dir / "results.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
     (out_dir / "report.json").write_text(
         json.dumps(report.to_json(), indent=2) + "\n", encoding="utf-8"
     )
+
+
+def revised_path(out_dir: Path, document_id: str) -> Path:
+    """Where a revised document goes: always inside the run directory, whatever its id.
+
+    A document named by an absolute path or with ``..`` in its id keeps only its safe parts,
+    so writing it back can never touch a file outside ``out_dir/revised``.
+    """
+    parts = [part for part in PurePosixPath(document_id).parts if part not in ("/", "..", ".")]
+    return out_dir.joinpath("revised", *parts)
 
 
 def _result_line(document: Document, block: Block, result: BlockResult | None) -> dict[str, Any]:

@@ -8,8 +8,8 @@ from typing import TextIO
 
 
 class ProgressLine:
-    def __init__(self, stream: TextIO = sys.stderr, width: int = 30) -> None:
-        self._stream = stream
+    def __init__(self, stream: TextIO | None = None, width: int = 30) -> None:
+        self._stream = stream = stream or sys.stderr
         self._width = width
         self._total = 0
         self._done = 0

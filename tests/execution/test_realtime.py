@@ -33,30 +33,45 @@ SENTENCES = (
 )
 
 
-
 def corpus(count: int) -> list[Block]:
     return [
-        Block.create(document_id="doc.md", index=n, kind=BlockKind.PARAGRAPH, text=f"{SENTENCES[n % 5]} ({n})")
+        Block.create(
+            document_id="doc.md",
+            index=n,
+            kind=BlockKind.PARAGRAPH,
+            text=f"{SENTENCES[n % 5]} ({n})",
+        )
         for n in range(count)
     ]
 
 
 @pytest.fixture
 def task(guide: str) -> Task:
-    return Task(instructions=DEFAULT_INSTRUCTIONS, guide=guide, guide_name="18f", schema=RESULT_SCHEMA)
+    return Task(
+        instructions=DEFAULT_INSTRUCTIONS, guide=guide, guide_name="18f", schema=RESULT_SCHEMA
+    )
 
 
 async def execute(
-    running: RunningSandbox, task: Task, blocks: list[Block], tmp_path: Path, settings: ExecutionSettings = FAST
+    running: RunningSandbox,
+    task: Task,
+    blocks: list[Block],
+    tmp_path: Path,
+    settings: ExecutionSettings = FAST,
 ) -> tuple[ExecutionStats, RunStore]:
     provider = AnthropicProvider(
-        profile=model_profile(MODEL), api_key=DEFAULT_API_KEY, base_url=running.server.base_url, name="sandbox"
+        profile=model_profile(MODEL),
+        api_key=DEFAULT_API_KEY,
+        base_url=running.server.base_url,
+        name="sandbox",
     )
     store = await open_sqlite_store(tmp_path / "run")
     await store.open_run(fingerprint=task.fingerprint(MODEL), settings={})
     await store.put_blocks(blocks)
     try:
-        stats = await RealtimeExecutor(provider=provider, task=task, store=store, settings=settings).run(blocks)
+        stats = await RealtimeExecutor(
+            provider=provider, task=task, store=store, settings=settings
+        ).run(blocks)
     finally:
         await provider.aclose()
     return stats, store
@@ -74,7 +89,11 @@ async def test_every_block_gets_one_result_and_only_the_first_call_writes_the_pr
     # Each result is the verdict for its own block's text: the short ids were mapped back right.
     responder = Responder(load_vale_package(google_rules).rules)
     for block in blocks:
-        expected = json.loads(responder.reply([PackedBlock(id="b1", kind="paragraph", text=block.text)], RESULT_SCHEMA))
+        expected = json.loads(
+            responder.reply(
+                [PackedBlock(id="b1", kind="paragraph", text=block.text)], RESULT_SCHEMA
+            )
+        )
         assert results[block.id].verdict == expected["results"][0]["verdict"]
     assert Counter(result.verdict for result in results.values())["edit"] == 12  # 'abort'
     calls = await store.calls()
@@ -109,7 +128,13 @@ async def test_a_truncated_answer_keeps_complete_results_and_repacks_the_rest_sm
 async def test_missing_duplicate_invented_and_malformed_answers_still_account_for_every_block(
     start_sandbox: StartSandbox, task: Task, google_rules: Path, tmp_path: Path
 ) -> None:
-    faults = FaultPlan(script=deque(parse_script("ok,drop_ids,duplicate_ids,invent_ids+reorder_ids,malformed_json,overloaded,server_error")))
+    faults = FaultPlan(
+        script=deque(
+            parse_script(
+                "ok,drop_ids,duplicate_ids,invent_ids+reorder_ids,malformed_json,overloaded,server_error"
+            )
+        )
+    )
     running = start_sandbox(SandboxConfig(rules=google_rules), faults=faults)
     blocks = corpus(40)
     stats, store = await execute(running, task, blocks, tmp_path)

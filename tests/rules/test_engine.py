@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from blockpass.rules import Rule, check_text, load_vale_package, load_vale_rule
 from blockpass.rules.engine import format_message, to_sentence
-from blockpass.rules.patterns import without_captures
 from blockpass.rules.literals import LiteralFilter, PreparedText, literal_filter
+from blockpass.rules.patterns import without_captures
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 GOOGLE = load_vale_package(DATA / "styles" / "Google" / "Google")

@@ -111,12 +111,14 @@ class RealtimeExecutor:
         store: RunStore,
         settings: ExecutionSettings | None = None,
         on_progress: Callable[[int], None] = lambda done: None,
+        on_call: Callable[[CallRecord], None] = lambda call: None,
     ) -> None:
         self._provider = provider
         self._task = task
         self._store = store
         self._settings = settings = settings or ExecutionSettings()
         self._on_progress = on_progress
+        self._on_call = on_call
         self._profile = provider.profile
         self._count: Callable[[str], int] = lambda text: count_tokens(text, self._profile.tokenizer)
         self._estimator = OutputEstimator()
@@ -186,10 +188,9 @@ class RealtimeExecutor:
         self._warm = True
         parsed = parse_answer(response.text, pack.short_ids)
         status = self._status(response, parsed.complete, bool(parsed.missing))
-        await self._store.record_call(
-            self._call_record(pack, response.usage, status, "", started),
-            list(parsed.results.values()),
-        )
+        call = self._call_record(pack, response.usage, status, "", started)
+        await self._store.record_call(call, list(parsed.results.values()))
+        self._on_call(call)
         self._learn(pack, parsed.results)
         self.stats.unknown_ids += parsed.unknown_ids
         self.stats.duplicate_ids += parsed.duplicate_ids

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Protocol
 
+from blockpass.rules.literals import LiteralFilter, PreparedText, literal_filter
 from blockpass.rules.patterns import (
     Match,
     Pattern,
@@ -36,7 +37,6 @@ from blockpass.rules.patterns import (
     compile_pattern,
     without_captures,
 )
-from blockpass.rules.literals import LiteralFilter, PreparedText, literal_filter
 
 if TYPE_CHECKING:
     from blockpass.rules.vale import Rule
