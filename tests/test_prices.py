@@ -176,3 +176,10 @@ def test_an_unknown_top_level_key_is_refused(tmp_path: Path) -> None:
 def test_a_read_on_that_is_not_a_date_is_refused(tmp_path: Path) -> None:
     with pytest.raises(UserInputError, match=r"my-prices\.toml: 'read_on' must be a date"):
         load_prices(write(tmp_path, 'read_on = "November"\n'))
+
+
+def test_every_model_blockpass_can_call_has_prices() -> None:
+    from blockpass.providers.base import _profiles
+
+    table = load_prices()
+    assert [model for model in _profiles() if model not in table.models] == []

@@ -140,6 +140,7 @@ class CostReport:
     baseline_usage: Usage
     baseline: Money
     by_status: Mapping[str, StatusLine]
+    served_by: str = ""
 
     @property
     def ratio(self) -> float | None:
@@ -167,6 +168,7 @@ class CostReport:
     def to_json(self) -> dict[str, object]:
         """A JSON-ready dict; dollar amounts are exact decimal strings."""
         return {
+            "served_by": self.served_by,
             "models": [
                 {
                     "model": prices.model,
@@ -224,11 +226,12 @@ class Ledger:
     ids, to count each block once), not with the number of calls.
     """
 
-    def __init__(self, prices: PriceTable, *, prefix_tokens: int) -> None:
+    def __init__(self, prices: PriceTable, *, prefix_tokens: int, served_by: str = "") -> None:
         if prefix_tokens < 0:
             raise ValueError(f"prefix_tokens must not be negative, got {prefix_tokens}")
         self._prices = prices
         self._prefix_tokens = prefix_tokens
+        self._served_by = served_by
         self._usage: dict[tuple[str, bool, bool, str], Usage] = {}
         self._calls: Counter[str] = Counter()
         self._batch_calls = 0
@@ -319,6 +322,7 @@ class Ledger:
                 status: StatusLine(calls=self._calls[status], usage=tokens, cost=money)
                 for status, (tokens, money) in statuses.items()
             },
+            served_by=self._served_by,
         )
 
 
@@ -343,7 +347,11 @@ def _calls(count: int) -> str:
 
 def render_table(report: CostReport) -> str:
     """The report as fixed-width plain text, for a terminal or a log."""
-    providers = sorted({prices.provider for prices in report.models})
+    # The sandbox serves calls priced as a real provider's: say both when they differ.
+    priced_as = ", ".join(sorted({prices.provider for prices in report.models})) or "-"
+    provider = priced_as
+    if report.served_by and report.served_by != priced_as:
+        provider = f"{report.served_by} (priced as {priced_as})"
     models = ", ".join(
         f"{prices.model} (prices read on {_iso(prices.read_on) or 'an unknown date'})"
         for prices in report.models
@@ -352,7 +360,7 @@ def render_table(report: CostReport) -> str:
         f"{status} {line.calls:,}" for status, line in sorted(report.by_status.items())
     )
     lines = [
-        f"{'provider':<18}{', '.join(providers) or '-'}",
+        f"{'provider':<18}{provider}",
         f"{'model':<18}{models or '-'}",
         f"{'calls':<18}{report.calls:,} ({statuses or 'none'}; {report.batch_calls:,} in batches)",
         f"{'blocks':<18}{report.blocks:,}",

@@ -26,7 +26,7 @@ from blockpass.documents import read_documents, render_document
 from blockpass.errors import UserInputError
 from blockpass.execution.realtime import ExecutionSettings, ExecutionStats, RealtimeExecutor
 from blockpass.forecast import ForecastRow, PackBounds, forecast
-from blockpass.layout import OUTPUT_HEADROOM
+from blockpass.layout import output_cap
 from blockpass.ledger import CostReport, Ledger, LedgerCall
 from blockpass.packing import OutputEstimator, block_input_tokens
 from blockpass.prefilter import prefilter
@@ -103,7 +103,9 @@ async def run_job(
         )
         stats = await executor.run(to_send)
         results = await store.results()
-        report = cost_report(await store.calls(), results, blocks, task, provider.profile, prices)
+        report = cost_report(
+            await store.calls(), results, blocks, task, provider.profile, prices, provider.name
+        )
         write_outputs(spec.out_dir, documents, results, report)
     finally:
         await store.close()
@@ -122,6 +124,7 @@ def cost_report(
     task: Task,
     profile: ModelProfile,
     prices: PriceTable,
+    served_by: str,
 ) -> CostReport:
     """The report of every call the run paid for, rebuilt from the store alone."""
     count = partial(count_tokens, family=profile.tokenizer)
@@ -132,7 +135,7 @@ def cost_report(
             produced[result.call_id][result.block_id] = block_input_tokens(
                 by_id[result.block_id], count
             )
-    ledger = Ledger(prices, prefix_tokens=count(task.system_prefix))
+    ledger = Ledger(prices, prefix_tokens=count(task.system_prefix), served_by=served_by)
     for call in calls:
         ledger.record(
             LedgerCall(
@@ -163,10 +166,9 @@ def estimate_job(
         max_output=profile.max_output,
         min_cacheable=profile.min_cacheable,
         bounds=PackBounds(
-            min_blocks=spec.execution.min_blocks,
-            max_blocks=spec.execution.max_blocks,
-            output_margin=OUTPUT_HEADROOM - 1,
+            min_blocks=spec.execution.min_blocks, max_blocks=spec.execution.max_blocks
         ),
+        output_cap=output_cap(profile),
     )
     return rows, len(blocks), len(to_send)
 

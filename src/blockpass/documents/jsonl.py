@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,25 +20,29 @@ from blockpass.errors import UserInputError
 
 JSONL_FORMAT = "jsonl"
 JSON_FORMAT = "json"
-# The same line breaks `bytes.splitlines` uses in write-back, so line numbers agree.
-_LINE_END = re.compile(r"\r\n?|\n")
+# One line and its break (the same breaks `bytes.splitlines` uses in write-back, so line
+# numbers agree), or a last line without one.
+_LINE = re.compile(r"([^\r\n]*)(?:\r\n?|\n)|([^\r\n]+)$")
 _KINDS = ", ".join(kind.value for kind in BlockKind)
 
 
 def read_jsonl(raw: bytes, *, document_id: str, path: Path | None = None) -> Document:
     name = str(path or document_id)
-    text = decode(raw, name=name)
-    items: list[tuple[str, object]] = []
-    lines = _LINE_END.split(text.removeprefix("\ufeff"))
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        where = f"line {number}"
-        try:
-            items.append((where, json.loads(line)))
-        except json.JSONDecodeError as exc:
-            raise UserInputError(f"{name}: {where}: invalid JSON ({exc.msg})") from None
-    return _document(items, document_id=document_id, path=path, format=JSONL_FORMAT, raw=raw)
+    text = decode(raw, name=name).removeprefix("\ufeff")
+
+    # One pass, line by line: a block file can hold millions of blocks, and neither its lines
+    # nor its parsed objects should all be alive at once.
+    def items() -> Iterator[tuple[str, object]]:
+        for number, match in enumerate(_LINE.finditer(text), start=1):
+            line = match[1] if match[1] is not None else match[2]
+            if not line.strip():
+                continue
+            try:
+                yield f"line {number}", json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise UserInputError(f"{name}: line {number}: invalid JSON ({exc.msg})") from None
+
+    return _document(items(), document_id=document_id, path=path, format=JSONL_FORMAT, raw=raw)
 
 
 def read_json(raw: bytes, *, document_id: str, path: Path | None = None) -> Document:
@@ -57,7 +61,7 @@ def read_json(raw: bytes, *, document_id: str, path: Path | None = None) -> Docu
 
 
 def _document(
-    items: list[tuple[str, object]],
+    items: Iterable[tuple[str, object]],
     *,
     document_id: str,
     path: Path | None,

@@ -139,6 +139,10 @@ class SqliteRunStore:
             connection.execute("PRAGMA synchronous = NORMAL")
             connection.execute("PRAGMA foreign_keys = ON")
             connection.execute("PRAGMA busy_timeout = 5000")
+            # 64 MiB instead of 2: with 100,000 blocks the indexes outgrow the default
+            # cache, and each miss re-reads a page the OS may already have evicted
+            # (measured: 100,000 results took 7 s instead of 1.5 s).
+            connection.execute("PRAGMA cache_size = -65536")
             _migrate(connection, path)
         except sqlite3.DatabaseError as exc:
             connection.close()
