@@ -158,14 +158,16 @@ class SqliteRunStore:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
-    async def _run(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
-        return await anyio.to_thread.run_sync(self._locked, work)
+    async def _run(self, work: Callable[[sqlite3.Connection], _T], *, write: bool = False) -> _T:
+        return await anyio.to_thread.run_sync(self._locked, work, write)
 
-    def _locked(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
+    def _locked(self, work: Callable[[sqlite3.Connection], _T], write: bool) -> _T:
         with self._lock:
             if self._connection is None:
                 raise RuntimeError("the run store is closed")
-            return work(self._connection)
+            # Reads run in a transaction too, so a read of several tables is one snapshot.
+            with _transaction(self._connection, "IMMEDIATE" if write else "DEFERRED"):
+                return work(self._connection)
 
     def _require_run(self) -> str:
         if self._fingerprint is None:
@@ -177,21 +179,20 @@ class SqliteRunStore:
 
         def work(connection: sqlite3.Connection) -> None:
             now = time.time()
-            with _transaction(connection):
-                row = connection.execute("SELECT fingerprint FROM run").fetchone()
-                if row is None:
-                    connection.execute(
-                        "INSERT INTO run VALUES (1, ?, ?, ?, ?)", (fingerprint, encoded, now, now)
-                    )
-                elif row[0] != fingerprint:
-                    raise UserInputError(
-                        f"the run directory {self._run_dir} belongs to a different task, guide"
-                        " or model; use a new --out directory"
-                    )
-                else:
-                    connection.execute("UPDATE run SET settings = ?, opened_at = ?", (encoded, now))
+            row = connection.execute("SELECT fingerprint FROM run").fetchone()
+            if row is None:
+                connection.execute(
+                    "INSERT INTO run VALUES (1, ?, ?, ?, ?)", (fingerprint, encoded, now, now)
+                )
+            elif row[0] != fingerprint:
+                raise UserInputError(
+                    f"the run directory {self._run_dir} belongs to a different task, guide"
+                    " or model; use a new --out directory"
+                )
+            else:
+                connection.execute("UPDATE run SET settings = ?, opened_at = ?", (encoded, now))
 
-        await self._run(work)
+        await self._run(work, write=True)
         self._fingerprint = fingerprint
 
     async def settings(self) -> dict[str, str]:
@@ -203,12 +204,7 @@ class SqliteRunStore:
 
     async def put_blocks(self, blocks: Sequence[Block]) -> None:
         rows = [_block_row(block) for block in blocks]
-
-        def work(connection: sqlite3.Connection) -> None:
-            with _transaction(connection):
-                connection.executemany(_UPSERT_BLOCK, rows)
-
-        await self._run(work)
+        await self._run(lambda connection: connection.executemany(_UPSERT_BLOCK, rows), write=True)
 
     async def blocks(self) -> list[Block]:
         def work(connection: sqlite3.Connection) -> list[Block]:
@@ -225,27 +221,21 @@ class SqliteRunStore:
         )
 
         def work(connection: sqlite3.Connection) -> int:
-            with _transaction(connection):
-                call_id = connection.execute(_INSERT_CALL, call_row).lastrowid
-                assert call_id is not None
-                connection.executemany(
-                    "INSERT INTO call_blocks (call_id, position, block_id) VALUES (?, ?, ?)",
-                    [(call_id, position, bid) for position, bid in enumerate(call.block_ids)],
-                )
-                stored = [replace(result, call_id=call_id) for result in results]
-                _upsert_results(connection, stored, fingerprint)
+            call_id = connection.execute(_INSERT_CALL, call_row).lastrowid
+            assert call_id is not None
+            connection.executemany(
+                "INSERT INTO call_blocks (call_id, position, block_id) VALUES (?, ?, ?)",
+                [(call_id, position, bid) for position, bid in enumerate(call.block_ids)],
+            )
+            stored = [replace(result, call_id=call_id) for result in results]
+            _upsert_results(connection, stored, fingerprint)
             return call_id
 
-        return await self._run(work)
+        return await self._run(work, write=True)
 
     async def record_results(self, results: Sequence[BlockResult]) -> None:
         fingerprint = self._require_run()
-
-        def work(connection: sqlite3.Connection) -> None:
-            with _transaction(connection):
-                _upsert_results(connection, results, fingerprint)
-
-        await self._run(work)
+        await self._run(lambda c: _upsert_results(c, results, fingerprint), write=True)
 
     async def results(self) -> dict[str, BlockResult]:
         def work(connection: sqlite3.Connection) -> dict[str, BlockResult]:
@@ -297,7 +287,7 @@ class SqliteRunStore:
 
 
 def _migrate(connection: sqlite3.Connection, path: Path) -> None:
-    with _transaction(connection):
+    with _transaction(connection, "IMMEDIATE"):
         # Read inside the write transaction: two processes creating the same file at once
         # must not both create the tables.
         version = connection.execute("PRAGMA user_version").fetchone()[0]
@@ -313,10 +303,10 @@ def _migrate(connection: sqlite3.Connection, path: Path) -> None:
 
 
 @contextmanager
-def _transaction(connection: sqlite3.Connection) -> Iterator[None]:
-    # IMMEDIATE takes the write lock up front, so a transaction never fails half-way on
-    # a lock upgrade when another process shares the file.
-    connection.execute("BEGIN IMMEDIATE")
+def _transaction(connection: sqlite3.Connection, mode: str) -> Iterator[None]:
+    # Writes begin IMMEDIATE, taking the write lock up front, so that a write never fails
+    # half-way on a lock upgrade when another process shares the file.
+    connection.execute(f"BEGIN {mode}")
     try:
         yield
     except BaseException as exc:
