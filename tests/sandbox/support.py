@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -9,7 +10,8 @@ from typing import Any
 from anthropic import Anthropic, AsyncAnthropic
 
 from blockpass.packformat import PackedBlock, render_pack
-from blockpass.sandbox import DEFAULT_API_KEY, ManualClock, RunningServer, Sandbox
+from blockpass.sandbox import DEFAULT_API_KEY, FaultPlan, ManualClock, RunningServer, Sandbox
+from blockpass.sandbox.faults import parse_script
 
 
 def pack(*texts: str) -> str:
@@ -17,6 +19,15 @@ def pack(*texts: str) -> str:
         PackedBlock(id=f"b{number}", kind="paragraph", text=text)
         for number, text in enumerate(texts, start=1)
     )
+
+
+def user(text: str) -> list[dict[str, Any]]:
+    return [{"role": "user", "content": text}]
+
+
+def scripted(script: str) -> FaultPlan:
+    """Faults taken in order, one entry per request (``faults.parse_script``)."""
+    return FaultPlan(script=deque(parse_script(script)))
 
 
 def cached_system(text: str, ttl: str = "5m") -> list[dict[str, Any]]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from typing import Any
 
 import anthropic
 import httpx2
@@ -12,18 +11,10 @@ import pytest
 
 from blockpass.sandbox import FaultPlan, SandboxConfig
 from blockpass.sandbox.faults import FaultSpecError, parse_rates, parse_script
-from tests.sandbox.support import StartSandbox, cached_system
+from tests.sandbox.support import StartSandbox, cached_system, scripted, user
 
 pytestmark = pytest.mark.anyio
 MODEL = "claude-sonnet-4-5"
-
-
-def user(text: str) -> list[dict[str, Any]]:
-    return [{"role": "user", "content": text}]
-
-
-def scripted(script: str) -> FaultPlan:
-    return FaultPlan(script=deque(parse_script(script)))
 
 
 async def test_a_429_is_retried_by_the_sdk_after_the_retry_after_it_names(

@@ -12,10 +12,9 @@ import jsonschema
 import pytest
 
 from blockpass.packformat import RESULT_SCHEMA, RESULT_TOOL_NAME
-from blockpass.sandbox import DEFAULT_API_KEY, FaultPlan, SandboxConfig
-from blockpass.sandbox.faults import parse_script
+from blockpass.sandbox import DEFAULT_API_KEY, SandboxConfig
 from blockpass.tokens import count_tokens
-from tests.sandbox.support import StartSandbox, pack
+from tests.sandbox.support import StartSandbox, pack, scripted, user
 
 pytestmark = pytest.mark.anyio
 MODEL = "claude-sonnet-4-5"
@@ -25,16 +24,6 @@ PARAGRAPHS = (
     "We will configure the server.",  # Google.We, Google.Will: existence
     "The build finishes in seconds.",
 )
-
-
-def user(text: str) -> list[dict[str, Any]]:
-    return [{"role": "user", "content": text}]
-
-
-def scripted(script: str) -> FaultPlan:
-    from collections import deque
-
-    return FaultPlan(script=deque(parse_script(script)))
 
 
 async def test_a_missing_or_wrong_api_key_gets_401(start_sandbox: StartSandbox) -> None:

@@ -9,14 +9,10 @@ import anyio
 import pytest
 
 from blockpass.sandbox import SandboxConfig
-from tests.sandbox.support import StartSandbox, cached_system, pack
+from tests.sandbox.support import StartSandbox, cached_system, pack, user
 
 pytestmark = pytest.mark.anyio
 MODEL = "claude-sonnet-4-5"
-
-
-def user(text: str) -> list[dict[str, Any]]:
-    return [{"role": "user", "content": text}]
 
 
 async def test_the_first_call_writes_the_prefix_and_the_second_reads_it(

@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, Self, TypeVar
 
@@ -144,11 +144,10 @@ class SqliteRunStore:
             # (measured: 100,000 results took 7 s instead of 1.5 s).
             connection.execute("PRAGMA cache_size = -65536")
             _migrate(connection, path)
-        except sqlite3.DatabaseError as exc:
+        except BaseException as exc:
             connection.close()
-            raise UserInputError(f"{path} is not a blockpass run store ({exc})") from exc
-        except BaseException:
-            connection.close()
+            if isinstance(exc, sqlite3.DatabaseError):
+                raise UserInputError(f"{path} is not a blockpass run store ({exc})") from exc
             raise
         return cls(connection, run_dir)
 
@@ -360,12 +359,7 @@ def _call_from_row(row: Any, block_ids: tuple[str, ...]) -> CallRecord:
 # Most results carry no edits and no notes: the shortcuts for empty lists halve the time
 # to write and read 100,000 results.
 def _edits_json(edits: tuple[Edit, ...]) -> str:
-    if not edits:
-        return "[]"
-    items = [
-        {"find": e.find, "replace": e.replace, "rule": e.rule, "source": e.source} for e in edits
-    ]
-    return json.dumps(items, ensure_ascii=False, separators=(",", ":"))
+    return json.dumps([asdict(edit) for edit in edits], ensure_ascii=False) if edits else "[]"
 
 
 def _edits(text: str) -> tuple[Edit, ...]:
