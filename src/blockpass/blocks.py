@@ -113,6 +113,9 @@ class Document:
         raise KeyError(block_id)
 
 
+REUSED = "reused"
+
+
 class Verdict(StrEnum):
     OK = "ok"
     EDIT = "edit"
@@ -141,6 +144,9 @@ class BlockResult:
 
     `rejected_edits` are edits whose `find` does not occur in the block: they are kept for
     the record and never applied. `call_id` names the provider call that produced a result.
+    `reason` says why a block was skipped or failed; on a result, it says where a result
+    that no call of this run produced came from (`REUSED`: an earlier result for the same
+    text and task).
     """
 
     block_id: str

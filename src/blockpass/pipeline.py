@@ -13,15 +13,17 @@ Outputs in the run directory:
 
 from __future__ import annotations
 
+import fcntl
 import json
 from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from blockpass.blocks import Block, BlockResult, Document, Outcome
+from blockpass.blocks import REUSED, Block, BlockResult, Document, Outcome
 from blockpass.documents import read_documents, render_document
 from blockpass.errors import UserInputError
 from blockpass.execution.realtime import ExecutionSettings, ExecutionStats, RealtimeExecutor
@@ -33,7 +35,7 @@ from blockpass.prefilter import prefilter
 from blockpass.prices import PriceTable
 from blockpass.providers.base import ModelProfile, Provider
 from blockpass.results import apply_edits
-from blockpass.store import CallRecord, open_sqlite_store
+from blockpass.store import CallRecord, RunStore, open_sqlite_store
 from blockpass.task import Task, load_task
 from blockpass.tokens import count_tokens
 
@@ -73,48 +75,149 @@ async def run_job(
 ) -> JobOutcome:
     documents, blocks, task = read_job_inputs(spec)
     prices.for_model(provider.profile.id)
-    store = await open_sqlite_store(spec.out_dir)
-    try:
-        await store.open_run(
-            fingerprint=task.fingerprint(provider.profile.id),
-            settings={
-                "provider": provider.name,
-                "model": provider.profile.id,
-                "guide": str(spec.guide),
-            },
-        )
-        await store.put_blocks(blocks)
-        finished = {
-            block_id
-            for block_id, result in (await store.results()).items()
-            if result.outcome is not Outcome.FAILED
-        }
-        pending = [block for block in blocks if block.id not in finished]
-        to_send, skipped = prefilter(pending)
-        await store.record_results(skipped)
-        on_start(len(blocks), len(blocks) - len(to_send))
-        executor = RealtimeExecutor(
-            provider=provider,
-            task=task,
-            store=store,
-            settings=spec.execution,
-            on_progress=on_progress,
-            on_call=on_call,
-        )
-        stats = await executor.run(to_send)
-        results = await store.results()
-        report = cost_report(
-            await store.calls(), results, blocks, task, provider.profile, prices, provider.name
-        )
-        write_outputs(spec.out_dir, documents, results, report)
-    finally:
-        await store.close()
+    fingerprint = task.fingerprint(provider.profile.id)
+    with run_lock(spec.out_dir):
+        store = await open_sqlite_store(spec.out_dir)
+        try:
+            return await _run_with_store(
+                spec, documents, blocks, task, fingerprint, store, provider, prices,
+                on_start=on_start, on_progress=on_progress, on_call=on_call,
+            )  # fmt: skip
+        finally:
+            await store.close()
+
+
+async def _run_with_store(
+    spec: JobSpec,
+    documents: list[Document],
+    blocks: list[Block],
+    task: Task,
+    fingerprint: str,
+    store: RunStore,
+    provider: Provider,
+    prices: PriceTable,
+    *,
+    on_start: Callable[[int, int], None],
+    on_progress: Callable[[int], None],
+    on_call: Callable[[CallRecord], None],
+) -> JobOutcome:
+    await store.open_run(
+        fingerprint=fingerprint,
+        settings={
+            "provider": provider.name,
+            "model": provider.profile.id,
+            "guide": str(spec.guide),
+        },
+    )
+    await store.put_blocks(blocks)
+    stored = await store.results()
+    # A stored result ends a block only while the block still has the text it was made for.
+    pending = [
+        block
+        for block in blocks
+        if (result := stored.get(block.id)) is None
+        or result.outcome is Outcome.FAILED
+        or result.content_hash != block.content_hash
+    ]
+    to_do, skipped = prefilter(pending)
+    await store.record_results(skipped)
+    to_send, copies = await _reuse(store, to_do, fingerprint)
+    on_start(len(blocks), len(blocks) - len(to_send) - len(copies))
+    executor = RealtimeExecutor(
+        provider=provider,
+        task=task,
+        store=store,
+        settings=spec.execution,
+        on_progress=on_progress,
+        on_call=on_call,
+    )
+    stats = await executor.run(to_send)
+    await _copy_to_duplicates(store, copies, fingerprint)
+    on_progress(len(copies))
+    results = await store.results()
+    report = cost_report(
+        await store.calls(), results, blocks, task, provider.profile, prices, provider.name
+    )
+    write_outputs(spec.out_dir, documents, results, report)
     return JobOutcome(
         report=report,
         stats=stats,
         outcomes=dict(Counter(result.outcome.value for result in results.values())),
         out_dir=spec.out_dir,
     )
+
+
+async def _reuse(
+    store: RunStore, blocks: list[Block], fingerprint: str
+) -> tuple[list[Block], list[Block]]:
+    """Record earlier results for the same text and task; send each remaining text once.
+
+    Returns the blocks to send and the blocks whose text is being sent for another block:
+    those take that block's result afterwards.
+    """
+    earlier = await store.lookup_previous_results(
+        {block.content_hash for block in blocks}, fingerprint
+    )
+    await store.record_results(
+        [
+            _reused(earlier[block.content_hash], block)
+            for block in blocks
+            if block.content_hash in earlier
+        ]
+    )
+    first_of: dict[str, Block] = {}
+    to_send: list[Block] = []
+    copies: list[Block] = []
+    for block in blocks:
+        if block.content_hash in earlier:
+            continue
+        if block.content_hash in first_of:
+            copies.append(block)
+        else:
+            first_of[block.content_hash] = block
+            to_send.append(block)
+    return to_send, copies
+
+
+async def _copy_to_duplicates(store: RunStore, copies: list[Block], fingerprint: str) -> None:
+    if not copies:
+        return
+    found = await store.lookup_previous_results(
+        {block.content_hash for block in copies}, fingerprint
+    )
+    await store.record_results(
+        [
+            _reused(found[block.content_hash], block)
+            if block.content_hash in found
+            else BlockResult(
+                block_id=block.id,
+                content_hash=block.content_hash,
+                outcome=Outcome.FAILED,
+                reason="the same text failed in another block",
+            )
+            for block in copies
+        ]
+    )
+
+
+def _reused(source: BlockResult, block: Block) -> BlockResult:
+    return replace(source, block_id=block.id, call_id=None, reason=REUSED)
+
+
+@contextmanager
+def run_lock(out_dir: Path) -> Iterator[None]:
+    """One run at a time per run directory: two would pay for the same blocks twice.
+
+    An advisory ``flock``, which the kernel drops when the holder dies, so a killed run
+    never leaves a stale lock behind.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with (out_dir / ".lock").open("w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UserInputError(f"another blockpass run is using {out_dir}") from None
+        yield
 
 
 def cost_report(
