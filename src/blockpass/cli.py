@@ -15,11 +15,13 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from blockpass.blocks import BlockKind
 from blockpass.errors import BlockpassError, UserInputError
 from blockpass.execution.realtime import ExecutionSettings
+from blockpass.prefilter import DEFAULT_SKIP_KINDS, PrefilterSettings
 
 if TYPE_CHECKING:
-    from blockpass.pipeline import JobOutcome
+    from blockpass.pipeline import JobOutcome, JobSpec
     from blockpass.store import CallRecord
 
 EXIT_USER_ERROR = 2
@@ -123,6 +125,14 @@ def _job_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prices", type=Path, help="a price file overriding the shipped one")
     parser.add_argument("--min-blocks", type=int, default=10, help="blocks per pack, lower bound")
     parser.add_argument("--max-blocks", type=int, default=40, help="blocks per pack, upper bound")
+    parser.add_argument(
+        "--skip-kinds",
+        default=",".join(sorted(kind.value for kind in DEFAULT_SKIP_KINDS)),
+        help="block kinds never sent to the model (comma-separated; empty sends every kind)",
+    )
+    parser.add_argument(
+        "--min-letters", type=int, default=3, help="blocks with fewer letters are skipped"
+    )
 
 
 def _run_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -163,10 +173,31 @@ def _execution_settings(args: argparse.Namespace) -> ExecutionSettings:
     )
 
 
+def _job_spec(args: argparse.Namespace, out_dir: Path) -> JobSpec:
+    from blockpass.pipeline import JobSpec
+
+    names = [name.strip() for name in args.skip_kinds.split(",") if name.strip()]
+    known = {kind.value for kind in BlockKind}
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise UserInputError(
+            f"--skip-kinds: unknown kind {unknown[0]!r}; known: {', '.join(sorted(known))}"
+        )
+    return JobSpec(
+        inputs=args.paths,
+        guide=args.guide,
+        out_dir=out_dir,
+        execution=_execution_settings(args),
+        prefilter=PrefilterSettings(
+            skip_kinds=frozenset(BlockKind(name) for name in names), min_letters=args.min_letters
+        ),
+    )
+
+
 def _run_job(args: argparse.Namespace) -> int:
     import anyio
 
-    from blockpass.pipeline import JobSpec, run_job
+    from blockpass.pipeline import run_job
     from blockpass.prices import load_prices
     from blockpass.progress import ProgressLine
     from blockpass.providers.anthropic import AnthropicProvider
@@ -175,9 +206,7 @@ def _run_job(args: argparse.Namespace) -> int:
     profile = model_profile(args.model)
     prices = load_prices(args.prices)
     prices.for_model(profile.id)
-    spec = JobSpec(
-        inputs=args.paths, guide=args.guide, out_dir=args.out, execution=_execution_settings(args)
-    )
+    spec = _job_spec(args, args.out)
     progress = ProgressLine()
 
     async def go(base_url: str | None, api_key: str, name: str) -> JobOutcome:
@@ -225,15 +254,13 @@ def _log_call(call: CallRecord) -> None:
 
 def _estimate(args: argparse.Namespace) -> int:
     from blockpass.forecast import render_forecast
-    from blockpass.pipeline import JobSpec, estimate_job
+    from blockpass.pipeline import estimate_job
     from blockpass.prices import load_prices
     from blockpass.providers.base import model_profile
 
     profile = model_profile(args.model)
     prices = load_prices(args.prices)
-    spec = JobSpec(
-        inputs=args.paths, guide=args.guide, out_dir=Path("."), execution=_execution_settings(args)
-    )
+    spec = _job_spec(args, Path("."))
     rows, total, sent = estimate_job(spec, profile, prices)
     print(
         f"{total} blocks, {sent} to send after the pre-filter; {profile.id}, "

@@ -31,7 +31,7 @@ from blockpass.forecast import ForecastRow, PackBounds, forecast
 from blockpass.layout import output_cap
 from blockpass.ledger import CostReport, Ledger, LedgerCall
 from blockpass.packing import OutputEstimator, block_input_tokens
-from blockpass.prefilter import prefilter
+from blockpass.prefilter import PrefilterSettings, prefilter
 from blockpass.prices import PriceTable
 from blockpass.providers.base import ModelProfile, Provider
 from blockpass.results import apply_edits
@@ -46,6 +46,7 @@ class JobSpec:
     guide: Path
     out_dir: Path
     execution: ExecutionSettings = field(default_factory=ExecutionSettings)
+    prefilter: PrefilterSettings = field(default_factory=PrefilterSettings)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -119,7 +120,7 @@ async def _run_with_store(
         or result.outcome is Outcome.FAILED
         or result.content_hash != block.content_hash
     ]
-    to_do, skipped = prefilter(pending)
+    to_do, skipped = prefilter(pending, spec.prefilter)
     await store.record_results(skipped)
     to_send, copies = await _reuse(store, to_do, fingerprint)
     on_start(len(blocks), len(blocks) - len(to_send) - len(copies))
@@ -257,7 +258,7 @@ def estimate_job(
 ) -> tuple[list[ForecastRow], int, int]:
     """The forecast per strategy, the number of blocks and how many of them would be sent."""
     _, blocks, task = read_job_inputs(spec)
-    to_send, _ = prefilter(blocks)
+    to_send, _ = prefilter(blocks, spec.prefilter)
     count = partial(count_tokens, family=profile.tokenizer)
     estimator = OutputEstimator()
     rows = forecast(
