@@ -114,6 +114,7 @@ class Document:
 
 
 REUSED = "reused"
+RULES = "rules"
 
 
 class Verdict(StrEnum):
@@ -146,7 +147,7 @@ class BlockResult:
     the record and never applied. `call_id` names the provider call that produced a result.
     `reason` says why a block was skipped or failed; on a result, it says where a result
     that no call of this run produced came from (`REUSED`: an earlier result for the same
-    text and task).
+    text and task; `RULES`: the rule engine alone).
     """
 
     block_id: str

@@ -114,7 +114,17 @@ def _run_sandbox(args: argparse.Namespace) -> int:
 
 def _job_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="documents or folders")
-    parser.add_argument("--guide", type=Path, required=True, help="style guide: a file or a folder")
+    parser.add_argument("--guide", type=Path, help="style guide: a Markdown file or folder")
+    parser.add_argument(
+        "--styles",
+        type=Path,
+        action="append",
+        default=[],
+        help="a Vale style folder (repeatable): the engine applies what it can, the model the rest",
+    )
+    parser.add_argument(
+        "--no-fixes", action="store_true", help="report substitutions as notes, never apply them"
+    )
     parser.add_argument(
         "--provider",
         choices=["sandbox", "anthropic"],
@@ -186,6 +196,8 @@ def _job_spec(args: argparse.Namespace, out_dir: Path) -> JobSpec:
     return JobSpec(
         inputs=args.paths,
         guide=args.guide,
+        styles=args.styles,
+        apply_fixes=not args.no_fixes,
         out_dir=out_dir,
         execution=_execution_settings(args),
         prefilter=PrefilterSettings(
@@ -233,9 +245,11 @@ def _run_job(args: argparse.Namespace) -> int:
             base_url = args.base_url
         outcome = anyio.run(go, base_url, api_key, args.provider)
     progress.finish()
+    from blockpass.breakdown import render_breakdown
     from blockpass.ledger import render_table
 
     print(render_table(outcome.report))
+    print(render_breakdown(outcome.breakdown))
     counts = ", ".join(f"{count} {name}" for name, count in sorted(outcome.outcomes.items()))
     print(f"blocks: {counts}; outputs in {outcome.out_dir}")
     return 0

@@ -8,7 +8,8 @@ Outputs in the run directory:
   run.sqlite      the store: blocks, calls with usage, results
   results.jsonl   one line per block: its outcome and verdict, edits, notes or reason
   revised/        every input document with the accepted edits applied
-  report.json     cost by token class against the one-call-per-block baseline
+  report.json     cost by token class against the one-call-per-block baseline, and where
+                  every block went (skipped by reason, reused, rule engine, sent)
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from blockpass.blocks import REUSED, Block, BlockResult, Document, Outcome
+from blockpass.breakdown import Breakdown, breakdown
+from blockpass.deterministic import NO_FINDINGS, RuleCheck, engine_result, merge
 from blockpass.documents import read_documents, render_document
 from blockpass.errors import UserInputError
 from blockpass.execution.realtime import ExecutionSettings, ExecutionStats, RealtimeExecutor
@@ -35,6 +38,7 @@ from blockpass.prefilter import PrefilterSettings, prefilter
 from blockpass.prices import PriceTable
 from blockpass.providers.base import ModelProfile, Provider
 from blockpass.results import apply_edits
+from blockpass.rules import load_vale_package
 from blockpass.store import CallRecord, RunStore, open_sqlite_store
 from blockpass.task import Task, load_task
 from blockpass.tokens import count_tokens
@@ -43,8 +47,10 @@ from blockpass.tokens import count_tokens
 @dataclass(frozen=True, slots=True, kw_only=True)
 class JobSpec:
     inputs: Sequence[Path]
-    guide: Path
+    guide: Path | None
     out_dir: Path
+    styles: Sequence[Path] = ()
+    apply_fixes: bool = True
     execution: ExecutionSettings = field(default_factory=ExecutionSettings)
     prefilter: PrefilterSettings = field(default_factory=PrefilterSettings)
 
@@ -52,17 +58,27 @@ class JobSpec:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class JobOutcome:
     report: CostReport
+    breakdown: Breakdown
     stats: ExecutionStats
     outcomes: dict[str, int]
     out_dir: Path
 
 
-def read_job_inputs(spec: JobSpec) -> tuple[list[Document], list[Block], Task]:
+def read_job_inputs(spec: JobSpec) -> tuple[list[Document], list[Block], Task, RuleCheck | None]:
     documents = read_documents(list(spec.inputs))
     blocks = [block for document in documents for block in document.blocks]
     if not blocks:
         raise UserInputError("the input has no blocks to work on")
-    return documents, blocks, load_task(spec.guide)
+    check = None
+    if spec.styles:
+        packages = [load_vale_package(folder) for folder in spec.styles]
+        check = RuleCheck(packages, apply_fixes=spec.apply_fixes)
+    task = load_task(
+        spec.guide,
+        model_rules=check.instructions_for_model() if check else "",
+        engine_digest=check.digest() if check else "",
+    )
+    return documents, blocks, task, check
 
 
 async def run_job(
@@ -74,14 +90,14 @@ async def run_job(
     on_progress: Callable[[int], None] = lambda done: None,
     on_call: Callable[[CallRecord], None] = lambda call: None,
 ) -> JobOutcome:
-    documents, blocks, task = read_job_inputs(spec)
+    documents, blocks, task, check = read_job_inputs(spec)
     prices.for_model(provider.profile.id)
     fingerprint = task.fingerprint(provider.profile.id)
     with run_lock(spec.out_dir):
         store = await open_sqlite_store(spec.out_dir)
         try:
             return await _run_with_store(
-                spec, documents, blocks, task, fingerprint, store, provider, prices,
+                spec, documents, blocks, task, check, fingerprint, store, provider, prices,
                 on_start=on_start, on_progress=on_progress, on_call=on_call,
             )  # fmt: skip
         finally:
@@ -93,6 +109,7 @@ async def _run_with_store(
     documents: list[Document],
     blocks: list[Block],
     task: Task,
+    check: RuleCheck | None,
     fingerprint: str,
     store: RunStore,
     provider: Provider,
@@ -123,6 +140,10 @@ async def _run_with_store(
     to_do, skipped = prefilter(pending, spec.prefilter)
     await store.record_results(skipped)
     to_send, copies = await _reuse(store, to_do, fingerprint)
+    findings = {block.id: check.findings(block) for block in to_send} if check else {}
+    if not task.needs_model:
+        await store.record_results([engine_result(block, findings[block.id]) for block in to_send])
+        to_send = []
     on_start(len(blocks), len(blocks) - len(to_send) - len(copies))
     executor = RealtimeExecutor(
         provider=provider,
@@ -131,6 +152,7 @@ async def _run_with_store(
         settings=spec.execution,
         on_progress=on_progress,
         on_call=on_call,
+        amend=lambda result, block: merge(result, findings.get(block.id, NO_FINDINGS), block),
     )
     stats = await executor.run(to_send)
     await _copy_to_duplicates(store, copies, fingerprint)
@@ -139,9 +161,19 @@ async def _run_with_store(
     report = cost_report(
         await store.calls(), results, blocks, task, provider.profile, prices, provider.name
     )
-    write_outputs(spec.out_dir, documents, results, report)
+    count = partial(count_tokens, family=provider.profile.tokenizer)
+    summary = breakdown(
+        blocks,
+        results,
+        report,
+        prefix_tokens=count(task.system_prefix),
+        count=count,
+        prices=prices.for_model(provider.profile.id),
+    )
+    write_outputs(spec.out_dir, documents, results, report, summary)
     return JobOutcome(
         report=report,
+        breakdown=summary,
         stats=stats,
         outcomes=dict(Counter(result.outcome.value for result in results.values())),
         out_dir=spec.out_dir,
@@ -257,7 +289,7 @@ def estimate_job(
     spec: JobSpec, profile: ModelProfile, prices: PriceTable
 ) -> tuple[list[ForecastRow], int, int]:
     """The forecast per strategy, the number of blocks and how many of them would be sent."""
-    _, blocks, task = read_job_inputs(spec)
+    _, blocks, task, _ = read_job_inputs(spec)
     to_send, _ = prefilter(blocks, spec.prefilter)
     count = partial(count_tokens, family=profile.tokenizer)
     estimator = OutputEstimator()
@@ -282,6 +314,7 @@ def write_outputs(
     documents: Sequence[Document],
     results: dict[str, BlockResult],
     report: CostReport,
+    summary: Breakdown,
 ) -> None:
     lines = []
     for document in documents:
@@ -301,9 +334,8 @@ def write_outputs(
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(revised)
     (out_dir / "results.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    (out_dir / "report.json").write_text(
-        json.dumps(report.to_json(), indent=2) + "\n", encoding="utf-8"
-    )
+    payload = {**report.to_json(), "breakdown": summary.to_json()}
+    (out_dir / "report.json").write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
 
 
 def revised_path(out_dir: Path, document_id: str) -> Path:

@@ -41,16 +41,33 @@ Do not touch code, commands, URLs, file names, or quoted interface text.
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Task:
+    """What the model is asked, plus what the rule engine does without it.
+
+    ``model_rules`` are style rules the engine cannot run, written out for the model;
+    ``engine_digest`` names the rules the engine applies itself (they change results, so
+    they are part of the fingerprint, but they never reach the model).
+    """
+
     instructions: str
     guide: str
     guide_name: str
     schema: dict[str, Any]
+    model_rules: str = ""
+    engine_digest: str = ""
+
+    @property
+    def needs_model(self) -> bool:
+        return bool(self.guide or self.model_rules)
 
     @property
     def system_prefix(self) -> str:
         """The stable text every request of a run starts with, byte for byte."""
-        opening = f'<style_guide name="{self.guide_name}">'
-        return f"{self.instructions}\n{opening}\n{self.guide}\n</style_guide>"
+        parts = [self.instructions]
+        if self.guide:
+            parts.append(f'<style_guide name="{self.guide_name}">\n{self.guide}\n</style_guide>')
+        if self.model_rules:
+            parts.append(f"<style_rules>\n{self.model_rules}\n</style_rules>")
+        return "\n".join(parts)
 
     def fingerprint(self, model: str) -> str:
         digest = hashlib.sha256()
@@ -59,6 +76,8 @@ class Task:
             self.instructions,
             self.guide,
             json.dumps(self.schema, sort_keys=True),
+            self.model_rules,
+            self.engine_digest,
             model,
         ):
             digest.update(len(part).to_bytes(8, "big"))
@@ -66,12 +85,22 @@ class Task:
         return digest.hexdigest()[:32]
 
 
-def load_task(guide_path: Path, *, instructions: str = DEFAULT_INSTRUCTIONS) -> Task:
+def load_task(
+    guide_path: Path | None,
+    *,
+    model_rules: str = "",
+    engine_digest: str = "",
+    instructions: str = DEFAULT_INSTRUCTIONS,
+) -> Task:
+    if guide_path is None and not engine_digest:
+        raise UserInputError("give a style guide (--guide), style packages (--styles), or both")
     return Task(
         instructions=instructions,
-        guide=load_guide(guide_path),
-        guide_name=guide_path.name,
+        guide=load_guide(guide_path) if guide_path is not None else "",
+        guide_name=guide_path.name if guide_path is not None else "",
         schema=RESULT_SCHEMA,
+        model_rules=model_rules,
+        engine_digest=engine_digest,
     )
 
 

@@ -112,6 +112,7 @@ class RealtimeExecutor:
         settings: ExecutionSettings | None = None,
         on_progress: Callable[[int], None] = lambda done: None,
         on_call: Callable[[CallRecord], None] = lambda call: None,
+        amend: Callable[[BlockResult, Block], BlockResult] = lambda result, block: result,
     ) -> None:
         self._provider = provider
         self._task = task
@@ -119,6 +120,7 @@ class RealtimeExecutor:
         self._settings = settings = settings or ExecutionSettings()
         self._on_progress = on_progress
         self._on_call = on_call
+        self._amend = amend
         self._profile = provider.profile
         self._count: Callable[[str], int] = lambda text: count_tokens(text, self._profile.tokenizer)
         self._estimator = OutputEstimator()
@@ -189,7 +191,11 @@ class RealtimeExecutor:
         parsed = parse_answer(response.text, pack.short_ids)
         status = self._status(response, parsed.complete, bool(parsed.missing))
         call = self._call_record(pack, response.usage, status, "", started)
-        await self._store.record_call(call, list(parsed.results.values()))
+        by_id = {block.id: block for block in pack.blocks}
+        results = [
+            self._amend(result, by_id[result.block_id]) for result in parsed.results.values()
+        ]
+        await self._store.record_call(call, results)
         self._on_call(call)
         self._learn(pack, parsed.results)
         self.stats.unknown_ids += parsed.unknown_ids
