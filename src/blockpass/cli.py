@@ -267,20 +267,21 @@ def _log_call(call: CallRecord) -> None:
 
 
 def _estimate(args: argparse.Namespace) -> int:
+    from blockpass.estimate import estimate_job
     from blockpass.forecast import render_forecast
-    from blockpass.pipeline import estimate_job
     from blockpass.prices import load_prices
     from blockpass.providers.base import model_profile
 
     profile = model_profile(args.model)
     prices = load_prices(args.prices)
     spec = _job_spec(args, Path("."))
-    rows, total, sent = estimate_job(spec, profile, prices)
+    estimate = estimate_job(spec, profile, prices)
     print(
-        f"{total} blocks, {sent} to send after the pre-filter; {profile.id}, "
-        f"prices read on {prices.read_on}; output per block estimated, not measured"
+        f"{estimate.blocks:,} blocks: {estimate.kept:,} kept by the pre-filter, "
+        f"{estimate.distinct:,} distinct texts, {estimate.to_model:,} for the model; "
+        f"{profile.id}, prices read on {prices.read_on}; output estimated per block kind"
     )
-    print(render_forecast(rows))
+    print(render_forecast(estimate.rows))
     return 0
 
 

@@ -32,6 +32,9 @@ __all__ = ["ForecastRow", "PackBounds", "Strategy", "forecast", "render_forecast
 
 class Strategy(StrEnum):
     PER_BLOCK = "one call per block"
+    PREFILTERED = "+ pre-filter"
+    REUSED = "+ reuse"
+    RULES = "+ rule engine"
     CACHED = "+ prompt caching"
     PACKED = "+ packing"
 

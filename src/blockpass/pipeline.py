@@ -30,10 +30,8 @@ from blockpass.deterministic import NO_FINDINGS, RuleCheck, engine_result, merge
 from blockpass.documents import read_documents, render_document
 from blockpass.errors import UserInputError
 from blockpass.execution.realtime import ExecutionSettings, ExecutionStats, RealtimeExecutor
-from blockpass.forecast import ForecastRow, PackBounds, forecast
-from blockpass.layout import output_cap
 from blockpass.ledger import CostReport, Ledger, LedgerCall
-from blockpass.packing import OutputEstimator, block_input_tokens
+from blockpass.packing import block_input_tokens
 from blockpass.prefilter import PrefilterSettings, prefilter
 from blockpass.prices import PriceTable
 from blockpass.providers.base import ModelProfile, Provider
@@ -283,30 +281,6 @@ def cost_report(
             )
         )
     return ledger.report()
-
-
-def estimate_job(
-    spec: JobSpec, profile: ModelProfile, prices: PriceTable
-) -> tuple[list[ForecastRow], int, int]:
-    """The forecast per strategy, the number of blocks and how many of them would be sent."""
-    _, blocks, task, _ = read_job_inputs(spec)
-    to_send, _ = prefilter(blocks, spec.prefilter)
-    count = partial(count_tokens, family=profile.tokenizer)
-    estimator = OutputEstimator()
-    rows = forecast(
-        prefix_tokens=count(task.system_prefix),
-        block_tokens=(block_input_tokens(block, count) for block in to_send),
-        output_tokens=(estimator.estimate(block) for block in to_send),
-        prices=prices.for_model(profile.id),
-        context_window=profile.context_window,
-        max_output=profile.max_output,
-        min_cacheable=profile.min_cacheable,
-        bounds=PackBounds(
-            min_blocks=spec.execution.min_blocks, max_blocks=spec.execution.max_blocks
-        ),
-        output_cap=output_cap(profile),
-    )
-    return rows, len(blocks), len(to_send)
 
 
 def write_outputs(

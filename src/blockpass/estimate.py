@@ -1,0 +1,99 @@
+"""`blockpass estimate`: what a job would cost under each strategy, with no call made.
+
+Each row adds one optimisation to the one before, and every ratio compares with the first
+row, one uncached call with the full prefix for every block:
+
+  one call per block   every block
+  + pre-filter         only the blocks the pre-filter keeps
+  + reuse              each distinct text once (repeated blocks take the first one's result)
+  + rule engine        nothing, when the engine covers the whole task (``--styles`` only)
+  + prompt caching     the prefix written once and read by every later call
+  + packing            blocks packed under the context and output budgets, then cached
+
+Input tokens are exact (the model's tokenizer); output per block is the packing estimate
+by block kind, not a measurement.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from functools import partial
+
+from blockpass.forecast import ForecastRow, PackBounds, Strategy, forecast
+from blockpass.layout import output_cap
+from blockpass.packing import OutputEstimator, block_input_tokens
+from blockpass.pipeline import JobSpec, read_job_inputs
+from blockpass.prefilter import prefilter
+from blockpass.prices import PriceTable
+from blockpass.providers.base import ModelProfile
+from blockpass.tokens import count_tokens
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Estimate:
+    rows: list[ForecastRow]
+    blocks: int
+    kept: int
+    distinct: int
+    to_model: int
+
+
+def estimate_job(spec: JobSpec, profile: ModelProfile, prices: PriceTable) -> Estimate:
+    _, blocks, task, check = read_job_inputs(spec)
+    count = partial(count_tokens, family=profile.tokenizer)
+    estimator = OutputEstimator()
+    model_prices = prices.for_model(profile.id)
+    prefix_tokens = count(task.system_prefix)
+
+    def rows_for(indices: Iterable[int]) -> list[ForecastRow]:
+        chosen = array("I", indices)
+        return forecast(
+            prefix_tokens=prefix_tokens,
+            block_tokens=(tokens[index] for index in chosen),
+            output_tokens=(outputs[index] for index in chosen),
+            prices=model_prices,
+            context_window=profile.context_window,
+            max_output=profile.max_output,
+            min_cacheable=profile.min_cacheable,
+            bounds=PackBounds(
+                min_blocks=spec.execution.min_blocks, max_blocks=spec.execution.max_blocks
+            ),
+            output_cap=output_cap(profile),
+        )
+
+    tokens = array("I", (block_input_tokens(block, count) for block in blocks))
+    outputs = array("I", (estimator.estimate(block) for block in blocks))
+    position = {block.id: index for index, block in enumerate(blocks)}
+    kept, _ = prefilter(blocks, spec.prefilter)
+    first_of: dict[str, int] = {}
+    for block in kept:
+        first_of.setdefault(block.content_hash, position[block.id])
+    distinct = sorted(first_of.values())
+    to_model = distinct if task.needs_model else []
+
+    baseline = rows_for(range(len(blocks)))[0]
+    rows = [baseline]
+    rows.append(
+        _as(rows_for(position[block.id] for block in kept)[0], Strategy.PREFILTERED, baseline)
+    )
+    rows.append(_as(rows_for(distinct)[0], Strategy.REUSED, baseline))
+    final = rows_for(to_model)
+    if check is not None:
+        rows.append(_as(final[0], Strategy.RULES, baseline))
+    rows += [_as(row, row.strategy, baseline) for row in final[1:]]
+    return Estimate(
+        rows=rows,
+        blocks=len(blocks),
+        kept=len(kept),
+        distinct=len(distinct),
+        to_model=len(to_model),
+    )
+
+
+def _as(row: ForecastRow, strategy: Strategy, baseline: ForecastRow) -> ForecastRow:
+    total = row.cost.total
+    return replace(
+        row, strategy=strategy, ratio=float(baseline.cost.total / total) if total else None
+    )
