@@ -1,0 +1,161 @@
+"""Pre-filter, rule engine and incremental reuse on real corpora, counted by the provider.
+
+A `blockpass sandbox` process (responder: the Google Vale package) serves every run, and its
+request counter (`GET /_sandbox/stats`) says how many calls reached the provider. Runs use
+`--provider anthropic --base-url` against it, priced as claude-sonnet-4-5, with the 18F guide
+and the Google package as `--styles` (the engine applies what it covers).
+
+For each corpus (rust-book, tldr):
+  1. a fresh run: where every block went (skipped by reason, reused, rule engine, sent) and
+     the cost against one call per block for every block;
+  2. the same command again: provider calls made (expected: 0);
+  3. one paragraph edited, the same command again: calls made and blocks sent (expected: 1).
+
+    python bench/prefilter_reuse.py
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import anyio
+import httpx2
+
+from blockpass.store import open_sqlite_store
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+GUIDE = DATA / "guides" / "18f-content-guide"
+GOOGLE = DATA / "styles" / "Google" / "Google"
+KEY = "bench-key"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def start_sandbox(port: int) -> subprocess.Popen[bytes]:
+    command = [
+        sys.executable,
+        "-m",
+        "blockpass.cli",
+        "sandbox",
+        "--port",
+        str(port),
+        "--api-key",
+        KEY,
+    ]
+    process = subprocess.Popen(
+        [*command, "--rules", str(GOOGLE)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            httpx2.get(f"http://127.0.0.1:{port}/_sandbox/stats", timeout=1)
+            return process
+        except httpx2.TransportError:
+            time.sleep(0.1)
+    process.kill()
+    raise SystemExit("the sandbox did not start")
+
+
+def provider_calls(base_url: str) -> int:
+    stats = httpx2.get(f"{base_url}/_sandbox/stats", timeout=10).json()
+    return int(stats["requests"].get("POST /v1/messages", 0))
+
+
+def run(base_url: str, corpus: Path, out: Path) -> dict[str, object]:
+    command = [sys.executable, "-m", "blockpass.cli", "run", str(corpus), "--guide", str(GUIDE),
+               "--styles", str(GOOGLE), "--provider", "anthropic", "--base-url", base_url,
+               "--model", "claude-sonnet-4-5", "--out", str(out)]  # fmt: skip
+    environment = {**os.environ, "ANTHROPIC_API_KEY": KEY}
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, env=environment)
+    report: dict[str, object] = json.loads((out / "report.json").read_text())
+    return report
+
+
+async def blocks_sent_after(out: Path, known_calls: int) -> int:
+    store = await open_sqlite_store(out)
+    try:
+        calls = await store.calls()
+    finally:
+        await store.close()
+    return sum(len(call.block_ids) for call in calls[known_calls:] if call.status != "error")
+
+
+def edit_one_paragraph(corpus: Path) -> str:
+    """Append a sentence to the first one-line prose paragraph or list item found."""
+    for page in sorted(corpus.glob("*.md")):
+        text = page.read_text(encoding="utf-8")
+        for line in text.splitlines():
+            prose = line.removeprefix("- ")
+            if prose[:1].isalpha() and len(prose) > 30 and text.count(line) == 1:
+                page.write_text(text.replace(line, line + " It was edited.", 1), encoding="utf-8")
+                return page.name
+    raise SystemExit("no paragraph to edit")
+
+
+def describe(report: dict[str, object]) -> str:
+    summary = report["breakdown"]
+    assert isinstance(summary, dict)
+    blocks = summary["blocks"]
+    share = {key: f"{100 * value / blocks:.1f}%" for key, value in summary["skipped"].items()}
+    skipped = sum(summary["skipped"].values())
+    return (
+        f"{blocks} blocks: skipped {skipped} ({100 * skipped / blocks:.1f}%; by reason {share}), "
+        f"reused {summary['reused']} ({100 * summary['reused'] / blocks:.1f}%), "
+        f"rule engine only {summary['by_rules']}, sent to the model {summary['sent_to_model']} "
+        f"({100 * summary['sent_to_model'] / blocks:.1f}%), failed {summary['failed']}; "
+        f"actual ${float(summary['actual_usd']):.4f} vs ${float(summary['baseline_all_blocks_usd']):.4f} "
+        f"for one call per block: {summary['ratio_all_blocks']:.1f}x cheaper; saved "
+        + ", ".join(f"{name} ${float(amount):.2f}" for name, amount in summary["saved_usd"].items())
+    )
+
+
+def main() -> None:
+    print(
+        "responder: sandbox with styles/Google/Google; prices: claude-sonnet-4-5; guide: 18F; --styles Google"
+    )
+    port = free_port()
+    server = start_sandbox(port)
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            for name in ("rust-book", "tldr"):
+                corpus = Path(folder) / name
+                shutil.copytree(DATA / "corpora" / name, corpus)
+                out = Path(folder) / f"{name}-run"
+                before = provider_calls(base_url)
+                report = run(base_url, corpus, out)
+                first = provider_calls(base_url) - before
+                print(f"{name}, first run: {first} provider calls; {describe(report)}")
+                before = provider_calls(base_url)
+                report = run(base_url, corpus, out)
+                print(
+                    f"{name}, second run, unchanged: {provider_calls(base_url) - before} provider calls"
+                )
+                known = int(report["calls"])  # type: ignore[call-overload]
+                page = edit_one_paragraph(corpus)
+                before = provider_calls(base_url)
+                run(base_url, corpus, out)
+                sent = anyio.run(blocks_sent_after, out, known)
+                print(
+                    f"{name}, one paragraph of {page} edited: {provider_calls(base_url) - before} provider calls, {sent} block sent"
+                )
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    main()
