@@ -16,8 +16,9 @@ built the way Vale builds its own (``internal/check/existence.go``, ``substituti
 compiler's message; see ``patterns.py`` for that, and ``literals.py`` for how most
 rules skip most blocks without running their regex.
 
-Scopes (heading, sentence, ...) are not applied yet: the text handed to ``check_text`` is
-the scope.
+``check_text`` reads the text it is given as one scope; ``blockpass.lint`` cuts documents
+into Vale's scopes first. The other extension points live in ``checks.py`` and
+``capitalization.py``.
 """
 
 from __future__ import annotations
@@ -27,8 +28,9 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
+from blockpass.rules.alerts import Alert, LintState, Matcher, format_message, to_sentence
 from blockpass.rules.literals import LiteralFilter, PreparedText, literal_filter
 from blockpass.rules.patterns import (
     Match,
@@ -43,61 +45,20 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Alert",
+    "Exceptions",
     "ExistenceMatcher",
+    "LintState",
     "Matcher",
     "RegexError",
     "SubstitutionMatcher",
     "check_text",
+    "compile_exceptions",
     "compile_existence",
     "compile_substitution",
+    "exception_pattern",
     "format_message",
     "to_sentence",
 ]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Alert:
-    rule_id: str
-    level: str
-    message: str
-    start: int
-    end: int
-    match: str
-    replacements: tuple[str, ...] = ()
-
-
-class Matcher(Protocol):
-    def run(self, text: str, rule: Rule, prepared: PreparedText | None = None) -> list[Alert]:
-        """Alerts for ``text``; ``prepared`` is ``PreparedText.of(text)``, shared by rules."""
-        ...
-
-
-def format_message(message: str, *subs: str) -> str:
-    """Fill ``%s`` in order, as Vale's ``core.FormatMessage`` does (missing ones become "")."""
-    parts: list[str] = []
-    pos = used = 0
-    while (pct := message.find("%", pos)) != -1:
-        parts.append(message[pos:pct])
-        spec = message[pct + 1 : pct + 2]
-        if spec == "s":
-            parts.append(subs[used] if used < len(subs) else "")
-            used += 1
-        else:
-            parts.append("%" if spec == "%" else message[pct : pct + 2])
-        pos = pct + 2
-    parts.append(message[pos:])
-    return "".join(parts)
-
-
-def to_sentence(words: Sequence[str], conjunction: str) -> str:
-    """Vale's ``core.ToSentence``: 'a' / 'a' or 'b' / 'a', 'b', or 'c'."""
-    quoted = [f"'{w}'" for w in words]
-    if len(quoted) <= 1:
-        return "".join(quoted)
-    if len(quoted) == 2:
-        return f"{quoted[0]} {conjunction} {quoted[1]}"
-    quoted[-1] = f"{conjunction} {quoted[-1]}"
-    return ", ".join(quoted)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +81,7 @@ def _scanner(pattern: str, flags: int) -> _Scanner:
 
 
 @dataclass(frozen=True, slots=True)
-class _Exceptions:
+class Exceptions:
     """A match is dropped when an exception occurs in it as a word, or when it lies wholly
     inside a multi-word exception found in the text (Vale's exceptRe and phraseRe)."""
 
@@ -137,13 +98,18 @@ class _Exceptions:
         return False
 
 
-def _compile_exceptions(exceptions: Sequence[str]) -> _Exceptions:
-    if not exceptions:
-        return _Exceptions(None, None)
-    # Longest first so that alternation prefers the longer of two overlapping terms.
+def exception_pattern(exceptions: Sequence[str]) -> str:
+    """Vale's ``updateExceptions`` expression: terms longest first (so alternation prefers
+    the longer of two overlapping ones), each case-sensitive unless it starts with (?i)."""
     terms = sorted(exceptions, key=len, reverse=True)
     scoped = [f"(?i:{t[4:]})" if t.startswith("(?i)") else f"(?-i:{t})" for t in terms]
-    term_re = compile_pattern(r"\b(?:" + "|".join(scoped) + r")\b", re.MULTILINE)
+    return r"\b(?:" + "|".join(scoped) + r")\b"
+
+
+def compile_exceptions(exceptions: Sequence[str]) -> Exceptions:
+    if not exceptions:
+        return Exceptions(None, None)
+    term_re = compile_pattern(exception_pattern(exceptions), re.MULTILINE)
     phrases = [t for t in exceptions if " " in t or "\t" in t or r"\s" in t]
     phrase_re: Pattern | None = None
     if phrases:
@@ -151,15 +117,21 @@ def _compile_exceptions(exceptions: Sequence[str]) -> _Exceptions:
             phrase_re = compile_pattern(r"\b(?:" + "|".join(phrases) + r")\b", re.IGNORECASE)
         except RegexError:
             phrase_re = None  # Vale also drops an uncompilable phrase list silently
-    return _Exceptions(term_re, phrase_re)
+    return Exceptions(term_re, phrase_re)
 
 
 @dataclass(frozen=True, slots=True)
 class ExistenceMatcher:
     scanner: _Scanner
-    exceptions: _Exceptions
+    exceptions: Exceptions
 
-    def run(self, text: str, rule: Rule, prepared: PreparedText | None = None) -> list[Alert]:
+    def run(
+        self,
+        text: str,
+        rule: Rule,
+        prepared: PreparedText | None = None,
+        state: LintState | None = None,
+    ) -> list[Alert]:
         alerts: list[Alert] = []
         for m in self.scanner.finditer(text, prepared):
             start, end = m.start(), m.end()
@@ -204,7 +176,7 @@ def compile_existence(
         # is not wrapped in a group: a top-level `|` in it splits the whole expression in
         # Vale, and must here too.
         pattern = joined_raw + "(?m:" + body + ")"
-    return ExistenceMatcher(_scanner(pattern, flags), _compile_exceptions(exceptions))
+    return ExistenceMatcher(_scanner(pattern, flags), compile_exceptions(exceptions))
 
 
 # Vale turns `(` into `(?:` in swap keys so that its own groups number the keys.
@@ -256,7 +228,7 @@ class SubstitutionMatcher:
     # Vale's expression with one named group per key, `s0`, `s1`, ...: re-run only where the
     # scanner found a match, to learn which key it was.
     keyed: Pattern
-    exceptions: _Exceptions
+    exceptions: Exceptions
     swaps: tuple[tuple[str, str], ...]  # (key as written, replacement), group order
     ignorecase: bool
 
@@ -272,7 +244,13 @@ class SubstitutionMatcher:
                 expected = re.sub(key, template, observed, flags=flags)
         return expected
 
-    def run(self, text: str, rule: Rule, prepared: PreparedText | None = None) -> list[Alert]:
+    def run(
+        self,
+        text: str,
+        rule: Rule,
+        prepared: PreparedText | None = None,
+        state: LintState | None = None,
+    ) -> list[Alert]:
         alerts: list[Alert] = []
         action = rule.action
         for found in self.scanner.finditer(text, prepared):
@@ -335,18 +313,25 @@ def compile_substitution(
     return SubstitutionMatcher(
         scanner=_scanner(f"{word[0]}(?:{plain}){word[1]}", flags),
         keyed=compile_pattern(f"{word[0]}(?:{keyed}){word[1]}", flags),
-        exceptions=_compile_exceptions(exceptions),
+        exceptions=compile_exceptions(exceptions),
         swaps=ordered,
         ignorecase=ignorecase,
     )
 
 
-def check_text(text: str, rules: Sequence[Rule]) -> list[Alert]:
-    """Alerts of the implemented rules in ``text``, ordered by position."""
+def check_text(
+    text: str, rules: Sequence[Rule], *, state: LintState | None = None
+) -> list[Alert]:
+    """Alerts of the implemented rules in ``text``, read as one scope, ordered by position.
+
+    ``state`` carries what conditional rules learnt from earlier texts of the same
+    document; without it, ``text`` is a document of its own.
+    """
     alerts: list[Alert] = []
     prepared = PreparedText.of(text)
+    state = LintState() if state is None else state
     for rule in rules:
         if rule.implemented and rule.matcher is not None:
-            alerts.extend(rule.matcher.run(text, rule, prepared))
+            alerts.extend(rule.matcher.run(text, rule, prepared, state))
     alerts.sort(key=lambda a: (a.start, a.end, a.rule_id))
     return alerts
