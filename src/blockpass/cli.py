@@ -319,6 +319,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"blockpass: error: {error}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
+        print("blockpass: interrupted; run the same command again to resume", file=sys.stderr)
         return 130
 
 

@@ -20,12 +20,10 @@ from typing import Any, TypeVar
 import yaml
 
 from blockpass.errors import UserInputError
-from blockpass.rules.engine import (
-    Matcher,
-    RegexError,
-    compile_existence,
-    compile_substitution,
-)
+from blockpass.rules.alerts import Matcher
+from blockpass.rules.capitalization import UnsupportedRule, compile_capitalization
+from blockpass.rules.checks import compile_conditional, compile_occurrence, compile_repetition
+from blockpass.rules.engine import RegexError, compile_existence, compile_substitution
 
 __all__ = [
     "EXTENSION_POINTS",
@@ -54,7 +52,9 @@ EXTENSION_POINTS = frozenset(
         "substitution",
     }
 )
-IMPLEMENTED_EXTENSION_POINTS = frozenset({"existence", "substitution"})
+IMPLEMENTED_EXTENSION_POINTS = frozenset(
+    {"capitalization", "conditional", "existence", "occurrence", "repetition", "substitution"}
+)
 LEVELS = ("suggestion", "warning", "error")
 _T = TypeVar("_T")
 
@@ -207,23 +207,38 @@ def _read_mapping(path: Path) -> dict[str, Any]:
     return {str(k): v for k, v in data.items()}
 
 
-def _matcher_for(rule: Rule) -> tuple[Matcher | None, str]:
-    try:
-        if rule.extends == "existence":
-            return compile_existence(
-                tokens=rule.tokens,
-                raw=rule.raw,
-                nonword=rule.nonword,
-                ignorecase=rule.ignorecase,
-                append=rule.append,
-                exceptions=rule.exceptions,
-            ), ""
+def _compile(rule: Rule) -> Matcher:
+    point, definition = rule.extends, rule.definition
+    if point == "existence":
+        return compile_existence(
+            tokens=rule.tokens,
+            raw=rule.raw,
+            nonword=rule.nonword,
+            ignorecase=rule.ignorecase,
+            append=rule.append,
+            exceptions=rule.exceptions,
+        )
+    if point == "substitution":
         return compile_substitution(
             swap=rule.swap,
             nonword=rule.nonword,
             ignorecase=rule.ignorecase,
             exceptions=rule.exceptions,
-        ), ""
+        )
+    if point == "occurrence":
+        return compile_occurrence(definition, rule.ignorecase)
+    if point == "repetition":
+        return compile_repetition(definition, rule.tokens, rule.ignorecase, rule.exceptions)
+    if point == "conditional":
+        return compile_conditional(definition, rule.exceptions)
+    return compile_capitalization(definition, rule.exceptions)
+
+
+def _matcher_for(rule: Rule) -> tuple[Matcher | None, str]:
+    try:
+        return _compile(rule), ""
+    except UnsupportedRule as exc:
+        return None, str(exc)
     except RegexError as exc:
         return None, f"pattern does not compile: {exc}"
 
