@@ -263,3 +263,28 @@ def test_estimate_prints_a_forecast_per_strategy_without_calling_anything(
     assert code == 0
     printed = capsys.readouterr().out
     assert "blocks" in printed
+
+
+def test_lint_prints_vale_style_alerts_without_any_model(
+    shared_data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    chapter = shared_data / "corpora" / "rust-book" / "ch01-01-installation.md"
+    code = main(
+        [
+            "lint",
+            str(chapter),
+            "--styles",
+            str(shared_data / "styles" / "Google" / "Google"),
+            "--format",
+            "vale",
+        ]
+    )
+    lines = capsys.readouterr().out.splitlines()
+    assert code in (0, 1)
+    assert lines
+    path, line, column, rule, message = lines[0].split(":", 4)
+    assert path == str(chapter)
+    assert int(line) >= 1
+    assert int(column) >= 1
+    assert rule.startswith("Google.")
+    assert message

@@ -10,6 +10,7 @@ import pytest
 from blockpass.blocks import Block, BlockKind, BlockResult, Edit, Outcome, Verdict
 from blockpass.cli import main
 from blockpass.deterministic import Findings, RuleCheck, merge
+from blockpass.documents.markdown import read_markdown
 from blockpass.rules import load_vale_package
 from blockpass.sandbox import DEFAULT_API_KEY
 from blockpass.task import load_task
@@ -22,16 +23,22 @@ def paragraph(text: str) -> Block:
     return Block.create(document_id="d.md", index=0, kind=BlockKind.PARAGRAPH, text=text)
 
 
+def findings_of(check: RuleCheck, markdown: str) -> Findings:
+    document = read_markdown(markdown.encode(), document_id="d.md")
+    (block,) = document.blocks
+    return check.findings([document], {block.id}).get(block.id, Findings())
+
+
 def test_a_single_replacement_substitution_is_a_fix_marked_as_the_engines() -> None:
     check = RuleCheck([load_vale_package(EXAMPLE_RULES)])
-    findings = check.findings(paragraph("Send it via e-mail, it is very quick."))
+    findings = findings_of(check, "Send it via e-mail, it is very quick.\n")
     assert Edit(find="e-mail", replace="email", rule="Example.PlainWords", source="rules") in findings.edits
     assert any(note.startswith("Example.Hedging") for note in findings.notes)
 
 
 def test_with_fixes_off_a_substitution_is_only_a_note() -> None:
     check = RuleCheck([load_vale_package(EXAMPLE_RULES)], apply_fixes=False)
-    findings = check.findings(paragraph("Send an e-mail."))
+    findings = findings_of(check, "Send an e-mail.\n")
     assert findings.edits == ()
     assert any("email" in note for note in findings.notes)
 
@@ -79,3 +86,13 @@ async def test_a_task_the_engine_covers_fully_makes_no_call(
     assert breakdown["by_rules"] == sum(1 for line in lines if line["outcome"] == "result")
     assert breakdown["sent_to_model"] == 0
     assert Decimal(breakdown["saved_usd"]["rules"]) > 0
+
+
+def test_the_engine_leaves_inline_code_alone() -> None:
+    check = RuleCheck([load_vale_package(EXAMPLE_RULES)])
+    findings = findings_of(check, "Run `abort-job` to abort the job.\n")
+    assert len(findings.edits) == 1
+    document = read_markdown(b"Run `abort-job` to abort the job.\n", document_id="d.md")
+    from blockpass.results import apply_edits
+
+    assert apply_edits(document.blocks[0].text, findings.edits) == "Run `abort-job` to stop the job."

@@ -164,11 +164,35 @@ def _estimate_parser(commands: argparse._SubParsersAction[argparse.ArgumentParse
     _job_arguments(parser)
 
 
+def _lint_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "lint", help="check documents against Vale styles with the rule engine alone (no model)"
+    )
+    parser.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    parser.add_argument("--styles", type=Path, action="append", default=[], required=True)
+    parser.add_argument("--format", choices=["text", "json", "vale"], default="text")
+    parser.add_argument(
+        "--min-level", choices=["suggestion", "warning", "error"], default="suggestion"
+    )
+    parser.add_argument("--config", type=Path, help="a .vale.ini choosing rules per file")
+
+
+def _lint(args: argparse.Namespace) -> int:
+    from blockpass.lint import lint_command
+
+    output, code = lint_command(
+        args.paths, args.styles, args.format, args.min_level, config=args.config
+    )
+    sys.stdout.write(output)
+    return code
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="blockpass", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     _run_parser(commands)
     _estimate_parser(commands)
+    _lint_parser(commands)
     _sandbox_parser(commands)
     return parser
 
@@ -312,7 +336,7 @@ def _sandbox_in_process(args: argparse.Namespace) -> Iterator[tuple[str, str]]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers = {"run": _run_job, "estimate": _estimate, "sandbox": _run_sandbox}
+    handlers = {"run": _run_job, "estimate": _estimate, "lint": _lint, "sandbox": _run_sandbox}
     try:
         return handlers[args.command](args)
     except BlockpassError as error:

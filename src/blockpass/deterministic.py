@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 
-from blockpass.blocks import RULES, Block, BlockResult, Edit, Outcome, Verdict
+from blockpass.blocks import RULES, Block, BlockResult, Document, Edit, Outcome, Verdict
 from blockpass.results import locate_edits
-from blockpass.rules import Rule, RulePackage, check_text
+from blockpass.rules import Rule, RulePackage
+from blockpass.rules.linter import LintAlert, lint_document
 
 RULE_SOURCE = "rules"
 
@@ -39,8 +41,6 @@ class RuleCheck:
         self.covered = tuple(rule for rule in rules if rule.implemented)
         self.uncovered = tuple(rule for rule in rules if not rule.implemented)
         self._apply_fixes = apply_fixes
-        self._heading_rules = tuple(rule for rule in self.covered if _heading_scoped(rule))
-        self._body_rules = tuple(rule for rule in self.covered if not _heading_scoped(rule))
 
     def digest(self) -> str:
         """What the engine's part of the task is, for the task fingerprint."""
@@ -50,19 +50,34 @@ class RuleCheck:
         payload = json.dumps([self._apply_fixes, definitions], sort_keys=True, default=str)
         return hashlib.sha256(payload.encode()).hexdigest()[:32]
 
-    def findings(self, block: Block) -> Findings:
-        rules = self._heading_rules if block.kind == "heading" else self._body_rules
+    def findings(
+        self, documents: Sequence[Document], wanted: Collection[str]
+    ) -> dict[str, Findings]:
+        """The engine's findings for the wanted blocks, linted in their documents as Vale
+        would (scopes, sentences, no alerts inside code)."""
+        by_block: dict[str, list[LintAlert]] = defaultdict(list)
+        for document in documents:
+            if any(block.id in wanted for block in document.blocks):
+                for alert in lint_document(document, self.covered):
+                    if alert.block_id in wanted:
+                        by_block[alert.block_id].append(alert)
+        blocks = {block.id: block for document in documents for block in document.blocks}
+        return {
+            block_id: self._findings(blocks[block_id], alerts)
+            for block_id, alerts in by_block.items()
+        }
+
+    def _findings(self, block: Block, alerts: list[LintAlert]) -> Findings:
         edits: list[Edit] = []
         notes: list[str] = []
-        for alert in check_text(block.text, rules):
-            if self._apply_fixes and len(alert.replacements) == 1:
+        for alert in alerts:
+            start = _offset_in(block, alert)
+            if self._apply_fixes and len(alert.replacements) == 1 and start is not None:
+                find, replace_with = _unique_context(
+                    block.text, start, start + len(alert.match), alert.replacements[0]
+                )
                 edits.append(
-                    Edit(
-                        find=alert.match,
-                        replace=alert.replacements[0],
-                        rule=alert.rule_id,
-                        source=RULE_SOURCE,
-                    )
+                    Edit(find=find, replace=replace_with, rule=alert.rule_id, source=RULE_SOURCE)
                 )
             else:
                 notes.append(f"{alert.rule_id}: {alert.message}")
@@ -102,12 +117,31 @@ def engine_result(block: Block, findings: Findings) -> BlockResult:
     )
 
 
+def _offset_in(block: Block, alert: LintAlert) -> int | None:
+    """Where an alert's match starts in the block's text, from its line and column."""
+    if block.span is None:
+        return None
+    lines = block.text.split("\n")
+    row = alert.line - block.span.line
+    if not 0 <= row < len(lines):
+        return None
+    column = alert.column - (block.span.column if row == 0 else 1)
+    start = sum(len(line) + 1 for line in lines[:row]) + column
+    return start if block.text[start : start + len(alert.match)] == alert.match else None
+
+
+def _unique_context(text: str, start: int, end: int, replacement: str) -> tuple[str, str]:
+    """The smallest span around text[start:end] that occurs once in ``text``, and its
+    replacement: edits locate ``find`` by its first occurrence, so an engine fix widens its
+    ``find`` until that occurrence is the one the rule flagged."""
+    left, right = start, end
+    while text.find(text[left:right]) != left and (left > 0 or right < len(text)):
+        left, right = max(0, left - 1), min(len(text), right + 1)
+    return text[left:right], text[left:start] + replacement + text[end:right]
+
+
 def _verdict(edits: tuple[Edit, ...], notes: tuple[str, ...]) -> Verdict:
     return Verdict.EDIT if edits else Verdict.FLAG if notes else Verdict.OK
-
-
-def _heading_scoped(rule: Rule) -> bool:
-    return all(scope.startswith("heading") for scope in rule.scope)
 
 
 def _describe(rule: Rule) -> str:

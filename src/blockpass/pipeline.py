@@ -138,9 +138,11 @@ async def _run_with_store(
     to_do, skipped = prefilter(pending, spec.prefilter)
     await store.record_results(skipped)
     to_send, copies = await _reuse(store, to_do, fingerprint)
-    findings = {block.id: check.findings(block) for block in to_send} if check else {}
+    findings = check.findings(documents, {block.id for block in to_send}) if check else {}
     if not task.needs_model:
-        await store.record_results([engine_result(block, findings[block.id]) for block in to_send])
+        await store.record_results(
+            [engine_result(block, findings.get(block.id, NO_FINDINGS)) for block in to_send]
+        )
         to_send = []
     on_start(len(blocks), len(blocks) - len(to_send) - len(copies))
     executor = RealtimeExecutor(

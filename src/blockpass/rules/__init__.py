@@ -2,9 +2,11 @@
 
 ``load_vale_package`` reads a Vale style folder into ``Rule`` values, compiling the ones this
 engine can run; ``check_text`` runs them over a piece of text and returns ``Alert``s.
+``blockpass.lint`` lints whole documents, scope by scope, as Vale does.
 """
 
-from blockpass.rules.engine import Alert, Matcher, RegexError, check_text
+from blockpass.rules.alerts import Alert, LintState, Matcher
+from blockpass.rules.engine import RegexError, check_text
 from blockpass.rules.vale import (
     EXTENSION_POINTS,
     IMPLEMENTED_EXTENSION_POINTS,
@@ -22,6 +24,7 @@ __all__ = [
     "LEVELS",
     "Action",
     "Alert",
+    "LintState",
     "Matcher",
     "RegexError",
     "Rule",

@@ -110,7 +110,9 @@ def _sentence_case(vocab: Sequence[str], indicators: Sequence[str]) -> _Sentence
         except RegexError:
             compiled.append((term, None))  # prose ignores a term that is no pattern
     prefix = r"\b(?:" + "|".join(ordered) + r")\b|" if ordered else ""
-    tokens = compile_pattern(prefix + _WORD, re.IGNORECASE)
+    # Case-sensitive, as prose tokenised when the packages' fixtures were made; its current
+    # `(?i)` reads `vs.` as the exception `VS`, and Google's own `# This vs. heading` fails.
+    tokens = compile_pattern(prefix + _WORD)
     return _SentenceCase(tuple(compiled), tokens, tuple(indicators))
 
 
@@ -192,7 +194,9 @@ def compile_capitalization(
     except (TypeError, ValueError) as exc:
         raise RegexError(f"'threshold' must be a number: {exc}") from exc
     indicators = definition.get("indicators") or ()
-    indicators = tuple(str(i) for i in (indicators if isinstance(indicators, list) else [indicators]))
+    indicators = tuple(
+        str(i) for i in (indicators if isinstance(indicators, list) else [indicators])
+    )
     excepted = exception_pattern(exceptions) if exceptions else ""
     words = compile_pattern((excepted + "|" if excepted else "") + _WORD)
     exceptions_re = compile_pattern(excepted, re.MULTILINE) if excepted else None

@@ -154,7 +154,10 @@ class RepetitionMatcher:
 
 
 def compile_repetition(
-    definition: Mapping[str, Any], tokens: tuple[str, ...], ignorecase: bool, exceptions: tuple[str, ...]
+    definition: Mapping[str, Any],
+    tokens: tuple[str, ...],
+    ignorecase: bool,
+    exceptions: tuple[str, ...],
 ) -> RepetitionMatcher:
     if not tokens:
         raise RegexError("'tokens' must list at least one pattern")

@@ -319,15 +319,15 @@ def compile_substitution(
     )
 
 
-def check_text(
-    text: str, rules: Sequence[Rule], *, state: LintState | None = None
-) -> list[Alert]:
+def check_text(text: str, rules: Sequence[Rule], *, state: LintState | None = None) -> list[Alert]:
     """Alerts of the implemented rules in ``text``, read as one scope, ordered by position.
 
     ``state`` carries what conditional rules learnt from earlier texts of the same
     document; without it, ``text`` is a document of its own.
     """
     alerts: list[Alert] = []
+    if not text.strip():
+        return alerts  # Vale never lints a blank scope
     prepared = PreparedText.of(text)
     state = LintState() if state is None else state
     for rule in rules:

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 from markdown_it.token import Token
 
-__all__ = ["InlineText", "Piece", "align", "mask"]
+__all__ = ["InlineText", "Piece", "align", "alt_attribute", "mask"]
 
 # What may lie between two tokens' texts in the source without being text itself.
 _MARKUP = frozenset(" \t\r\n*_[]<>`~|\\!")
@@ -36,6 +36,15 @@ _MASKED_TAGS = frozenset({"code", "kbd", "tt"})
 _DROPPED_TAGS = frozenset({"script", "style", "pre", "noscript", "iframe"})
 _TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9-]*)")
 _ALT = re.compile(r"""\balt\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""", re.IGNORECASE)
+
+
+def alt_attribute(tag: str) -> tuple[str, int] | None:
+    """The ``alt`` value of an HTML tag and where it starts in the tag, if it has one."""
+    found = _ALT.search(tag)
+    if found is None:
+        return None
+    group = next(g for g in (1, 2, 3) if found.group(g) is not None)
+    return found.group(group), found.start(group)
 
 
 def mask(text: str) -> str:
@@ -52,13 +61,19 @@ def align(src: str, cursor: int, content: str) -> tuple[list[int], int]:
     if found >= 0 and all(c in _MARKUP for c in src[cursor:found]):
         return list(range(found, found + n)), found + n
     offsets: list[int] = []
-    pos = cursor
-    last = max(len(src) - 1, 0)
+    pos, size = cursor, len(src)
+    last = max(size - 1, 0)
     for char in content:
-        hit = src.find(char, pos, pos + 16)
+        here = src[pos] if pos < size else ""
+        # A code span reads a line break as a space; escapes and entities are longer in
+        # the source than in the text: step over them, but never far.
+        if here == char or (char.isspace() and here.isspace() and here):
+            offsets.append(pos)
+            pos += 1
+            continue
+        hit = src.find(char, pos, pos + 12)
         if hit < 0:
-            # A character the source spells differently (an entity): it sits where we are.
-            offsets.append(min(pos, last))
+            offsets.append(min(pos, last))  # spelt differently in the source: stay here
             continue
         offsets.append(hit)
         pos = hit + 1
@@ -188,6 +203,5 @@ class InlineText:
             self._masked = max(self._masked + step, 0)
         elif name in _DROPPED_TAGS:
             self._dropped = max(self._dropped + step, 0)
-        elif name == "img" and (alt := _ALT.search(html)) is not None:
-            group = next(g for g in (1, 2, 3) if alt.group(g) is not None)
-            self._alt(alt.group(group), start + alt.start(group))
+        elif name == "img" and (alt := alt_attribute(html)) is not None:
+            self._alt(alt[0], start + alt[1])

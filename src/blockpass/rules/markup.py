@@ -33,7 +33,7 @@ from markdown_it import MarkdownIt
 from markdown_it.common.utils import normalizeReference
 
 from blockpass.blocks import Block, BlockKind, Document
-from blockpass.rules.inline import InlineText, Piece, align, mask
+from blockpass.rules.inline import InlineText, Piece, align, alt_attribute, mask
 from blockpass.rules.scopes import ScopedText
 
 __all__ = ["DocumentText", "read_texts"]
@@ -46,10 +46,11 @@ _REFERENCE = re.compile(
     r"^[ \t]{0,3}(?:>[ \t]?)*[ \t]*\[((?:[^\]\\\n]|\\.)+)\]:[ \t]*<?([^\s>]*)", re.MULTILINE
 )
 _HTML_TOKEN = re.compile(r"<!--.*?(?:-->|\Z)|<[!?][^>]*>|<(/?)([A-Za-z][\w:-]*)[^>]*>", re.DOTALL)
-_ALT = re.compile(r"""\balt\s*=\s*(?:"([^"]*)"|'([^']*)')""", re.IGNORECASE)
-_INLINE_TAGS = frozenset(
-    "b big i small abbr acronym cite dfn em kbd strong a br img span sub sup code tt del".split()
+# Vale's inline tags: their text joins the text around them instead of ending it.
+_INLINE_TAG_NAMES = (
+    "b big i small abbr acronym cite dfn em kbd strong a br img span sub sup code tt del"
 )
+_INLINE_TAGS = frozenset(_INLINE_TAG_NAMES.split())
 _SKIP_TAGS = frozenset({"script", "style", "pre", "figure", "noscript", "iframe"})
 _MASK_TAGS = frozenset({"code", "kbd", "tt"})
 _PROSE = {
@@ -97,10 +98,12 @@ def _strip_containers(text: str) -> tuple[str, list[int]]:
     return "".join(parts), offsets
 
 
-def _scoped(sections: frozenset[str], piece: Piece, base: int, index: list[int]) -> ScopedText:
+def _scoped(
+    sections: frozenset[str], piece: Piece, base: int, index: list[int], block_id: str
+) -> ScopedText:
     offsets = [base + index[o] for o in piece.offsets]
     offsets.append(offsets[-1] + 1 if offsets else base)
-    return ScopedText(sections=sections, text=piece.text, offsets=offsets)
+    return ScopedText(sections=sections, text=piece.text, offsets=offsets, block_id=block_id)
 
 
 class _Reader:
@@ -110,6 +113,7 @@ class _Reader:
         self.ext = extension
         self.env = {"references": _references(source.source)}
         self.skipping = 0
+        self.block_id = ""
         self.texts: list[ScopedText] = []
         self.summary: list[ScopedText] = []
 
@@ -118,13 +122,14 @@ class _Reader:
 
     def add(self, sections: frozenset[str], piece: Piece, base: int, index: list[int]) -> None:
         if piece.text.strip():
-            self.texts.append(_scoped(sections, piece, base, index))
+            self.texts.append(_scoped(sections, piece, base, index, self.block_id))
 
     def block(self, block: Block) -> None:
         span = block.span
         if span is None:
             return
         base = self.source.line_starts[span.line - 1] + span.column - 1
+        self.block_id = block.id
         if block.kind == BlockKind.HTML:
             self.html(block.text, base)
         elif self.skipping:
@@ -170,7 +175,9 @@ class _Reader:
             if token.type != "inline" or token.map is None:
                 continue
             row = token.map[0]
-            walker = InlineText(stripped, cursors.get(row, row_starts[min(row, len(row_starts) - 1)]))
+            walker = InlineText(
+                stripped, cursors.get(row, row_starts[min(row, len(row_starts) - 1)])
+            )
             walker.walk(token.children or ())
             cursors[row] = walker.cursor
             self.add(self.sections("text", "table", cell), walker.main, base, index)
@@ -194,12 +201,10 @@ class _Reader:
                 self.skipping = max(self.skipping + step, 0)
             elif name in _MASK_TAGS:
                 masked = max(masked + step, 0)
-            if name == "img" and (alt := _ALT.search(token.group())) is not None:
-                group = 1 if alt.group(1) is not None else 2
+            if name == "img" and (alt := alt_attribute(token.group())) is not None:
+                value = html.unescape(alt[0])
                 alt_piece = Piece()
-                value = html.unescape(alt.group(group))
-                alt_offsets, _ = align(text, token.start() + alt.start(group), value)
-                alt_piece.add(value, alt_offsets)
+                alt_piece.add(value, align(text, token.start() + alt[1], value)[0])
                 self.add(self.sections("text", "attr", "alt"), alt_piece, base, index)
             if name and name not in _INLINE_TAGS:
                 self.flush(piece, base, index)
@@ -258,7 +263,8 @@ def read_texts(
         elif block.span is not None and block.text.strip():
             base = source.line_starts[block.span.line - 1] + block.span.column - 1
             offsets = [*range(base, base + len(block.text) + 1)]
-            reader.texts.append(ScopedText(reader.sections("text"), block.text, offsets))
+            sections = reader.sections("text")
+            reader.texts.append(ScopedText(sections, block.text, offsets, block_id=block.id))
             reader.summary.append(reader.texts[-1])
     texts = reader.texts
     if "summary" in sized and reader.summary:

@@ -94,6 +94,7 @@ class ScopedText:
     text: str
     offsets: Sequence[int]
     fragment: str = ""
+    block_id: str = ""
 
     def source_offset(self, index: int) -> int:
         return self.offsets[min(max(index, 0), len(self.offsets) - 1)]
@@ -104,4 +105,5 @@ class ScopedText:
             text=self.text[start:end],
             offsets=self.offsets[start : end + 1],
             fragment=fragment,
+            block_id=self.block_id,
         )

@@ -19,14 +19,14 @@ __all__ = ["split_sentences"]
 
 # Punkt's English model knows these as abbreviations; a period after them rarely ends a
 # sentence, so only a following capital does.
-_ABBREVIATIONS = frozenset(
-    """
+_ABBREVIATION_WORDS = """
     a.m p.m e.g i.e cf vs etc al approx fig figs no nos vol vols ed eds inc ltd co corp
     jan feb mar apr jun jul aug sep sept oct nov dec u.s u.k
-    """.split()
-)
+"""
+_ABBREVIATIONS = frozenset(_ABBREVIATION_WORDS.split())
 # Titles come before a name, which is capitalised anyway: never a boundary.
-_TITLES = frozenset("mr mrs ms dr prof sr jr st mt gen gov sen rep rev".split())
+_TITLE_WORDS = "mr mrs ms dr prof sr jr st mt gen gov sen rep rev"
+_TITLES = frozenset(_TITLE_WORDS.split())
 # A run of terminal punctuation, the quotes or brackets that close with it, then space.
 _CANDIDATE = re.compile(r"[.?!…]+[\"'”’)\]]*(?=\s+\S)")
 _OPENERS = "\"'“‘(["

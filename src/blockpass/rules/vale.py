@@ -1,9 +1,11 @@
 """Loading Vale style packages (a folder of YAML rules) into immutable ``Rule`` values.
 
-Every rule file is kept, whatever its extension point: a rule this engine cannot run yet is
-loaded with ``implemented=False`` and a ``reason``, so that counts and reports stay honest
-and a later extension point only has to flip it. The whole YAML mapping is kept in
-``definition`` for those later extension points (``first``/``second``, ``match``, ...).
+Every rule file is kept, whatever its extension point: a rule this engine cannot run is
+loaded with ``implemented=False`` and a ``reason`` (consistency, readability, spelling,
+sequence, metric and script; a capitalization rule with ``match: $title``; a pattern no
+engine compiles), so that it is handed to the model instead of being dropped. The whole
+YAML mapping is kept in ``definition``, where the extension points read their own keys
+(``first``/``second``, ``match``, ``max``, ...).
 
 Defaults follow Vale's loader: ``level: warning``, ``scope: text``, ids ``Style.FileStem``.
 """
@@ -256,9 +258,9 @@ def load_vale_rule(path: Path, *, style: str | None = None) -> Rule:
     if level not in LEVELS:
         raise _fail(path, f"'level' must be one of {', '.join(LEVELS)}; got {level!r}")
     style = style if style is not None else path.parent.name
-    # Keys below belong to existence and substitution; other extension points reuse some
-    # names with other shapes (sequence's `tokens` are mappings), so for them a key that
-    # does not fit is left to `definition` instead of failing the load.
+    # The keys below have one shape in every extension point this engine runs; others reuse
+    # some names with other shapes (sequence's `tokens` are mappings), so for them a key
+    # that does not fit is left to `definition` instead of failing the load.
     strict = extends in IMPLEMENTED_EXTENSION_POINTS
 
     def own(parse: Callable[[object, Path, str], _T], key: str, default: _T) -> _T:

@@ -1,0 +1,156 @@
+"""Reading a ``.vale.ini``: which styles and rules apply to which files, at what level.
+
+Enough of Vale's configuration for style packages' fixtures and ordinary projects:
+
+- global keys before the first section: ``StylesPath`` (relative to the file) and
+  ``MinAlertLevel``; other keys (``Vocab``, ``Packages``, ignores) are read and ignored;
+- a section per file glob (``[*.md]``, ``[*.{md,rst}]``, ``[docs/**.md]``, ``[*]``) with
+  ``BasedOnStyles = A, B`` and per-rule switches ``Style.Rule = YES`` / ``NO`` or a level
+  (``Style.Rule = error``), which also changes the rule's level.
+
+A rule runs on a file when one of the file's sections switches it on, or its style is among
+the file's ``BasedOnStyles`` and no section switches it off; then only when its level is at
+least ``MinAlertLevel``. Later sections win over earlier ones, as in Vale. Switches that
+name rules a style does not have are ignored, as Vale ignores them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from fnmatch import fnmatchcase
+from pathlib import Path
+
+from blockpass.errors import UserInputError
+from blockpass.rules.vale import LEVELS, Rule, RulePackage, load_vale_package
+
+__all__ = ["Section", "ValeConfig", "read_vale_ini", "select_rules"]
+
+_BRACES = re.compile(r"\{([^{}]*)\}")
+_SWITCH_VALUES = {"yes": "on", "true": "on", "no": "off", "false": "off"}
+
+
+def _expand(pattern: str) -> list[str]:
+    """``*.{md,rst}`` → ``*.md``, ``*.rst``."""
+    found = _BRACES.search(pattern)
+    if found is None:
+        return [pattern]
+    head, tail = pattern[: found.start()], pattern[found.end() :]
+    return [e for option in found.group(1).split(",") for e in _expand(head + option + tail)]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Section:
+    glob: str
+    based_on: tuple[str, ...] | None = None
+    # rule id → "on", "off" or a level (which also switches the rule on)
+    switches: Mapping[str, str] = field(default_factory=dict)
+
+    def matches(self, path: str) -> bool:
+        name = path.rsplit("/", 1)[-1]
+        return any(
+            fnmatchcase(path, p.replace("**", "*")) or fnmatchcase(name, p)
+            for p in _expand(self.glob)
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ValeConfig:
+    path: Path | None = None
+    styles_path: Path | None = None
+    min_level: str = "suggestion"
+    sections: tuple[Section, ...] = ()
+
+    @property
+    def style_names(self) -> tuple[str, ...]:
+        """Every style a section names, in first-mention order."""
+        names: dict[str, None] = {}
+        for section in self.sections:
+            names.update(dict.fromkeys(section.based_on or ()))
+            names.update(dict.fromkeys(rule.split(".")[0] for rule in section.switches))
+        return tuple(names)
+
+    def load_packages(self) -> list[RulePackage]:
+        """The named styles found under ``StylesPath`` (Vale's built-in ``Vale`` style and
+        styles that are not there are skipped)."""
+        if self.styles_path is None:
+            return []
+        folders = [self.styles_path / name for name in self.style_names]
+        return [load_vale_package(folder) for folder in folders if folder.is_dir()]
+
+    def rules_for(self, path: str, rules: Iterable[Rule], min_level: str = "") -> list[Rule]:
+        """The rules that run on the file ``path`` (posix, as linted), with their levels;
+        ``min_level`` raises ``MinAlertLevel`` for this run (Vale's ``--minAlertLevel``)."""
+        based_on: tuple[str, ...] = ()
+        switches: dict[str, str] = {}
+        for section in self.sections:
+            if section.matches(path):
+                if section.based_on is not None:
+                    based_on = section.based_on
+                switches.update(section.switches)
+        floor = max(LEVELS.index(self.min_level), LEVELS.index(min_level or self.min_level))
+        selected = []
+        for rule in rules:
+            switch = switches.get(rule.id, "on" if rule.style in based_on else "off")
+            if switch == "off":
+                continue
+            if switch in LEVELS:
+                rule = replace(rule, level=switch)
+            if LEVELS.index(rule.level) >= floor:
+                selected.append(rule)
+        return selected
+
+
+def _level(value: str, where: str) -> str:
+    if value not in LEVELS:
+        raise UserInputError(f"{where}: MinAlertLevel must be one of {', '.join(LEVELS)}")
+    return value
+
+
+def read_vale_ini(path: Path) -> ValeConfig:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserInputError(f"{path}: cannot read ({exc})") from exc
+    globals_: dict[str, str] = {}
+    sections: list[Section] = []
+    for number, raw in enumerate(lines, start=1):
+        line = raw.strip()
+        if not line or line[0] in "#;":
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            sections.append(Section(glob=line[1:-1].strip()))
+            continue
+        key, sep, value = (part.strip() for part in line.partition("="))
+        if not sep:
+            raise UserInputError(f"{path}:{number}: expected 'key = value', got {raw!r}")
+        if not sections:
+            globals_[key] = value
+        elif key == "BasedOnStyles":
+            styles = tuple(s.strip() for s in value.split(",") if s.strip())
+            sections[-1] = replace(sections[-1], based_on=styles)
+        elif "." in key:
+            setting = _SWITCH_VALUES.get(value.lower(), value.lower())
+            if setting not in ("on", "off", *LEVELS):
+                raise UserInputError(f"{path}:{number}: '{key}' must be YES, NO or a level")
+            switches = {**sections[-1].switches, key: setting}
+            sections[-1] = replace(sections[-1], switches=switches)
+    styles_path = globals_.get("StylesPath")
+    return ValeConfig(
+        path=path,
+        styles_path=(path.parent / styles_path).resolve() if styles_path else None,
+        min_level=_level(globals_.get("MinAlertLevel", "suggestion"), str(path)),
+        sections=tuple(sections),
+    )
+
+
+def select_rules(
+    packages: Sequence[RulePackage], config: ValeConfig | None, path: str, min_level: str
+) -> list[Rule]:
+    """Without a config every rule of the packages runs at or above ``min_level``."""
+    rules = [rule for package in packages for rule in package.rules]
+    if config is not None:
+        return config.rules_for(path, rules, min_level)
+    floor = LEVELS.index(min_level)
+    return [rule for rule in rules if LEVELS.index(rule.level) >= floor]
