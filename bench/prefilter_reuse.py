@@ -9,7 +9,8 @@ For each corpus (rust-book, tldr):
   1. a fresh run: where every block went (skipped by reason, reused, rule engine, sent) and
      the cost against one call per block for every block;
   2. the same command again: provider calls made (expected: 0);
-  3. one paragraph edited, the same command again: calls made and blocks sent (expected: 1).
+  3. one paragraph edited, the same command again: calls made and blocks sent (expected: 1);
+  4. `--styles` without the guide: the engine covers the whole task (expected: 0 calls).
 
     python bench/prefilter_reuse.py
 """
@@ -74,8 +75,9 @@ def provider_calls(base_url: str) -> int:
     return int(stats["requests"].get("POST /v1/messages", 0))
 
 
-def run(base_url: str, corpus: Path, out: Path) -> dict[str, object]:
-    command = [sys.executable, "-m", "blockpass.cli", "run", str(corpus), "--guide", str(GUIDE),
+def run(base_url: str, corpus: Path, out: Path, *, guide: bool = True) -> dict[str, object]:
+    command = [sys.executable, "-m", "blockpass.cli", "run", str(corpus),
+               *(["--guide", str(GUIDE)] if guide else []),
                "--styles", str(GOOGLE), "--provider", "anthropic", "--base-url", base_url,
                "--model", "claude-sonnet-4-5", "--out", str(out)]  # fmt: skip
     environment = {**os.environ, "ANTHROPIC_API_KEY": KEY}
@@ -109,6 +111,11 @@ def describe(report: dict[str, object]) -> str:
     summary = report["breakdown"]
     assert isinstance(summary, dict)
     blocks = summary["blocks"]
+    ratio = (
+        f"{summary['ratio_all_blocks']:.1f}x cheaper"
+        if summary["ratio_all_blocks"]
+        else "nothing paid"
+    )
     share = {key: f"{100 * value / blocks:.1f}%" for key, value in summary["skipped"].items()}
     skipped = sum(summary["skipped"].values())
     return (
@@ -117,7 +124,7 @@ def describe(report: dict[str, object]) -> str:
         f"rule engine only {summary['by_rules']}, sent to the model {summary['sent_to_model']} "
         f"({100 * summary['sent_to_model'] / blocks:.1f}%), failed {summary['failed']}; "
         f"actual ${float(summary['actual_usd']):.4f} vs ${float(summary['baseline_all_blocks_usd']):.4f} "
-        f"for one call per block: {summary['ratio_all_blocks']:.1f}x cheaper; saved "
+        f"for one call per block: {ratio}; saved "
         + ", ".join(f"{name} ${float(amount):.2f}" for name, amount in summary["saved_usd"].items())
     )
 
@@ -151,6 +158,11 @@ def main() -> None:
                 sent = anyio.run(blocks_sent_after, out, known)
                 print(
                     f"{name}, one paragraph of {page} edited: {provider_calls(base_url) - before} provider calls, {sent} block sent"
+                )
+                before = provider_calls(base_url)
+                report = run(base_url, corpus, Path(folder) / f"{name}-styles-only", guide=False)
+                print(
+                    f"{name}, --styles Google alone: {provider_calls(base_url) - before} provider calls; {describe(report)}"
                 )
     finally:
         server.terminate()
