@@ -127,9 +127,13 @@ def _job_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--provider",
-        choices=["sandbox", "anthropic"],
+        choices=["sandbox", "anthropic", "openai"],
         default="sandbox",
-        help="sandbox (default until the local model lands): a local emulator started in-process",
+        help=(
+            "where calls go: sandbox (default until the local model lands), a local emulator "
+            "started in-process, speaking the API of the model's vendor; anthropic or openai, "
+            "the real API (ANTHROPIC_API_KEY / OPENAI_API_KEY; --base-url for a compatible server)"
+        ),
     )
     parser.add_argument("--model", default=DEFAULT_MODEL)
     parser.add_argument("--prices", type=Path, help="a price file overriding the shipped one")
@@ -236,17 +240,18 @@ def _run_job(args: argparse.Namespace) -> int:
     from blockpass.pipeline import run_job
     from blockpass.prices import load_prices
     from blockpass.progress import ProgressLine
-    from blockpass.providers.anthropic import AnthropicProvider
-    from blockpass.providers.base import model_profile
+    from blockpass.providers import model_profile, open_adapter, speaks
 
     profile = model_profile(args.model)
     prices = load_prices(args.prices)
     prices.for_model(profile.id)
+    if args.provider != "sandbox" and args.provider != speaks(profile):
+        raise UserInputError(f"{profile.id} is not a model of --provider {args.provider}")
     spec = _job_spec(args, args.out)
     progress = ProgressLine()
 
     async def go(base_url: str | None, api_key: str, name: str) -> JobOutcome:
-        provider = AnthropicProvider(profile=profile, api_key=api_key, base_url=base_url, name=name)
+        provider = open_adapter(profile, api_key=api_key, base_url=base_url, name=name)
         try:
             return await run_job(
                 spec,
@@ -262,10 +267,13 @@ def _run_job(args: argparse.Namespace) -> int:
     with ExitStack() as stack:
         if args.provider == "sandbox":
             base_url, api_key = stack.enter_context(_sandbox_in_process(args))
+            # The OpenAI SDK's base URL includes the API version; Anthropic's does not.
+            base_url += "/v1" if speaks(profile) == "openai" else ""
         else:
-            api_key = os.environ.get("ANTHROPIC_API_KEY", "")
+            key_name = f"{args.provider.upper()}_API_KEY"
+            api_key = os.environ.get(key_name, "")
             if not api_key:
-                raise UserInputError("ANTHROPIC_API_KEY is not set (or use --provider sandbox)")
+                raise UserInputError(f"{key_name} is not set (or use --provider sandbox)")
             base_url = args.base_url
         outcome = anyio.run(go, base_url, api_key, args.provider)
     progress.finish()

@@ -49,4 +49,5 @@ def build_request(
         user=pack.render(),
         max_tokens=output_reserve(pack, profile),
         schema=task.schema,
+        cache_key=task.fingerprint(profile.id),
     )

@@ -32,6 +32,7 @@ from blockpass.providers.base import (
     OutputMechanism,
     RateLimitState,
 )
+from blockpass.tooldefs import result_tool, to_anthropic
 from blockpass.usage import Usage
 
 _BUCKETS = ("requests", "tokens", "input-tokens", "output-tokens")
@@ -72,14 +73,7 @@ class AnthropicProvider:
         if self._profile.output is OutputMechanism.JSON_SCHEMA:
             body["output_config"] = {"format": {"type": "json_schema", "schema": request.schema}}
         else:
-            body["tools"] = [
-                {
-                    "name": RESULT_TOOL_NAME,
-                    "description": "Record one result per block of the pack.",
-                    "input_schema": request.schema,
-                    "strict": True,
-                }
-            ]
+            body["tools"] = [to_anthropic(result_tool(request.schema))]
             forced = self._profile.output is OutputMechanism.STRICT_TOOL_FORCED
             body["tool_choice"] = (
                 {"type": "tool", "name": RESULT_TOOL_NAME} if forced else {"type": "auto"}

@@ -43,7 +43,11 @@ class ModelProfile:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ModelRequest:
-    """One call: a stable cached prefix, then the pack. ``cache_ttl`` None: no breakpoint."""
+    """One call: a stable cached prefix, then the pack. ``cache_ttl`` None: no breakpoint.
+
+    ``cache_key`` groups requests that share the prefix, for providers that route on it
+    (OpenAI's ``prompt_cache_key``); empty: none sent.
+    """
 
     model: str
     system: str
@@ -51,6 +55,7 @@ class ModelRequest:
     user: str
     max_tokens: int
     schema: dict[str, Any]
+    cache_key: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -27,6 +27,7 @@ from blockpass.sandbox.anthropic.routes import anthropic_routes
 from blockpass.sandbox.cache import PromptCache
 from blockpass.sandbox.clock import Clock, ManualClock, SystemClock
 from blockpass.sandbox.faults import FaultPlan
+from blockpass.sandbox.openai.routes import openai_routes
 from blockpass.sandbox.ratelimit import RateLimiter
 from blockpass.sandbox.responder import Responder
 
@@ -109,6 +110,7 @@ def create_app(sandbox: Sandbox) -> Starlette:
 
     routes = [
         *anthropic_routes(sandbox),
+        *openai_routes(sandbox),
         Route("/_sandbox/stats", stats, methods=["GET"]),
         Route("/_sandbox/clock/advance", advance_clock, methods=["POST"]),
     ]

@@ -1,0 +1,262 @@
+"""OpenAI Chat Completions through the official SDK (async), for OpenAI and compatible servers.
+
+The SDK's own retries are off: the executor retries, so it can adapt concurrency and record
+every attempt. The stable prefix goes first and byte-identical: the response format (or the
+result tool), then the system message (``request.system``), then the pack as the user
+message. ``prompt_cache_key`` carries ``request.cache_key`` so that requests sharing the
+prefix are routed to the same cache.
+
+Caching (``PROVIDERS.md``): models before GPT-5.6 cache automatically in 128-token blocks and
+need nothing. GPT-5.6 and later place their implicit breakpoint at the latest user message,
+which is the pack, so a new pack would miss and rewrite everything at 1.25x input: there the
+system message carries an explicit ``prompt_cache_breakpoint`` and ``prompt_cache_options``
+turns the implicit one off. A compatible server (``compatible_profile``) gets neither: those
+fields are OpenAI's own, and servers that cache prefixes do so without being asked.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import time
+from typing import Any
+
+import httpx2
+import openai
+from openai.types.chat import ChatCompletion
+
+from blockpass.errors import (
+    BlockpassError,
+    Overloaded,
+    ProviderRejected,
+    RateLimited,
+    SpendLimitReached,
+    TransientProviderError,
+    UserInputError,
+)
+from blockpass.packformat import RESULT_TOOL_NAME
+from blockpass.providers.base import (
+    ModelProfile,
+    ModelRequest,
+    ModelResponse,
+    OutputMechanism,
+    RateLimitState,
+)
+from blockpass.tokens import TokenizerFamily
+from blockpass.tooldefs import result_tool, to_chat_completions
+from blockpass.usage import Usage
+
+__all__ = ["COMPATIBLE_PROVIDER", "OpenAIProvider", "compatible_profile"]
+
+COMPATIBLE_PROVIDER = "openai-compatible"
+_FIRST_BREAKPOINT_GENERATION = (5, 6)
+_GENERATION = re.compile(r"^gpt-(\d+)(?:\.(\d+))?")
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+_STOP_REASONS = {
+    "stop": "end_turn",
+    "length": "max_tokens",
+    "tool_calls": "tool_use",
+    "function_call": "tool_use",
+    "content_filter": "refusal",
+}
+
+
+def compatible_profile(model: str, *, context_window: int, max_output: int) -> ModelProfile:
+    """A user-stated profile for a model behind any OpenAI-compatible server.
+
+    Nothing is known about such a server's prefix cache, so no minimum length is assumed.
+    """
+    if context_window <= 0 or max_output <= 0 or max_output >= context_window:
+        raise UserInputError(
+            f"model {model!r}: the context window ({context_window}) must be positive and "
+            f"larger than the maximum output ({max_output})"
+        )
+    return ModelProfile(
+        id=model,
+        provider=COMPATIBLE_PROVIDER,
+        context_window=context_window,
+        max_output=max_output,
+        min_cacheable=0,
+        tokenizer=TokenizerFamily.CLASSIC,
+        output=OutputMechanism.JSON_SCHEMA,
+    )
+
+
+class OpenAIProvider:
+    def __init__(
+        self,
+        *,
+        profile: ModelProfile,
+        api_key: str,
+        base_url: str | None = None,
+        name: str = "openai",
+    ) -> None:
+        self._profile = profile
+        self._name = name
+        self._breakpoints = _takes_cache_breakpoints(profile)
+        self._client = openai.AsyncOpenAI(
+            api_key=api_key, base_url=base_url, max_retries=0, timeout=600.0
+        )
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def profile(self) -> ModelProfile:
+        return self._profile
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+    def request_body(self, request: ModelRequest) -> dict[str, Any]:
+        """The exact body sent; everything before the user message is the cached prefix."""
+        body: dict[str, Any] = {"model": request.model, "max_completion_tokens": request.max_tokens}
+        if self._profile.output is OutputMechanism.JSON_SCHEMA:
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": RESULT_TOOL_NAME, "schema": request.schema, "strict": True},
+            }
+        else:
+            body["tools"] = [to_chat_completions(result_tool(request.schema))]
+            forced = self._profile.output is OutputMechanism.STRICT_TOOL_FORCED
+            body["tool_choice"] = (
+                {"type": "function", "function": {"name": RESULT_TOOL_NAME}} if forced else "auto"
+            )
+            # Strict schemas are not guaranteed for parallel calls, and one call is the answer.
+            body["parallel_tool_calls"] = False
+        system: str | list[dict[str, Any]] = request.system
+        if self._breakpoints and request.cache_ttl is not None:
+            # The marker's TTL is the request's 30 minutes whatever blockpass's 5m/1h choice:
+            # a 12h write is dearer and a 30m one outlives the 5m it stands for.
+            system = [
+                {
+                    "type": "text",
+                    "text": request.system,
+                    "prompt_cache_breakpoint": {"mode": "explicit"},
+                }
+            ]
+        body["messages"] = [
+            {"role": "system", "content": system},
+            {"role": "user", "content": request.user},
+        ]
+        if request.cache_key:
+            body["prompt_cache_key"] = request.cache_key
+        if self._breakpoints:
+            body["prompt_cache_options"] = {"mode": "explicit", "ttl": "30m"}
+        return body
+
+    async def complete(self, request: ModelRequest) -> ModelResponse:
+        try:
+            raw = await self._client.chat.completions.with_raw_response.create(
+                **self.request_body(request)
+            )
+        except openai.APIStatusError as error:
+            raise _translate(error) from None
+        except (openai.APIConnectionError, httpx2.TransportError) as error:
+            raise TransientProviderError(f"connection to {self._name} failed: {error}") from None
+        completion = raw.parse()
+        text, stop_reason = _answer(completion)
+        return ModelResponse(
+            text=text,
+            stop_reason=stop_reason,
+            usage=_usage(completion),
+            rate_limits=_rate_limits(raw.headers),
+        )
+
+
+def _takes_cache_breakpoints(profile: ModelProfile) -> bool:
+    """GPT-5.6 and later, on OpenAI itself: the generation is read from the model id."""
+    match = _GENERATION.match(profile.id)
+    if profile.provider != "openai" or match is None:
+        return False
+    generation = (int(match[1]), int(match[2] or 0))
+    return generation >= _FIRST_BREAKPOINT_GENERATION
+
+
+def _answer(completion: ChatCompletion) -> tuple[str, str]:
+    if not completion.choices:
+        return "", "end_turn"
+    choice = completion.choices[0]
+    message = choice.message
+    if message.refusal:
+        return "", "refusal"
+    stop_reason = _STOP_REASONS.get(choice.finish_reason, "end_turn")
+    for call in message.tool_calls or []:
+        if call.type == "function":
+            return call.function.arguments, stop_reason
+    return message.content or "", stop_reason
+
+
+def _usage(completion: ChatCompletion) -> Usage:
+    usage = completion.usage
+    if usage is None:
+        return Usage()
+    details = usage.prompt_tokens_details
+    cached = (details.cached_tokens or 0) if details else 0
+    written = (details.cache_write_tokens or 0) if details else 0
+    return Usage(
+        uncached_input=max(0, usage.prompt_tokens - cached - written),
+        # OpenAI's one write price (30-minute retention) is priced in the 5m write class.
+        cache_write_5m=written,
+        cache_read=cached,
+        output=usage.completion_tokens,
+    )
+
+
+def _rate_limits(headers: httpx2.Headers) -> RateLimitState | None:
+    remaining: dict[str, int] = {}
+    reset_at: dict[str, float] = {}
+    now = time.time()
+    for bucket in ("requests", "tokens"):
+        left = headers.get(f"x-ratelimit-remaining-{bucket}")
+        reset = headers.get(f"x-ratelimit-reset-{bucket}")
+        if left is not None and left.isdigit():
+            remaining[bucket] = int(left)
+        if reset:
+            with contextlib.suppress(ValueError):
+                reset_at[bucket] = now + _duration_seconds(reset)
+    # One bucket holds prompt and output tokens; the executor checks a pack's input against
+    # "input-tokens", so the shared bucket stands in for it.
+    if "tokens" in remaining:
+        remaining["input-tokens"] = remaining["tokens"]
+    if "tokens" in reset_at:
+        reset_at["input-tokens"] = reset_at["tokens"]
+    return RateLimitState(remaining=remaining, reset_at=reset_at) if remaining else None
+
+
+def _duration_seconds(text: str) -> float:
+    """``6m0s``, ``1.5s``, ``120ms`` in seconds."""
+    parts = _DURATION_PART.findall(text)
+    if not parts or "".join(number + unit for number, unit in parts) != text:
+        raise ValueError(f"not a duration: {text!r}")
+    return sum(float(number) * _SECONDS[unit] for number, unit in parts)
+
+
+def _translate(error: openai.APIStatusError) -> BlockpassError:
+    status = error.status_code
+    body = error.body if isinstance(error.body, dict) else {}
+    message = str(body.get("message") or error.message)
+    if status == 429:
+        if body.get("code") == "insufficient_quota":
+            return SpendLimitReached(f"quota exhausted: {message}")
+        return RateLimited(f"rate limited: {message}", retry_after=_retry_after(error.response))
+    if status in (503, 529):
+        return Overloaded(f"provider overloaded ({status}): {message}")
+    if status in (408, 409) or status >= 500:
+        return TransientProviderError(f"provider error {status}: {message}")
+    if status == 401:
+        return UserInputError("authentication failed: check the API key (OPENAI_API_KEY)")
+    if status == 404:
+        return UserInputError(f"not found: {message}")
+    return ProviderRejected(f"request rejected ({status}): {message}")
+
+
+def _retry_after(response: httpx2.Response) -> float | None:
+    for header, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        value = response.headers.get(header)
+        if value is not None:
+            with contextlib.suppress(ValueError):
+                return float(value) * scale
+    return None

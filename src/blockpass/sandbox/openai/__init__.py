@@ -1,0 +1,1 @@
+"""The OpenAI-compatible endpoints of the sandbox: Chat Completions, Files and Batches."""
