@@ -26,7 +26,14 @@ def test_the_breakdown_accounts_for_every_block_and_its_savings_add_up(
     summary = report["breakdown"]
     lines = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     assert summary["blocks"] == len(lines)
-    assert summary["blocks"] == sum(summary["skipped"].values()) + summary["reused"] + summary["by_rules"] + summary["sent_to_model"] + summary["failed"]
+    assert (
+        summary["blocks"]
+        == sum(summary["skipped"].values())
+        + summary["reused"]
+        + summary["by_rules"]
+        + summary["sent_to_model"]
+        + summary["failed"]
+    )
     assert summary["reused"] >= 1  # copy.md repeats a page
     saved = {key: Decimal(value) for key, value in summary["saved_usd"].items()}
     baseline_all = Decimal(summary["baseline_all_blocks_usd"])

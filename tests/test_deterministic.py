@@ -32,7 +32,10 @@ def findings_of(check: RuleCheck, markdown: str) -> Findings:
 def test_a_single_replacement_substitution_is_a_fix_marked_as_the_engines() -> None:
     check = RuleCheck([load_vale_package(EXAMPLE_RULES)])
     findings = findings_of(check, "Send it via e-mail, it is very quick.\n")
-    assert Edit(find="e-mail", replace="email", rule="Example.PlainWords", source="rules") in findings.edits
+    assert (
+        Edit(find="e-mail", replace="email", rule="Example.PlainWords", source="rules")
+        in findings.edits
+    )
     assert any(note.startswith("Example.Hedging") for note in findings.notes)
 
 
@@ -43,7 +46,9 @@ def test_with_fixes_off_a_substitution_is_only_a_note() -> None:
     assert any("email" in note for note in findings.notes)
 
 
-def test_rules_the_engine_cannot_run_go_to_the_model_and_covered_ones_do_not(shared_data: Path) -> None:
+def test_rules_the_engine_cannot_run_go_to_the_model_and_covered_ones_do_not(
+    shared_data: Path,
+) -> None:
     google = load_vale_package(shared_data / "styles" / "Google" / "Google")
     check = RuleCheck([google])
     instructions = check.instructions_for_model()
@@ -60,7 +65,10 @@ def test_an_engine_fix_wins_over_an_overlapping_model_edit() -> None:
         edits=(Edit(find="an e-mail", replace="a message", rule="guide"), Edit(find="today", replace="now", rule="guide")),
         notes=("Tone.",),
     )  # fmt: skip
-    engine = Findings(edits=(Edit(find="e-mail", replace="email", rule="Example.PlainWords", source="rules"),), notes=("Example.Please: x",))
+    engine = Findings(
+        edits=(Edit(find="e-mail", replace="email", rule="Example.PlainWords", source="rules"),),
+        notes=("Example.Please: x",),
+    )
     merged = merge(model, engine, block)
     assert [edit.find for edit in merged.edits] == ["e-mail", "today"]
     assert [edit.find for edit in merged.rejected_edits] == ["an e-mail"]
@@ -95,4 +103,6 @@ def test_the_engine_leaves_inline_code_alone() -> None:
     document = read_markdown(b"Run `abort-job` to abort the job.\n", document_id="d.md")
     from blockpass.results import apply_edits
 
-    assert apply_edits(document.blocks[0].text, findings.edits) == "Run `abort-job` to stop the job."
+    assert (
+        apply_edits(document.blocks[0].text, findings.edits) == "Run `abort-job` to stop the job."
+    )

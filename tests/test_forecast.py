@@ -41,7 +41,11 @@ def five_blocks(prices: ModelPrices, **overrides: object) -> list[ForecastRow]:
 
 def test_five_blocks_forecast_as_by_hand(sonnet: ModelPrices) -> None:
     per_block, cached, packed = five_blocks(sonnet)
-    assert [row.strategy for row in (per_block, cached, packed)] == [Strategy.PER_BLOCK, Strategy.CACHED, Strategy.PACKED]
+    assert [row.strategy for row in (per_block, cached, packed)] == [
+        Strategy.PER_BLOCK,
+        Strategy.CACHED,
+        Strategy.PACKED,
+    ]
     # (a) 5 calls: input 5 × 2,000 + 1,500 = 11,500 × $3/M = $0.0345; 150 out × $15/M = $0.00225.
     assert per_block.calls == 5
     assert per_block.usage == Usage(uncached_input=11_500, output=150)
