@@ -263,7 +263,7 @@ def test_the_webhook_seam_hears_each_final_status_once() -> None:
         faults=FaultPlan(),
         settings=BatchSettings(processing_seconds=600),
         files=files,
-        cache=OpenAIPromptCache(clock),
+        cache=OpenAIPromptCache(),
         on_finished=lambda batch, event: heard.append((batch.id, event)),
     )
     uploaded = files.add("in.jsonl", "batch", jsonl([line("a", "One.")]))

@@ -77,7 +77,7 @@ class Sandbox:
         self.faults = faults or FaultPlan()
         rules = load_vale_package(config.rules).rules if config.rules else ()
         self.responder = Responder(rules)
-        self.cache = PromptCache(self.clock)
+        self.cache = PromptCache()
         self.limiter = RateLimiter(
             self.clock,
             requests_per_minute=config.requests_per_minute,
@@ -92,7 +92,7 @@ class Sandbox:
             responder=self.responder,
             faults=self.faults,
             settings=config.batches,
-            cache=PromptCache(self.clock),
+            cache=PromptCache(),
         )
         self.stats = Stats()
 

@@ -24,8 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-
-from blockpass.sandbox.clock import Clock
+from typing import Generic, Protocol, TypeVar
 
 LOOKBACK_POSITIONS = 20
 _SWEEP_EVERY = 4096
@@ -76,10 +75,24 @@ class Commit:
     digests: tuple[bytes, ...]
 
 
+class _Visible(Protocol):
+    expires_at: float
+    visible_seq: int | None
+
+
+EntryT = TypeVar("EntryT", bound=_Visible)
+
+
 @dataclass(slots=True)
-class PromptCache:
-    clock: Clock
-    _entries: dict[bytes, _Entry] = field(default_factory=dict)
+class EntryTable(Generic[EntryT]):
+    """Entries keyed by prefix digest, readable only once their writer's response began.
+
+    The rule every vendor's cache shares: an entry is live until ``expires_at``, and a request
+    sees it only if the entry was published (its writer's response began) before the request
+    arrived. Expired entries are swept every few thousand commits to bound memory.
+    """
+
+    _entries: dict[bytes, EntryT] = field(default_factory=dict)
     _seq: int = 0
     _commits_since_sweep: int = 0
 
@@ -91,6 +104,38 @@ class PromptCache:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def _readable(self, digest: bytes, arrival_seq: int, now: float) -> EntryT | None:
+        entry = self._entries.get(digest)
+        if (
+            entry is not None
+            and entry.expires_at > now
+            and entry.visible_seq is not None
+            and entry.visible_seq < arrival_seq
+        ):
+            return entry
+        return None
+
+    def _committed(self, now: float) -> None:
+        self._commits_since_sweep += 1
+        if self._commits_since_sweep >= _SWEEP_EVERY:
+            self._commits_since_sweep = 0
+            expired = [digest for digest, entry in self._entries.items() if entry.expires_at <= now]
+            for digest in expired:
+                del self._entries[digest]
+
+    def publish(self, commit: Commit) -> None:
+        """The writing request's response has begun: its entries become readable."""
+        if not commit.digests:
+            return
+        self._seq += 1
+        for digest in commit.digests:
+            entry = self._entries.get(digest)
+            if entry is not None and entry.visible_seq is None:
+                entry.visible_seq = self._seq
+
+
+@dataclass(slots=True)
+class PromptCache(EntryTable[_Entry]):
     def plan(
         self,
         positions: list[Position],
@@ -144,13 +189,7 @@ class PromptCache:
                 break
             floor = max(best + 1, index - LOOKBACK_POSITIONS + 1)
             for candidate in range(index, floor - 1, -1):
-                entry = self._entries.get(positions[candidate].digest)
-                if (
-                    entry is not None
-                    and entry.expires_at > now
-                    and entry.visible_seq is not None
-                    and entry.visible_seq < arrival_seq
-                ):
+                if self._readable(positions[candidate].digest, arrival_seq, now):
                     best = candidate
                     break
         return best
@@ -165,26 +204,8 @@ class PromptCache:
                 existing.expires_at = max(existing.expires_at, started_at + ttl.seconds)
             else:
                 self._entries[digest] = _Entry(expires_at=started_at + ttl.seconds, ttl=ttl)
-        self._commits_since_sweep += 1
-        if self._commits_since_sweep >= _SWEEP_EVERY:
-            self._sweep(started_at)
+        self._committed(started_at)
         return Commit(digests=tuple(digest for digest, _ in plan.writes))
-
-    def publish(self, commit: Commit) -> None:
-        """The writing request's response has begun: its entries become readable."""
-        if not commit.digests:
-            return
-        self._seq += 1
-        for digest in commit.digests:
-            entry = self._entries.get(digest)
-            if entry is not None and entry.visible_seq is None:
-                entry.visible_seq = self._seq
-
-    def _sweep(self, now: float) -> None:
-        self._commits_since_sweep = 0
-        expired = [digest for digest, entry in self._entries.items() if entry.expires_at <= now]
-        for digest in expired:
-            del self._entries[digest]
 
 
 def _tokens_through(positions: list[Position], index: int) -> int:

@@ -34,11 +34,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from blockpass.sandbox.anthropic.batches import BatchSettings
+from blockpass.sandbox.cache import Commit
 from blockpass.sandbox.clock import Clock
 from blockpass.sandbox.errors import ApiError
 from blockpass.sandbox.faults import FaultPlan
 from blockpass.sandbox.openai.batchfile import ENDPOINT, Item, http_result, read_input, result_lines
-from blockpass.sandbox.openai.cache import Commit, OpenAIPromptCache
+from blockpass.sandbox.openai.cache import OpenAIPromptCache
 from blockpass.sandbox.openai.engine import complete, input_plan
 from blockpass.sandbox.openai.errors import OpenAIApiError, error_body, invalid
 from blockpass.sandbox.openai.files import FileStore

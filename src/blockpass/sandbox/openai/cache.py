@@ -38,9 +38,9 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from blockpass.sandbox.clock import Clock
+from blockpass.sandbox.cache import Commit, EntryTable
 from blockpass.tokens import TokenizerFamily, count_tokens, truncate_to_tokens
 
 MIN_CACHEABLE = 1_024
@@ -52,7 +52,6 @@ IN_MEMORY_LIFETIME = 3_600.0
 EXTENDED_SECONDS = 86_400.0
 BREAKPOINT_TTLS = {"30m": 1_800.0, "12h": 43_200.0}
 _SEPARATOR = b"\x1e"
-_SWEEP_EVERY = 4096
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -78,11 +77,6 @@ class CachePlan:
     write_tokens: int = 0
     refresh: tuple[Mark, ...] = ()
     writes: tuple[Mark, ...] = ()
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Commit:
-    digests: tuple[bytes, ...]
 
 
 @dataclass(slots=True)
@@ -172,16 +166,7 @@ def _offset_after(text: str, start: int, need: int, family: TokenizerFamily) -> 
 
 
 @dataclass(slots=True)
-class OpenAIPromptCache:
-    clock: Clock
-    _entries: dict[bytes, _Entry] = field(default_factory=dict)
-    _seq: int = 0
-    _commits_since_sweep: int = 0
-
-    def arrive(self) -> int:
-        self._seq += 1
-        return self._seq
-
+class OpenAIPromptCache(EntryTable[_Entry]):
     def plan(
         self,
         marks: Sequence[Mark],
@@ -197,7 +182,7 @@ class OpenAIPromptCache:
                 (
                     index
                     for index in range(len(marks) - 1, -1, -1)
-                    if self._readable(marks[index].digest, arrival_seq, now)
+                    if self._readable(marks[index].digest, arrival_seq, now) is not None
                 ),
                 -1,
             )
@@ -209,15 +194,6 @@ class OpenAIPromptCache:
             write_tokens=max((mark.tokens for mark in writes), default=cached) - cached,
             refresh=tuple(marks[: read_at + 1]),
             writes=writes,
-        )
-
-    def _readable(self, digest: bytes, arrival_seq: int, now: float) -> bool:
-        entry = self._entries.get(digest)
-        return (
-            entry is not None
-            and entry.expires_at > now
-            and entry.visible_seq is not None
-            and entry.visible_seq < arrival_seq
         )
 
     def commit(self, plan: CachePlan, *, now: float) -> Commit:
@@ -233,23 +209,5 @@ class OpenAIPromptCache:
                 self._entries[mark.digest] = _Entry(
                     expires_at=now + mark.ttl, ends_by=now + max(mark.ttl, mark.lifetime)
                 )
-        self._commits_since_sweep += 1
-        if self._commits_since_sweep >= _SWEEP_EVERY:
-            self._sweep(now)
+        self._committed(now)
         return Commit(digests=tuple(mark.digest for mark in plan.writes))
-
-    def publish(self, commit: Commit) -> None:
-        """The writing request's response has begun: its entries become readable."""
-        if not commit.digests:
-            return
-        self._seq += 1
-        for digest in commit.digests:
-            entry = self._entries.get(digest)
-            if entry is not None and entry.visible_seq is None:
-                entry.visible_seq = self._seq
-
-    def _sweep(self, now: float) -> None:
-        self._commits_since_sweep = 0
-        expired = [digest for digest, entry in self._entries.items() if entry.expires_at <= now]
-        for digest in expired:
-            del self._entries[digest]

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from blockpass.packformat import PackedBlock
+from blockpass.sandbox.cache import Commit
 from blockpass.sandbox.faults import RequestFaults
-from blockpass.sandbox.openai.cache import CachePlan, Commit, OpenAIPromptCache
+from blockpass.sandbox.openai.cache import CachePlan, OpenAIPromptCache
 from blockpass.sandbox.openai.errors import invalid
 from blockpass.sandbox.openai.models import Caching
 from blockpass.sandbox.openai.prompt import prompt_marks

@@ -41,7 +41,7 @@ Handler = Callable[[Request], Awaitable[Response]]
 class OpenAIState:
     def __init__(self, sandbox: Sandbox) -> None:
         config = sandbox.config
-        self.cache = OpenAIPromptCache(sandbox.clock)
+        self.cache = OpenAIPromptCache()
         self.limiter = OpenAIRateLimiter(
             sandbox.clock,
             requests_per_minute=config.requests_per_minute,
