@@ -40,8 +40,9 @@ def output_cap(profile: ModelProfile) -> int:
 
 
 def build_request(
-    task: Task, pack: Pack, profile: ModelProfile, ttl: CacheTtl | None
+    task: Task, pack: Pack, profile: ModelProfile, ttl: CacheTtl | None, *, cache_key: str = ""
 ) -> ModelRequest:
+    """``cache_key`` groups a run's requests (the task fingerprint, computed once per run)."""
     return ModelRequest(
         model=profile.id,
         system=task.system_prefix,
@@ -49,5 +50,5 @@ def build_request(
         user=pack.render(),
         max_tokens=output_reserve(pack, profile),
         schema=task.schema,
-        cache_key=task.fingerprint(profile.id),
+        cache_key=cache_key,
     )

@@ -130,6 +130,7 @@ class RealtimeExecutor:
         self._rate_limits: RateLimitState | None = None
         self._warm = False
         self.stats = ExecutionStats()
+        self._cache_key = task.fingerprint(self._profile.id)
         prefix_tokens = self._count(task.system_prefix)
         self._ttl = choose_ttl(
             prefix_tokens=prefix_tokens,
@@ -182,7 +183,9 @@ class RealtimeExecutor:
 
     async def _run_pack(self, pack: Pack) -> list[Block]:
         """Send one pack; store what came back; return the blocks to try again."""
-        request = build_request(self._task, pack, self._profile, self._ttl)
+        request = build_request(
+            self._task, pack, self._profile, self._ttl, cache_key=self._cache_key
+        )
         started = time.time()
         response, error = await self._call(request, pack)
         if response is None:
