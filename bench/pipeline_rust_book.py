@@ -40,7 +40,7 @@ RULES = DATA / "styles" / "Google" / "Google"
 def command(out: Path, *extra: str) -> list[str]:
     return [
         sys.executable, "-m", "blockpass.cli", "run", str(BOOK), "--guide", str(GUIDE),
-        "--model", "claude-sonnet-4-5", "--sandbox-rules", str(RULES), "--out", str(out), *extra,
+        "--provider", "sandbox", "--mode", "realtime", "--model", "claude-sonnet-4-5", "--sandbox-rules", str(RULES), "--out", str(out), *extra,
     ]  # fmt: skip
 
 

@@ -79,7 +79,7 @@ def run(base_url: str, corpus: Path, out: Path, *, guide: bool = True) -> dict[s
     command = [sys.executable, "-m", "blockpass.cli", "run", str(corpus),
                *(["--guide", str(GUIDE)] if guide else []),
                "--styles", str(GOOGLE), "--provider", "anthropic", "--base-url", base_url,
-               "--model", "claude-sonnet-4-5", "--out", str(out)]  # fmt: skip
+               "--model", "claude-sonnet-4-5", "--mode", "realtime", "--out", str(out)]  # fmt: skip
     environment = {**os.environ, "ANTHROPIC_API_KEY": KEY}
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL, env=environment)
     report: dict[str, object] = json.loads((out / "report.json").read_text())

@@ -20,7 +20,7 @@ def test_the_breakdown_accounts_for_every_block_and_its_savings_add_up(
         (folder / page.name).write_bytes(page.read_bytes())
     (folder / "copy.md").write_bytes(tldr[0].read_bytes())
     code = main(["run", str(folder), "--guide", str(shared_data / "guides" / "18f-content-guide"),
-                 "--model", "claude-sonnet-4-5", "--out", str(out)])  # fmt: skip
+                 "--provider", "sandbox", "--model", "claude-sonnet-4-5", "--out", str(out)])  # fmt: skip
     assert code == 0
     report = json.loads((out / "report.json").read_text())
     summary = report["breakdown"]

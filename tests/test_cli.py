@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import anyio
@@ -21,7 +22,7 @@ from blockpass.store import CallRecord, open_sqlite_store
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
-RUN = ["run", "--model", "claude-sonnet-4-5"]
+RUN = ["run", "--provider", "sandbox", "--model", "claude-sonnet-4-5", "--mode", "realtime"]
 
 
 def chapters(shared_data: Path, count: int, tmp_path: Path) -> Path:
@@ -61,7 +62,9 @@ def test_a_run_writes_results_revised_documents_and_a_report(
     assert first["replace"] in revised
 
 
-def test_the_example_in_the_readme_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_sandbox_example_in_the_readme_applies_the_rules_edits(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "example"
     code = main(
         [
@@ -69,6 +72,8 @@ def test_the_example_in_the_readme_runs(tmp_path: Path, capsys: pytest.CaptureFi
             str(EXAMPLES / "sample.md"),
             "--guide",
             str(EXAMPLES / "guide.md"),
+            "--provider",
+            "sandbox",
             "--sandbox-rules",
             str(EXAMPLES / "rules" / "Example"),
             "--out",
@@ -227,6 +232,8 @@ def test_a_block_larger_than_a_request_is_a_clear_error(tmp_path: Path) -> None:
             str(huge),
             "--guide",
             str(EXAMPLES / "guide.md"),
+            "--provider",
+            "sandbox",
             "--model",
             "claude-sonnet-4-5",
             "--out",
@@ -288,3 +295,123 @@ def test_lint_prints_vale_style_alerts_without_any_model(
     assert int(column) >= 1
     assert rule.startswith("Google.")
     assert message
+
+
+def test_with_no_provider_configured_a_run_uses_the_local_model_offline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("BLOCKPASS_PROVIDER", raising=False)
+    for variable in ("ANTHROPIC_API_KEY", "OPENAI_API_KEY"):
+        monkeypatch.delenv(variable, raising=False)
+    document = tmp_path / "short.md"
+    document.write_text("# Setup\n\nYou can utilize the installer in order to set things up.\n")
+    out = tmp_path / "out"
+    assert (
+        main(["run", str(document), "--guide", str(EXAMPLES / "guide.md"), "--out", str(out)]) == 0
+    )
+    printed = capsys.readouterr().out
+    assert "smollm2-135m-instruct" in printed
+    lines = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert [line["outcome"] for line in lines] == ["result", "result"]
+    assert json.loads((out / "report.json").read_text())["served_by"] == "local"
+
+
+def test_a_model_on_a_compatible_server_is_described_by_its_stated_profile_and_priced_at_zero(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        ["estimate", str(EXAMPLES / "sample.md"), "--guide", str(EXAMPLES / "guide.md"),
+         "--provider", "openai", "--model", "qwen3-8b", "--context-window", "32768",
+         "--max-output", "4096"]
+    )  # fmt: skip
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "qwen3-8b" in printed
+    assert "$0.000000" in printed
+
+
+def test_a_run_reaches_an_openai_compatible_server_through_base_url_with_a_stated_profile(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from blockpass.sandbox import Sandbox, SandboxConfig, create_app, serve_in_thread
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    sandbox = Sandbox(SandboxConfig(api_key="unused", rules=EXAMPLES / "rules" / "Example"))
+    out = tmp_path / "out"
+    with serve_in_thread(create_app(sandbox)) as server:
+        code = main(
+            ["run", str(EXAMPLES / "sample.md"), "--guide", str(EXAMPLES / "guide.md"),
+             "--provider", "openai", "--base-url", f"{server.base_url}/v1",
+             "--model", "gpt-4.1-mini", "--context-window", "32768", "--max-output", "4096",
+             "--out", str(out)]
+        )  # fmt: skip
+    assert code == 0
+    assert sandbox.stats.requests["POST /v1/chat/completions"] >= 1
+    report = json.loads((out / "report.json").read_text())
+    # A model id with a list price keeps it; an unknown one is priced at zero (above).
+    assert report["models"][0]["model"] == "gpt-4.1-mini"
+    assert report["served_by"] == "openai"
+    assert "use the widget service" in next((out / "revised").rglob("sample.md")).read_text()
+
+
+def test_a_batch_run_killed_after_submitting_collects_the_same_batches_on_restart(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    import queue
+
+    from blockpass.sandbox import (
+        DEFAULT_API_KEY,
+        ManualClock,
+        Sandbox,
+        SandboxConfig,
+        create_app,
+        serve_in_thread,
+    )
+
+    clock = ManualClock(start=time.time())
+    sandbox = Sandbox(
+        SandboxConfig(rules=shared_data / "styles" / "Google" / "Google"), clock=clock
+    )
+    out = tmp_path / "out"
+    with serve_in_thread(create_app(sandbox)) as server:
+        command = [
+            sys.executable, "-m", "blockpass.cli", "run", str(chapters(shared_data, 2, tmp_path)),
+            "--guide", str(shared_data / "guides" / "18f-content-guide"),
+            "--provider", "anthropic", "--base-url", server.base_url, "--model", "claude-sonnet-4-5",
+            "--mode", "batch", "--batch-max-blocks", "20", "--poll-interval", "0.05",
+            "--poll-max", "0.2", "--out", str(out),
+        ]  # fmt: skip
+        environment = {**os.environ, "ANTHROPIC_API_KEY": DEFAULT_API_KEY}
+        child = subprocess.Popen(
+            [*command, "--verbose"], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
+            text=True, env=environment,
+        )  # fmt: skip
+        submitted: queue.Queue[str] = queue.Queue()
+
+        def watch() -> None:
+            assert child.stderr is not None
+            for line in child.stderr:
+                if line.startswith("batch "):
+                    submitted.put(line)
+
+        threading.Thread(target=watch, daemon=True).start()
+        submitted.get(timeout=120)  # the primer, one pack
+        clock.advance(120)  # it ends; the rest goes in a second batch
+        second = submitted.get(timeout=120)
+        # Killed after submitting and before collecting.
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait(timeout=30)
+        assert len(sandbox.batches.listing(limit=100, after_id=None, before_id=None)) == 2
+        clock.advance(120)
+        finished = subprocess.run(
+            command, capture_output=True, text=True, timeout=300, check=False, env=environment
+        )
+        assert finished.returncode == 0, finished.stderr
+        batches = sandbox.batches.listing(limit=100, after_id=None, before_id=None)
+    assert len(batches) == 2, "nothing was submitted twice"
+    packs = int(second.split(":")[1].split()[0]) + 1
+    calls, results, blocks = anyio.run(read_store, out)
+    assert len(calls) == packs
+    assert all(call.batch for call in calls)
+    assert set(results) == {block.id for block in blocks}
+    assert {result.outcome for result in results.values()} <= {Outcome.RESULT, Outcome.SKIPPED}

@@ -237,3 +237,23 @@ def test_an_empty_ledger_reports_nothing_paid(table: PriceTable) -> None:
     assert report.ratio is None
     assert report.cache_hit_ratio is None
     assert "n/a" in render_table(report)
+
+
+def test_the_report_prices_the_same_usage_all_realtime_and_all_batch_and_the_resubmissions(
+    table: PriceTable,
+) -> None:
+    ledger = Ledger(table, prefix_tokens=0)
+    usage = Usage(uncached_input=1_000_000, cache_read=1_000_000, output=1_000_000)
+    ledger.record(LedgerCall(model="claude-sonnet-4-5", usage=usage))
+    ledger.record(LedgerCall(model="claude-sonnet-4-5", usage=usage, batch=True))
+    ledger.record(LedgerCall(model="claude-sonnet-4-5", usage=usage, batch=True, resubmission=True))
+    report = ledger.report()
+    # 3.00 input + 0.30 read + 15.00 output per call at realtime prices, half in a batch.
+    assert report.all_realtime == Decimal("54.90")
+    assert report.all_batch == Decimal("27.45")
+    assert report.actual.total == Decimal("18.30") + Decimal("9.15") * 2
+    assert report.batch_cost.total == Decimal("18.30")
+    assert report.batch_usage == usage + usage
+    assert report.resubmitted_calls == 1
+    assert report.resubmitted_cost == Decimal("9.15")
+    assert "resubmitted" in render_table(report)

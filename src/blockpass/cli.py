@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from collections import deque
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
@@ -22,11 +23,21 @@ from blockpass.prefilter import DEFAULT_SKIP_KINDS, PrefilterSettings
 
 if TYPE_CHECKING:
     from blockpass.pipeline import JobOutcome, JobSpec
-    from blockpass.store import CallRecord
+    from blockpass.prices import PriceTable
+    from blockpass.providers import ModelProfile
+    from blockpass.store import CallRecord, StoredBatch
 
 EXIT_USER_ERROR = 2
-DEFAULT_MODEL = "claude-sonnet-4-6"
-LOCAL_MODEL = "smollm2-135m-instruct"
+PROVIDERS = ("local", "sandbox", "anthropic", "openai")
+PROVIDER_VARIABLE = "BLOCKPASS_PROVIDER"
+# The local model needs no key and no network, so a first run works on any machine.
+DEFAULT_PROVIDER = "local"
+DEFAULT_MODELS = {
+    "local": "smollm2-135m-instruct",
+    "sandbox": "claude-sonnet-4-6",
+    "anthropic": "claude-sonnet-4-6",
+    "openai": "gpt-5-mini",
+}
 
 
 def _sandbox_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -66,11 +77,19 @@ def _sandbox_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser
         action="store_true",
         help="stop the clock; move it with POST /_sandbox/clock/advance",
     )
+    parser.add_argument(
+        "--webhook-url", help="POST signed batch.* events here when an OpenAI batch finishes"
+    )
+    parser.add_argument(
+        "--webhook-secret",
+        help="whsec_ secret the webhooks are signed with (default: the sandbox's fixed one)",
+    )
 
 
 def _run_sandbox(args: argparse.Namespace) -> int:
     from blockpass.sandbox import (
         DEFAULT_API_KEY,
+        DEFAULT_WEBHOOK_SECRET,
         FaultPlan,
         ManualClock,
         Sandbox,
@@ -92,23 +111,32 @@ def _run_sandbox(args: argparse.Namespace) -> int:
         raise UserInputError(str(error)) from None
     if args.rules is not None and not args.rules.is_dir():
         raise UserInputError(f"--rules: not a folder: {args.rules}")
-    config = SandboxConfig(
-        api_key=args.api_key or DEFAULT_API_KEY,
-        rules=args.rules,
-        latency=args.latency,
-        token_latency=args.token_latency,
-        requests_per_minute=args.rpm,
-        input_tokens_per_minute=args.itpm,
-        output_tokens_per_minute=args.otpm,
-        batches=BatchSettings(
-            processing_seconds=args.batch_seconds,
-            parallelism=args.batch_parallelism,
-            cache_hit_rate=args.batch_cache_hit_rate,
-            seed=args.seed,
-        ),
-    )
+    if args.webhook_url is not None and not args.webhook_url.startswith(("http://", "https://")):
+        raise UserInputError(f"--webhook-url: not an http(s) URL: {args.webhook_url}")
+    try:
+        config = SandboxConfig(
+            api_key=args.api_key or DEFAULT_API_KEY,
+            rules=args.rules,
+            latency=args.latency,
+            token_latency=args.token_latency,
+            requests_per_minute=args.rpm,
+            input_tokens_per_minute=args.itpm,
+            output_tokens_per_minute=args.otpm,
+            batches=BatchSettings(
+                processing_seconds=args.batch_seconds,
+                parallelism=args.batch_parallelism,
+                cache_hit_rate=args.batch_cache_hit_rate,
+                seed=args.seed,
+            ),
+            webhook_url=args.webhook_url,
+            webhook_secret=args.webhook_secret or DEFAULT_WEBHOOK_SECRET,
+        )
+    except ValueError as error:
+        raise UserInputError(f"--webhook-secret: {error}") from None
     sandbox = Sandbox(config, clock=ManualClock() if args.manual_clock else None, faults=faults)
     print(f"blockpass sandbox on http://{args.host}:{args.port} (api key: {config.api_key})")
+    if config.webhook_url:
+        print(f"OpenAI batch webhooks go to {config.webhook_url}")
     serve(create_app(sandbox), host=args.host, port=args.port)
     return 0
 
@@ -128,19 +156,34 @@ def _job_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--provider",
-        choices=["sandbox", "anthropic", "openai", "local"],
-        default="sandbox",
+        choices=PROVIDERS,
         help=(
-            "where calls go: sandbox (default until the local model lands), a local emulator "
-            "started in-process, speaking the API of the model's vendor; anthropic or openai, "
-            "the real API (ANTHROPIC_API_KEY / OPENAI_API_KEY; --base-url for a compatible server)"
+            f"where calls go (default: ${PROVIDER_VARIABLE}, else local): local, a small model "
+            "in-process, offline; sandbox, a local emulator speaking the API of the model's "
+            "vendor; anthropic or openai, the real API (ANTHROPIC_API_KEY / OPENAI_API_KEY; "
+            "--base-url for a compatible server)"
         ),
     )
     parser.add_argument(
-        "--model", help="model id (default: claude-sonnet-4-6; smollm2-135m-instruct when local)"
+        "--model",
+        help="model id (default per provider: "
+        + ", ".join(f"{name} {model}" for name, model in DEFAULT_MODELS.items())
+        + ")",
     )
     parser.add_argument("--model-path", type=Path, help="a GGUF file for --provider local")
+    parser.add_argument(
+        "--context-window",
+        type=int,
+        help="tokens the model takes in, for a model blockpass has no profile of "
+        "(an OpenAI-compatible server); needs --max-output",
+    )
+    parser.add_argument("--max-output", type=int, help="most tokens the model writes in one answer")
     parser.add_argument("--prices", type=Path, help="a price file overriding the shipped one")
+    parser.add_argument(
+        "--price-as",
+        metavar="MODEL",
+        help="price the run's recorded usage with another model's prices (a what-if report)",
+    )
     parser.add_argument("--min-blocks", type=int, default=10, help="blocks per pack, lower bound")
     parser.add_argument("--max-blocks", type=int, default=40, help="blocks per pack, upper bound")
     parser.add_argument(
@@ -157,14 +200,73 @@ def _run_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     parser = commands.add_parser("run", help="run the task over every block")
     _job_arguments(parser)
     parser.add_argument("--out", type=Path, default=Path("blockpass-run"), help="run directory")
-    parser.add_argument("--base-url", help="API base URL (anthropic provider)")
+    parser.add_argument(
+        "--base-url", help="API base URL: another endpoint, or any OpenAI-compatible server"
+    )
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--verbose", action="store_true", help="one line per stored call")
+    parser.add_argument(
+        "--mode",
+        choices=["auto", "realtime", "batch"],
+        default="auto",
+        help="realtime calls, or the provider's Batch API at half price (minutes to 24 h); "
+        "auto: batch for jobs of at least --batch-threshold blocks to send and no --deadline",
+    )
+    parser.add_argument(
+        "--deadline",
+        type=_duration,
+        help="finish within this long, e.g. 45m, 6h (auto: realtime; batch: what is not done "
+        "by then is cancelled and sent in realtime)",
+    )
+    parser.add_argument("--batch-threshold", type=int, default=500)
+    parser.add_argument(
+        "--no-prime",
+        action="store_true",
+        help="submit every pack at once instead of one pack first to write the prompt cache",
+    )
+    parser.add_argument(
+        "--poll-interval", type=float, default=5.0, help="first wait between batch polls (s)"
+    )
+    parser.add_argument(
+        "--poll-max", type=float, default=60.0, help="longest wait between batch polls (s)"
+    )
+    parser.add_argument(
+        "--max-batch-requests", type=int, help="split batches below the provider's limit"
+    )
+    parser.add_argument(
+        "--batch-max-blocks", type=int, default=100, help="blocks per pack in batch mode"
+    )
     parser.add_argument(
         "--sandbox-rules", type=Path, help="Vale style folder the sandbox's responder applies"
     )
     parser.add_argument("--sandbox-faults", default="", help="fault rates for the sandbox")
     parser.add_argument("--sandbox-latency", type=float, default=0.0)
+    parser.add_argument(
+        "--sandbox-batch-seconds", type=float, default=5.0, help="time a sandbox batch takes"
+    )
+    parser.add_argument(
+        "--sandbox-batch-expiry",
+        type=float,
+        default=86_400.0,
+        help="seconds before a sandbox batch expires with what it has not finished",
+    )
+
+
+def _webhooks_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "webhooks",
+        help="receive OpenAI batch webhooks for a run directory",
+        description=(
+            "Verify OpenAI's signed batch.* events (Standard Webhooks; the secret is read "
+            "from $OPENAI_WEBHOOK_SECRET), fetch the batch, and record in the run store that "
+            "it ended, so the run waiting on it collects the results at once."
+        ),
+    )
+    parser.add_argument("--out", type=Path, required=True, help="the run directory")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8788)
+    parser.add_argument("--path", default="/webhooks/openai")
+    parser.add_argument("--base-url", help="OpenAI API base URL, to fetch the batches")
 
 
 def _estimate_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -202,6 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
     _estimate_parser(commands)
     _lint_parser(commands)
     _sandbox_parser(commands)
+    _webhooks_parser(commands)
     return parser
 
 
@@ -216,7 +319,8 @@ def _execution_settings(args: argparse.Namespace) -> ExecutionSettings:
 
 
 def _job_spec(args: argparse.Namespace, out_dir: Path) -> JobSpec:
-    from blockpass.pipeline import JobSpec
+    from blockpass.execution.batch import BatchSettings
+    from blockpass.pipeline import JobSpec, Mode
 
     names = [name.strip() for name in args.skip_kinds.split(",") if name.strip()]
     known = {kind.value for kind in BlockKind}
@@ -225,7 +329,19 @@ def _job_spec(args: argparse.Namespace, out_dir: Path) -> JobSpec:
         raise UserInputError(
             f"--skip-kinds: unknown kind {unknown[0]!r}; known: {', '.join(sorted(known))}"
         )
+    batch = BatchSettings(
+        prime=not getattr(args, "no_prime", False),
+        poll_initial=getattr(args, "poll_interval", 5.0),
+        poll_max=getattr(args, "poll_max", 60.0),
+        deadline=None if getattr(args, "deadline", None) is None else time.time() + args.deadline,
+        max_requests=getattr(args, "max_batch_requests", None),
+        max_blocks=getattr(args, "batch_max_blocks", 100),
+    )
     return JobSpec(
+        mode=Mode(getattr(args, "mode", "realtime")),
+        batch=batch,
+        batch_threshold=getattr(args, "batch_threshold", 500),
+        on_batch_submitted=_log_batch if getattr(args, "verbose", False) else lambda batch: None,
         inputs=args.paths,
         guide=args.guide,
         styles=args.styles,
@@ -242,22 +358,21 @@ def _run_job(args: argparse.Namespace) -> int:
     import anyio
 
     from blockpass.pipeline import run_job
-    from blockpass.prices import load_prices
     from blockpass.progress import ProgressLine
-    from blockpass.providers import Provider, model_profile, open_adapter, speaks
+    from blockpass.providers import Provider, open_adapter, speaks
     from blockpass.providers.local import LocalProvider
 
-    profile = model_profile(_model(args))
-    prices = load_prices(args.prices)
-    prices.for_model(profile.id)
-    if args.provider != "sandbox" and args.provider != speaks(profile):
-        raise UserInputError(f"{profile.id} is not a model of --provider {args.provider}")
+    provider_name = _provider(args)
+    profile = _profile(args)
+    prices = _prices(args, profile)
+    if provider_name != "sandbox" and provider_name != speaks(profile):
+        raise UserInputError(f"{profile.id} is not a model of --provider {provider_name}")
     spec = _job_spec(args, args.out)
     progress = ProgressLine()
 
     async def go(base_url: str | None, api_key: str, name: str) -> JobOutcome:
         provider: Provider
-        if args.provider == "local":
+        if provider_name == "local":
             provider = LocalProvider(profile=profile, model_path=args.model_path)
         else:
             provider = open_adapter(profile, api_key=api_key, base_url=base_url, name=name)
@@ -274,34 +389,93 @@ def _run_job(args: argparse.Namespace) -> int:
             await provider.aclose()
 
     with ExitStack() as stack:
-        if args.provider == "local":
+        if provider_name == "local":
             base_url, api_key = None, ""
-        elif args.provider == "sandbox":
+        elif provider_name == "sandbox":
             base_url, api_key = stack.enter_context(_sandbox_in_process(args))
             # The OpenAI SDK's base URL includes the API version; Anthropic's does not.
             base_url += "/v1" if speaks(profile) == "openai" else ""
         else:
-            key_name = f"{args.provider.upper()}_API_KEY"
-            api_key = os.environ.get(key_name, "")
-            if not api_key:
-                raise UserInputError(f"{key_name} is not set (or use --provider sandbox)")
             base_url = args.base_url
-        outcome = anyio.run(go, base_url, api_key, args.provider)
+            api_key = _api_key(provider_name, base_url)
+        outcome = anyio.run(go, base_url, api_key, provider_name)
     progress.finish()
     from blockpass.breakdown import render_breakdown
     from blockpass.ledger import render_table
 
     print(render_table(outcome.report))
     print(render_breakdown(outcome.breakdown))
+    timing = outcome.timing
+    line = f"mode: {outcome.mode.value}; wall time {timing.wall_seconds:.1f} s"
+    if timing.batch_seconds is not None:
+        line += (
+            f"; {timing.batches} batches of {timing.batch_items} packs in "
+            f"{timing.batch_seconds:.1f} s from first submission to last end"
+        )
+    print(line)
     counts = ", ".join(f"{count} {name}" for name, count in sorted(outcome.outcomes.items()))
     print(f"blocks: {counts}; outputs in {outcome.out_dir}")
     return 0
 
 
-def _model(args: argparse.Namespace) -> str:
-    if args.model:
-        return str(args.model)
-    return LOCAL_MODEL if args.provider == "local" else DEFAULT_MODEL
+def _provider(args: argparse.Namespace) -> str:
+    name: str = args.provider or os.environ.get(PROVIDER_VARIABLE) or DEFAULT_PROVIDER
+    if name not in PROVIDERS:
+        raise UserInputError(f"{PROVIDER_VARIABLE}={name!r}: choose one of {', '.join(PROVIDERS)}")
+    return name
+
+
+def _profile(args: argparse.Namespace) -> ModelProfile:
+    from blockpass.providers import model_profile
+    from blockpass.providers.openai import compatible_profile
+
+    model = args.model or DEFAULT_MODELS[_provider(args)]
+    stated = (args.context_window, args.max_output)
+    if stated == (None, None):
+        return model_profile(model)
+    if None in stated:
+        raise UserInputError("state both --context-window and --max-output, or neither")
+    return compatible_profile(model, context_window=args.context_window, max_output=args.max_output)
+
+
+def _prices(args: argparse.Namespace, profile: ModelProfile) -> PriceTable:
+    """The price table, with the job's model priced as asked, or at zero when unknown.
+
+    A model on a compatible server has no list price: it is priced at zero unless a price
+    file or ``--price-as`` says otherwise, and the report's provider line shows the card used.
+    """
+    from blockpass.prices import load_prices, zero_prices
+    from blockpass.providers.openai import COMPATIBLE_PROVIDER
+
+    prices = load_prices(args.prices)
+    if args.price_as:
+        card = prices.for_model(args.price_as)
+        return prices.pricing(profile.id, card, f"{profile.id} priced as {args.price_as}")
+    if profile.id not in prices.models and profile.provider == COMPATIBLE_PROVIDER:
+        card = zero_prices(profile.id, COMPATIBLE_PROVIDER)
+        return prices.pricing(profile.id, card, f"{profile.id} priced at zero")
+    prices.for_model(profile.id)
+    return prices
+
+
+def _api_key(provider_name: str, base_url: str | None) -> str:
+    key_name = f"{provider_name.upper()}_API_KEY"
+    api_key = os.environ.get(key_name, "")
+    if api_key:
+        return api_key
+    if base_url is not None:
+        # Self-hosted compatible servers (vLLM, llama.cpp, Ollama) usually ignore the key,
+        # but the SDK will not start without one.
+        return "unused"
+    raise UserInputError(f"{key_name} is not set (or use --provider local or sandbox)")
+
+
+def _log_batch(batch: StoredBatch) -> None:
+    print(
+        f"batch {batch.remote_id}: {len(batch.items)} packs submitted",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def _log_call(call: CallRecord) -> None:
@@ -318,11 +492,9 @@ def _log_call(call: CallRecord) -> None:
 def _estimate(args: argparse.Namespace) -> int:
     from blockpass.estimate import estimate_job
     from blockpass.forecast import render_forecast
-    from blockpass.prices import load_prices
-    from blockpass.providers.base import model_profile
 
-    profile = model_profile(_model(args))
-    prices = load_prices(args.prices)
+    profile = _profile(args)
+    prices = _prices(args, profile)
     spec = _job_spec(args, Path("."))
     estimate = estimate_job(spec, profile, prices)
     print(
@@ -344,6 +516,7 @@ def _sandbox_in_process(args: argparse.Namespace) -> Iterator[tuple[str, str]]:
         create_app,
         serve_in_thread,
     )
+    from blockpass.sandbox.anthropic.batches import BatchSettings
     from blockpass.sandbox.faults import FaultSpecError, parse_rates
 
     if args.sandbox_rules is not None and not args.sandbox_rules.is_dir():
@@ -353,19 +526,89 @@ def _sandbox_in_process(args: argparse.Namespace) -> Iterator[tuple[str, str]]:
     except FaultSpecError as error:
         raise UserInputError(f"--sandbox-faults: {error}") from None
     sandbox = Sandbox(
-        SandboxConfig(rules=args.sandbox_rules, latency=args.sandbox_latency), faults=faults
+        SandboxConfig(
+            rules=args.sandbox_rules,
+            latency=args.sandbox_latency,
+            batches=BatchSettings(
+                processing_seconds=args.sandbox_batch_seconds,
+                expiry_seconds=args.sandbox_batch_expiry,
+            ),
+        ),
+        faults=faults,
     )
     with serve_in_thread(create_app(sandbox)) as server:
         yield server.base_url, DEFAULT_API_KEY
 
 
+def _duration(text: str) -> float:
+    """``90s``, ``45m``, ``6h``, ``2d`` in seconds."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
+    number, unit = text[:-1], text[-1:]
+    try:
+        seconds = float(number) * units[unit]
+    except (KeyError, ValueError):
+        raise argparse.ArgumentTypeError(f"not a duration like 45m or 6h: {text!r}") from None
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"the duration must be positive: {text!r}")
+    return seconds
+
+
+def _webhooks(args: argparse.Namespace) -> int:
+    import anyio
+
+    from blockpass.providers import batch_api, model_profile, open_adapter
+    from blockpass.sandbox import serve
+    from blockpass.store import RUN_FILE_NAME, open_sqlite_store
+    from blockpass.webhooks import create_run_receiver
+
+    secret = os.environ.get("OPENAI_WEBHOOK_SECRET", "")
+    if not secret:
+        raise UserInputError("OPENAI_WEBHOOK_SECRET is not set")
+    if not (args.out / RUN_FILE_NAME).is_file():
+        raise UserInputError(f"{args.out} is not a run directory (no {RUN_FILE_NAME})")
+    store = anyio.run(open_sqlite_store, args.out)
+    model = anyio.run(store.settings).get("model", DEFAULT_MODELS["openai"])
+    provider = open_adapter(
+        model_profile(model),
+        api_key=_api_key("openai", args.base_url),
+        base_url=args.base_url,
+        name="openai",
+    )
+    api = batch_api(provider)
+    if api is None:
+        raise UserInputError(f"{model} has no batch API")
+
+    app = create_run_receiver(store, api, secret=secret, path=args.path)
+    print(f"blockpass webhooks on http://{args.host}:{args.port}{args.path} for {args.out}")
+    serve(app, host=args.host, port=args.port)
+    return 0
+
+
+def _first(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    error = group.exceptions[0]
+    return _first(error) if isinstance(error, BaseExceptionGroup) else error
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers = {"run": _run_job, "estimate": _estimate, "lint": _lint, "sandbox": _run_sandbox}
+    handlers = {
+        "run": _run_job,
+        "estimate": _estimate,
+        "lint": _lint,
+        "sandbox": _run_sandbox,
+        "webhooks": _webhooks,
+    }
     try:
         return handlers[args.command](args)
     except BlockpassError as error:
         print(f"blockpass: error: {error}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except BaseExceptionGroup as group:
+        # An error raised in one of several concurrent tasks arrives wrapped in a group.
+        matched, _ = group.split(BlockpassError)
+        if matched is None:
+            raise
+        print(f"blockpass: error: {_first(matched)}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("blockpass: interrupted; run the same command again to resume", file=sys.stderr)

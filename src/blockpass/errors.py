@@ -8,6 +8,7 @@
         │   └── Overloaded           529 / 503
         ├── SpendLimitReached        the account's spend cap: retrying cannot help
         └── ProviderRejected         the request itself is wrong; not retryable
+            └── BatchNotFound        the provider does not know the batch (any more)
 
 User errors are printed as one line by the CLI, never as a traceback.
 """
@@ -47,3 +48,7 @@ class SpendLimitReached(ProviderError):
 
 class ProviderRejected(ProviderError):
     """The provider refused the request as invalid; sending it again cannot help."""
+
+
+class BatchNotFound(ProviderRejected):
+    """A batch id the provider answers 404 for: deleted, or from a sandbox since restarted."""

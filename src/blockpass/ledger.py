@@ -111,6 +111,7 @@ class LedgerCall:
     prompt_tokens: int | None = None
     results: Mapping[str, int] = field(default_factory=dict)
     prefix_tokens: int | None = None
+    resubmission: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -141,6 +142,15 @@ class CostReport:
     baseline: Money
     by_status: Mapping[str, StatusLine]
     served_by: str = ""
+    batch_usage: Usage = field(default_factory=Usage)
+    batch_cost: Money = field(default_factory=Money)
+    # The same recorded usage priced as if every call had gone one way: what the job would
+    # have cost in realtime mode and in batch mode, cache hits as they were.
+    all_realtime: Decimal = Decimal(0)
+    all_batch: Decimal = Decimal(0)
+    # Batch items sent again after their first batch left them errored, expired or canceled.
+    resubmitted_calls: int = 0
+    resubmitted_cost: Decimal = Decimal(0)
 
     @property
     def ratio(self) -> float | None:
@@ -154,6 +164,11 @@ class CostReport:
         """The share of cacheable prefix tokens that were cache reads."""
         cacheable = self.usage.cache_read + self.usage.cache_write
         return self.usage.cache_read / cacheable if cacheable else None
+
+    @property
+    def batch_cache_hit_ratio(self) -> float | None:
+        cacheable = self.batch_usage.cache_read + self.batch_usage.cache_write
+        return self.batch_usage.cache_read / cacheable if cacheable else None
 
     @property
     def retry_calls(self) -> int:
@@ -188,6 +203,13 @@ class CostReport:
             "baseline_usd": _money_json(self.baseline),
             "ratio": self.ratio,
             "cache_hit_ratio": self.cache_hit_ratio,
+            "batch_tokens": _tokens_json(self.batch_usage),
+            "batch_usd": _money_json(self.batch_cost),
+            "batch_cache_hit_ratio": self.batch_cache_hit_ratio,
+            "all_realtime_usd": _usd_json(self.all_realtime),
+            "all_batch_usd": _usd_json(self.all_batch),
+            "resubmitted_calls": self.resubmitted_calls,
+            "resubmitted_usd": _usd_json(self.resubmitted_cost),
             "retry_calls": self.retry_calls,
             "retry_usd": _usd_json(self.retry_cost.total),
             "by_status": {
@@ -235,6 +257,8 @@ class Ledger:
         self._usage: dict[tuple[str, bool, bool, str], Usage] = {}
         self._calls: Counter[str] = Counter()
         self._batch_calls = 0
+        self._resubmitted_calls = 0
+        self._resubmitted_cost = Decimal(0)
         self._seen: set[str] = set()
         self._duplicates = 0
         self._baseline_input: Counter[tuple[str, bool]] = Counter()
@@ -252,6 +276,11 @@ class Ledger:
         self._usage[key] = call.usage if previous is None else previous + call.usage
         self._calls[call.status] += 1
         self._batch_calls += call.batch
+        if call.resubmission:
+            self._resubmitted_calls += 1
+            self._resubmitted_cost += price_usage(
+                call.usage, prices, batch=call.batch, long=prices.is_long(prompt)
+            ).total
         if call.results:
             self._record_baseline(call, prices)
 
@@ -286,10 +315,19 @@ class Ledger:
         usage = Usage()
         actual = Money()
         statuses: dict[str, tuple[Usage, Money]] = {}
+        batch_usage = Usage()
+        batch_cost = Money()
+        all_mode = {False: Decimal(0), True: Decimal(0)}
         for (model, batch, long, status), tokens in self._usage.items():
-            money = price_usage(tokens, self._prices.for_model(model), batch=batch, long=long)
+            prices = self._prices.for_model(model)
+            money = price_usage(tokens, prices, batch=batch, long=long)
             usage += tokens
             actual += money
+            for mode in all_mode:
+                all_mode[mode] += price_usage(tokens, prices, batch=mode, long=long).total
+            if batch:
+                batch_usage += tokens
+                batch_cost += money
             status_usage, status_money = statuses.get(status, (Usage(), Money()))
             statuses[status] = (status_usage + tokens, status_money + money)
         baseline_input = 0
@@ -323,6 +361,12 @@ class Ledger:
                 for status, (tokens, money) in statuses.items()
             },
             served_by=self._served_by,
+            batch_usage=batch_usage,
+            batch_cost=batch_cost,
+            all_realtime=all_mode[False],
+            all_batch=all_mode[True],
+            resubmitted_calls=self._resubmitted_calls,
+            resubmitted_cost=self._resubmitted_cost,
         )
 
 
@@ -399,6 +443,17 @@ def render_table(report: CostReport) -> str:
         f"{'retries/wasted':<18}{usd(report.retry_cost.total)} in {_calls(report.retry_calls)}"
         + (f" ({retry})" if retry else ""),
     ]
+    if report.batch_calls:
+        batch_hit = report.batch_cache_hit_ratio
+        lines += [
+            f"{'in batches':<18}{usd(report.batch_cost.total)} in "
+            f"{_calls(report.batch_calls)}, cache hit ratio "
+            + ("n/a" if batch_hit is None else f"{batch_hit:.1%}"),
+            f"{'same usage':<18}{usd(report.all_realtime)} all realtime, "
+            f"{usd(report.all_batch)} all in batches",
+            f"{'resubmitted':<18}{usd(report.resubmitted_cost)} in "
+            f"{_calls(report.resubmitted_calls)} (packs sent again)",
+        ]
     if report.duplicate_results:
         lines.append(
             f"{'duplicate results':<18}{report.duplicate_results:,} (paid, not re-counted)"

@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import fcntl
 import json
+import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -29,17 +31,32 @@ from blockpass.breakdown import Breakdown, breakdown
 from blockpass.deterministic import NO_FINDINGS, RuleCheck, engine_result, merge
 from blockpass.documents import read_documents, render_document
 from blockpass.errors import UserInputError
-from blockpass.execution.realtime import ExecutionSettings, ExecutionStats, RealtimeExecutor
+from blockpass.execution.batch import BatchExecutor, BatchSettings
+from blockpass.execution.packwork import ExecutionSettings, ExecutionStats, PackWork
+from blockpass.execution.realtime import RealtimeExecutor
 from blockpass.ledger import CostReport, Ledger, LedgerCall
 from blockpass.packing import block_input_tokens
 from blockpass.prefilter import PrefilterSettings, prefilter
 from blockpass.prices import PriceTable
+from blockpass.providers import batch_api
 from blockpass.providers.base import ModelProfile, Provider
 from blockpass.results import apply_edits
 from blockpass.rules import load_vale_package
-from blockpass.store import CallRecord, RunStore, open_sqlite_store
+from blockpass.store import CallRecord, RunStore, StoredBatch, open_sqlite_store
 from blockpass.task import Task, load_task
 from blockpass.tokens import count_tokens
+
+
+class Mode(StrEnum):
+    """How packs reach the model: calls now, a provider batch at half price, or chosen by size.
+
+    ``auto`` picks batch for a job with at least ``batch_threshold`` blocks to send and no
+    deadline, realtime otherwise.
+    """
+
+    REALTIME = "realtime"
+    BATCH = "batch"
+    AUTO = "auto"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -51,6 +68,10 @@ class JobSpec:
     apply_fixes: bool = True
     execution: ExecutionSettings = field(default_factory=ExecutionSettings)
     prefilter: PrefilterSettings = field(default_factory=PrefilterSettings)
+    mode: Mode = Mode.REALTIME
+    batch: BatchSettings = field(default_factory=BatchSettings)
+    batch_threshold: int = 500
+    on_batch_submitted: Callable[[StoredBatch], None] = lambda batch: None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -60,6 +81,28 @@ class JobOutcome:
     stats: ExecutionStats
     outcomes: dict[str, int]
     out_dir: Path
+    mode: Mode
+    timing: Timing
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Timing:
+    """How long this invocation took, and the run's batches from first submit to last end."""
+
+    wall_seconds: float
+    batches: int
+    batch_items: int
+    batch_seconds: float | None
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "wall_seconds": round(self.wall_seconds, 3),
+            "batches": self.batches,
+            "batch_items": self.batch_items,
+            "batch_time_to_completion_seconds": None
+            if self.batch_seconds is None
+            else round(self.batch_seconds, 3),
+        }
 
 
 def read_job_inputs(spec: JobSpec) -> tuple[list[Document], list[Block], Task, RuleCheck | None]:
@@ -145,8 +188,10 @@ async def _run_with_store(
         )
         to_send = []
     on_start(len(blocks), len(blocks) - len(to_send) - len(copies))
-    executor = RealtimeExecutor(
-        provider=provider,
+    started = time.time()
+    work = PackWork(
+        profile=provider.profile,
+        provider_name=provider.name,
         task=task,
         store=store,
         settings=spec.execution,
@@ -154,7 +199,27 @@ async def _run_with_store(
         on_call=on_call,
         amend=lambda result, block: merge(result, findings.get(block.id, NO_FINDINGS), block),
     )
-    stats = await executor.run(to_send)
+    realtime = RealtimeExecutor(provider=provider, work=work)
+    api = batch_api(provider)
+    open_batches = await store.batches(open_only=True)
+    mode = _choose_mode(
+        spec, len(to_send), open_batches=bool(open_batches), has_api=api is not None
+    )
+    if mode is Mode.BATCH and api is not None:
+        settings = spec.batch
+        if spec.mode is Mode.REALTIME:
+            # Batches a batch-mode run left behind: keep what they finished, cancel the rest.
+            settings = replace(settings, deadline=started)
+        stats = await BatchExecutor(
+            provider_name=provider.name,
+            api=api,
+            work=work,
+            realtime=realtime,
+            settings=settings,
+            on_submitted=spec.on_batch_submitted,
+        ).run(to_send)
+    else:
+        stats = await realtime.run(to_send)
     await _copy_to_duplicates(store, copies, fingerprint)
     on_progress(len(copies))
     results = await store.results()
@@ -170,13 +235,45 @@ async def _run_with_store(
         count=count,
         prices=prices.for_model(provider.profile.id),
     )
-    write_outputs(spec.out_dir, documents, results, report, summary)
+    timing = _timing(started, await store.batches())
+    write_outputs(spec.out_dir, documents, results, report, summary, mode=mode, timing=timing)
     return JobOutcome(
         report=report,
         breakdown=summary,
         stats=stats,
         outcomes=dict(Counter(result.outcome.value for result in results.values())),
         out_dir=spec.out_dir,
+        mode=mode,
+        timing=timing,
+    )
+
+
+def _choose_mode(spec: JobSpec, to_send: int, *, open_batches: bool, has_api: bool) -> Mode:
+    if not has_api:
+        if spec.mode is Mode.BATCH:
+            raise UserInputError("this provider has no batch API: use --mode realtime")
+        return Mode.REALTIME
+    if open_batches or spec.mode is Mode.BATCH:
+        return Mode.BATCH
+    if spec.mode is Mode.AUTO:
+        large = to_send >= spec.batch_threshold
+        return Mode.BATCH if large and spec.batch.deadline is None else Mode.REALTIME
+    return Mode.REALTIME
+
+
+def _timing(started: float, batches: Sequence[StoredBatch]) -> Timing:
+    ran = [batch for batch in batches if batch.ended_at is not None]
+    span = (
+        max(batch.ended_at for batch in ran if batch.ended_at is not None)
+        - min(batch.created_at for batch in ran)
+        if ran
+        else None
+    )
+    return Timing(
+        wall_seconds=time.time() - started,
+        batches=len(ran),
+        batch_items=sum(len(batch.items) for batch in ran),
+        batch_seconds=span,
     )
 
 
@@ -279,6 +376,7 @@ def cost_report(
                 usage=call.usage,
                 batch=call.batch,
                 status=call.status,
+                resubmission=call.batch and call.attempt > 1,
                 results=produced.get(call.id, {}) if call.id is not None else {},
             )
         )
@@ -291,6 +389,9 @@ def write_outputs(
     results: dict[str, BlockResult],
     report: CostReport,
     summary: Breakdown,
+    *,
+    mode: Mode = Mode.REALTIME,
+    timing: Timing | None = None,
 ) -> None:
     lines = []
     for document in documents:
@@ -310,7 +411,10 @@ def write_outputs(
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(revised)
     (out_dir / "results.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    payload = {**report.to_json(), "breakdown": summary.to_json()}
+    payload: dict[str, object] = {**report.to_json(), "breakdown": summary.to_json()}
+    payload["mode"] = mode.value
+    if timing is not None:
+        payload["timing"] = timing.to_json()
     (out_dir / "report.json").write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
 
 

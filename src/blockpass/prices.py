@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 from importlib import resources
@@ -23,7 +23,7 @@ from typing import Any
 from blockpass.errors import UserInputError
 from blockpass.usage import TokenClass
 
-__all__ = ["ModelPrices", "PriceTable", "load_prices"]
+__all__ = ["ModelPrices", "PriceTable", "load_prices", "zero_prices"]
 
 SHIPPED_NAME = "prices.toml"
 _PRICE_KEYS = ("input", "output", "cache_write_5m", "cache_write_1h", "cache_read")
@@ -100,6 +100,29 @@ class PriceTable:
                 f"no prices for model {model_id}: add it to a price file given with --prices"
             )
         return prices
+
+    def pricing(self, model_id: str, card: ModelPrices, note: str) -> PriceTable:
+        """This table with ``model_id`` priced by ``card``, and ``note`` saying why."""
+        return PriceTable(
+            read_on=self.read_on,
+            source=f"{self.source}; {note}",
+            models={**self.models, model_id: replace(card, model=model_id)},
+        )
+
+
+def zero_prices(model_id: str, provider: str) -> ModelPrices:
+    """The card of a model nobody bills for: a local model, a self-hosted server."""
+    free = Decimal(0)
+    return ModelPrices(
+        model=model_id,
+        provider=provider,
+        input=free,
+        output=free,
+        cache_write_5m=free,
+        cache_write_1h=free,
+        cache_read=free,
+        batch_discount=free,
+    )
 
 
 def load_prices(override: Path | None = None) -> PriceTable:

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from blockpass.blocks import Block, BlockKind, Outcome
-from blockpass.execution.realtime import ExecutionSettings, ExecutionStats, RealtimeExecutor
+from blockpass.execution.packwork import ExecutionSettings, ExecutionStats, PackWork
+from blockpass.execution.realtime import RealtimeExecutor
 from blockpass.packformat import RESULT_SCHEMA, PackedBlock
 from blockpass.providers.anthropic import AnthropicProvider
 from blockpass.providers.base import model_profile
@@ -18,7 +19,7 @@ from blockpass.sandbox import DEFAULT_API_KEY, FaultPlan, SandboxConfig
 from blockpass.sandbox.faults import parse_script
 from blockpass.sandbox.responder import Responder
 from blockpass.store import RunStore, open_sqlite_store
-from blockpass.task import DEFAULT_INSTRUCTIONS, Task
+from blockpass.task import Task
 from tests.sandbox.support import RunningSandbox, StartSandbox
 
 pytestmark = pytest.mark.anyio
@@ -45,13 +46,6 @@ def corpus(count: int) -> list[Block]:
     ]
 
 
-@pytest.fixture
-def task(guide: str) -> Task:
-    return Task(
-        instructions=DEFAULT_INSTRUCTIONS, guide=guide, guide_name="18f", schema=RESULT_SCHEMA
-    )
-
-
 async def execute(
     running: RunningSandbox,
     task: Task,
@@ -69,9 +63,14 @@ async def execute(
     await store.open_run(fingerprint=task.fingerprint(MODEL), settings={})
     await store.put_blocks(blocks)
     try:
-        stats = await RealtimeExecutor(
-            provider=provider, task=task, store=store, settings=settings
-        ).run(blocks)
+        work = PackWork(
+            profile=provider.profile,
+            provider_name=provider.name,
+            task=task,
+            store=store,
+            settings=settings,
+        )
+        stats = await RealtimeExecutor(provider=provider, work=work).run(blocks)
     finally:
         await provider.aclose()
     return stats, store

@@ -4,7 +4,7 @@ cost it reports, and the errors it raises."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
@@ -22,55 +22,22 @@ from blockpass.errors import (
 from blockpass.ledger import cost
 from blockpass.packformat import RESULT_SCHEMA, RESULT_TOOL_NAME
 from blockpass.prices import load_prices
-from blockpass.providers.base import (
-    CacheTtl,
-    ModelProfile,
-    ModelRequest,
-    OutputMechanism,
-    model_profile,
-)
+from blockpass.providers.base import ModelRequest, OutputMechanism, model_profile
 from blockpass.providers.openai import OpenAIProvider, compatible_profile
 from blockpass.providers.openai import _usage as map_usage
-from blockpass.sandbox import DEFAULT_API_KEY, SandboxConfig
+from blockpass.sandbox import SandboxConfig
 from blockpass.tooldefs import result_tool, to_chat_completions
 from blockpass.usage import Usage
-from tests.sandbox.support import RunningSandbox, StartSandbox, pack, scripted
+from tests.providers.openai_support import MakeProvider, openai_providers, request_for
+from tests.sandbox.support import StartSandbox, scripted
 
 pytestmark = pytest.mark.anyio
-MakeProvider = Callable[..., OpenAIProvider]
 
 
 @pytest.fixture
 async def provider_for() -> AsyncIterator[MakeProvider]:
-    opened: list[OpenAIProvider] = []
-
-    def make(
-        running: RunningSandbox, model: str | ModelProfile, api_key: str = DEFAULT_API_KEY
-    ) -> OpenAIProvider:
-        profile = model_profile(model) if isinstance(model, str) else model
-        provider = OpenAIProvider(
-            profile=profile, api_key=api_key, base_url=f"{running.server.base_url}/v1"
-        )
-        opened.append(provider)
-        return provider
-
-    yield make
-    for provider in opened:
-        await provider.aclose()
-
-
-def request_for(
-    model: str, system: str, *texts: str, ttl: CacheTtl | None = CacheTtl.FIVE_MINUTES
-) -> ModelRequest:
-    return ModelRequest(
-        model=model,
-        system=system,
-        cache_ttl=ttl,
-        user=pack(*texts),
-        max_tokens=1000,
-        schema=RESULT_SCHEMA,
-        cache_key="task-fingerprint",
-    )
+    async with openai_providers() as make:
+        yield make
 
 
 async def test_cached_tokens_become_cache_reads_and_the_rest_uncached_input(
@@ -116,10 +83,11 @@ async def test_without_a_breakpoint_gpt_5_6_caches_nothing(
 
 def test_the_prefix_is_byte_identical_and_first_in_every_body() -> None:
     provider = OpenAIProvider(
-        profile=model_profile("gpt-6-sol"), api_key="unused", base_url="http://127.0.0.1:9/v1"
+        profile=model_profile("gpt-6-luna"), api_key="unused", base_url="http://127.0.0.1:9/v1"
     )
+    assert provider.endpoint == "/v1/chat/completions"
     bodies = [
-        provider.request_body(request_for("gpt-6-sol", "The guide.", *texts))
+        provider.request_body(request_for("gpt-6-luna", "The guide.", *texts))
         for texts in (("a",), ("b", "c"))
     ]
     prefixes = [json.dumps([body["response_format"], body["messages"][0]]) for body in bodies]

@@ -11,7 +11,14 @@ import pytest
 
 from blockpass.blocks import Block, BlockKind, Edit, Outcome, Span, Verdict
 from blockpass.errors import UserInputError
-from blockpass.store import RUN_FILE_NAME, CallStatus, RunStore, open_sqlite_store
+from blockpass.store import (
+    RUN_FILE_NAME,
+    BatchItemRecord,
+    BatchState,
+    CallStatus,
+    RunStore,
+    open_sqlite_store,
+)
 from blockpass.usage import Usage
 from tests.store.conftest import (
     FINGERPRINT,
@@ -363,3 +370,80 @@ async def test_a_store_written_by_a_newer_blockpass_is_refused(tmp_path: Path) -
 
     with pytest.raises(UserInputError, match="newer blockpass"):
         await open_sqlite_store(tmp_path)
+
+
+async def test_a_batch_is_stored_with_its_packs_before_it_has_a_provider_id(
+    store: RunStore,
+) -> None:
+    blocks = await put_numbered_blocks(store, 3)
+    items = [
+        BatchItemRecord(custom_id="p-1", block_ids=(blocks[0].id, blocks[1].id)),
+        BatchItemRecord(custom_id="p-2", block_ids=(blocks[2].id,)),
+    ]
+    stored = await store.add_batch(label="submission-1", provider="anthropic", items=items)
+    assert stored.state is BatchState.SUBMITTING
+    assert stored.remote_id is None
+    assert stored.items == tuple(items)
+    await store.update_batch(stored.id, BatchState.SUBMITTED, remote_id="msgbatch_1")
+    found = await store.batch_by_remote_id("msgbatch_1")
+    assert found is not None
+    assert found.state is BatchState.SUBMITTED
+    assert found.submitted_at is not None
+    assert found.ended_at is None
+    assert await store.batch_by_remote_id("msgbatch_other") is None
+
+
+async def test_a_collected_batch_stays_collected_whatever_a_late_poll_or_webhook_says(
+    store: RunStore,
+) -> None:
+    stored = await store.add_batch(label="submission-1", provider="openai", items=[])
+    await store.update_batch(stored.id, BatchState.SUBMITTED, remote_id="batch_1")
+    await store.update_batch(stored.id, BatchState.ENDED, remote_status="completed")
+    await store.update_batch(stored.id, BatchState.COLLECTED)
+    await store.update_batch(stored.id, BatchState.ENDED, remote_status="expired")
+    (batch,) = await store.batches()
+    assert batch.state is BatchState.COLLECTED
+    assert batch.remote_status == "completed"
+    assert await store.batches(open_only=True) == []
+
+
+async def test_a_batch_item_collected_twice_stores_its_call_and_results_once(
+    store: RunStore,
+) -> None:
+    blocks = await put_numbered_blocks(store, 2)
+    ids = (blocks[0].id, blocks[1].id)
+    stored = await store.add_batch(
+        label="submission-1",
+        provider="anthropic",
+        items=[BatchItemRecord(custom_id="p-1", block_ids=ids)],
+    )
+    call = make_call(ids, batch=True)
+    results = [make_result(block) for block in blocks]
+    first = await store.record_batch_item(stored.id, "p-1", call, results)
+    again = await store.record_batch_item(stored.id, "p-1", call, results)
+    assert first is not None
+    assert again is None
+    assert len(await store.calls()) == 1
+    (batch,) = await store.batches()
+    assert batch.items[0].collected
+
+
+async def test_a_webhook_delivery_is_remembered_once_and_can_be_forgotten(
+    store: RunStore,
+) -> None:
+    assert await store.first_delivery("msg_1", 1.0)
+    assert not await store.first_delivery("msg_1", 2.0)
+    await store.forget_delivery("msg_1")
+    assert await store.first_delivery("msg_1", 3.0)
+
+
+async def test_a_version_1_store_gains_the_batch_tables_when_opened(tmp_path: Path) -> None:
+    path = tmp_path / RUN_FILE_NAME
+    connection = sqlite3.connect(path)
+    connection.executescript(
+        "CREATE TABLE run (singleton INTEGER PRIMARY KEY); PRAGMA user_version = 1;"
+    )
+    connection.close()
+    store = await open_sqlite_store(tmp_path)
+    assert await store.batches() == []
+    await store.close()

@@ -61,6 +61,11 @@ class AnthropicProvider:
     def profile(self) -> ModelProfile:
         return self._profile
 
+    @property
+    def client(self) -> anthropic.AsyncAnthropic:
+        """The SDK client, shared with the batch adapter (``anthropic_batches.py``)."""
+        return self._client
+
     async def aclose(self) -> None:
         await self._client.close()
 
@@ -86,26 +91,32 @@ class AnthropicProvider:
         try:
             raw = await self._client.messages.with_raw_response.create(**self.request_body(request))
         except anthropic.APIStatusError as error:
-            raise _translate(error) from None
+            raise translate_error(error) from None
         except (anthropic.APIConnectionError, httpx2.TransportError) as error:
             raise TransientProviderError(f"connection to {self._name} failed: {error}") from None
-        message = await raw.parse()
-        usage = message.usage
-        creation = usage.cache_creation
-        return ModelResponse(
-            text=_answer_text(message),
-            stop_reason=message.stop_reason or "end_turn",
-            usage=Usage(
-                uncached_input=usage.input_tokens,
-                cache_write_5m=creation.ephemeral_5m_input_tokens
-                if creation
-                else usage.cache_creation_input_tokens or 0,
-                cache_write_1h=creation.ephemeral_1h_input_tokens if creation else 0,
-                cache_read=usage.cache_read_input_tokens or 0,
-                output=usage.output_tokens,
-            ),
-            rate_limits=_rate_limits(raw.headers),
-        )
+        return message_response(await raw.parse(), rate_limits=_rate_limits(raw.headers))
+
+
+def message_response(
+    message: anthropic.types.Message, *, rate_limits: RateLimitState | None = None
+) -> ModelResponse:
+    """A Messages API answer, from a realtime call or a batch result alike."""
+    usage = message.usage
+    creation = usage.cache_creation
+    return ModelResponse(
+        text=_answer_text(message),
+        stop_reason=message.stop_reason or "end_turn",
+        usage=Usage(
+            uncached_input=usage.input_tokens,
+            cache_write_5m=creation.ephemeral_5m_input_tokens
+            if creation
+            else usage.cache_creation_input_tokens or 0,
+            cache_write_1h=creation.ephemeral_1h_input_tokens if creation else 0,
+            cache_read=usage.cache_read_input_tokens or 0,
+            output=usage.output_tokens,
+        ),
+        rate_limits=rate_limits,
+    )
 
 
 def _answer_text(message: anthropic.types.Message) -> str:
@@ -129,7 +140,7 @@ def _rate_limits(headers: httpx2.Headers) -> RateLimitState | None:
     return RateLimitState(remaining=remaining, reset_at=reset_at) if remaining else None
 
 
-def _translate(error: anthropic.APIStatusError) -> ProviderError:
+def translate_error(error: anthropic.APIStatusError) -> ProviderError:
     status = error.status_code
     body = error.body if isinstance(error.body, dict) else {}
     details = body.get("error", {}) if isinstance(body.get("error"), dict) else {}

@@ -25,6 +25,13 @@ class OutputMechanism(StrEnum):
     STRICT_TOOL_AUTO = "strict_tool_auto"
 
 
+class WireApi(StrEnum):
+    """Which of its vendor's APIs a model is called through; only OpenAI's adapter has two."""
+
+    CHAT = "chat"
+    RESPONSES = "responses"
+
+
 class CacheTtl(StrEnum):
     FIVE_MINUTES = "5m"
     ONE_HOUR = "1h"
@@ -39,6 +46,7 @@ class ModelProfile:
     min_cacheable: int
     tokenizer: TokenizerFamily
     output: OutputMechanism
+    api: WireApi = WireApi.CHAT
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -100,6 +108,7 @@ def _profiles() -> dict[str, ModelProfile]:
             min_cacheable=facts["min_cacheable"],
             tokenizer=TokenizerFamily(facts["tokenizer"]),
             output=OutputMechanism(facts["output"]),
+            api=WireApi(facts.get("api", WireApi.CHAT)),
         )
         for model_id, facts in raw["models"].items()
     }

@@ -1,15 +1,24 @@
-"""OpenAI Chat Completions through the official SDK (async), for OpenAI and compatible servers.
+"""OpenAI Chat Completions and the Responses API through the official SDK (async), for OpenAI
+and compatible servers.
+
+A profile's ``api`` picks the endpoint (``endpoint``); both bodies come from the same pieces
+and both answers are read by ``parse_response_body``, which is also how an async batch reads
+a Batch output line, so realtime and batch cannot parse differently.
 
 The SDK's own retries are off: the executor retries, so it can adapt concurrency and record
 every attempt. The stable prefix goes first and byte-identical: the response format (or the
-result tool), then the system message (``request.system``), then the pack as the user
-message. ``prompt_cache_key`` carries ``request.cache_key`` so that requests sharing the
-prefix are routed to the same cache.
+result tool), then a system message (``request.system``), then the pack as the user message.
+On the Responses API the format is ``text.format`` and the tool is flat, and the system text
+is a system input message rather than ``instructions``: ``instructions`` is a plain string and
+cannot carry the cache breakpoint below, and one shape on both APIs keeps them in step.
+``prompt_cache_key`` carries ``request.cache_key`` so that requests sharing the prefix are
+routed to the same cache.
 
 Caching (``PROVIDERS.md``): models before GPT-5.6 cache automatically in 128-token blocks and
 need nothing. GPT-5.6 and later place their implicit breakpoint at the latest user message,
 which is the pack, so a new pack would miss and rewrite everything at 1.25x input: there the
-system message carries an explicit ``prompt_cache_breakpoint`` and ``prompt_cache_options``
+system message's one text block carries an explicit ``prompt_cache_breakpoint`` (a ``text``
+part on Chat Completions, an ``input_text`` part on Responses) and ``prompt_cache_options``
 turns the implicit one off. A compatible server (``compatible_profile``) gets neither: those
 fields are OpenAI's own, and servers that cache prefixes do so without being asked.
 """
@@ -19,11 +28,14 @@ from __future__ import annotations
 import contextlib
 import re
 import time
+from dataclasses import replace
 from typing import Any
 
 import httpx2
 import openai
+import pydantic
 from openai.types.chat import ChatCompletion
+from openai.types.responses import Response
 
 from blockpass.errors import (
     BlockpassError,
@@ -41,14 +53,19 @@ from blockpass.providers.base import (
     ModelResponse,
     OutputMechanism,
     RateLimitState,
+    WireApi,
 )
 from blockpass.tokens import TokenizerFamily
-from blockpass.tooldefs import result_tool, to_chat_completions
+from blockpass.tooldefs import result_tool, to_chat_completions, to_responses
 from blockpass.usage import Usage
 
-__all__ = ["COMPATIBLE_PROVIDER", "OpenAIProvider", "compatible_profile"]
+__all__ = ["COMPATIBLE_PROVIDER", "OpenAIProvider", "compatible_profile", "translate_error"]
 
 COMPATIBLE_PROVIDER = "openai-compatible"
+_ENDPOINTS = {WireApi.CHAT: "/v1/chat/completions", WireApi.RESPONSES: "/v1/responses"}
+# The Responses API rejects a smaller max_output_tokens ("Expected a value >= 16", public
+# issue reports); a larger ceiling costs nothing that is not generated.
+_MIN_RESPONSES_OUTPUT = 16
 _FIRST_BREAKPOINT_GENERATION = (5, 6)
 _GENERATION = re.compile(r"^gpt-(\d+)(?:\.(\d+))?")
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
@@ -60,6 +77,7 @@ _STOP_REASONS = {
     "function_call": "tool_use",
     "content_filter": "refusal",
 }
+_INCOMPLETE_REASONS = {"max_output_tokens": "max_tokens", "content_filter": "refusal"}
 
 
 def compatible_profile(model: str, *, context_window: int, max_output: int) -> ModelProfile:
@@ -94,6 +112,7 @@ class OpenAIProvider:
     ) -> None:
         self._profile = profile
         self._name = name
+        self._responses = profile.api is WireApi.RESPONSES
         self._breakpoints = _takes_cache_breakpoints(profile)
         self._client = openai.AsyncOpenAI(
             api_key=api_key, base_url=base_url, max_retries=0, timeout=600.0
@@ -107,63 +126,110 @@ class OpenAIProvider:
     def profile(self) -> ModelProfile:
         return self._profile
 
+    @property
+    def client(self) -> openai.AsyncOpenAI:
+        """The SDK client, shared with the batch adapter (``openai_batches.py``)."""
+        return self._client
+
+    @property
+    def endpoint(self) -> str:
+        """The API path a request body goes to, as a Batch input line's ``url`` names it."""
+        return _ENDPOINTS[self._profile.api]
+
     async def aclose(self) -> None:
         await self._client.close()
 
     def request_body(self, request: ModelRequest) -> dict[str, Any]:
-        """The exact body sent; everything before the user message is the cached prefix."""
-        body: dict[str, Any] = {"model": request.model, "max_completion_tokens": request.max_tokens}
-        if self._profile.output is OutputMechanism.JSON_SCHEMA:
-            body["response_format"] = {
-                "type": "json_schema",
-                "json_schema": {"name": RESULT_TOOL_NAME, "schema": request.schema, "strict": True},
-            }
-        else:
-            body["tools"] = [to_chat_completions(result_tool(request.schema))]
-            forced = self._profile.output is OutputMechanism.STRICT_TOOL_FORCED
-            body["tool_choice"] = (
-                {"type": "function", "function": {"name": RESULT_TOOL_NAME}} if forced else "auto"
-            )
-            # Strict schemas are not guaranteed for parallel calls, and one call is the answer.
-            body["parallel_tool_calls"] = False
-        system: str | list[dict[str, Any]] = request.system
-        if self._breakpoints and request.cache_ttl is not None:
-            # The marker's TTL is the request's 30 minutes whatever blockpass's 5m/1h choice:
-            # a 12h write is dearer and a 30m one outlives the 5m it stands for.
-            system = [
-                {
-                    "type": "text",
-                    "text": request.system,
-                    "prompt_cache_breakpoint": {"mode": "explicit"},
-                }
-            ]
-        body["messages"] = [
-            {"role": "system", "content": system},
-            {"role": "user", "content": request.user},
-        ]
+        """The exact body sent to ``endpoint``; everything before the user input is the cached
+        prefix."""
+        body = self._responses_body(request) if self._responses else self._chat_body(request)
         if request.cache_key:
             body["prompt_cache_key"] = request.cache_key
         if self._breakpoints:
             body["prompt_cache_options"] = {"mode": "explicit", "ttl": "30m"}
         return body
 
+    def parse_response_body(self, body: dict[str, Any]) -> ModelResponse:
+        """The answer in a response body from ``endpoint`` (also a Batch output line's
+        ``response.body``); no rate limits, which only realtime headers carry."""
+        try:
+            if self._responses:
+                return _read_response(Response.model_validate(body))
+            return _read_chat(ChatCompletion.model_validate(body))
+        except pydantic.ValidationError as error:
+            first = error.errors()[0]
+            where = ".".join(str(part) for part in first["loc"])
+            raise TransientProviderError(
+                f"{self._name} answered {self.endpoint} with a body the SDK cannot read "
+                f"({where}: {first['msg']})"
+            ) from None
+
     async def complete(self, request: ModelRequest) -> ModelResponse:
         try:
-            raw = await self._client.chat.completions.with_raw_response.create(
-                **self.request_body(request)
-            )
+            body, headers = await self._post(self.request_body(request))
         except openai.APIStatusError as error:
-            raise _translate(error) from None
+            raise translate_error(error) from None
         except (openai.APIConnectionError, httpx2.TransportError) as error:
             raise TransientProviderError(f"connection to {self._name} failed: {error}") from None
-        completion = raw.parse()
-        text, stop_reason = _answer(completion)
-        return ModelResponse(
-            text=text,
-            stop_reason=stop_reason,
-            usage=_usage(completion),
-            rate_limits=_rate_limits(raw.headers),
-        )
+        return replace(self.parse_response_body(body), rate_limits=_rate_limits(headers))
+
+    async def _post(self, body: dict[str, Any]) -> tuple[dict[str, Any], httpx2.Headers]:
+        if self._responses:
+            raw = await self._client.responses.with_raw_response.create(**body)
+            return raw.http_response.json(), raw.headers
+        chat = await self._client.chat.completions.with_raw_response.create(**body)
+        return chat.http_response.json(), chat.headers
+
+    def _chat_body(self, request: ModelRequest) -> dict[str, Any]:
+        body: dict[str, Any] = {"model": request.model, "max_completion_tokens": request.max_tokens}
+        if self._profile.output is OutputMechanism.JSON_SCHEMA:
+            body["response_format"] = {"type": "json_schema", "json_schema": _json_schema(request)}
+        else:
+            named = {"type": "function", "function": {"name": RESULT_TOOL_NAME}}
+            body |= self._tool_fields(to_chat_completions(result_tool(request.schema)), named)
+        body["messages"] = self._conversation(request, text_part="text")
+        return body
+
+    def _responses_body(self, request: ModelRequest) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": request.model,
+            "max_output_tokens": max(request.max_tokens, _MIN_RESPONSES_OUTPUT),
+        }
+        if self._profile.output is OutputMechanism.JSON_SCHEMA:
+            body["text"] = {"format": {"type": "json_schema", **_json_schema(request)}}
+        else:
+            named = {"type": "function", "name": RESULT_TOOL_NAME}
+            body |= self._tool_fields(to_responses(result_tool(request.schema)), named)
+        body["input"] = self._conversation(request, text_part="input_text")
+        return body
+
+    def _tool_fields(self, tool: dict[str, Any], named: dict[str, Any]) -> dict[str, Any]:
+        forced = self._profile.output is OutputMechanism.STRICT_TOOL_FORCED
+        return {
+            "tools": [tool],
+            "tool_choice": named if forced else "auto",
+            # Strict schemas are not guaranteed for parallel calls, and one call is the answer.
+            "parallel_tool_calls": False,
+        }
+
+    def _conversation(self, request: ModelRequest, *, text_part: str) -> list[dict[str, Any]]:
+        """The system message, then the pack: the same messages on both APIs but for the name
+        of a text part."""
+        system: str | list[dict[str, Any]] = request.system
+        if self._breakpoints and request.cache_ttl is not None:
+            # The marker's TTL is the request's 30 minutes whatever blockpass's 5m/1h choice:
+            # a 12h write is dearer and a 30m one outlives the 5m it stands for.
+            system = [
+                {
+                    "type": text_part,
+                    "text": request.system,
+                    "prompt_cache_breakpoint": {"mode": "explicit"},
+                }
+            ]
+        return [
+            {"role": "system", "content": system},
+            {"role": "user", "content": request.user},
+        ]
 
 
 def _takes_cache_breakpoints(profile: ModelProfile) -> bool:
@@ -173,6 +239,15 @@ def _takes_cache_breakpoints(profile: ModelProfile) -> bool:
         return False
     generation = (int(match[1]), int(match[2] or 0))
     return generation >= _FIRST_BREAKPOINT_GENERATION
+
+
+def _json_schema(request: ModelRequest) -> dict[str, Any]:
+    return {"name": RESULT_TOOL_NAME, "schema": request.schema, "strict": True}
+
+
+def _read_chat(completion: ChatCompletion) -> ModelResponse:
+    text, stop_reason = _answer(completion)
+    return ModelResponse(text=text, stop_reason=stop_reason, usage=_usage(completion))
 
 
 def _answer(completion: ChatCompletion) -> tuple[str, str]:
@@ -194,14 +269,59 @@ def _usage(completion: ChatCompletion) -> Usage:
     if usage is None:
         return Usage()
     details = usage.prompt_tokens_details
-    cached = (details.cached_tokens or 0) if details else 0
-    written = (details.cache_write_tokens or 0) if details else 0
+    return _priced(
+        prompt=usage.prompt_tokens,
+        cached=(details.cached_tokens or 0) if details else 0,
+        written=(details.cache_write_tokens or 0) if details else 0,
+        output=usage.completion_tokens,
+    )
+
+
+def _read_response(response: Response) -> ModelResponse:
+    if response.status == "failed":
+        error = response.error
+        raise TransientProviderError(
+            f"the response failed: {error.message if error else 'no reason given'}"
+        )
+    text, stop_reason = _response_answer(response)
+    return ModelResponse(text=text, stop_reason=stop_reason, usage=_response_usage(response))
+
+
+def _response_answer(response: Response) -> tuple[str, str]:
+    stop_reason = "end_turn"
+    details = response.incomplete_details
+    if response.status == "incomplete" and details is not None and details.reason is not None:
+        stop_reason = _INCOMPLETE_REASONS.get(details.reason, stop_reason)
+    for item in response.output:
+        if item.type == "function_call":
+            return item.arguments, "tool_use" if stop_reason == "end_turn" else stop_reason
+        if item.type == "message" and any(part.type == "refusal" for part in item.content):
+            return "", "refusal"
+    return response.output_text, stop_reason
+
+
+def _response_usage(response: Response) -> Usage:
+    usage = response.usage
+    if usage is None:
+        return Usage()
+    details = usage.input_tokens_details
+    return _priced(
+        prompt=usage.input_tokens,
+        cached=details.cached_tokens,
+        written=details.cache_write_tokens,
+        output=usage.output_tokens,
+    )
+
+
+def _priced(*, prompt: int, cached: int, written: int, output: int) -> Usage:
+    """OpenAI's prompt count includes the cached and written tokens; blockpass's classes do
+    not overlap."""
     return Usage(
-        uncached_input=max(0, usage.prompt_tokens - cached - written),
+        uncached_input=max(0, prompt - cached - written),
         # OpenAI's one write price (30-minute retention) is priced in the 5m write class.
         cache_write_5m=written,
         cache_read=cached,
-        output=usage.completion_tokens,
+        output=output,
     )
 
 
@@ -234,7 +354,7 @@ def _duration_seconds(text: str) -> float:
     return sum(float(number) * _SECONDS[unit] for number, unit in parts)
 
 
-def _translate(error: openai.APIStatusError) -> BlockpassError:
+def translate_error(error: openai.APIStatusError) -> BlockpassError:
     status = error.status_code
     body = error.body if isinstance(error.body, dict) else {}
     message = str(body.get("message") or error.message)

@@ -3,10 +3,12 @@
 from blockpass.sandbox.app import DEFAULT_API_KEY, Sandbox, SandboxConfig, create_app
 from blockpass.sandbox.clock import ManualClock, SystemClock
 from blockpass.sandbox.faults import FaultPlan
+from blockpass.sandbox.openai.webhooks import DEFAULT_WEBHOOK_SECRET
 from blockpass.sandbox.server import RunningServer, serve, serve_in_thread
 
 __all__ = [
     "DEFAULT_API_KEY",
+    "DEFAULT_WEBHOOK_SECRET",
     "FaultPlan",
     "ManualClock",
     "RunningServer",

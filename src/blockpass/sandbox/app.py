@@ -1,21 +1,31 @@
 """The sandbox application: one ASGI app holding the emulated provider's state.
 
-Vendors plug in as route groups (``anthropic/routes.py`` today; OpenAI-compatible endpoints
-can join as another group sharing the clock, faults, responder and stats), so adding one does
-not restructure the server.
+Vendors plug in as route groups (``anthropic/routes.py``, ``openai/routes.py``) sharing the
+clock, faults, responder and stats, so adding one does not restructure the server.
 
 Two endpoints outside any vendor's API serve tests and benchmarks that run the sandbox in
-another process: ``GET /_sandbox/stats`` (request counters and usage totals) and
-``POST /_sandbox/clock/advance`` (``{"seconds": N}``, only with a manual clock).
+another process: ``GET /_sandbox/stats`` (request counters, usage totals, batches created and
+items submitted per vendor, webhook deliveries) and ``POST /_sandbox/clock/advance``
+(``{"seconds": N}``, only with a manual clock; it also brings the OpenAI batches up to date,
+so their webhooks leave at once).
+
+With ``webhook_url`` set, a finished OpenAI batch is announced there, signed with
+``webhook_secret`` (``openai/webhooks.py``). Batches advance only when looked at, so the
+app's lifespan also looks at them every ``ADVANCE_EVERY_SECONDS`` of real time; the server
+must run the lifespan (``server.py`` does).
 """
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import anyio
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -27,11 +37,22 @@ from blockpass.sandbox.anthropic.routes import anthropic_routes
 from blockpass.sandbox.cache import PromptCache
 from blockpass.sandbox.clock import Clock, ManualClock, SystemClock
 from blockpass.sandbox.faults import FaultPlan
-from blockpass.sandbox.openai.routes import openai_routes
+from blockpass.sandbox.openai.routes import OpenAIState, openai_routes
+from blockpass.sandbox.openai.webhooks import (
+    COUNTERS,
+    DEFAULT_RETRY_DELAYS,
+    DEFAULT_WEBHOOK_SECRET,
+    WebhookSender,
+    signing_key,
+)
 from blockpass.sandbox.ratelimit import RateLimiter
 from blockpass.sandbox.responder import Responder
 
 DEFAULT_API_KEY = "sandbox-key"
+ADVANCE_EVERY_SECONDS = 0.2
+VENDORS = ("anthropic", "openai")
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -45,15 +66,30 @@ class SandboxConfig:
     output_tokens_per_minute: int | None = None
     count_tokens_per_minute: int | None = None
     batches: BatchSettings = field(default_factory=BatchSettings)
+    webhook_url: str | None = None
+    webhook_secret: str = DEFAULT_WEBHOOK_SECRET
+    webhook_retry_delays: tuple[float, ...] = DEFAULT_RETRY_DELAYS
+
+    def __post_init__(self) -> None:
+        signing_key(self.webhook_secret)  # a bad secret fails here, not at the first delivery
 
 
 @dataclass(slots=True)
 class Stats:
     requests: Counter[str] = field(default_factory=Counter)
     usage: Counter[str] = field(default_factory=Counter)
+    # Zeros are kept so that a client can read any counter without a default.
+    batches: dict[str, Counter[str]] = field(
+        default_factory=lambda: {vendor: Counter(created=0, items=0) for vendor in VENDORS}
+    )
+    webhooks: Counter[str] = field(default_factory=lambda: Counter(dict.fromkeys(COUNTERS, 0)))
 
     def count(self, key: str) -> None:
         self.requests[key] += 1
+
+    def batch_created(self, vendor: str, items: int) -> None:
+        self.batches[vendor]["created"] += 1
+        self.batches[vendor]["items"] += items
 
     def record_usage(self, usage: dict[str, Any]) -> None:
         for key, value in usage.items():
@@ -63,7 +99,12 @@ class Stats:
             self.usage[key] += value
 
     def as_json(self) -> dict[str, Any]:
-        return {"requests": dict(self.requests), "usage": dict(self.usage)}
+        return {
+            "requests": dict(self.requests),
+            "usage": dict(self.usage),
+            "batches": {vendor: dict(counters) for vendor, counters in self.batches.items()},
+            "webhooks": dict(self.webhooks),
+        }
 
 
 class Sandbox:
@@ -75,6 +116,17 @@ class Sandbox:
         self.config = config
         self.clock: Clock = clock or SystemClock()
         self.faults = faults or FaultPlan()
+        self.stats = Stats()
+        self.webhooks = (
+            WebhookSender(
+                config.webhook_url,
+                config.webhook_secret,
+                self.stats.webhooks,
+                retry_delays=config.webhook_retry_delays,
+            )
+            if config.webhook_url
+            else None
+        )
         rules = load_vale_package(config.rules).rules if config.rules else ()
         self.responder = Responder(rules)
         self.cache = PromptCache()
@@ -93,11 +145,21 @@ class Sandbox:
             faults=self.faults,
             settings=config.batches,
             cache=PromptCache(),
+            on_created=lambda batch: self.stats.batch_created("anthropic", len(batch.items)),
         )
-        self.stats = Stats()
+        self.openai = OpenAIState(self)
 
 
 def create_app(sandbox: Sandbox) -> Starlette:
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with anyio.create_task_group() as background:
+            if sandbox.webhooks is not None:
+                background.start_soon(sandbox.webhooks.run)
+                background.start_soon(_advance_batches, sandbox)
+            yield
+            background.cancel_scope.cancel()
+
     async def stats(request: Request) -> JSONResponse:
         return JSONResponse(sandbox.stats.as_json())
 
@@ -106,6 +168,7 @@ def create_app(sandbox: Sandbox) -> Starlette:
             return JSONResponse({"error": "the sandbox runs on the wall clock"}, status_code=409)
         body = await request.json()
         sandbox.clock.advance(float(body["seconds"]))
+        sandbox.openai.batches.advance_all()
         return JSONResponse({"now": sandbox.clock.now()})
 
     routes = [
@@ -114,6 +177,17 @@ def create_app(sandbox: Sandbox) -> Starlette:
         Route("/_sandbox/stats", stats, methods=["GET"]),
         Route("/_sandbox/clock/advance", advance_clock, methods=["POST"]),
     ]
-    app = Starlette(routes=routes)
+    app = Starlette(routes=routes, lifespan=lifespan)
     app.state.sandbox = sandbox
     return app
+
+
+async def _advance_batches(sandbox: Sandbox) -> None:
+    while True:
+        try:
+            sandbox.openai.batches.advance_all()
+        except Exception:
+            # A request that looked at the batch would have got a 500; here nobody would see
+            # it, and ending the task would end all later deliveries too.
+            logger.exception("advancing the OpenAI batches failed")
+        await anyio.sleep(ADVANCE_EVERY_SECONDS)

@@ -23,6 +23,8 @@ Output faults (any combination):
 Batch item faults (by rate):
   batch_errored     the item ends ``errored`` with a retryable error
   batch_expired     the item never finishes and ends ``expired``
+  batch_invalid     the item ends ``errored`` as an invalid request, which a retry repeats
+                    (Anthropic ``invalid_request_error``; OpenAI a 400 in the error file)
 """
 
 from __future__ import annotations
@@ -41,7 +43,8 @@ OUTPUT_FAULTS = (
     "malformed_json",
     "refusal",
 )
-BATCH_FAULTS = ("batch_errored", "batch_expired")
+# Appended, not inserted: the order sets the draws, and so what a seed gives.
+BATCH_FAULTS = ("batch_errored", "batch_expired", "batch_invalid")
 KNOWN_FAULTS = frozenset(REQUEST_FAULTS + OUTPUT_FAULTS + BATCH_FAULTS)
 
 

@@ -34,7 +34,8 @@ class RunningServer:
 
 def _config(app: Starlette, *, log_level: str) -> uvicorn.Config:
     logging.getLogger("uvicorn.error").addFilter(HideInjectedDrops())
-    return uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="off")
+    # The lifespan runs the sandbox's background work (webhook delivery), so it must run.
+    return uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="on")
 
 
 def serve(app: Starlette, *, host: str, port: int) -> None:

@@ -1,6 +1,14 @@
 """The run store: blocks, provider calls with their usage, and per-block results of a run."""
 
-from blockpass.store.base import CallRecord, CallStatus, RunStore
+from blockpass.store.base import (
+    OPEN_BATCH_STATES,
+    BatchItemRecord,
+    BatchState,
+    CallRecord,
+    CallStatus,
+    RunStore,
+    StoredBatch,
+)
 from blockpass.store.sqlite import (
     RUN_FILE_NAME,
     SCHEMA_VERSION,
@@ -9,11 +17,15 @@ from blockpass.store.sqlite import (
 )
 
 __all__ = [
+    "OPEN_BATCH_STATES",
     "RUN_FILE_NAME",
     "SCHEMA_VERSION",
+    "BatchItemRecord",
+    "BatchState",
     "CallRecord",
     "CallStatus",
     "RunStore",
     "SqliteRunStore",
+    "StoredBatch",
     "open_sqlite_store",
 ]

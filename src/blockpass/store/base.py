@@ -15,6 +15,12 @@ Tables (the SQLite layout; another backend keeps the same columns):
                  attempt, started_at, finished_at,
                  uncached_input, cache_write_5m, cache_write_1h, cache_read, output
     call_blocks  (call_id → calls, position) PK, block_id → blocks: the blocks sent, in order
+    batches      id PK (store-assigned), label UNIQUE, provider, remote_id, state,
+                 remote_status, priming, created_at, submitted_at, ended_at
+    batch_items  (batch_id → batches, custom_id) PK, position, block_ids (JSON list),
+                 collected: the packs of a provider batch, and whether each one's result
+                 has been stored
+    webhook_deliveries  webhook_id PK, received_at: deliveries already acted on
     results      block_id PK → blocks, content_hash, fingerprint, outcome, verdict,
                  edits, notes, rejected_edits (JSON text), reason, call_id → calls (NULL when
                  no call produced it), recorded_at
@@ -32,6 +38,11 @@ Invariants:
   whatever was there.
 - Results and call blocks name blocks that were stored with `put_blocks` first.
 - One store holds one run: `open_run` refuses a fingerprint other than the first one.
+- A batch is stored, with its packs, before it is submitted (state `submitting`), and its
+  provider id as soon as the provider returns it, so a crash in between leaves a record to
+  reconcile rather than a batch nobody knows about. An item's call and results are stored
+  in the same transaction that marks the item collected (`record_batch_item`): collecting a
+  batch twice stores nothing twice.
 """
 
 from __future__ import annotations
@@ -44,7 +55,15 @@ from typing import Protocol
 from blockpass.blocks import Block, BlockResult
 from blockpass.usage import Usage
 
-__all__ = ["CallRecord", "CallStatus", "RunStore"]
+__all__ = [
+    "OPEN_BATCH_STATES",
+    "BatchItemRecord",
+    "BatchState",
+    "CallRecord",
+    "CallStatus",
+    "RunStore",
+    "StoredBatch",
+]
 
 
 class CallStatus(StrEnum):
@@ -77,6 +96,41 @@ class CallRecord:
     attempt: int = 1
     started_at: float
     finished_at: float
+
+
+class BatchState(StrEnum):
+    SUBMITTING = "submitting"  # stored, provider id not known yet
+    SUBMITTED = "submitted"
+    ENDED = "ended"  # the provider says every item is final; results not all stored yet
+    COLLECTED = "collected"
+    ABANDONED = "abandoned"  # never reached the provider, or given up
+
+
+OPEN_BATCH_STATES = frozenset({BatchState.SUBMITTING, BatchState.SUBMITTED, BatchState.ENDED})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BatchItemRecord:
+    custom_id: str
+    block_ids: tuple[str, ...]
+    collected: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoredBatch:
+    """One provider batch of a run: its packs and how far it has got. Times in Unix seconds."""
+
+    id: int
+    label: str
+    provider: str
+    remote_id: str | None
+    state: BatchState
+    remote_status: str
+    priming: bool
+    created_at: float
+    submitted_at: float | None
+    ended_at: float | None
+    items: tuple[BatchItemRecord, ...]
 
 
 class RunStore(Protocol):
@@ -141,6 +195,55 @@ class RunStore(Protocol):
         `call_id` before `record_results`. Where several blocks share a hash, the one with
         the smallest block id is returned.
         """
+        ...
+
+    async def add_batch(
+        self,
+        *,
+        label: str,
+        provider: str,
+        items: Sequence[BatchItemRecord],
+        priming: bool = False,
+    ) -> StoredBatch:
+        """Store a batch about to be submitted, in state `submitting`."""
+        ...
+
+    async def update_batch(
+        self,
+        batch_id: int,
+        state: BatchState,
+        *,
+        remote_id: str | None = None,
+        remote_status: str | None = None,
+    ) -> None:
+        """Move a batch on; `submitted` and `ended` stamp their time once.
+
+        A batch already `collected` or `abandoned` stays so: a late webhook or poll changes
+        nothing.
+        """
+        ...
+
+    async def batches(self, *, open_only: bool = False) -> list[StoredBatch]:
+        """Every batch of the run in id order, or only those not collected or abandoned."""
+        ...
+
+    async def batch_by_remote_id(self, remote_id: str) -> StoredBatch | None: ...
+
+    async def record_batch_item(
+        self, batch_id: int, custom_id: str, call: CallRecord, results: Sequence[BlockResult]
+    ) -> int | None:
+        """`record_call` for one batch item, marking it collected in the same transaction.
+
+        Returns the call's id, or None (storing nothing) if the item was collected before.
+        """
+        ...
+
+    async def first_delivery(self, webhook_id: str, received_at: float) -> bool:
+        """Remember a webhook delivery; False if its id was remembered before."""
+        ...
+
+    async def forget_delivery(self, webhook_id: str) -> None:
+        """Drop a remembered delivery whose handling failed, so that its retry is handled."""
         ...
 
     async def close(self) -> None:

@@ -23,13 +23,19 @@ import anyio.to_thread
 
 from blockpass.blocks import Block, BlockKind, BlockResult, Edit, Outcome, Span, Verdict
 from blockpass.errors import UserInputError
-from blockpass.store.base import CallRecord, RunStore
+from blockpass.store.base import (
+    BatchItemRecord,
+    BatchState,
+    CallRecord,
+    RunStore,
+    StoredBatch,
+)
 from blockpass.usage import Usage
 
 __all__ = ["RUN_FILE_NAME", "SCHEMA_VERSION", "SqliteRunStore", "open_sqlite_store"]
 
 RUN_FILE_NAME = "run.sqlite"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -72,6 +78,27 @@ _SCHEMA = (
     """CREATE INDEX results_for_reuse ON results (content_hash, fingerprint)
         WHERE outcome = 'result'""",
 )
+# Version 2: batches. A version-1 file gains these tables when it is opened.
+_BATCH_SCHEMA = (
+    """CREATE TABLE batches (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        label TEXT NOT NULL UNIQUE, provider TEXT NOT NULL, remote_id TEXT UNIQUE,
+        state TEXT NOT NULL, remote_status TEXT NOT NULL,
+        priming INTEGER NOT NULL CHECK (priming IN (0, 1)),
+        created_at REAL NOT NULL, submitted_at REAL, ended_at REAL)""",
+    """CREATE TABLE batch_items (
+        batch_id INTEGER NOT NULL REFERENCES batches (id),
+        custom_id TEXT NOT NULL, position INTEGER NOT NULL, block_ids TEXT NOT NULL,
+        collected INTEGER NOT NULL CHECK (collected IN (0, 1)),
+        PRIMARY KEY (batch_id, custom_id))""",
+    """CREATE TABLE webhook_deliveries (
+        webhook_id TEXT PRIMARY KEY, received_at REAL NOT NULL)""",
+)
+_BATCH_COLUMNS = (
+    "id, label, provider, remote_id, state, remote_status, priming,"
+    " created_at, submitted_at, ended_at"
+)
+_FINAL_BATCH_STATES = (BatchState.COLLECTED.value, BatchState.ABANDONED.value)
 
 _BLOCK_COLUMNS = (
     "id, document_id, block_index, kind, text, content_hash,"
@@ -214,23 +241,9 @@ class SqliteRunStore:
 
     async def record_call(self, call: CallRecord, results: Sequence[BlockResult]) -> int:
         fingerprint = self._require_run()
-        call_row = (
-            *(getattr(call, name) for name in _CALL_FIELDS),
-            *(getattr(call.usage, name) for name in _USAGE_FIELDS),
+        return await self._run(
+            lambda connection: _insert_call(connection, call, results, fingerprint), write=True
         )
-
-        def work(connection: sqlite3.Connection) -> int:
-            call_id = connection.execute(_INSERT_CALL, call_row).lastrowid
-            assert call_id is not None
-            connection.executemany(
-                "INSERT INTO call_blocks (call_id, position, block_id) VALUES (?, ?, ?)",
-                [(call_id, position, bid) for position, bid in enumerate(call.block_ids)],
-            )
-            stored = [replace(result, call_id=call_id) for result in results]
-            _upsert_results(connection, stored, fingerprint)
-            return call_id
-
-        return await self._run(work, write=True)
 
     async def record_results(self, results: Sequence[BlockResult]) -> None:
         fingerprint = self._require_run()
@@ -275,6 +288,99 @@ class SqliteRunStore:
 
         return await self._run(work)
 
+    async def add_batch(
+        self,
+        *,
+        label: str,
+        provider: str,
+        items: Sequence[BatchItemRecord],
+        priming: bool = False,
+    ) -> StoredBatch:
+        def work(connection: sqlite3.Connection) -> StoredBatch:
+            batch_id = connection.execute(
+                "INSERT INTO batches (label, provider, remote_id, state, remote_status,"
+                " priming, created_at) VALUES (?, ?, NULL, ?, '', ?, ?)",
+                (label, provider, BatchState.SUBMITTING.value, int(priming), time.time()),
+            ).lastrowid
+            connection.executemany(
+                "INSERT INTO batch_items (batch_id, custom_id, position, block_ids, collected)"
+                " VALUES (?, ?, ?, ?, 0)",
+                [
+                    (batch_id, item.custom_id, position, json.dumps(item.block_ids))
+                    for position, item in enumerate(items)
+                ],
+            )
+            return _read_batches(connection, "WHERE id = ?", (batch_id,))[0]
+
+        return await self._run(work, write=True)
+
+    async def update_batch(
+        self,
+        batch_id: int,
+        state: BatchState,
+        *,
+        remote_id: str | None = None,
+        remote_status: str | None = None,
+    ) -> None:
+        stamp = {BatchState.SUBMITTED: "submitted_at", BatchState.ENDED: "ended_at"}.get(state)
+        assignments = ["state = ?", "remote_id = COALESCE(?, remote_id)"]
+        assignments.append("remote_status = COALESCE(?, remote_status)")
+        if stamp is not None:
+            assignments.append(f"{stamp} = COALESCE({stamp}, ?)")
+        query = (
+            f"UPDATE batches SET {', '.join(assignments)}"
+            f" WHERE id = ? AND state NOT IN ({', '.join('?' * len(_FINAL_BATCH_STATES))})"
+        )
+        values: tuple[object, ...] = (state.value, remote_id, remote_status)
+        values += (time.time(),) if stamp is not None else ()
+        values += (batch_id, *_FINAL_BATCH_STATES)
+        await self._run(lambda connection: connection.execute(query, values), write=True)
+
+    async def batches(self, *, open_only: bool = False) -> list[StoredBatch]:
+        where = f"WHERE state NOT IN ({', '.join('?' * len(_FINAL_BATCH_STATES))})"
+        if open_only:
+            return await self._run(lambda c: _read_batches(c, where, _FINAL_BATCH_STATES))
+        return await self._run(lambda c: _read_batches(c, "", ()))
+
+    async def batch_by_remote_id(self, remote_id: str) -> StoredBatch | None:
+        found = await self._run(lambda c: _read_batches(c, "WHERE remote_id = ?", (remote_id,)))
+        return found[0] if found else None
+
+    async def record_batch_item(
+        self, batch_id: int, custom_id: str, call: CallRecord, results: Sequence[BlockResult]
+    ) -> int | None:
+        fingerprint = self._require_run()
+
+        def work(connection: sqlite3.Connection) -> int | None:
+            claimed = connection.execute(
+                "UPDATE batch_items SET collected = 1"
+                " WHERE batch_id = ? AND custom_id = ? AND collected = 0",
+                (batch_id, custom_id),
+            ).rowcount
+            if not claimed:
+                return None
+            return _insert_call(connection, call, results, fingerprint)
+
+        return await self._run(work, write=True)
+
+    async def first_delivery(self, webhook_id: str, received_at: float) -> bool:
+        def work(connection: sqlite3.Connection) -> bool:
+            inserted = connection.execute(
+                "INSERT INTO webhook_deliveries VALUES (?, ?) ON CONFLICT DO NOTHING",
+                (webhook_id, received_at),
+            ).rowcount
+            return bool(inserted)
+
+        return await self._run(work, write=True)
+
+    async def forget_delivery(self, webhook_id: str) -> None:
+        await self._run(
+            lambda c: c.execute(
+                "DELETE FROM webhook_deliveries WHERE webhook_id = ?", (webhook_id,)
+            ),
+            write=True,
+        )
+
     async def close(self) -> None:
         def work() -> None:
             with self._lock:
@@ -298,7 +404,10 @@ def _migrate(connection: sqlite3.Connection, path: Path) -> None:
         if version == 0:
             for statement in _SCHEMA:
                 connection.execute(statement)
-            connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        if version < 2:
+            for statement in _BATCH_SCHEMA:
+                connection.execute(statement)
+        connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
 
 @contextmanager
@@ -317,6 +426,68 @@ def _transaction(connection: sqlite3.Connection, mode: str) -> Iterator[None]:
             raise ValueError(f"the run store refused the write: {exc}") from exc
         raise
     connection.execute("COMMIT")
+
+
+def _insert_call(
+    connection: sqlite3.Connection,
+    call: CallRecord,
+    results: Sequence[BlockResult],
+    fingerprint: str,
+) -> int:
+    call_row = (
+        *(getattr(call, name) for name in _CALL_FIELDS),
+        *(getattr(call.usage, name) for name in _USAGE_FIELDS),
+    )
+    call_id = connection.execute(_INSERT_CALL, call_row).lastrowid
+    assert call_id is not None
+    connection.executemany(
+        "INSERT INTO call_blocks (call_id, position, block_id) VALUES (?, ?, ?)",
+        [(call_id, position, bid) for position, bid in enumerate(call.block_ids)],
+    )
+    stored = [replace(result, call_id=call_id) for result in results]
+    _upsert_results(connection, stored, fingerprint)
+    return call_id
+
+
+def _read_batches(
+    connection: sqlite3.Connection, where: str, values: Sequence[object]
+) -> list[StoredBatch]:
+    rows = connection.execute(f"SELECT {_BATCH_COLUMNS} FROM batches {where} ORDER BY id", values)
+    batches = [_batch_from_row(row) for row in rows.fetchall()]
+    if not batches:
+        return []
+    items: dict[int, list[BatchItemRecord]] = {batch.id: [] for batch in batches}
+    query = (
+        "SELECT batch_id, custom_id, block_ids, collected FROM batch_items"
+        f" WHERE batch_id IN ({', '.join('?' * len(items))}) ORDER BY batch_id, position"
+    )
+    for batch_id, custom_id, block_ids, collected in connection.execute(query, tuple(items)):
+        items[batch_id].append(
+            BatchItemRecord(
+                custom_id=custom_id,
+                block_ids=tuple(json.loads(block_ids)),
+                collected=bool(collected),
+            )
+        )
+    return [replace(batch, items=tuple(items[batch.id])) for batch in batches]
+
+
+def _batch_from_row(row: Any) -> StoredBatch:
+    batch_id, label, provider, remote_id, state, remote_status, priming, *times = row
+    created_at, submitted_at, ended_at = times
+    return StoredBatch(
+        id=batch_id,
+        label=label,
+        provider=provider,
+        remote_id=remote_id,
+        state=BatchState(state),
+        remote_status=remote_status,
+        priming=bool(priming),
+        created_at=created_at,
+        submitted_at=submitted_at,
+        ended_at=ended_at,
+        items=(),
+    )
 
 
 def _upsert_results(

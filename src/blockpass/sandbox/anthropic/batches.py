@@ -11,6 +11,7 @@ batch, while batch-written entries serve later batches (``PROVIDERS.md``). Cachi
 batch is best effort, modelled as a hit rate below one.
 
 Request counts stay at ``processing`` until the whole batch has ended, as the API documents.
+``on_created`` is called once per accepted batch (the sandbox counts batches and items with it).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import json
 import random
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,6 +83,7 @@ class BatchStore:
     faults: FaultPlan
     settings: BatchSettings
     cache: PromptCache
+    on_created: Callable[[Batch], None] = lambda batch: None
     _batches: dict[str, Batch] = field(default_factory=dict)
     _rng: random.Random = field(init=False)
 
@@ -119,6 +122,7 @@ class BatchStore:
             api_version=api_version,
         )
         self._batches[batch.id] = batch
+        self.on_created(batch)
         return batch
 
     def get(self, batch_id: str) -> Batch:
@@ -205,6 +209,12 @@ class BatchStore:
                 continue  # never finishes: it expires with the batch
             if fault == "batch_errored":
                 item.result = _errored("overloaded_error", "Overloaded")
+                continue
+            if fault == "batch_invalid":
+                item.result = _errored(
+                    "invalid_request_error",
+                    "The request was rejected as invalid (sandbox fault batch_invalid).",
+                )
                 continue
             try:
                 request = parse_messages_request(

@@ -18,10 +18,12 @@ error body the endpoint would have answered.
 Items of one wave run in parallel, so they cannot read each other's cache writes, and caching
 is best effort (``BatchSettings.cache_hit_rate``); batch items share the realtime prompt cache.
 
-Webhooks are a later issue: ``on_finished`` is called once when a batch reaches a final
-status, with the event type the webhook would carry (``batch.completed``, ``batch.failed``,
-``batch.expired``, ``batch.cancelled``). Batches advance only when looked at, so a sender
-needs a timer that calls ``advance_all``.
+``on_created`` is called once per accepted batch (the sandbox counts batches and items with
+it). ``on_finished`` is called once when a batch reaches a final status, with the event type
+its webhook carries (``batch.completed``, ``batch.failed``, ``batch.expired``,
+``batch.cancelled``); the sandbox sends that webhook (``webhooks.py``). Batches advance only
+when looked at, so the app also calls ``advance_all`` whenever the manual clock is moved
+and, with webhooks on, on a timer (``app.py``).
 """
 
 from __future__ import annotations
@@ -38,15 +40,20 @@ from blockpass.sandbox.cache import Commit
 from blockpass.sandbox.clock import Clock
 from blockpass.sandbox.errors import ApiError
 from blockpass.sandbox.faults import FaultPlan
-from blockpass.sandbox.openai.batchfile import ENDPOINT, Item, http_result, read_input, result_lines
+from blockpass.sandbox.openai.batchfile import (
+    ENDPOINTS,
+    Item,
+    http_result,
+    item_request,
+    read_input,
+    result_lines,
+)
 from blockpass.sandbox.openai.cache import OpenAIPromptCache
 from blockpass.sandbox.openai.engine import complete, input_plan
 from blockpass.sandbox.openai.errors import OpenAIApiError, error_body, invalid
 from blockpass.sandbox.openai.files import FileStore
-from blockpass.sandbox.openai.request import parse_chat_request
 from blockpass.sandbox.responder import Responder
 
-COMPLETION_WINDOW_SECONDS = 86_400.0
 PHASE_SHARE = 0.05
 FINAL = frozenset({"failed", "completed", "expired", "cancelled"})
 _UNFINISHED = {
@@ -62,6 +69,7 @@ _UNFINISHED = {
 class Batch:
     id: str
     input_file_id: str
+    endpoint: str
     metadata: dict[str, str] | None
     created_at: float
     items: list[Item]
@@ -69,6 +77,7 @@ class Batch:
     errors: list[dict[str, Any]]
     wave_size: int
     processing_seconds: float
+    window_seconds: float
     status: str = "validating"
     waves_done: int = 0
     completed: int = 0
@@ -86,7 +95,7 @@ class Batch:
 
     @property
     def expires_at(self) -> float:
-        return self.created_at + COMPLETION_WINDOW_SECONDS
+        return self.created_at + self.window_seconds
 
     def wave_due(self, wave: int) -> float:
         waves = -(-len(self.items) // self.wave_size)
@@ -101,6 +110,7 @@ class OpenAIBatchStore:
     settings: BatchSettings
     files: FileStore
     cache: OpenAIPromptCache
+    on_created: Callable[[Batch], None] = lambda batch: None
     on_finished: Callable[[Batch, str], None] = lambda batch, event: None
     _batches: dict[str, Batch] = field(default_factory=dict)
     _rng: random.Random = field(init=False)
@@ -121,9 +131,11 @@ class OpenAIBatchStore:
         stored = self.files.get(file_id)
         if stored.purpose != "batch":
             raise invalid(f"File {file_id} was not uploaded with purpose 'batch'.", "input_file_id")
-        if body.get("endpoint") != ENDPOINT:
+        endpoint = body.get("endpoint")
+        if endpoint not in ENDPOINTS:
             raise invalid(
-                f"Invalid value for 'endpoint': the sandbox supports '{ENDPOINT}' only.", "endpoint"
+                f"Invalid value for 'endpoint': the sandbox supports {', '.join(ENDPOINTS)}.",
+                "endpoint",
             )
         if body.get("completion_window") != "24h":
             raise invalid(
@@ -133,10 +145,11 @@ class OpenAIBatchStore:
         metadata = body.get("metadata")
         if metadata is not None and not (isinstance(metadata, dict) and len(metadata) <= 16):
             raise invalid("Invalid 'metadata': at most 16 string pairs.", "metadata")
-        items, model, errors = read_input(stored.content)
+        items, model, errors = read_input(stored.content, endpoint)
         batch = Batch(
             id=f"batch_{uuid.uuid4().hex[:24]}",
             input_file_id=file_id,
+            endpoint=endpoint,
             metadata=metadata,
             created_at=self.clock.now(),
             items=items,
@@ -144,8 +157,11 @@ class OpenAIBatchStore:
             errors=errors,
             wave_size=max(1, self.settings.parallelism),
             processing_seconds=self.settings.processing_seconds,
+            # The 24-hour completion window, shortened by the sandbox's expiry setting.
+            window_seconds=self.settings.expiry_seconds,
         )
         self._batches[batch.id] = batch
+        self.on_created(batch)
         return batch
 
     def get(self, batch_id: str) -> Batch:
@@ -234,8 +250,15 @@ class OpenAIBatchStore:
                 item.response = http_result(500, error_body(error))
                 batch.failed += 1
                 continue
+            if fault == "batch_invalid":
+                error = invalid(
+                    "The request was rejected as invalid (sandbox fault batch_invalid)."
+                )
+                item.response = http_result(400, error_body(error))
+                batch.failed += 1
+                continue
             try:
-                request = parse_chat_request(item.body, in_batch=True)
+                request, render = item_request(batch.endpoint, item.body)
                 allow_read = self._rng.random() < self.settings.cache_hit_rate
                 plan = input_plan(
                     request, self.cache, arrival_seq=arrival_seq, now=now, allow_read=allow_read
@@ -256,7 +279,7 @@ class OpenAIBatchStore:
                 limiter=None,
             )
             commits.append(completion.commit)
-            item.response = http_result(200, completion.body)
+            item.response = http_result(200, render(completion))
             batch.completed += 1
             usage = completion.body["usage"]
             batch.usage["input"] += usage["prompt_tokens"]
@@ -297,7 +320,7 @@ def batch_json(batch: Batch) -> dict[str, Any]:
     return {
         "id": batch.id,
         "object": "batch",
-        "endpoint": ENDPOINT,
+        "endpoint": batch.endpoint,
         "model": batch.model,
         "errors": {"object": "list", "data": batch.errors} if batch.errors else None,
         "input_file_id": batch.input_file_id,

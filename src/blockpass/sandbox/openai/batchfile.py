@@ -1,25 +1,34 @@
 """The Batch API's files: the rules of an input file and the lines of the result files.
 
 An input file is JSONL, one ``{"custom_id", "method": "POST", "url", "body"}`` per line
-(``PROVIDERS.md``). A file that breaks the rules (bad JSON, a line without ``custom_id``, a
-duplicate id, a URL other than the batch's endpoint, more than one model, more than 50,000
-requests or 200 MB) fails the whole batch at validation; the error codes are the sandbox's
-own names where the real ones are unknown. A result line is ``{"id", "custom_id",
-"response": {"status_code", "request_id", "body"}, "error"}``, with ``response`` null and
-``error`` set for a request that never ran.
+(``PROVIDERS.md``), every ``url`` the batch's endpoint: ``/v1/chat/completions`` or
+``/v1/responses`` (``item_request`` reads an item for either). A file that breaks the rules
+(bad JSON, a line without ``custom_id``, a duplicate id, a URL other than the batch's
+endpoint, more than one model, more than 50,000 requests or 200 MB) fails the whole batch at
+validation; the error codes are the sandbox's own names where the real ones are unknown. A
+result line is ``{"id", "custom_id", "response": {"status_code", "request_id", "body"},
+"error"}``, with ``response`` null and ``error`` set for a request that never ran.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
+from blockpass.sandbox.openai.engine import Completion
 from blockpass.sandbox.openai.files import MAX_BATCH_FILE_BYTES
+from blockpass.sandbox.openai.request import ChatRequest, parse_chat_request
+from blockpass.sandbox.openai.responses import parse_responses_request, response_body
 
 MAX_REQUESTS = 50_000
 ENDPOINT = "/v1/chat/completions"
+RESPONSES_ENDPOINT = "/v1/responses"
+ENDPOINTS = (ENDPOINT, RESPONSES_ENDPOINT)
+Render = Callable[[Completion], dict[str, Any]]
 MAX_REPORTED_ERRORS = 100
 
 
@@ -35,7 +44,9 @@ class Item:
         return self.response is not None and self.response["status_code"] == 200
 
 
-def read_input(content: bytes) -> tuple[list[Item], str | None, list[dict[str, Any]]]:
+def read_input(
+    content: bytes, endpoint: str = ENDPOINT
+) -> tuple[list[Item], str | None, list[dict[str, Any]]]:
     """The file's requests, their one model, and what fails the batch at validation."""
     items: list[Item] = []
     models: set[str] = set()
@@ -73,10 +84,10 @@ def read_input(content: bytes) -> tuple[list[Item], str | None, list[dict[str, A
                 "custom_id",
             )
         seen.add(custom_id)
-        if entry.get("method") != "POST" or entry.get("url") != ENDPOINT:
+        if entry.get("method") != "POST" or entry.get("url") != endpoint:
             fail(
                 "invalid_url",
-                f"Each line must be a POST to {ENDPOINT}, the batch's endpoint.",
+                f"Each line must be a POST to {endpoint}, the batch's endpoint.",
                 number,
                 "url",
             )
@@ -96,6 +107,19 @@ def read_input(content: bytes) -> tuple[list[Item], str | None, list[dict[str, A
     if not items and not errors:
         fail("empty_file", "The input file holds no requests.")
     return items, next(iter(models)) if len(models) == 1 else None, errors
+
+
+def item_request(endpoint: str, body: object) -> tuple[ChatRequest, Render]:
+    """An item's request for the engine, and how the engine's answer is written as the
+    endpoint's response body (``Completion.body`` is always the chat completion)."""
+    if endpoint == RESPONSES_ENDPOINT:
+        parsed = parse_responses_request(body, in_batch=True)
+        return parsed.chat, partial(response_body, parsed)
+    return parse_chat_request(body, in_batch=True), _chat_body
+
+
+def _chat_body(completion: Completion) -> dict[str, Any]:
+    return completion.body
 
 
 def http_result(status: int, body: dict[str, Any]) -> dict[str, Any]:

@@ -4,7 +4,8 @@ What the API rejects with a 400 is rejected here too, so that blockpass cannot c
 on a request shape that fails in production: strict schemas that are not closed, reasoning
 models given ``max_tokens`` or sampling parameters, function tools on models that take them
 only through the Responses API, cache options on models before GPT-5.6 (an assumption: the
-SDK documents them for GPT-5.6 and later only).
+SDK documents them for GPT-5.6 and later only). The public checks (parts and their cache
+breakpoints, efforts, sampling, output limits, cache options) serve ``responses.py`` too.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from blockpass.sandbox.openai.models import Caching, ChatTools, ModelFacts, find
 from blockpass.sandbox.openai.schema import check_strict_schema
 
 JsonObject = dict[str, Any]
-_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 _ROLES = ("system", "developer", "user", "assistant", "tool")
 _SAMPLING = ("temperature", "top_p")
 
@@ -72,8 +73,8 @@ def parse_chat_request(body: object, *, in_batch: bool = False) -> ChatRequest:
             "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
             "stream_options",
         )
-    effort = _reasoning_effort(body, model)
-    _check_sampling(body, model, effort)
+    effort = reasoning_effort(body.get("reasoning_effort"), model, "reasoning_effort")
+    check_sampling(body, model, effort)
     tools = _tools(body.get("tools"), model, effort)
     prompt_cache_options = body.get("prompt_cache_options")
     messages = _messages(body.get("messages"), model)
@@ -85,34 +86,33 @@ def parse_chat_request(body: object, *, in_batch: bool = False) -> ChatRequest:
         include_usage=isinstance(options, dict) and options.get("include_usage") is True,
         response_format=_response_format(body.get("response_format"), messages),
         tools=tools,
-        tool_choice=_tool_choice(body.get("tool_choice"), tools),
+        tool_choice=tool_choice(body.get("tool_choice"), tools),
         parallel_tool_calls=body.get("parallel_tool_calls", True) is not False,
         reasoning_effort=effort,
-        cache_mode=_cache_mode(prompt_cache_options, model),
+        cache_mode=cache_mode(prompt_cache_options, model),
         extended_retention=body.get("prompt_cache_retention") == "24h",
     )
 
 
-def _reasoning_effort(body: JsonObject, model: ModelFacts) -> str | None:
-    effort = body.get("reasoning_effort")
+def reasoning_effort(effort: object, model: ModelFacts, param: str) -> str | None:
+    """The effort asked for (``param`` names where), or the model's default."""
     if effort is None:
         return model.default_effort
     if not model.reasoning:
         raise unsupported_parameter(
-            "reasoning_effort",
-            "Unsupported parameter: 'reasoning_effort' is not supported with this model.",
+            param, f"Unsupported parameter: '{param}' is not supported with this model."
         )
     if effort not in model.efforts:
         raise invalid(
-            f"Unsupported value: 'reasoning_effort' does not support {effort!r} with this model. "
+            f"Unsupported value: '{param}' does not support {effort!r} with this model. "
             f"Supported values are: {', '.join(repr(value) for value in model.efforts)}.",
-            "reasoning_effort",
+            param,
             "unsupported_value",
         )
     return str(effort)
 
 
-def _check_sampling(body: JsonObject, model: ModelFacts, effort: str | None) -> None:
+def check_sampling(body: JsonObject, model: ModelFacts, effort: str | None) -> None:
     if not model.reasoning or effort == "none":
         return
     for name in _SAMPLING:
@@ -134,12 +134,18 @@ def _max_output(body: JsonObject, model: ModelFacts) -> int | None:
             "Use 'max_completion_tokens' instead.",
         )
     name = "max_completion_tokens" if "max_completion_tokens" in body else "max_tokens"
-    value = body.get(name)
+    return output_limit(body.get(name), name, model, minimum=1)
+
+
+def output_limit(value: object, name: str, model: ModelFacts, *, minimum: int) -> int | None:
     if value is None:
         return None
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
         raise invalid(
-            f"Invalid '{name}': integer below minimum value 1.", name, "integer_below_min_value"
+            f"Invalid '{name}': integer below minimum value. Expected a value >= {minimum}, "
+            f"but got {value!r} instead.",
+            name,
+            "integer_below_min_value",
         )
     if value > model.max_output:
         raise invalid(
@@ -185,14 +191,17 @@ def _messages(raw: object, model: ModelFacts) -> list[JsonObject]:
                 f"{where}.content",
             )
         for number, part in enumerate(content):
-            _check_part(part, f"{where}.content[{number}]", message["role"], model)
+            check_part(part, f"{where}.content[{number}]", message["role"], model)
     return raw
 
 
-def _check_part(part: object, where: str, role: str, model: ModelFacts) -> None:
+def check_part(
+    part: object, where: str, role: str, model: ModelFacts, *, text_type: str = "text"
+) -> None:
+    """A content part, and its cache breakpoint; ``text_type`` is the API's text part type."""
     if not isinstance(part, dict) or not isinstance(part.get("type"), str):
         raise invalid(f"Invalid '{where}': each content part needs a type.", where)
-    if part["type"] == "text" and not isinstance(part.get("text"), str):
+    if part["type"] == text_type and not isinstance(part.get("text"), str):
         raise invalid(f"Missing required parameter: '{where}.text'.", f"{where}.text")
     marker = part.get("prompt_cache_breakpoint")
     if marker is None:
@@ -222,31 +231,31 @@ def _response_format(raw: object, messages: list[JsonObject]) -> JsonObject | No
             "Invalid 'response_format.type': expected 'text', 'json_object' or 'json_schema'.",
             "response_format.type",
         )
-    if raw["type"] == "json_object":
-        words = " ".join(text for message in messages for text in _texts(message.get("content")))
-        if "json" not in words.lower():
-            raise invalid(
-                "'messages' must contain the word 'json' in some form, to use 'response_format' "
-                "of type 'json_object'.",
-                "messages",
-            )
+    if raw["type"] == "json_object" and not mentions_json(messages):
+        raise invalid(
+            "'messages' must contain the word 'json' in some form, to use 'response_format' "
+            "of type 'json_object'.",
+            "messages",
+        )
     if raw["type"] != "json_schema":
         return raw
-    spec = raw.get("json_schema")
-    if not isinstance(spec, dict) or not _NAME.match(str(spec.get("name", ""))):
+    check_schema_format(raw.get("json_schema"), "response_format.json_schema", "response_format")
+    return raw
+
+
+def check_schema_format(spec: object, where: str, schema_param: str) -> None:
+    """A json_schema format's name and schema, and the strict rules when it is strict;
+    ``where`` is where its fields sit (``response_format.json_schema``, ``text.format``)."""
+    if not isinstance(spec, dict) or not NAME.match(str(spec.get("name", ""))):
         raise invalid(
-            "Invalid 'response_format.json_schema.name': string does not match pattern "
-            f"{_NAME.pattern}.",
-            "response_format.json_schema.name",
+            f"Invalid '{where}.name': string does not match pattern {NAME.pattern}.",
+            f"{where}.name",
         )
     schema = spec.get("schema", {})
     if not isinstance(schema, dict):
-        raise invalid(
-            "Invalid 'response_format.json_schema.schema': expected an object.", "response_format"
-        )
+        raise invalid(f"Invalid '{where}.schema': expected an object.", schema_param)
     if spec.get("strict") is True:
-        check_strict_schema(schema, f"response_format '{spec['name']}'", "response_format")
-    return raw
+        check_strict_schema(schema, f"response_format '{spec['name']}'", schema_param)
 
 
 def _tools(raw: object, model: ModelFacts, effort: str | None) -> list[JsonObject]:
@@ -267,30 +276,33 @@ def _tools(raw: object, model: ModelFacts, effort: str | None) -> list[JsonObjec
             "reasoning_effort to 'none'.",
             "reasoning_effort",
         )
-    names = set()
+    names: set[str] = set()
     for index, tool in enumerate(raw):
         function = tool.get("function") if isinstance(tool, dict) else None
         if not isinstance(function, dict) or tool.get("type") != "function":
             raise invalid(f"Invalid 'tools[{index}]': expected a function tool.", f"tools[{index}]")
-        name = str(function.get("name", ""))
-        if not _NAME.match(name):
-            raise invalid(
-                f"Invalid 'tools[{index}].function.name': string does not match pattern "
-                f"{_NAME.pattern}.",
-                f"tools[{index}].function.name",
-            )
-        if name in names:
-            raise invalid(f"Duplicate function name in 'tools': {name}.", "tools")
-        names.add(name)
-        parameters = function.get("parameters", {"type": "object", "properties": {}})
-        if function.get("strict") is True:
-            check_strict_schema(
-                parameters, f"function '{name}'", f"tools[{index}].function.parameters"
-            )
+        check_function(function, f"tools[{index}].function", names)
     return raw
 
 
-def _tool_choice(raw: object, tools: list[JsonObject]) -> str | JsonObject | None:
+def check_function(function: JsonObject, where: str, names: set[str]) -> None:
+    """A function's name, unique among ``names``, and its parameters when it is strict;
+    ``where`` is where its fields sit (nested on Chat Completions, flat on Responses)."""
+    name = str(function.get("name", ""))
+    if not NAME.match(name):
+        raise invalid(
+            f"Invalid '{where}.name': string does not match pattern {NAME.pattern}.",
+            f"{where}.name",
+        )
+    if name in names:
+        raise invalid(f"Duplicate function name in 'tools': {name}.", "tools")
+    names.add(name)
+    parameters = function.get("parameters", {"type": "object", "properties": {}})
+    if function.get("strict") is True:
+        check_strict_schema(parameters, f"function '{name}'", f"{where}.parameters")
+
+
+def tool_choice(raw: object, tools: list[JsonObject]) -> str | JsonObject | None:
     if raw is None:
         return None
     if not tools:
@@ -311,7 +323,7 @@ def _tool_choice(raw: object, tools: list[JsonObject]) -> str | JsonObject | Non
     return raw
 
 
-def _cache_mode(raw: object, model: ModelFacts) -> str:
+def cache_mode(raw: object, model: ModelFacts) -> str:
     if raw is None:
         return "implicit"
     if model.caching is not Caching.BREAKPOINTS:
@@ -329,6 +341,12 @@ def _cache_mode(raw: object, model: ModelFacts) -> str:
             "Invalid 'prompt_cache_options.ttl': expected '30m'.", "prompt_cache_options.ttl"
         )
     return str(raw.get("mode", "implicit"))
+
+
+def mentions_json(messages: list[JsonObject]) -> bool:
+    """Whether the prompt says "json", which JSON mode needs."""
+    words = " ".join(text for message in messages for text in _texts(message.get("content")))
+    return "json" in words.lower()
 
 
 def _texts(content: object) -> list[str]:

@@ -1,9 +1,11 @@
-"""The OpenAI endpoints: Chat Completions (plain and streamed), Files and Batches.
+"""The OpenAI endpoints: Chat Completions (plain and streamed), Responses (plain), Files and
+Batches.
 
 Authentication is ``Authorization: Bearer <key>`` against the sandbox's key; every error is
-rendered as ``{"error": {"message", "type", "param", "code"}}``. The route group keeps its
-own prompt cache, rate limiter, files and batches, and shares the clock, faults, responder
-and request counters with the rest of the sandbox.
+rendered as ``{"error": {"message", "type", "param", "code"}}``. The vendor has its own prompt
+cache, rate limiter, files and batches (``OpenAIState``, kept on the sandbox as
+``sandbox.openai`` so that the app can advance the batches), and shares the clock, faults,
+responder, stats and webhook sender with the rest of the sandbox.
 
 Injected request faults map to the API's own failures: ``rate_limited`` a 429 with
 ``Retry-After``, ``overloaded`` a 503 ``server_is_overloaded``, ``server_error`` a 500.
@@ -14,6 +16,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -22,13 +25,14 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from blockpass.sandbox.errors import ApiError
-from blockpass.sandbox.openai.batches import OpenAIBatchStore, batch_json
+from blockpass.sandbox.openai.batches import Batch, OpenAIBatchStore, batch_json
 from blockpass.sandbox.openai.cache import OpenAIPromptCache
 from blockpass.sandbox.openai.engine import Completion, complete, input_plan
 from blockpass.sandbox.openai.errors import OpenAIApiError, error_body, invalid
 from blockpass.sandbox.openai.files import MAX_UPLOAD_BYTES, FileStore
 from blockpass.sandbox.openai.ratelimit import OpenAIRateLimiter
-from blockpass.sandbox.openai.request import parse_chat_request
+from blockpass.sandbox.openai.request import ChatRequest, parse_chat_request
+from blockpass.sandbox.openai.responses import parse_responses_request, response_body
 from blockpass.sandbox.streaming import ConnectionDropped, DroppingResponse
 
 if TYPE_CHECKING:
@@ -48,6 +52,12 @@ class OpenAIState:
             tokens_per_minute=config.input_tokens_per_minute,
         )
         self.files = FileStore(sandbox.clock)
+        webhooks = sandbox.webhooks
+
+        def on_finished(batch: Batch, event: str) -> None:
+            if webhooks is not None:
+                webhooks.announce(event, batch.id, at=batch.times[batch.status])
+
         self.batches = OpenAIBatchStore(
             clock=sandbox.clock,
             responder=sandbox.responder,
@@ -55,11 +65,13 @@ class OpenAIState:
             settings=config.batches,
             files=self.files,
             cache=self.cache,
+            on_created=lambda batch: sandbox.stats.batch_created("openai", len(batch.items)),
+            on_finished=on_finished,
         )
 
 
 def openai_routes(sandbox: Sandbox) -> list[Route]:
-    state = OpenAIState(sandbox)
+    state = sandbox.openai
 
     def endpoint(handler: Handler) -> Handler:
         async def wrapped(request: Request) -> Response:
@@ -78,8 +90,8 @@ def openai_routes(sandbox: Sandbox) -> list[Route]:
 
         return wrapped
 
-    async def chat_completions(request: Request) -> Response:
-        parsed = parse_chat_request(await _body(request, MAX_REQUEST_BYTES))
+    def run(parsed: ChatRequest) -> _Run:
+        """Faults, the cache plan, the rate limiter and the answer: the same for both APIs."""
         blocks = sandbox.responder.blocks_in(parsed.last_user_text)
         faults = sandbox.faults.shape(sandbox.faults.draw(), len(blocks))
         if faults.request == "rate_limited":
@@ -111,20 +123,37 @@ def openai_routes(sandbox: Sandbox) -> list[Route]:
         delay = sandbox.config.latency + (
             sandbox.faults.slow_seconds if faults.request == "slow" else 0.0
         )
-        headers = completion.admission.headers if completion.admission else {}
-        dropped = faults.request == "drop_connection"
+        return _Run(completion=completion, delay=delay, dropped=faults.request == "drop_connection")
+
+    async def reply(run: _Run, body: dict[str, Any]) -> Response:
+        if run.delay:
+            await anyio.sleep(
+                run.delay + sandbox.config.token_latency * run.completion.output_tokens
+            )
+        _finish(state, run.completion)
+        payload = json.dumps(body).encode()
+        if run.dropped:
+            return DroppingResponse(payload, headers=run.headers)
+        return Response(payload, media_type="application/json", headers=run.headers)
+
+    async def chat_completions(request: Request) -> Response:
+        parsed = parse_chat_request(await _body(request, MAX_REQUEST_BYTES))
+        done = run(parsed)
         if parsed.stream:
             events = _events(
-                state, completion, delay, include_usage=parsed.include_usage, dropped=dropped
+                state,
+                done.completion,
+                done.delay,
+                include_usage=parsed.include_usage,
+                dropped=done.dropped,
             )
-            return StreamingResponse(events, media_type="text/event-stream", headers=headers)
-        if delay:
-            await anyio.sleep(delay + sandbox.config.token_latency * completion.output_tokens)
-        _finish(state, completion)
-        payload = json.dumps(completion.body).encode()
-        if dropped:
-            return DroppingResponse(payload, headers=headers)
-        return Response(payload, media_type="application/json", headers=headers)
+            return StreamingResponse(events, media_type="text/event-stream", headers=done.headers)
+        return await reply(done, done.completion.body)
+
+    async def responses(request: Request) -> Response:
+        parsed = parse_responses_request(await _body(request, MAX_REQUEST_BYTES))
+        done = run(parsed.chat)
+        return await reply(done, response_body(parsed, done.completion))
 
     async def upload_file(request: Request) -> Response:
         body = await _raw(request, MAX_UPLOAD_BYTES)
@@ -182,6 +211,7 @@ def openai_routes(sandbox: Sandbox) -> list[Route]:
     batch_path = "/v1/batches/{batch_id}"
     return [
         Route("/v1/chat/completions", endpoint(chat_completions), methods=["POST"]),
+        Route("/v1/responses", endpoint(responses), methods=["POST"]),
         Route("/v1/files", endpoint(upload_file), methods=["POST"]),
         Route("/v1/files", endpoint(list_files), methods=["GET"]),
         Route(file_path, endpoint(retrieve_file), methods=["GET"]),
@@ -192,6 +222,18 @@ def openai_routes(sandbox: Sandbox) -> list[Route]:
         Route(batch_path, endpoint(retrieve_batch), methods=["GET"]),
         Route(f"{batch_path}/cancel", endpoint(cancel_batch), methods=["POST"]),
     ]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Run:
+    completion: Completion
+    delay: float
+    dropped: bool
+
+    @property
+    def headers(self) -> dict[str, str]:
+        admission = self.completion.admission
+        return admission.headers if admission else {}
 
 
 def _authenticate(request: Request, api_key: str) -> None:

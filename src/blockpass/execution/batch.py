@@ -1,0 +1,351 @@
+"""Batch execution: packs to provider batches, durable across restarts.
+
+A round packs the blocks still to do, submits them as one or more batches (split at the
+provider's request and byte limits), waits for every batch to end, and settles each item's
+answer exactly as realtime execution settles a call's (``packwork.py``). Items that come
+back errored, expired or canceled go into the next round's batch; items the provider
+rejects as invalid fail with the provider's reason, never retried.
+
+Caching: every request marks the shared prefix with the 1-hour TTL (a batch can take far
+longer than 5 minutes), and, by policy, the first round primes the cache: one single-pack
+batch first, the rest once it has ended, so that the rest can read what it wrote.
+
+Waiting: each batch's status is polled with backoff; in between, the run store is read every
+``store_check`` seconds, where a webhook receiver (``blockpass webhooks``) may have recorded
+that the batch ended, so the results are collected without waiting for the next poll.
+
+Durability (``store/base.py``): a batch and its packs are stored before the submit call and
+its id right after it returns. On restart, every batch not yet collected is resumed: one
+stored without an id is looked for at the provider (``BatchApi.find``) and adopted if it
+exists, or abandoned if it does not; then all are waited for and collected. Collecting an
+item stores its call and results in one transaction that marks it collected, so nothing is
+stored twice and nothing already submitted is submitted again.
+
+Deadline: past ``deadline``, batches still running are cancelled (their finished items are
+kept) and whatever is left goes through realtime execution.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
+
+import anyio
+
+from blockpass.blocks import Block
+from blockpass.errors import ProviderRejected, TransientProviderError
+from blockpass.execution.packwork import ExecutionStats, PackWork
+from blockpass.execution.realtime import RealtimeExecutor
+from blockpass.packing import Pack
+from blockpass.providers.base import ModelRequest
+from blockpass.providers.batches import BatchApi, BatchItem, BatchItemResult, ItemOutcome
+from blockpass.store import BatchItemRecord, BatchState, RunStore, StoredBatch
+
+__all__ = ["BATCH_GAP_SECONDS", "BatchExecutor", "BatchSettings", "record_batch_event"]
+
+# The gap the cache TTL is chosen for: a batch item may run an hour after the one before.
+BATCH_GAP_SECONDS = 3600.0
+# How far back a crashed submission's batch is looked for: clocks differ between hosts.
+_CLOCK_SKEW_SECONDS = 300.0
+_SUBMIT_ATTEMPTS = 5
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BatchSettings:
+    prime: bool = True
+    poll_initial: float = 5.0
+    poll_factor: float = 1.5
+    poll_max: float = 60.0
+    store_check: float = 1.0
+    deadline: float | None = None  # Unix time
+    # A batch request's latency does not matter, and every request pays for the prefix again
+    # (a read, or a 1h write when the best-effort cache misses): bigger packs, fewer prefixes.
+    max_blocks: int = 100
+    max_requests: int | None = None  # below the provider's limit, to split smaller
+    max_bytes: int | None = None
+
+
+class BatchExecutor:
+    def __init__(
+        self,
+        *,
+        provider_name: str,
+        api: BatchApi,
+        work: PackWork,
+        realtime: RealtimeExecutor,
+        settings: BatchSettings | None = None,
+        on_submitted: Callable[[StoredBatch], None] = lambda batch: None,
+    ) -> None:
+        self._provider_name = provider_name
+        self._api = api
+        self._work = work
+        self._store = work.store
+        self._realtime = realtime
+        self._settings = settings or BatchSettings()
+        self._on_submitted = on_submitted
+        self._cacheable = work.prefix_tokens >= work.profile.min_cacheable
+
+    @property
+    def stats(self) -> ExecutionStats:
+        return self._work.stats
+
+    async def run(self, blocks: Sequence[Block]) -> ExecutionStats:
+        by_id = {block.id: block for block in blocks}
+        resumed = await self._store.batches(open_only=True)
+        in_flight = {
+            block_id for batch in resumed for item in batch.items for block_id in item.block_ids
+        }
+        queue = [block for block in blocks if block.id not in in_flight]
+        queue += await self._finish_all(resumed, by_id)
+        primed = any(batch.state is BatchState.COLLECTED for batch in await self._store.batches())
+        while queue:
+            if self._past_deadline():
+                await self._realtime.run(queue)
+                break
+            packs = self._work.plan(queue, max_blocks=self._settings.max_blocks)
+            queue = []
+            if self._settings.prime and self._cacheable and not primed and len(packs) > 1:
+                queue += await self._round([packs.pop(0)], by_id, priming=True)
+            primed = True
+            queue += await self._round(packs, by_id, priming=False)
+            self.stats.resubmitted_blocks += len(queue)
+        return self.stats
+
+    def _past_deadline(self) -> bool:
+        deadline = self._settings.deadline
+        return deadline is not None and time.time() >= deadline
+
+    async def _round(
+        self, packs: list[Pack], by_id: dict[str, Block], *, priming: bool
+    ) -> list[Block]:
+        submitted: list[StoredBatch] = []
+        retry: list[Block] = []
+        for group in self._split(packs):
+            batch = await self._submit(group, priming=priming)
+            if batch is None:
+                retry += await self._work.give_back(
+                    [block for pack in group for block in pack.blocks],
+                    "the provider refused the batch",
+                    split=False,
+                )
+            else:
+                submitted.append(batch)
+        return retry + await self._finish_all(submitted, by_id)
+
+    def _split(self, packs: list[Pack]) -> list[list[Pack]]:
+        limits = self._api.limits
+        max_requests = min(limits.max_requests, self._settings.max_requests or math.inf)
+        max_bytes = min(limits.max_bytes, self._settings.max_bytes or math.inf)
+        groups: list[list[Pack]] = [[]]
+        size = 0
+        for pack in packs:
+            item_size = self._api.item_size(self._item(pack))
+            current = groups[-1]
+            if current and (len(current) >= max_requests or size + item_size > max_bytes):
+                groups.append([])
+                size = 0
+            groups[-1].append(pack)
+            size += item_size
+        return [group for group in groups if group]
+
+    def _item(self, pack: Pack) -> BatchItem:
+        return BatchItem(custom_id=pack.id, request=self._request(pack))
+
+    def _request(self, pack: Pack) -> ModelRequest:
+        return self._work.request(pack, expected_gap_seconds=BATCH_GAP_SECONDS)
+
+    async def _submit(self, packs: list[Pack], *, priming: bool) -> StoredBatch | None:
+        """Store the batch, submit it, store its id; None if the provider refused it."""
+        label = f"blockpass-{uuid.uuid4().hex}"
+        batch = await self._store.add_batch(
+            label=label,
+            provider=self._provider_name,
+            items=[
+                BatchItemRecord(
+                    custom_id=pack.id, block_ids=tuple(block.id for block in pack.blocks)
+                )
+                for pack in packs
+            ],
+            priming=priming,
+        )
+        items = [self._item(pack) for pack in packs]
+        for attempt in range(_SUBMIT_ATTEMPTS):
+            try:
+                remote_id = await self._api.submit(items, label=label)
+            except ProviderRejected as error:
+                _log.warning("batch %s refused: %s", label, error)
+                await self._store.update_batch(batch.id, BatchState.ABANDONED)
+                return None
+            except TransientProviderError as error:
+                # The batch may exist although the answer was lost: never create it twice.
+                _log.warning("submitting batch %s failed (%s); looking for it", label, error)
+                adopted = await self._adopt(batch)
+                if adopted is not None:
+                    return adopted
+                await anyio.sleep(self._work.settings.backoff_base * 2.0**attempt)
+                continue
+            await self._store.update_batch(batch.id, BatchState.SUBMITTED, remote_id=remote_id)
+            return await self._submitted(batch, remote_id)
+        await self._store.update_batch(batch.id, BatchState.ABANDONED)
+        return None
+
+    async def _submitted(self, batch: StoredBatch, remote_id: str) -> StoredBatch:
+        stored = await self._store.batch_by_remote_id(remote_id)
+        assert stored is not None
+        self.stats.batches += 1
+        self._on_submitted(stored)
+        return stored
+
+    async def _adopt(self, batch: StoredBatch) -> StoredBatch | None:
+        """The provider's batch for a submission whose id was never stored, if it exists."""
+        known = {stored.remote_id for stored in await self._store.batches()}
+        candidates = await self._api.find(
+            batch.label,
+            created_after=batch.created_at - _CLOCK_SKEW_SECONDS,
+            count=len(batch.items),
+        )
+        for remote_id in candidates:
+            if remote_id not in known:
+                await self._store.update_batch(batch.id, BatchState.SUBMITTED, remote_id=remote_id)
+                return await self._submitted(batch, remote_id)
+        return None
+
+    async def _finish_all(
+        self, batches: Sequence[StoredBatch], by_id: dict[str, Block]
+    ) -> list[Block]:
+        retry: list[Block] = []
+
+        async def finish(batch: StoredBatch) -> None:
+            retry.extend(await self._finish(batch, by_id))
+
+        async with anyio.create_task_group() as group:
+            for batch in batches:
+                group.start_soon(finish, batch)
+        return retry
+
+    async def _finish(self, batch: StoredBatch, by_id: dict[str, Block]) -> list[Block]:
+        """Wait for a batch to end and settle every item not settled before."""
+        remote_id = batch.remote_id
+        if batch.state is BatchState.SUBMITTING:
+            adopted = await self._adopt(batch)
+            if adopted is None:
+                await self._store.update_batch(batch.id, BatchState.ABANDONED)
+                return self._blocks(batch.items, by_id)
+            remote_id = adopted.remote_id
+        assert remote_id is not None
+        status = await self._wait(batch.id, remote_id)
+        results = {result.custom_id: result for result in await self._api.results(remote_id)}
+        retry: list[Block] = []
+        for item in batch.items:
+            blocks = self._blocks([item], by_id)
+            if item.collected:
+                # Settled before a restart; what it left without a result is still to do.
+                retry += blocks
+                continue
+            if not blocks:
+                continue
+            result = results.get(item.custom_id) or BatchItemResult(
+                custom_id=item.custom_id,
+                outcome=ItemOutcome.ERRORED,
+                error=f"no result for this request (batch {status})",
+            )
+            pack = self._work.pack_of(blocks)
+            retry += await self._settle(batch, item.custom_id, pack, result)
+        await self._store.update_batch(batch.id, BatchState.COLLECTED)
+        return retry
+
+    @staticmethod
+    def _blocks(items: Sequence[BatchItemRecord], by_id: dict[str, Block]) -> list[Block]:
+        """The blocks of stored items still to do in this run, in pack order."""
+        return [
+            by_id[block_id] for item in items for block_id in item.block_ids if block_id in by_id
+        ]
+
+    async def _wait(self, batch_id: int, remote_id: str) -> str:
+        """Poll with backoff until the batch ends, reading the store in between for a webhook's
+        word; past the deadline, cancel it once. Returns the provider's final status."""
+        delay = self._settings.poll_initial
+        next_poll = 0.0
+        cancelled = False
+        while True:
+            stored = await self._store.batch_by_remote_id(remote_id)
+            if stored is not None and stored.state is BatchState.ENDED:
+                return stored.remote_status
+            now = time.monotonic()
+            if self._past_deadline() and not cancelled:
+                cancelled = True
+                next_poll = now
+                try:
+                    await self._api.cancel(remote_id)
+                except (TransientProviderError, ProviderRejected) as error:
+                    _log.warning("cancelling batch %s failed: %s", remote_id, error)
+            if now >= next_poll:
+                try:
+                    status = await self._api.status(remote_id)
+                except TransientProviderError as error:
+                    _log.warning("polling batch %s failed: %s", remote_id, error)
+                else:
+                    if status.ended:
+                        await self._store.update_batch(
+                            batch_id, BatchState.ENDED, remote_status=status.status
+                        )
+                        return status.status
+                    await self._store.update_batch(
+                        batch_id, BatchState.SUBMITTED, remote_status=status.status
+                    )
+                next_poll = now + delay
+                delay = min(delay * self._settings.poll_factor, self._settings.poll_max)
+            await anyio.sleep(max(0.0, min(self._settings.store_check, next_poll - now)))
+
+    async def _settle(
+        self, batch: StoredBatch, custom_id: str, pack: Pack, result: BatchItemResult
+    ) -> list[Block]:
+        record = partial(self._store.record_batch_item, batch.id, custom_id)
+        started = batch.submitted_at or batch.created_at
+        # Attempt 2 and up: the pack's blocks were in a batch item before (a resubmission).
+        attempt = 1 + max(self._work.attempts(block) for block in pack.blocks)
+        if result.outcome is ItemOutcome.SUCCEEDED and result.response is not None:
+            self.stats.calls += 1
+            call = self._work.call_record(
+                pack, status="ok", started=started, batch=True, attempt=attempt
+            )
+            return await self._work.settle(pack, result.response, call, record)
+        call = self._work.call_record(
+            pack,
+            status=result.outcome.value,
+            started=started,
+            batch=True,
+            error=result.error,
+            attempt=attempt,
+        )
+        retry: list[Block] = []
+        spent = list(pack.blocks)
+        if result.outcome is not ItemOutcome.INVALID:
+            retry, spent = self._work.count_attempt(pack.blocks, split=False)
+        failures = self._work.failures(spent, f"batch item {result.outcome.value}: {result.error}")
+        if await record(call, failures) is None:
+            return []
+        self._work.progress(len(failures))
+        return retry
+
+
+async def record_batch_event(store: RunStore, api: BatchApi, remote_id: str) -> bool:
+    """What a webhook for ``remote_id`` means to a run: False if the run has no such batch.
+
+    The event only says something happened; the batch is fetched and its status stored, and
+    a run waiting on it collects the results on its next look at the store.
+    """
+    stored = await store.batch_by_remote_id(remote_id)
+    if stored is None:
+        return False
+    status = await api.status(remote_id)
+    state = BatchState.ENDED if status.ended else stored.state
+    await store.update_batch(stored.id, state, remote_status=status.status)
+    return True

@@ -1,0 +1,288 @@
+"""The batch executor against the sandbox's Message Batches, through the SDK and the SQLite store.
+
+The sandbox runs on a manual clock: a batch makes progress only when a test moves the clock,
+which ``on_submitted`` does as soon as a batch is submitted, so no test waits for real time
+beyond the executor's short polls.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import anyio
+import pytest
+
+from blockpass.blocks import Block, Outcome
+from blockpass.execution.batch import BatchExecutor, BatchSettings
+from blockpass.execution.packwork import ExecutionSettings, ExecutionStats, PackWork
+from blockpass.execution.realtime import RealtimeExecutor
+from blockpass.providers import batch_api, open_adapter
+from blockpass.providers.anthropic import AnthropicProvider
+from blockpass.providers.anthropic_batches import AnthropicBatches
+from blockpass.providers.base import model_profile
+from blockpass.providers.batches import BatchItem
+from blockpass.sandbox import (
+    DEFAULT_API_KEY,
+    FaultPlan,
+    ManualClock,
+    Sandbox,
+    SandboxConfig,
+    create_app,
+    serve_in_thread,
+)
+from blockpass.sandbox.faults import parse_rates
+from blockpass.store import BatchItemRecord, BatchState, RunStore, StoredBatch, open_sqlite_store
+from blockpass.task import Task
+from tests.execution.test_realtime import MODEL, corpus
+from tests.sandbox.support import RunningSandbox, StartSandbox
+
+pytestmark = pytest.mark.anyio
+FAST = ExecutionSettings(concurrency=4, backoff_base=0.001, min_blocks=1, max_blocks=8)
+QUICK_POLLS = BatchSettings(poll_initial=0.01, poll_max=0.05, store_check=0.01, max_blocks=8)
+HOUR = 3600.0
+DAY = 86_400.0 + 120.0
+# Longer than a sandbox batch takes (60 s by default), well within the 1h cache TTL.
+BATCH_TIME = 120.0
+
+
+async def open_store(tmp_path: Path, task: Task, blocks: list[Block]) -> RunStore:
+    store = await open_sqlite_store(tmp_path / "run")
+    await store.open_run(fingerprint=task.fingerprint(MODEL), settings={})
+    await store.put_blocks(blocks)
+    return store
+
+
+async def execute(
+    running: RunningSandbox,
+    task: Task,
+    blocks: list[Block],
+    store: RunStore,
+    settings: BatchSettings = QUICK_POLLS,
+    on_submitted: Callable[[StoredBatch], None] | None = None,
+) -> ExecutionStats:
+    provider = AnthropicProvider(
+        profile=model_profile(MODEL),
+        api_key=DEFAULT_API_KEY,
+        base_url=running.server.base_url,
+        name="sandbox",
+    )
+    work = PackWork(
+        profile=provider.profile, provider_name=provider.name, task=task, store=store, settings=FAST
+    )
+    try:
+        return await BatchExecutor(
+            provider_name=provider.name,
+            api=AnthropicBatches(provider),
+            work=work,
+            realtime=RealtimeExecutor(provider=provider, work=work),
+            settings=settings,
+            on_submitted=on_submitted or (lambda batch: running.clock.advance(BATCH_TIME)),
+        ).run(blocks)
+    finally:
+        await provider.aclose()
+
+
+def created_batches(running: RunningSandbox) -> int:
+    return len(running.sandbox.batches.listing(limit=1000, after_id=None, before_id=None))
+
+
+async def test_every_block_gets_a_result_from_batches_priced_as_batch_calls(
+    start_sandbox: StartSandbox, task: Task, google_rules: Path, tmp_path: Path
+) -> None:
+    running = start_sandbox(SandboxConfig(rules=google_rules))
+    blocks = corpus(40)
+    store = await open_store(tmp_path, task, blocks)
+    stats = await execute(running, task, blocks, store)
+    results = await store.results()
+    assert set(results) == {block.id for block in blocks}
+    assert {result.outcome for result in results.values()} == {Outcome.RESULT}
+    calls = await store.calls()
+    assert len(calls) == stats.calls == 5
+    assert all(call.batch for call in calls)
+    batches = await store.batches()
+    assert all(batch.state is BatchState.COLLECTED for batch in batches)
+    assert stats.batches == len(batches) == created_batches(running) == 2
+    await store.close()
+
+
+async def test_the_first_batch_primes_the_cache_alone_and_the_rest_read_its_1h_entry(
+    start_sandbox: StartSandbox, task: Task, google_rules: Path, tmp_path: Path
+) -> None:
+    running = start_sandbox(SandboxConfig(rules=google_rules))
+    blocks = corpus(40)
+    store = await open_store(tmp_path, task, blocks)
+    await execute(running, task, blocks, store)
+    primer, rest = await store.batches()
+    assert primer.priming
+    assert len(primer.items) == 1
+    assert not rest.priming
+    assert len(rest.items) == 4
+    calls = await store.calls()
+    first = next(call for call in calls if call.pack_id == primer.items[0].custom_id)
+    assert first.usage.cache_write_1h > 2000
+    assert first.usage.cache_write_5m == 0
+    later = [call for call in calls if call is not first]
+    assert sum(call.usage.cache_read > 0 for call in later) >= 3  # best effort in a batch
+    await store.close()
+
+
+async def test_batches_are_split_at_the_request_limit(
+    start_sandbox: StartSandbox, task: Task, google_rules: Path, tmp_path: Path
+) -> None:
+    running = start_sandbox(SandboxConfig(rules=google_rules))
+    blocks = corpus(40)
+    store = await open_store(tmp_path, task, blocks)
+    settings = BatchSettings(
+        prime=False,
+        max_requests=2,
+        poll_initial=0.01,
+        poll_max=0.05,
+        store_check=0.01,
+        max_blocks=8,
+    )
+    await execute(running, task, blocks, store, settings)
+    assert [len(batch.items) for batch in await store.batches()] == [2, 2, 1]
+    assert len(await store.results()) == 40
+    await store.close()
+
+
+async def test_errored_and_expired_items_are_resubmitted_until_every_block_has_a_result(
+    start_sandbox: StartSandbox, task: Task, google_rules: Path, tmp_path: Path
+) -> None:
+    faults = FaultPlan(rates=parse_rates("batch_errored=0.1,batch_expired=0.1"), seed=3)
+    running = start_sandbox(SandboxConfig(rules=google_rules), faults=faults)
+    blocks = corpus(80)
+    store = await open_store(tmp_path, task, blocks)
+    # An item that expires keeps its batch open until the 24-hour window closes.
+    stats = await execute(
+        running, task, blocks, store, on_submitted=lambda batch: running.clock.advance(DAY)
+    )
+    results = await store.results()
+    assert len(results) == 80
+    assert {result.outcome for result in results.values()} == {Outcome.RESULT}
+    statuses = Counter(call.status for call in await store.calls())
+    assert statuses["errored"] + statuses["expired"] >= 1
+    assert stats.resubmitted_blocks >= 1
+    assert len(await store.batches()) >= 3
+    await store.close()
+
+
+async def test_invalid_items_fail_with_the_providers_reason_and_are_not_retried(
+    start_sandbox: StartSandbox, task: Task, google_rules: Path, tmp_path: Path
+) -> None:
+    running = start_sandbox(
+        SandboxConfig(rules=google_rules), faults=FaultPlan(rates=parse_rates("batch_invalid=1"))
+    )
+    blocks = corpus(16)
+    store = await open_store(tmp_path, task, blocks)
+    await execute(running, task, blocks, store)
+    results = await store.results()
+    assert {result.outcome for result in results.values()} == {Outcome.FAILED}
+    assert all("invalid" in result.reason for result in results.values())
+    assert created_batches(running) == 2  # the primer and the rest, neither sent again
+    await store.close()
+
+
+async def test_past_the_deadline_a_running_batch_is_cancelled_and_the_rest_goes_realtime(
+    start_sandbox: StartSandbox, task: Task, google_rules: Path, tmp_path: Path
+) -> None:
+    running = start_sandbox(SandboxConfig(rules=google_rules))
+    blocks = corpus(24)
+    store = await open_store(tmp_path, task, blocks)
+    settings = BatchSettings(
+        prime=False,
+        deadline=time.time() + 0.3,
+        poll_initial=0.01,
+        poll_max=0.05,
+        store_check=0.01,
+        max_blocks=8,
+    )
+    # The clock never moves: the batch never progresses on its own.
+    await execute(running, task, blocks, store, settings, on_submitted=lambda batch: None)
+    results = await store.results()
+    assert {result.outcome for result in results.values()} == {Outcome.RESULT}
+    calls = await store.calls()
+    assert {call.status for call in calls if call.batch} == {"canceled"}
+    assert sum(not call.batch for call in calls) >= 3
+    await store.close()
+
+
+async def test_a_batch_submitted_before_a_crash_but_never_recorded_is_found_not_submitted_again(
+    task: Task, google_rules: Path, tmp_path: Path
+) -> None:
+    clock = ManualClock(start=time.time())
+    sandbox = Sandbox(SandboxConfig(rules=google_rules), clock=clock)
+    with serve_in_thread(create_app(sandbox)) as server:
+        running = RunningSandbox(sandbox=sandbox, server=server, clock=clock)
+        blocks = corpus(8)
+        store = await open_store(tmp_path, task, blocks)
+        provider = AnthropicProvider(
+            profile=model_profile(MODEL), api_key=DEFAULT_API_KEY, base_url=server.base_url
+        )
+        work = PackWork(
+            profile=provider.profile, provider_name="sandbox", task=task, store=store, settings=FAST
+        )
+        (pack,) = work.plan(blocks)
+        # The crash: the batch reached the provider, its id never reached the store.
+        stored = await store.add_batch(
+            label="blockpass-crashed",
+            provider="sandbox",
+            items=[BatchItemRecord(custom_id=pack.id, block_ids=tuple(b.id for b in pack.blocks))],
+        )
+        request = work.request(pack, expected_gap_seconds=HOUR)
+        await AnthropicBatches(provider).submit(
+            [BatchItem(custom_id=pack.id, request=request)], label=stored.label
+        )
+        await provider.aclose()
+        assert created_batches(running) == 1
+        clock.advance(BATCH_TIME)
+        with anyio.fail_after(30):
+            await execute(running, task, blocks, store)
+        assert created_batches(running) == 1
+        assert len(await store.results()) == 8
+        (batch,) = await store.batches()
+        assert batch.state is BatchState.COLLECTED
+        assert batch.remote_id is not None
+        await store.close()
+
+
+async def test_an_openai_batch_where_every_request_failed_has_no_output_file_and_fails_its_blocks(
+    start_sandbox: StartSandbox, task: Task, google_rules: Path, tmp_path: Path
+) -> None:
+    running = start_sandbox(
+        SandboxConfig(rules=google_rules), faults=FaultPlan(rates=parse_rates("batch_invalid=1"))
+    )
+    provider = open_adapter(
+        model_profile("gpt-5-mini"),
+        api_key=DEFAULT_API_KEY,
+        base_url=f"{running.server.base_url}/v1",
+        name="sandbox",
+    )
+    blocks = corpus(8)
+    store = await open_sqlite_store(tmp_path / "run")
+    await store.open_run(fingerprint=task.fingerprint("gpt-5-mini"), settings={})
+    await store.put_blocks(blocks)
+    work = PackWork(
+        profile=provider.profile, provider_name="sandbox", task=task, store=store, settings=FAST
+    )
+    api = batch_api(provider)
+    assert api is not None
+    await BatchExecutor(
+        provider_name="sandbox",
+        api=api,
+        work=work,
+        realtime=RealtimeExecutor(provider=provider, work=work),
+        settings=QUICK_POLLS,
+        on_submitted=lambda batch: running.clock.advance(BATCH_TIME),
+    ).run(blocks)
+    await provider.aclose()
+    (batch,) = running.sandbox.openai.batches.listing(limit=10, after=None)
+    assert batch.status == "completed"
+    assert batch.output_file_id is None
+    results = await store.results()
+    assert {result.outcome for result in results.values()} == {Outcome.FAILED}
+    assert all("HTTP 400" in result.reason for result in results.values())
+    await store.close()
