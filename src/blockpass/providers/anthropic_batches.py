@@ -10,13 +10,12 @@ requests, newest last, and the caller adopts one it has not adopted before.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 
 import anthropic
-import httpx2
 
-from blockpass.errors import BatchNotFound, TransientProviderError
+from blockpass.errors import BatchNotFound
 from blockpass.providers.anthropic import AnthropicProvider, message_response, translate_error
 from blockpass.providers.batches import (
     MISSING,
@@ -25,6 +24,7 @@ from blockpass.providers.batches import (
     BatchLimits,
     BatchStatus,
     ItemOutcome,
+    sdk_errors,
 )
 
 LIMITS = BatchLimits(max_requests=100_000, max_bytes=256 * 1024 * 1024)
@@ -121,14 +121,10 @@ def _item_result(line: anthropic.types.messages.MessageBatchIndividualResponse) 
     return BatchItemResult(custom_id=line.custom_id, outcome=outcome, error=result.type)
 
 
-@asynccontextmanager
-async def _translated() -> AsyncIterator[None]:
-    """SDK errors into blockpass's error tree, as for realtime calls."""
-    try:
-        yield
-    except anthropic.NotFoundError as error:
-        raise BatchNotFound(str(error.message)) from None
-    except anthropic.APIStatusError as error:
-        raise translate_error(error) from None
-    except (anthropic.APIConnectionError, httpx2.TransportError) as error:
-        raise TransientProviderError(f"connection to the batch API failed: {error}") from None
+def _translated() -> AbstractAsyncContextManager[None]:
+    return sdk_errors(
+        not_found=anthropic.NotFoundError,
+        status_error=anthropic.APIStatusError,
+        connection_error=anthropic.APIConnectionError,
+        translate=translate_error,
+    )

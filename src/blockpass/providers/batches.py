@@ -16,11 +16,15 @@ Item outcomes, from ``PROVIDERS.md``:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
+import httpx2
+
+from blockpass.errors import BatchNotFound, BlockpassError, TransientProviderError
 from blockpass.providers.base import ModelRequest, ModelResponse
 
 __all__ = [
@@ -31,6 +35,7 @@ __all__ = [
     "BatchLimits",
     "BatchStatus",
     "ItemOutcome",
+    "sdk_errors",
 ]
 
 
@@ -103,3 +108,23 @@ class BatchApi(Protocol):
         ...
 
     async def cancel(self, batch_id: str) -> None: ...
+
+
+@asynccontextmanager
+async def sdk_errors(
+    *,
+    not_found: type[Exception],
+    status_error: type[Exception],
+    connection_error: type[Exception],
+    translate: Callable[[Any], BlockpassError],
+) -> AsyncIterator[None]:
+    """One SDK's errors into blockpass's error tree, as for its realtime calls; a 404 is a
+    batch the provider does not know."""
+    try:
+        yield
+    except not_found as error:
+        raise BatchNotFound(str(error)) from None
+    except status_error as error:
+        raise translate(error) from None
+    except (connection_error, httpx2.TransportError) as error:
+        raise TransientProviderError(f"connection to the batch API failed: {error}") from None

@@ -17,14 +17,13 @@ with no result at all (the executor treats those as errored).
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-import httpx2
 import openai
 
-from blockpass.errors import BatchNotFound, TransientProviderError
+from blockpass.errors import BatchNotFound
 from blockpass.providers.batches import (
     MISSING,
     BatchItem,
@@ -32,6 +31,7 @@ from blockpass.providers.batches import (
     BatchLimits,
     BatchStatus,
     ItemOutcome,
+    sdk_errors,
 )
 from blockpass.providers.openai import OpenAIProvider, translate_error
 
@@ -147,14 +147,10 @@ def _lines(text: str) -> list[str]:
     return [line for line in text.splitlines() if line.strip()]
 
 
-@asynccontextmanager
-async def _translated() -> AsyncIterator[None]:
-    """SDK errors into blockpass's error tree, as for realtime calls."""
-    try:
-        yield
-    except openai.NotFoundError as error:
-        raise BatchNotFound(str(error.message)) from None
-    except openai.APIStatusError as error:
-        raise translate_error(error) from None
-    except (openai.APIConnectionError, httpx2.TransportError) as error:
-        raise TransientProviderError(f"connection to the batch API failed: {error}") from None
+def _translated() -> AbstractAsyncContextManager[None]:
+    return sdk_errors(
+        not_found=openai.NotFoundError,
+        status_error=openai.APIStatusError,
+        connection_error=openai.APIConnectionError,
+        translate=translate_error,
+    )
