@@ -244,6 +244,8 @@ async def test_rate_limit_headers_become_the_executors_state(
     assert state.remaining["requests"] == 9
     assert state.remaining["input-tokens"] == state.remaining["tokens"] < 100_000
     assert set(state.reset_at) == {"requests", "tokens", "input-tokens"}
+    # Cached prompt tokens use up OpenAI's TPM: the executor must budget the whole prompt.
+    assert state.cached_input_counts
 
 
 async def test_a_compatible_server_gets_no_openai_cache_fields(

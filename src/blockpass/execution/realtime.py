@@ -151,9 +151,10 @@ class RealtimeExecutor:
         state = self._rate_limits
         if state is None:
             return
+        prefix = self._work.prefix_tokens if state.cached_input_counts else 0
         needs = {
             "requests": 1,
-            "input-tokens": pack.input_tokens,
+            "input-tokens": prefix + pack.input_tokens,
             "output-tokens": pack.estimated_output,
         }
         waits = [

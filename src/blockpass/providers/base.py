@@ -68,10 +68,15 @@ class ModelRequest:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RateLimitState:
-    """What the provider's headers said was left, and when each bucket is full again."""
+    """What the provider's headers said was left, and when each bucket is full again.
+
+    ``cached_input_counts``: cache reads use up the input bucket too (OpenAI's TPM counts
+    them; Anthropic's ITPM does not), so a request needs its whole prompt there.
+    """
 
     remaining: dict[str, int]
     reset_at: dict[str, float]
+    cached_input_counts: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

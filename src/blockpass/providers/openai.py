@@ -343,7 +343,9 @@ def _rate_limits(headers: httpx2.Headers) -> RateLimitState | None:
         remaining["input-tokens"] = remaining["tokens"]
     if "tokens" in reset_at:
         reset_at["input-tokens"] = reset_at["tokens"]
-    return RateLimitState(remaining=remaining, reset_at=reset_at) if remaining else None
+    if not remaining:
+        return None
+    return RateLimitState(remaining=remaining, reset_at=reset_at, cached_input_counts=True)
 
 
 def _duration_seconds(text: str) -> float:
