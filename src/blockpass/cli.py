@@ -13,6 +13,7 @@ import time
 from collections import deque
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -319,8 +320,7 @@ def _execution_settings(args: argparse.Namespace) -> ExecutionSettings:
 
 
 def _job_spec(args: argparse.Namespace, out_dir: Path) -> JobSpec:
-    from blockpass.execution.batch import BatchSettings
-    from blockpass.pipeline import JobSpec, Mode
+    from blockpass.pipeline import JobSpec
 
     names = [name.strip() for name in args.skip_kinds.split(",") if name.strip()]
     known = {kind.value for kind in BlockKind}
@@ -329,19 +329,7 @@ def _job_spec(args: argparse.Namespace, out_dir: Path) -> JobSpec:
         raise UserInputError(
             f"--skip-kinds: unknown kind {unknown[0]!r}; known: {', '.join(sorted(known))}"
         )
-    batch = BatchSettings(
-        prime=not getattr(args, "no_prime", False),
-        poll_initial=getattr(args, "poll_interval", 5.0),
-        poll_max=getattr(args, "poll_max", 60.0),
-        deadline=None if getattr(args, "deadline", None) is None else time.time() + args.deadline,
-        max_requests=getattr(args, "max_batch_requests", None),
-        max_blocks=getattr(args, "batch_max_blocks", 100),
-    )
     return JobSpec(
-        mode=Mode(getattr(args, "mode", "realtime")),
-        batch=batch,
-        batch_threshold=getattr(args, "batch_threshold", 500),
-        on_batch_submitted=_log_batch if getattr(args, "verbose", False) else lambda batch: None,
         inputs=args.paths,
         guide=args.guide,
         styles=args.styles,
@@ -367,7 +355,7 @@ def _run_job(args: argparse.Namespace) -> int:
     prices = _prices(args, profile)
     if provider_name != "sandbox" and provider_name != speaks(profile):
         raise UserInputError(f"{profile.id} is not a model of --provider {provider_name}")
-    spec = _job_spec(args, args.out)
+    spec = _with_run_options(_job_spec(args, args.out), args)
     progress = ProgressLine()
 
     async def go(base_url: str | None, api_key: str, name: str) -> JobOutcome:
@@ -416,6 +404,28 @@ def _run_job(args: argparse.Namespace) -> int:
     counts = ", ".join(f"{count} {name}" for name, count in sorted(outcome.outcomes.items()))
     print(f"blocks: {counts}; outputs in {outcome.out_dir}")
     return 0
+
+
+def _with_run_options(spec: JobSpec, args: argparse.Namespace) -> JobSpec:
+    """The options only `run` has: how packs reach the model, and batch mode's settings."""
+    from blockpass.execution.batch import BatchSettings
+    from blockpass.pipeline import Mode
+
+    batch = BatchSettings(
+        prime=not args.no_prime,
+        poll_initial=args.poll_interval,
+        poll_max=args.poll_max,
+        deadline=None if args.deadline is None else time.time() + args.deadline,
+        max_requests=args.max_batch_requests,
+        max_blocks=args.batch_max_blocks,
+    )
+    return replace(
+        spec,
+        mode=Mode(args.mode),
+        batch=batch,
+        batch_threshold=args.batch_threshold,
+        on_batch_submitted=_log_batch if args.verbose else lambda batch: None,
+    )
 
 
 def _provider(args: argparse.Namespace) -> str:

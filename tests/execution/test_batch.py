@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import anyio
@@ -135,14 +136,7 @@ async def test_batches_are_split_at_the_request_limit(
     running = start_sandbox(SandboxConfig(rules=google_rules))
     blocks = corpus(40)
     store = await open_store(tmp_path, task, blocks)
-    settings = BatchSettings(
-        prime=False,
-        max_requests=2,
-        poll_initial=0.01,
-        poll_max=0.05,
-        store_check=0.01,
-        max_blocks=8,
-    )
+    settings = replace(QUICK_POLLS, prime=False, max_requests=2)
     await execute(running, task, blocks, store, settings)
     assert [len(batch.items) for batch in await store.batches()] == [2, 2, 1]
     assert len(await store.results()) == 40
@@ -192,14 +186,7 @@ async def test_past_the_deadline_a_running_batch_is_cancelled_and_the_rest_goes_
     running = start_sandbox(SandboxConfig(rules=google_rules))
     blocks = corpus(24)
     store = await open_store(tmp_path, task, blocks)
-    settings = BatchSettings(
-        prime=False,
-        deadline=time.time() + 0.3,
-        poll_initial=0.01,
-        poll_max=0.05,
-        store_check=0.01,
-        max_blocks=8,
-    )
+    settings = replace(QUICK_POLLS, prime=False, deadline=time.time() + 0.3)
     # The clock never moves: the batch never progresses on its own.
     await execute(running, task, blocks, store, settings, on_submitted=lambda batch: None)
     results = await store.results()
