@@ -11,6 +11,7 @@ from blockpass.blocks import Block, BlockKind, BlockResult, Edit, Outcome, Verdi
 from blockpass.cli import main
 from blockpass.deterministic import Findings, RuleCheck, merge
 from blockpass.documents.markdown import read_markdown
+from blockpass.results import apply_edits
 from blockpass.rules import load_vale_package
 from blockpass.sandbox import DEFAULT_API_KEY
 from blockpass.task import load_task
@@ -98,11 +99,120 @@ async def test_a_task_the_engine_covers_fully_makes_no_call(
 
 def test_the_engine_leaves_inline_code_alone() -> None:
     check = RuleCheck([load_vale_package(EXAMPLE_RULES)])
-    findings = findings_of(check, "Run `abort-job` to abort the job.\n")
+    text = "Run `e-mail-job` to send an e-mail.\n"
+    findings = findings_of(check, text)
     assert len(findings.edits) == 1
-    document = read_markdown(b"Run `abort-job` to abort the job.\n", document_id="d.md")
-    from blockpass.results import apply_edits
-
+    document = read_markdown(text.encode(), document_id="d.md")
     assert (
-        apply_edits(document.blocks[0].text, findings.edits) == "Run `abort-job` to stop the job."
+        apply_edits(document.blocks[0].text, findings.edits) == "Run `e-mail-job` to send an email."
     )
+
+
+RUN_ENGINE_ONLY = ["run", "--provider", "sandbox", "--model", "claude-sonnet-4-5"]
+
+
+def run_with_styles(
+    tmp_path: Path, markdown: str, *styles: Path, options: tuple[str, ...] = ()
+) -> tuple[str, list[dict[str, object]]]:
+    """``blockpass run --styles ...`` with no guide (the engine alone): the revised document
+    and the result lines."""
+    document = tmp_path / "doc.md"
+    document.write_text(markdown, encoding="utf-8")
+    out = tmp_path / "out"
+    style_options = [option for style in styles for option in ("--styles", str(style))]
+    code = main([*RUN_ENGINE_ONLY, str(document), *style_options, "--out", str(out), *options])
+    assert code == 0
+    [revised] = (out / "revised").rglob("doc.md")
+    results = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    return revised.read_text(encoding="utf-8"), results
+
+
+def notes_of(results: list[dict[str, object]]) -> list[str]:
+    return [note for line in results for note in line.get("notes", [])]  # type: ignore[attr-defined]
+
+
+def write_style(folder: Path, rules: dict[str, str]) -> Path:
+    folder.mkdir(parents=True)
+    for name, text in rules.items():
+        (folder / f"{name}.yml").write_text(text, encoding="utf-8")
+    return folder
+
+
+def test_contractions_and_word_choices_become_notes_and_the_text_is_left_as_written(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    google = shared_data / "styles" / "Google" / "Google"
+    text = "It is easy. Cannot stop now. Get in touch.\n\nThat is, the law applies.\n"
+    revised, results = run_with_styles(tmp_path, text, google)
+    assert revised == text
+    notes = notes_of(results)
+    assert "Google.Contractions: Use 'it's' instead of 'It is'." in notes
+    assert "Google.Contractions: Use 'can't' instead of 'Cannot'." in notes
+    assert "Google.Contractions: Use 'that's' instead of 'That is'." in notes
+    assert "Google.WordList: Use 'tap' instead of 'touch'." in notes
+
+
+def test_quotations_link_texts_and_link_targets_are_never_rewritten(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    google = shared_data / "styles" / "Google" / "Google"
+    text = (
+        "> Send it by e-mail, it is urgent.\n\n"
+        "See [Middleman](https://example.com/e-mail) and [e-mail](https://example.com).\n\n"
+        'He wrote "send an e-mail" and left.\n\n'
+        "Send an e-mail.\n"
+    )
+    revised, results = run_with_styles(tmp_path, text, google)
+    assert revised == text.replace("Send an e-mail.", "Send an email.")
+    notes = notes_of(results)
+    assert "Google.GenderBias: Consider using 'intermediary' instead of 'Middleman'." in notes
+    assert sum(n == "Google.WordList: Use 'email' instead of 'e-mail'." for n in notes) == 3
+
+
+def test_an_applied_fix_keeps_the_capital_of_the_word_it_replaces(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    google = shared_data / "styles" / "Google" / "Google"
+    revised, results = run_with_styles(tmp_path, "E-mail the team.\n", google)
+    assert revised == "Email the team.\n"
+    [edit] = [edit for line in results for edit in line.get("edits", [])]  # type: ignore[attr-defined]
+    assert (edit["rule"], edit["source"]) == ("Google.WordList", "rules")
+
+
+def test_a_swap_that_matches_the_space_after_a_word_never_swallows_it(tmp_path: Path) -> None:
+    style = write_style(
+        tmp_path / "styles" / "Tiny",
+        {
+            "Versus": "extends: substitution\nmessage: \"Use '%s' instead of '%s'.\"\n"
+            "swap:\n  'vs\\s': versus\n",
+            "Email": "extends: substitution\nmessage: \"Use '%s' instead of '%s'.\"\n"
+            "swap:\n  'e-mail\\s': email\n",
+        },
+    )
+    revised, results = run_with_styles(tmp_path, "Blue vs red. Send e-mail now.\n", style)
+    assert revised == "Blue vs red. Send email now.\n"
+    assert "Tiny.Versus: Use 'versus' instead of 'vs '." in notes_of(results)
+
+
+def test_with_fixes_off_even_a_safe_fix_is_only_a_note(shared_data: Path, tmp_path: Path) -> None:
+    google = shared_data / "styles" / "Google" / "Google"
+    text = "Send an e-mail.\n"
+    revised, results = run_with_styles(tmp_path, text, google, options=("--no-fixes",))
+    assert revised == text
+    assert "Google.WordList: Use 'email' instead of 'e-mail'." in notes_of(results)
+
+
+def test_text_that_vale_comments_switch_off_is_neither_noted_nor_edited_by_run(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    google = shared_data / "styles" / "Google" / "Google"
+    text = (
+        "<!-- vale off -->\n\nSend an e-mail.\n\n<!-- vale on -->\n\n"
+        "<!-- vale Google.WordList = NO -->\n\nWrite an e-mail.\n\n"
+        "<!-- vale Google.WordList = YES -->\n\n"
+        "<!-- vale Google = NO -->\n\nForward the e-mail.\n\n<!-- vale Google = YES -->\n\n"
+        "Reply to the e-mail.\n"
+    )
+    revised, results = run_with_styles(tmp_path, text, google)
+    assert revised == text.replace("Reply to the e-mail.", "Reply to the email.")
+    assert notes_of(results) == []

@@ -3,8 +3,10 @@
 Given Vale style packages, every rule the engine implements is applied by the engine and
 left out of the model's instructions; the rules it cannot run are written into the
 instructions for the model instead, never dropped. A substitution with a single replacement
-is a fix: its edit is applied like a model edit and marked with source ``rules``
-(configurable: with fixes off it becomes a note). Every other alert becomes a note.
+that is safe in any context (``rules/fixes.py`` says exactly when) is a fix: its edit is
+applied like a model edit and marked with source ``rules`` (with fixes off it becomes a
+note). Every other alert becomes a note. Text that Vale's comment controls switch off
+(``<!-- vale off -->``) gives no alert, so it is neither noted nor edited.
 
 When the task leaves nothing for the model (no guide and no rule the engine cannot run),
 a block's result comes from the engine alone and no call is made.
@@ -21,9 +23,13 @@ from dataclasses import dataclass, replace
 from blockpass.blocks import RULES, Block, BlockResult, Document, Edit, Outcome, Verdict
 from blockpass.results import locate_edits
 from blockpass.rules import Rule, RulePackage
+from blockpass.rules.fixes import fixable_block, protected_spans, safe_fix
 from blockpass.rules.linter import LintAlert, lint_document
 
 RULE_SOURCE = "rules"
+# Part of the task's fingerprint: results made under an earlier policy for applying fixes
+# are not reused.
+_FIX_POLICY = "fixes safe in any context, vale comment controls"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -47,7 +53,9 @@ class RuleCheck:
         definitions = [
             (rule.id, rule.implemented, rule.definition) for rule in self.covered + self.uncovered
         ]
-        payload = json.dumps([self._apply_fixes, definitions], sort_keys=True, default=str)
+        payload = json.dumps(
+            [_FIX_POLICY, self._apply_fixes, definitions], sort_keys=True, default=str
+        )
         return hashlib.sha256(payload.encode()).hexdigest()[:32]
 
     def findings(
@@ -56,32 +64,35 @@ class RuleCheck:
         """The engine's findings for the wanted blocks, linted in their documents as Vale
         would (scopes, sentences, no alerts inside code)."""
         by_block: dict[str, list[LintAlert]] = defaultdict(list)
+        fixable: dict[str, bool] = {}
         for document in documents:
             if any(block.id in wanted for block in document.blocks):
                 for alert in lint_document(document, self.covered):
                     if alert.block_id in wanted:
                         by_block[alert.block_id].append(alert)
+                fixable.update(
+                    (block.id, fixable_block(block, document.raw)) for block in document.blocks
+                )
         blocks = {block.id: block for document in documents for block in document.blocks}
         return {
-            block_id: self._findings(blocks[block_id], alerts)
+            block_id: self._findings(blocks[block_id], alerts, fixable[block_id])
             for block_id, alerts in by_block.items()
         }
 
-    def _findings(self, block: Block, alerts: list[LintAlert]) -> Findings:
-        edits: list[Edit] = []
+    def _findings(self, block: Block, alerts: list[LintAlert], fixable: bool) -> Findings:
+        fixing = fixable and self._apply_fixes
+        protected = protected_spans(block.text) if fixing else []
+        fixes: dict[int, tuple[Edit, LintAlert]] = {}
         notes: list[str] = []
         for alert in alerts:
-            start = _offset_in(block, alert)
-            if self._apply_fixes and len(alert.replacements) == 1 and start is not None:
-                find, replace_with = _unique_context(
-                    block.text, start, start + len(alert.match), alert.replacements[0]
-                )
-                edits.append(
-                    Edit(find=find, replace=replace_with, rule=alert.rule_id, source=RULE_SOURCE)
-                )
+            edit = _fix(block, alert, protected) if fixing else None
+            if edit is not None:
+                fixes[id(edit)] = (edit, alert)
             else:
-                notes.append(f"{alert.rule_id}: {alert.message}")
-        accepted, _ = locate_edits(block.text, edits)
+                notes.append(_note(alert))
+        accepted, rejected = locate_edits(block.text, [edit for edit, _ in fixes.values()])
+        # A fix that overlaps an earlier one is still a finding.
+        notes.extend(_note(fixes[id(edit)][1]) for edit in rejected)
         return Findings(edits=tuple(edit for edit, _ in accepted), notes=tuple(notes))
 
     def instructions_for_model(self) -> str:
@@ -115,6 +126,21 @@ def engine_result(block: Block, findings: Findings) -> BlockResult:
         notes=findings.notes,
         reason=RULES,
     )
+
+
+def _note(alert: LintAlert) -> str:
+    return f"{alert.rule_id}: {alert.message}"
+
+
+def _fix(block: Block, alert: LintAlert, protected: list[tuple[int, int]]) -> Edit | None:
+    start = _offset_in(block, alert)
+    if len(alert.replacements) != 1 or start is None:
+        return None
+    fix = safe_fix(block.text, start, start + len(alert.match), alert.replacements[0], protected)
+    if fix is None:
+        return None
+    find, replace_with = _unique_context(block.text, fix.start, fix.end, fix.replacement)
+    return Edit(find=find, replace=replace_with, rule=alert.rule_id, source=RULE_SOURCE)
 
 
 def _offset_in(block: Block, alert: LintAlert) -> int | None:

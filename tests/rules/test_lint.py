@@ -231,3 +231,22 @@ def test_raw_and_summary_scopes_and_rules_left_unchecked_are_named(tmp_path: Pat
         "Not checked here (no engine for them): 1 rule: Mine.Spell",
     ]
     assert code == 0
+
+
+def test_a_vale_comment_written_as_code_is_text_and_switches_nothing_off() -> None:
+    markdown = (
+        "Write `<!-- vale off -->` to pause Vale.\n\n```html\n<!-- vale off -->\n```\n\n"
+        "Send an e-mail.\n"
+    )
+    alerts = lint_documents(_markdown(markdown), GOOGLE)
+    assert _where(alerts, "Google.WordList") == [(7, 9, "e-mail")]
+
+
+def test_vale_comments_switch_off_a_whole_style_or_single_matches_until_switched_back_on() -> None:
+    markdown = (
+        "<!-- vale Google = NO -->\n\nSend an e-mail.\n\n<!-- vale Google = YES -->\n\n"
+        '<!-- vale Google.WordList["e-mail"] = NO -->\n\nSend an e-mail by WiFi.\n\n'
+        '<!-- vale Google.WordList["e-mail"] = YES -->\n\nSend an e-mail.\n'
+    )
+    alerts = lint_documents(_markdown(markdown), GOOGLE)
+    assert _where(alerts, "Google.WordList") == [(9, 19, "WiFi"), (13, 9, "e-mail")]

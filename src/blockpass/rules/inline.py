@@ -138,6 +138,8 @@ class InlineText:
         self.main = Piece()
         self.alts: list[Piece] = []
         self._hrefs: list[str] = []
+        # (offset in ``src`` just past an HTML comment, the comment's text)
+        self.comments: list[tuple[int, str]] = []
         self._masked = 0
         self._dropped = 0
 
@@ -196,6 +198,8 @@ class InlineText:
         self.cursor = start + len(html)
         tag = _TAG.match(html)
         if tag is None:
+            if html.startswith("<!--"):
+                self.comments.append((self.cursor, html[4:].removesuffix("-->")))
             return  # a comment or a declaration: never read
         closing, name = tag.group(1) == "/", tag.group(2).lower()
         step = -1 if closing else 1

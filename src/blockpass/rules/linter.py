@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from blockpass.blocks import Document
 from blockpass.rules.alerts import LintState
+from blockpass.rules.comments import CommentControls
 from blockpass.rules.literals import PreparedText
 from blockpass.rules.markup import DocumentText, read_texts
 from blockpass.rules.scopes import Scope, ScopedText, parse_scope
@@ -64,6 +65,7 @@ class _DocumentLint:
         ]
         self.names = frozenset().union(*(scope.names for _, scope in self.scoped))
         self.state = LintState()
+        self.controls = CommentControls()
         self.alerts: dict[tuple[str, int, int, str], LintAlert] = {}
         self._readers: dict[tuple[frozenset[str], str], list[Rule]] = {}
 
@@ -75,7 +77,8 @@ class _DocumentLint:
             self._readers[key] = found
         return found
 
-    def run(self, text: ScopedText, source: DocumentText) -> None:
+    def run(self, text: ScopedText, source: DocumentText, *, governed: bool = True) -> None:
+        """``governed``: the document's comment controls apply where each alert falls."""
         rules = self.readers(text)
         if not rules:
             return
@@ -83,7 +86,13 @@ class _DocumentLint:
         for rule in rules:
             assert rule.matcher is not None
             for alert in rule.matcher.run(text.text, rule, prepared, self.state):
-                line, column = source.position(text.source_offset(alert.start))
+                offset = text.source_offset(alert.start)
+                silenced = governed and self.controls.silences(
+                    rule.id, rule.style, offset, alert.match
+                )
+                if silenced:
+                    continue
+                line, column = source.position(offset)
                 message = vale_message(alert.message)
                 key = (rule.id, line, column, message)
                 if key in self.alerts:
@@ -104,7 +113,9 @@ class _DocumentLint:
 
     def read(self, text: ScopedText, source: DocumentText) -> None:
         if text.sections & _WHOLE:
-            self.run(text, source)  # Vale reads raw and summary as they are
+            # Vale reads raw and summary as they are, after resetting every switch but off.
+            if not self.controls.off_at_end():
+                self.run(text, source, governed=False)
             return
         if "sentence" in self.names:
             for start, end in split_sentences(text.text):
@@ -125,6 +136,7 @@ class _DocumentLint:
                     self.read(text, DocumentText(block.text))
             return list(self.alerts.values())
         source, texts = read_texts(self.document, sized=self.names & _WHOLE)
+        self.controls = CommentControls.read(source.comments)
         for text in texts:
             self.read(text, source)
         return sorted(self.alerts.values(), key=lambda a: (a.line, a.column, a.rule_id))

@@ -63,11 +63,14 @@ _SUMMARY_KINDS = frozenset({BlockKind.PARAGRAPH, BlockKind.LIST_ITEM, BlockKind.
 
 
 class DocumentText:
-    """The decoded source of a document and its line starts, for offset → line:column."""
+    """The decoded source of a document and its line starts, for offset → line:column;
+    ``comments`` are its HTML comments that are markup, not text (offset just past each,
+    its text), for Vale's comment controls (``comments.py``)."""
 
     def __init__(self, source: str) -> None:
         self.source = source
         self.line_starts = [0] + [m.end() for m in _LINE_BREAK.finditer(source)]
+        self.comments: list[tuple[int, str]] = []
 
     def position(self, offset: int) -> tuple[int, int]:
         """1-based line and column (in characters) of a character offset."""
@@ -158,11 +161,16 @@ class _Reader:
         stripped, index = _strip_containers(block.text)
         tokens = _PARSER.parseInline(stripped, self.env)
         walked = InlineText(stripped).walk(tokens[0].children or () if tokens else ())
+        self.note_comments(walked, base, index)
         self.add(sections, walked.main, base, index)
         if block.kind in _SUMMARY_KINDS and walked.main.text.strip():
             self.summary.append(self.texts[-1])
         for alt in walked.alts:
             self.add(self.sections("text", "attr", "alt"), alt, base, index)
+
+    def note_comments(self, walked: InlineText, base: int, index: list[int]) -> None:
+        for end, comment in walked.comments:
+            self.source.comments.append((base + index[end - 1] + 1, comment))
 
     def table(self, text: str, base: int) -> None:
         stripped, index = _strip_containers(text)
@@ -179,6 +187,7 @@ class _Reader:
                 stripped, cursors.get(row, row_starts[min(row, len(row_starts) - 1)])
             )
             walker.walk(token.children or ())
+            self.note_comments(walker, base, index)
             cursors[row] = walker.cursor
             self.add(self.sections("text", "table", cell), walker.main, base, index)
 
@@ -195,6 +204,9 @@ class _Reader:
             if token is None:
                 break
             pos = token.end()
+            if token.group().startswith("<!--") and not self.skipping:
+                comment = token.group()[4:].removesuffix("-->")
+                self.source.comments.append((base + pos, comment))
             name = (token.group(2) or "").lower()
             step = -1 if token.group(1) else 1
             if name in _SKIP_TAGS:

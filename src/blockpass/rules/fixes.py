@@ -1,0 +1,126 @@
+"""Which of the engine's substitutions may be applied to a document without a model.
+
+Vale only reports; blockpass rewrites, so a fix it applies on its own must be right
+wherever it lands. A substitution alert with one replacement becomes an edit only when
+all of these hold; otherwise it stays a note (the rule's message, for the model or the
+user to act on):
+
+1. **It changes no letter and no digit.** The replacement, given the capitalisation of
+   what it replaces (``E-mail`` → ``Email``, ``CHECK BOX`` → ``CHECKBOX``), has exactly the
+   same letters and digits in the same order as the matched text: only hyphens, spaces and
+   punctuation change (``e-mail`` → ``email``, ``WiFi`` → ``Wi-Fi``, ``file name`` →
+   ``filename``). A different word (``touch`` → ``tap``, ``vs`` → ``versus``), a
+   contraction (``it is`` → ``it's``, ``cannot`` → ``can't``), an expansion (``e.g.`` →
+   ``for example``) or a change of case alone (``url`` → ``URL``) depends on what the
+   sentence means, so it is a note.
+2. **It keeps the separators the pattern matched.** Whitespace and separating punctuation
+   (``, ; : ! ?``, brackets, quotation marks) at either end of a match that has letters
+   stay in place unless the replacement itself begins or ends with them (``e-mail\\s`` →
+   ``email`` turns ``e-mail now`` into ``email now``).
+3. **It touches no markup and no quotation.** Neither the matched text nor the
+   replacement holds a Markdown or HTML markup character, and the match lies outside code,
+   links (their text, label and target), images, HTML tags and comments, bare URLs and
+   quoted text (between double quotes, curly quotes, guillemets, or single quotes that
+   open and close around words).
+4. **It is in prose of the author's own.** The block is a paragraph, list item or heading
+   that is not inside a blockquote (``>``); tables, HTML and quoted blocks get notes only.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from blockpass.blocks import Block, BlockKind
+
+__all__ = ["Fix", "fixable_block", "protected_spans", "safe_fix"]
+
+_FIXABLE_KINDS = frozenset({BlockKind.PARAGRAPH, BlockKind.LIST_ITEM, BlockKind.HEADING})
+_SEPARATORS = frozenset(" \t\r\n\u00a0,;:!?()[]{}\"'“”‘’«»")
+_MARKUP = frozenset("`*_[]<>\\|#&~")
+_PROTECTED = re.compile(
+    r"""
+      (`+)[\s\S]*?(?<!`)\1(?!`)                        # code span
+    | !?\[(?:[^\[\]\n]|\[[^\[\]\n]*\])*\]              # link or image text, [label] alone
+      (?:\([^()\n]*(?:\([^()\n]*\)[^()\n]*)*\)|\[[^\[\]\n]*\])?   # and its target or label
+    | <!--[\s\S]*?(?:-->|$)                            # HTML comment
+    | <[^<>\n]*>                                       # HTML tag or autolink
+    | \b(?:https?|ftp)://\S+ | \bwww\.\S+              # bare URL
+    | "[^"]*(?:"|$)                                    # quotations, to the end of the
+    | “[^”]*(?:”|$) | «[^»]*(?:»|$)                    # block when they do not close
+    | (?<!\w)‘[^’]*(?:’(?!\w)|$)
+    | (?<![\w'])'(?=\S)[^'\n]*(?<=\S)'(?!\w)
+    """,
+    re.VERBOSE,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Fix:
+    """Replace ``text[start:end]`` with ``replacement``."""
+
+    start: int
+    end: int
+    replacement: str
+
+
+def _letters(text: str) -> list[str]:
+    return [c for c in text if c.isalnum()]
+
+
+def _with_case_of(observed: str, replacement: str) -> str:
+    """The replacement capitalised as the text it replaces: a capital first letter stays
+    capital, a word in capitals stays in capitals."""
+    letters = "".join(c for c in observed if c.isalpha())
+    if len(letters) > 1 and letters.isupper() and replacement == replacement.lower():
+        return replacement.upper()
+    if observed[:1].isupper() and replacement[:1].islower():
+        return replacement[:1].upper() + replacement[1:]
+    return replacement
+
+
+def _separators(observed: str, replacement: str) -> tuple[int, int]:
+    """How many characters at each end of ``observed`` are separators the edit leaves in
+    place: those the replacement does not itself begin or end with."""
+    if not _letters(observed):
+        return 0, 0  # a rule about spacing or punctuation itself: its match is its subject
+    lead = len(observed) - len(observed.lstrip("".join(_SEPARATORS)))
+    trail = len(observed) - len(observed.rstrip("".join(_SEPARATORS)))
+    if replacement.startswith(observed[:lead]):
+        lead = 0
+    if trail and replacement.endswith(observed[-trail:]):
+        trail = 0
+    return lead, trail
+
+
+def protected_spans(text: str) -> list[tuple[int, int]]:
+    """Spans of a block's Markdown source that an engine fix never touches."""
+    return [m.span() for m in _PROTECTED.finditer(text)]
+
+
+def fixable_block(block: Block, raw: bytes) -> bool:
+    """Whether the block is prose outside any blockquote; ``raw`` is its document's source.
+    A blockquote's marker is in the container prefix before the block on its first line."""
+    if block.kind not in _FIXABLE_KINDS or block.span is None:
+        return False
+    start = block.span.start
+    return b">" not in raw[raw.rfind(b"\n", 0, start) + 1 : start]
+
+
+def safe_fix(
+    text: str, start: int, end: int, replacement: str, protected: list[tuple[int, int]]
+) -> Fix | None:
+    """The fix for replacing ``text[start:end]`` by ``replacement``, when it is safe in any
+    context (see the module's documentation), else None."""
+    observed = text[start:end]
+    lead, trail = _separators(observed, replacement)
+    start, end = start + lead, end - trail
+    core = text[start:end]
+    replacement = _with_case_of(core, replacement)
+    if not core or replacement == core or _letters(replacement) != _letters(core):
+        return None
+    if _MARKUP & set(core + replacement):
+        return None
+    if any(low < end and start < high for low, high in protected):
+        return None
+    return Fix(start, end, replacement)
