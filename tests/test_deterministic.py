@@ -216,3 +216,15 @@ def test_text_that_vale_comments_switch_off_is_neither_noted_nor_edited_by_run(
     revised, results = run_with_styles(tmp_path, text, google)
     assert revised == text.replace("Reply to the e-mail.", "Reply to the email.")
     assert notes_of(results) == []
+
+
+def test_joining_or_splitting_words_is_a_note_and_rehyphenating_one_word_is_applied(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    redhat = shared_data / "styles" / "RedHat" / "RedHat"
+    text = "Hardcoded values call out the risk.\n"
+    revised, results = run_with_styles(tmp_path, text, redhat)
+    assert revised == "Hard-coded values call out the risk.\n"
+    assert any(
+        note.startswith("RedHat.Hyphens:") and "call out" in note for note in notes_of(results)
+    )

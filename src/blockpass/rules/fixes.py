@@ -5,13 +5,15 @@ wherever it lands. A substitution alert with one replacement becomes an edit onl
 all of these hold; otherwise it stays a note (the rule's message, for the model or the
 user to act on):
 
-1. **It changes no letter and no digit.** The replacement, given the capitalisation of
-   what it replaces (``E-mail`` → ``Email``, ``CHECK BOX`` → ``CHECKBOX``), has exactly the
-   same letters and digits in the same order as the matched text: only hyphens, spaces and
-   punctuation change (``e-mail`` → ``email``, ``WiFi`` → ``Wi-Fi``, ``file name`` →
-   ``filename``). A different word (``touch`` → ``tap``, ``vs`` → ``versus``), a
-   contraction (``it is`` → ``it's``, ``cannot`` → ``can't``), an expansion (``e.g.`` →
-   ``for example``) or a change of case alone (``url`` → ``URL``) depends on what the
+1. **It changes no letter, no digit and no word boundary.** The replacement, given the
+   capitalisation of what it replaces (``E-mail`` → ``Email``, ``HARDCODED`` →
+   ``HARD-CODED``), has exactly the same letters and digits in the same order as the
+   matched text, and as many words: only hyphens and punctuation within words change
+   (``e-mail`` → ``email``, ``WiFi`` → ``Wi-Fi``, ``hardcoded`` → ``hard-coded``). A
+   different word (``touch`` → ``tap``, ``vs`` → ``versus``), a contraction (``it is`` →
+   ``it's``, ``cannot`` → ``can't``), an expansion (``e.g.`` → ``for example``), a change
+   of case alone (``url`` → ``URL``) or words joined or split (``call out`` → ``callout``,
+   a verb made a noun; ``floating-point`` → ``floating point``) depends on what the
    sentence means, so it is a note.
 2. **It keeps the separators the pattern matched.** Whitespace and separating punctuation
    (``, ; : ! ?``, brackets, quotation marks) at either end of a match that has letters
@@ -118,6 +120,8 @@ def safe_fix(
     core = text[start:end]
     replacement = _with_case_of(core, replacement)
     if not core or replacement == core or _letters(replacement) != _letters(core):
+        return None
+    if len(replacement.split()) != len(core.split()):
         return None
     if _MARKUP & set(core + replacement):
         return None
