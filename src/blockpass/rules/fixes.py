@@ -21,9 +21,9 @@ user to act on):
    ``email`` turns ``e-mail now`` into ``email now``).
 3. **It touches no markup and no quotation.** Neither the matched text nor the
    replacement holds a Markdown or HTML markup character, and the match lies outside code,
-   links (their text, label and target), images, HTML tags and comments, bare URLs and
-   quoted text (between double quotes, curly quotes, guillemets, or single quotes that
-   open and close around words).
+   links (their text, label and target, also as ``<a>``), images, HTML tags and comments,
+   ``<code>``-like elements, bare URLs and quoted text (``<q>``, and text between double
+   quotes, curly quotes, guillemets, or single quotes that open and close around words).
 4. **It is in prose of the author's own.** The block is a paragraph, list item or heading
    that is not inside a blockquote (``>``); tables, HTML and quoted blocks get notes only.
 """
@@ -42,16 +42,19 @@ _SEPARATORS = frozenset(" \t\r\n\u00a0,;:!?()[]{}\"'“”‘’«»")
 _MARKUP = frozenset("`*_[]<>\\|#&~")
 _PROTECTED = re.compile(
     r"""
-      (`+)[\s\S]*?(?<!`)\1(?!`)                        # code span
-    | !?\[(?:[^\[\]\n]|\[[^\[\]\n]*\])*\]              # link or image text, [label] alone
-      (?:\([^()\n]*(?:\([^()\n]*\)[^()\n]*)*\)|\[[^\[\]\n]*\])?   # and its target or label
+      (?P<ticks>`+)[\s\S]*?(?<!`)(?P=ticks)(?!`)          # code span
+    | !?\[(?:[^\[\]]|\[[^\[\]]*\])*\]                    # link or image text, [label] alone,
+      (?:\([^()\n]*(?:\([^()\n]*\)[^()\n]*)*\)            # and its (target "title")
+      | \[[^\[\]]*\])?                                  # or its [label]
     | <!--[\s\S]*?(?:-->|$)                            # HTML comment
+    | (?i:<(?P<tag>a|q|code|kbd|samp|tt)\b[^>]*>       # HTML link, quotation or code,
+      [\s\S]*?(?:</(?P=tag)\s*>|$))                     # with what it holds
     | <[^<>\n]*>                                       # HTML tag or autolink
     | \b(?:https?|ftp)://\S+ | \bwww\.\S+              # bare URL
     | "[^"]*(?:"|$)                                    # quotations, to the end of the
     | “[^”]*(?:”|$) | «[^»]*(?:»|$)                    # block when they do not close
     | (?<!\w)‘[^’]*(?:’(?!\w)|$)
-    | (?<![\w'])'(?=\S)[^'\n]*(?<=\S)'(?!\w)
+    | (?<![\w'])'(?=\S)[^'\n]*(?<=\S)'(?!\w)             # 'quoted', not an apostrophe
     """,
     re.VERBOSE,
 )
