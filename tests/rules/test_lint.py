@@ -250,3 +250,9 @@ def test_vale_comments_switch_off_a_whole_style_or_single_matches_until_switched
     )
     alerts = lint_documents(_markdown(markdown), GOOGLE)
     assert _where(alerts, "Google.WordList") == [(9, 19, "WiFi"), (13, 9, "e-mail")]
+
+
+def test_a_vale_comment_inside_a_paragraph_takes_effect_where_it_stands() -> None:
+    markdown = "Send an e-mail <!-- vale off -->or an e-mail <!-- vale on -->or an e-mail.\n"
+    alerts = lint_documents(_markdown(markdown), GOOGLE)
+    assert _where(alerts, "Google.WordList") == [(1, 9, "e-mail"), (1, 68, "e-mail")]
