@@ -621,7 +621,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"blockpass: error: {_first(matched)}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
-        print("blockpass: interrupted; run the same command again to resume", file=sys.stderr)
+        # By now every answered call is stored with its results (realtime.py shields that).
+        print(
+            "blockpass: interrupted; every answered call is stored. Run the same command again"
+            " to resume: calls cut off in flight are reported at their upper bound",
+            file=sys.stderr,
+        )
         return 130
 
 

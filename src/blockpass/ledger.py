@@ -13,6 +13,12 @@ block, input counted with the same tokenizer as the run, and as output the block
 the output of the call that produced its result (call output / blocks it returned results
 for). It is priced with the prices of the model that processed the block, including that
 model's long-prompt tier for the baseline call's own prompt size.
+
+An interrupted call (sent, or about to be, and never answered as far as the store knows) has
+no usage. It is priced at its upper bound: its whole input at the dearest input class it
+could be billed in (uncached input, a cache read, or a cache write of its breakpoint's TTL)
+and ``max_tokens`` of output, in the long-prompt tier if its input is above the threshold.
+The report shows these apart, and ``at_most`` = actual + interrupted calls at their bound.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from blockpass.usage import TokenClass, Usage
 __all__ = [
     "OK",
     "CostReport",
+    "InterruptedCall",
     "Ledger",
     "LedgerCall",
     "Money",
@@ -38,6 +45,7 @@ __all__ = [
     "describe_ratio",
     "price_usage",
     "render_table",
+    "upper_bound",
     "usd",
 ]
 
@@ -115,6 +123,34 @@ class LedgerCall:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class InterruptedCall:
+    """A realtime call whose outcome is unknown: what bounds its cost, and which it was.
+
+    ``cache_ttl`` is its breakpoint's TTL ("5m", "1h"), or "" when it had none.
+    """
+
+    model: str
+    input_tokens: int
+    max_output: int
+    cache_ttl: str = ""
+    pack_id: str = ""
+    attempt: int = 0
+
+
+_WRITE_CLASS = {"5m": TokenClass.CACHE_WRITE_5M, "1h": TokenClass.CACHE_WRITE_1H}
+
+
+def upper_bound(call: InterruptedCall, prices: ModelPrices) -> Decimal:
+    """The most an interrupted call can have cost (module docstring)."""
+    long = prices.is_long(call.input_tokens)
+    classes = [TokenClass.UNCACHED_INPUT, TokenClass.CACHE_READ]
+    classes += [_WRITE_CLASS[call.cache_ttl]] if call.cache_ttl in _WRITE_CLASS else []
+    input_rate = max(prices.per_million(c, batch=False, long=long) for c in classes)
+    output_rate = prices.per_million(TokenClass.OUTPUT, batch=False, long=long)
+    return (input_rate * call.input_tokens + output_rate * call.max_output).scaleb(-6)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class StatusLine:
     calls: int
     usage: Usage
@@ -151,6 +187,17 @@ class CostReport:
     # Batch items sent again after their first batch left them errored, expired or canceled.
     resubmitted_calls: int = 0
     resubmitted_cost: Decimal = Decimal(0)
+    # Calls whose outcome is unknown, each with its upper bound; not in ``calls``/``actual``.
+    interrupted: tuple[tuple[InterruptedCall, Decimal], ...] = ()
+
+    @property
+    def interrupted_at_most(self) -> Decimal:
+        return sum((bound for _, bound in self.interrupted), _ZERO)
+
+    @property
+    def at_most(self) -> Decimal:
+        """What the run may have cost: actual, plus interrupted calls at their upper bound."""
+        return self.actual.total + self.interrupted_at_most
 
     @property
     def ratio(self) -> float | None:
@@ -210,6 +257,20 @@ class CostReport:
             "all_batch_usd": _usd_json(self.all_batch),
             "resubmitted_calls": self.resubmitted_calls,
             "resubmitted_usd": _usd_json(self.resubmitted_cost),
+            "interrupted_calls": len(self.interrupted),
+            "interrupted_usd_at_most": _usd_json(self.interrupted_at_most),
+            "at_most_usd": _usd_json(self.at_most),
+            "interrupted": [
+                {
+                    "pack_id": call.pack_id,
+                    "model": call.model,
+                    "attempt": call.attempt,
+                    "input_tokens": call.input_tokens,
+                    "max_output": call.max_output,
+                    "usd_at_most": _usd_json(bound),
+                }
+                for call, bound in self.interrupted
+            ],
             "retry_calls": self.retry_calls,
             "retry_usd": _usd_json(self.retry_cost.total),
             "by_status": {
@@ -266,6 +327,10 @@ class Ledger:
         # divide evenly among its blocks (kept apart because Fraction is slow).
         self._baseline_output: Counter[tuple[str, bool]] = Counter()
         self._baseline_output_rest: dict[tuple[str, bool], Fraction] = {}
+        self._interrupted: list[tuple[InterruptedCall, Decimal]] = []
+
+    def record_interrupted(self, call: InterruptedCall) -> None:
+        self._interrupted.append((call, upper_bound(call, self._prices.for_model(call.model))))
 
     def record(self, call: LedgerCall) -> None:
         # Looked up now so a model without prices fails at the first call, not at the end.
@@ -367,6 +432,7 @@ class Ledger:
             all_batch=all_mode[True],
             resubmitted_calls=self._resubmitted_calls,
             resubmitted_cost=self._resubmitted_cost,
+            interrupted=tuple(self._interrupted),
         )
 
 
@@ -433,9 +499,15 @@ def render_table(report: CostReport) -> str:
         for status, line in sorted(report.by_status.items())
         if status != OK
     )
+    lines += ["", f"{'actual':<18}{usd(report.actual.total)}"]
+    if report.interrupted:
+        lines += [
+            f"{'interrupted':<18}{_calls(len(report.interrupted))}, outcome unknown: "
+            f"at most {usd(report.interrupted_at_most)}",
+            f"{'at most':<18}{usd(report.at_most)}  (actual + interrupted calls at their "
+            "upper bound)",
+        ]
     lines += [
-        "",
-        f"{'actual':<18}{usd(report.actual.total)}",
         f"{'baseline':<18}{usd(report.baseline.total)}  (one uncached call per block)",
         f"{'ratio':<18}{describe_ratio(report.ratio)}",
         f"{'cache hit ratio':<18}"

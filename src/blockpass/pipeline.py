@@ -34,7 +34,7 @@ from blockpass.errors import UserInputError
 from blockpass.execution.batch import BatchExecutor, BatchSettings
 from blockpass.execution.packwork import ExecutionSettings, ExecutionStats, PackWork
 from blockpass.execution.realtime import RealtimeExecutor
-from blockpass.ledger import CostReport, Ledger, LedgerCall
+from blockpass.ledger import CostReport, InterruptedCall, Ledger, LedgerCall
 from blockpass.packing import block_input_tokens
 from blockpass.prefilter import PrefilterSettings, prefilter
 from blockpass.prices import PriceTable
@@ -42,7 +42,7 @@ from blockpass.providers import batch_api
 from blockpass.providers.base import ModelProfile, Provider
 from blockpass.results import apply_edits
 from blockpass.rules import load_vale_package
-from blockpass.store import CallRecord, RunStore, StoredBatch, open_sqlite_store
+from blockpass.store import CallRecord, CallStart, RunStore, StoredBatch, open_sqlite_store
 from blockpass.task import Task, load_task
 from blockpass.tokens import count_tokens
 
@@ -224,8 +224,9 @@ async def _run_with_store(
     on_progress(len(copies))
     results = await store.results()
     report = cost_report(
-        await store.calls(), results, blocks, task, provider.profile, prices, provider.name
-    )
+        await store.calls(), results, blocks, task, provider.profile, prices, provider.name,
+        interrupted=await store.call_starts(open_only=True),
+    )  # fmt: skip
     count = partial(count_tokens, family=provider.profile.tokenizer)
     summary = breakdown(
         blocks,
@@ -358,8 +359,14 @@ def cost_report(
     profile: ModelProfile,
     prices: PriceTable,
     served_by: str,
+    *,
+    interrupted: Sequence[CallStart] = (),
 ) -> CostReport:
-    """The report of every call the run paid for, rebuilt from the store alone."""
+    """The report of every call the run paid for, rebuilt from the store alone.
+
+    ``interrupted``: calls stored as started that no record closed (the process died or was
+    interrupted while they were in flight), priced at their upper bound.
+    """
     count = partial(count_tokens, family=profile.tokenizer)
     by_id = {block.id: block for block in blocks}
     produced: dict[int, dict[str, int]] = defaultdict(dict)
@@ -378,6 +385,17 @@ def cost_report(
                 status=call.status,
                 resubmission=call.batch and call.attempt > 1,
                 results=produced.get(call.id, {}) if call.id is not None else {},
+            )
+        )
+    for start in interrupted:
+        ledger.record_interrupted(
+            InterruptedCall(
+                model=start.model,
+                input_tokens=start.input_tokens,
+                max_output=start.max_output,
+                cache_ttl=start.cache_ttl,
+                pack_id=start.pack_id,
+                attempt=start.attempt,
             )
         )
     return ledger.report()

@@ -8,6 +8,9 @@ answer the same way, whether it came back from a call or from a batch result:
 - A block that has been sent ``max_attempts`` times without a result is recorded as failed,
   with the reason. A block with a stored result is never sent again.
 - A call is stored together with the results it produced, in one transaction.
+- A realtime call is stored as started before it is sent (``start_call``), with what bounds
+  its cost, and its record closes that start: a call that never gets a record is reported
+  as interrupted, at its upper bound.
 """
 
 from __future__ import annotations
@@ -29,9 +32,10 @@ from blockpass.packing import (
 )
 from blockpass.providers.base import ModelProfile, ModelRequest, ModelResponse
 from blockpass.results import parse_answer
-from blockpass.store import CallRecord, RunStore
+from blockpass.store import CallRecord, CallStart, RunStore
 from blockpass.task import Task
 from blockpass.tokens import count_tokens
+from blockpass.tooldefs import result_tool, to_chat_completions
 from blockpass.usage import Usage
 
 # Stores a call with the results it produced; None when it was stored before (a batch item
@@ -96,6 +100,9 @@ class PackWork:
         self._size_hint: dict[str, int] = {}
         self._cache_key = task.fingerprint(profile.id)
         self.prefix_tokens = self._count(task.system_prefix)
+        # Some vendors get the schema as a tool too and bill it beside the prefix that holds
+        # it: counted in its most verbose wire form (a Chat Completions tool).
+        self._tool_tokens = self._count(json.dumps(to_chat_completions(result_tool(task.schema))))
         self._limits = PackLimits(
             input_budget=profile.context_window - self.prefix_tokens - profile.max_output,
             output_cap=output_cap(profile),
@@ -242,6 +249,26 @@ class PackWork:
     def progress(self, done: int) -> None:
         self._on_progress(done)
 
+    async def start_call(self, pack: Pack, request: ModelRequest, *, attempt: int) -> int:
+        """Store a call about to be sent; its id goes into the call's record."""
+        return await self.store.start_call(
+            CallStart(
+                pack_id=pack.id,
+                provider=self._provider_name,
+                model=self.profile.id,
+                block_ids=tuple(block.id for block in pack.blocks),
+                attempt=attempt,
+                input_tokens=self.request_tokens(request),
+                max_output=request.max_tokens,
+                cache_ttl="" if request.cache_ttl is None else request.cache_ttl.value,
+                started_at=time.time(),
+            )
+        )
+
+    def request_tokens(self, request: ModelRequest) -> int:
+        """The request's input as this run counts tokens: prefix, pack and result tool."""
+        return self.prefix_tokens + self._count(request.user) + self._tool_tokens
+
     def call_record(
         self,
         pack: Pack,
@@ -252,6 +279,7 @@ class PackWork:
         usage: Usage | None = None,
         error: str = "",
         attempt: int = 0,
+        start_id: int | None = None,
     ) -> CallRecord:
         return CallRecord(
             id=None,
@@ -266,6 +294,7 @@ class PackWork:
             attempt=attempt,
             started_at=started,
             finished_at=time.time(),
+            start_id=start_id,
         )
 
     def _learn(self, pack: Pack, results: dict[str, BlockResult]) -> None:

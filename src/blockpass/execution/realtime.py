@@ -10,8 +10,10 @@ How an answer is settled (kept results, re-packing, failures) is ``packwork.py``
   ``retry-after``; throttling halves the concurrency, and successes grow it back by one per
   window. Rate-limit headers that show a bucket too empty for the next call make it wait
   for the bucket's reset.
-- Each call is stored together with the results it produced, in one transaction, so a crash
-  can lose at most the calls in flight.
+- Each call is stored as started before it is sent, and then together with the results it
+  produced, in one transaction. A crash leaves the calls in flight as starts without an
+  answer, which the report prices at their upper bound; a Ctrl-C first stores every call
+  already answered.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from blockpass.blocks import Block
 from blockpass.errors import ProviderRejected, RateLimited, TransientProviderError
 from blockpass.execution.packwork import ExecutionSettings, ExecutionStats, PackWork
 from blockpass.packing import Pack
-from blockpass.providers.base import ModelRequest, ModelResponse, Provider, RateLimitState
+from blockpass.providers.base import ModelRequest, Provider, RateLimitState
 
 __all__ = ["AdaptiveLimit", "ExecutionSettings", "ExecutionStats", "RealtimeExecutor"]
 
@@ -97,55 +99,73 @@ class RealtimeExecutor:
         queue.extend(await self._run_pack(pack))
 
     async def _run_pack(self, pack: Pack) -> list[Block]:
-        """Send one pack; store what came back; return the blocks to try again."""
+        """Send one pack, retrying transient errors; return the blocks to try again."""
         request = self._work.request(pack, expected_gap_seconds=self._settings.expected_gap_seconds)
-        started = time.time()
-        response, error = await self._call(request, pack)
-        if response is None:
-            return await self._work.give_back(pack.blocks, error, split=False)
-        self._warm = True
-        call = self._work.call_record(pack, status="ok", started=started)
-        return await self._work.settle(pack, response, call)
-
-    async def _call(self, request: ModelRequest, pack: Pack) -> tuple[ModelResponse | None, str]:
-        error = ""
+        failure: TransientProviderError | None = None
         for attempt in range(self._settings.max_call_retries + 1):
-            delay: float | None = None
             await self._limit.acquire()
-            started = time.time()
             try:
-                await self._respect_rate_limits(pack)
-                response = await self._provider.complete(request)
-            except TransientProviderError as failure:
-                self.stats.transient_errors += 1
-                self._limit.throttled()
-                error = str(failure)
-                delay = failure.retry_after if isinstance(failure, RateLimited) else None
-                await self._work.store.record_call(
-                    self._work.call_record(
-                        pack, status="error", error=error, started=started, attempt=attempt
-                    ),
-                    [],
-                )
-            except ProviderRejected as failure:
-                await self._work.store.record_call(
-                    self._work.call_record(
-                        pack, status="rejected", error=str(failure), started=started,
-                        attempt=attempt,
-                    ),
-                    [],
-                )  # fmt: skip
-                return None, str(failure)
-            else:
-                self._limit.succeeded()
-                self.stats.calls += 1
-                if response.rate_limits is not None:
-                    self._rate_limits = response.rate_limits
-                return response, ""
+                outcome = await self._attempt(request, pack, attempt)
             finally:
                 await self._limit.release()
+            if not isinstance(outcome, TransientProviderError):
+                return outcome
+            failure = outcome
+            delay = failure.retry_after if isinstance(failure, RateLimited) else None
             await anyio.sleep(delay if delay is not None else self._backoff(attempt))
-        return None, f"provider errors: {error}"
+        return await self._work.give_back(pack.blocks, f"provider errors: {failure}", split=False)
+
+    async def _attempt(
+        self, request: ModelRequest, pack: Pack, attempt: int
+    ) -> list[Block] | TransientProviderError:
+        """One call: the blocks to try again once it is stored, or the error to retry after.
+
+        The call is stored as started before it is sent. Once the provider has answered, the
+        call is paid for: storing it with its results is shielded from cancellation, so a
+        Ctrl-C waits for it instead of dropping an answered call.
+        """
+        await self._respect_rate_limits(pack)
+        start_id = await self._work.start_call(pack, request, attempt=attempt)
+        started = time.time()
+        try:
+            response = await self._provider.complete(request)
+        except TransientProviderError as failure:
+            self.stats.transient_errors += 1
+            self._limit.throttled()
+            with anyio.CancelScope(shield=True):
+                await self._record_unanswered(pack, "error", failure, started, attempt, start_id)
+            return failure
+        except ProviderRejected as failure:
+            with anyio.CancelScope(shield=True):
+                await self._record_unanswered(pack, "rejected", failure, started, attempt, start_id)
+                retry = await self._work.give_back(pack.blocks, str(failure), split=False)
+            return retry
+        with anyio.CancelScope(shield=True):
+            self._limit.succeeded()
+            self.stats.calls += 1
+            if response.rate_limits is not None:
+                self._rate_limits = response.rate_limits
+            self._warm = True
+            call = self._work.call_record(
+                pack, status="ok", started=started, attempt=attempt, start_id=start_id
+            )
+            retry = await self._work.settle(pack, response, call)
+        return retry
+
+    async def _record_unanswered(
+        self,
+        pack: Pack,
+        status: str,
+        failure: Exception,
+        started: float,
+        attempt: int,
+        start_id: int,
+    ) -> None:
+        call = self._work.call_record(
+            pack, status=status, error=str(failure), started=started, attempt=attempt,
+            start_id=start_id,
+        )  # fmt: skip
+        await self._work.store.record_call(call, [])
 
     async def _respect_rate_limits(self, pack: Pack) -> None:
         state = self._rate_limits

@@ -15,6 +15,9 @@ Tables (the SQLite layout; another backend keeps the same columns):
                  attempt, started_at, finished_at,
                  uncached_input, cache_write_5m, cache_write_1h, cache_read, output
     call_blocks  (call_id → calls, position) PK, block_id → blocks: the blocks sent, in order
+    call_starts  id PK (store-assigned), pack_id, provider, model, block_ids (JSON list),
+                 attempt, input_tokens, max_output, cache_ttl, started_at,
+                 call_id → calls (NULL until the call's answer or error is stored)
     batches      id PK (store-assigned), label UNIQUE, provider, remote_id, state,
                  remote_status, priming, created_at, submitted_at, ended_at
     batch_items  (batch_id → batches, custom_id) PK, position, block_ids (JSON list),
@@ -31,6 +34,10 @@ Invariants:
 - A call and the results it produced are stored in one transaction (`record_call`): after a
   crash either both the usage and the results are there, or neither, so a finished block is
   never sent (and paid for) twice, and every stored call is priced.
+- A realtime call is stored as started (`start_call`) before it is sent, and the record of
+  its answer or error closes that start in the transaction that stores it. A start left
+  open when no run is executing is a call whose outcome is unknown (the process died or
+  was interrupted while it was in flight): the report prices it at its upper bound.
 - A block has at most one result row. An outcome `result` for a given content hash is
   final: a later result, skip or failure for the same content is ignored (and logged). Any
   other stored outcome (`failed`, `skipped`) is replaced by the newer record, so a later run
@@ -60,6 +67,7 @@ __all__ = [
     "BatchItemRecord",
     "BatchState",
     "CallRecord",
+    "CallStart",
     "CallStatus",
     "RunStore",
     "StoredBatch",
@@ -81,7 +89,8 @@ class CallRecord:
     """One provider call, paid or not: its usage and which blocks it carried.
 
     `id` is None until the store assigns one in `record_call`. `attempt` counts from 1 for
-    the same pack; `started_at`/`finished_at` are Unix timestamps in seconds.
+    the same pack; `started_at`/`finished_at` are Unix timestamps in seconds. `start_id`
+    names the `CallStart` this record closes (written only; None when read back).
     """
 
     id: int | None = None
@@ -96,6 +105,30 @@ class CallRecord:
     attempt: int = 1
     started_at: float
     finished_at: float
+    start_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallStart:
+    """A realtime call as stored before it is sent, with what bounds its cost.
+
+    `input_tokens` is the whole request as blockpass counts it, `max_output` its
+    `max_tokens`, and `cache_ttl` its breakpoint's TTL ("5m", "1h", or "" for none), which
+    says which cache write class its input can be billed as. `call_id` is the stored call
+    that closed it, None while its outcome is unknown.
+    """
+
+    id: int | None = None
+    pack_id: str
+    provider: str
+    model: str
+    block_ids: tuple[str, ...]
+    attempt: int
+    input_tokens: int
+    max_output: int
+    cache_ttl: str = ""
+    started_at: float
+    call_id: int | None = None
 
 
 class BatchState(StrEnum):
@@ -164,8 +197,17 @@ class RunStore(Protocol):
         Each result is stored with `call_id` set to the new id, whatever it held. The
         at-most-one-result rule (module docstring) applies to each result; the call itself
         is always stored, since it was paid for. If anything fails (a result for an unknown
-        block raises `ValueError`), nothing of the call or its results is stored.
+        block raises `ValueError`), nothing of the call or its results is stored. A call
+        with a `start_id` closes that start in the same transaction.
         """
+        ...
+
+    async def start_call(self, start: CallStart) -> int:
+        """Store a call about to be sent, before it is sent; return the start's id."""
+        ...
+
+    async def call_starts(self, *, open_only: bool = False) -> list[CallStart]:
+        """Every stored start in id order, or only those no stored call has closed."""
         ...
 
     async def record_results(self, results: Sequence[BlockResult]) -> None:

@@ -27,6 +27,7 @@ from blockpass.store.base import (
     BatchItemRecord,
     BatchState,
     CallRecord,
+    CallStart,
     RunStore,
     StoredBatch,
 )
@@ -35,7 +36,7 @@ from blockpass.usage import Usage
 __all__ = ["RUN_FILE_NAME", "SCHEMA_VERSION", "SqliteRunStore", "open_sqlite_store"]
 
 RUN_FILE_NAME = "run.sqlite"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -94,6 +95,17 @@ _BATCH_SCHEMA = (
     """CREATE TABLE webhook_deliveries (
         webhook_id TEXT PRIMARY KEY, received_at REAL NOT NULL)""",
 )
+# Version 3: calls stored as started before they are sent.
+_START_SCHEMA = (
+    """CREATE TABLE call_starts (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        pack_id TEXT NOT NULL, provider TEXT NOT NULL, model TEXT NOT NULL,
+        block_ids TEXT NOT NULL, attempt INTEGER NOT NULL,
+        input_tokens INTEGER NOT NULL, max_output INTEGER NOT NULL, cache_ttl TEXT NOT NULL,
+        started_at REAL NOT NULL, call_id INTEGER REFERENCES calls (id))""",
+)
+_START_FIELDS: tuple[str, ...] = ("pack_id", "provider", "model", "block_ids", "attempt")
+_START_FIELDS += ("input_tokens", "max_output", "cache_ttl", "started_at")
 _BATCH_COLUMNS = (
     "id, label, provider, remote_id, state, remote_status, priming,"
     " created_at, submitted_at, ended_at"
@@ -244,6 +256,32 @@ class SqliteRunStore:
         return await self._run(
             lambda connection: _insert_call(connection, call, results, fingerprint), write=True
         )
+
+    async def start_call(self, start: CallStart) -> int:
+        row = tuple(
+            json.dumps(start.block_ids) if name == "block_ids" else getattr(start, name)
+            for name in _START_FIELDS
+        )
+        query = (
+            f"INSERT INTO call_starts ({', '.join(_START_FIELDS)})"
+            f" VALUES ({', '.join('?' * len(_START_FIELDS))})"
+        )
+
+        def work(connection: sqlite3.Connection) -> int:
+            start_id = connection.execute(query, row).lastrowid
+            assert start_id is not None
+            return start_id
+
+        return await self._run(work, write=True)
+
+    async def call_starts(self, *, open_only: bool = False) -> list[CallStart]:
+        where = "WHERE call_id IS NULL" if open_only else ""
+        query = f"SELECT id, {', '.join(_START_FIELDS)}, call_id FROM call_starts {where}"
+
+        def work(connection: sqlite3.Connection) -> list[CallStart]:
+            return [_start_from_row(row) for row in connection.execute(query + " ORDER BY id")]
+
+        return await self._run(work)
 
     async def record_results(self, results: Sequence[BlockResult]) -> None:
         fingerprint = self._require_run()
@@ -407,6 +445,9 @@ def _migrate(connection: sqlite3.Connection, path: Path) -> None:
         if version < 2:
             for statement in _BATCH_SCHEMA:
                 connection.execute(statement)
+        if version < 3:
+            for statement in _START_SCHEMA:
+                connection.execute(statement)
         connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
 
@@ -444,6 +485,10 @@ def _insert_call(
         "INSERT INTO call_blocks (call_id, position, block_id) VALUES (?, ?, ?)",
         [(call_id, position, bid) for position, bid in enumerate(call.block_ids)],
     )
+    if call.start_id is not None:
+        connection.execute(
+            "UPDATE call_starts SET call_id = ? WHERE id = ?", (call_id, call.start_id)
+        )
     stored = [replace(result, call_id=call_id) for result in results]
     _upsert_results(connection, stored, fingerprint)
     return call_id
@@ -518,6 +563,12 @@ def _block_from_row(row: Any) -> Block:
         content_hash=content_hash,
         span=span,
     )
+
+
+def _start_from_row(row: Any) -> CallStart:
+    values = dict(zip(("id", *_START_FIELDS, "call_id"), row, strict=True))
+    values["block_ids"] = tuple(json.loads(values["block_ids"]))
+    return CallStart(**values)
 
 
 def _call_from_row(row: Any, block_ids: tuple[str, ...]) -> CallRecord:
