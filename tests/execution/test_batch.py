@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -19,6 +19,7 @@ import anyio
 import pytest
 
 from blockpass.blocks import Block, Outcome
+from blockpass.errors import TransientProviderError
 from blockpass.execution.batch import BatchExecutor, BatchSettings
 from blockpass.execution.ownership import possibly_ours
 from blockpass.execution.packwork import ExecutionSettings, ExecutionStats, PackWork
@@ -436,3 +437,46 @@ async def test_past_the_deadline_a_batch_that_may_be_its_own_is_left_alone_and_r
         assert {result.outcome for result in results.values()} == {Outcome.RESULT}
         assert len(results) == 8
         await store.close()
+
+
+class LosesTheFirstAnswer(TimePassesAfterTheFirstLook):
+    """The provider creates the first batch, but its answer never arrives."""
+
+    def __init__(self, provider: AnthropicProvider, clock: ManualClock) -> None:
+        super().__init__(provider, clock)
+        self.answers_lost = 0
+
+    async def submit(self, items: Sequence[BatchItem], *, label: str) -> str:
+        remote_id = await super().submit(items, label=label)
+        if self.answers_lost == 0:
+            self.answers_lost += 1
+            raise TransientProviderError("the connection closed before the answer")
+        return remote_id
+
+
+async def test_a_batch_whose_answer_was_lost_is_collected_once_proven_and_never_sent_again(
+    task: Task, google_rules: Path, tmp_path: Path
+) -> None:
+    with sandbox_on_todays_clock(google_rules) as running:
+        blocks = corpus(8)
+        other = await open_store(tmp_path / "other", task, blocks)
+        await execute(running, task, blocks, other)
+        ours = await open_store(tmp_path / "ours", task, blocks)
+        apis: list[LosesTheFirstAnswer] = []
+
+        def losing(provider: AnthropicProvider) -> BatchApi:
+            apis.append(LosesTheFirstAnswer(provider, running.clock))
+            return apis[-1]
+
+        with anyio.fail_after(30):
+            await execute(running, task, blocks, ours, on_submitted=lambda b: None, batches=losing)
+        (theirs,) = await other.batches()
+        (mine,) = await ours.batches()
+        assert mine.remote_id not in (None, theirs.remote_id)
+        assert apis[0].looks == 2, "its batch was running: it could not tell at the first look"
+        assert mine.state is BatchState.COLLECTED
+        assert created_batches(running) == 2, "nothing was submitted twice"
+        assert len(await ours.calls()) == 1
+        assert len(await ours.results()) == 8
+        await other.close()
+        await ours.close()
