@@ -231,10 +231,12 @@ class BatchExecutor:
         self._on_submitted(stored)
         return stored
 
-    async def _look_for(self, batch: StoredBatch) -> tuple[StoredBatch | None, Sighting]:
+    async def _look_for(
+        self, batch: StoredBatch, not_ours: frozenset[str] = frozenset()
+    ) -> tuple[StoredBatch | None, Sighting]:
         """The batch proven to be a submission whose id was never stored, adopted; and what
         else was seen."""
-        sighting = await look_for(self._store, self._api, batch)
+        sighting = await look_for(self._store, self._api, batch, not_ours=not_ours)
         if sighting.ours is None:
             return None, sighting
         await self._store.update_batch(batch.id, BatchState.SUBMITTED, remote_id=sighting.ours)
@@ -244,8 +246,10 @@ class BatchExecutor:
         """The provider's batch for a submission whose id was never stored, once proven to
         be it; None once the submission is given up (the module docstring says when)."""
         delay = self._settings.poll_initial
+        not_ours: frozenset[str] = frozenset()
         while True:
-            adopted, sighting = await self._look_for(batch)
+            adopted, sighting = await self._look_for(batch, not_ours)
+            not_ours = sighting.not_ours
             if adopted is not None:
                 return adopted
             if sighting.unproven == ():

@@ -51,17 +51,23 @@ class Sighting:
     """One look at the provider for a submission whose id was never stored.
 
     ``ours``: the batch proven to be it. ``unproven``: batches that may be it but do not show
-    their custom ids yet; None when the provider could not be asked at all.
+    their custom ids yet; None when the provider could not be asked at all. ``not_ours``:
+    batches proven to be another submission's (no need to read them again).
     """
 
     ours: str | None = None
     unproven: tuple[str, ...] | None = ()
+    not_ours: frozenset[str] = frozenset()
 
 
-async def look_for(store: RunStore, api: BatchApi, batch: StoredBatch) -> Sighting:
-    known = {stored.remote_id for stored in await store.batches()}
+async def look_for(
+    store: RunStore, api: BatchApi, batch: StoredBatch, *, not_ours: frozenset[str] = frozenset()
+) -> Sighting:
+    """One look at the provider; ``not_ours`` are batches an earlier look ruled out."""
+    skip = not_ours | {stored.remote_id for stored in await store.batches() if stored.remote_id}
     ours = frozenset(item.custom_id for item in batch.items)
     unproven: list[str] = []
+    ruled_out = set(not_ours)
     try:
         candidates = await api.find(
             batch.label,
@@ -69,17 +75,19 @@ async def look_for(store: RunStore, api: BatchApi, batch: StoredBatch) -> Sighti
             count=len(batch.items),
         )
         for remote_id in candidates:
-            if remote_id in known:
-                continue  # another submission of this run proved it its own
+            if remote_id in skip:
+                continue
             shown = await api.custom_ids(remote_id)
             if shown == ours:
                 return Sighting(ours=remote_id)
             if shown is None:
                 unproven.append(remote_id)
+            else:
+                ruled_out.add(remote_id)
     except TransientProviderError as error:
         _log.warning("looking for batch %s failed: %s", batch.label, error)
-        return Sighting(unproven=None)
-    return Sighting(unproven=tuple(unproven))
+        return Sighting(unproven=None, not_ours=frozenset(ruled_out))
+    return Sighting(unproven=tuple(unproven), not_ours=frozenset(ruled_out))
 
 
 def possibly_ours(batches: Sequence[StoredBatch]) -> list[str]:
