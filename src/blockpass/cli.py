@@ -403,6 +403,8 @@ def _run_job(args: argparse.Namespace) -> int:
     print(line)
     counts = ", ".join(f"{count} {name}" for name, count in sorted(outcome.outcomes.items()))
     print(f"blocks: {counts}; outputs in {outcome.out_dir}")
+    for line in outcome.possibly_ours:
+        print(f"blockpass: {line}", file=sys.stderr)
     return 0
 
 

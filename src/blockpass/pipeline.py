@@ -9,7 +9,9 @@ Outputs in the run directory:
   results.jsonl   one line per block: its outcome and verdict, edits, notes or reason
   revised/        every input document with the accepted edits applied
   report.json     cost by token class against the one-call-per-block baseline, and where
-                  every block went (skipped by reason, reused, rule engine, sent)
+                  every block went (skipped by reason, reused, rule engine, sent); under
+                  ``possibly_ours``, provider batches that may be the run's but could not be
+                  proven so (``execution/ownership.py``), never counted in its costs
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from blockpass.deterministic import NO_FINDINGS, RuleCheck, engine_result, merge
 from blockpass.documents import read_documents, render_document
 from blockpass.errors import UserInputError
 from blockpass.execution.batch import BatchExecutor, BatchSettings
+from blockpass.execution.ownership import possibly_ours
 from blockpass.execution.packwork import ExecutionSettings, ExecutionStats, PackWork
 from blockpass.execution.realtime import RealtimeExecutor
 from blockpass.ledger import CostReport, InterruptedCall, Ledger, LedgerCall
@@ -83,6 +86,7 @@ class JobOutcome:
     out_dir: Path
     mode: Mode
     timing: Timing
+    possibly_ours: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -236,8 +240,13 @@ async def _run_with_store(
         count=count,
         prices=prices.for_model(provider.profile.id),
     )
-    timing = _timing(started, await store.batches())
-    write_outputs(spec.out_dir, documents, results, report, summary, mode=mode, timing=timing)
+    batches = await store.batches()
+    timing = _timing(started, batches)
+    unproven = tuple(possibly_ours(batches))
+    write_outputs(
+        spec.out_dir, documents, results, report, summary,
+        mode=mode, timing=timing, possibly_ours=unproven,
+    )  # fmt: skip
     return JobOutcome(
         report=report,
         breakdown=summary,
@@ -246,6 +255,7 @@ async def _run_with_store(
         out_dir=spec.out_dir,
         mode=mode,
         timing=timing,
+        possibly_ours=unproven,
     )
 
 
@@ -410,6 +420,7 @@ def write_outputs(
     *,
     mode: Mode = Mode.REALTIME,
     timing: Timing | None = None,
+    possibly_ours: Sequence[str] = (),
 ) -> None:
     lines = []
     for document in documents:
@@ -433,6 +444,8 @@ def write_outputs(
     payload["mode"] = mode.value
     if timing is not None:
         payload["timing"] = timing.to_json()
+    if possibly_ours:
+        payload["possibly_ours"] = list(possibly_ours)
     (out_dir / "report.json").write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
 
 

@@ -9,22 +9,26 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
+from typing import Any, cast
 
 import anyio
 import pytest
 
 from blockpass.blocks import Block, Outcome
+from blockpass.errors import TransientProviderError
 from blockpass.execution.batch import BatchExecutor, BatchSettings
+from blockpass.execution.ownership import possibly_ours
 from blockpass.execution.packwork import ExecutionSettings, ExecutionStats, PackWork
 from blockpass.execution.realtime import RealtimeExecutor
 from blockpass.providers import batch_api, open_adapter
 from blockpass.providers.anthropic import AnthropicProvider
 from blockpass.providers.anthropic_batches import AnthropicBatches
 from blockpass.providers.base import model_profile
-from blockpass.providers.batches import BatchItem
+from blockpass.providers.batches import BatchApi, BatchItem
 from blockpass.sandbox import (
     DEFAULT_API_KEY,
     FaultPlan,
@@ -63,6 +67,7 @@ async def execute(
     store: RunStore,
     settings: BatchSettings = QUICK_POLLS,
     on_submitted: Callable[[StoredBatch], None] | None = None,
+    batches: Callable[[AnthropicProvider], BatchApi] = AnthropicBatches,
 ) -> ExecutionStats:
     provider = AnthropicProvider(
         profile=model_profile(MODEL),
@@ -76,7 +81,7 @@ async def execute(
     try:
         return await BatchExecutor(
             provider_name=provider.name,
-            api=AnthropicBatches(provider),
+            api=batches(provider),
             work=work,
             realtime=RealtimeExecutor(provider=provider, work=work),
             settings=settings,
@@ -122,7 +127,7 @@ async def test_the_first_batch_primes_the_cache_alone_and_the_rest_read_its_1h_e
     assert not rest.priming
     assert len(rest.items) == 4
     calls = await store.calls()
-    first = next(call for call in calls if call.pack_id == primer.items[0].custom_id)
+    first = next(call for call in calls if call.block_ids == primer.items[0].block_ids)
     assert first.usage.cache_write_1h > 2000
     assert first.usage.cache_write_5m == 0
     later = [call for call in calls if call is not first]
@@ -273,3 +278,205 @@ async def test_an_openai_batch_where_every_request_failed_has_no_output_file_and
     assert {result.outcome for result in results.values()} == {Outcome.FAILED}
     assert all("HTTP 400" in result.reason for result in results.values())
     await store.close()
+
+
+class Crash(Exception):
+    """The process dies here."""
+
+
+class CrashBeforeStoringTheId:
+    """A run store whose process dies after the provider created a batch, before its id is
+    stored: the window in which a run loses track of a batch it pays for."""
+
+    def __init__(self, store: RunStore) -> None:
+        self._store = store
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    async def update_batch(
+        self,
+        batch_id: int,
+        state: BatchState,
+        *,
+        remote_id: str | None = None,
+        remote_status: str | None = None,
+    ) -> None:
+        if remote_id is not None:
+            raise Crash
+        await self._store.update_batch(batch_id, state, remote_status=remote_status)
+
+
+async def crash_after_creating_a_batch(
+    running: RunningSandbox, task: Task, blocks: list[Block], store: RunStore
+) -> None:
+    with pytest.raises(Crash):
+        await execute(running, task, blocks, cast(RunStore, CrashBeforeStoringTheId(store)))
+
+
+@contextmanager
+def sandbox_on_todays_clock(rules: Path) -> Iterator[RunningSandbox]:
+    """A served sandbox whose manual clock starts now, as the run store's timestamps do."""
+    clock = ManualClock(start=time.time())
+    sandbox = Sandbox(SandboxConfig(rules=rules), clock=clock)
+    with serve_in_thread(create_app(sandbox)) as server:
+        yield RunningSandbox(sandbox=sandbox, server=server, clock=clock)
+
+
+def cancel_requests(running: RunningSandbox) -> list[str]:
+    return [key for key in running.sandbox.stats.requests if key.endswith("/cancel")]
+
+
+async def test_a_restart_never_adopts_a_batch_of_the_same_size_from_another_run(
+    task: Task, google_rules: Path, tmp_path: Path
+) -> None:
+    with sandbox_on_todays_clock(google_rules) as running:
+        blocks = corpus(8)  # one pack: every batch of either run holds one request
+        other = await open_store(tmp_path / "other", task, blocks)
+        await execute(running, task, blocks, other)
+        ours = await open_store(tmp_path / "ours", task, blocks)
+        await crash_after_creating_a_batch(running, task, blocks, ours)
+        running.clock.advance(BATCH_TIME)
+        with anyio.fail_after(30):
+            await execute(running, task, blocks, ours)
+        listed = {
+            batch.id
+            for batch in running.sandbox.batches.listing(limit=10, after_id=None, before_id=None)
+        }
+        (theirs,) = await other.batches()
+        (mine,) = await ours.batches()
+        assert mine.remote_id != theirs.remote_id
+        assert listed == {mine.remote_id, theirs.remote_id}, "nothing was submitted twice"
+        assert mine.state is BatchState.COLLECTED
+        assert len(await ours.calls()) == 1
+        assert len(await ours.results()) == 8
+        await other.close()
+        await ours.close()
+
+
+class TimePassesAfterTheFirstLook(AnthropicBatches):
+    """The provider's batches end between a restarted run's first and second look."""
+
+    def __init__(self, provider: AnthropicProvider, clock: ManualClock) -> None:
+        super().__init__(provider)
+        self._clock = clock
+        self.looks = 0
+
+    async def find(self, label: str, *, created_after: float, count: int) -> list[str]:
+        if self.looks == 1:
+            self._clock.advance(BATCH_TIME)
+        self.looks += 1
+        return await super().find(label, created_after=created_after, count=count)
+
+
+async def test_a_restart_waits_until_a_running_batch_shows_whose_it_is_and_takes_only_its_own(
+    task: Task, google_rules: Path, tmp_path: Path
+) -> None:
+    with sandbox_on_todays_clock(google_rules) as running:
+        blocks = corpus(8)
+        other = await open_store(tmp_path / "other", task, blocks)
+        ours = await open_store(tmp_path / "ours", task, blocks)
+        other_submitted = anyio.Event()
+        lookups: list[TimePassesAfterTheFirstLook] = []
+
+        def looking(provider: AnthropicProvider) -> BatchApi:
+            lookups.append(TimePassesAfterTheFirstLook(provider, running.clock))
+            return lookups[-1]
+
+        async def other_run() -> None:
+            # Runs alongside: its batch is in progress while ours restarts.
+            await execute(
+                running, task, blocks, other, on_submitted=lambda batch: other_submitted.set()
+            )
+
+        with anyio.fail_after(30):
+            async with anyio.create_task_group() as group:
+                group.start_soon(other_run)
+                await other_submitted.wait()
+                await crash_after_creating_a_batch(running, task, blocks, ours)
+                await execute(
+                    running, task, blocks, ours, on_submitted=lambda batch: None, batches=looking
+                )
+        assert lookups[0].looks == 2, "the first look could not tell, so it looked again"
+        (theirs,) = await other.batches()
+        (mine,) = await ours.batches()
+        assert mine.remote_id != theirs.remote_id
+        assert mine.state is theirs.state is BatchState.COLLECTED
+        assert created_batches(running) == 2
+        assert cancel_requests(running) == []
+        for store in (ours, other):
+            assert len(await store.calls()) == 1
+            assert len(await store.results()) == 8
+            await store.close()
+
+
+async def test_past_the_deadline_a_batch_that_may_be_its_own_is_left_alone_and_reported(
+    task: Task, google_rules: Path, tmp_path: Path
+) -> None:
+    with sandbox_on_todays_clock(google_rules) as running:
+        blocks = corpus(8)
+        store = await open_store(tmp_path / "run", task, blocks)
+        await crash_after_creating_a_batch(running, task, blocks, store)
+        (remote,) = running.sandbox.batches.listing(limit=10, after_id=None, before_id=None)
+        # The clock stands still: the batch is still running when the restart looks at it.
+        settings = replace(QUICK_POLLS, deadline=time.time())
+        with anyio.fail_after(30):
+            await execute(running, task, blocks, store, settings, on_submitted=lambda b: None)
+        assert cancel_requests(running) == []
+        assert f"GET /v1/messages/batches/{remote.id}/results" not in running.sandbox.stats.requests
+        (batch,) = await store.batches()
+        assert batch.state is BatchState.UNPROVEN
+        assert batch.remote_status == remote.id
+        (line,) = possibly_ours(await store.batches())
+        assert line.startswith(f"possibly ours, not touched: {remote.id} ")
+        assert "paid for twice" in line
+        calls = await store.calls()
+        assert calls
+        assert not any(call.batch for call in calls), "not counted as ours"
+        results = await store.results()
+        assert {result.outcome for result in results.values()} == {Outcome.RESULT}
+        assert len(results) == 8
+        await store.close()
+
+
+class LosesTheFirstAnswer(TimePassesAfterTheFirstLook):
+    """The provider creates the first batch, but its answer never arrives."""
+
+    def __init__(self, provider: AnthropicProvider, clock: ManualClock) -> None:
+        super().__init__(provider, clock)
+        self.answers_lost = 0
+
+    async def submit(self, items: Sequence[BatchItem], *, label: str) -> str:
+        remote_id = await super().submit(items, label=label)
+        if self.answers_lost == 0:
+            self.answers_lost += 1
+            raise TransientProviderError("the connection closed before the answer")
+        return remote_id
+
+
+async def test_a_batch_whose_answer_was_lost_is_collected_once_proven_and_never_sent_again(
+    task: Task, google_rules: Path, tmp_path: Path
+) -> None:
+    with sandbox_on_todays_clock(google_rules) as running:
+        blocks = corpus(8)
+        other = await open_store(tmp_path / "other", task, blocks)
+        await execute(running, task, blocks, other)
+        ours = await open_store(tmp_path / "ours", task, blocks)
+        apis: list[LosesTheFirstAnswer] = []
+
+        def losing(provider: AnthropicProvider) -> BatchApi:
+            apis.append(LosesTheFirstAnswer(provider, running.clock))
+            return apis[-1]
+
+        with anyio.fail_after(30):
+            await execute(running, task, blocks, ours, on_submitted=lambda b: None, batches=losing)
+        (theirs,) = await other.batches()
+        (mine,) = await ours.batches()
+        assert mine.remote_id not in (None, theirs.remote_id)
+        assert apis[0].looks == 2, "its batch was running: it could not tell at the first look"
+        assert mine.state is BatchState.COLLECTED
+        assert created_batches(running) == 2, "nothing was submitted twice"
+        assert len(await ours.calls()) == 1
+        assert len(await ours.results()) == 8
+        await other.close()
+        await ours.close()

@@ -15,11 +15,27 @@ Waiting: each batch's status is polled with backoff; in between, the run store i
 that the batch ended, so the results are collected without waiting for the next poll.
 
 Durability (``store/base.py``): a batch and its packs are stored before the submit call and
-its id right after it returns. On restart, every batch not yet collected is resumed: one
-stored without an id is looked for at the provider (``BatchApi.find``) and adopted if it
-exists, or abandoned if it does not; then all are waited for and collected. Collecting an
-item stores its call and results in one transaction that marks it collected, so nothing is
-stored twice and nothing already submitted is submitted again.
+its id right after it returns. On restart, every batch not yet collected is resumed, waited
+for and collected. Collecting an item stores its call and results in one transaction that
+marks it collected, so nothing is stored twice and nothing already submitted is submitted
+again.
+
+Ownership (``ownership.py``): a run cancels, collects and counts only batches it can prove
+are its own. Each submission draws a random token, stored with its packs before the submit
+call, that ends every request's ``custom_id``, so no other run, even on the same documents,
+sends the same custom ids. A submission whose id was never stored (a crash, or an answer
+lost to a transient error) is looked for at the provider (``BatchApi.find``: same size,
+created since; any of them may be another run's), and a candidate is adopted only if the
+custom ids the provider returns for it (``custom_ids``) are exactly the submission's.
+Anthropic shows them only once a batch has ended, so:
+
+- a candidate that has not ended yet is "possibly ours": it is never cancelled, collected or
+  counted; the run polls and looks again until it can tell (a batch ends within 24 hours);
+- no candidate left, or every one proven another run's: the provider never accepted the
+  submission, which is abandoned; its packs go into the next round (no double payment);
+- past the deadline with candidates still unproven: the submission is stored ``unproven``
+  with their ids and its packs are sent again (in realtime); the report says "possibly ours,
+  not touched", a possible double payment if one of them was ours.
 
 Deadline: past ``deadline``, batches still running are cancelled (their finished items are
 kept) and whatever is left goes through realtime execution.
@@ -30,7 +46,6 @@ from __future__ import annotations
 import logging
 import math
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -39,6 +54,14 @@ import anyio
 
 from blockpass.blocks import Block
 from blockpass.errors import ProviderRejected, TransientProviderError
+from blockpass.execution.ownership import (
+    TOKEN_SHAPE,
+    Sighting,
+    custom_id,
+    look_for,
+    new_token,
+    possibly_ours_line,
+)
 from blockpass.execution.packwork import ExecutionStats, PackWork
 from blockpass.execution.realtime import RealtimeExecutor
 from blockpass.packing import Pack
@@ -50,8 +73,6 @@ __all__ = ["BATCH_GAP_SECONDS", "BatchExecutor", "BatchSettings", "record_batch_
 
 # The gap the cache TTL is chosen for: a batch item may run an hour after the one before.
 BATCH_GAP_SECONDS = 3600.0
-# How far back a crashed submission's batch is looked for: clocks differ between hosts.
-_CLOCK_SKEW_SECONDS = 300.0
 _SUBMIT_ATTEMPTS = 5
 
 _log = logging.getLogger(__name__)
@@ -146,7 +167,7 @@ class BatchExecutor:
         groups: list[list[Pack]] = [[]]
         size = 0
         for pack in packs:
-            item_size = self._api.item_size(self._item(pack))
+            item_size = self._api.item_size(self._item(pack, TOKEN_SHAPE))
             current = groups[-1]
             if current and (len(current) >= max_requests or size + item_size > max_bytes):
                 groups.append([])
@@ -155,27 +176,32 @@ class BatchExecutor:
             size += item_size
         return [group for group in groups if group]
 
-    def _item(self, pack: Pack) -> BatchItem:
-        return BatchItem(custom_id=pack.id, request=self._request(pack))
+    def _item(self, pack: Pack, token: str) -> BatchItem:
+        return BatchItem(custom_id=custom_id(pack.id, token), request=self._request(pack))
 
     def _request(self, pack: Pack) -> ModelRequest:
         return self._work.request(pack, expected_gap_seconds=BATCH_GAP_SECONDS)
 
     async def _submit(self, packs: list[Pack], *, priming: bool) -> StoredBatch | None:
-        """Store the batch, submit it, store its id; None if the provider refused it."""
-        label = f"blockpass-{uuid.uuid4().hex}"
+        """Store the batch, submit it, store its id; None if the provider refused it.
+
+        A batch still ``submitting`` comes back when a lost answer left a batch at the
+        provider that may be this one: ``_finish`` settles whose it is.
+        """
+        token = new_token()
+        label = f"blockpass-{token}"
+        items = [self._item(pack, token) for pack in packs]
         batch = await self._store.add_batch(
             label=label,
             provider=self._provider_name,
             items=[
                 BatchItemRecord(
-                    custom_id=pack.id, block_ids=tuple(block.id for block in pack.blocks)
+                    custom_id=item.custom_id, block_ids=tuple(block.id for block in pack.blocks)
                 )
-                for pack in packs
+                for item, pack in zip(items, packs, strict=True)
             ],
             priming=priming,
         )
-        items = [self._item(pack) for pack in packs]
         for attempt in range(_SUBMIT_ATTEMPTS):
             try:
                 remote_id = await self._api.submit(items, label=label)
@@ -186,9 +212,11 @@ class BatchExecutor:
             except TransientProviderError as error:
                 # The batch may exist although the answer was lost: never create it twice.
                 _log.warning("submitting batch %s failed (%s); looking for it", label, error)
-                adopted = await self._adopt(batch)
+                adopted, sighting = await self._look_for(batch)
                 if adopted is not None:
                     return adopted
+                if sighting.unproven != ():
+                    return batch
                 await anyio.sleep(self._work.settings.backoff_base * 2.0**attempt)
                 continue
             await self._store.update_batch(batch.id, BatchState.SUBMITTED, remote_id=remote_id)
@@ -203,19 +231,39 @@ class BatchExecutor:
         self._on_submitted(stored)
         return stored
 
-    async def _adopt(self, batch: StoredBatch) -> StoredBatch | None:
-        """The provider's batch for a submission whose id was never stored, if it exists."""
-        known = {stored.remote_id for stored in await self._store.batches()}
-        candidates = await self._api.find(
-            batch.label,
-            created_after=batch.created_at - _CLOCK_SKEW_SECONDS,
-            count=len(batch.items),
-        )
-        for remote_id in candidates:
-            if remote_id not in known:
-                await self._store.update_batch(batch.id, BatchState.SUBMITTED, remote_id=remote_id)
-                return await self._submitted(batch, remote_id)
-        return None
+    async def _look_for(
+        self, batch: StoredBatch, not_ours: frozenset[str] = frozenset()
+    ) -> tuple[StoredBatch | None, Sighting]:
+        """The batch proven to be a submission whose id was never stored, adopted; and what
+        else was seen."""
+        sighting = await look_for(self._store, self._api, batch, not_ours=not_ours)
+        if sighting.ours is None:
+            return None, sighting
+        await self._store.update_batch(batch.id, BatchState.SUBMITTED, remote_id=sighting.ours)
+        return await self._submitted(batch, sighting.ours), sighting
+
+    async def _claim(self, batch: StoredBatch) -> StoredBatch | None:
+        """The provider's batch for a submission whose id was never stored, once proven to
+        be it; None once the submission is given up (the module docstring says when)."""
+        delay = self._settings.poll_initial
+        not_ours: frozenset[str] = frozenset()
+        while True:
+            adopted, sighting = await self._look_for(batch, not_ours)
+            not_ours = sighting.not_ours
+            if adopted is not None:
+                return adopted
+            if sighting.unproven == ():
+                await self._store.update_batch(batch.id, BatchState.ABANDONED)
+                return None
+            if self._past_deadline():
+                suspects = " ".join(sighting.unproven or ())
+                await self._store.update_batch(
+                    batch.id, BatchState.UNPROVEN, remote_status=suspects
+                )
+                _log.warning("%s", possibly_ours_line(batch, suspects))
+                return None
+            await anyio.sleep(delay)
+            delay = min(delay * self._settings.poll_factor, self._settings.poll_max)
 
     async def _finish_all(
         self, batches: Sequence[StoredBatch], by_id: dict[str, Block]
@@ -234,9 +282,8 @@ class BatchExecutor:
         """Wait for a batch to end and settle every item not settled before."""
         remote_id = batch.remote_id
         if batch.state is BatchState.SUBMITTING:
-            adopted = await self._adopt(batch)
+            adopted = await self._claim(batch)
             if adopted is None:
-                await self._store.update_batch(batch.id, BatchState.ABANDONED)
                 return self._blocks(batch.items, by_id)
             remote_id = adopted.remote_id
         assert remote_id is not None

@@ -4,7 +4,8 @@ Each item is ``{"custom_id", "params"}`` where ``params`` is exactly the realtim
 batch request caches the same prefix bytes as a realtime one. Limits: 100,000 requests or
 256 MB per batch. A batch has no metadata field, so ``find`` cannot match a submission by
 name: it offers the batches created since the submission began with the same number of
-requests, newest last, and the caller adopts one it has not adopted before.
+requests, oldest first, any of which may be another run's. Only the results name the
+requests (``custom_ids``), and they exist only once a batch has ended.
 """
 
 from __future__ import annotations
@@ -73,6 +74,12 @@ class AnthropicBatches:
                 if total == count:
                     found.append((created, batch.id))
         return [batch_id for _, batch_id in sorted(found)]
+
+    async def custom_ids(self, batch_id: str) -> frozenset[str] | None:
+        status = await self.status(batch_id)
+        if not status.ended:
+            return None
+        return frozenset(result.custom_id for result in await self.results(batch_id))
 
     async def status(self, batch_id: str) -> BatchStatus:
         try:

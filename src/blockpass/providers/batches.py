@@ -97,7 +97,16 @@ class BatchApi(Protocol):
         """Ids of batches that may be the submission ``label`` (of ``count`` items).
 
         After a crash between the provider accepting a batch and the store recording its
-        id, this is how the batch is found again instead of being paid for twice.
+        id, this is how the batch is found again instead of being paid for twice. Being
+        found proves nothing: another run's batch can match too (``custom_ids`` proves).
+        """
+        ...
+
+    async def custom_ids(self, batch_id: str) -> frozenset[str] | None:
+        """The ``custom_id`` of every request in the batch, as the provider returns them.
+
+        None while the provider does not show them yet (Anthropic: until the batch has
+        ended); empty for a batch the provider no longer knows.
         """
         ...
 

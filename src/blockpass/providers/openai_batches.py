@@ -4,7 +4,8 @@ A batch is a JSONL file of ``{"custom_id", "method", "url", "body"}`` lines uplo
 ``purpose="batch"``, then ``batches.create`` on it; each body is exactly the realtime body
 of the model's endpoint, so batch requests share the realtime prefix bytes. Limits: 50,000
 requests and 200 MB per file. The submission's label goes into the batch's ``metadata``,
-which is how ``find`` recognises a batch whose id was never recorded.
+which is how ``find`` recognises a batch whose id was never recorded; the input file, which
+the provider keeps, names every request (``custom_ids``) from the moment the batch exists.
 
 Results: successes in the output file, failures in the error file, matched on
 ``custom_id``. A line with an HTTP status of 400, 404 or 422 is a request the endpoint
@@ -87,6 +88,15 @@ class OpenAIBatches:
                 if (batch.metadata or {}).get(LABEL_KEY) == label:
                     found.append(batch.id)
         return found
+
+    async def custom_ids(self, batch_id: str) -> frozenset[str]:
+        try:
+            async with _translated():
+                batch = await self._client.batches.retrieve(batch_id)
+                content = await self._client.files.content(batch.input_file_id)
+        except BatchNotFound:
+            return frozenset()
+        return frozenset(str(json.loads(line).get("custom_id")) for line in _lines(content.text))
 
     async def status(self, batch_id: str) -> BatchStatus:
         try:

@@ -50,6 +50,7 @@ Invariants:
   reconcile rather than a batch nobody knows about. An item's call and results are stored
   in the same transaction that marks the item collected (`record_batch_item`): collecting a
   batch twice stores nothing twice.
+- `collected`, `abandoned` and `unproven` are final: a batch in them never changes again.
 """
 
 from __future__ import annotations
@@ -137,6 +138,9 @@ class BatchState(StrEnum):
     ENDED = "ended"  # the provider says every item is final; results not all stored yet
     COLLECTED = "collected"
     ABANDONED = "abandoned"  # never reached the provider, or given up
+    # Given up with a batch at the provider that may be it but cannot be proven to be (a
+    # crash lost its id); ``remote_status`` names those batches. Nothing of them is touched.
+    UNPROVEN = "unproven"
 
 
 OPEN_BATCH_STATES = frozenset({BatchState.SUBMITTING, BatchState.SUBMITTED, BatchState.ENDED})
@@ -260,13 +264,13 @@ class RunStore(Protocol):
     ) -> None:
         """Move a batch on; `submitted` and `ended` stamp their time once.
 
-        A batch already `collected` or `abandoned` stays so: a late webhook or poll changes
-        nothing.
+        A batch already `collected`, `abandoned` or `unproven` stays so: a late webhook or
+        poll changes nothing.
         """
         ...
 
     async def batches(self, *, open_only: bool = False) -> list[StoredBatch]:
-        """Every batch of the run in id order, or only those not collected or abandoned."""
+        """Every batch of the run in id order, or only those not in a final state."""
         ...
 
     async def batch_by_remote_id(self, remote_id: str) -> StoredBatch | None: ...

@@ -110,7 +110,9 @@ _BATCH_COLUMNS = (
     "id, label, provider, remote_id, state, remote_status, priming,"
     " created_at, submitted_at, ended_at"
 )
-_FINAL_BATCH_STATES = (BatchState.COLLECTED.value, BatchState.ABANDONED.value)
+_FINAL_BATCH_STATES = tuple(
+    state.value for state in (BatchState.COLLECTED, BatchState.ABANDONED, BatchState.UNPROVEN)
+)
 
 _BLOCK_COLUMNS = (
     "id, document_id, block_index, kind, text, content_hash,"
