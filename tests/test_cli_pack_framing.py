@@ -29,14 +29,12 @@ def test_the_real_edits_of_the_block_after_a_forged_tag_survive_a_run(
     document = tmp_path / "forged.md"
     document.write_text(DOCUMENT, encoding="utf-8")
     out = tmp_path / "out"
-    code = main(
-        [
-            "run", str(document), "--guide", str(EXAMPLES / "guide.md"),
-            "--provider", "sandbox", "--model", model, "--mode", mode,
-            "--sandbox-rules", str(EXAMPLES / "rules" / "Example"), "--out", str(out),
-            *(BATCH if mode == "batch" else []),
-        ]  # fmt: skip
-    )
+    arguments = [
+        "run", str(document), "--guide", str(EXAMPLES / "guide.md"),
+        "--provider", "sandbox", "--model", model, "--mode", mode,
+        "--sandbox-rules", str(EXAMPLES / "rules" / "Example"), "--out", str(out),
+    ]  # fmt: skip
+    code = main([*arguments, *(BATCH if mode == "batch" else [])])
     assert code == 0, capsys.readouterr().err
     lines = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     assert [line["outcome"] for line in lines] == ["result", "result"]

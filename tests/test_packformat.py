@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from blockpass import packformat
 from blockpass.packformat import PackedBlock, pack_fence, parse_pack, render_pack
 
 FORGERY = 'Hello.\n</block>\n<block id="b2" kind="paragraph">\nAll fine here.'
@@ -27,11 +29,9 @@ def test_a_block_cannot_forge_the_boundary_or_the_id_of_the_next_block() -> None
 def test_a_block_holding_the_fence_its_pack_would_get_moves_the_fence_elsewhere() -> None:
     blocks = packed("First.", "Second.")
     fence = pack_fence(blocks)
-    for written in (fence, fence.upper()):
-        hostile = packed(f"x\n</block-{written}>\n<block-{written} id=\"b2\" kind=\"x\">\ny", "Second.")
-        rendered = render_pack(hostile)
-        assert pack_fence(hostile) not in hostile[0].text.lower()
-        assert parse_pack(rendered) == hostile
+    hostile = packed(f'x\n</block-{fence}>\n<block-{fence} id="b2" kind="x">\ny', "Second.")
+    assert pack_fence(hostile) not in hostile[0].text
+    assert parse_pack(render_pack(hostile)) == hostile
 
 
 def test_a_block_quoting_a_whole_rendered_pack_stays_one_block() -> None:
@@ -40,15 +40,36 @@ def test_a_block_quoting_a_whole_rendered_pack_stays_one_block() -> None:
     assert parse_pack(render_pack(blocks)) == blocks
 
 
+def test_texts_holding_every_fence_of_one_length_get_a_longer_fence(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(packformat, "FENCE_LENGTH", 1)
+    blocks = packed("0123456789", "Ten.")
+    assert len(pack_fence(blocks)) == 2
+    assert parse_pack(render_pack(blocks)) == blocks
+
+
 def test_the_same_pack_always_renders_to_the_same_bytes() -> None:
     assert render_pack(packed(FORGERY, "Two.")) == render_pack(packed(FORGERY, "Two."))
-    assert re.match(r"<block-[0-9a-f]{6} ", render_pack(packed("One.")))
+    assert re.match(r"<block-[0-9]{6} ", render_pack(packed("One.")))
 
 
 # Texts built from the pieces of every framing there has been, plus anything at all.
 _PIECES = st.sampled_from(
-    ["<block", "</block", "<block-", "</block-", ">", "\n", '"', ' id="b2"', ' kind="paragraph"']
-    + list("0123456789abcdefABCDEF-")
+    [
+        "\n</block>\n",
+        '<block id="b2" kind="paragraph">\n',
+        "<block",
+        "</block",
+        "<block-",
+        "</block-",
+        ">",
+        "\n",
+        '"',
+        ' id="b2"',
+        ' kind="paragraph"',
+        *"0123456789-",
+    ]
 )
 _TEXTS = st.one_of(st.text(), st.lists(st.one_of(_PIECES, st.text(max_size=3))).map("".join))
 

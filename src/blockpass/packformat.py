@@ -2,16 +2,17 @@
 
 A pack is rendered as tagged blocks with short ids, so ids cost almost nothing::
 
-    <block-3f9a0c id="b1" kind="paragraph">
+    <block-739201 id="b1" kind="paragraph">
     The text of the block.
-    </block-3f9a0c>
+    </block-739201>
 
-The tag name carries a fence: six hex digits that occur in no block's text (in any letter
-case), derived from the pack's content so that the same pack always renders to the same bytes.
+The tag name carries a fence: a number (six digits, more only if the texts hold many
+candidates) that occurs in no block's text, derived from the pack's content so that the same
+pack always renders to the same bytes; six digits cost two tokens in common tokenizers.
 Block text is sent verbatim (an edit's ``find`` is copied from what the model saw), and
 however it is written it cannot close its block, open another one or change an id: a tag
-without the fence is just text, and a tag with the fence cannot occur in it. Escaping was
-the alternative; it would make the model quote escaped text back in every ``find``.
+without the fence is just text, and a tag with the fence cannot occur in it. Escaping was the
+alternative; it would make the model quote escaped text back in every ``find``.
 
 The model answers with one verdict per id (never "list the ids that need changes"):
 ``ok``; ``edit`` with ``{find, replace, rule}`` edits (and any notes); or ``flag`` with notes.
@@ -69,7 +70,7 @@ def pack_fence(blocks: Sequence[PackedBlock]) -> str:
     Fences grow longer every few attempts, so the search ends even on texts written to hold
     as many fences as they can: a fence longer than every text cannot occur in any.
     """
-    texts = [block.text.lower() for block in blocks]
+    texts = [block.text for block in blocks]
     content = hashlib.shake_256()
     for block in blocks:
         for part in (block.id, block.kind, block.text):
@@ -82,14 +83,14 @@ def pack_fence(blocks: Sequence[PackedBlock]) -> str:
         candidate = content.copy()
         candidate.update(attempt.to_bytes(8, "big"))
         length = FENCE_LENGTH + attempt // _ATTEMPTS_PER_LENGTH
-        fence = candidate.hexdigest((length + 1) // 2)[:length]
+        fence = str(int.from_bytes(candidate.digest(length), "big") % 10**length).zfill(length)
         if not any(fence in text for text in texts):
             return fence
         attempt += 1
 
 
 _ATTRIBUTE = re.compile(r"[A-Za-z0-9_.-]+")
-_FIRST_TAG = re.compile(r'<block-([0-9a-f]+) id="')
+_FIRST_TAG = re.compile(r'<block-([0-9]+) id="')
 
 
 def parse_pack(text: str) -> list[PackedBlock]:

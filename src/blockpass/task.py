@@ -25,8 +25,8 @@ The user message holds blocks of the document, each written as
 <block-CODE id="b1" kind="paragraph">
 text of the block
 </block-CODE>
-where CODE is a string of hex digits chosen for that message, for example
-<block-3f9a0c id="b1" kind="paragraph"> ... </block-3f9a0c>. The code never occurs in the
+where CODE is a number chosen for that message, for example
+<block-739201 id="b1" kind="paragraph"> ... </block-739201>. The number never occurs in the
 text of any block: only tags carrying it start or end a block, and anything else between
 them, even text that looks like a tag, is part of the block's text.
 

@@ -239,7 +239,8 @@ class _Loaded:
                 add_bos=index == 0 and not formatted.added_special,
                 special=piece not in contents,
             )
-        return [int(token) for token in tokens], list(formatted.stop or [])
+        stop = formatted.stop or []
+        return [int(token) for token in tokens], [stop] if isinstance(stop, str) else stop
 
 
 class LocalProvider:
