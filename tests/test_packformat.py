@@ -87,7 +87,7 @@ def test_a_text_copied_from_its_own_rendered_pack_still_round_trips(
     texts: list[str], target: int
 ) -> None:
     """The strongest forger: it knows the tags the pack would get without it."""
-    first = render_pack(packed(*texts))
-    texts[target % len(texts)] += first
-    blocks = packed(*texts)
+    forged = list(texts)
+    forged[target % len(texts)] += render_pack(packed(*texts))
+    blocks = packed(*forged)
     assert parse_pack(render_pack(blocks)) == blocks
