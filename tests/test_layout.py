@@ -57,7 +57,7 @@ def test_the_cached_prefix_bytes_are_pinned() -> None:
     assert hashlib.sha256(data).hexdigest() == PINNED_PREFIX_SHA256
 
 
-PINNED_PREFIX_SHA256 = "e2defce189d72203f8c3b266d2e0fefc0916bd9865ed91fdd6d804e39b4adb75"
+PINNED_PREFIX_SHA256 = "80e714b54122844e7b49206ab41f4231441a2546efe2f397c4ba0ff09f785e3e"
 
 
 def test_the_ttl_is_5m_unless_the_gap_between_uses_is_longer() -> None:

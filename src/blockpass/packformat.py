@@ -2,9 +2,17 @@
 
 A pack is rendered as tagged blocks with short ids, so ids cost almost nothing::
 
-    <block id="b1" kind="paragraph">
+    <block-739201 id="b1" kind="paragraph">
     The text of the block.
-    </block>
+    </block-739201>
+
+The tag name carries a fence: a number (six digits, more only if the texts hold many
+candidates) that occurs in no block's text, derived from the pack's content so that the same
+pack always renders to the same bytes; six digits cost two tokens in common tokenizers.
+Block text is sent verbatim (an edit's ``find`` is copied from what the model saw), and
+however it is written it cannot close its block, open another one or change an id: a tag
+without the fence is just text, and a tag with the fence cannot occur in it. Escaping was the
+alternative; it would make the model quote escaped text back in every ``find``.
 
 The model answers with one verdict per id (never "list the ids that need changes"):
 ``ok``; ``edit`` with ``{find, replace, rule}`` edits (and any notes); or ``flag`` with notes.
@@ -16,20 +24,25 @@ every object closes with ``additionalProperties: false`` and lists every propert
 
 from __future__ import annotations
 
+import hashlib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
+    "FENCE_LENGTH",
     "RESULT_SCHEMA",
     "RESULT_TOOL_NAME",
     "PackedBlock",
+    "pack_fence",
     "parse_pack",
     "render_pack",
 ]
 
 RESULT_TOOL_NAME = "record_results"
+FENCE_LENGTH = 6
+_ATTEMPTS_PER_LENGTH = 16
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -40,17 +53,58 @@ class PackedBlock:
 
 
 def render_pack(blocks: Iterable[PackedBlock]) -> str:
+    packed = list(blocks)
+    for block in packed:
+        if not _ATTRIBUTE.fullmatch(block.id) or not _ATTRIBUTE.fullmatch(block.kind):
+            raise ValueError(f"a pack id or kind must be a plain word: {block.id!r} {block.kind!r}")
+    fence = pack_fence(packed)
     return "\n".join(
-        f'<block id="{block.id}" kind="{block.kind}">\n{block.text}\n</block>' for block in blocks
+        f'<block-{fence} id="{block.id}" kind="{block.kind}">\n{block.text}\n</block-{fence}>'
+        for block in packed
     )
 
 
-_BLOCK = re.compile(r'<block id="([^"]+)" kind="([^"]*)">\n(.*?)\n</block>', re.DOTALL)
+def pack_fence(blocks: Sequence[PackedBlock]) -> str:
+    """The first fence, in a sequence derived from the pack's content, that no text contains.
+
+    Fences grow longer every few attempts, so the search ends even on texts written to hold
+    as many fences as they can: a fence longer than every text cannot occur in any.
+    """
+    texts = [block.text for block in blocks]
+    content = hashlib.shake_256()
+    for block in blocks:
+        for part in (block.id, block.kind, block.text):
+            # JSON input can hold lone surrogates; they must hash, not raise.
+            encoded = part.encode("utf-8", "surrogatepass")
+            content.update(len(encoded).to_bytes(8, "big"))
+            content.update(encoded)
+    attempt = 0
+    while True:
+        candidate = content.copy()
+        candidate.update(attempt.to_bytes(8, "big"))
+        length = FENCE_LENGTH + attempt // _ATTEMPTS_PER_LENGTH
+        fence = str(int.from_bytes(candidate.digest(length), "big") % 10**length).zfill(length)
+        if not any(fence in text for text in texts):
+            return fence
+        attempt += 1
+
+
+_ATTRIBUTE = re.compile(r"[A-Za-z0-9_.-]+")
+_FIRST_TAG = re.compile(r'<block-([0-9]+) id="')
 
 
 def parse_pack(text: str) -> list[PackedBlock]:
+    """The blocks of a rendered pack; the fence is read from its first tag."""
+    first = _FIRST_TAG.search(text)
+    if first is None:
+        return []
+    fence = first[1]
+    tagged = re.compile(
+        rf'<block-{fence} id="([^"]+)" kind="([^"]*)">\n(.*?)\n</block-{fence}>', re.DOTALL
+    )
     return [
-        PackedBlock(id=match[1], kind=match[2], text=match[3]) for match in _BLOCK.finditer(text)
+        PackedBlock(id=match[1], kind=match[2], text=match[3])
+        for match in tagged.finditer(text, first.start())
     ]
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 
 from blockpass.blocks import Block, BlockKind
 from blockpass.errors import UserInputError
@@ -81,9 +82,13 @@ class OutputEstimator:
 
 
 def block_input_tokens(block: Block, count: Callable[[str], int]) -> int:
-    """Tokens a block adds to a pack: its text plus its tag (a pack id is two or three chars)."""
-    tag = f'<block id="b10" kind="{block.kind.value}">\n\n</block>\n'
-    return count(block.text) + count(tag)
+    """Tokens a block adds to a pack: its text plus its tags (a pack id is two or three chars)."""
+    return count(block.text) + count(_empty_tags(block.kind))
+
+
+@cache
+def _empty_tags(kind: BlockKind) -> str:
+    return render_pack([PackedBlock(id="b10", kind=kind.value, text="")]) + "\n"
 
 
 def pack_id(blocks: Iterable[Block]) -> str:

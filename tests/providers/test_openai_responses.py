@@ -25,7 +25,7 @@ from blockpass.sandbox import DEFAULT_API_KEY, SandboxConfig
 from blockpass.tooldefs import result_tool, to_responses
 from blockpass.usage import Usage
 from tests.providers.openai_support import MakeProvider, openai_providers, request_for
-from tests.sandbox.support import RunningSandbox, StartSandbox, scripted
+from tests.sandbox.support import RunningSandbox, StartSandbox, pack, scripted
 
 pytestmark = pytest.mark.anyio
 SOL = "gpt-6-sol"
@@ -92,7 +92,7 @@ def test_a_json_schema_body_puts_the_format_and_the_marked_system_text_before_th
         "prompt_cache_key": "task-fingerprint",
         "prompt_cache_options": {"mode": "explicit", "ttl": "30m"},
     }
-    assert '<block id="b1"' in body["input"][1]["content"]
+    assert body["input"][1]["content"] == pack("a")
     assert prefix(body) == prefix(body_for(profile, "b", "c"))
 
 

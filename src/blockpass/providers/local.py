@@ -36,6 +36,7 @@ pass ``n_threads=1`` there, or start the process with ``OMP_WAIT_POLICY=PASSIVE`
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -59,6 +60,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BUNDLED_MODEL_ID",
     "LocalProvider",
+    "answer_schema",
     "bundled_model_path",
     "pack_schema",
     "reused_prefix",
@@ -177,7 +179,8 @@ def schema_grammar(schema_json: str) -> str:
     return cast(str, json_schema_to_gbnf(schema_json)).replace(_LOOSE_CHAR, _STRICT_CHAR)
 
 
-def _schema_for(request: ModelRequest) -> dict[str, Any]:
+def answer_schema(request: ModelRequest) -> dict[str, Any]:
+    """The schema the answer to ``request`` is held to: the pack schema for a pack of blocks."""
     if request.schema == RESULT_SCHEMA:
         short_ids = [block.id for block in parse_pack(request.user)]
         if short_ids:
@@ -215,13 +218,29 @@ class _Loaded:
     llama: Llama
     formatter: Jinja2ChatFormatter
 
-    def prompt_tokens(self, request: ModelRequest) -> list[int]:
-        """The prompt exactly as the chat handler builds and tokenizes it."""
-        formatted = self.formatter(messages=_messages(request))
-        tokens = self.llama.tokenize(
-            formatted.prompt.encode("utf-8"), add_bos=not formatted.added_special, special=True
-        )
-        return [int(token) for token in tokens]
+    def prompt(self, request: ModelRequest) -> tuple[list[int], list[str]]:
+        """The prompt tokens of ``request`` in the model's chat template, and its stop strings.
+
+        The template's own text is tokenized with special tokens recognised, the messages'
+        text without: a block that writes ``<|im_end|>`` writes those characters, and cannot
+        end its turn or open another one.
+        """
+        formatted = self.formatter(messages=_messages(system=_SYSTEM_SLOT, user=_USER_SLOT))
+        pieces = _SLOT.split(formatted.prompt)
+        if pieces[1::2] != [_SYSTEM_SLOT, _USER_SLOT]:
+            raise ProviderRejected(
+                "the model's chat template rewrites message text: it cannot frame a pack safely"
+            )
+        contents = {_SYSTEM_SLOT: request.system, _USER_SLOT: request.user}
+        tokens: list[int] = []
+        for index, piece in enumerate(pieces):
+            tokens += self.llama.tokenize(
+                contents.get(piece, piece).encode("utf-8"),
+                add_bos=index == 0 and not formatted.added_special,
+                special=piece not in contents,
+            )
+        stop = formatted.stop or []
+        return [int(token) for token in tokens], [stop] if isinstance(stop, str) else stop
 
 
 class LocalProvider:
@@ -288,18 +307,21 @@ class LocalProvider:
 
     def _count_prompt_blocking(self, request: ModelRequest) -> int:
         with self._lock:
-            return len(self._model().prompt_tokens(request))
+            return len(self._model().prompt(request)[0])
 
     def _complete_blocking(self, request: ModelRequest) -> ModelResponse:
         with self._lock:
-            llama = self._model().llama
+            loaded = self._model()
+            llama = loaded.llama
             previous = llama._input_ids.tolist()
             previous_needs_eval = bool(getattr(llama, "_requires_eval", False))
-            create = cast(_Completion, llama.create_chat_completion)
+            create = cast(_Completion, llama.create_completion)
             try:
+                tokens, stop = loaded.prompt(request)
                 answer = create(
-                    messages=_messages(request),
-                    grammar=_grammar(_schema_for(request)),
+                    prompt=tokens,
+                    stop=stop,
+                    grammar=_grammar(answer_schema(request)),
                     max_tokens=max(1, min(request.max_tokens, self._profile.max_output)),
                     temperature=0.0,
                     repeat_penalty=1.0,
@@ -317,7 +339,7 @@ class LocalProvider:
             reused = reused_prefix(previous, prompt, previous_needs_eval=previous_needs_eval)
         choice = answer["choices"][0]
         return ModelResponse(
-            text=str(choice["message"]["content"] or ""),
+            text=str(choice["text"] or ""),
             stop_reason="max_tokens" if choice["finish_reason"] == "length" else "end_turn",
             usage=Usage(
                 uncached_input=prompt_tokens - reused,
@@ -327,12 +349,15 @@ class LocalProvider:
         )
 
 
-def _messages(request: ModelRequest) -> list[Any]:
+def _messages(*, system: str, user: str) -> list[Any]:
     """System, then user: the chat messages (llama_cpp's TypedDicts) of one request."""
-    return [
-        {"role": "system", "content": request.system},
-        {"role": "user", "content": request.user},
-    ]
+    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+
+
+# Private-use characters stand for the messages while the template lays out the prompt.
+_SYSTEM_SLOT = "\ue000system\ue000"
+_USER_SLOT = "\ue000user\ue000"
+_SLOT = re.compile("(\ue000(?:system|user)\ue000)")
 
 
 def _grammar(schema: dict[str, Any]) -> LlamaGrammar:
@@ -377,10 +402,7 @@ def _load(path: Path, n_ctx: int, n_threads: int) -> _Loaded:
         template=template,
         eos_token=_token_text(llama, eos),
         bos_token=_token_text(llama, bos),
-        stop_token_ids=[eos],
     )
-    # The model's own chat template, through the same formatter used to count prompts.
-    llama.chat_handler = formatter.to_chat_handler()
     return _Loaded(llama=llama, formatter=formatter)
 
 
