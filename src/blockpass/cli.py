@@ -339,7 +339,12 @@ def _job_spec(args: argparse.Namespace, out_dir: Path) -> JobSpec:
         prefilter=PrefilterSettings(
             skip_kinds=frozenset(BlockKind(name) for name in names), min_letters=args.min_letters
         ),
+        on_input_skipped=_note_skipped_input,
     )
+
+
+def _note_skipped_input(path: Path, reason: str) -> None:
+    print(f"blockpass: note: {path}: skipped, {reason}", file=sys.stderr, flush=True)
 
 
 def _run_job(args: argparse.Namespace) -> int:
