@@ -1,9 +1,9 @@
 """Core value types: documents and the blocks they are cut into.
 
 A block is the unit of work: one model verdict per block. Its `id` is stable across runs
-(document id plus position, or plus the user's own id for JSONL) so results can be matched to the same block next time, and its
-`content_hash` covers kind and text only, so an unchanged block that moved is still
-recognised for reuse.
+(document id plus position, or plus the user's own id for JSONL) so results can be matched
+to the same block next time, and its `content_hash` covers kind and text only, so an
+unchanged block that moved is still recognised for reuse.
 """
 
 from __future__ import annotations

@@ -292,7 +292,12 @@ def _lint(args: argparse.Namespace) -> int:
     from blockpass.lint import lint_command
 
     output, code = lint_command(
-        args.paths, args.styles, args.format, args.min_level, config=args.config
+        args.paths,
+        args.styles,
+        args.format,
+        args.min_level,
+        config=args.config,
+        on_skip=_note_skipped_input,
     )
     sys.stdout.write(output)
     return code

@@ -11,6 +11,7 @@ from blockpass.documents.jsonl import read_json, read_jsonl, write_blocks_jsonl
 from blockpass.documents.markdown import read_markdown
 from blockpass.errors import UserInputError
 
+
 class Reader(Protocol):
     def __call__(self, raw: bytes, *, document_id: str) -> Document: ...
 

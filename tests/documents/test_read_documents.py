@@ -150,7 +150,9 @@ def test_a_socket_in_a_folder_is_skipped_and_reported(tmp_path: Path) -> None:
     with socket.socket(socket.AF_UNIX) as listener:
         listener.bind(str(tmp_path / "s.md"))
         skipped: list[tuple[Path, str]] = []
-        documents = read_documents([tmp_path], on_skip=lambda path, why: skipped.append((path, why)))
+        documents = read_documents(
+            [tmp_path], on_skip=lambda path, why: skipped.append((path, why))
+        )
         assert [d.id for d in documents] == ["a.md"]
         assert skipped == [(tmp_path / "s.md", "it is a socket, not a regular file")]
         with pytest.raises(UserInputError, match=r"s\.md: is a socket, not a regular file; only"):

@@ -21,7 +21,9 @@ What a block's text is, per kind (the text is always one contiguous slice of the
 
 Multi-line blocks inside containers keep the container prefixes of their continuation
 lines (`> `, indentation) because a span must be one contiguous slice. Link reference
-definitions and blank lines belong to no block and are always left as they are.
+definitions, blank lines and lines of bare container markers belong to no block and are
+always left as they are; any other line that no construct claims (text nested deeper than
+the parser follows) becomes a paragraph, so no prose is ever left unchecked.
 """
 
 from __future__ import annotations
@@ -194,8 +196,7 @@ def _unparsed(
     found = []
     first: int | None = None
     for number, line in enumerate([*source.lines, ""]):
-        markers = _MARKERS_ONLY.match(line)
-        if number < len(covered) and not covered[number] and markers is None:
+        if number < len(covered) and not covered[number] and not _MARKERS_ONLY.match(line):
             if first is None:
                 first = number
             continue
