@@ -139,3 +139,19 @@ def test_revised_names_do_not_depend_on_the_order_of_the_inputs(tmp_path: Path) 
     # Names that differ only in case would meet on a case-insensitive disk.
     cased = revised_paths(tmp_path, ["a.md", "A.md"]).values()
     assert len({path.as_posix().casefold() for path in cased}) == 2
+
+
+def test_a_run_directory_reused_for_other_inputs_still_reports_what_it_paid_for(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Also what a run directory made before JSONL ids were scoped looks like: results stored
+    # under block ids that no input has any more.
+    out = tmp_path / "out"
+    guide = REPO / "examples" / "guide.md"
+    for name, text in (("a.md", "Please utilize the tool.\n"), ("b.md", "Another page.\n")):
+        (tmp_path / name).write_text(text)
+        code = main([*RUN, str(tmp_path / name), "--guide", str(guide), "--out", str(out)])
+        assert code == 0, capsys.readouterr().err
+    report = json.loads((out / "report.json").read_text())
+    assert report["calls"] == 2
+    assert [line["document"] for line in results(out)] == [str(tmp_path / "b.md")]

@@ -225,9 +225,12 @@ async def _run_with_store(
     await _copy_to_duplicates(store, copies, fingerprint)
     on_progress(len(copies))
     results = await store.results()
+    # Every block the run directory ever held: earlier invocations may have paid for blocks of
+    # inputs this one no longer names.
     report = cost_report(
-        await store.calls(), results, blocks, task, provider.profile, prices, provider.name
-    )
+        await store.calls(), results, await store.blocks(), task, provider.profile, prices,
+        provider.name,
+    )  # fmt: skip
     count = partial(count_tokens, family=provider.profile.tokenizer)
     summary = breakdown(
         blocks,
