@@ -157,3 +157,14 @@ def test_a_socket_in_a_folder_is_skipped_and_reported(tmp_path: Path) -> None:
         assert skipped == [(tmp_path / "s.md", "it is a socket, not a regular file")]
         with pytest.raises(UserInputError, match=r"s\.md: is a socket, not a regular file; only"):
             read_documents([tmp_path / "s.md"])
+
+
+def test_block_ids_that_would_meet_across_documents_are_refused(tmp_path: Path) -> None:
+    # Only contrived names can meet: a '#' in a file name, and a user id spelling the rest.
+    (tmp_path / "a.jsonl").write_text('{"id": "b.md#0", "text": "From JSONL."}\n')
+    (tmp_path / "a.jsonl#b.md").write_text("From Markdown.\n")
+    with pytest.raises(
+        UserInputError,
+        match=r"^a\.jsonl#b\.md: block id 'a\.jsonl#b\.md#0' is also a block id of a\.jsonl; ",
+    ):
+        read_documents([tmp_path])
