@@ -78,7 +78,6 @@ def read_documents(
         raise UserInputError("no input paths given")
     documents: list[Document] = []
     seen: dict[str, Path] = {}
-    block_owner: dict[str, str] = {}
     for path in paths:
         if path.is_dir():
             found = _files_under(path, on_skip)
@@ -95,24 +94,30 @@ def read_documents(
                     f"{file}: document id {document_id!r} is already taken by {seen[document_id]}"
                 )
             seen[document_id] = file
-            document = read_document(file, document_id=document_id)
-            _claim_block_ids(document, block_owner)
-            documents.append(document)
+            documents.append(read_document(file, document_id=document_id))
+    _refuse_shared_block_ids(documents)
     return documents
 
 
-def _claim_block_ids(document: Document, owners: dict[str, str]) -> None:
-    """Refuse a block id another document already has: results are stored by block id.
+def _refuse_shared_block_ids(documents: list[Document]) -> None:
+    """Refuse a block id two documents share: results are stored by block id.
 
-    Ids are scoped by document id, so only contrived names (a file `a.jsonl#b.md` beside
-    `a.jsonl` holding the id `b.md#0`) can meet here.
+    Every block id is `<document id>#<position or user id>`, so two documents' block ids can
+    meet only when one document id extends the other past a `#` (a file `a.jsonl#b.md`
+    beside `a.jsonl` holding the id `b.md#0`): only those pairs are compared.
     """
-    for block in document.blocks:
-        owner = owners.setdefault(block.id, document.id)
-        if owner != document.id:
-            raise UserInputError(
-                f"{document.id}: block id {block.id!r} is also a block id of {owner}; rename one"
-            )
+    by_id = {document.id: document for document in documents}
+    for document in documents:
+        for position, char in enumerate(document.id):
+            other = by_id.get(document.id[:position]) if char == "#" else None
+            if other is None:
+                continue
+            shared = {block.id for block in document.blocks} & {b.id for b in other.blocks}
+            if shared:
+                raise UserInputError(
+                    f"{document.id}: block id {min(shared)!r} is also a block id of {other.id};"
+                    " rename one"
+                )
 
 
 def _files_under(root: Path, on_skip: Callable[[Path, str], None]) -> list[Path]:
