@@ -55,12 +55,8 @@ def read_document(path: Path, *, document_id: str) -> Document:
     return reader(read_bytes(path, limit=limit), document_id=document_id, path=path)
 
 
-def _ignore(path: Path, reason: str) -> None:
-    del path, reason
-
-
 def read_documents(
-    paths: list[Path], *, on_skip: Callable[[Path, str], None] = _ignore
+    paths: list[Path], *, on_skip: Callable[[Path, str], None] = lambda path, reason: None
 ) -> list[Document]:
     """Read files and, recursively, directories, in a stable order.
 
