@@ -54,6 +54,24 @@ def test_a_fifo_named_on_the_command_line_is_refused_at_once_in_one_line(tmp_pat
     ]
 
 
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("deep.json", b"[" * 2000 + b"]" * 2000, "deep.json: JSON nested too deeply"),
+        ("deep.jsonl", b"[" * 2000 + b"]" * 2000 + b"\n", "deep.jsonl: line 1: JSON nested too"),
+        ("wide.md", "\ufeffSome text.\n".encode("utf-16"), "wide.md: looks like UTF-16 text"),
+    ],
+)
+def test_input_the_readers_cannot_take_gets_one_line_not_a_traceback(
+    tmp_path: Path, name: str, content: bytes, message: str
+) -> None:
+    (tmp_path / name).write_bytes(content)
+    result = run_cli([*RUN, name, "--styles", str(RULES), "--out", "out"], tmp_path)
+    assert result.returncode == 2
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"blockpass: error: {message}")
+
+
 def test_fifos_and_devices_in_a_folder_are_skipped_with_a_note_and_the_rest_is_run(
     tmp_path: Path,
 ) -> None:
