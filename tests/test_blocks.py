@@ -18,9 +18,12 @@ def test_a_block_id_is_the_document_id_and_position() -> None:
     assert _block(index=3).id == "guide/intro.md#3"
 
 
-def test_an_explicit_id_is_kept_as_given() -> None:
-    block = Block.create(document_id="d", index=0, kind=BlockKind.HEADING, text="x", id="cms-17")
-    assert block.id == "cms-17"
+def test_a_users_own_block_id_is_kept_and_scoped_to_its_document() -> None:
+    block = Block.create(
+        document_id="d.jsonl", index=0, kind=BlockKind.HEADING, text="x", source_id="cms-17"
+    )
+    assert block.id == "d.jsonl#cms-17"
+    assert block.source_id == "cms-17"
 
 
 def test_content_hash_changes_when_text_changes_and_not_when_position_changes() -> None:

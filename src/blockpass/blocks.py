@@ -1,15 +1,15 @@
 """Core value types: documents and the blocks they are cut into.
 
 A block is the unit of work: one model verdict per block. Its `id` is stable across runs
-(document id plus position) so results can be matched to the same block next time, and its
-`content_hash` covers kind and text only, so an unchanged block that moved is still
-recognised for reuse.
+(document id plus position, or plus the user's own id for JSONL) so results can be matched
+to the same block next time, and its `content_hash` covers kind and text only, so an
+unchanged block that moved is still recognised for reuse.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
@@ -53,8 +53,8 @@ def content_hash(kind: BlockKind, text: str) -> str:
     return digest.hexdigest()[:32]
 
 
-def block_id(document_id: str, index: int) -> str:
-    return f"{document_id}#{index}"
+def block_id(document_id: str, local_id: int | str) -> str:
+    return f"{document_id}#{local_id}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -66,6 +66,10 @@ class Block:
     text: str
     span: Span | None
     content_hash: str
+    # The id the input gave this block (JSONL, JSON), kept so results can be joined back on
+    # it; None when the reader numbered the block itself. The block id already holds it, so
+    # the store keeps no copy and equality ignores it.
+    source_id: str | None = field(default=None, compare=False)
 
     @classmethod
     def create(
@@ -76,20 +80,24 @@ class Block:
         kind: BlockKind,
         text: str,
         span: Span | None = None,
-        id: str | None = None,
+        source_id: str | None = None,
     ) -> Block:
-        """Build a block, deriving `content_hash` and (unless given) the positional `id`.
+        """Build a block, deriving `content_hash` and its `id`.
 
-        An explicit `id` is for formats where the user already names blocks (JSONL).
+        The id is the document id and the block's position, or, for formats where the user
+        already names blocks (JSONL), the document id and that name: ids are scoped to their
+        document, so the same name in two files, or a name like `a.md#0`, is never another
+        document's block.
         """
         return cls(
-            id=block_id(document_id, index) if id is None else id,
+            id=block_id(document_id, index if source_id is None else source_id),
             document_id=document_id,
             index=index,
             kind=kind,
             text=text,
             span=span,
             content_hash=content_hash(kind, text),
+            source_id=source_id,
         )
 
 

@@ -292,7 +292,12 @@ def _lint(args: argparse.Namespace) -> int:
     from blockpass.lint import lint_command
 
     output, code = lint_command(
-        args.paths, args.styles, args.format, args.min_level, config=args.config
+        args.paths,
+        args.styles,
+        args.format,
+        args.min_level,
+        config=args.config,
+        on_skip=_note_skipped_input,
     )
     sys.stdout.write(output)
     return code
@@ -339,7 +344,12 @@ def _job_spec(args: argparse.Namespace, out_dir: Path) -> JobSpec:
         prefilter=PrefilterSettings(
             skip_kinds=frozenset(BlockKind(name) for name in names), min_letters=args.min_letters
         ),
+        on_input_skipped=_note_skipped_input,
     )
+
+
+def _note_skipped_input(path: Path, reason: str) -> None:
+    print(f"blockpass: note: {path}: skipped, {reason}", file=sys.stderr, flush=True)
 
 
 def _run_job(args: argparse.Namespace) -> int:

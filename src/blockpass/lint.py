@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Literal
@@ -142,10 +142,12 @@ def lint_command(
     min_level: str,
     *,
     config: Path | None = None,
+    on_skip: Callable[[Path, str], None] = lambda path, reason: None,
 ) -> tuple[str, int]:
     """``blockpass lint``: the rendered alerts and the exit code (1 when any alert is at
     error level, as Vale exits). With ``config`` (a ``.vale.ini``) its styles and switches
-    choose the rules; ``styles`` then adds packages found outside its ``StylesPath``."""
+    choose the rules; ``styles`` then adds packages found outside its ``StylesPath``.
+    Folder entries that are not regular files go to ``on_skip``."""
     if format not in FORMATS:
         raise UserInputError(f"unknown lint format {format!r} (use {', '.join(FORMATS)})")
     vale_config = read_vale_ini(config) if config is not None else None
@@ -154,7 +156,7 @@ def lint_command(
         packages += vale_config.load_packages()
     if not packages:
         raise UserInputError("no styles to lint with: give --styles (or a .vale.ini)")
-    documents = read_documents(paths)
+    documents = read_documents(paths, on_skip=on_skip)
     alerts = lint_documents(documents, packages, min_level=min_level, config=vale_config)
     failed = any(alert.level == "error" for alert in alerts)
     output = render_alerts(alerts, format, files=len(documents))

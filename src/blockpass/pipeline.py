@@ -17,6 +17,7 @@ Outputs in the run directory:
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import time
 from collections import Counter, defaultdict
@@ -75,6 +76,7 @@ class JobSpec:
     batch: BatchSettings = field(default_factory=BatchSettings)
     batch_threshold: int = 500
     on_batch_submitted: Callable[[StoredBatch], None] = lambda batch: None
+    on_input_skipped: Callable[[Path, str], None] = lambda path, reason: None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -110,7 +112,7 @@ class Timing:
 
 
 def read_job_inputs(spec: JobSpec) -> tuple[list[Document], list[Block], Task, RuleCheck | None]:
-    documents = read_documents(list(spec.inputs))
+    documents = read_documents(list(spec.inputs), on_skip=spec.on_input_skipped)
     blocks = [block for document in documents for block in document.blocks]
     if not blocks:
         raise UserInputError("the input has no blocks to work on")
@@ -227,9 +229,11 @@ async def _run_with_store(
     await _copy_to_duplicates(store, copies, fingerprint)
     on_progress(len(copies))
     results = await store.results()
+    # Every block the run directory ever held: earlier invocations may have paid for blocks of
+    # inputs this one no longer names.
     report = cost_report(
-        await store.calls(), results, blocks, task, provider.profile, prices, provider.name,
-        interrupted=await store.call_starts(open_only=True),
+        await store.calls(), results, await store.blocks(), task, provider.profile, prices,
+        provider.name, interrupted=await store.call_starts(open_only=True),
     )  # fmt: skip
     count = partial(count_tokens, family=provider.profile.tokenizer)
     summary = breakdown(
@@ -423,6 +427,7 @@ def write_outputs(
     possibly_ours: Sequence[str] = (),
 ) -> None:
     lines = []
+    targets = revised_paths(out_dir, [document.id for document in documents])
     for document in documents:
         for block in document.blocks:
             lines.append(
@@ -436,7 +441,7 @@ def write_outputs(
                 if block.id in results and results[block.id].edits
             },
         )
-        target = revised_path(out_dir, document.id)
+        target = targets[document.id]
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(revised)
     (out_dir / "results.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -459,8 +464,37 @@ def revised_path(out_dir: Path, document_id: str) -> Path:
     return out_dir.joinpath("revised", *parts)
 
 
+def revised_paths(out_dir: Path, document_ids: Sequence[str]) -> dict[str, Path]:
+    """`revised_path` for each document, made distinct where two would meet.
+
+    `a.md` and `../a.md` (or `A.md` beside `a.md`, on a case-insensitive disk) would write
+    one file. In each such group the document whose id is its path under `revised/` (then
+    the smallest id) keeps the plain name; the others get a name tagged with a hash of
+    their id (`a.1f0c2e9d.md`), so the choice never depends on the order of the inputs.
+    """
+    groups: dict[str, list[str]] = defaultdict(list)
+    for document_id in document_ids:
+        groups[revised_path(out_dir, document_id).as_posix().casefold()].append(document_id)
+    targets: dict[str, Path] = {}
+    for members in groups.values():
+        plain = min(members, key=lambda document_id: (_moved(out_dir, document_id), document_id))
+        for document_id in members:
+            target = revised_path(out_dir, document_id)
+            if document_id != plain:
+                tag = hashlib.sha256(document_id.encode()).hexdigest()[:8]
+                target = target.with_name(f"{target.stem}.{tag}{target.suffix}")
+            targets[document_id] = target
+    return targets
+
+
+def _moved(out_dir: Path, document_id: str) -> bool:
+    return revised_path(out_dir, document_id) != out_dir.joinpath("revised", document_id)
+
+
 def _result_line(document: Document, block: Block, result: BlockResult | None) -> dict[str, Any]:
     line: dict[str, Any] = {"block_id": block.id, "document": document.id, "kind": block.kind.value}
+    if block.source_id is not None:
+        line["source_id"] = block.source_id
     if result is None:
         return {**line, "outcome": "pending"}
     line["outcome"] = result.outcome.value

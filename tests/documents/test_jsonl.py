@@ -1,14 +1,20 @@
 from __future__ import annotations
 
 import json
+from typing import Protocol
 
 import pytest
 
-from blockpass.blocks import Block, BlockKind
+from blockpass.blocks import Block, BlockKind, Document
 from blockpass.documents import render_document
 from blockpass.documents.jsonl import read_json, read_jsonl, write_blocks_jsonl
 from blockpass.documents.markdown import read_markdown
 from blockpass.errors import UserInputError
+
+
+class Reader(Protocol):
+    def __call__(self, raw: bytes, *, document_id: str) -> Document: ...
+
 
 JSONL = (
     b'{"id": "intro", "kind": "heading", "text": "Welcome"}\n'
@@ -20,10 +26,15 @@ JSONL = (
 
 def test_user_ids_kinds_and_texts_are_kept_as_given() -> None:
     document = read_jsonl(JSONL, document_id="blocks.jsonl")
-    assert [(b.id, b.kind, b.text) for b in document.blocks] == [
+    assert [(b.source_id, b.kind, b.text) for b in document.blocks] == [
         ("intro", BlockKind.HEADING, "Welcome"),
         ("p-1", BlockKind.PARAGRAPH, "Plain paragraph."),
         ("note", BlockKind.BLOCKQUOTE, "Café ✓"),
+    ]
+    assert [b.id for b in document.blocks] == [
+        "blocks.jsonl#intro",
+        "blocks.jsonl#p-1",
+        "blocks.jsonl#note",
     ]
     assert [b.index for b in document.blocks] == [0, 1, 2]
     assert all(b.span is None and b.document_id == "blocks.jsonl" for b in document.blocks)
@@ -33,7 +44,7 @@ def test_user_ids_kinds_and_texts_are_kept_as_given() -> None:
 def test_a_json_list_reads_like_jsonl() -> None:
     raw = json.dumps([{"id": "a", "kind": "list_item", "text": "x"}, {"id": "b", "text": "y"}])
     document = read_json(raw.encode(), document_id="blocks.json")
-    assert [(b.id, b.kind, b.text) for b in document.blocks] == [
+    assert [(b.source_id, b.kind, b.text) for b in document.blocks] == [
         ("a", BlockKind.LIST_ITEM, "x"),
         ("b", BlockKind.PARAGRAPH, "y"),
     ]
@@ -77,7 +88,7 @@ def test_a_json_file_that_is_not_a_list_of_blocks_is_refused() -> None:
 def test_write_back_rewrites_only_the_edited_line_and_keeps_extra_fields() -> None:
     document = read_jsonl(JSONL, document_id="blocks.jsonl")
     assert render_document(document, {}) == JSONL
-    out = render_document(document, {"p-1": "Edited “paragraph”."})
+    out = render_document(document, {"blocks.jsonl#p-1": "Edited “paragraph”."})
     lines = out.split(b"\n")
     original = JSONL.split(b"\n")
     assert [lines[0], lines[1], lines[3]] == [original[0], original[1], original[3]]
@@ -89,7 +100,7 @@ def test_write_back_rewrites_only_the_edited_line_and_keeps_extra_fields() -> No
 
 def test_write_back_of_a_json_list_keeps_its_format() -> None:
     document = read_json(b'[{"id": "a", "text": "x", "n": 1}]', document_id="b.json")
-    out = render_document(document, {"a": "y"})
+    out = render_document(document, {"b.json#a": "y"})
     assert json.loads(out) == [{"id": "a", "text": "y", "n": 1}]
 
 
@@ -101,8 +112,8 @@ def test_write_back_refuses_an_unknown_block_id() -> None:
 
 def test_blocks_written_as_jsonl_read_back_identically() -> None:
     markdown = read_markdown(b"# Title\n\n- item\n\n```\ncode\n```\n", document_id="d.md")
-    document = read_jsonl(write_blocks_jsonl(markdown.blocks), document_id="d.md")
-    assert [(b.id, b.kind, b.text, b.content_hash) for b in document.blocks] == [
+    document = read_jsonl(write_blocks_jsonl(markdown.blocks), document_id="d.jsonl")
+    assert [(b.source_id, b.kind, b.text, b.content_hash) for b in document.blocks] == [
         (b.id, b.kind, b.text, b.content_hash) for b in markdown.blocks
     ]
 
@@ -112,3 +123,24 @@ def test_written_jsonl_is_one_object_a_line_in_utf8() -> None:
     assert write_blocks_jsonl([block]) == (
         '{"id": "d#0", "kind": "paragraph", "text": "a\\nb ✓"}\n'.encode()
     )
+
+
+def test_the_same_user_id_in_two_files_names_two_different_blocks() -> None:
+    first = read_jsonl(b'{"id": "p1", "text": "One."}\n', document_id="a/blocks.jsonl")
+    second = read_jsonl(b'{"id": "p1", "text": "Two."}\n', document_id="b/blocks.jsonl")
+    assert first.blocks[0].id != second.blocks[0].id
+    assert first.blocks[0].source_id == second.blocks[0].source_id == "p1"
+
+
+@pytest.mark.parametrize(
+    ("reader", "raw", "where"),
+    [
+        (read_jsonl, b'{"id": "a", "text": "x"}\n' + b"[" * 3000 + b"]" * 3000 + b"\n", "line 2: "),
+        (read_json, b"[" * 3000 + b"]" * 3000, ""),
+    ],
+)
+def test_json_nested_past_the_recursion_limit_is_refused_in_one_line(
+    reader: Reader, raw: bytes, where: str
+) -> None:
+    with pytest.raises(UserInputError, match=rf"^deep\.json\w?: {where}JSON nested too deeply"):
+        reader(raw, document_id="deep.json")

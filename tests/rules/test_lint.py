@@ -80,7 +80,7 @@ def test_blocks_without_source_positions_are_placed_within_their_block() -> None
     document = read_jsonl(raw, document_id="blocks.jsonl")
     alerts = lint_documents([document], GOOGLE)
     assert [(a.block_id, a.line, a.column) for a in alerts if a.rule_id == "Google.Will"] == [
-        ("b", 2, 1)
+        ("blocks.jsonl#b", 2, 1)
     ]
 
 

@@ -45,7 +45,9 @@ async def test_blocks_round_trip_in_document_and_index_order(store: RunStore) ->
             span=Span(start=10, end=42, line=3, column=2),
         ),
         make_block("b.md", 0, ""),
-        Block.create(document_id="a.jsonl", index=7, kind=BlockKind.CODE, text="x", id="cms-17"),
+        Block.create(
+            document_id="a.jsonl", index=7, kind=BlockKind.CODE, text="x", source_id="cms-17"
+        ),
         make_block("b.md", 10),
         make_block("b.md", 2),
     ]

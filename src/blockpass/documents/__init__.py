@@ -8,16 +8,18 @@ byte for byte.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Protocol
 
 from blockpass.blocks import Document
 from blockpass.documents import jsonl, markdown, text
-from blockpass.documents._source import read_bytes, splice
+from blockpass.documents._source import file_kind, read_bytes, splice
 from blockpass.errors import UserInputError
 
 __all__ = [
+    "MAX_BLOCK_FILE_BYTES",
+    "MAX_DOCUMENT_BYTES",
     "SUPPORTED_SUFFIXES",
     "read_document",
     "read_documents",
@@ -29,25 +31,33 @@ class _Reader(Protocol):
     def __call__(self, raw: bytes, *, document_id: str, path: Path | None = None) -> Document: ...
 
 
-_READERS: dict[str, _Reader] = {
-    ".md": markdown.read_markdown,
-    ".markdown": markdown.read_markdown,
-    ".txt": text.read_text,
-    ".jsonl": jsonl.read_jsonl,
-    ".json": jsonl.read_json,
+# Prose documents larger than this are not documents but accidents (a log, a dump); block
+# files hold a whole collection, one block a line, and may be far larger.
+MAX_DOCUMENT_BYTES = 64 << 20
+MAX_BLOCK_FILE_BYTES = 1 << 30
+
+_READERS: dict[str, tuple[_Reader, int]] = {
+    ".md": (markdown.read_markdown, MAX_DOCUMENT_BYTES),
+    ".markdown": (markdown.read_markdown, MAX_DOCUMENT_BYTES),
+    ".txt": (text.read_text, MAX_DOCUMENT_BYTES),
+    ".jsonl": (jsonl.read_jsonl, MAX_BLOCK_FILE_BYTES),
+    ".json": (jsonl.read_json, MAX_BLOCK_FILE_BYTES),
 }
 SUPPORTED_SUFFIXES = frozenset(_READERS)
 
 
 def read_document(path: Path, *, document_id: str) -> Document:
-    reader = _READERS.get(path.suffix.lower())
-    if reader is None:
+    found = _READERS.get(path.suffix.lower())
+    if found is None:
         supported = ", ".join(sorted(SUPPORTED_SUFFIXES))
         raise UserInputError(f"{path}: unsupported file type (supported: {supported})")
-    return reader(read_bytes(path), document_id=document_id, path=path)
+    reader, limit = found
+    return reader(read_bytes(path, limit=limit), document_id=document_id, path=path)
 
 
-def read_documents(paths: list[Path]) -> list[Document]:
+def read_documents(
+    paths: list[Path], *, on_skip: Callable[[Path, str], None] = lambda path, reason: None
+) -> list[Document]:
     """Read files and, recursively, directories, in a stable order.
 
     A file's document id is its path as given (posix form); a file found under a directory
@@ -55,6 +65,10 @@ def read_documents(paths: list[Path]) -> list[Document]:
     started from. Inside directories only supported suffixes are read, and hidden folders
     (`.git`, `.github`, ...) are skipped. Hidden files are read: a name like `..md` is a
     real page (tldr's page for the `.` command).
+
+    Only regular files (or links to them) are read. A path named explicitly that is anything
+    else (a FIFO, a device) is an error; such an entry inside a directory is passed to
+    `on_skip` with the reason and left out. Block ids are unique across the documents read.
     """
     if not paths:
         raise UserInputError("no input paths given")
@@ -62,7 +76,7 @@ def read_documents(paths: list[Path]) -> list[Document]:
     seen: dict[str, Path] = {}
     for path in paths:
         if path.is_dir():
-            found = _files_under(path)
+            found = _files_under(path, on_skip)
             if not found:
                 raise UserInputError(f"{path}: no supported documents in this directory")
             entries = [(file, file.relative_to(path).as_posix()) for file in found]
@@ -77,17 +91,49 @@ def read_documents(paths: list[Path]) -> list[Document]:
                 )
             seen[document_id] = file
             documents.append(read_document(file, document_id=document_id))
+    _refuse_shared_block_ids(documents)
     return documents
 
 
-def _files_under(root: Path) -> list[Path]:
+def _refuse_shared_block_ids(documents: list[Document]) -> None:
+    """Refuse a block id two documents share: results are stored by block id.
+
+    Every block id is `<document id>#<position or user id>`, so two documents' block ids can
+    meet only when one document id extends the other past a `#` (a file `a.jsonl#b.md`
+    beside `a.jsonl` holding the id `b.md#0`): only those pairs are compared.
+    """
+    by_id = {document.id: document for document in documents}
+    for document in documents:
+        for position, char in enumerate(document.id):
+            other = by_id.get(document.id[:position]) if char == "#" else None
+            if other is None:
+                continue
+            shared = {block.id for block in document.blocks} & {b.id for b in other.blocks}
+            if shared:
+                raise UserInputError(
+                    f"{document.id}: block id {min(shared)!r} is also a block id of {other.id};"
+                    " rename one"
+                )
+
+
+def _files_under(root: Path, on_skip: Callable[[Path, str], None]) -> list[Path]:
     found: list[Path] = []
     # os.walk without following links: no cycles, and no files from outside the root.
     for folder, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(name for name in dirnames if not name.startswith("."))
         for name in sorted(filenames):
-            if Path(name).suffix.lower() in SUPPORTED_SUFFIXES:
-                found.append(Path(folder, name))
+            if Path(name).suffix.lower() not in SUPPORTED_SUFFIXES:
+                continue
+            file = Path(folder, name)
+            try:
+                kind = file_kind(file.stat().st_mode)
+            except OSError as exc:
+                on_skip(file, f"cannot read it ({exc.strerror or exc})")
+                continue
+            if kind is None:
+                found.append(file)
+            else:
+                on_skip(file, f"it is {kind}, not a regular file")
     return sorted(found, key=lambda file: file.relative_to(root).as_posix())
 
 

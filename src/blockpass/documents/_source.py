@@ -9,7 +9,9 @@ feeds and Unicode separators and would put line numbers out of step.
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -20,19 +22,95 @@ _LINE_END = re.compile(r"\r\n?|\n")
 _BOM = "\ufeff"
 
 
-def read_bytes(path: Path) -> bytes:
+def read_bytes(path: Path, *, limit: int) -> bytes:
+    """The bytes of the regular file at `path` (symlinks followed), refusing more than `limit`.
+
+    Anything else is refused before a byte is read: a FIFO would block forever and a device
+    such as `/dev/zero` never ends. The file is opened without blocking and checked again
+    after opening, so a path swapped for a FIFO in between cannot hang the run either, and
+    it is read with a bound, so nothing larger than `limit` is ever held in memory.
+    """
     try:
-        return path.read_bytes()
+        _require_regular(path, os.stat(path).st_mode)
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
         raise UserInputError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise UserInputError(f"{path}: is a directory, expected a file") from None
     except OSError as exc:
         raise UserInputError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    with open(descriptor, "rb") as handle:
+        _require_regular(path, os.fstat(descriptor).st_mode)
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise UserInputError(
+            f"{path}: larger than {format_size(limit)}, the limit for a {path.suffix} input file"
+        )
+    return data
+
+
+def format_size(size: int) -> str:
+    """`64 MiB`, `1 GiB`: limits are round binary sizes."""
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if size >= scale and size % scale == 0:
+            return f"{size // scale} {unit}"
+    return f"{size} bytes"
+
+
+def file_kind(mode: int) -> str | None:
+    """What a file that is not a regular file is, in words; None for a regular file."""
+    if stat.S_ISREG(mode):
+        return None
+    kinds = (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    )
+    return next((word for test, word in kinds if test(mode)), "a special file")
+
+
+def _require_regular(path: Path, mode: int) -> None:
+    kind = file_kind(mode)
+    if kind == "a directory":
+        raise UserInputError(f"{path}: is a directory, expected a file")
+    if kind is not None:
+        raise UserInputError(f"{path}: is {kind}, not a regular file; only regular files are read")
+
+
+# A BOM, or a NUL in every other byte of a text's start, means UTF-16 or UTF-32 rather than
+# binary data: the message then says what the file is and what to do about it.
+_WIDE_BOMS = (
+    (b"\xff\xfe\x00\x00", "UTF-32"),
+    (b"\x00\x00\xfe\xff", "UTF-32"),
+    (b"\xff\xfe", "UTF-16"),
+    (b"\xfe\xff", "UTF-16"),
+)
+_SNIFF_BYTES = 4096
+
+
+def _wide_encoding(raw: bytes) -> str | None:
+    for bom, name in _WIDE_BOMS:
+        if raw.startswith(bom):
+            return name
+    head = raw[:_SNIFF_BYTES]
+    even, odd = head[0::2], head[1::2]
+    if len(odd) < 2:
+        return None
+    # Mostly-ASCII text in UTF-16 has a NUL in nearly every high byte and none in the low
+    # ones; binary formats scatter their NULs without that regularity.
+    for high, low in ((even, odd), (odd, even)):
+        if high.count(0) >= 0.9 * len(odd) and low.count(0) == 0:
+            return "UTF-16"
+    return None
 
 
 def decode(raw: bytes, *, name: str) -> str:
     """UTF-8 text of `raw`, refusing input that cannot be a text document."""
+    wide = _wide_encoding(raw)
+    if wide is not None:
+        raise UserInputError(
+            f"{name}: looks like {wide} text, which is not supported; convert it to UTF-8"
+        )
     nul = raw.find(b"\x00")
     if nul != -1:
         raise UserInputError(

@@ -1,9 +1,11 @@
 """Pre-cut blocks as JSON: JSONL (one object a line) or JSON (a list of objects).
 
 Each object is `{"id": str, "kind": str, "text": str}`; `kind` may be left out and then
-means `paragraph`. The user's ids are kept as the block ids unchanged, because whoever
-cut the blocks already has ids to join results back on. Blocks here have no span; write-back
-rewrites only the objects whose text changed and keeps every other line byte for byte.
+means `paragraph`. The user's id is kept as the block's `source_id`, because whoever cut the
+blocks already has ids to join results back on; the block id is scoped to the file
+(`blocks.jsonl#p1`), so files that reuse ids never share results. An id twice in one file is
+refused. Blocks here have no span; write-back rewrites only the objects whose text changed
+and keeps every other line byte for byte.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ JSON_FORMAT = "json"
 # numbers agree), or a last line without one.
 _LINE = re.compile(r"([^\r\n]*)(?:\r\n?|\n)|([^\r\n]+)$")
 _KINDS = ", ".join(kind.value for kind in BlockKind)
+# The json module recurses once per nesting level; blocks are flat objects.
+_TOO_DEEP = "JSON nested too deeply (a block is a flat object with id, kind and text)"
 
 
 def read_jsonl(raw: bytes, *, document_id: str, path: Path | None = None) -> Document:
@@ -41,6 +45,8 @@ def read_jsonl(raw: bytes, *, document_id: str, path: Path | None = None) -> Doc
                 yield f"line {number}", json.loads(line)
             except json.JSONDecodeError as exc:
                 raise UserInputError(f"{name}: line {number}: invalid JSON ({exc.msg})") from None
+            except RecursionError:
+                raise UserInputError(f"{name}: line {number}: {_TOO_DEEP}") from None
 
     return _document(items(), document_id=document_id, path=path, format=JSONL_FORMAT, raw=raw)
 
@@ -54,6 +60,8 @@ def read_json(raw: bytes, *, document_id: str, path: Path | None = None) -> Docu
         raise UserInputError(
             f"{name}: invalid JSON at line {exc.lineno} column {exc.colno} ({exc.msg})"
         ) from None
+    except RecursionError:
+        raise UserInputError(f"{name}: {_TOO_DEEP}") from None
     if not isinstance(data, list):
         raise UserInputError(f"{name}: expected a JSON list of block objects")
     items = [(f"item {number}", item) for number, item in enumerate(data, start=1)]
@@ -79,7 +87,11 @@ def _document(
         seen[block_id] = where
         blocks.append(
             Block.create(
-                document_id=document_id, index=len(blocks), kind=kind, text=text, id=block_id
+                document_id=document_id,
+                index=len(blocks),
+                kind=kind,
+                text=text,
+                source_id=block_id,
             )
         )
     return Document(id=document_id, path=path, format=format, raw=raw, blocks=tuple(blocks))
@@ -106,17 +118,19 @@ def _fields(item: object, *, where: str) -> tuple[str, BlockKind, str]:
 
 def render_json_blocks(document: Document, replacements: Mapping[str, str]) -> bytes:
     """The document's JSON/JSONL with replaced texts; untouched JSONL lines keep their bytes."""
-    known = {block.id for block in document.blocks}
+    known = {block.id: block.source_id for block in document.blocks}
     for block_id in replacements:
         if block_id not in known:
             raise UserInputError(f"{document.id}: no block with id {block_id!r}")
     if not replacements:
         return document.raw
+    # The file names its blocks by the user's ids.
+    by_source = {known[block_id]: text for block_id, text in replacements.items()}
     if document.format == JSON_FORMAT:
         data: list[dict[str, Any]] = json.loads(document.raw.decode("utf-8").removeprefix("\ufeff"))
         for item in data:
-            if item["id"] in replacements:
-                item["text"] = replacements[item["id"]]
+            if item["id"] in by_source:
+                item["text"] = by_source[item["id"]]
         return (json.dumps(data, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
     out: list[bytes] = []
     # Lines are re-serialised only when their text changed, so extra fields and the
@@ -126,8 +140,8 @@ def render_json_blocks(document: Document, replacements: Mapping[str, str]) -> b
         decoded = body.decode("utf-8").removeprefix("\ufeff")
         if decoded.strip():
             obj: dict[str, Any] = json.loads(decoded)
-            if obj["id"] in replacements:
-                obj["text"] = replacements[obj["id"]]
+            if obj["id"] in by_source:
+                obj["text"] = by_source[obj["id"]]
                 bom = b"\xef\xbb\xbf" if body.startswith(b"\xef\xbb\xbf") else b""
                 line = bom + json.dumps(obj, ensure_ascii=False).encode() + line[len(body) :]
         out.append(line)

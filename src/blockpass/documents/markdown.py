@@ -21,16 +21,19 @@ What a block's text is, per kind (the text is always one contiguous slice of the
 
 Multi-line blocks inside containers keep the container prefixes of their continuation
 lines (`> `, indentation) because a span must be one contiguous slice. Link reference
-definitions and blank lines belong to no block and are always left as they are.
+definitions, blank lines and lines of bare container markers belong to no block and are
+always left as they are; any other line that no construct claims (text nested deeper than
+the parser follows) becomes a paragraph, so no prose is ever left unchecked.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 from markdown_it import MarkdownIt
-from markdown_it.rules_block import StateBlock
+from markdown_it.rules_block import StateBlock, reference
 from markdown_it.token import Token
 
 from blockpass.blocks import Block, BlockKind, Document
@@ -38,6 +41,15 @@ from blockpass.documents._source import SourceText, decode
 
 FORMAT = "markdown"
 _ENV_KEY = "blockpass_block_starts"
+_REFERENCES_KEY = "blockpass_references"
+# Container levels the parser follows (commonmark's preset stops at 20, which drops quotes 20
+# deep and lists 10 deep). The parser recurses a few Python frames per level, so this stays
+# well inside the interpreter's recursion limit; text deeper still becomes paragraphs
+# (`_unparsed`).
+_MAX_NESTING = 100
+# Blockquote markers, list markers and the spaces between them, at a line's start.
+_MARKER_PREFIX = re.compile(r"[ \t]*(?:(?:>|[-+*](?=[ \t]|$)|\d{1,9}[.)](?=[ \t]|$))[ \t]*)*")
+_MARKERS_ONLY = re.compile(_MARKER_PREFIX.pattern + "$")
 
 # Token types that are one block each, with their kind.
 _LEAF_KINDS = {
@@ -77,12 +89,26 @@ def _record_block_start(state: StateBlock, start_line: int, end_line: int, silen
     return False
 
 
+def _record_reference(state: StateBlock, start_line: int, end_line: int, silent: bool) -> bool:
+    """The reference rule, noting the lines of each link reference definition it reads.
+
+    Definitions make no token, yet their lines are accounted for: they are link targets, not
+    prose, and stay out of every block.
+    """
+    if not reference(state, start_line, end_line, silent):
+        return False
+    if not silent:
+        state.env[_REFERENCES_KEY].append((start_line, state.line))
+    return True
+
+
 def _make_parser() -> MarkdownIt:
-    md = MarkdownIt("commonmark").enable("table")
+    md = MarkdownIt("commonmark", {"maxNesting": _MAX_NESTING}).enable("table")
     # Inline parsing is only needed for a few paragraphs (see `_content_kind`), which
     # call the inline parser directly; skipping it for the rest halves reading time.
     md.core.ruler.disable(["inline", "text_join"])
     md.block.ruler.before("table", "blockpass_block_start", _record_block_start)
+    md.block.ruler.at("reference", _record_reference)
     return md
 
 
@@ -94,28 +120,26 @@ _PARSER = _make_parser()
 def read_markdown(raw: bytes, *, document_id: str, path: Path | None = None) -> Document:
     source = SourceText(raw, decode(raw, name=str(path or document_id)))
     lines = list(source.lines)
-    blocks: list[Block] = []
+    pieces: list[tuple[BlockKind, tuple[int, int], tuple[int, int]]] = []
+    # Lines some block (or a link reference definition) accounts for.
+    covered = [False] * len(lines)
 
-    def add(kind: BlockKind, first: tuple[int, int], last: tuple[int, int]) -> None:
-        span = source.span(first, last)
-        text = source.text(span)
-        if not text.strip():
-            kind = BlockKind.EMPTY
-        blocks.append(
-            Block.create(
-                document_id=document_id, index=len(blocks), kind=kind, text=text, span=span
-            )
-        )
+    def add(kind: BlockKind, first: tuple[int, int], last: tuple[int, int], end_line: int) -> None:
+        pieces.append((kind, first, last))
+        covered[first[0] : end_line] = [True] * (end_line - first[0])
 
     front_matter_end = _front_matter_end(lines)
     if front_matter_end is not None:
-        add(BlockKind.FRONT_MATTER, (0, 0), source.trimmed_end(0, front_matter_end, 0))
+        last = source.trimmed_end(0, front_matter_end, 0)
+        add(BlockKind.FRONT_MATTER, (0, 0), last, front_matter_end + 1)
         # Blank the front matter for the parser so line numbers stay aligned with ours.
         lines[: front_matter_end + 1] = [""] * (front_matter_end + 1)
 
-    env: dict[str, Any] = {_ENV_KEY: {}}
+    env: dict[str, Any] = {_ENV_KEY: {}, _REFERENCES_KEY: []}
     tokens = _PARSER.parse("\n".join(lines), env)
     starts: dict[tuple[int, int], int] = env[_ENV_KEY]
+    for first_line, end_line in env[_REFERENCES_KEY]:
+        covered[first_line:end_line] = [True] * (end_line - first_line)
     containers: list[BlockKind] = []
     for index, token in enumerate(tokens):
         kind = _CONTAINERS.get(token.type)
@@ -135,14 +159,54 @@ def read_markdown(raw: bytes, *, document_id: str, path: Path | None = None) -> 
             kind = _content_kind(tokens[index + 1].content) or (
                 containers[-1] if containers else BlockKind.PARAGRAPH
             )
-            add(kind, start, source.trimmed_end(first_line, end_line - 1, start[1]))
+            add(kind, start, source.trimmed_end(first_line, end_line - 1, start[1]), end_line)
         elif token.type == "heading_open":
             first, last = _heading_bounds(source, token, tokens[index + 1], start)
-            add(BlockKind.HEADING, first, last)
+            add(BlockKind.HEADING, first, last, end_line)
         elif token.type in _LEAF_KINDS:
             last = source.trimmed_end(first_line, end_line - 1, start[1])
-            add(_LEAF_KINDS[token.type], start, last)
+            add(_LEAF_KINDS[token.type], start, last, end_line)
+    pieces.extend(_unparsed(source, covered))
+    pieces.sort(key=lambda piece: piece[1])
+    blocks: list[Block] = []
+    for kind, first, last in pieces:
+        span = source.span(first, last)
+        text = source.text(span)
+        blocks.append(
+            Block.create(
+                document_id=document_id,
+                index=len(blocks),
+                kind=kind if text.strip() else BlockKind.EMPTY,
+                text=text,
+                span=span,
+            )
+        )
     return Document(id=document_id, path=path, format=FORMAT, raw=raw, blocks=tuple(blocks))
+
+
+def _unparsed(
+    source: SourceText, covered: list[bool]
+) -> list[tuple[BlockKind, tuple[int, int], tuple[int, int]]]:
+    """Paragraph blocks for text the parser gave no block: nothing may go unchecked.
+
+    Past `_MAX_NESTING` levels of containers the parser stops looking and returns nothing
+    for the rest of the container; each run of such lines that holds more than container
+    markers becomes a paragraph, starting after the first line's markers.
+    """
+    found = []
+    first: int | None = None
+    for number, line in enumerate([*source.lines, ""]):
+        if number < len(covered) and not covered[number] and not _MARKERS_ONLY.match(line):
+            if first is None:
+                first = number
+            continue
+        if first is not None:
+            prefix = _MARKER_PREFIX.match(source.lines[first])
+            column = prefix.end() if prefix else 0
+            end = source.trimmed_end(first, number - 1, column)
+            found.append((BlockKind.PARAGRAPH, (first, column), end))
+            first = None
+    return found
 
 
 def _front_matter_end(lines: list[str]) -> int | None:
