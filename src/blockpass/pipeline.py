@@ -42,7 +42,7 @@ from blockpass.providers import batch_api
 from blockpass.providers.base import ModelProfile, Provider
 from blockpass.results import apply_edits
 from blockpass.rules import load_vale_package
-from blockpass.store import CallRecord, RunStore, StoredBatch, open_sqlite_store
+from blockpass.store import RUN_FILE_NAME, CallRecord, RunStore, StoredBatch, open_sqlite_store
 from blockpass.task import Task, load_task
 from blockpass.tokens import count_tokens
 
@@ -83,6 +83,17 @@ class JobOutcome:
     out_dir: Path
     mode: Mode
     timing: Timing
+    this_run: ThisRun
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ThisRun:
+    """What this invocation did, apart from the report, which covers the whole run directory."""
+
+    calls: int
+    earlier_calls: int
+    blocks: int
+    already_done: int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -169,6 +180,7 @@ async def _run_with_store(
         },
     )
     await store.put_blocks(blocks)
+    earlier_calls = len(await store.calls())
     stored = await store.results()
     # A stored result ends a block only while the block still has the text it was made for.
     pending = [
@@ -199,6 +211,7 @@ async def _run_with_store(
         on_call=on_call,
         amend=lambda result, block: merge(result, findings.get(block.id, NO_FINDINGS), block),
     )
+    to_send = await work.admit(to_send)
     realtime = RealtimeExecutor(provider=provider, work=work)
     api = batch_api(provider)
     open_batches = await store.batches(open_only=True)
@@ -223,9 +236,8 @@ async def _run_with_store(
     await _copy_to_duplicates(store, copies, fingerprint)
     on_progress(len(copies))
     results = await store.results()
-    report = cost_report(
-        await store.calls(), results, blocks, task, provider.profile, prices, provider.name
-    )
+    calls = await store.calls()
+    report = cost_report(calls, results, blocks, task, provider.profile, prices, provider.name)
     count = partial(count_tokens, family=provider.profile.tokenizer)
     summary = breakdown(
         blocks,
@@ -236,7 +248,12 @@ async def _run_with_store(
         prices=prices.for_model(provider.profile.id),
     )
     timing = _timing(started, await store.batches())
-    write_outputs(spec.out_dir, documents, results, report, summary, mode=mode, timing=timing)
+    advice = (
+        f"; every result is kept in {spec.out_dir / RUN_FILE_NAME}: fix this and run the same "
+        "command again, which sends no finished block again"
+    )
+    with _run_directory_errors("cannot write", advice):
+        write_outputs(spec.out_dir, documents, results, report, summary, mode=mode, timing=timing)
     return JobOutcome(
         report=report,
         breakdown=summary,
@@ -245,6 +262,12 @@ async def _run_with_store(
         out_dir=spec.out_dir,
         mode=mode,
         timing=timing,
+        this_run=ThisRun(
+            calls=len(calls) - earlier_calls,
+            earlier_calls=earlier_calls,
+            blocks=len(blocks),
+            already_done=len(blocks) - len(pending),
+        ),
     )
 
 
@@ -341,13 +364,27 @@ def run_lock(out_dir: Path) -> Iterator[None]:
     An advisory ``flock``, which the kernel drops when the holder dies, so a killed run
     never leaves a stale lock behind.
     """
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with (out_dir / ".lock").open("w") as handle:
+    with _run_directory_errors("cannot use the run directory"):
+        out_dir.mkdir(parents=True, exist_ok=True)
+        handle = (out_dir / ".lock").open("w")
+    with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise UserInputError(f"another blockpass run is using {out_dir}") from None
         yield
+
+
+@contextmanager
+def _run_directory_errors(failure: str, advice: str = "") -> Iterator[None]:
+    """A path in the run directory the system refuses (a file where a folder must be, a
+    folder where a file must be, /proc, no permission, a full disk) is the user's to fix:
+    one line naming the path, never a traceback."""
+    try:
+        yield
+    except OSError as error:
+        where = f" {error.filename}" if error.filename else ""
+        raise UserInputError(f"{failure}{where}: {error.strerror or error}{advice}") from None
 
 
 def cost_report(
