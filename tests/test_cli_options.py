@@ -40,8 +40,9 @@ def test_an_out_of_range_port_or_a_negative_latency_is_refused_in_one_line(
     )
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
-    (line,) = result.stderr.strip().splitlines()
-    assert line.startswith(f"blockpass: error: {message}")
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"blockpass: error: {message}")
     assert result.stdout == ""
 
 

@@ -15,7 +15,7 @@ from blockpass.sandbox import DEFAULT_API_KEY
 from blockpass.store import open_sqlite_store
 from blockpass.task import Task
 from tests.execution.test_realtime import MODEL, corpus
-from tests.sandbox.support import StartSandbox
+from tests.sandbox.support import RunningSandbox, StartSandbox
 
 pytestmark = pytest.mark.anyio
 SETTINGS = ExecutionSettings(concurrency=1, backoff_base=0.001, min_blocks=1, max_blocks=2)
@@ -47,19 +47,20 @@ class Unreachable:
         await self._inner.aclose()
 
 
-async def execute(
-    start_sandbox: StartSandbox, task: Task, tmp_path: Path, unreachable: set[int]
-) -> tuple[Unreachable, dict[str, str]]:
-    running = start_sandbox()
-    provider = Unreachable(
+def unreachable(running: RunningSandbox, calls: set[int]) -> Unreachable:
+    return Unreachable(
         AnthropicProvider(
             profile=model_profile(MODEL),
             api_key=DEFAULT_API_KEY,
             base_url=running.server.base_url,
             name="sandbox",
         ),
-        unreachable,
+        calls,
     )
+
+
+async def execute(provider: Unreachable, task: Task, tmp_path: Path) -> dict[str, str]:
+    """Run six blocks in three packs; the outcome of each block stored."""
     blocks = corpus(6)
     store = await open_sqlite_store(tmp_path / "run")
     try:
@@ -76,7 +77,7 @@ async def execute(
             await RealtimeExecutor(provider=provider, work=work).run(blocks)
         finally:
             await provider.aclose()
-        return provider, {
+        return {
             block_id: result.outcome.value for block_id, result in (await store.results()).items()
         }
     finally:
@@ -86,13 +87,16 @@ async def execute(
 async def test_a_provider_never_reached_ends_the_run_at_its_first_call(
     start_sandbox: StartSandbox, task: Task, tmp_path: Path
 ) -> None:
+    provider = unreachable(start_sandbox(), {1, 2, 3})
     with pytest.raises(ProviderUnreachable):
-        await execute(start_sandbox, task, tmp_path, unreachable={1, 2, 3})
+        await execute(provider, task, tmp_path)
+    assert provider.calls == 1
 
 
 async def test_a_connection_lost_after_the_first_answer_is_retried_and_every_block_finishes(
     start_sandbox: StartSandbox, task: Task, tmp_path: Path
 ) -> None:
-    provider, outcomes = await execute(start_sandbox, task, tmp_path, unreachable={2, 3})
+    provider = unreachable(start_sandbox(), {2, 3})
+    outcomes = await execute(provider, task, tmp_path)
     assert provider.calls == 5
     assert list(outcomes.values()) == ["result"] * 6

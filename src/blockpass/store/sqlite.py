@@ -444,8 +444,12 @@ def _user_error(path: Path, error: sqlite3.DatabaseError) -> UserInputError:
     """
     code = _primary_code(error)
     if code in _DAMAGED_CODES:
+        # A damaged header and a file that never was a store look the same to SQLite.
+        what = (
+            "damaged" if code == sqlite3.SQLITE_CORRUPT else "damaged or not a blockpass run store"
+        )
         return UserInputError(
-            f"the run store {path} is damaged ({error}); blockpass left it untouched: "
+            f"the run store {path} is {what} ({error}); blockpass left it untouched: "
             "move it aside to start this run directory again (its finished blocks would be "
             "sent again), or use a new --out"
         )
