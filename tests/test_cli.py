@@ -220,32 +220,42 @@ def test_bad_input_gets_one_clear_line_and_a_non_zero_exit(
     assert "Traceback" not in result.stderr
 
 
-def test_a_block_larger_than_a_request_is_a_clear_error(tmp_path: Path) -> None:
-    huge = tmp_path / "huge.md"
-    huge.write_text("word " * 300_000)
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "blockpass.cli",
-            "run",
-            str(huge),
-            "--guide",
-            str(EXAMPLES / "guide.md"),
-            "--provider",
-            "sandbox",
-            "--model",
-            "claude-sonnet-4-5",
-            "--out",
-            str(tmp_path / "out"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+def test_a_block_too_large_for_the_context_fails_alone_and_the_rest_of_the_run_finishes(
+    tmp_path: Path,
+) -> None:
+    document = tmp_path / "huge.md"
+    document.write_text(
+        "Please utilize the widget.\n\n" + "word " * 300_000 + "\n\nThe end is near.\n"
     )
+    result = subprocess.run(
+        [sys.executable, "-m", "blockpass.cli", *RUN, str(document),
+         "--guide", str(EXAMPLES / "guide.md"), "--out", str(tmp_path / "out")],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = [
+        json.loads(line) for line in (tmp_path / "out" / "results.jsonl").read_text().splitlines()
+    ]
+    assert [line["outcome"] for line in lines] == ["result", "failed", "result"]
+    assert lines[1]["reason"].startswith(
+        "block too large for claude-sonnet-4-5's context window: 300,0"
+    )
+
+
+def test_a_guide_too_large_for_the_context_says_so_in_one_line(tmp_path: Path) -> None:
+    guide = tmp_path / "guide.md"
+    guide.write_text("# Guide\n\n" + "Write plainly. " * 100_000)
+    result = subprocess.run(
+        [sys.executable, "-m", "blockpass.cli", *RUN, str(EXAMPLES / "sample.md"),
+         "--guide", str(guide), "--out", str(tmp_path / "out")],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
     assert result.returncode == 2
-    assert "alone needs" in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "the guide and instructions (" in lines[0]
+    assert "do not fit claude-sonnet-4-5's context window (200,000 tokens" in lines[0]
     assert "Traceback" not in result.stderr
 
 

@@ -7,6 +7,7 @@ they never show a traceback.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import time
@@ -15,7 +16,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn, cast
 
 from blockpass.blocks import BlockKind
 from blockpass.errors import BlockpassError, UserInputError
@@ -23,12 +24,13 @@ from blockpass.execution.realtime import ExecutionSettings
 from blockpass.prefilter import DEFAULT_SKIP_KINDS, PrefilterSettings
 
 if TYPE_CHECKING:
-    from blockpass.pipeline import JobOutcome, JobSpec
+    from blockpass.pipeline import JobOutcome, JobSpec, ThisRun
     from blockpass.prices import PriceTable
     from blockpass.providers import ModelProfile
     from blockpass.store import CallRecord, StoredBatch
 
 EXIT_USER_ERROR = 2
+MAX_PORT = 65_535
 PROVIDERS = ("local", "sandbox", "anthropic", "openai")
 PROVIDER_VARIABLE = "BLOCKPASS_PROVIDER"
 # The local model needs no key and no network, so a first run works on any machine.
@@ -52,25 +54,27 @@ def _sandbox_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser
         ),
     )
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8787)
+    parser.add_argument("--port", type=_port, default=8787)
     parser.add_argument(
         "--api-key", default=None, help="key clients must send (default: sandbox-key)"
     )
     parser.add_argument("--rules", type=Path, help="a Vale style folder the responder applies")
     parser.add_argument(
-        "--latency", type=float, default=0.0, help="seconds before a response starts"
+        "--latency", type=_seconds, default=0.0, help="seconds before a response starts"
     )
     parser.add_argument(
-        "--token-latency", type=float, default=0.0, help="extra seconds per output token"
+        "--token-latency", type=_seconds, default=0.0, help="extra seconds per output token"
     )
     parser.add_argument("--faults", default="", help="rates, e.g. overloaded=0.05,truncate=0.1")
     parser.add_argument("--fault-script", default="", help="per request, e.g. rate_limited,ok")
     parser.add_argument("--seed", type=int, default=0, help="seed for fault draws")
-    parser.add_argument("--slow-seconds", type=float, default=2.0)
+    parser.add_argument("--slow-seconds", type=_seconds, default=2.0)
     parser.add_argument("--rpm", type=int, help="requests per minute")
     parser.add_argument("--itpm", type=int, help="input tokens per minute")
     parser.add_argument("--otpm", type=int, help="output tokens per minute")
-    parser.add_argument("--batch-seconds", type=float, default=60.0, help="time to process a batch")
+    parser.add_argument(
+        "--batch-seconds", type=_seconds, default=60.0, help="time to process a batch"
+    )
     parser.add_argument("--batch-parallelism", type=int, default=32)
     parser.add_argument("--batch-cache-hit-rate", type=float, default=0.9)
     parser.add_argument(
@@ -241,13 +245,13 @@ def _run_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "--sandbox-rules", type=Path, help="Vale style folder the sandbox's responder applies"
     )
     parser.add_argument("--sandbox-faults", default="", help="fault rates for the sandbox")
-    parser.add_argument("--sandbox-latency", type=float, default=0.0)
+    parser.add_argument("--sandbox-latency", type=_seconds, default=0.0)
     parser.add_argument(
-        "--sandbox-batch-seconds", type=float, default=5.0, help="time a sandbox batch takes"
+        "--sandbox-batch-seconds", type=_seconds, default=5.0, help="time a sandbox batch takes"
     )
     parser.add_argument(
         "--sandbox-batch-expiry",
-        type=float,
+        type=_seconds,
         default=86_400.0,
         help="seconds before a sandbox batch expires with what it has not finished",
     )
@@ -265,7 +269,7 @@ def _webhooks_parser(commands: argparse._SubParsersAction[argparse.ArgumentParse
     )
     parser.add_argument("--out", type=Path, required=True, help="the run directory")
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8788)
+    parser.add_argument("--port", type=_port, default=8788)
     parser.add_argument("--path", default="/webhooks/openai")
     parser.add_argument("--base-url", help="OpenAI API base URL, to fetch the batches")
 
@@ -303,9 +307,20 @@ def _lint(args: argparse.Namespace) -> int:
     return code
 
 
+class _Parser(argparse.ArgumentParser):
+    """A bad option is bad input like any other: one line, not the whole usage (see --help)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USER_ERROR, f"blockpass: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="blockpass", description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="blockpass", description=__doc__.splitlines()[0])
+    # Subcommands are made by the parser's class, so they report errors in one line too.
+    commands = cast(
+        "argparse._SubParsersAction[argparse.ArgumentParser]",
+        parser.add_subparsers(dest="command", required=True),
+    )
     _run_parser(commands)
     _estimate_parser(commands)
     _lint_parser(commands)
@@ -401,6 +416,7 @@ def _run_job(args: argparse.Namespace) -> int:
     from blockpass.breakdown import render_breakdown
     from blockpass.ledger import render_table
 
+    print(_this_run_line(outcome.this_run))
     print(render_table(outcome.report))
     print(render_breakdown(outcome.breakdown))
     timing = outcome.timing
@@ -416,6 +432,25 @@ def _run_job(args: argparse.Namespace) -> int:
     for line in outcome.possibly_ours:
         print(f"blockpass: {line}", file=sys.stderr)
     return 0
+
+
+def _this_run_line(this_run: ThisRun) -> str:
+    """What this invocation did: the report below it covers every run in the directory."""
+    line = f"this run sent {_calls(this_run.calls)}"
+    if this_run.already_done == this_run.blocks:
+        line += f": all {this_run.blocks:,} blocks were already done"
+    elif this_run.already_done:
+        line += f"; {this_run.already_done:,} of {this_run.blocks:,} blocks were already done"
+    if this_run.earlier_calls:
+        line += (
+            f"; the report below also covers the {_calls(this_run.earlier_calls)} of earlier "
+            "runs in this directory"
+        )
+    return line
+
+
+def _calls(count: int) -> str:
+    return f"{count:,} call" if count == 1 else f"{count:,} calls"
 
 
 def _with_run_options(spec: JobSpec, args: argparse.Namespace) -> JobSpec:
@@ -573,6 +608,28 @@ def _duration(text: str) -> float:
     if seconds <= 0:
         raise argparse.ArgumentTypeError(f"the duration must be positive: {text!r}")
     return seconds
+
+
+def _seconds(text: str) -> float:
+    """A plain number of seconds, zero or more."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 <= seconds < math.inf:
+        raise argparse.ArgumentTypeError(f"seconds must be zero or more: {text!r}")
+    return seconds
+
+
+def _port(text: str) -> int:
+    """A TCP port a server can be reached on: port 0 would listen on a port never announced."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 1 <= port <= MAX_PORT:
+        raise argparse.ArgumentTypeError(f"a port is from 1 to {MAX_PORT}: {text!r}")
+    return port
 
 
 def _webhooks(args: argparse.Namespace) -> int:

@@ -5,7 +5,8 @@
     └── ProviderError                a provider call failed
         ├── TransientProviderError   retryable: 5xx, a dropped connection, a timeout
         │   ├── RateLimited          carries the provider's retry-after
-        │   └── Overloaded           529 / 503
+        │   ├── Overloaded           529 / 503
+        │   └── ProviderUnreachable  no connection could be made: ends a run that never had one
         ├── SpendLimitReached        the account's spend cap: retrying cannot help
         └── ProviderRejected         the request itself is wrong; not retryable
             └── BatchNotFound        the provider does not know the batch (any more)
@@ -40,6 +41,14 @@ class RateLimited(TransientProviderError):
 
 class Overloaded(TransientProviderError):
     pass
+
+
+class ProviderUnreachable(TransientProviderError):
+    """No connection could be made at all: refused, no such host, no answer to connect.
+
+    Retryable once the provider has answered in this run (it went away for a while); before
+    that, the address is most likely wrong, and waiting minutes to say so helps nobody.
+    """
 
 
 class SpendLimitReached(ProviderError):

@@ -46,7 +46,14 @@ from blockpass.providers import batch_api
 from blockpass.providers.base import ModelProfile, Provider
 from blockpass.results import apply_edits
 from blockpass.rules import load_vale_package
-from blockpass.store import CallRecord, CallStart, RunStore, StoredBatch, open_sqlite_store
+from blockpass.store import (
+    RUN_FILE_NAME,
+    CallRecord,
+    CallStart,
+    RunStore,
+    StoredBatch,
+    open_sqlite_store,
+)
 from blockpass.task import Task, load_task
 from blockpass.tokens import count_tokens
 
@@ -89,6 +96,17 @@ class JobOutcome:
     mode: Mode
     timing: Timing
     possibly_ours: tuple[str, ...] = ()
+    this_run: ThisRun
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ThisRun:
+    """What this invocation did, apart from the report, which covers the whole run directory."""
+
+    calls: int
+    earlier_calls: int
+    blocks: int
+    already_done: int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -175,6 +193,7 @@ async def _run_with_store(
         },
     )
     await store.put_blocks(blocks)
+    earlier_calls = len(await store.calls())
     stored = await store.results()
     # A stored result ends a block only while the block still has the text it was made for.
     pending = [
@@ -205,6 +224,7 @@ async def _run_with_store(
         on_call=on_call,
         amend=lambda result, block: merge(result, findings.get(block.id, NO_FINDINGS), block),
     )
+    to_send = await work.admit(to_send)
     realtime = RealtimeExecutor(provider=provider, work=work)
     api = batch_api(provider)
     open_batches = await store.batches(open_only=True)
@@ -229,11 +249,12 @@ async def _run_with_store(
     await _copy_to_duplicates(store, copies, fingerprint)
     on_progress(len(copies))
     results = await store.results()
+    calls = await store.calls()
     # Every block the run directory ever held: earlier invocations may have paid for blocks of
     # inputs this one no longer names.
     report = cost_report(
-        await store.calls(), results, await store.blocks(), task, provider.profile, prices,
-        provider.name, interrupted=await store.call_starts(open_only=True),
+        calls, results, await store.blocks(), task, provider.profile, prices, provider.name,
+        interrupted=await store.call_starts(open_only=True),
     )  # fmt: skip
     count = partial(count_tokens, family=provider.profile.tokenizer)
     summary = breakdown(
@@ -247,10 +268,15 @@ async def _run_with_store(
     batches = await store.batches()
     timing = _timing(started, batches)
     unproven = tuple(possibly_ours(batches))
-    write_outputs(
-        spec.out_dir, documents, results, report, summary,
-        mode=mode, timing=timing, possibly_ours=unproven,
-    )  # fmt: skip
+    advice = (
+        f"; every result is kept in {spec.out_dir / RUN_FILE_NAME}: fix this and run the same "
+        "command again, which sends no finished block again"
+    )
+    with _run_directory_errors("cannot write", advice):
+        write_outputs(
+            spec.out_dir, documents, results, report, summary,
+            mode=mode, timing=timing, possibly_ours=unproven,
+        )  # fmt: skip
     return JobOutcome(
         report=report,
         breakdown=summary,
@@ -260,6 +286,12 @@ async def _run_with_store(
         mode=mode,
         timing=timing,
         possibly_ours=unproven,
+        this_run=ThisRun(
+            calls=len(calls) - earlier_calls,
+            earlier_calls=earlier_calls,
+            blocks=len(blocks),
+            already_done=len(blocks) - len(pending),
+        ),
     )
 
 
@@ -356,13 +388,27 @@ def run_lock(out_dir: Path) -> Iterator[None]:
     An advisory ``flock``, which the kernel drops when the holder dies, so a killed run
     never leaves a stale lock behind.
     """
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with (out_dir / ".lock").open("w") as handle:
+    with _run_directory_errors("cannot use the run directory"):
+        out_dir.mkdir(parents=True, exist_ok=True)
+        handle = (out_dir / ".lock").open("w")
+    with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise UserInputError(f"another blockpass run is using {out_dir}") from None
         yield
+
+
+@contextmanager
+def _run_directory_errors(failure: str, advice: str = "") -> Iterator[None]:
+    """A path in the run directory the system refuses (a file where a folder must be, a
+    folder where a file must be, /proc, no permission, a full disk) is the user's to fix:
+    one line naming the path, never a traceback."""
+    try:
+        yield
+    except OSError as error:
+        where = f" {error.filename}" if error.filename else ""
+        raise UserInputError(f"{failure}{where}: {error.strerror or error}{advice}") from None
 
 
 def cost_report(

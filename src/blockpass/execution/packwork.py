@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 
 from blockpass.blocks import Block, BlockResult, Outcome
+from blockpass.errors import UserInputError
 from blockpass.layout import build_request, choose_ttl, output_cap
 from blockpass.packing import (
     OutputEstimator,
@@ -103,12 +104,47 @@ class PackWork:
         # Some vendors get the schema as a tool too and bill it beside the prefix that holds
         # it: counted in its most verbose wire form (a Chat Completions tool).
         self._tool_tokens = self._count(json.dumps(to_chat_completions(result_tool(task.schema))))
+        input_budget = profile.context_window - self.prefix_tokens - profile.max_output
+        if input_budget <= 0:
+            raise UserInputError(
+                f"the guide and instructions ({self.prefix_tokens:,} tokens) do not fit "
+                f"{profile.id}'s context window ({profile.context_window:,} tokens, "
+                f"{profile.max_output:,} of them kept for the answer): shorten the guide or "
+                "choose a model with a larger context window"
+            )
         self._limits = PackLimits(
-            input_budget=profile.context_window - self.prefix_tokens - profile.max_output,
+            input_budget=input_budget,
             output_cap=output_cap(profile),
             min_blocks=settings.min_blocks,
             max_blocks=settings.max_blocks,
         )
+
+    async def admit(self, blocks: Sequence[Block]) -> list[Block]:
+        """The blocks that fit in a request beside the prefix; the others are recorded as
+        failed with their size, so that one huge block never stops the rest of the run."""
+        budget = self._limits.input_budget
+        too_large = {
+            block.id: tokens
+            for block in blocks
+            if (tokens := block_input_tokens(block, self._count)) > budget
+        }
+        if not too_large:
+            return list(blocks)
+        self.stats.failed_blocks += len(too_large)
+        await self.store.record_results(
+            [
+                _failed(
+                    block,
+                    f"block too large for {self.profile.id}'s context window: "
+                    f"{too_large[block.id]:,} tokens, at most {budget:,} fit beside the "
+                    "instructions and guide; split it in the source document",
+                )
+                for block in blocks
+                if block.id in too_large
+            ]
+        )
+        self._on_progress(len(too_large))
+        return [block for block in blocks if block.id not in too_large]
 
     def attempts(self, block: Block) -> int:
         return self._attempts.get(block.id, 0)
@@ -208,12 +244,7 @@ class PackWork:
         """Failed results for blocks that will not be sent again, counted."""
         self.stats.failed_blocks += len(blocks)
         return [
-            BlockResult(
-                block_id=block.id,
-                content_hash=block.content_hash,
-                outcome=Outcome.FAILED,
-                reason=f"{reason} (after {self._attempts.get(block.id, 0)} attempts)",
-            )
+            _failed(block, f"{reason} (after {self._attempts.get(block.id, 0)} attempts)")
             for block in blocks
         ]
 
@@ -302,6 +333,12 @@ class PackWork:
             result = results.get(block.id)
             if result is not None:
                 self._estimator.observe(block.kind, self._count(_result_json(result)))
+
+
+def _failed(block: Block, reason: str) -> BlockResult:
+    return BlockResult(
+        block_id=block.id, content_hash=block.content_hash, outcome=Outcome.FAILED, reason=reason
+    )
 
 
 def _result_json(result: BlockResult) -> str:

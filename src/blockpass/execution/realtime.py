@@ -10,6 +10,8 @@ How an answer is settled (kept results, re-packing, failures) is ``packwork.py``
   ``retry-after``; throttling halves the concurrency, and successes grow it back by one per
   window. Rate-limit headers that show a bucket too empty for the next call make it wait
   for the bucket's reset.
+- A provider that cannot be connected to at all before its first answer ends the run at
+  once (a wrong address, not a blip); a connection lost later is retried like any other.
 - Each call is stored as started before it is sent, and then together with the results it
   produced, in one transaction. A crash leaves the calls in flight as starts without an
   answer, which the report prices at their upper bound; a Ctrl-C first stores every call
@@ -27,7 +29,12 @@ from dataclasses import dataclass, field
 import anyio
 
 from blockpass.blocks import Block
-from blockpass.errors import ProviderRejected, RateLimited, TransientProviderError
+from blockpass.errors import (
+    ProviderRejected,
+    ProviderUnreachable,
+    RateLimited,
+    TransientProviderError,
+)
 from blockpass.execution.packwork import ExecutionSettings, ExecutionStats, PackWork
 from blockpass.packing import Pack
 from blockpass.providers.base import ModelRequest, Provider, RateLimitState
@@ -134,6 +141,10 @@ class RealtimeExecutor:
             self._limit.throttled()
             with anyio.CancelScope(shield=True):
                 await self._record_unanswered(pack, "error", failure, started, attempt, start_id)
+            if isinstance(failure, ProviderUnreachable) and not self._warm:
+                # Never reached in this run: a wrong address or a server that is not up,
+                # which retrying for minutes would only hide.
+                raise
             return failure
         except ProviderRejected as failure:
             with anyio.CancelScope(shield=True):

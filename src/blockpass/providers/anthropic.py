@@ -32,6 +32,7 @@ from blockpass.providers.base import (
     OutputMechanism,
     RateLimitState,
 )
+from blockpass.providers.transport import CLIENT_TIMEOUT, connection_failure
 from blockpass.tooldefs import result_tool, to_anthropic
 from blockpass.usage import Usage
 
@@ -50,7 +51,7 @@ class AnthropicProvider:
         self._profile = profile
         self._name = name
         self._client = anthropic.AsyncAnthropic(
-            api_key=api_key, base_url=base_url, max_retries=0, timeout=600.0
+            api_key=api_key, base_url=base_url, max_retries=0, timeout=CLIENT_TIMEOUT
         )
 
     @property
@@ -93,7 +94,7 @@ class AnthropicProvider:
         except anthropic.APIStatusError as error:
             raise translate_error(error) from None
         except (anthropic.APIConnectionError, httpx2.TransportError) as error:
-            raise TransientProviderError(f"connection to {self._name} failed: {error}") from None
+            raise connection_failure(self._name, self._client.base_url, error) from None
         return message_response(await raw.parse(), rate_limits=_rate_limits(raw.headers))
 
 

@@ -55,6 +55,7 @@ from blockpass.providers.base import (
     RateLimitState,
     WireApi,
 )
+from blockpass.providers.transport import CLIENT_TIMEOUT, connection_failure
 from blockpass.tokens import TokenizerFamily
 from blockpass.tooldefs import result_tool, to_chat_completions, to_responses
 from blockpass.usage import Usage
@@ -115,7 +116,7 @@ class OpenAIProvider:
         self._responses = profile.api is WireApi.RESPONSES
         self._breakpoints = _takes_cache_breakpoints(profile)
         self._client = openai.AsyncOpenAI(
-            api_key=api_key, base_url=base_url, max_retries=0, timeout=600.0
+            api_key=api_key, base_url=base_url, max_retries=0, timeout=CLIENT_TIMEOUT
         )
 
     @property
@@ -170,7 +171,7 @@ class OpenAIProvider:
         except openai.APIStatusError as error:
             raise translate_error(error) from None
         except (openai.APIConnectionError, httpx2.TransportError) as error:
-            raise TransientProviderError(f"connection to {self._name} failed: {error}") from None
+            raise connection_failure(self._name, self._client.base_url, error) from None
         return replace(self.parse_response_body(body), rate_limits=_rate_limits(headers))
 
     async def _post(self, body: dict[str, Any]) -> tuple[dict[str, Any], httpx2.Headers]:

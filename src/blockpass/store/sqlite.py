@@ -146,6 +146,16 @@ _UPSERT_RESULT = f"""INSERT INTO results ({_RESULT_COLUMNS}, fingerprint, record
         rejected_edits = excluded.rejected_edits, reason = excluded.reason,
         call_id = excluded.call_id, recorded_at = excluded.recorded_at
     WHERE results.outcome <> 'result' OR results.content_hash <> excluded.content_hash"""
+# Errors that are the file's or the system's, not blockpass's: the user is told in one line.
+_DAMAGED_CODES = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
+_USER_ERROR_CODES = _DAMAGED_CODES | {
+    sqlite3.SQLITE_CANTOPEN,
+    sqlite3.SQLITE_IOERR,
+    sqlite3.SQLITE_READONLY,
+    sqlite3.SQLITE_PERM,
+    sqlite3.SQLITE_FULL,
+    sqlite3.SQLITE_BUSY,
+}
 # Far below SQLite's bound on host parameters in one statement.
 _LOOKUP_CHUNK = 500
 
@@ -170,7 +180,10 @@ class SqliteRunStore:
             raise UserInputError(f"the run directory {run_dir} is a file, not a directory")
         run_dir.mkdir(parents=True, exist_ok=True)
         path = run_dir / RUN_FILE_NAME
-        connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        try:
+            connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        except sqlite3.DatabaseError as exc:
+            raise _user_error(path, exc) from exc
         try:
             # WAL with synchronous=NORMAL: a commit is in the WAL file once `record_call`
             # returns, so it survives the process being killed (SIGKILL included). Only a
@@ -188,7 +201,7 @@ class SqliteRunStore:
         except BaseException as exc:
             connection.close()
             if isinstance(exc, sqlite3.DatabaseError):
-                raise UserInputError(f"{path} is not a blockpass run store ({exc})") from exc
+                raise _user_error(path, exc) from exc
             raise
         return cls(connection, run_dir)
 
@@ -205,9 +218,14 @@ class SqliteRunStore:
         with self._lock:
             if self._connection is None:
                 raise RuntimeError("the run store is closed")
-            # Reads run in a transaction too, so a read of several tables is one snapshot.
-            with _transaction(self._connection, "IMMEDIATE" if write else "DEFERRED"):
-                return work(self._connection)
+            try:
+                # Reads run in a transaction too, so a read of several tables is one snapshot.
+                with _transaction(self._connection, "IMMEDIATE" if write else "DEFERRED"):
+                    return work(self._connection)
+            except sqlite3.DatabaseError as exc:
+                if _primary_code(exc) not in _USER_ERROR_CODES:
+                    raise
+                raise _user_error(self._run_dir / RUN_FILE_NAME, exc) from exc
 
     def _require_run(self) -> str:
         if self._fingerprint is None:
@@ -450,7 +468,37 @@ def _migrate(connection: sqlite3.Connection, path: Path) -> None:
         if version < 3:
             for statement in _START_SCHEMA:
                 connection.execute(statement)
-        connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        if version < SCHEMA_VERSION:
+            # Only then: opening a current store writes nothing, so a damaged one stays as
+            # it was for whoever recovers it.
+            connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
+def _primary_code(error: sqlite3.DatabaseError) -> int | None:
+    code: int | None = getattr(error, "sqlite_errorcode", None)
+    # Extended codes (SQLITE_CORRUPT_INDEX, SQLITE_IOERR_WRITE) keep the primary in the low byte.
+    return None if code is None else code & 0xFF
+
+
+def _user_error(path: Path, error: sqlite3.DatabaseError) -> UserInputError:
+    """What the user is told about a store SQLite cannot read or write.
+
+    A damaged file is left as it is, never replaced: the calls it records were paid for.
+    """
+    code = _primary_code(error)
+    if code in _DAMAGED_CODES:
+        # A damaged header and a file that never was a store look the same to SQLite.
+        what = (
+            "damaged" if code == sqlite3.SQLITE_CORRUPT else "damaged or not a blockpass run store"
+        )
+        return UserInputError(
+            f"the run store {path} is {what} ({error}); blockpass left it untouched: "
+            "move it aside to start this run directory again (its finished blocks would be "
+            "sent again), or use a new --out"
+        )
+    if code in _USER_ERROR_CODES:
+        return UserInputError(f"cannot use the run store {path}: {error}")
+    return UserInputError(f"{path} is not a blockpass run store ({error})")
 
 
 @contextmanager
