@@ -168,7 +168,10 @@ async def read_store(out: Path) -> tuple[list[CallRecord], dict[str, BlockResult
     ("arguments", "message"),
     [
         (["run", "missing-folder", "--guide", "examples/guide.md"], "missing-folder"),
-        (["run", "examples/sample.md", "--guide", "no-such-guide.md"], "guide not found"),
+        (
+            ["run", "examples/sample.md", "--guide", "no-such-guide.md"],
+            "no-such-guide.md: no such file",
+        ),
         (
             ["run", "examples/sample.md", "--guide", "examples/guide.md", "--model", "claude-9"],
             "unknown model",

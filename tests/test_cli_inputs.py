@@ -173,3 +173,34 @@ def test_a_run_directory_reused_for_other_inputs_still_reports_what_it_paid_for(
     report = json.loads((out / "report.json").read_text())
     assert report["calls"] == 2
     assert [line["document"] for line in results(out)] == [str(tmp_path / "b.md")]
+
+
+def _special_file(path: Path, kind: str) -> None:
+    if kind == "fifo":
+        os.mkfifo(path)
+    else:
+        path.symlink_to("/dev/zero")
+
+
+@pytest.mark.parametrize("kind", ["fifo", "endless device"])
+@pytest.mark.parametrize("option", ["--guide", "--prices", "a rule file"])
+def test_a_guide_rule_or_price_file_that_is_not_a_regular_file_is_refused_in_one_line(
+    tmp_path: Path, option: str, kind: str
+) -> None:
+    (tmp_path / "page.md").write_text("A regular page.\n")
+    styles = tmp_path / "Style"
+    styles.mkdir()
+    (styles / "Plain.yml").write_text((RULES / "Please.yml").read_text())
+    arguments = [*RUN, "page.md", "--styles", str(styles), "--out", "out"]
+    if option == "a rule file":
+        target = styles / "Broken.yml"
+    else:
+        target = tmp_path / ("guide.md" if option == "--guide" else "prices.toml")
+        arguments += [option, target.name]
+    _special_file(target, kind)
+    result = run_cli(arguments, tmp_path)
+    assert result.returncode == 2
+    [line] = result.stderr.splitlines()
+    described = "a FIFO" if kind == "fifo" else "a character device"
+    assert line.startswith("blockpass: error: ")
+    assert f"is {described}, not a regular file" in line

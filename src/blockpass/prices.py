@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from blockpass.errors import UserInputError
+from blockpass.files import read_text
 from blockpass.usage import TokenClass
 
 __all__ = ["ModelPrices", "PriceTable", "load_prices", "zero_prices"]
@@ -131,11 +132,7 @@ def load_prices(override: Path | None = None) -> PriceTable:
     table = _parse(shipped_text, f"{__package__}/{SHIPPED_NAME} (shipped)")
     if override is None:
         return table
-    try:
-        text = override.read_text("utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        reason = error.strerror if isinstance(error, OSError) and error.strerror else error
-        raise UserInputError(f"{override}: cannot read the price file: {reason}") from None
+    text = read_text(override, what="a price file")
     extra = _parse(text, str(override))
     return PriceTable(
         read_on=extra.read_on if extra.read_on is not None else table.read_on,

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from blockpass.errors import UserInputError
+from blockpass.files import read_text
 from blockpass.packformat import RESULT_SCHEMA
 
 PACK_FORMAT_VERSION = "2"
@@ -123,14 +124,7 @@ def load_guide(path: Path) -> str:
 
 
 def _read(path: Path) -> str:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserInputError(f"guide not found: {path}") from None
-    except UnicodeDecodeError:
-        raise UserInputError(f"guide is not UTF-8 text: {path}") from None
-    except OSError as error:
-        raise UserInputError(f"cannot read guide {path}: {error.strerror}") from None
+    text = read_text(path, what="a guide")
     if not text.strip():
         raise UserInputError(f"guide is empty: {path}")
     return text

@@ -14,8 +14,9 @@ from typing import Protocol
 
 from blockpass.blocks import Document
 from blockpass.documents import jsonl, markdown, text
-from blockpass.documents._source import file_kind, read_bytes, splice
+from blockpass.documents._source import splice
 from blockpass.errors import UserInputError
+from blockpass.files import file_kind, read_bytes
 
 __all__ = [
     "MAX_BLOCK_FILE_BYTES",
@@ -52,7 +53,11 @@ def read_document(path: Path, *, document_id: str) -> Document:
         supported = ", ".join(sorted(SUPPORTED_SUFFIXES))
         raise UserInputError(f"{path}: unsupported file type (supported: {supported})")
     reader, limit = found
-    return reader(read_bytes(path, limit=limit), document_id=document_id, path=path)
+    return reader(
+        read_bytes(path, limit=limit, what=f"a {path.suffix} input file"),
+        document_id=document_id,
+        path=path,
+    )
 
 
 def read_documents(

@@ -9,72 +9,14 @@ feeds and Unicode separators and would put line numbers out of step.
 
 from __future__ import annotations
 
-import os
 import re
-import stat
 from collections.abc import Mapping
-from pathlib import Path
 
 from blockpass.blocks import Document, Span
 from blockpass.errors import UserInputError
 
 _LINE_END = re.compile(r"\r\n?|\n")
 _BOM = "\ufeff"
-
-
-def read_bytes(path: Path, *, limit: int) -> bytes:
-    """The bytes of the regular file at `path` (symlinks followed), refusing more than `limit`.
-
-    Anything else is refused before a byte is read: a FIFO would block forever and a device
-    such as `/dev/zero` never ends. The file is opened without blocking and checked again
-    after opening, so a path swapped for a FIFO in between cannot hang the run either, and
-    it is read with a bound, so nothing larger than `limit` is ever held in memory.
-    """
-    try:
-        _require_regular(path, os.stat(path).st_mode)
-        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except FileNotFoundError:
-        raise UserInputError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise UserInputError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    with open(descriptor, "rb") as handle:
-        _require_regular(path, os.fstat(descriptor).st_mode)
-        data = handle.read(limit + 1)
-    if len(data) > limit:
-        raise UserInputError(
-            f"{path}: larger than {format_size(limit)}, the limit for a {path.suffix} input file"
-        )
-    return data
-
-
-def format_size(size: int) -> str:
-    """`64 MiB`, `1 GiB`: limits are round binary sizes."""
-    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if size >= scale and size % scale == 0:
-            return f"{size // scale} {unit}"
-    return f"{size} bytes"
-
-
-def file_kind(mode: int) -> str | None:
-    """What a file that is not a regular file is, in words; None for a regular file."""
-    if stat.S_ISREG(mode):
-        return None
-    kinds = (
-        (stat.S_ISDIR, "a directory"),
-        (stat.S_ISFIFO, "a FIFO"),
-        (stat.S_ISCHR, "a character device"),
-        (stat.S_ISBLK, "a block device"),
-        (stat.S_ISSOCK, "a socket"),
-    )
-    return next((word for test, word in kinds if test(mode)), "a special file")
-
-
-def _require_regular(path: Path, mode: int) -> None:
-    kind = file_kind(mode)
-    if kind == "a directory":
-        raise UserInputError(f"{path}: is a directory, expected a file")
-    if kind is not None:
-        raise UserInputError(f"{path}: is {kind}, not a regular file; only regular files are read")
 
 
 # A BOM, or a NUL in every other byte of a text's start, means UTF-16 or UTF-32 rather than

@@ -23,6 +23,7 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 
 from blockpass.errors import UserInputError
+from blockpass.files import read_text
 from blockpass.rules.vale import LEVELS, Rule, RulePackage, load_vale_package
 
 __all__ = ["Section", "ValeConfig", "read_vale_ini", "select_rules"]
@@ -109,10 +110,7 @@ def _level(value: str, where: str) -> str:
 
 
 def read_vale_ini(path: Path) -> ValeConfig:
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserInputError(f"{path}: cannot read ({exc})") from exc
+    lines = read_text(path, what="a Vale configuration").splitlines()
     globals_: dict[str, str] = {}
     sections: list[Section] = []
     for number, raw in enumerate(lines, start=1):

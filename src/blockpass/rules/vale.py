@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 import yaml
 
 from blockpass.errors import UserInputError
+from blockpass.files import read_text
 from blockpass.rules.alerts import Matcher
 from blockpass.rules.capitalization import UnsupportedRule, compile_capitalization
 from blockpass.rules.checks import compile_conditional, compile_occurrence, compile_repetition
@@ -192,10 +193,7 @@ def _action(value: object, path: Path) -> Action:
 
 
 def _read_mapping(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise _fail(path, f"cannot read rule file ({exc})") from exc
+    text = read_text(path, what="a Vale rule file")
     try:
         # Safe: _ValeYamlLoader is a SafeLoader; only its boolean spelling differs.
         data = yaml.load(text, Loader=_ValeYamlLoader)
