@@ -38,6 +38,7 @@ def blockpass(*arguments: str, environment: dict[str, str]) -> subprocess.Comple
     )
 
 
+@pytest.mark.parametrize("mode", ["realtime", "batch"])
 @pytest.mark.parametrize(
     ("provider", "model", "path"),
     [
@@ -46,7 +47,7 @@ def blockpass(*arguments: str, environment: dict[str, str]) -> subprocess.Comple
     ],
 )
 def test_a_base_url_nothing_listens_on_is_one_clear_error_within_seconds_and_the_run_resumes(
-    tmp_path: Path, provider: str, model: str, path: str
+    tmp_path: Path, provider: str, model: str, path: str, mode: str
 ) -> None:
     environment = {**os.environ, "ANTHROPIC_API_KEY": "sk-test", "OPENAI_API_KEY": "sk-test"}
     out = tmp_path / "out"
@@ -54,7 +55,7 @@ def test_a_base_url_nothing_listens_on_is_one_clear_error_within_seconds_and_the
     base_url = f"http://127.0.0.1:{closed_port()}{path}"
     started = time.monotonic()
     result = blockpass(
-        "run", *job, "--provider", provider, "--model", model, "--mode", "realtime",
+        "run", *job, "--provider", provider, "--model", model, "--mode", mode,
         "--base-url", base_url, environment=environment,
     )  # fmt: skip
     assert time.monotonic() - started < PROMPT_SECONDS

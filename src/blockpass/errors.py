@@ -7,6 +7,7 @@
         │   ├── RateLimited          carries the provider's retry-after
         │   ├── Overloaded           529 / 503
         │   └── ProviderUnreachable  no connection could be made: ends a run that never had one
+        ├── NeverReached             a batch API that could not be reached before it ever answered
         ├── SpendLimitReached        the account's spend cap: retrying cannot help
         └── ProviderRejected         the request itself is wrong; not retryable
             └── BatchNotFound        the provider does not know the batch (any more)
@@ -48,6 +49,14 @@ class ProviderUnreachable(TransientProviderError):
 
     Retryable once the provider has answered in this run (it went away for a while); before
     that, the address is most likely wrong, and waiting minutes to say so helps nobody.
+    """
+
+
+class NeverReached(ProviderError):
+    """``ProviderUnreachable`` from a batch API that has not answered once in this run.
+
+    Not retryable, unlike its cause: a batch run retries and looks again for hours, which
+    would only hide a wrong address.
     """
 
 

@@ -66,7 +66,13 @@ from blockpass.execution.packwork import ExecutionStats, PackWork
 from blockpass.execution.realtime import RealtimeExecutor
 from blockpass.packing import Pack
 from blockpass.providers.base import ModelRequest
-from blockpass.providers.batches import BatchApi, BatchItem, BatchItemResult, ItemOutcome
+from blockpass.providers.batches import (
+    BatchApi,
+    BatchItem,
+    BatchItemResult,
+    ItemOutcome,
+    ReachedOnce,
+)
 from blockpass.store import BatchItemRecord, BatchState, RunStore, StoredBatch
 
 __all__ = ["BATCH_GAP_SECONDS", "BatchExecutor", "BatchSettings", "record_batch_event"]
@@ -105,7 +111,7 @@ class BatchExecutor:
         on_submitted: Callable[[StoredBatch], None] = lambda batch: None,
     ) -> None:
         self._provider_name = provider_name
-        self._api = api
+        self._api = ReachedOnce(api)
         self._work = work
         self._store = work.store
         self._realtime = realtime

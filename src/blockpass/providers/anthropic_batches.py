@@ -52,13 +52,13 @@ class AnthropicBatches:
             {"custom_id": item.custom_id, "params": self._provider.request_body(item.request)}
             for item in items
         ]
-        async with _translated():
+        async with _translated(self._provider):
             batch = await self._batches.create(requests=requests)  # type: ignore[arg-type]
         return batch.id
 
     async def find(self, label: str, *, created_after: float, count: int) -> list[str]:
         found: list[tuple[float, str]] = []
-        async with _translated():
+        async with _translated(self._provider):
             async for batch in self._batches.list(limit=_LISTING_PAGE):
                 created = batch.created_at.timestamp()
                 if created < created_after:
@@ -83,7 +83,7 @@ class AnthropicBatches:
 
     async def status(self, batch_id: str) -> BatchStatus:
         try:
-            async with _translated():
+            async with _translated(self._provider):
                 batch = await self._batches.retrieve(batch_id)
         except BatchNotFound:
             return MISSING
@@ -96,7 +96,7 @@ class AnthropicBatches:
     async def results(self, batch_id: str) -> list[BatchItemResult]:
         found: list[BatchItemResult] = []
         try:
-            async with _translated():
+            async with _translated(self._provider):
                 async for line in await self._batches.results(batch_id):
                     found.append(_item_result(line))
         except BatchNotFound:
@@ -104,7 +104,7 @@ class AnthropicBatches:
         return found
 
     async def cancel(self, batch_id: str) -> None:
-        async with _translated():
+        async with _translated(self._provider):
             await self._batches.cancel(batch_id)
 
 
@@ -128,8 +128,10 @@ def _item_result(line: anthropic.types.messages.MessageBatchIndividualResponse) 
     return BatchItemResult(custom_id=line.custom_id, outcome=outcome, error=result.type)
 
 
-def _translated() -> AbstractAsyncContextManager[None]:
+def _translated(provider: AnthropicProvider) -> AbstractAsyncContextManager[None]:
     return sdk_errors(
+        provider=provider.name,
+        base_url=provider.client.base_url,
         not_found=anthropic.NotFoundError,
         status_error=anthropic.APIStatusError,
         connection_error=anthropic.APIConnectionError,

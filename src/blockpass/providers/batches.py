@@ -16,16 +16,17 @@ Item outcomes, from ``PROVIDERS.md``:
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import httpx2
 
-from blockpass.errors import BatchNotFound, BlockpassError, TransientProviderError
+from blockpass.errors import BatchNotFound, BlockpassError, NeverReached, ProviderUnreachable
 from blockpass.providers.base import ModelRequest, ModelResponse
+from blockpass.providers.transport import connection_failure
 
 __all__ = [
     "MISSING",
@@ -35,8 +36,11 @@ __all__ = [
     "BatchLimits",
     "BatchStatus",
     "ItemOutcome",
+    "ReachedOnce",
     "sdk_errors",
 ]
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -119,16 +123,70 @@ class BatchApi(Protocol):
     async def cancel(self, batch_id: str) -> None: ...
 
 
+class ReachedOnce:
+    """A batch API whose unreachability ends the run until it has answered once.
+
+    Before any answer, a connection that cannot be made means a wrong address or a server
+    that is not up: ``NeverReached``, which no retry or look-again loop catches. After one,
+    it is the ordinary transient ``ProviderUnreachable`` the run waits out.
+    """
+
+    def __init__(self, api: BatchApi) -> None:
+        self._api = api
+        self._answered = False
+
+    @property
+    def limits(self) -> BatchLimits:
+        return self._api.limits
+
+    def item_size(self, item: BatchItem) -> int:
+        return self._api.item_size(item)
+
+    async def submit(self, items: Sequence[BatchItem], *, label: str) -> str:
+        return await self._answer(self._api.submit(items, label=label))
+
+    async def find(self, label: str, *, created_after: float, count: int) -> list[str]:
+        return await self._answer(self._api.find(label, created_after=created_after, count=count))
+
+    async def custom_ids(self, batch_id: str) -> frozenset[str] | None:
+        return await self._answer(self._api.custom_ids(batch_id))
+
+    async def status(self, batch_id: str) -> BatchStatus:
+        return await self._answer(self._api.status(batch_id))
+
+    async def results(self, batch_id: str) -> list[BatchItemResult]:
+        return await self._answer(self._api.results(batch_id))
+
+    async def cancel(self, batch_id: str) -> None:
+        await self._answer(self._api.cancel(batch_id))
+
+    async def _answer(self, call: Awaitable[_T]) -> _T:
+        try:
+            answer = await call
+        except ProviderUnreachable as error:
+            if self._answered:
+                raise
+            raise NeverReached(str(error)) from None
+        except BlockpassError:
+            # Any other failure came over a connection that was made: the provider is there.
+            self._answered = True
+            raise
+        self._answered = True
+        return answer
+
+
 @asynccontextmanager
 async def sdk_errors(
     *,
+    provider: str,
+    base_url: object,
     not_found: type[Exception],
     status_error: type[Exception],
     connection_error: type[Exception],
     translate: Callable[[Any], BlockpassError],
 ) -> AsyncIterator[None]:
-    """One SDK's errors into blockpass's error tree, as for its realtime calls; a 404 is a
-    batch the provider does not know."""
+    """One SDK's errors into blockpass's error tree, as for its realtime calls (``provider``
+    at ``base_url``); a 404 is a batch the provider does not know."""
     try:
         yield
     except not_found as error:
@@ -136,4 +194,4 @@ async def sdk_errors(
     except status_error as error:
         raise translate(error) from None
     except (connection_error, httpx2.TransportError) as error:
-        raise TransientProviderError(f"connection to the batch API failed: {error}") from None
+        raise connection_failure(provider, base_url, error) from None

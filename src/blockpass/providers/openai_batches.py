@@ -67,7 +67,7 @@ class OpenAIBatches:
 
     async def submit(self, items: Sequence[BatchItem], *, label: str) -> str:
         content = b"".join(self._line(item) for item in items)
-        async with _translated():
+        async with _translated(self._provider):
             upload = await self._client.files.create(
                 file=(f"{label}.jsonl", content, "application/jsonl"), purpose="batch"
             )
@@ -81,7 +81,7 @@ class OpenAIBatches:
 
     async def find(self, label: str, *, created_after: float, count: int) -> list[str]:
         found: list[str] = []
-        async with _translated():
+        async with _translated(self._provider):
             async for batch in self._client.batches.list(limit=_LISTING_PAGE):
                 if batch.created_at < int(created_after):
                     break  # the listing is newest first
@@ -91,7 +91,7 @@ class OpenAIBatches:
 
     async def custom_ids(self, batch_id: str) -> frozenset[str]:
         try:
-            async with _translated():
+            async with _translated(self._provider):
                 batch = await self._client.batches.retrieve(batch_id)
                 content = await self._client.files.content(batch.input_file_id)
         except BatchNotFound:
@@ -100,7 +100,7 @@ class OpenAIBatches:
 
     async def status(self, batch_id: str) -> BatchStatus:
         try:
-            async with _translated():
+            async with _translated(self._provider):
                 batch = await self._client.batches.retrieve(batch_id)
         except BatchNotFound:
             return MISSING
@@ -110,7 +110,7 @@ class OpenAIBatches:
     async def results(self, batch_id: str) -> list[BatchItemResult]:
         found: list[BatchItemResult] = []
         try:
-            async with _translated():
+            async with _translated(self._provider):
                 batch = await self._client.batches.retrieve(batch_id)
                 for file_id in (batch.output_file_id, batch.error_file_id):
                     if file_id:
@@ -123,7 +123,7 @@ class OpenAIBatches:
         return found
 
     async def cancel(self, batch_id: str) -> None:
-        async with _translated():
+        async with _translated(self._provider):
             await self._client.batches.cancel(batch_id)
 
     def _item_result(self, line: dict[str, Any]) -> BatchItemResult:
@@ -157,8 +157,10 @@ def _lines(text: str) -> list[str]:
     return [line for line in text.splitlines() if line.strip()]
 
 
-def _translated() -> AbstractAsyncContextManager[None]:
+def _translated(provider: OpenAIProvider) -> AbstractAsyncContextManager[None]:
     return sdk_errors(
+        provider=provider.name,
+        base_url=provider.client.base_url,
         not_found=openai.NotFoundError,
         status_error=openai.APIStatusError,
         connection_error=openai.APIConnectionError,
