@@ -204,3 +204,20 @@ def test_a_guide_rule_or_price_file_that_is_not_a_regular_file_is_refused_in_one
     described = "a FIFO" if kind == "fifo" else "a character device"
     assert line.startswith("blockpass: error: ")
     assert f"is {described}, not a regular file" in line
+
+
+def test_a_second_run_in_the_input_folder_never_reads_its_run_directory_back_as_input(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "a.md").write_text("It is very good.\n")
+    first = run_cli([*RUN, ".", "--styles", str(RULES)], tmp_path)
+    assert first.returncode == 0, first.stderr
+    again = run_cli([*RUN, ".", "--styles", str(RULES)], tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "blockpass: note: blockpass-run: skipped, it is a blockpass run directory" in (
+        again.stderr.splitlines()
+    )
+    assert [line["document"] for line in results(tmp_path / "blockpass-run")] == ["a.md"]
+    linted = run_cli(["lint", ".", "--styles", str(RULES)], tmp_path)
+    assert linted.returncode == 0, linted.stderr
+    assert "blockpass-run" not in linted.stdout

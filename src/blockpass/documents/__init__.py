@@ -17,6 +17,7 @@ from blockpass.documents import jsonl, markdown, text
 from blockpass.documents._source import splice
 from blockpass.errors import UserInputError
 from blockpass.files import file_kind, read_bytes
+from blockpass.store.sqlite import RUN_FILE_NAME
 
 __all__ = [
     "MAX_BLOCK_FILE_BYTES",
@@ -69,7 +70,10 @@ def read_documents(
     gets its path relative to that directory, so ids do not depend on where the run was
     started from. Inside directories only supported suffixes are read, and hidden folders
     (`.git`, `.github`, ...) are skipped. Hidden files are read: a name like `..md` is a
-    real page (tldr's page for the `.` command).
+    real page (tldr's page for the `.` command). A run directory found inside a directory
+    (one holding a run store, such as the default `blockpass-run` of a run started in the
+    input folder) is passed to `on_skip`: its revised copies and reports are outputs, and
+    reading them back would check and pay for every document twice.
 
     Only regular files (or links to them) are read. A path named explicitly that is anything
     else (a FIFO, a device) is an error; such an entry inside a directory is passed to
@@ -126,6 +130,9 @@ def _files_under(root: Path, on_skip: Callable[[Path, str], None]) -> list[Path]
     # os.walk without following links: no cycles, and no files from outside the root.
     for folder, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(name for name in dirnames if not name.startswith("."))
+        for name in [name for name in dirnames if Path(folder, name, RUN_FILE_NAME).is_file()]:
+            dirnames.remove(name)
+            on_skip(Path(folder, name), "it is a blockpass run directory")
         for name in sorted(filenames):
             if Path(name).suffix.lower() not in SUPPORTED_SUFFIXES:
                 continue
