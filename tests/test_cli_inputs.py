@@ -221,3 +221,22 @@ def test_a_second_run_in_the_input_folder_never_reads_its_run_directory_back_as_
     linted = run_cli(["lint", ".", "--styles", str(RULES)], tmp_path)
     assert linted.returncode == 0, linted.stderr
     assert "blockpass-run" not in linted.stdout
+
+
+def test_a_rule_whose_pattern_backtracks_catastrophically_is_one_error_line_not_a_hang(
+    tmp_path: Path,
+) -> None:
+    styles = tmp_path / "styles" / "Hostile"
+    styles.mkdir(parents=True)
+    (styles / "Backtracks.yml").write_text(
+        "extends: existence\nmessage: \"'%s'\"\nnonword: true\ntokens:\n  - '(a|aa)+$'\n"
+    )
+    (tmp_path / "a.md").write_text("a" * 60 + "!\n")
+    expected = [
+        f"blockpass: error: {styles / 'Backtracks.yml'}: rule Hostile.Backtracks ran over 5 s"
+        " on one block: its pattern backtracks catastrophically; simplify it or remove the rule"
+    ]
+    for command in (["lint"], [*RUN, "--out", "out"]):
+        result = run_cli([*command, "a.md", "--styles", str(styles)], tmp_path)
+        assert result.returncode == 2
+        assert result.stderr.splitlines() == expected

@@ -30,12 +30,15 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
+from blockpass.errors import UserInputError
 from blockpass.rules.alerts import Alert, LintState, Matcher, format_message, to_sentence
 from blockpass.rules.literals import LiteralFilter, PreparedText, literal_filter
 from blockpass.rules.patterns import (
+    MATCH_SECONDS,
     Match,
     Pattern,
     RegexError,
+    SlowPattern,
     compile_pattern,
     without_captures,
 )
@@ -57,6 +60,7 @@ __all__ = [
     "compile_substitution",
     "exception_pattern",
     "format_message",
+    "run_rule",
     "to_sentence",
 ]
 
@@ -332,6 +336,19 @@ def check_text(text: str, rules: Sequence[Rule], *, state: LintState | None = No
     state = LintState() if state is None else state
     for rule in rules:
         if rule.implemented and rule.matcher is not None:
-            alerts.extend(rule.matcher.run(text, rule, prepared, state))
+            alerts.extend(run_rule(rule, text, prepared, state))
     alerts.sort(key=lambda a: (a.start, a.end, a.rule_id))
     return alerts
+
+
+def run_rule(rule: Rule, text: str, prepared: PreparedText, state: LintState) -> list[Alert]:
+    """The alerts of an implemented rule in ``text``; a pattern that hangs is the rule's fault,
+    said in one line, rather than a run that never ends."""
+    assert rule.matcher is not None
+    try:
+        return rule.matcher.run(text, rule, prepared, state)
+    except SlowPattern:
+        raise UserInputError(
+            f"{rule.path}: rule {rule.id} ran over {MATCH_SECONDS:g} s on one block: its"
+            " pattern backtracks catastrophically; simplify it or remove the rule"
+        ) from None

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from blockpass.blocks import Document
 from blockpass.rules.alerts import LintState
 from blockpass.rules.comments import CommentControls
+from blockpass.rules.engine import run_rule
 from blockpass.rules.literals import PreparedText
 from blockpass.rules.markup import DocumentText, read_texts
 from blockpass.rules.scopes import Scope, ScopedText, parse_scope
@@ -84,8 +85,7 @@ class _DocumentLint:
             return
         prepared = PreparedText.of(text.text)
         for rule in rules:
-            assert rule.matcher is not None
-            for alert in rule.matcher.run(text.text, rule, prepared, self.state):
+            for alert in run_rule(rule, text.text, prepared, self.state):
                 offset = text.source_offset(alert.start)
                 silenced = governed and self.controls.silences(
                     rule.id, rule.style, offset, alert.match

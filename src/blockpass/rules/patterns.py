@@ -2,7 +2,12 @@
 
 Vale compiles rules with regexp2, a .NET-style backtracking engine. Python's ``re`` reads
 nearly all of the same syntax; ``compile_pattern`` translates the one spelling that differs
-and falls back to the third-party ``regex`` module (only if it is installed) for the rest.
+and falls back to the third-party ``regex`` module for the rest.
+
+Every match runs under ``regex`` with a time limit: a backtracking engine can take hours on
+a pattern written to (``(a|aa)+$``), and a rule file is outside material. A rule whose
+pattern runs past ``MATCH_SECONDS`` on one text raises ``SlowPattern``; ``re`` has no time
+limit, so it only checks and reads the pattern.
 
 ``parse_pattern`` reads a pattern into a small tree that knows just enough syntax to reason
 about soundly (literals, groups, quantifiers, zero-width assertions); anything else raises
@@ -16,15 +21,16 @@ about soundly (literals, groups, quantifiers, zero-width assertions); anything e
 
 from __future__ import annotations
 
-import importlib
 import re
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
-from types import ModuleType
-from typing import Protocol
+from typing import Any, Protocol
+
+import regex  # type: ignore[import-untyped]
 
 __all__ = [
+    "MATCH_SECONDS",
     "Group",
     "Lit",
     "Match",
@@ -34,6 +40,7 @@ __all__ = [
     "Pattern",
     "RegexError",
     "Repeat",
+    "SlowPattern",
     "UnsupportedSyntax",
     "Zero",
     "compile_pattern",
@@ -60,35 +67,63 @@ class Pattern(Protocol):
     def match(self, string: str, pos: int = 0, /) -> Match | None: ...
 
 
-def _optional_regex_module() -> ModuleType | None:
-    try:
-        return importlib.import_module("regex")
-    except ImportError:
-        return None
-
-
-_REGEX = _optional_regex_module()
+# Far beyond what any sane pattern takes on a block (milliseconds), far below a hang.
+MATCH_SECONDS = 5.0
 # .NET names a group `(?<name>...)`; re only knows `(?P<name>...)`.
 _NAMED_GROUP = re.compile(r"(?<!\\)\(\?<(?=[A-Za-z_])")
 
 
+class SlowPattern(Exception):
+    """A pattern ran past ``MATCH_SECONDS`` on one text: it backtracks catastrophically."""
+
+
+class _Bounded:
+    """A ``regex`` pattern whose every match gives up after ``MATCH_SECONDS``."""
+
+    def __init__(self, compiled: Any) -> None:
+        self._compiled = compiled
+
+    def finditer(self, string: str, /) -> Iterator[Match]:
+        found = self._compiled.finditer(string, timeout=MATCH_SECONDS)
+        while True:
+            try:
+                yield next(found)
+            except StopIteration:
+                return
+            except TimeoutError:
+                raise SlowPattern(self._compiled.pattern) from None
+
+    def search(self, string: str, /) -> Match | None:
+        try:
+            found: Match | None = self._compiled.search(string, timeout=MATCH_SECONDS)
+        except TimeoutError:
+            raise SlowPattern(self._compiled.pattern) from None
+        return found
+
+    def match(self, string: str, pos: int = 0, /) -> Match | None:
+        try:
+            found: Match | None = self._compiled.match(string, pos, timeout=MATCH_SECONDS)
+        except TimeoutError:
+            raise SlowPattern(self._compiled.pattern) from None
+        return found
+
+
 def compile_pattern(pattern: str, flags: int = 0) -> Pattern:
     translated = _NAMED_GROUP.sub("(?P<", pattern)
+    re_error = ""
     try:
         # re warns (FutureWarning) where it would read a class like `[[:alpha:]]` differently
         # from other engines; a rule matched under a different reading is worse than none.
         with warnings.catch_warnings():
             warnings.simplefilter("error")
-            return re.compile(translated, flags)
+            re.compile(translated, flags)
     except (re.error, Warning, OverflowError, RecursionError) as exc:
-        first_error = f"{type(exc).__name__}: {exc}"
-    if _REGEX is not None:
-        try:
-            compiled: Pattern = _REGEX.compile(pattern, flags)
-            return compiled
-        except Exception as exc:  # the regex module raises its own error type
-            raise RegexError(f"{first_error}; regex module: {exc}") from exc
-    raise RegexError(first_error)
+        re_error = f"{type(exc).__name__}: {exc}; "
+    try:
+        # What re reads, regex reads alike (its version 0 is re's syntax and semantics).
+        return _Bounded(regex.compile(pattern if re_error else translated, flags))
+    except Exception as exc:  # the regex module raises its own error type
+        raise RegexError(f"{re_error}regex module: {exc}") from exc
 
 
 class UnsupportedSyntax(Exception):
