@@ -240,3 +240,17 @@ def test_a_rule_whose_pattern_backtracks_catastrophically_is_one_error_line_not_
         result = run_cli([*command, "a.md", "--styles", str(styles)], tmp_path)
         assert result.returncode == 2
         assert result.stderr.splitlines() == expected
+
+
+def test_an_input_folder_that_is_also_the_run_directory_is_refused_in_one_line(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.md").write_text("It is very good.\n")
+    result = run_cli([*RUN, "docs", "--styles", str(RULES), "--out", "./docs/"], tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "blockpass: error: docs: an input folder cannot also be the run directory (--out);"
+        " choose another --out"
+    ]
+    assert sorted(path.name for path in (tmp_path / "docs").iterdir()) == ["a.md"]

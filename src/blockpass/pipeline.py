@@ -130,6 +130,14 @@ class Timing:
 
 
 def read_job_inputs(spec: JobSpec) -> tuple[list[Document], list[Block], Task, RuleCheck | None]:
+    for path in spec.inputs:
+        if path.is_dir() and path.resolve() == spec.out_dir.resolve():
+            # A run directory inside an input folder is skipped; as the folder itself, the
+            # next run would read its revised copies and reports back as documents.
+            raise UserInputError(
+                f"{path}: an input folder cannot also be the run directory (--out); choose"
+                " another --out"
+            )
     documents = read_documents(list(spec.inputs), on_skip=spec.on_input_skipped)
     blocks = [block for document in documents for block in document.blocks]
     if not blocks:
