@@ -254,3 +254,22 @@ def test_an_input_folder_that_is_also_the_run_directory_is_refused_in_one_line(
         " choose another --out"
     ]
     assert sorted(path.name for path in (tmp_path / "docs").iterdir()) == ["a.md"]
+
+
+def test_an_empty_file_in_a_folder_is_skipped_with_a_note_and_the_rest_is_run(
+    tmp_path: Path,
+) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.md").write_text("It is very good.\n")
+    (docs / "blank.txt").write_text("\n  \n")
+    (docs / "empty.jsonl").write_text("")
+    result = run_cli([*RUN, "docs", "--styles", str(RULES), "--out", "out"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert [line for line in result.stderr.splitlines() if "note:" in line] == [
+        "blockpass: note: docs/blank.txt: skipped, it is empty",
+        "blockpass: note: docs/empty.jsonl: skipped, it is empty",
+    ]
+    assert [line["document"] for line in results(tmp_path / "out")] == ["a.md"]
+    named = run_cli([*RUN, "docs/blank.txt", "--styles", str(RULES), "--out", "out"], tmp_path)
+    assert named.stderr.splitlines() == ["blockpass: error: docs/blank.txt: is empty"]

@@ -14,7 +14,7 @@ from typing import Protocol
 
 from blockpass.blocks import Document
 from blockpass.documents import jsonl, markdown, text
-from blockpass.documents._source import splice
+from blockpass.documents._source import EmptyDocument, splice
 from blockpass.errors import UserInputError
 from blockpass.files import file_kind, read_bytes
 from blockpass.store.sqlite import RUN_FILE_NAME
@@ -76,8 +76,8 @@ def read_documents(
     reading them back would check and pay for every document twice.
 
     Only regular files (or links to them) are read. A path named explicitly that is anything
-    else (a FIFO, a device) is an error; such an entry inside a directory is passed to
-    `on_skip` with the reason and left out. Block ids are unique across the documents read.
+    else (a FIFO, a device) or an empty file is an error; such an entry inside a directory
+    is passed to `on_skip` with the reason and left out. Block ids are unique across the documents read.
     """
     if not paths:
         raise UserInputError("no input paths given")
@@ -99,7 +99,12 @@ def read_documents(
                     f"{file}: document id {document_id!r} is already taken by {seen[document_id]}"
                 )
             seen[document_id] = file
-            documents.append(read_document(file, document_id=document_id))
+            try:
+                documents.append(read_document(file, document_id=document_id))
+            except EmptyDocument:
+                if file == path:
+                    raise  # named on its own
+                on_skip(file, "it is empty")
     _refuse_shared_block_ids(documents)
     return documents
 

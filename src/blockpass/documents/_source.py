@@ -46,6 +46,10 @@ def _wide_encoding(raw: bytes) -> str | None:
     return None
 
 
+class EmptyDocument(UserInputError):
+    """A file with no text at all: an error when named, a skip inside a folder."""
+
+
 def decode(raw: bytes, *, name: str) -> str:
     """UTF-8 text of `raw`, refusing input that cannot be a text document."""
     wide = _wide_encoding(raw)
@@ -65,7 +69,7 @@ def decode(raw: bytes, *, name: str) -> str:
             f"{name}: not valid UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start})"
         ) from None
     if not text.removeprefix(_BOM).strip():
-        raise UserInputError(f"{name}: is empty")
+        raise EmptyDocument(f"{name}: is empty")
     return text
 
 
