@@ -77,7 +77,8 @@ def read_documents(
 
     Only regular files (or links to them) are read. A path named explicitly that is anything
     else (a FIFO, a device) or an empty file is an error; such an entry inside a directory
-    is passed to `on_skip` with the reason and left out. Block ids are unique across the documents read.
+    is passed to `on_skip` with the reason and left out. Block ids are unique across the
+    documents read.
     """
     if not paths:
         raise UserInputError("no input paths given")
