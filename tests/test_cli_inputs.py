@@ -60,6 +60,11 @@ def test_a_fifo_named_on_the_command_line_is_refused_at_once_in_one_line(tmp_pat
         ("deep.json", b"[" * 2000 + b"]" * 2000, "deep.json: JSON nested too deeply"),
         ("deep.jsonl", b"[" * 2000 + b"]" * 2000 + b"\n", "deep.jsonl: line 1: JSON nested too"),
         ("wide.md", "\ufeffSome text.\n".encode("utf-16"), "wide.md: looks like UTF-16 text"),
+        (
+            "half.jsonl",
+            b'{"id": "p1", "text": "half a \\ud800 character"}\n',
+            "half.jsonl: line 1: 'text' holds a lone surrogate (\\ud800)",
+        ),
     ],
 )
 def test_input_the_readers_cannot_take_gets_one_line_not_a_traceback(

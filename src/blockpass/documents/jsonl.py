@@ -106,6 +106,8 @@ def _fields(item: object, *, where: str) -> tuple[str, BlockKind, str]:
     text = item.get("text")
     if not isinstance(text, str):
         raise UserInputError(f"{where}: 'text' must be a string")
+    for name, value in (("id", block_id), ("text", text)):
+        _refuse_lone_surrogates(value, where=f"{where}: {name!r}")
     kind_name = item.get("kind", BlockKind.PARAGRAPH.value)
     try:
         kind = BlockKind(kind_name)
@@ -114,6 +116,18 @@ def _fields(item: object, *, where: str) -> tuple[str, BlockKind, str]:
             f"{where}: unknown kind {kind_name!r} (expected one of: {_KINDS})"
         ) from None
     return block_id, kind, text
+
+
+def _refuse_lone_surrogates(value: str, *, where: str) -> None:
+    """JSON's ``\\ud800`` escape spells half a character, which no UTF-8 text can hold: the
+    store, the hashes and every provider would fail on it later, far from its line."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        half = ord(value[exc.start])
+        raise UserInputError(
+            f"{where} holds a lone surrogate (\\u{half:04x}), which is not text; fix the escape"
+        ) from None
 
 
 def render_json_blocks(document: Document, replacements: Mapping[str, str]) -> bytes:
