@@ -228,23 +228,46 @@ def test_a_second_run_in_the_input_folder_never_reads_its_run_directory_back_as_
     assert "blockpass-run" not in linted.stdout
 
 
-def test_a_rule_whose_pattern_backtracks_catastrophically_is_one_error_line_not_a_hang(
-    tmp_path: Path,
-) -> None:
+def backtracking_style(tmp_path: Path) -> tuple[Path, str]:
+    """A style whose one rule never ends on a.md (written too), and what blockpass says."""
     styles = tmp_path / "styles" / "Hostile"
     styles.mkdir(parents=True)
     (styles / "Backtracks.yml").write_text(
         "extends: existence\nmessage: \"'%s'\"\nnonword: true\ntokens:\n  - '(a|aa)+$'\n"
     )
     (tmp_path / "a.md").write_text("a" * 60 + "!\n")
-    expected = [
-        f"blockpass: error: {styles / 'Backtracks.yml'}: rule Hostile.Backtracks ran over 5 s"
-        " on one block: its pattern backtracks catastrophically; simplify it or remove the rule"
-    ]
+    return styles, (
+        f"{styles / 'Backtracks.yml'}: rule Hostile.Backtracks ran over 5 s on one block: its"
+        " pattern backtracks catastrophically; simplify it or remove the rule"
+    )
+
+
+def test_a_rule_whose_pattern_backtracks_catastrophically_is_one_error_line_not_a_hang(
+    tmp_path: Path,
+) -> None:
+    styles, message = backtracking_style(tmp_path)
     for command in (["lint"], [*RUN, "--out", "out"]):
         result = run_cli([*command, "a.md", "--styles", str(styles)], tmp_path)
         assert result.returncode == 2
-        assert result.stderr.splitlines() == expected
+        assert result.stderr.splitlines() == [f"blockpass: error: {message}"]
+
+
+@pytest.mark.parametrize("mode", ["realtime", "batch"])
+def test_a_sandbox_rule_that_never_ends_fails_the_block_with_the_reason_not_the_server(
+    tmp_path: Path, mode: str
+) -> None:
+    styles, message = backtracking_style(tmp_path)
+    guide = REPO / "examples" / "guide.md"
+    result = run_cli(
+        [*RUN, "a.md", "--guide", str(guide), "--out", "out", "--mode", mode,
+         "--sandbox-rules", str(styles), "--sandbox-batch-seconds", "0"],
+        tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    [line] = results(tmp_path / "out")
+    assert line["outcome"] == "failed"
+    assert message in line["reason"]
 
 
 def test_an_input_folder_that_is_also_the_run_directory_is_refused_in_one_line(

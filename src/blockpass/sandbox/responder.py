@@ -20,8 +20,10 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
+from blockpass.errors import UserInputError
 from blockpass.packformat import PackedBlock, parse_pack
 from blockpass.rules import Rule, check_text
+from blockpass.sandbox.errors import invalid_request
 from blockpass.sandbox.faults import NO_FAULTS, RequestFaults
 
 PLAIN_REPLY = "This is the blockpass sandbox. It answers packs of blocks; none were found."
@@ -71,7 +73,13 @@ class Responder:
         edits: list[dict[str, str]] = []
         notes: list[str] = []
         taken_until = -1
-        for alert in check_text(text, self._heading_rules if heading else self._body_rules):
+        try:
+            alerts = check_text(text, self._heading_rules if heading else self._body_rules)
+        except UserInputError as error:
+            # A rule that cannot be run (a pattern that never ends) fails the request, as a
+            # model refusing it would, never the server.
+            raise invalid_request(str(error)) from None
+        for alert in alerts:
             if alert.replacements and alert.start >= taken_until:
                 edits.append(
                     {"find": alert.match, "replace": alert.replacements[0], "rule": alert.rule_id}

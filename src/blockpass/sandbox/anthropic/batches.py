@@ -229,22 +229,22 @@ class BatchStore:
                     started_at=started_at,
                     allow_read=self._rng.random() < self.settings.cache_hit_rate,
                 )
+                blocks = self.responder.blocks_in(request.last_user_text)
+                completion = complete(
+                    request,
+                    plan=plan,
+                    total_input=total,
+                    cache=self.cache,
+                    started_at=started_at,
+                    responder=self.responder,
+                    blocks=blocks,
+                    faults=self.faults.shape(self.faults.draw_output_only(), len(blocks)),
+                    limiter=None,
+                    service_tier="batch",
+                )
             except ApiError as error:
                 item.result = _errored(error.error_type, error.message)
                 continue
-            blocks = self.responder.blocks_in(request.last_user_text)
-            completion = complete(
-                request,
-                plan=plan,
-                total_input=total,
-                cache=self.cache,
-                started_at=started_at,
-                responder=self.responder,
-                blocks=blocks,
-                faults=self.faults.shape(self.faults.draw_output_only(), len(blocks)),
-                limiter=None,
-                service_tier="batch",
-            )
             commits.append(completion.commit)
             item.result = {"type": "succeeded", "message": completion.message}
         for commit in commits:

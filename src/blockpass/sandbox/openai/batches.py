@@ -263,21 +263,21 @@ class OpenAIBatchStore:
                 plan = input_plan(
                     request, self.cache, arrival_seq=arrival_seq, now=now, allow_read=allow_read
                 )
+                blocks = self.responder.blocks_in(request.last_user_text)
+                completion = complete(
+                    request,
+                    plan=plan,
+                    cache=self.cache,
+                    now=now,
+                    responder=self.responder,
+                    blocks=blocks,
+                    faults=self.faults.shape(self.faults.draw_output_only(), len(blocks)),
+                    limiter=None,
+                )
             except ApiError as error:
                 item.response = http_result(error.status, error_body(error))
                 batch.failed += 1
                 continue
-            blocks = self.responder.blocks_in(request.last_user_text)
-            completion = complete(
-                request,
-                plan=plan,
-                cache=self.cache,
-                now=now,
-                responder=self.responder,
-                blocks=blocks,
-                faults=self.faults.shape(self.faults.draw_output_only(), len(blocks)),
-                limiter=None,
-            )
             commits.append(completion.commit)
             item.response = http_result(200, render(completion))
             batch.completed += 1
