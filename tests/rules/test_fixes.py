@@ -54,3 +54,18 @@ def test_apostrophes_emphasis_headings_and_list_items_do_not_stop_a_safe_fix(
 def test_quoted_linked_tabled_and_html_text_keeps_its_words(markdown: str) -> None:
     original, fixed = revised(markdown)
     assert fixed == original
+
+
+@pytest.mark.parametrize(
+    ("markdown", "expected"),
+    [
+        ("# Send e-mail {#e-mail}\n", "Send email {#e-mail}"),
+        ("Send e-mail {: .e-mail #e-mail}\n", "Send email {: .e-mail #e-mail}"),
+        ("Send e-mail as $e-mail$ or $$e-mail$$.\n", "Send email as $e-mail$ or $$e-mail$$."),
+        ("It costs $5 to e-mail or $6 to call.\n", "It costs $5 to email or $6 to call."),
+    ],
+)
+def test_heading_anchors_and_math_keep_their_words_and_prose_beside_them_is_fixed(
+    markdown: str, expected: str
+) -> None:
+    assert revised(markdown)[1] == expected

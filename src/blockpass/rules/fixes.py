@@ -22,7 +22,8 @@ user to act on):
 3. **It touches no markup and no quotation.** Neither the matched text nor the
    replacement holds a Markdown or HTML markup character, and the match lies outside code,
    links (their text, label and target, also as ``<a>``), images, HTML tags and comments,
-   ``<code>``-like elements, bare URLs and quoted text (``<q>``, and text between double
+   ``<code>``-like elements, bare URLs, attribute lists (a heading's ``{#anchor}``), math
+   (``$...$``) and quoted text (``<q>``, and text between double
    quotes, curly quotes, guillemets, or single quotes that open and close around words).
 4. **It is in prose of the author's own.** The block is a paragraph, list item or heading
    that is not inside a blockquote (``>``); tables, HTML and quoted blocks get notes only.
@@ -51,6 +52,9 @@ _PROTECTED = re.compile(
       [\s\S]*?(?:</(?P=tag)\s*>|$))                     # with what it holds
     | <[^<>\n]*>                                       # HTML tag or autolink
     | \b(?:https?|ftp)://\S+ | \bwww\.\S+              # bare URL
+    | \{[:#.][^{}\n]*\}                                # attribute list: {#anchor .class}
+    | \$\$[\s\S]*?(?:\$\$|$)                            # math, displayed
+    | (?<![\w$])\$(?=\S)[^$\n]*(?<=\S)\$(?![\w$])       # or inline (not "$5 or $6")
     | "[^"]*(?:"|$)                                    # quotations, to the end of the
     | “[^”]*(?:”|$) | «[^»]*(?:»|$)                    # block when they do not close
     | (?<!\w)‘[^’]*(?:’(?!\w)|$)
