@@ -284,7 +284,7 @@ def test_an_input_folder_that_is_also_the_run_directory_is_refused_in_one_line(
     assert sorted(path.name for path in (tmp_path / "docs").iterdir()) == ["a.md"]
 
 
-def test_an_empty_file_in_a_folder_is_skipped_with_a_note_and_the_rest_is_run(
+def test_an_empty_file_or_other_json_in_a_folder_is_skipped_with_a_note_and_the_rest_is_run(
     tmp_path: Path,
 ) -> None:
     docs = tmp_path / "docs"
@@ -292,9 +292,11 @@ def test_an_empty_file_in_a_folder_is_skipped_with_a_note_and_the_rest_is_run(
     (docs / "a.md").write_text("It is very good.\n")
     (docs / "blank.txt").write_text("\n  \n")
     (docs / "empty.jsonl").write_text("")
+    (docs / "_category_.json").write_text('{"label": "Guides", "position": 2}\n')
     result = run_cli([*RUN, "docs", "--styles", str(RULES), "--out", "out"], tmp_path)
     assert result.returncode == 0, result.stderr
     assert [line for line in result.stderr.splitlines() if "note:" in line] == [
+        "blockpass: note: docs/_category_.json: skipped, it is JSON but not a list of blocks",
         "blockpass: note: docs/blank.txt: skipped, it is empty",
         "blockpass: note: docs/empty.jsonl: skipped, it is empty",
     ]

@@ -14,7 +14,7 @@ from typing import Protocol
 
 from blockpass.blocks import Document
 from blockpass.documents import jsonl, markdown, text
-from blockpass.documents._source import EmptyDocument, splice
+from blockpass.documents._source import NotADocument, splice
 from blockpass.errors import UserInputError
 from blockpass.files import file_kind, read_bytes
 from blockpass.store.sqlite import RUN_FILE_NAME
@@ -76,9 +76,9 @@ def read_documents(
     reading them back would check and pay for every document twice.
 
     Only regular files (or links to them) are read. A path named explicitly that is anything
-    else (a FIFO, a device) or an empty file is an error; such an entry inside a directory
-    is passed to `on_skip` with the reason and left out. Block ids are unique across the
-    documents read.
+    else (a FIFO, a device) or no document (empty, JSON that is no list) is an error; such
+    an entry inside a directory is passed to `on_skip` with the reason and left out. Block
+    ids are unique across the documents read.
     """
     if not paths:
         raise UserInputError("no input paths given")
@@ -102,10 +102,10 @@ def read_documents(
             seen[document_id] = file
             try:
                 documents.append(read_document(file, document_id=document_id))
-            except EmptyDocument:
+            except NotADocument as error:
                 if file == path:
                     raise  # named on its own
-                on_skip(file, "it is empty")
+                on_skip(file, error.skip_reason)
     _refuse_shared_block_ids(documents)
     return documents
 

@@ -46,8 +46,13 @@ def _wide_encoding(raw: bytes) -> str | None:
     return None
 
 
-class EmptyDocument(UserInputError):
-    """A file with no text at all: an error when named, a skip inside a folder."""
+class NotADocument(UserInputError):
+    """A file that holds no document at all (empty; JSON that is no list, such as a
+    `_category_.json` beside the pages): an error when named, a skip inside a folder."""
+
+    def __init__(self, message: str, *, skip_reason: str) -> None:
+        super().__init__(message)
+        self.skip_reason = skip_reason
 
 
 def decode(raw: bytes, *, name: str) -> str:
@@ -69,7 +74,7 @@ def decode(raw: bytes, *, name: str) -> str:
             f"{name}: not valid UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start})"
         ) from None
     if not text.removeprefix(_BOM).strip():
-        raise EmptyDocument(f"{name}: is empty")
+        raise NotADocument(f"{name}: is empty", skip_reason="it is empty")
     return text
 
 
