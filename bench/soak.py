@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,8 @@ import httpx2
 from benchkit import DATA, GOOGLE, accounting, free_port, start_sandbox
 from blockpass.documents import read_documents
 from blockpass.prefilter import PrefilterSettings, prefilter
+from blockpass.prices import load_prices
+from blockpass.usage import TokenClass
 
 GUIDE = DATA / "guides" / "18f-content-guide"
 KEY = "soak-key"
@@ -102,6 +105,30 @@ def stop_after(command: list[str], base_url: str, requests: int, how: signal.Sig
     return child.wait(timeout=120)
 
 
+# The sandbox's usage totals (realtime calls only) by blockpass's token classes.
+SANDBOX_USAGE = {
+    "input_tokens": TokenClass.UNCACHED_INPUT,
+    "ephemeral_5m_input_tokens": TokenClass.CACHE_WRITE_5M,
+    "ephemeral_1h_input_tokens": TokenClass.CACHE_WRITE_1H,
+    "cache_read_input_tokens": TokenClass.CACHE_READ,
+    "output_tokens": TokenClass.OUTPUT,
+}
+
+
+def sandbox_billed(before: dict[str, Any], after: dict[str, Any]) -> Decimal:
+    """What the sandbox produced in realtime answers between two readings, at list price."""
+    card = load_prices().for_model("claude-sonnet-4-5")
+    return sum(
+        (
+            (after["usage"].get(key, 0) - before["usage"].get(key, 0))
+            * card.per_million(token_class, batch=False, long=False)
+            / 1_000_000
+            for key, token_class in SANDBOX_USAGE.items()
+        ),
+        Decimal(0),
+    )
+
+
 def soak(mode: str, corpus: Path, folder: Path, base_url: str, args: argparse.Namespace) -> None:
     rng = random.Random(f"{args.seed}-{mode}")
     out = folder / f"run-{mode}"
@@ -131,6 +158,8 @@ def soak(mode: str, corpus: Path, folder: Path, base_url: str, args: argparse.Na
         f"${float(report['at_most_usd']):.4f}; sandbox: {answered} requests/items; "
         f"report calls + interrupted - sandbox = {report['calls'] + interrupted - answered}"
     )
+    if mode == "realtime":
+        print(f"  the sandbox answered ${float(sandbox_billed(before, after)):.4f} at list price")
 
 
 def main() -> None:
