@@ -1,11 +1,12 @@
 """Soak: 10,000 blocks through a faulty provider, killed and interrupted again and again.
 
-The provider is a `blockpass sandbox` process of its own (responder: the Google Vale
-package; 20% of requests draw a fault: 529, 500, truncated output, dropped ids, a slow
-answer), so its counters outlive every client it serves. The job is `blockpass run` as a
-user runs it (`--provider anthropic --base-url`, priced as claude-sonnet-4-5, the 18F guide)
-over a JSONL file of distinct prose blocks taken from the rust-book and tldr corpora and
-the 18F guide's pages.
+The provider is a `blockpass sandbox` process of its own, so its counters outlive every
+client it serves. Its responder applies the Google Vale package; 20% of requests draw a
+fault (529, 500, truncated output, dropped ids, a slow answer); 10% of batch items error or
+never finish, and a batch expires what is left 15 s after it was created. The job is
+`blockpass run` as a user runs it (`--provider anthropic --base-url`, priced as
+claude-sonnet-4-5, the 18F guide) over a JSONL file of distinct prose blocks taken from the
+rust-book and tldr corpora and the 18F guide's pages.
 
 Each mode (realtime, batch) is started, then stopped at random points: SIGKILL at 10 of
 them and SIGINT at 2, each after a random number of provider requests, and finally run to
@@ -179,7 +180,7 @@ def main() -> None:
     port = free_port()
     server = start_sandbox(
         port, KEY, "--faults", f"{FAULTS},{BATCH_FAULTS}", "--seed", str(args.seed),
-        "--slow-seconds", "1", "--latency", "0.05", "--batch-seconds", "3",
+        "--slow-seconds", "1", "--latency", "0.05", "--batch-seconds", "3", "--batch-expiry", "15",
     )  # fmt: skip
     base_url = f"http://127.0.0.1:{port}"
     try:

@@ -75,6 +75,12 @@ def _sandbox_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser
     parser.add_argument(
         "--batch-seconds", type=_seconds, default=60.0, help="time to process a batch"
     )
+    parser.add_argument(
+        "--batch-expiry",
+        type=_seconds,
+        default=86_400.0,
+        help="time after which a batch's unfinished items expire (the API's 24 h)",
+    )
     parser.add_argument("--batch-parallelism", type=int, default=32)
     parser.add_argument("--batch-cache-hit-rate", type=float, default=0.9)
     parser.add_argument(
@@ -129,6 +135,7 @@ def _run_sandbox(args: argparse.Namespace) -> int:
             output_tokens_per_minute=args.otpm,
             batches=BatchSettings(
                 processing_seconds=args.batch_seconds,
+                expiry_seconds=args.batch_expiry,
                 parallelism=args.batch_parallelism,
                 cache_hit_rate=args.batch_cache_hit_rate,
                 seed=args.seed,
