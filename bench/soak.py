@@ -9,7 +9,7 @@ claude-sonnet-4-5, the 18F guide) over a JSONL file of distinct prose blocks tak
 rust-book and tldr corpora and the 18F guide's pages.
 
 Each mode (realtime, batch) is started, then stopped at random points: SIGKILL at 10 of
-them and SIGINT at 2, each after a random number of provider requests, and finally run to
+them and SIGINT at 2, each after a random number of requests (polls included), and finally run to
 the end. Then, from the run's own store and report against the sandbox's counters:
 
   accounted     every block has a result, a skip or a failure
@@ -31,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -84,26 +85,39 @@ def provider_work(stats: dict[str, Any]) -> int:
     )
 
 
+def any_requests(stats: dict[str, Any]) -> int:
+    """Every request the sandbox has seen, polls included: a clock that ticks in both modes."""
+    return sum(count for key, count in stats["requests"].items() if not key.startswith("status"))
+
+
 def run_command(corpus: Path, out: Path, base_url: str, mode: str) -> list[str]:
     return [
         sys.executable, "-m", "blockpass.cli", "run", str(corpus), "--guide", str(GUIDE),
         "--provider", "anthropic", "--base-url", base_url, "--model", "claude-sonnet-4-5",
         "--mode", mode, "--poll-interval", "0.5", "--poll-max", "2", "--out", str(out),
+        # Batches of 8 requests: many submissions, so many moments to be stopped at.
+        *(["--max-batch-requests", "8"] if mode == "batch" else []),
     ]  # fmt: skip
 
 
-def stop_after(command: list[str], base_url: str, requests: int, how: signal.Signals) -> int:
-    """Start the job, let the provider see ``requests`` more requests, then send ``how``."""
+def stop_after(
+    command: list[str], base_url: str, requests: int, how: signal.Signals
+) -> tuple[bool, int]:
+    """Start the job, let the sandbox see ``requests`` more requests, then send ``how``.
+
+    Returns whether the signal landed (the job was still running) and its exit code.
+    """
     environment = {**os.environ, "ANTHROPIC_API_KEY": KEY}
-    start = provider_work(sandbox_stats(base_url))
+    start = any_requests(sandbox_stats(base_url))
     child = subprocess.Popen(
         command, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
-    while child.poll() is None and provider_work(sandbox_stats(base_url)) - start < requests:
+    while child.poll() is None and any_requests(sandbox_stats(base_url)) - start < requests:
         time.sleep(0.05)
-    if child.poll() is None:
+    landed = child.poll() is None
+    if landed:
         child.send_signal(how)
-    return child.wait(timeout=120)
+    return landed, child.wait(timeout=120)
 
 
 # The sandbox's usage totals (realtime calls only) by blockpass's token classes.
@@ -138,9 +152,12 @@ def soak(mode: str, corpus: Path, folder: Path, base_url: str, args: argparse.Na
     rng.shuffle(stops)
     before = sandbox_stats(base_url)
     began = time.perf_counter()
-    exits = []
+    landed: Counter[str] = Counter()
+    exits = set()
     for how in stops:
-        exits.append(stop_after(command, base_url, rng.randint(1, args.max_gap), how))
+        hit, code = stop_after(command, base_url, rng.randint(1, args.max_gap), how)
+        landed[how.name] += hit
+        exits.add(code)
     environment = {**os.environ, "ANTHROPIC_API_KEY": KEY}
     final = subprocess.run(command, env=environment, stdout=subprocess.DEVNULL, check=False)
     elapsed = time.perf_counter() - began
@@ -150,8 +167,9 @@ def soak(mode: str, corpus: Path, folder: Path, base_url: str, args: argparse.Na
     answered = provider_work(after) - provider_work(before)
     interrupted = report["interrupted_calls"]
     print(
-        f"{mode}: {len(stops)} stops ({args.kills} SIGKILL, {args.interrupts} SIGINT; exit codes "
-        f"{sorted(set(exits))}), final exit {final.returncode}, {elapsed:.0f} s in all\n"
+        f"{mode}: {len(stops)} stops, landing while the job ran: {landed['SIGKILL']} of "
+        f"{args.kills} SIGKILL, {landed['SIGINT']} of {args.interrupts} SIGINT (exit codes "
+        f"{sorted(exits)}); final exit {final.returncode}, {elapsed:.0f} s in all\n"
         f"  accounted {counts['accounted']}/{counts['blocks']} ({counts['failed']} failed), "
         f"blocks paid twice {counts['paid_twice']}\n"
         f"  report: {report['calls']} calls ({interrupted} listed as interrupted), "
