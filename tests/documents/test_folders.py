@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from blockpass.documents import read_documents, read_inputs
+from blockpass.documents import SkippedInputs, read_documents, read_inputs
 from blockpass.errors import UserInputError
 from tests.documents.samples import write_tree
 
@@ -129,3 +129,13 @@ def test_folders_named_together_give_ids_under_each_folder_as_given_whatever_the
     assert sorted(d.id for d in backward) == [d.id for d in forward]
     # A folder named alone keeps ids relative to it, so they do not depend on the cwd.
     assert [d.id for d in read_documents([Path("docs")])] == ["LICENSE.md", "README.md"]
+
+
+def test_the_summary_names_the_commonest_reasons_and_sums_up_the_rest() -> None:
+    files = {f".x{number}": number for number in range(1, 9)}
+    skipped = SkippedInputs(files=files, folders={"node_modules": 3})
+    assert skipped.describe() == (
+        "36 files: 8 .x8, 7 .x7, 6 .x6, 5 .x5, 4 .x4, 3 .x3, 3 more of 2 other kinds; "
+        "3 folders: node_modules (3)"
+    )
+    assert SkippedInputs(files={}, folders={}).describe() == ""

@@ -103,14 +103,16 @@ def read_inputs(
         raise UserInputError("no input paths given")
     documents: list[Document] = []
     walks: list[FolderWalk] = []
-    seen: dict[str, Path] = {}
+    seen: set[str] = set()
 
+    # With several paths an id is the path as given, so only a file named twice can meet
+    # itself here (a folder and a file in it, or one folder twice).
     def take(file: Path, document_id: str) -> None:
         if document_id in seen:
             raise UserInputError(
-                f"{file}: document id {document_id!r} is already taken by {seen[document_id]}"
+                f"{file}: named twice (document id {document_id!r} is already taken)"
             )
-        seen[document_id] = file
+        seen.add(document_id)
 
     for path in paths:
         if path.is_dir():

@@ -74,7 +74,7 @@ class SkippedInputs:
             named = [f"{count:,} {reason}" for reason, count in ranked[:_NAMED_REASONS]]
             rest = sum(count for _, count in ranked[_NAMED_REASONS:])
             if rest:
-                named.append(f"{rest:,} of {len(ranked) - _NAMED_REASONS} other kinds")
+                named.append(f"{rest:,} more of {len(ranked) - _NAMED_REASONS} other kinds")
             parts.append(f"{_plural(sum(self.files.values()), 'file')}: {', '.join(named)}")
         if self.folders:
             names = [
