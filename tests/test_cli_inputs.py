@@ -24,7 +24,9 @@ RULES = REPO / "examples" / "rules" / "Example"
 RUN = ["run", "--provider", "sandbox", "--model", "claude-sonnet-4-5", "--mode", "realtime"]
 
 
-def run_cli(arguments: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    arguments: list[str], cwd: Path, *, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     """The CLI in a child process that can neither hang the test nor exhaust memory."""
 
     def limit_memory() -> None:
@@ -35,7 +37,7 @@ def run_cli(arguments: list[str], cwd: Path) -> subprocess.CompletedProcess[str]
         cwd=cwd,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=timeout,
         preexec_fn=limit_memory,
         check=False,
     )
@@ -87,6 +89,7 @@ def test_fifos_and_devices_in_a_folder_are_skipped_with_a_note_and_the_rest_is_r
     assert notes == [
         "blockpass: note: docs/x.md: skipped, it is a FIFO, not a regular file",
         "blockpass: note: docs/zero.md: skipped, it is a character device, not a regular file",
+        "blockpass: note: skipped in folders: 2 files: 2 not regular",
     ]
     assert [line["document"] for line in results(tmp_path / "out")] == ["a.md", "link.md"]
     assert (tmp_path / "out" / "revised" / "link.md").read_text() == "A regular page.\n"

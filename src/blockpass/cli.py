@@ -24,6 +24,7 @@ from blockpass.execution.realtime import ExecutionSettings
 from blockpass.prefilter import DEFAULT_SKIP_KINDS, PrefilterSettings
 
 if TYPE_CHECKING:
+    from blockpass.documents import SkippedInputs
     from blockpass.pipeline import JobOutcome, JobSpec, ThisRun
     from blockpass.prices import PriceTable
     from blockpass.providers import ModelProfile
@@ -309,6 +310,7 @@ def _lint(args: argparse.Namespace) -> int:
         args.min_level,
         config=args.config,
         on_skip=_note_skipped_input,
+        on_folder_summary=_note_folder_summary,
     )
     sys.stdout.write(output)
     return code
@@ -367,11 +369,17 @@ def _job_spec(args: argparse.Namespace, out_dir: Path) -> JobSpec:
             skip_kinds=frozenset(BlockKind(name) for name in names), min_letters=args.min_letters
         ),
         on_input_skipped=_note_skipped_input,
+        on_folder_summary=_note_folder_summary,
     )
 
 
 def _note_skipped_input(path: Path, reason: str) -> None:
     print(f"blockpass: note: {path}: skipped, {reason}", file=sys.stderr, flush=True)
+
+
+def _note_folder_summary(skipped: SkippedInputs) -> None:
+    if summary := skipped.describe():
+        print(f"blockpass: note: skipped in folders: {summary}", file=sys.stderr, flush=True)
 
 
 def _run_job(args: argparse.Namespace) -> int:

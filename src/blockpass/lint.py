@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Literal
 
 from blockpass.blocks import Document
-from blockpass.documents import read_documents
+from blockpass.documents import SkippedInputs, read_inputs
 from blockpass.errors import UserInputError
 from blockpass.rules.config import ValeConfig, read_vale_ini, select_rules
 from blockpass.rules.linter import LintAlert, lint_document
@@ -143,11 +143,13 @@ def lint_command(
     *,
     config: Path | None = None,
     on_skip: Callable[[Path, str], None] = lambda path, reason: None,
+    on_folder_summary: Callable[[SkippedInputs], None] = lambda skipped: None,
 ) -> tuple[str, int]:
     """``blockpass lint``: the rendered alerts and the exit code (1 when any alert is at
     error level, as Vale exits). With ``config`` (a ``.vale.ini``) its styles and switches
     choose the rules; ``styles`` then adds packages found outside its ``StylesPath``.
-    Folder entries that are not regular files go to ``on_skip``."""
+    Folder entries that are not regular files go to ``on_skip``; what the folder walks
+    passed over, counted, to ``on_folder_summary``."""
     if format not in FORMATS:
         raise UserInputError(f"unknown lint format {format!r} (use {', '.join(FORMATS)})")
     vale_config = read_vale_ini(config) if config is not None else None
@@ -156,7 +158,9 @@ def lint_command(
         packages += vale_config.load_packages()
     if not packages:
         raise UserInputError("no styles to lint with: give --styles (or a .vale.ini)")
-    documents = read_documents(paths, on_skip=on_skip)
+    inputs = read_inputs(paths, on_skip=on_skip)
+    on_folder_summary(inputs.skipped)
+    documents = inputs.documents
     alerts = lint_documents(documents, packages, min_level=min_level, config=vale_config)
     failed = any(alert.level == "error" for alert in alerts)
     output = render_alerts(alerts, format, files=len(documents))
