@@ -54,13 +54,7 @@ BATCH_FAULTS = "batch_errored=0.05,batch_expired=0.05"
 def distinct_prose_blocks(count: int) -> list[dict[str, str]]:
     """Blocks the model must see: prose the pre-filter keeps, each text once (no reuse)."""
     corpora = [DATA / "corpora" / "rust-book", DATA / "corpora" / "tldr", GUIDE]
-    # One folder at a time: each has a LICENSE.md, and one run takes one document of a name.
-    blocks = [
-        block
-        for corpus in corpora
-        for document in read_documents([corpus])
-        for block in document.blocks
-    ]
+    blocks = [block for document in read_documents(corpora) for block in document.blocks]
     to_do, _ = prefilter(blocks, PrefilterSettings())
     seen: set[str] = set()
     chosen = []
