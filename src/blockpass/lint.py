@@ -4,9 +4,11 @@
 rules the engine implements on the scopes they name (``rules/linter.py``) and reports each
 alert at its line and column in the source. With a ``.vale.ini`` (``rules/config.py``) the
 rules are chosen per file as Vale chooses them; without one every rule of the given
-packages runs at or above ``min_level``. Rules the engine does not run (``implemented`` is
-false: other extension points, ``$title`` capitalization) give no alerts here; the text
-output of ``lint_command`` names them, so a clean run is never mistaken for a full check.
+packages runs at or above ``min_level``. Either way the minimum level is Vale's: the one
+asked for, else the config's ``MinAlertLevel``, else ``warning``. Rules the engine does not
+run (``implemented`` is false: other extension points, ``$title`` capitalization) give no
+alerts here; the text output of ``lint_command`` names them, so a clean run is never
+mistaken for a full check.
 
 ``render_alerts`` writes ``vale`` (Vale's ``--output=line``: ``path:line:col:Rule:message``),
 ``json`` (a list of objects) or ``text`` (grouped by file, for people).
@@ -48,11 +50,11 @@ def lint_documents(
     documents: Sequence[Document],
     package: RulePackage | Sequence[RulePackage],
     *,
-    min_level: str = "suggestion",
+    min_level: str | None = None,
     config: ValeConfig | None = None,
 ) -> list[LintAlert]:
     """Alerts of every document, in document order, each sorted by line and column."""
-    if min_level not in LEVELS:
+    if min_level is not None and min_level not in LEVELS:
         raise UserInputError(f"minimum level must be one of {', '.join(LEVELS)}")
     packages = [package] if isinstance(package, RulePackage) else list(package)
     alerts: list[LintAlert] = []
@@ -139,7 +141,7 @@ def lint_command(
     paths: list[Path],
     styles: list[Path],
     format: str,
-    min_level: str,
+    min_level: str | None,
     *,
     config: Path | None = None,
     on_skip: Callable[[Path, str], None] = lambda path, reason: None,

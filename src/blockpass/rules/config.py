@@ -3,15 +3,18 @@
 Enough of Vale's configuration for style packages' fixtures and ordinary projects:
 
 - global keys before the first section: ``StylesPath`` (relative to the file) and
-  ``MinAlertLevel``; other keys (``Vocab``, ``Packages``, ignores) are read and ignored;
+  ``MinAlertLevel`` (``warning`` when not set: Vale's ``core.NewConfig`` starts from level 1,
+  whatever its documentation says); other keys (``Vocab``, ``Packages``, ignores) are read
+  and ignored;
 - a section per file glob (``[*.md]``, ``[*.{md,rst}]``, ``[docs/**.md]``, ``[*]``) with
   ``BasedOnStyles = A, B`` and per-rule switches ``Style.Rule = YES`` / ``NO`` or a level
   (``Style.Rule = error``), which also changes the rule's level.
 
 A rule runs on a file when one of the file's sections switches it on, or its style is among
 the file's ``BasedOnStyles`` and no section switches it off; then only when its level is at
-least ``MinAlertLevel``. Later sections win over earlier ones, as in Vale. Switches that
-name rules a style does not have are ignored, as Vale ignores them.
+least ``MinAlertLevel``, or the level asked for on the command line, which replaces it as
+Vale's ``--minAlertLevel`` does (lower or higher). Later sections win over earlier ones, as
+in Vale. Switches that name rules a style does not have are ignored, as Vale ignores them.
 """
 
 from __future__ import annotations
@@ -26,7 +29,9 @@ from blockpass.errors import UserInputError
 from blockpass.files import read_text
 from blockpass.rules.vale import LEVELS, Rule, RulePackage, load_vale_package
 
-__all__ = ["Section", "ValeConfig", "read_vale_ini", "select_rules"]
+__all__ = ["DEFAULT_MIN_LEVEL", "Section", "ValeConfig", "read_vale_ini", "select_rules"]
+
+DEFAULT_MIN_LEVEL = "warning"
 
 _BRACES = re.compile(r"\{([^{}]*)\}")
 _SWITCH_VALUES = {"yes": "on", "true": "on", "no": "off", "false": "off"}
@@ -60,7 +65,7 @@ class Section:
 class ValeConfig:
     path: Path | None = None
     styles_path: Path | None = None
-    min_level: str = "suggestion"
+    min_level: str = DEFAULT_MIN_LEVEL
     sections: tuple[Section, ...] = ()
 
     @property
@@ -80,9 +85,11 @@ class ValeConfig:
         folders = [self.styles_path / name for name in self.style_names]
         return [load_vale_package(folder) for folder in folders if folder.is_dir()]
 
-    def rules_for(self, path: str, rules: Iterable[Rule], min_level: str = "") -> list[Rule]:
+    def rules_for(
+        self, path: str, rules: Iterable[Rule], min_level: str | None = None
+    ) -> list[Rule]:
         """The rules that run on the file ``path`` (posix, as linted), with their levels;
-        ``min_level`` raises ``MinAlertLevel`` for this run (Vale's ``--minAlertLevel``)."""
+        ``min_level`` replaces ``MinAlertLevel`` for this run (Vale's ``--minAlertLevel``)."""
         based_on: tuple[str, ...] = ()
         switches: dict[str, str] = {}
         for section in self.sections:
@@ -90,7 +97,7 @@ class ValeConfig:
                 if section.based_on is not None:
                     based_on = section.based_on
                 switches.update(section.switches)
-        floor = max(LEVELS.index(self.min_level), LEVELS.index(min_level or self.min_level))
+        floor = LEVELS.index(min_level or self.min_level)
         selected = []
         for rule in rules:
             switch = switches.get(rule.id, "on" if rule.style in based_on else "off")
@@ -138,17 +145,18 @@ def read_vale_ini(path: Path) -> ValeConfig:
     return ValeConfig(
         path=path,
         styles_path=(path.parent / styles_path).resolve() if styles_path else None,
-        min_level=_level(globals_.get("MinAlertLevel", "suggestion"), str(path)),
+        min_level=_level(globals_.get("MinAlertLevel", DEFAULT_MIN_LEVEL), str(path)),
         sections=tuple(sections),
     )
 
 
 def select_rules(
-    packages: Sequence[RulePackage], config: ValeConfig | None, path: str, min_level: str
+    packages: Sequence[RulePackage], config: ValeConfig | None, path: str, min_level: str | None
 ) -> list[Rule]:
-    """Without a config every rule of the packages runs at or above ``min_level``."""
+    """Without a config every rule of the packages runs at or above ``min_level`` (by
+    default Vale's own default, ``warning``)."""
     rules = [rule for package in packages for rule in package.rules]
     if config is not None:
         return config.rules_for(path, rules, min_level)
-    floor = LEVELS.index(min_level)
+    floor = LEVELS.index(min_level or DEFAULT_MIN_LEVEL)
     return [rule for rule in rules if LEVELS.index(rule.level) >= floor]
