@@ -10,6 +10,7 @@ data, so the rules a scenario's expected lines name are rebuilt here from those 
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -122,3 +123,83 @@ def test_without_min_alert_level_a_config_reports_warnings_and_up_as_vale_does(
     styles = str(tmp_path / "styles" / "write-good")
     lines, _ = lint_lines(capsys, tmp_path, monkeypatch, "test.md", "--styles", styles)
     assert lines == expected
+
+
+# misc.feature's Vocab scenarios lint fixtures/vocab/<Name>/test.md; that folder is not in
+# the shared data, so it is rebuilt from Vale's repository (errata-ai/vale testdata/fixtures/
+# vocab). Basic's reject.txt and .vale.ini are not there: they are rebuilt from the expected
+# lines (one rejected term, 'Mac OS X') and from Multi's .vale.ini.
+_VOCAB_TEXT = (
+    "# Intro\n\nThe Mac OS X is a computer operating system.\n\nI've definately done okay.\n\n"
+    "Definately -- that's a good idea.\n\nI use Pyyaml and Pyjson for my data.\n\n"
+    "ac-sshkey-add\n\ndocumentarians\n\n"
+)
+VOCAB_FIXTURES = {
+    "styles/Vocab/Basic/accept.txt": "[pP]y.*\\b\ndefinately\n# This is a comment\n"
+    "Documentarians\nLog4j\nABCDEF\nABC-DEF\nPLuG\n(?i)GitHub",
+    "styles/Vocab/Basic/reject.txt": "Mac OS X\n",
+    "styles/config/vocabularies/Second/accept.txt": "IDEA\nDefinately\nMyBrand\nMyProduct\n"
+    "MyProduct Community\nMyProduct Enterprise",
+    "Basic/.vale.ini": "StylesPath = ../styles\nMinAlertLevel = suggestion\n\nVocab = Basic\n\n"
+    "[*.md]\nBasedOnStyles = Vale\n",
+    "Basic/test.md": _VOCAB_TEXT + "I matter-of-factly said no.\n\nI use the log4j library.\n\n"
+    "ABCDEf\n\nABC-DEf\n\nplug\n\nGithub",
+    "Multi/.vale.ini": "StylesPath = ../styles\nMinAlertLevel = suggestion\n\n"
+    "Vocab = Basic, Second\n\n[*.md]\nBasedOnStyles = Vale\n\nTokenIgnores = ((?:\\w+-)+\\w+)\n",
+    "Multi/test.md": _VOCAB_TEXT + "Use Myproduct.\n\nUse Myproduct enterprise.\n\n"
+    "Use MyProduct enterprise.\n",
+}
+
+
+@pytest.mark.parametrize(("name", "scenario"), [("Basic", "Vocab"), ("Multi", "Multiple Vocabs")])
+def test_vocab_accept_and_reject_lists_give_exactly_the_alerts_of_vales_own_scenarios(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+    scenario: str,
+) -> None:
+    [expected] = scenario_texts("misc.feature", scenario)
+    write_style(tmp_path, VOCAB_FIXTURES)
+    lines, code = lint_lines(
+        capsys, tmp_path / name, monkeypatch, "test.md", "--config", ".vale.ini"
+    )
+    assert lines == set(expected.splitlines())
+    assert code == 1  # Vale.Terms and Vale.Avoid are errors
+
+
+def test_accepted_vocab_terms_are_exceptions_to_the_based_on_styles_as_in_vales_scenario(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # checks.feature "Existence": write-good on a text with 'very' twice, and the suite's
+    # vocabulary Cap (errata-ai/vale testdata/styles/config/vocabularies/Cap), which
+    # accepts 'very'. Vale reports neither write-good.Weasel ('very', a warning) nor
+    # write-good.E-Prime (a suggestion, below the default MinAlertLevel): only vale.Spacing,
+    # rebuilt here from its expected line.
+    fixture = VALE_SUITE / "fixtures" / "checks" / "Existence"
+    [expected] = scenario_texts("checks.feature", "Existence")
+    styles = tmp_path / "styles"
+    shutil.copytree(
+        VALE_SUITE.parent / "styles" / "write-good" / "write-good", styles / "write-good"
+    )
+    write_style(
+        styles,
+        {
+            "config/vocabularies/Cap/accept.txt": "congressman\nH-Def Render Pipeline\n"
+            "High Definition Render Pipeline\nHigh-Def Render Pipeline\nHTTPied\nhubba\nvery",
+            "vale/Spacing.yml": 'extends: existence\nmessage: "Use exactly one space between '
+            "sentences and clauses. Check '%s' for spacing problems.\"\nnonword: true\n"
+            "tokens:\n  - '[a-z][.?!][A-Z]'\n",
+        },
+    )
+    for name in ("test.md", "test2.md"):
+        shutil.copy(fixture / name, tmp_path / name)
+    config = (fixture / ".vale.ini").read_text("utf-8")
+    (tmp_path / ".vale.ini").write_text(
+        re.sub(r"StylesPath = .*", "StylesPath = styles", config), "utf-8"
+    )
+    lines, code = lint_lines(
+        capsys, tmp_path, monkeypatch, "test.md", "test2.md", "--config", ".vale.ini"
+    )
+    assert lines == set(expected.splitlines())
+    assert code == 0

@@ -4,8 +4,8 @@ Enough of Vale's configuration for style packages' fixtures and ordinary project
 
 - global keys before the first section: ``StylesPath`` (relative to the file) and
   ``MinAlertLevel`` (``warning`` when not set: Vale's ``core.NewConfig`` starts from level 1,
-  whatever its documentation says); other keys (``Vocab``, ``Packages``, ignores) are read
-  and ignored;
+  whatever its documentation says) and ``Vocab`` (``rules/vocab.py``); other keys
+  (``Packages``, ignores) are read and ignored;
 - a section per file glob (``[*.md]``, ``[*.{md,rst}]``, ``[docs/**.md]``, ``[*]``) with
   ``BasedOnStyles = A, B`` and per-rule switches ``Style.Rule = YES`` / ``NO`` or a level
   (``Style.Rule = error``), which also changes the rule's level.
@@ -23,11 +23,13 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from fnmatch import fnmatchcase
+from functools import lru_cache
 from pathlib import Path
 
 from blockpass.errors import UserInputError
 from blockpass.files import read_text
-from blockpass.rules.vale import LEVELS, Rule, RulePackage, load_vale_package
+from blockpass.rules.vale import LEVELS, Rule, RulePackage, load_vale_package, with_exceptions
+from blockpass.rules.vocab import Vocabulary, read_vocabularies
 
 __all__ = ["DEFAULT_MIN_LEVEL", "Section", "ValeConfig", "read_vale_ini", "select_rules"]
 
@@ -67,6 +69,7 @@ class ValeConfig:
     styles_path: Path | None = None
     min_level: str = DEFAULT_MIN_LEVEL
     sections: tuple[Section, ...] = ()
+    vocabulary: Vocabulary = field(default_factory=Vocabulary)
 
     @property
     def style_names(self) -> tuple[str, ...]:
@@ -80,10 +83,12 @@ class ValeConfig:
     def load_packages(self) -> list[RulePackage]:
         """The named styles found under ``StylesPath`` (Vale's built-in ``Vale`` style and
         styles that are not there are skipped)."""
+        vocabulary = self.vocabulary.package()
+        built_in = [vocabulary] if vocabulary is not None else []
         if self.styles_path is None:
-            return []
+            return built_in
         folders = [self.styles_path / name for name in self.style_names]
-        return [load_vale_package(folder) for folder in folders if folder.is_dir()]
+        return [load_vale_package(folder) for folder in folders if folder.is_dir()] + built_in
 
     def rules_for(
         self, path: str, rules: Iterable[Rule], min_level: str | None = None
@@ -105,9 +110,18 @@ class ValeConfig:
                 continue
             if switch in LEVELS:
                 rule = replace(rule, level=switch)
+            if rule.style in based_on and rule.style != "Vale":
+                rule = _accepting(rule, self.vocabulary.accept)
             if LEVELS.index(rule.level) >= floor:
                 selected.append(rule)
         return selected
+
+
+@lru_cache(maxsize=1024)
+def _accepting(rule: Rule, accepted: tuple[str, ...]) -> Rule:
+    """A Vocab's accepted terms are exceptions to every rule of the styles a file is based
+    on (compiled once per rule, not once per file)."""
+    return with_exceptions(rule, accepted)
 
 
 def _level(value: str, where: str) -> str:
@@ -142,11 +156,14 @@ def read_vale_ini(path: Path) -> ValeConfig:
             switches = {**sections[-1].switches, key: setting}
             sections[-1] = replace(sections[-1], switches=switches)
     styles_path = globals_.get("StylesPath")
+    resolved = (path.parent / styles_path).resolve() if styles_path else None
+    vocabs = [name.strip() for name in globals_.get("Vocab", "").split(",") if name.strip()]
     return ValeConfig(
         path=path,
-        styles_path=(path.parent / styles_path).resolve() if styles_path else None,
+        styles_path=resolved,
         min_level=_level(globals_.get("MinAlertLevel", DEFAULT_MIN_LEVEL), str(path)),
         sections=tuple(sections),
+        vocabulary=read_vocabularies(resolved, vocabs, str(path)),
     )
 
 

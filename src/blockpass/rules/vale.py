@@ -13,7 +13,7 @@ Defaults follow Vale's loader: ``level: warning``, ``scope: text``, ids ``Style.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
@@ -37,6 +37,8 @@ __all__ = [
     "RulePackage",
     "load_vale_package",
     "load_vale_rule",
+    "rule_from_mapping",
+    "with_exceptions",
 ]
 
 EXTENSION_POINTS = frozenset(
@@ -245,7 +247,16 @@ def _matcher_for(rule: Rule) -> tuple[Matcher | None, str]:
 
 def load_vale_rule(path: Path, *, style: str | None = None) -> Rule:
     """Read one rule file; ``style`` defaults to the name of the folder holding it."""
-    data = _read_mapping(path)
+    style = style if style is not None else path.parent.name
+    return rule_from_mapping(_read_mapping(path), path=path, style=style)
+
+
+def rule_from_mapping(
+    data: Mapping[str, Any], *, path: Path, style: str, name: str | None = None
+) -> Rule:
+    """A rule from its YAML mapping; ``path`` is where it came from (for errors), ``name``
+    its file stem unless given."""
+    name = name if name is not None else path.name.split(".")[0]
     extends = data.get("extends")
     if not isinstance(extends, str) or extends not in EXTENSION_POINTS:
         known = ", ".join(sorted(EXTENSION_POINTS))
@@ -255,7 +266,6 @@ def load_vale_rule(path: Path, *, style: str | None = None) -> Rule:
     level = _scalar(data.get("level", "warning"), path, "level")
     if level not in LEVELS:
         raise _fail(path, f"'level' must be one of {', '.join(LEVELS)}; got {level!r}")
-    style = style if style is not None else path.parent.name
     # The keys below have one shape in every extension point this engine runs; others reuse
     # some names with other shapes (sequence's `tokens` are mappings), so for them a key
     # that does not fit is left to `definition` instead of failing the load.
@@ -270,9 +280,9 @@ def load_vale_rule(path: Path, *, style: str | None = None) -> Rule:
             return default
 
     rule = Rule(
-        id=f"{style}.{path.name.split('.')[0]}",
+        id=f"{style}.{name}",
         style=style,
-        name=path.name.split(".")[0],
+        name=name,
         path=path,
         extends=extends,
         level=level,
@@ -289,12 +299,23 @@ def load_vale_rule(path: Path, *, style: str | None = None) -> Rule:
         tokens=own(_strings, "tokens", ()),
         swap=own(_swap, "swap", ()),
         exceptions=own(_strings, "exceptions", ()),
-        definition=MappingProxyType(data),
+        definition=MappingProxyType(dict(data)),
     )
     if extends not in IMPLEMENTED_EXTENSION_POINTS:
         return replace(rule, reason=f"extension point '{extends}' is not implemented yet")
+    return _compiled(rule)
+
+
+def _compiled(rule: Rule) -> Rule:
     matcher, reason = _matcher_for(rule)
     return replace(rule, implemented=matcher is not None, reason=reason, matcher=matcher)
+
+
+def with_exceptions(rule: Rule, extra: Sequence[str]) -> Rule:
+    """``rule`` with ``extra`` added to its exceptions (a Vocab's accepted terms)."""
+    if not rule.implemented or not extra:
+        return rule
+    return _compiled(replace(rule, exceptions=(*rule.exceptions, *extra)))
 
 
 def load_vale_package(folder: Path) -> RulePackage:
