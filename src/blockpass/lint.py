@@ -27,6 +27,7 @@ from blockpass.blocks import Document
 from blockpass.documents import read_documents
 from blockpass.errors import UserInputError
 from blockpass.rules.config import ValeConfig, read_vale_ini, select_rules
+from blockpass.rules.ignores import NO_IGNORES
 from blockpass.rules.linter import LintAlert, lint_document
 from blockpass.rules.vale import LEVELS, RulePackage, load_vale_package
 
@@ -60,7 +61,8 @@ def lint_documents(
     alerts: list[LintAlert] = []
     for document in documents:
         rules = select_rules(packages, config, document.id, min_level)
-        alerts.extend(lint_document(document, rules))
+        ignores = config.ignores_for(document.id) if config is not None else NO_IGNORES
+        alerts.extend(lint_document(document, rules, ignores))
     return alerts
 
 

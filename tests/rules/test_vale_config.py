@@ -203,3 +203,26 @@ def test_accepted_vocab_terms_are_exceptions_to_the_based_on_styles_as_in_vales_
     )
     assert lines == set(expected.splitlines())
     assert code == 0
+
+
+def test_token_and_block_ignores_and_ignored_scopes_give_exactly_the_alerts_of_vales_scenario(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # patterns.feature "Markdown": IgnoredScopes masks **strong** (line 9), IgnorePatterns
+    # (BlockIgnores' older name) the {{< file-excerpt >}} blocks (lines 3-5, 11-15) and
+    # TokenIgnores `$...$` (line 19). vale.Redundancy is rebuilt from its expected lines.
+    fixture = VALE_SUITE / "fixtures" / "patterns"
+    [expected] = scenario_texts("patterns.feature", "Markdown")
+    write_style(
+        tmp_path / "styles",
+        {
+            "vale/Redundancy.yml": "extends: existence\nmessage: \"'%s' is redundant\"\n"
+            "tokens:\n  - ACT test\n"
+        },
+    )
+    shutil.copy(fixture / "test.md", tmp_path / "test.md")
+    config = (fixture / "_vale").read_text("utf-8")
+    (tmp_path / "_vale").write_text(re.sub(r"StylesPath = .*", "StylesPath = styles", config))
+    lines, code = lint_lines(capsys, tmp_path, monkeypatch, "test.md", "--config", "_vale")
+    assert lines == set(expected.splitlines())
+    assert code == 0

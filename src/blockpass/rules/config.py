@@ -4,11 +4,13 @@ Enough of Vale's configuration for style packages' fixtures and ordinary project
 
 - global keys before the first section: ``StylesPath`` (relative to the file) and
   ``MinAlertLevel`` (``warning`` when not set: Vale's ``core.NewConfig`` starts from level 1,
-  whatever its documentation says) and ``Vocab`` (``rules/vocab.py``); other keys
-  (``Packages``, ignores) are read and ignored;
+  whatever its documentation says), ``Vocab`` (``rules/vocab.py``) and ``IgnoredScopes``
+  (``rules/ignores.py``); other keys (``Packages``, ...) are read and ignored;
 - a section per file glob (``[*.md]``, ``[*.{md,rst}]``, ``[docs/**.md]``, ``[*]``) with
   ``BasedOnStyles = A, B`` and per-rule switches ``Style.Rule = YES`` / ``NO`` or a level
-  (``Style.Rule = error``), which also changes the rule's level.
+  (``Style.Rule = error``), which also changes the rule's level, and ``TokenIgnores`` and
+  ``BlockIgnores`` (or its older name ``IgnorePatterns``): comma-separated patterns, as
+  Vale splits them, for every file the section matches.
 
 A rule runs on a file when one of the file's sections switches it on, or its style is among
 the file's ``BasedOnStyles`` and no section switches it off; then only when its level is at
@@ -28,6 +30,7 @@ from pathlib import Path
 
 from blockpass.errors import UserInputError
 from blockpass.files import read_text
+from blockpass.rules.ignores import Ignores, check_pattern
 from blockpass.rules.vale import LEVELS, Rule, RulePackage, load_vale_package, with_exceptions
 from blockpass.rules.vocab import Vocabulary, read_vocabularies
 
@@ -36,6 +39,8 @@ __all__ = ["DEFAULT_MIN_LEVEL", "Section", "ValeConfig", "read_vale_ini", "selec
 DEFAULT_MIN_LEVEL = "warning"
 
 _BRACES = re.compile(r"\{([^{}]*)\}")
+_TOKEN_IGNORES = "TokenIgnores"
+_IGNORE_KEYS = frozenset({_TOKEN_IGNORES, "BlockIgnores", "IgnorePatterns"})
 _SWITCH_VALUES = {"yes": "on", "true": "on", "no": "off", "false": "off"}
 
 
@@ -54,6 +59,8 @@ class Section:
     based_on: tuple[str, ...] | None = None
     # rule id → "on", "off" or a level (which also switches the rule on)
     switches: Mapping[str, str] = field(default_factory=dict)
+    token_ignores: tuple[str, ...] = ()
+    block_ignores: tuple[str, ...] = ()
 
     def matches(self, path: str) -> bool:
         name = path.rsplit("/", 1)[-1]
@@ -70,6 +77,7 @@ class ValeConfig:
     min_level: str = DEFAULT_MIN_LEVEL
     sections: tuple[Section, ...] = ()
     vocabulary: Vocabulary = field(default_factory=Vocabulary)
+    ignored_scopes: frozenset[str] = frozenset()
 
     @property
     def style_names(self) -> tuple[str, ...]:
@@ -89,6 +97,16 @@ class ValeConfig:
             return built_in
         folders = [self.styles_path / name for name in self.style_names]
         return [load_vale_package(folder) for folder in folders if folder.is_dir()] + built_in
+
+    def ignores_for(self, path: str) -> Ignores:
+        """What no rule reads in the file ``path``: the patterns of every section matching
+        it, and the tags of ``IgnoredScopes``."""
+        sections = [section for section in self.sections if section.matches(path)]
+        return Ignores(
+            tokens=tuple(p for section in sections for p in section.token_ignores),
+            blocks=tuple(p for section in sections for p in section.block_ignores),
+            scopes=self.ignored_scopes,
+        )
 
     def rules_for(
         self, path: str, rules: Iterable[Rule], min_level: str | None = None
@@ -124,6 +142,18 @@ def _accepting(rule: Rule, accepted: tuple[str, ...]) -> Rule:
     return with_exceptions(rule, accepted)
 
 
+def _list(value: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in value.split(",") if item.strip())
+
+
+def _patterns(value: str, where: str) -> tuple[str, ...]:
+    patterns = _list(value)
+    for pattern in patterns:
+        if problem := check_pattern(pattern):
+            raise UserInputError(f"{where}: {pattern!r} does not compile: {problem}")
+    return patterns
+
+
 def _level(value: str, where: str) -> str:
     if value not in LEVELS:
         raise UserInputError(f"{where}: MinAlertLevel must be one of {', '.join(LEVELS)}")
@@ -147,8 +177,15 @@ def read_vale_ini(path: Path) -> ValeConfig:
         if not sections:
             globals_[key] = value
         elif key == "BasedOnStyles":
-            styles = tuple(s.strip() for s in value.split(",") if s.strip())
-            sections[-1] = replace(sections[-1], based_on=styles)
+            sections[-1] = replace(sections[-1], based_on=_list(value))
+        elif key in _IGNORE_KEYS:
+            patterns = _patterns(value, f"{path}:{number}: {key}")
+            section = sections[-1]
+            if key == _TOKEN_IGNORES:
+                section = replace(section, token_ignores=(*section.token_ignores, *patterns))
+            else:
+                section = replace(section, block_ignores=(*section.block_ignores, *patterns))
+            sections[-1] = section
         elif "." in key:
             setting = _SWITCH_VALUES.get(value.lower(), value.lower())
             if setting not in ("on", "off", *LEVELS):
@@ -157,13 +194,14 @@ def read_vale_ini(path: Path) -> ValeConfig:
             sections[-1] = replace(sections[-1], switches=switches)
     styles_path = globals_.get("StylesPath")
     resolved = (path.parent / styles_path).resolve() if styles_path else None
-    vocabs = [name.strip() for name in globals_.get("Vocab", "").split(",") if name.strip()]
+    vocabs = _list(globals_.get("Vocab", ""))
     return ValeConfig(
         path=path,
         styles_path=resolved,
         min_level=_level(globals_.get("MinAlertLevel", DEFAULT_MIN_LEVEL), str(path)),
         sections=tuple(sections),
         vocabulary=read_vocabularies(resolved, vocabs, str(path)),
+        ignored_scopes=frozenset(_list(globals_.get("IgnoredScopes", ""))),
     )
 
 
