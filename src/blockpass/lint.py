@@ -17,7 +17,6 @@ mistaken for a full check.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -29,7 +28,7 @@ from blockpass.errors import UserInputError
 from blockpass.rules.config import ValeConfig, read_vale_ini, select_rules
 from blockpass.rules.ignores import NO_IGNORES
 from blockpass.rules.linter import LintAlert, lint_document
-from blockpass.rules.vale import LEVELS, RulePackage, load_vale_package
+from blockpass.rules.vale import LEVELS, RulePackage, load_styles
 
 __all__ = [
     "FORMATS",
@@ -44,7 +43,6 @@ __all__ = [
 
 Format = Literal["text", "json", "vale"]
 FORMATS: tuple[Format, ...] = ("text", "json", "vale")
-_EXTENDS = re.compile(r"^extends\s*:", re.MULTILINE)
 
 
 def lint_documents(
@@ -64,33 +62,6 @@ def lint_documents(
         ignores = config.ignores_for(document.id) if config is not None else NO_IGNORES
         alerts.extend(lint_document(document, rules, ignores))
     return alerts
-
-
-def _is_style(folder: Path) -> bool:
-    for path in folder.glob("*.yml"):
-        try:
-            if _EXTENDS.search(path.read_text(encoding="utf-8", errors="replace")):
-                return True
-        except OSError:
-            continue
-    return False
-
-
-def load_styles(styles: Sequence[Path]) -> list[RulePackage]:
-    """Each path is a style folder (holding rule files) or a Vale ``StylesPath`` whose
-    subfolders are styles; folders without rules (``config``, ``fixtures``) are passed over."""
-    packages: list[RulePackage] = []
-    for path in styles:
-        if not path.is_dir():
-            raise UserInputError(f"--styles: not a folder: {path}")
-        if any(path.glob("*.yml")):
-            packages.append(load_vale_package(path))
-            continue
-        found = [sub for sub in sorted(path.iterdir()) if sub.is_dir() and _is_style(sub)]
-        if not found:
-            raise UserInputError(f"--styles: no Vale rules in {path} or its subfolders")
-        packages.extend(load_vale_package(sub) for sub in found)
-    return packages
 
 
 def _vale_lines(alerts: Sequence[LintAlert]) -> str:

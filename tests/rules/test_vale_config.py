@@ -9,6 +9,7 @@ data, so the rules a scenario's expected lines name are rebuilt here from those 
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -226,3 +227,33 @@ def test_token_and_block_ignores_and_ignored_scopes_give_exactly_the_alerts_of_v
     lines, code = lint_lines(capsys, tmp_path, monkeypatch, "test.md", "--config", "_vale")
     assert lines == set(expected.splitlines())
     assert code == 0
+
+
+def _styles_path_with_unrelated_files(root: Path) -> None:
+    """A StylesPath as projects keep it: styles beside a vocabulary, a README and YAML
+    that is no rule (a CI workflow)."""
+    styles = root / "styles"
+    shutil.copytree(
+        VALE_SUITE.parent / "styles" / "write-good" / "write-good", styles / "write-good"
+    )
+    write_style(
+        styles,
+        {
+            "docs.yml": "name: docs\non: push\n",
+            "README.md": "# Our styles\n",
+            "config/vocabularies/Ours/accept.txt": "blockpass\n",
+        },
+    )
+    (root / "doc.md").write_text("This is a very important sentence.\n", "utf-8")
+
+
+def test_a_styles_path_with_unrelated_files_beside_the_styles_works_for_lint_and_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _styles_path_with_unrelated_files(tmp_path)
+    lines, _ = lint_lines(capsys, tmp_path, monkeypatch, "doc.md", "--styles", "styles")
+    assert lines == {"doc.md:1:11:write-good.Weasel:'very' is a weasel word!"}
+    # A task the engine covers entirely makes no call: run needs no provider here.
+    assert main(["run", "doc.md", "--styles", "styles", "--out", "out"]) == 0
+    [result] = [json.loads(line) for line in Path("out/results.jsonl").read_text().splitlines()]
+    assert "write-good.Weasel: 'very' is a weasel word!" in result["notes"]

@@ -35,6 +35,7 @@ __all__ = [
     "Action",
     "Rule",
     "RulePackage",
+    "load_styles",
     "load_vale_package",
     "load_vale_rule",
     "rule_from_mapping",
@@ -61,6 +62,7 @@ IMPLEMENTED_EXTENSION_POINTS = frozenset(
     {"capitalization", "conditional", "existence", "occurrence", "repetition", "substitution"}
 )
 LEVELS = ("suggestion", "warning", "error")
+_EXTENDS = re.compile(r"^extends\s*:", re.MULTILINE)
 _T = TypeVar("_T")
 
 
@@ -324,3 +326,33 @@ def load_vale_package(folder: Path) -> RulePackage:
         raise UserInputError(f"{folder}: not a folder of Vale rules")
     rules = tuple(load_vale_rule(p, style=folder.name) for p in sorted(folder.glob("*.yml")))
     return RulePackage(name=folder.name, path=folder, rules=rules)
+
+
+def _is_style(folder: Path) -> bool:
+    """Whether ``folder`` holds Vale rules (a YAML file with ``extends``), not only other
+    YAML (a CI workflow, a ``docs.yml``) or other folders."""
+    for path in folder.glob("*.yml"):
+        try:
+            if _EXTENDS.search(path.read_text(encoding="utf-8", errors="replace")):
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def load_styles(styles: Sequence[Path]) -> list[RulePackage]:
+    """Each path is a style folder (holding rule files) or a Vale ``StylesPath`` whose
+    subfolders are styles; files and folders without rules beside them (``config``,
+    ``fixtures``, a README or unrelated YAML) are passed over."""
+    packages: list[RulePackage] = []
+    for path in styles:
+        if not path.is_dir():
+            raise UserInputError(f"--styles: not a folder: {path}")
+        if _is_style(path):
+            packages.append(load_vale_package(path))
+            continue
+        found = [sub for sub in sorted(path.iterdir()) if sub.is_dir() and _is_style(sub)]
+        if not found:
+            raise UserInputError(f"--styles: no Vale rules in {path} or its subfolders")
+        packages.extend(load_vale_package(sub) for sub in found)
+    return packages
