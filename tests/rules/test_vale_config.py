@@ -169,8 +169,12 @@ def test_vocab_accept_and_reject_lists_give_exactly_the_alerts_of_vales_own_scen
     assert code == 1  # Vale.Terms and Vale.Avoid are errors
 
 
+@pytest.mark.parametrize("vocab", [True, False])
 def test_accepted_vocab_terms_are_exceptions_to_the_based_on_styles_as_in_vales_scenario(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    vocab: bool,
 ) -> None:
     # checks.feature "Existence": write-good on a text with 'very' twice, and the suite's
     # vocabulary Cap (errata-ai/vale testdata/styles/config/vocabularies/Cap), which
@@ -193,6 +197,13 @@ def test_accepted_vocab_terms_are_exceptions_to_the_based_on_styles_as_in_vales_
             "tokens:\n  - '[a-z][.?!][A-Z]'\n",
         },
     )
+    if not vocab:
+        # A rule with `vocab: false` keeps only its own exceptions (vale.sh docs).
+        with (styles / "write-good" / "Weasel.yml").open("a", encoding="utf-8") as rule:
+            rule.write("vocab: false\n")
+        expected += "\n" + "\n".join(
+            f"test.md:{n}:11:write-good.Weasel:'very' is a weasel word!" for n in (3, 9)
+        )
     for name in ("test.md", "test2.md"):
         shutil.copy(fixture / name, tmp_path / name)
     config = (fixture / ".vale.ini").read_text("utf-8")
@@ -257,3 +268,47 @@ def test_a_styles_path_with_unrelated_files_beside_the_styles_works_for_lint_and
     assert main(["run", "doc.md", "--styles", "styles", "--out", "out"]) == 0
     [result] = [json.loads(line) for line in Path("out/results.jsonl").read_text().splitlines()]
     assert "write-good.Weasel: 'very' is a weasel word!" in result["notes"]
+
+
+CAP_VOCAB = (
+    "congressman\nH-Def Render Pipeline\nHigh Definition Render Pipeline\n"
+    "High-Def Render Pipeline\nHTTPied\nhubba\nvery"
+)
+# errata-ai/vale testdata/styles/demo/SentenceCase.yml, as Vale's suite has it.
+SENTENCE_CASE = """extends: capitalization
+message: "'%s' should be sentence-cased"
+level: warning
+scope: heading
+match: $sentence
+exceptions:
+  - Section
+  - Level
+  - Title
+  - Azure
+  - Axon
+  - Axon Framework
+  - Axon Server
+  - Axon Synapse
+indicators:
+  - ":"
+prefix: '^[a-z]\\.\\s'
+"""
+
+
+def test_a_capitalization_prefix_is_left_out_of_the_check_as_in_vales_scenario(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # checks.feature "Capitalization", its test4.md lines: '## a. An unimportant heading'
+    # passes (the prefix 'a. ' is not checked), '## B. An unimportant heading' does not.
+    fixture = VALE_SUITE / "fixtures" / "checks" / "Capitalization"
+    [expected] = scenario_texts("checks.feature", "Capitalization")
+    write_style(
+        tmp_path / "styles",
+        {"config/vocabularies/Cap/accept.txt": CAP_VOCAB, "demo/SentenceCase.yml": SENTENCE_CASE},
+    )
+    shutil.copy(fixture / "test4.md", tmp_path / "test4.md")
+    config = (fixture / ".vale.ini").read_text("utf-8")
+    (tmp_path / ".vale.ini").write_text(re.sub(r"StylesPath = .*", "StylesPath = styles", config))
+    lines, _ = lint_lines(capsys, tmp_path, monkeypatch, "test4.md", "--config", ".vale.ini")
+    assert lines == {line for line in expected.splitlines() if line.startswith("test4.md:")}
+    assert len(lines) == 2

@@ -128,7 +128,9 @@ class ValeConfig:
                 continue
             if switch in LEVELS:
                 rule = replace(rule, level=switch)
-            if rule.style in based_on and rule.style != "Vale":
+            # A rule with `vocab: false` keeps its own exceptions only.
+            vocab = rule.definition.get("vocab", True) is not False
+            if vocab and rule.style in based_on and rule.style != "Vale":
                 rule = _accepting(rule, self.vocabulary.accept)
             if LEVELS.index(rule.level) >= floor:
                 selected.append(rule)
