@@ -312,3 +312,53 @@ def test_a_capitalization_prefix_is_left_out_of_the_check_as_in_vales_scenario(
     lines, _ = lint_lines(capsys, tmp_path, monkeypatch, "test4.md", "--config", ".vale.ini")
     assert lines == {line for line in expected.splitlines() if line.startswith("test4.md:")}
     assert len(lines) == 2
+
+
+# errata-ai/vale testdata/styles/Bugs/*.yml and demo/CapSub.yml, as Vale's suite has them.
+SUBSTITUTION_RULES = {
+    "Bugs/Newline.yml": "extends: substitution\nignorecase: false\nlevel: error\n"
+    "message: Use '%s' rather than '%s'.\naction:\n  name: replace\nswap:\n  linuxptp: test\n",
+    "Bugs/KeepCase.yml": "extends: substitution\nignorecase: false\nlevel: error\n"
+    'message: "Use %s rather than %s."\naction:\n  name: replace\nswap:\n'
+    "  Mutual TLS: mutual TLS\n  VNIC: vNIC\n",
+    "Bugs/SameCase.yml": "extends: substitution\nignorecase: true\nlevel: warning\n"
+    "message: Use '%s' instead of '%s'\naction:\n  name: replace\nswap:\n  MPL: MPL\n"
+    "  MPL[ -]?2(?:\\.0)?: MPL 2.0\n",
+    "Bugs/TermCase.yml": "extends: substitution\nignorecase: true\nlevel: error\n"
+    'message: "Use %s rather than %s."\naction:\n  name: replace\nswap:\n'
+    "  javascript: JavaScript\n  ios: iOS\n",
+    "Bugs/MatchCase.yml": "extends: substitution\n"
+    "message: \"Consider using '%s' instead of '%s'.\"\nignorecase: true\ncapitalize: true\n"
+    "level: error\naction:\n  name: replace\nswap:\n  mankind: human kind\n",
+    "Bugs/URLCtx.yml": "extends: substitution\nmessage: Use '%s' instead of '%s'\n"
+    'level: error\nswap:\n  "term": Term\n',
+    "Bugs/WrongExp.yml": "extends: substitution\nmessage: \"Use '%s' instead of '%s'.\"\n"
+    "ignorecase: false\nlevel: error\nnonword: true\naction:\n  name: replace\nswap:\n"
+    "  '\\b(?:[Ee]\\.[Gg]\\.)': for example\n  '\\b(?:[Ii]\\.[Ee]\\.)': that is\n"
+    "  '\\b(?:[Ee][Tt][Cc]\\.)': and so on\n  '\\b(?:[Vv][Ss]\\.)': versus\n"
+    "  '\\b(?:[Vv][Ss]\\s)(?!Code)': versus\n",
+    "demo/CapSub.yml": "extends: substitution\nmessage: \"Use '%s' instead of '%s'.\"\n"
+    "level: error\nscope: raw\ncapitalize: true\nignorecase: true\naction:\n  name: replace\n"
+    'swap:\n  "change in(?: )?to the (.*) directory": change to the $1 directory\n',
+    "config/vocabularies/Cap/accept.txt": CAP_VOCAB,
+}
+
+
+def test_substitution_messages_show_the_match_trimmed_as_in_vales_scenario(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # checks.feature "Substitution": Bugs.WrongExp's key `[Vv][Ss]\s` takes in the space
+    # after 'vs'; Vale's message says 'vs', not 'vs '.
+    fixture = VALE_SUITE / "fixtures" / "checks" / "Substitution"
+    [expected] = scenario_texts("checks.feature", "Substitution")
+    write_style(tmp_path / "styles", SUBSTITUTION_RULES)
+    for name in ("test.md", "test2.md"):
+        shutil.copy(fixture / name, tmp_path / name)
+    config = (fixture / ".vale.ini").read_text("utf-8")
+    (tmp_path / ".vale.ini").write_text(re.sub(r"StylesPath = .*", "StylesPath = styles", config))
+    lines, code = lint_lines(
+        capsys, tmp_path, monkeypatch, "test.md", "test2.md", "--config", ".vale.ini"
+    )
+    assert lines == set(expected.splitlines())
+    assert "test2.md:11:6:Bugs.WrongExp:Use 'versus' instead of 'vs'." in lines
+    assert code == 1
