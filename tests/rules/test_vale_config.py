@@ -362,3 +362,22 @@ def test_substitution_messages_show_the_match_trimmed_as_in_vales_scenario(
     assert lines == set(expected.splitlines())
     assert "test2.md:11:6:Bugs.WrongExp:Use 'versus' instead of 'vs'." in lines
     assert code == 1
+
+
+def test_skipped_scopes_drop_the_content_of_the_named_html_tags(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # No scenario of Vale's suite sets SkippedScopes on Markdown; vale.sh/docs/keys:
+    # "block-level HTML tags to ignore; any content in these scopes will be ignored".
+    write_style(tmp_path / "styles", WRITE_GOOD)
+    (tmp_path / "doc.md").write_text(
+        "<aside>\nA very old note.\n</aside>\n\nA very new text.\n", "utf-8"
+    )
+    ini = "StylesPath = styles\n{}\n[*.md]\nBasedOnStyles = write-good\n"
+    (tmp_path / "plain.ini").write_text(ini.format(""), "utf-8")
+    (tmp_path / "skip.ini").write_text(ini.format("SkippedScopes = aside"), "utf-8")
+    weasel = "doc.md:{}:{}:write-good.Weasel:'very' is a weasel word!"
+    lines, _ = lint_lines(capsys, tmp_path, monkeypatch, "doc.md", "--config", "plain.ini")
+    assert lines == {weasel.format(2, 3), weasel.format(5, 3)}
+    lines, _ = lint_lines(capsys, tmp_path, monkeypatch, "doc.md", "--config", "skip.ini")
+    assert lines == {weasel.format(5, 3)}

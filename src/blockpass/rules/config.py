@@ -4,8 +4,8 @@ Enough of Vale's configuration for style packages' fixtures and ordinary project
 
 - global keys before the first section: ``StylesPath`` (relative to the file) and
   ``MinAlertLevel`` (``warning`` when not set: Vale's ``core.NewConfig`` starts from level 1,
-  whatever its documentation says), ``Vocab`` (``rules/vocab.py``) and ``IgnoredScopes``
-  (``rules/ignores.py``); other keys (``Packages``, ...) are read and ignored;
+  whatever its documentation says), ``Vocab`` (``rules/vocab.py``), ``IgnoredScopes`` and
+  ``SkippedScopes`` (``rules/ignores.py``); other keys (``Packages``, ...) are read and ignored;
 - a section per file glob (``[*.md]``, ``[*.{md,rst}]``, ``[docs/**.md]``, ``[*]``) with
   ``BasedOnStyles = A, B`` and per-rule switches ``Style.Rule = YES`` / ``NO`` or a level
   (``Style.Rule = error``), which also changes the rule's level, and ``TokenIgnores`` and
@@ -78,6 +78,7 @@ class ValeConfig:
     sections: tuple[Section, ...] = ()
     vocabulary: Vocabulary = field(default_factory=Vocabulary)
     ignored_scopes: frozenset[str] = frozenset()
+    skipped_scopes: frozenset[str] = frozenset()
 
     @property
     def style_names(self) -> tuple[str, ...]:
@@ -106,6 +107,7 @@ class ValeConfig:
             tokens=tuple(p for section in sections for p in section.token_ignores),
             blocks=tuple(p for section in sections for p in section.block_ignores),
             scopes=self.ignored_scopes,
+            skipped=self.skipped_scopes,
         )
 
     def rules_for(
@@ -204,6 +206,7 @@ def read_vale_ini(path: Path) -> ValeConfig:
         sections=tuple(sections),
         vocabulary=read_vocabularies(resolved, vocabs, str(path)),
         ignored_scopes=frozenset(_list(globals_.get("IgnoredScopes", ""))),
+        skipped_scopes=frozenset(_list(globals_.get("SkippedScopes", ""))),
     )
 
 

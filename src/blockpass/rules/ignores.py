@@ -1,5 +1,5 @@
 """What a ``.vale.ini`` tells Vale not to read: ``TokenIgnores``, ``BlockIgnores`` (per
-file section) and ``IgnoredScopes`` (global).
+file section), ``IgnoredScopes`` and ``SkippedScopes`` (global).
 
 Vale applies ``TokenIgnores`` and ``BlockIgnores`` (and the older name ``IgnorePatterns``)
 to the file's source before reading it: a Markdown match becomes a code span or a code
@@ -8,7 +8,8 @@ line breaks kept) wherever it lands in a scoped text, so a rule neither matches 
 nor joins the words on either side of it. ``IgnoredScopes`` names inline HTML tags whose
 text is masked the same way; Markdown's ``**strong**``, ``*em*`` and ``~~del~~`` are the
 tags ``strong``, ``em`` and ``del``. Code spans, ``<code>``, ``<kbd>`` and ``<tt>`` are
-always masked, whatever the setting.
+always masked, whatever the setting. ``SkippedScopes`` names HTML tags whose whole content
+is dropped, as ``<script>``, ``<style>``, ``<pre>`` and ``<figure>`` always are.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class Ignores:
     tokens: tuple[str, ...] = ()
     blocks: tuple[str, ...] = ()
     scopes: frozenset[str] = frozenset()
+    skipped: frozenset[str] = frozenset()
 
     def spans(self, source: str) -> list[tuple[int, int]]:
         """The source ranges no rule reads, sorted and merged."""

@@ -135,11 +135,21 @@ def _skip_link_tail(src: str, pos: int) -> int:
 class InlineText:
     """Walks inline tokens over ``src`` and collects the text Vale would read."""
 
-    def __init__(self, src: str, cursor: int = 0, *, ignored: frozenset[str] = frozenset()) -> None:
-        """``ignored``: tags whose text is masked besides code (Vale's ``IgnoredScopes``)."""
+    def __init__(
+        self,
+        src: str,
+        cursor: int = 0,
+        *,
+        ignored: frozenset[str] = frozenset(),
+        skipped: frozenset[str] = frozenset(),
+    ) -> None:
+        """``ignored``: tags whose text is masked besides code (Vale's ``IgnoredScopes``);
+        ``skipped``: tags whose text is dropped besides ``<script>``, ``<pre>``, ...
+        (``SkippedScopes``)."""
         self.src = src
         self.cursor = cursor
         self._masked_tags = _MASKED_TAGS | ignored
+        self._dropped_tags = _DROPPED_TAGS | skipped
         self.main = Piece()
         self.alts: list[Piece] = []
         self._hrefs: list[str] = []
@@ -213,7 +223,7 @@ class InlineText:
         step = -1 if closing else 1
         if name in self._masked_tags:
             self._masked = max(self._masked + step, 0)
-        elif name in _DROPPED_TAGS:
+        elif name in self._dropped_tags:
             self._dropped = max(self._dropped + step, 0)
         elif name == "img" and (alt := alt_attribute(html)) is not None:
             self._alt(alt[0], start + alt[1])

@@ -118,6 +118,7 @@ class _Reader:
         self.source = source
         self.ext = extension
         self.ignored_tags = ignores.scopes
+        self.skipped_tags = ignores.skipped
         self.ignored_spans = ignores.spans(source.source)
         self.env = {"references": _references(source.source)}
         self.skipping = 0
@@ -166,7 +167,7 @@ class _Reader:
     def inline(self, block: Block, base: int, sections: frozenset[str]) -> None:
         stripped, index = _strip_containers(block.text)
         tokens = _PARSER.parseInline(stripped, self.env)
-        walker = InlineText(stripped, ignored=self.ignored_tags)
+        walker = InlineText(stripped, ignored=self.ignored_tags, skipped=self.skipped_tags)
         walked = walker.walk(tokens[0].children or () if tokens else ())
         self.note_comments(walked, base, index)
         self.add(sections, walked.main, base, index)
@@ -191,7 +192,9 @@ class _Reader:
                 continue
             row = token.map[0]
             start = cursors.get(row, row_starts[min(row, len(row_starts) - 1)])
-            walker = InlineText(stripped, start, ignored=self.ignored_tags)
+            walker = InlineText(
+                stripped, start, ignored=self.ignored_tags, skipped=self.skipped_tags
+            )
             walker.walk(token.children or ())
             self.note_comments(walker, base, index)
             cursors[row] = walker.cursor
@@ -215,7 +218,7 @@ class _Reader:
                 self.source.comments.append((base + pos, comment))
             name = (token.group(2) or "").lower()
             step = -1 if token.group(1) else 1
-            if name in _SKIP_TAGS:
+            if name in _SKIP_TAGS or name in self.skipped_tags:
                 self.skipping = max(self.skipping + step, 0)
             elif name in _MASK_TAGS or name in self.ignored_tags:
                 masking = max(masking + step, 0)
