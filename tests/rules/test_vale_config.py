@@ -1,10 +1,11 @@
 """Vale's configuration settings, checked against Vale's own acceptance suite.
 
 Each test runs a scenario of ``vale-testdata/features`` through ``blockpass lint`` and must
-print exactly the lines Vale prints. The suite's ``styles`` folder is not in the shared
-data, so the rules a scenario's expected lines name are rebuilt here from those lines
-(their level, message, and what they match in the scenario's text), as
-``test_conformance`` does for comment controls.
+print exactly the lines Vale prints. The suite's ``styles`` folder (and its ``vocab``
+fixtures) are not in the shared data: the files a scenario needs are copied here from Vale's
+repository (errata-ai/vale ``testdata``) where they could be read, or else rebuilt from the
+expected lines (their level, message, and what they match in the scenario's text), as
+``test_conformance`` does for comment controls; write-good comes from the shared packages.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ FEATURES = VALE_SUITE / "features"
 
 
 def scenario_texts(feature: str, name: str) -> list[str]:
-    """The doc strings (``\"\"\"`` blocks, dedented) of one scenario, in order; the scenario
+    """The doc strings (``\"\"\"`` blocks, lines stripped) of one scenario, in order; the scenario
     must exist, so that a renamed one fails here rather than passing on nothing."""
     texts: list[str] = []
     current: list[str] | None = None
