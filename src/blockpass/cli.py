@@ -292,10 +292,19 @@ def _lint_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "lint", help="check documents against Vale styles with the rule engine alone (no model)"
     )
     parser.add_argument("paths", nargs="+", type=Path, metavar="PATH")
-    parser.add_argument("--styles", type=Path, action="append", default=[], required=True)
+    parser.add_argument(
+        "--styles",
+        type=Path,
+        action="append",
+        default=[],
+        help="a Vale style folder or StylesPath (repeatable; optional with --config)",
+    )
     parser.add_argument("--format", choices=["text", "json", "vale"], default="text")
     parser.add_argument(
-        "--min-level", choices=["suggestion", "warning", "error"], default="suggestion"
+        "--min-level",
+        choices=["suggestion", "warning", "error"],
+        help="report alerts at this level and above (default: the config's MinAlertLevel, "
+        "else warning, as Vale)",
     )
     parser.add_argument("--config", type=Path, help="a .vale.ini choosing rules per file")
 

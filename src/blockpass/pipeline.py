@@ -46,7 +46,7 @@ from blockpass.prices import PriceTable
 from blockpass.providers import batch_api
 from blockpass.providers.base import ModelProfile, Provider
 from blockpass.results import apply_edits
-from blockpass.rules import load_vale_package
+from blockpass.rules import load_styles
 from blockpass.store import (
     RUN_FILE_NAME,
     CallRecord,
@@ -140,7 +140,7 @@ def read_job_inputs(spec: JobSpec) -> tuple[Inputs, list[Block], Task, RuleCheck
         raise UserInputError("the input has no blocks to work on")
     check = None
     if spec.styles:
-        packages = [load_vale_package(folder) for folder in spec.styles]
+        packages = load_styles(spec.styles)
         check = RuleCheck(packages, apply_fixes=spec.apply_fixes)
     task = load_task(
         spec.guide,
