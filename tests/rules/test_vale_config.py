@@ -3,7 +3,8 @@
 Each test runs a scenario of ``vale-testdata/features`` through ``blockpass lint`` and must
 print exactly the lines Vale prints. The suite's ``styles`` folder (and its ``vocab``
 fixtures) are not in the shared data: the files a scenario needs are copied here from Vale's
-repository (errata-ai/vale ``testdata``) where they could be read, or else rebuilt from the
+repository (errata-ai/vale ``testdata``, MIT licence as in the shared
+``vale-testdata/LICENSE``) where they could be read, or else rebuilt from the
 expected lines (their level, message, and what they match in the scenario's text), as
 ``test_conformance`` does for comment controls; write-good comes from the shared packages.
 """
