@@ -1,8 +1,8 @@
 """Loading Vale style packages (a folder of YAML rules) into immutable ``Rule`` values.
 
 Every rule file is kept, whatever its extension point: a rule this engine cannot run is
-loaded with ``implemented=False`` and a ``reason`` (consistency, readability, spelling,
-sequence, metric and script; a capitalization rule with ``match: $title``; a pattern no
+loaded with ``implemented=False`` and a ``reason`` (readability, spelling, sequence,
+metric and script; a capitalization rule with ``match: $title``; a pattern no
 engine compiles), so that it is handed to the model instead of being dropped. The whole
 YAML mapping is kept in ``definition``, where the extension points read their own keys
 (``first``/``second``, ``match``, ``max``, ...).
@@ -25,7 +25,12 @@ from blockpass.errors import UserInputError
 from blockpass.files import read_text
 from blockpass.rules.alerts import Matcher
 from blockpass.rules.capitalization import UnsupportedRule, compile_capitalization
-from blockpass.rules.checks import compile_conditional, compile_occurrence, compile_repetition
+from blockpass.rules.checks import (
+    compile_conditional,
+    compile_consistency,
+    compile_occurrence,
+    compile_repetition,
+)
 from blockpass.rules.engine import RegexError, compile_existence, compile_substitution
 
 __all__ = [
@@ -59,7 +64,15 @@ EXTENSION_POINTS = frozenset(
     }
 )
 IMPLEMENTED_EXTENSION_POINTS = frozenset(
-    {"capitalization", "conditional", "existence", "occurrence", "repetition", "substitution"}
+    {
+        "capitalization",
+        "conditional",
+        "consistency",
+        "existence",
+        "occurrence",
+        "repetition",
+        "substitution",
+    }
 )
 LEVELS = ("suggestion", "warning", "error")
 _EXTENDS = re.compile(r"^extends\s*:", re.MULTILINE)
@@ -235,6 +248,10 @@ def _compile(rule: Rule) -> Matcher:
         return compile_repetition(definition, rule.tokens, rule.ignorecase, rule.exceptions)
     if point == "conditional":
         return compile_conditional(definition, rule.exceptions)
+    if point == "consistency":
+        return compile_consistency(
+            definition, rule.name, nonword=rule.nonword, ignorecase=rule.ignorecase
+        )
     return compile_capitalization(definition, rule.exceptions)
 
 
