@@ -290,7 +290,9 @@ def compile_consistency(
     word = "" if nonword else r"\b"
     pairs = []
     for number, (first, second) in enumerate(either.items()):
-        body = f"(?:(?P<a>{first!s})|(?P<b>{second!s}))"
+        # Vale decodes an empty side (`term:`) as an empty pattern.
+        sides = ("" if side is None else str(side) for side in (first, second))
+        body = "(?:(?P<a>{})|(?P<b>{}))".format(*sides)
         pattern = compile_pattern(word + body + word, re.MULTILINE | _flags(ignorecase))
         # Vale numbers the pairs' groups from 2, two by two.
         names = (f"{name}{2 * number + 2}", f"{name}{2 * number + 3}")
