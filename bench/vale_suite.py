@@ -16,7 +16,7 @@ matched/expected, extra alerts, and the verdict, or why it was not run:
 - ``fixture missing``: its fixture folder, file or config is not in the shared data;
 - ``unsupported setting``: it needs a Vale feature `blockpass lint` lacks (``--glob``,
   ``--ext``, standard input, ``vale sync``, ...);
-- ``styles missing``: a style or vocabulary its config names is not in the shared data (the
+- ``styles missing``: a style, rule or vocabulary it needs is not in the shared data (the
   suite's ``styles`` folder is not: see tests/rules/test_vale_config.py, which runs several
   of these scenarios with rules copied from Vale's repository or rebuilt from the expected
   lines; nothing is rebuilt here).
@@ -302,15 +302,15 @@ def styles_missing(
     rules is another question, asked later)."""
     value = settings[_GLOBAL].get("StylesPath")
     styles_path = (config.parent / value).resolve() if value else None
-    found = styles_path is not None and styles_path.is_dir()
+    root = styles_path if styles_path is not None and styles_path.is_dir() else None
     styles = (wanted.styles | {rule.split(".")[0] for rule in rules}) - {"Vale"}
-    missing = sorted(s for s in styles if not (found and (styles_path / s).is_dir()))
+    missing = sorted(s for s in styles if root is None or not (root / s).is_dir())
     vocabs = [v.strip() for v in (settings[_GLOBAL].get("Vocab") or "").split(",") if v.strip()]
     for vocab in vocabs:
         places = ("config/vocabularies", "Vocab")
-        if not (found and any((styles_path / p / vocab).is_dir() for p in places)):
+        if root is None or not any((root / p / vocab).is_dir() for p in places):
             missing.append(f"vocabulary {vocab}")
-    if styles_path is not None and not found and not missing:
+    if styles_path is not None and root is None and not missing:
         missing.append("its StylesPath")
     return missing
 
