@@ -477,6 +477,8 @@ def main() -> None:
     )
     args = parser.parse_args()
     suite = Suite(args.suite.resolve())
+    if not (suite.root / "features").is_dir():
+        raise SystemExit(f"{suite.root}: no features folder (not a copy of Vale's testdata)")
     started = time.monotonic()
     outcomes = [
         score(each, suite)
