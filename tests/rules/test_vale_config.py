@@ -17,46 +17,16 @@ import shutil
 from pathlib import Path
 
 import pytest
+from bench.vale_features import VALE_SUITE, scenario
 
 from blockpass.cli import main
 
-VALE_SUITE = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "vale-testdata"
 FEATURES = VALE_SUITE / "features"
 
 
 def scenario_texts(feature: str, name: str) -> list[str]:
-    """The doc strings (``\"\"\"`` blocks, lines stripped) of one scenario, in order; the scenario
-    must exist, so that a renamed one fails here rather than passing on nothing."""
-    texts: list[str] = []
-    current: list[str] | None = None
-    inside = False
-    for raw in (FEATURES / feature).read_text("utf-8").splitlines():
-        line = raw.strip()
-        if line.startswith("#"):
-            continue
-        if re.match(r"(Scenario|Background):", line):
-            inside = line == f"Scenario: {name}"
-        elif line == '"""':
-            if current is None:
-                current = []
-            else:
-                if inside:
-                    texts.append("\n".join(current))
-                current = None
-        elif current is not None:
-            current.append(line)
-    assert texts, f"no scenario {name!r} in {feature}"
-    return texts
-
-
-def background_text(feature: str, file_name: str) -> str:
-    """A file the feature's background writes (its doc string, lines stripped)."""
-    text = (FEATURES / feature).read_text("utf-8")
-    found = re.search(
-        rf'a file named "{re.escape(file_name)}" with:\s*"""\n(.*?)\n\s*"""', text, re.S
-    )
-    assert found is not None
-    return "\n".join(line.strip() for line in found.group(1).splitlines()) + "\n"
+    """The doc strings of one scenario of the suite, in order."""
+    return scenario(FEATURES / feature, name).docs
 
 
 def write_style(root: Path, rules: dict[str, str]) -> Path:
@@ -86,10 +56,11 @@ WRITE_GOOD = {
 
 def _config_scenario(tmp_path: Path, name: str) -> tuple[str, set[str]]:
     """The scenario's config (StylesPath pointed at the rebuilt styles) and expected lines."""
-    config, *_, expected = scenario_texts("config.feature", name)
+    found = scenario(FEATURES / "config.feature", name)
+    config, *_, expected = found.docs
     styles = write_style(tmp_path / "styles", WRITE_GOOD)
     config = re.sub(r"StylesPath = .*", f"StylesPath = {styles}", config)
-    (tmp_path / "test.md").write_text(background_text("config.feature", "test.md"), "utf-8")
+    (tmp_path / "test.md").write_text(found.files()["test.md"], "utf-8")
     return config, {line for line in expected.splitlines() if line}
 
 
