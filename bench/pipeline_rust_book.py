@@ -23,18 +23,15 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
 from pathlib import Path
 
 import anyio
 
-from blockpass.blocks import Outcome
-from blockpass.store import open_sqlite_store
+from benchkit import DATA, GOOGLE, accounting
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 BOOK = DATA / "corpora" / "rust-book"
 GUIDE = DATA / "guides" / "18f-content-guide"
-RULES = DATA / "styles" / "Google" / "Google"
+RULES = GOOGLE
 
 
 def command(out: Path, *extra: str) -> list[str]:
@@ -42,38 +39,6 @@ def command(out: Path, *extra: str) -> list[str]:
         sys.executable, "-m", "blockpass.cli", "run", str(BOOK), "--guide", str(GUIDE),
         "--provider", "sandbox", "--mode", "realtime", "--model", "claude-sonnet-4-5", "--sandbox-rules", str(RULES), "--out", str(out), *extra,
     ]  # fmt: skip
-
-
-async def accounting(out: Path) -> dict[str, int]:
-    store = await open_sqlite_store(out)
-    try:
-        blocks = await store.blocks()
-        results = await store.results()
-        calls = await store.calls()
-    finally:
-        await store.close()
-    # A block is paid twice when a paid call sends it after the call that produced its result.
-    result_call = {
-        block_id: result.call_id
-        for block_id, result in results.items()
-        if result.call_id is not None
-    }
-    paid_twice = {
-        block_id
-        for call in calls
-        if call.status != "error" and call.id is not None
-        for block_id in call.block_ids
-        if block_id in result_call and call.id > result_call[block_id]
-    }
-    outcomes = Counter(result.outcome.value for result in results.values())
-    return {
-        "blocks": len(blocks),
-        "accounted": sum(1 for block in blocks if block.id in results),
-        "results": outcomes[Outcome.RESULT.value],
-        "skipped": outcomes[Outcome.SKIPPED.value],
-        "failed": outcomes[Outcome.FAILED.value],
-        "paid_twice": len(paid_twice),
-    }
 
 
 def summary(out: Path) -> str:

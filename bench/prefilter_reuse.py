@@ -20,54 +20,19 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import anyio
 import httpx2
 
+from benchkit import DATA, GOOGLE, free_port, start_sandbox
 from blockpass.store import open_sqlite_store
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 GUIDE = DATA / "guides" / "18f-content-guide"
-GOOGLE = DATA / "styles" / "Google" / "Google"
 KEY = "bench-key"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def start_sandbox(port: int) -> subprocess.Popen[bytes]:
-    command = [
-        sys.executable,
-        "-m",
-        "blockpass.cli",
-        "sandbox",
-        "--port",
-        str(port),
-        "--api-key",
-        KEY,
-    ]
-    process = subprocess.Popen(
-        [*command, "--rules", str(GOOGLE)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            httpx2.get(f"http://127.0.0.1:{port}/_sandbox/stats", timeout=1)
-            return process
-        except httpx2.TransportError:
-            time.sleep(0.1)
-    process.kill()
-    raise SystemExit("the sandbox did not start")
 
 
 def provider_calls(base_url: str) -> int:
@@ -134,7 +99,7 @@ def main() -> None:
         "responder: sandbox with styles/Google/Google; prices: claude-sonnet-4-5; guide: 18F; --styles Google"
     )
     port = free_port()
-    server = start_sandbox(port)
+    server = start_sandbox(port, KEY)
     base_url = f"http://127.0.0.1:{port}"
     try:
         with tempfile.TemporaryDirectory() as folder:

@@ -14,23 +14,18 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
-import subprocess
-import sys
 import time
 import warnings
 from itertools import cycle
-from pathlib import Path
 
 import anyio
-import httpx2
 from anthropic import AsyncAnthropic
 
+from benchkit import DATA, free_port, start_sandbox
 from blockpass.packformat import RESULT_SCHEMA, PackedBlock, render_pack
 from blockpass.tokens import count_tokens, truncate_to_tokens
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 MODEL = "claude-sonnet-4-5"
 PREFIX_TOKENS = 8_000
 BLOCKS_PER_REQUEST = 20
@@ -51,29 +46,6 @@ def paragraphs() -> list[str]:
             if part.strip() and not part.startswith(("#", "`", "<", "|", "{")):
                 found.append(part.strip())
     return found
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def start_sandbox(port: int) -> subprocess.Popen[bytes]:
-    rules = DATA / "styles" / "Google" / "Google"
-    command = [sys.executable, "-m", "blockpass.cli", "sandbox", "--port", str(port)]
-    command += ["--api-key", KEY, "--rules", str(rules)]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            httpx2.get(f"http://127.0.0.1:{port}/_sandbox/stats", timeout=1)
-            return process
-        except httpx2.TransportError:
-            time.sleep(0.1)
-    process.kill()
-    raise SystemExit("the sandbox did not start within 30 s")
 
 
 async def one_run(
@@ -141,7 +113,7 @@ def main() -> None:
         f"{os.cpu_count()} cores"
     )
     port = free_port()
-    server = start_sandbox(port)
+    server = start_sandbox(port, KEY)
     try:
         rates = []
         for run in range(1, args.runs + 1):

@@ -191,7 +191,8 @@ def test_a_swap_that_matches_the_space_after_a_word_never_swallows_it(tmp_path: 
     )
     revised, results = run_with_styles(tmp_path, "Blue vs red. Send e-mail now.\n", style)
     assert revised == "Blue vs red. Send email now.\n"
-    assert "Tiny.Versus: Use 'versus' instead of 'vs '." in notes_of(results)
+    # The message shows the match without the space, as Vale reports it.
+    assert "Tiny.Versus: Use 'versus' instead of 'vs'." in notes_of(results)
 
 
 def test_with_fixes_off_even_a_safe_fix_is_only_a_note(shared_data: Path, tmp_path: Path) -> None:
@@ -228,3 +229,20 @@ def test_joining_or_splitting_words_is_a_note_and_rehyphenating_one_word_is_appl
     assert any(
         note.startswith("RedHat.Hyphens:") and "call out" in note for note in notes_of(results)
     )
+
+
+def test_a_consistency_rule_is_an_engine_note_in_run_and_not_written_for_the_model(
+    tmp_path: Path,
+) -> None:
+    style = tmp_path / "Mine"
+    style.mkdir()
+    (style / "Spelling.yml").write_text(
+        "extends: consistency\nmessage: \"Inconsistent spelling of '%s'.\"\n"
+        "ignorecase: true\neither:\n  advisor: adviser\n",
+        encoding="utf-8",
+    )
+    check = RuleCheck([load_vale_package(style)])
+    assert check.uncovered == ()
+    assert "Mine.Spelling" not in check.instructions_for_model()
+    findings = findings_of(check, "Ask your advisor, or any adviser.\n")
+    assert findings.notes == ("Mine.Spelling: Inconsistent spelling of 'adviser'.",)

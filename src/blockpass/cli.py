@@ -24,6 +24,7 @@ from blockpass.execution.realtime import ExecutionSettings
 from blockpass.prefilter import DEFAULT_SKIP_KINDS, PrefilterSettings
 
 if TYPE_CHECKING:
+    from blockpass.documents import SkippedInputs
     from blockpass.pipeline import JobOutcome, JobSpec, ThisRun
     from blockpass.prices import PriceTable
     from blockpass.providers import ModelProfile
@@ -74,6 +75,12 @@ def _sandbox_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser
     parser.add_argument("--otpm", type=int, help="output tokens per minute")
     parser.add_argument(
         "--batch-seconds", type=_seconds, default=60.0, help="time to process a batch"
+    )
+    parser.add_argument(
+        "--batch-expiry",
+        type=_seconds,
+        default=86_400.0,
+        help="time after which a batch's unfinished items expire (the API's 24 h)",
     )
     parser.add_argument("--batch-parallelism", type=int, default=32)
     parser.add_argument("--batch-cache-hit-rate", type=float, default=0.9)
@@ -129,6 +136,7 @@ def _run_sandbox(args: argparse.Namespace) -> int:
             output_tokens_per_minute=args.otpm,
             batches=BatchSettings(
                 processing_seconds=args.batch_seconds,
+                expiry_seconds=args.batch_expiry,
                 parallelism=args.batch_parallelism,
                 cache_hit_rate=args.batch_cache_hit_rate,
                 seed=args.seed,
@@ -284,10 +292,19 @@ def _lint_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "lint", help="check documents against Vale styles with the rule engine alone (no model)"
     )
     parser.add_argument("paths", nargs="+", type=Path, metavar="PATH")
-    parser.add_argument("--styles", type=Path, action="append", default=[], required=True)
+    parser.add_argument(
+        "--styles",
+        type=Path,
+        action="append",
+        default=[],
+        help="a Vale style folder or StylesPath (repeatable; optional with --config)",
+    )
     parser.add_argument("--format", choices=["text", "json", "vale"], default="text")
     parser.add_argument(
-        "--min-level", choices=["suggestion", "warning", "error"], default="suggestion"
+        "--min-level",
+        choices=["suggestion", "warning", "error"],
+        help="report alerts at this level and above (default: the config's MinAlertLevel, "
+        "else warning, as Vale)",
     )
     parser.add_argument("--config", type=Path, help="a .vale.ini choosing rules per file")
 
@@ -302,6 +319,7 @@ def _lint(args: argparse.Namespace) -> int:
         args.min_level,
         config=args.config,
         on_skip=_note_skipped_input,
+        on_folder_summary=_note_folder_summary,
     )
     sys.stdout.write(output)
     return code
@@ -360,11 +378,17 @@ def _job_spec(args: argparse.Namespace, out_dir: Path) -> JobSpec:
             skip_kinds=frozenset(BlockKind(name) for name in names), min_letters=args.min_letters
         ),
         on_input_skipped=_note_skipped_input,
+        on_folder_summary=_note_folder_summary,
     )
 
 
 def _note_skipped_input(path: Path, reason: str) -> None:
     print(f"blockpass: note: {path}: skipped, {reason}", file=sys.stderr, flush=True)
+
+
+def _note_folder_summary(skipped: SkippedInputs) -> None:
+    if summary := skipped.describe():
+        print(f"blockpass: note: skipped in folders: {summary}", file=sys.stderr, flush=True)
 
 
 def _run_job(args: argparse.Namespace) -> int:

@@ -4,9 +4,11 @@
 rules the engine implements on the scopes they name (``rules/linter.py``) and reports each
 alert at its line and column in the source. With a ``.vale.ini`` (``rules/config.py``) the
 rules are chosen per file as Vale chooses them; without one every rule of the given
-packages runs at or above ``min_level``. Rules the engine does not run (``implemented`` is
-false: other extension points, ``$title`` capitalization) give no alerts here; the text
-output of ``lint_command`` names them, so a clean run is never mistaken for a full check.
+packages runs at or above ``min_level``. Either way the minimum level is Vale's: the one
+asked for, else the config's ``MinAlertLevel``, else ``warning``. Rules the engine does not
+run (``implemented`` is false: other extension points, ``$title`` capitalization) give no
+alerts here; the text output of ``lint_command`` names them, so a clean run is never
+mistaken for a full check.
 
 ``render_alerts`` writes ``vale`` (Vale's ``--output=line``: ``path:line:col:Rule:message``),
 ``json`` (a list of objects) or ``text`` (grouped by file, for people).
@@ -15,18 +17,18 @@ output of ``lint_command`` names them, so a clean run is never mistaken for a fu
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Literal
 
 from blockpass.blocks import Document
-from blockpass.documents import read_documents
+from blockpass.documents import SkippedInputs, read_inputs
 from blockpass.errors import UserInputError
 from blockpass.rules.config import ValeConfig, read_vale_ini, select_rules
+from blockpass.rules.ignores import NO_IGNORES
 from blockpass.rules.linter import LintAlert, lint_document
-from blockpass.rules.vale import LEVELS, RulePackage, load_vale_package
+from blockpass.rules.vale import LEVELS, RulePackage, load_styles
 
 __all__ = [
     "FORMATS",
@@ -41,52 +43,25 @@ __all__ = [
 
 Format = Literal["text", "json", "vale"]
 FORMATS: tuple[Format, ...] = ("text", "json", "vale")
-_EXTENDS = re.compile(r"^extends\s*:", re.MULTILINE)
 
 
 def lint_documents(
     documents: Sequence[Document],
     package: RulePackage | Sequence[RulePackage],
     *,
-    min_level: str = "suggestion",
+    min_level: str | None = None,
     config: ValeConfig | None = None,
 ) -> list[LintAlert]:
     """Alerts of every document, in document order, each sorted by line and column."""
-    if min_level not in LEVELS:
+    if min_level is not None and min_level not in LEVELS:
         raise UserInputError(f"minimum level must be one of {', '.join(LEVELS)}")
     packages = [package] if isinstance(package, RulePackage) else list(package)
     alerts: list[LintAlert] = []
     for document in documents:
         rules = select_rules(packages, config, document.id, min_level)
-        alerts.extend(lint_document(document, rules))
+        ignores = config.ignores_for(document.id) if config is not None else NO_IGNORES
+        alerts.extend(lint_document(document, rules, ignores))
     return alerts
-
-
-def _is_style(folder: Path) -> bool:
-    for path in folder.glob("*.yml"):
-        try:
-            if _EXTENDS.search(path.read_text(encoding="utf-8", errors="replace")):
-                return True
-        except OSError:
-            continue
-    return False
-
-
-def load_styles(styles: Sequence[Path]) -> list[RulePackage]:
-    """Each path is a style folder (holding rule files) or a Vale ``StylesPath`` whose
-    subfolders are styles; folders without rules (``config``, ``fixtures``) are passed over."""
-    packages: list[RulePackage] = []
-    for path in styles:
-        if not path.is_dir():
-            raise UserInputError(f"--styles: not a folder: {path}")
-        if any(path.glob("*.yml")):
-            packages.append(load_vale_package(path))
-            continue
-        found = [sub for sub in sorted(path.iterdir()) if sub.is_dir() and _is_style(sub)]
-        if not found:
-            raise UserInputError(f"--styles: no Vale rules in {path} or its subfolders")
-        packages.extend(load_vale_package(sub) for sub in found)
-    return packages
 
 
 def _vale_lines(alerts: Sequence[LintAlert]) -> str:
@@ -139,15 +114,17 @@ def lint_command(
     paths: list[Path],
     styles: list[Path],
     format: str,
-    min_level: str,
+    min_level: str | None,
     *,
     config: Path | None = None,
     on_skip: Callable[[Path, str], None] = lambda path, reason: None,
+    on_folder_summary: Callable[[SkippedInputs], None] = lambda skipped: None,
 ) -> tuple[str, int]:
     """``blockpass lint``: the rendered alerts and the exit code (1 when any alert is at
     error level, as Vale exits). With ``config`` (a ``.vale.ini``) its styles and switches
     choose the rules; ``styles`` then adds packages found outside its ``StylesPath``.
-    Folder entries that are not regular files go to ``on_skip``."""
+    Folder entries that are not regular files go to ``on_skip``; what the folder walks
+    passed over, counted, to ``on_folder_summary``."""
     if format not in FORMATS:
         raise UserInputError(f"unknown lint format {format!r} (use {', '.join(FORMATS)})")
     vale_config = read_vale_ini(config) if config is not None else None
@@ -156,7 +133,9 @@ def lint_command(
         packages += vale_config.load_packages()
     if not packages:
         raise UserInputError("no styles to lint with: give --styles (or a .vale.ini)")
-    documents = read_documents(paths, on_skip=on_skip)
+    inputs = read_inputs(paths, on_skip=on_skip)
+    on_folder_summary(inputs.skipped)
+    documents = inputs.documents
     alerts = lint_documents(documents, packages, min_level=min_level, config=vale_config)
     failed = any(alert.level == "error" for alert in alerts)
     output = render_alerts(alerts, format, files=len(documents))

@@ -11,7 +11,8 @@ Outputs in the run directory:
   report.json     cost by token class against the one-call-per-block baseline, and where
                   every block went (skipped by reason, reused, rule engine, sent); under
                   ``possibly_ours``, provider batches that may be the run's but could not be
-                  proven so (``execution/ownership.py``), never counted in its costs
+                  proven so (``execution/ownership.py``), never counted in its costs;
+                  under ``skipped_files``, what this invocation's folder walks passed over
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from typing import Any
 from blockpass.blocks import REUSED, Block, BlockResult, Document, Outcome
 from blockpass.breakdown import Breakdown, breakdown
 from blockpass.deterministic import NO_FINDINGS, RuleCheck, engine_result, merge
-from blockpass.documents import read_documents, render_document
+from blockpass.documents import Inputs, SkippedInputs, read_inputs, render_document
 from blockpass.errors import UserInputError
 from blockpass.execution.batch import BatchExecutor, BatchSettings
 from blockpass.execution.ownership import possibly_ours
@@ -45,7 +46,7 @@ from blockpass.prices import PriceTable
 from blockpass.providers import batch_api
 from blockpass.providers.base import ModelProfile, Provider
 from blockpass.results import apply_edits
-from blockpass.rules import load_vale_package
+from blockpass.rules import load_styles
 from blockpass.store import (
     RUN_FILE_NAME,
     CallRecord,
@@ -84,6 +85,8 @@ class JobSpec:
     batch_threshold: int = 500
     on_batch_submitted: Callable[[StoredBatch], None] = lambda batch: None
     on_input_skipped: Callable[[Path, str], None] = lambda path, reason: None
+    # Once the inputs are read: what the folder walks passed over (types, folders), counted.
+    on_folder_summary: Callable[[SkippedInputs], None] = lambda skipped: None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -129,29 +132,30 @@ class Timing:
         }
 
 
-def read_job_inputs(spec: JobSpec) -> tuple[list[Document], list[Block], Task, RuleCheck | None]:
+def read_job_inputs(spec: JobSpec) -> tuple[Inputs, list[Block], Task, RuleCheck | None]:
     for path in spec.inputs:
         if path.is_dir() and path.resolve() == spec.out_dir.resolve():
             # A run directory inside an input folder is skipped; as the folder itself, the
-            # next run would read its revised copies and reports back as documents.
+            # next run would read its revised copies back as documents.
             raise UserInputError(
                 f"{path}: an input folder cannot also be the run directory (--out); choose"
                 " another --out"
             )
-    documents = read_documents(list(spec.inputs), on_skip=spec.on_input_skipped)
-    blocks = [block for document in documents for block in document.blocks]
+    inputs = read_inputs(list(spec.inputs), on_skip=spec.on_input_skipped)
+    spec.on_folder_summary(inputs.skipped)
+    blocks = [block for document in inputs.documents for block in document.blocks]
     if not blocks:
         raise UserInputError("the input has no blocks to work on")
     check = None
     if spec.styles:
-        packages = [load_vale_package(folder) for folder in spec.styles]
+        packages = load_styles(spec.styles)
         check = RuleCheck(packages, apply_fixes=spec.apply_fixes)
     task = load_task(
         spec.guide,
         model_rules=check.instructions_for_model() if check else "",
         engine_digest=check.digest() if check else "",
     )
-    return documents, blocks, task, check
+    return inputs, blocks, task, check
 
 
 async def run_job(
@@ -163,14 +167,14 @@ async def run_job(
     on_progress: Callable[[int], None] = lambda done: None,
     on_call: Callable[[CallRecord], None] = lambda call: None,
 ) -> JobOutcome:
-    documents, blocks, task, check = read_job_inputs(spec)
+    inputs, blocks, task, check = read_job_inputs(spec)
     prices.for_model(provider.profile.id)
     fingerprint = task.fingerprint(provider.profile.id)
     with run_lock(spec.out_dir):
         store = await open_sqlite_store(spec.out_dir)
         try:
             return await _run_with_store(
-                spec, documents, blocks, task, check, fingerprint, store, provider, prices,
+                spec, inputs, blocks, task, check, fingerprint, store, provider, prices,
                 on_start=on_start, on_progress=on_progress, on_call=on_call,
             )  # fmt: skip
         finally:
@@ -179,7 +183,7 @@ async def run_job(
 
 async def _run_with_store(
     spec: JobSpec,
-    documents: list[Document],
+    inputs: Inputs,
     blocks: list[Block],
     task: Task,
     check: RuleCheck | None,
@@ -214,7 +218,7 @@ async def _run_with_store(
     to_do, skipped = prefilter(pending, spec.prefilter)
     await store.record_results(skipped)
     to_send, copies = await _reuse(store, to_do, fingerprint)
-    findings = check.findings(documents, {block.id for block in to_send}) if check else {}
+    findings = check.findings(inputs.documents, {block.id for block in to_send}) if check else {}
     if not task.needs_model:
         await store.record_results(
             [engine_result(block, findings.get(block.id, NO_FINDINGS)) for block in to_send]
@@ -282,8 +286,8 @@ async def _run_with_store(
     )
     with _run_directory_errors("cannot write", advice):
         write_outputs(
-            spec.out_dir, documents, results, report, summary,
-            mode=mode, timing=timing, possibly_ours=unproven,
+            spec.out_dir, inputs.documents, results, report, summary,
+            mode=mode, timing=timing, possibly_ours=unproven, skipped_inputs=inputs.skipped,
         )  # fmt: skip
     return JobOutcome(
         report=report,
@@ -479,6 +483,7 @@ def write_outputs(
     mode: Mode = Mode.REALTIME,
     timing: Timing | None = None,
     possibly_ours: Sequence[str] = (),
+    skipped_inputs: SkippedInputs | None = None,
 ) -> None:
     lines = []
     targets = revised_paths(out_dir, [document.id for document in documents])
@@ -505,6 +510,8 @@ def write_outputs(
         payload["timing"] = timing.to_json()
     if possibly_ours:
         payload["possibly_ours"] = list(possibly_ours)
+    if skipped_inputs is not None:
+        payload["skipped_files"] = skipped_inputs.to_json()
     (out_dir / "report.json").write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
 
 

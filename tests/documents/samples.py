@@ -86,3 +86,14 @@ def corpus_documents() -> tuple[Document, ...]:
     """Both corpora read through `read_documents`, once per test session (about a second)."""
     assert CORPORA.is_dir(), f"shared corpora not found at {CORPORA}"
     return tuple(read_documents([CORPORA]))
+
+
+def write_tree(root: Path, files: dict[str, str | bytes]) -> None:
+    """Files under `root` by relative name, with their folders; bytes written as they are."""
+    for name, content in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content)

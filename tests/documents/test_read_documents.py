@@ -27,13 +27,12 @@ def test_directories_are_expanded_recursively_in_sorted_order(tmp_path: Path) ->
     documents = read_documents([tmp_path])
     assert [(d.id, d.format) for d in documents] == [
         (".hidden.md", "markdown"),
-        ("a.txt", "text"),
         ("blocks.jsonl", "jsonl"),
         ("guide/b.md", "markdown"),
         ("guide/deep/c.markdown", "markdown"),
     ]
-    assert documents[3].blocks[0].id == "guide/b.md#0"
-    assert documents[2].blocks[0].id == "blocks.jsonl#x"
+    assert documents[2].blocks[0].id == "guide/b.md#0"
+    assert documents[1].blocks[0].id == "blocks.jsonl#x"
 
 
 def test_a_file_given_directly_keeps_the_name_it_was_given(tmp_path: Path) -> None:
@@ -59,7 +58,10 @@ def test_unreadable_or_unsupported_paths_are_user_errors(tmp_path: Path) -> None
         read_documents([tmp_path / "notes.rst"])
     with pytest.raises(UserInputError, match=r"no such file$"):
         read_document(tmp_path / "gone.md", document_id="gone.md")
-    with pytest.raises(UserInputError, match="no supported documents"):
+    with pytest.raises(
+        UserInputError,
+        match=r"empty: no documents to read in this folder; skipped 1 file: 1 \.rst$",
+    ):
         read_documents([_empty_dir(tmp_path)])
     with pytest.raises(UserInputError, match="no input paths"):
         read_documents([])

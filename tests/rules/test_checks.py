@@ -1,4 +1,5 @@
-"""Occurrence, repetition, conditional and capitalization rules, and sentence boundaries."""
+"""Occurrence, repetition, conditional, consistency and capitalization rules, and sentence
+boundaries."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from blockpass.cli import main
 from blockpass.rules import LintState, Rule, check_text, load_vale_package, load_vale_rule
 from blockpass.rules.capitalization import go_title
 from blockpass.rules.sentences import split_sentences
@@ -151,3 +153,70 @@ def test_lower_upper_and_pattern_capitalization(tmp_path: Path) -> None:
 
 def test_go_title_capitalises_after_separators_as_go_does() -> None:
     assert go_title("top-level it's ok_now 3d") == "Top-Level It'S Ok_now 3d"
+
+
+# Vale's documentation of the consistency extension point (vale.sh, "consistency"): its rule,
+# its example sentence and the one alert it shows Vale printing for it.
+VALE_CONSISTENCY_RULE = """extends: consistency
+message: "Inconsistent spelling of '%s'."
+level: error
+ignorecase: true
+
+# We only want one of these to appear.
+either:
+  advisor: adviser
+  centre: center
+"""
+
+
+def _lint_vale(tmp_path: Path, rule: str, markdown: str, capsys: pytest.CaptureFixture[str]) -> str:
+    style = tmp_path / "styles" / "style"
+    style.mkdir(parents=True)
+    (style / "Consistency.yml").write_text(rule, encoding="utf-8")
+    document = tmp_path / "test.md"
+    document.write_text(markdown, encoding="utf-8")
+    main(["lint", str(document), "--styles", str(style), "--format", "vale"])
+    return capsys.readouterr().out.replace(str(tmp_path) + "/", "")
+
+
+def test_a_consistency_rule_flags_the_second_spelling_as_in_vales_documentation(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = _lint_vale(
+        tmp_path,
+        VALE_CONSISTENCY_RULE,
+        "Ask your advisor. The centre has an adviser too.\n",
+        capsys,
+    )
+    assert out.splitlines() == [
+        "test.md:1:37:style.Consistency:Inconsistent spelling of 'adviser'."
+    ]
+
+
+def test_consistency_remembers_spellings_across_the_document_and_alerts_once_per_scope(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    markdown = (
+        "Ask your advisor.\n\n"  # one spelling so far: fine
+        "The ADVISER met the advisor and the adviser.\n\n"  # both seen: one alert, at the
+        # first occurrence of the scope's last match ("adviser", found as "adviser")
+        "The centre is open.\n\n"  # another pair, one spelling: fine
+        "Advisor again.\n"  # both spellings were seen earlier: every later use alerts
+    )
+    out = _lint_vale(tmp_path, VALE_CONSISTENCY_RULE, markdown, capsys)
+    assert out.splitlines() == [
+        "test.md:3:37:style.Consistency:Inconsistent spelling of 'adviser'.",
+        "test.md:7:1:style.Consistency:Inconsistent spelling of 'Advisor'.",
+    ]
+
+
+def test_a_consistency_rule_is_case_sensitive_and_word_bounded_unless_told_otherwise(
+    tmp_path: Path,
+) -> None:
+    rule = _rule(tmp_path, "extends: consistency\nmessage: '%s'\neither:\n  colour: color\n")
+    assert check_text("Colour and color, colours and colors.", [rule]) == []
+    nonword = _rule(
+        tmp_path,
+        "extends: consistency\nmessage: '%s'\nnonword: true\neither:\n  colour: color\n",
+    )
+    assert [a.match for a in check_text("colours and colors", [nonword])] == ["color"]

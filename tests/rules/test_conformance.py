@@ -3,7 +3,7 @@
 Each package's ``features/rules.feature`` names a fixture folder per scenario and lists the
 exact lines Vale prints for ``fixtures/<Name>/test.md`` under that folder's ``.vale.ini``
 (``test.md:line:col:Rule:message``). Every scenario is linted here the same way and the
-sets are compared. Expected alerts count only for rules whose extension point the engine
+sets are compared (``bench/vale_features.py`` reads and scores them). Expected alerts count only for rules whose extension point the engine
 implements (all of them, in these three packages).
 
 Known gaps, each one listed in the sets below, so that this test fails when things get
@@ -35,20 +35,18 @@ is run through ``blockpass lint`` and must give exactly Vale's lines.
 
 from __future__ import annotations
 
-import re
-from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from bench.vale_features import (
+    VALE_SUITE,
+    conformance,
+    conformance_report,
+    expected_outputs,
+    package_scenarios,
+)
 
 from blockpass.cli import main
-from blockpass.documents import read_document
-from blockpass.lint import lint_documents, read_vale_ini
-from blockpass.rules import load_vale_package
-
-STYLES = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "styles"
-VALE_SUITE = STYLES.parent / "vale-testdata"
 
 # (line, phrase as written, contraction) for the capitalised Microsoft.Contractions lines.
 _CAPITALISED = [
@@ -82,99 +80,23 @@ KNOWN_EXTRA = {
 }
 
 
-def feature_outputs(feature: Path, step: str) -> dict[str, set[str]]:
-    """Scenario (what ``step``, a pattern with one group, names) → the expected output
-    lines (commented-out scenarios skipped)."""
-    found: dict[str, set[str]] = {}
-    current, in_text = "", False
-    for raw in feature.read_text("utf-8").splitlines():
-        line = raw.strip()
-        if line.startswith("#"):
-            continue
-        if test := re.match(step, line):
-            current = test.group(1)
-            found[current] = set()
-        elif line == '"""':
-            in_text = not in_text
-        elif in_text and line:
-            found[current].add(line)
-    return found
-
-
-def scenarios(style: str) -> dict[str, set[str]]:
-    """Scenario folder → the expected output lines."""
-    return feature_outputs(STYLES / style / "features" / "rules.feature", r'When I test "(.+)"')
-
-
-@dataclass
-class Figures:
-    expected: Counter[str]
-    exact: Counter[str]
-    extra: Counter[str]
-    missing: set[str]
-    extras: set[str]
-
-
-def conformance(style: str) -> Figures:
-    package = load_vale_package(STYLES / style / style)
-    point = {rule.id: rule.extends for rule in package.rules}
-    implemented = {rule.id for rule in package.implemented}
-    expected: set[str] = set()
-    produced: set[str] = set()
-    for name, lines in scenarios(style).items():
-        folder = STYLES / style / "fixtures" / name
-        config = read_vale_ini(folder / ".vale.ini")
-        document = read_document(folder / "test.md", document_id="test.md")
-        # The package is loaded once; `test_lint` checks that the config finds it itself.
-        alerts = lint_documents([document], package, config=config)
-        # A rule the package lacks is Vale's to report, so it counts; one we do not run does not.
-        keep = {line for line in lines if line.split(":")[3] not in point.keys() - implemented}
-        expected |= {f"{name}|{line}" for line in keep}
-        produced |= {f"{name}|{a.path}:{a.line}:{a.column}:{a.rule_id}:{a.message}" for a in alerts}
-
-    def by_point(lines: set[str]) -> Counter[str]:
-        return Counter(point.get(line.split(":")[3], "?") for line in lines)
-
-    return Figures(
-        expected=by_point(expected),
-        exact=by_point(expected & produced),
-        extra=by_point(produced - expected),
-        missing=expected - produced,
-        extras=produced - expected,
-    )
-
-
-def _report(style: str, figures: Figures) -> str:
-    total, exact = sum(figures.expected.values()), sum(figures.exact.values())
-    lines = [
-        f"{style}: {exact}/{total} expected alerts reproduced exactly "
-        f"({exact / total:.1%}), {sum(figures.extra.values())} extra"
-    ]
-    for name in sorted(figures.expected | figures.extra):
-        lines.append(
-            f"  {name:<15} expected {figures.expected[name]:>3}  "
-            f"exact {figures.exact[name]:>3}  extra {figures.extra[name]:>3}"
-        )
-    return "\n".join(lines)
-
-
 @pytest.mark.parametrize("style", ["Google", "Microsoft", "write-good"])
 def test_each_package_reproduces_vales_expected_alerts_but_for_the_known_gaps(style: str) -> None:
     figures = conformance(style)
-    print("\n" + _report(style, figures))
+    print("\n" + conformance_report(style, figures))
     assert figures.missing == KNOWN_MISSING[style]
     assert figures.extras == KNOWN_EXTRA[style]
     assert sum(figures.exact.values()) == sum(figures.expected.values()) - len(KNOWN_MISSING[style])
 
 
 def test_the_feature_files_are_read_whole() -> None:
-    # Guards the parser above: a feature file read short would make every figure look good.
-    assert {style: sum(map(len, scenarios(style).values())) for style in KNOWN_MISSING} == {
+    # Guards the feature-file parser: a feature file read short would make every figure look good.
+    assert {style: sum(map(len, package_scenarios(style).values())) for style in KNOWN_MISSING} == {
         "Google": 51,
         "Microsoft": 127,
         "write-good": 11,
     }
-    assert "Backend" not in scenarios("Microsoft")  # commented out in the feature file
+    assert "Backend" not in package_scenarios("Microsoft")  # commented out in the feature file
 
 
 # The comments fixture is linted with Vale's built-in `vale` style and the suite's `demo`
@@ -193,8 +115,8 @@ COMMENT_FIXTURE_RULES = {
 def test_vale_comment_controls_give_exactly_the_alerts_of_vales_own_scenario(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    expected = feature_outputs(
-        VALE_SUITE / "features" / "comments.feature", r'When I test comments for "(.+)"'
+    expected = expected_outputs(
+        VALE_SUITE / "features" / "comments.feature", r'I test comments for "(.+)"'
     )[".md"]
     styles = tmp_path / "styles"
     for name, text in COMMENT_FIXTURE_RULES.items():

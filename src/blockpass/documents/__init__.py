@@ -7,24 +7,27 @@ byte for byte.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from blockpass.blocks import Document
 from blockpass.documents import jsonl, markdown, text
-from blockpass.documents._source import NotADocument, splice
+from blockpass.documents._source import splice
+from blockpass.documents.folders import FolderWalk, SkippedInputs
 from blockpass.errors import UserInputError
-from blockpass.files import file_kind, read_bytes
-from blockpass.store.sqlite import RUN_FILE_NAME
+from blockpass.files import read_bytes
 
 __all__ = [
     "MAX_BLOCK_FILE_BYTES",
     "MAX_DOCUMENT_BYTES",
     "SUPPORTED_SUFFIXES",
+    "Inputs",
+    "SkippedInputs",
     "read_document",
     "read_documents",
+    "read_inputs",
     "render_document",
 ]
 
@@ -48,66 +51,93 @@ _READERS: dict[str, tuple[_Reader, int]] = {
 SUPPORTED_SUFFIXES = frozenset(_READERS)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Inputs:
+    """The documents a command line names, and what its folder walks passed over."""
+
+    documents: tuple[Document, ...]
+    skipped: SkippedInputs
+
+
 def read_document(path: Path, *, document_id: str) -> Document:
+    reader, raw = _read_raw(path)
+    return reader(raw, document_id=document_id, path=path)
+
+
+def _read_raw(path: Path) -> tuple[_Reader, bytes]:
     found = _READERS.get(path.suffix.lower())
     if found is None:
         supported = ", ".join(sorted(SUPPORTED_SUFFIXES))
         raise UserInputError(f"{path}: unsupported file type (supported: {supported})")
     reader, limit = found
-    return reader(
-        read_bytes(path, limit=limit, what=f"a {path.suffix} input file"),
-        document_id=document_id,
-        path=path,
-    )
+    return reader, read_bytes(path, limit=limit, what=f"a {path.suffix} input file")
 
 
 def read_documents(
     paths: list[Path], *, on_skip: Callable[[Path, str], None] = lambda path, reason: None
 ) -> list[Document]:
-    """Read files and, recursively, directories, in a stable order.
+    """The documents of `read_inputs`, for callers that need not say what was passed over."""
+    return list(read_inputs(paths, on_skip=on_skip).documents)
 
-    A file's document id is its path as given (posix form); a file found under a directory
-    gets its path relative to that directory, so ids do not depend on where the run was
-    started from. Inside directories only supported suffixes are read, and hidden folders
-    (`.git`, `.github`, ...) are skipped. Hidden files are read: a name like `..md` is a
-    real page (tldr's page for the `.` command). A run directory found inside a directory
-    (one holding a run store, such as the default `blockpass-run` of a run started in the
-    input folder) is passed to `on_skip`: its revised copies and reports are outputs, and
-    reading them back would check and pay for every document twice.
+
+def read_inputs(
+    paths: list[Path], *, on_skip: Callable[[Path, str], None] = lambda path, reason: None
+) -> Inputs:
+    """Read files and, recursively, folders, in a stable order.
+
+    A file named on the command line is read whatever its type or shape, with its path as
+    given (posix form) as its document id. A folder is walked as `folders.py` says: its
+    documents are read and everything else is counted in `Inputs.skipped`. A file found in
+    the only path named gets its path relative to that folder, so ids do not depend on where
+    the run was started from; when several paths are named, every file gets its path as
+    given (`docs/README.md`, `website/README.md`), so folders that share file names meet
+    nowhere, and the ids are the same whatever the order of the paths. Hidden files are
+    read: a name like `..md` is a real page (tldr's page for the `.` command).
 
     Only regular files (or links to them) are read. A path named explicitly that is anything
-    else (a FIFO, a device) or no document (empty, JSON that is no list) is an error; such
-    an entry inside a directory is passed to `on_skip` with the reason and left out. Block
-    ids are unique across the documents read.
+    else (a FIFO, a device) is an error; such an entry inside a folder is passed to
+    `on_skip` with the reason, counted and left out. Block ids are unique across the
+    documents read.
     """
     if not paths:
         raise UserInputError("no input paths given")
     documents: list[Document] = []
-    seen: dict[str, Path] = {}
+    walks: list[FolderWalk] = []
+    seen: set[str] = set()
+
+    # With several paths an id is the path as given, so only a file named twice can meet
+    # itself here (a folder and a file in it, or one folder twice).
+    def take(file: Path, document_id: str) -> None:
+        if document_id in seen:
+            raise UserInputError(
+                f"{file}: named twice (document id {document_id!r} is already taken)"
+            )
+        seen.add(document_id)
+
     for path in paths:
         if path.is_dir():
-            found = _files_under(path, on_skip)
-            if not found:
-                raise UserInputError(f"{path}: no supported documents in this directory")
-            entries = [(file, file.relative_to(path).as_posix()) for file in found]
+            walk = FolderWalk(path, on_skip)
+            walks.append(walk)
+            read_here = len(documents)
+            for file in walk.files():
+                document_id = (file if len(paths) > 1 else file.relative_to(path)).as_posix()
+                take(file, document_id)
+                reader, raw = _read_raw(file)
+                if walk.keep(file, raw):
+                    documents.append(reader(raw, document_id=document_id, path=file))
+            if len(documents) == read_here:
+                skipped = SkippedInputs.combine([walk]).describe()
+                raise UserInputError(
+                    f"{path}: no documents to read in this folder"
+                    + (f"; skipped {skipped}" if skipped else "")
+                )
         elif path.exists():
-            entries = [(path, path.as_posix())]
+            take(path, path.as_posix())
+            documents.append(read_document(path, document_id=path.as_posix()))
         else:
             raise UserInputError(f"{path}: no such file or directory")
-        for file, document_id in entries:
-            if document_id in seen:
-                raise UserInputError(
-                    f"{file}: document id {document_id!r} is already taken by {seen[document_id]}"
-                )
-            seen[document_id] = file
-            try:
-                documents.append(read_document(file, document_id=document_id))
-            except NotADocument as error:
-                if file == path:
-                    raise  # named on its own
-                on_skip(file, error.skip_reason)
     _refuse_shared_block_ids(documents)
-    return documents
+    return Inputs(documents=tuple(documents), skipped=SkippedInputs.combine(walks))
 
 
 def _refuse_shared_block_ids(documents: list[Document]) -> None:
@@ -129,30 +159,6 @@ def _refuse_shared_block_ids(documents: list[Document]) -> None:
                     f"{document.id}: block id {min(shared)!r} is also a block id of {other.id};"
                     " rename one"
                 )
-
-
-def _files_under(root: Path, on_skip: Callable[[Path, str], None]) -> list[Path]:
-    found: list[Path] = []
-    # os.walk without following links: no cycles, and no files from outside the root.
-    for folder, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(name for name in dirnames if not name.startswith("."))
-        for name in [name for name in dirnames if Path(folder, name, RUN_FILE_NAME).is_file()]:
-            dirnames.remove(name)
-            on_skip(Path(folder, name), "it is a blockpass run directory")
-        for name in sorted(filenames):
-            if Path(name).suffix.lower() not in SUPPORTED_SUFFIXES:
-                continue
-            file = Path(folder, name)
-            try:
-                kind = file_kind(file.stat().st_mode)
-            except OSError as exc:
-                on_skip(file, f"cannot read it ({exc.strerror or exc})")
-                continue
-            if kind is None:
-                found.append(file)
-            else:
-                on_skip(file, f"it is {kind}, not a regular file")
-    return sorted(found, key=lambda file: file.relative_to(root).as_posix())
 
 
 def render_document(document: Document, replacements: Mapping[str, str]) -> bytes:

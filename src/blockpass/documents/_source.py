@@ -46,15 +46,6 @@ def _wide_encoding(raw: bytes) -> str | None:
     return None
 
 
-class NotADocument(UserInputError):
-    """A file that holds no document at all (empty; JSON that is no list, such as a
-    `_category_.json` beside the pages): an error when named, a skip inside a folder."""
-
-    def __init__(self, message: str, *, skip_reason: str) -> None:
-        super().__init__(message)
-        self.skip_reason = skip_reason
-
-
 def decode(raw: bytes, *, name: str) -> str:
     """UTF-8 text of `raw`, refusing input that cannot be a text document."""
     wide = _wide_encoding(raw)
@@ -74,7 +65,7 @@ def decode(raw: bytes, *, name: str) -> str:
             f"{name}: not valid UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start})"
         ) from None
     if not text.removeprefix(_BOM).strip():
-        raise NotADocument(f"{name}: is empty", skip_reason="it is empty")
+        raise UserInputError(f"{name}: is empty")
     return text
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from blockpass.blocks import Block, BlockKind, Document
-from blockpass.documents._source import NotADocument, decode
+from blockpass.documents._source import decode
 from blockpass.errors import UserInputError
 
 JSONL_FORMAT = "jsonl"
@@ -63,10 +63,7 @@ def read_json(raw: bytes, *, document_id: str, path: Path | None = None) -> Docu
     except RecursionError:
         raise UserInputError(f"{name}: {_TOO_DEEP}") from None
     if not isinstance(data, list):
-        raise NotADocument(
-            f"{name}: expected a JSON list of block objects",
-            skip_reason="it is JSON but not a list of blocks",
-        )
+        raise UserInputError(f"{name}: expected a JSON list of block objects")
     items = [(f"item {number}", item) for number, item in enumerate(data, start=1)]
     return _document(items, document_id=document_id, path=path, format=JSON_FORMAT, raw=raw)
 

@@ -14,6 +14,7 @@ from blockpass.rules.vale import (
     Action,
     Rule,
     RulePackage,
+    load_styles,
     load_vale_package,
     load_vale_rule,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "Rule",
     "RulePackage",
     "check_text",
+    "load_styles",
     "load_vale_package",
     "load_vale_rule",
 ]

@@ -31,7 +31,8 @@ class Alert:
 @dataclass(slots=True)
 class LintState:
     """What rules remember from one scope to the next within a document: the terms that
-    conditional rules saw defined (Vale's ``File.Sequences``, shared by all of them)."""
+    conditional rules saw defined and the spellings consistency rules saw used (Vale's
+    ``File.Sequences``, shared by all of them)."""
 
     sequences: list[str] = field(default_factory=list)
 

@@ -125,6 +125,8 @@ class CapitalizationMatcher:
     sentence_case: _SentenceCase | None = None
     pattern: Pattern | None = None
     source: str = ""
+    # `prefix:` a pattern for a leading part left out of the check ("a. " before a title).
+    prefix: Pattern | None = None
 
     def _excepted(self, word: str) -> bool:
         return self.exceptions is not None and self.exceptions.search(word) is not None
@@ -160,7 +162,8 @@ class CapitalizationMatcher:
         prepared: PreparedText | None = None,
         state: LintState | None = None,
     ) -> list[Alert]:
-        expected, matched = self.check(text)
+        lead = self.prefix.match(text) if self.prefix is not None else None
+        expected, matched = self.check(text[lead.end() :] if lead is not None else text)
         if matched:
             return []
         replacements: tuple[str, ...] = ()
@@ -197,14 +200,23 @@ def compile_capitalization(
     indicators = tuple(
         str(i) for i in (indicators if isinstance(indicators, list) else [indicators])
     )
+    prefix = compile_pattern(str(definition["prefix"])) if definition.get("prefix") else None
     excepted = exception_pattern(exceptions) if exceptions else ""
     words = compile_pattern((excepted + "|" if excepted else "") + _WORD)
     exceptions_re = compile_pattern(excepted, re.MULTILINE) if excepted else None
     if match == "$sentence":
         sentence_case = _sentence_case(exceptions, indicators)
-        return CapitalizationMatcher(match, words, exceptions_re, threshold, sentence_case)
+        return CapitalizationMatcher(
+            match, words, exceptions_re, threshold, sentence_case, prefix=prefix
+        )
     if match in ("$lower", "$upper"):
-        return CapitalizationMatcher(match, words, exceptions_re, threshold)
+        return CapitalizationMatcher(match, words, exceptions_re, threshold, prefix=prefix)
     return CapitalizationMatcher(
-        "", words, exceptions_re, threshold, pattern=compile_pattern(match), source=match
+        "",
+        words,
+        exceptions_re,
+        threshold,
+        pattern=compile_pattern(match),
+        source=match,
+        prefix=prefix,
     )

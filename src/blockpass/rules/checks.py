@@ -1,4 +1,5 @@
-"""The counting and pairing extension points: occurrence, repetition, conditional.
+"""The counting and pairing extension points: occurrence, repetition, conditional,
+consistency.
 
 Each follows Vale's ``internal/check/<point>.go``:
 
@@ -15,6 +16,13 @@ conditional  every match of ``first`` needs ``second``. When ``second`` has a ca
              ``first`` match is fine when it was captured before; without a group, one
              match of ``second`` in the same scope clears every ``first``. ``ignorecase``
              is not applied to either pattern, as in Vale.
+consistency  each ``either`` pair ``a: b`` is ``(?i)?(?m)\\b(?:(a)|(b))\\b`` (no ``\\b`` with
+             ``nonword``). Every match records which side it was in the document's
+             ``File.Sequences`` (under the rule's file stem and a pair number, as Vale
+             names its groups); a scope with a match of the pair alerts once, after both
+             sides have been seen anywhere so far in the document. The alert names the
+             scope's *last* match of the pair and sits where that text first occurs in the
+             scope, as Vale's unanchored alert does.
 """
 
 from __future__ import annotations
@@ -35,9 +43,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ConditionalMatcher",
+    "ConsistencyMatcher",
     "OccurrenceMatcher",
     "RepetitionMatcher",
     "compile_conditional",
+    "compile_consistency",
     "compile_occurrence",
     "compile_repetition",
 ]
@@ -228,3 +238,63 @@ def compile_conditional(
         second_has_group=_has_capture_group(second),
         exceptions=compile_exceptions(exceptions),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _Pair:
+    pattern: Pattern  # groups `a` and `b`, one per side of the pair
+    names: tuple[str, str]  # what each side records in the document's sequences
+
+
+@dataclass(frozen=True, slots=True)
+class ConsistencyMatcher:
+    pairs: tuple[_Pair, ...]
+
+    def run(
+        self,
+        text: str,
+        rule: Rule,
+        prepared: PreparedText | None = None,
+        state: LintState | None = None,
+    ) -> list[Alert]:
+        seen: list[str] = [] if state is None else state.sequences
+        alerts = []
+        for pair in self.pairs:
+            last: str | None = None
+            for m in pair.pattern.finditer(text):
+                side = "a" if m.start("a") != -1 else "b"
+                seen.append(pair.names[side == "b"])
+                last = text[m.start(side) : m.end(side)]
+            if last is None or not all(name in seen for name in pair.names):
+                continue
+            start = text.find(last)
+            alerts.append(
+                Alert(
+                    rule_id=rule.id,
+                    level=rule.level,
+                    message=format_message(rule.message, last),
+                    start=start,
+                    end=start + len(last),
+                    match=last,
+                )
+            )
+        return alerts
+
+
+def compile_consistency(
+    definition: Mapping[str, Any], name: str, *, nonword: bool, ignorecase: bool
+) -> ConsistencyMatcher:
+    either = definition.get("either")
+    if not isinstance(either, dict) or not either:
+        raise RegexError("'either' must be a mapping of spelling: other spelling")
+    word = "" if nonword else r"\b"
+    pairs = []
+    for number, (first, second) in enumerate(either.items()):
+        # Vale decodes an empty side (`term:`) as an empty pattern.
+        sides = ("" if side is None else str(side) for side in (first, second))
+        body = "(?:(?P<a>{})|(?P<b>{}))".format(*sides)
+        pattern = compile_pattern(word + body + word, re.MULTILINE | _flags(ignorecase))
+        # Vale numbers the pairs' groups from 2, two by two.
+        names = (f"{name}{2 * number + 2}", f"{name}{2 * number + 3}")
+        pairs.append(_Pair(pattern, names))
+    return ConsistencyMatcher(tuple(pairs))

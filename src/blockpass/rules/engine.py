@@ -264,7 +264,10 @@ class SubstitutionMatcher:
             start, end = m.start(m.lastgroup), m.end(m.lastgroup)
             if start == end:
                 continue
-            observed = text[start:end]
+            # Vale compares and reports the match without the spaces a pattern took in at
+            # either end (`vs ` reads as 'vs'); the alert still spans the whole match.
+            matched = text[start:end]
+            observed = matched.strip()
             expected = self._expected(int(m.lastgroup[1:]), observed, rule.capitalize)
             options = _options(expected)
             if action.name == "replace":
@@ -288,7 +291,7 @@ class SubstitutionMatcher:
                     message=format_message(message, shown, observed),
                     start=start,
                     end=end,
-                    match=observed,
+                    match=matched,
                     replacements=replacements,
                 )
             )

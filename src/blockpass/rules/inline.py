@@ -33,6 +33,9 @@ __all__ = ["InlineText", "Piece", "align", "alt_attribute", "mask"]
 _MARKUP = frozenset(" \t\r\n*_[]<>`~|\\!")
 _BARE_URL = re.compile(r"https?://[^\s<]*[^\s<?!.,:;*_~)'\"]")
 _MASKED_TAGS = frozenset({"code", "kbd", "tt"})
+# markdown-it's emphasis tokens (``strong_open``, ``strong_close``, ...) and the HTML tags
+# Vale sees for them.
+_EMPHASIS = {"strong": "strong", "em": "em", "s": "del"}
 _DROPPED_TAGS = frozenset({"script", "style", "pre", "noscript", "iframe"})
 _TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9-]*)")
 _ALT = re.compile(r"""\balt\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""", re.IGNORECASE)
@@ -132,9 +135,21 @@ def _skip_link_tail(src: str, pos: int) -> int:
 class InlineText:
     """Walks inline tokens over ``src`` and collects the text Vale would read."""
 
-    def __init__(self, src: str, cursor: int = 0) -> None:
+    def __init__(
+        self,
+        src: str,
+        cursor: int = 0,
+        *,
+        ignored: frozenset[str] = frozenset(),
+        skipped: frozenset[str] = frozenset(),
+    ) -> None:
+        """``ignored``: tags whose text is masked besides code (Vale's ``IgnoredScopes``);
+        ``skipped``: tags whose text is dropped besides ``<script>``, ``<pre>``, ...
+        (``SkippedScopes``)."""
         self.src = src
         self.cursor = cursor
+        self._masked_tags = _MASKED_TAGS | ignored
+        self._dropped_tags = _DROPPED_TAGS | skipped
         self.main = Piece()
         self.alts: list[Piece] = []
         self._hrefs: list[str] = []
@@ -183,6 +198,9 @@ class InlineText:
                 self._image(token)
             elif kind == "html_inline":
                 self._html(token.content)
+            elif _EMPHASIS.get(kind.rpartition("_")[0], "") in self._masked_tags:
+                step = 1 if kind.endswith("_open") else -1
+                self._masked = max(self._masked + step, 0)
         return self
 
     def _image(self, token: Token) -> None:
@@ -203,9 +221,9 @@ class InlineText:
             return  # a comment or a declaration: never read
         closing, name = tag.group(1) == "/", tag.group(2).lower()
         step = -1 if closing else 1
-        if name in _MASKED_TAGS:
+        if name in self._masked_tags:
             self._masked = max(self._masked + step, 0)
-        elif name in _DROPPED_TAGS:
+        elif name in self._dropped_tags:
             self._dropped = max(self._dropped + step, 0)
         elif name == "img" and (alt := alt_attribute(html)) is not None:
             self._alt(alt[0], start + alt[1])

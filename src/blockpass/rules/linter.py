@@ -20,6 +20,7 @@ from blockpass.blocks import Document
 from blockpass.rules.alerts import LintState
 from blockpass.rules.comments import CommentControls
 from blockpass.rules.engine import run_rule
+from blockpass.rules.ignores import NO_IGNORES, Ignores
 from blockpass.rules.literals import PreparedText
 from blockpass.rules.markup import DocumentText, read_texts
 from blockpass.rules.scopes import Scope, ScopedText, parse_scope
@@ -57,8 +58,9 @@ def vale_message(message: str) -> str:
 
 
 class _DocumentLint:
-    def __init__(self, document: Document, rules: Sequence[Rule]) -> None:
+    def __init__(self, document: Document, rules: Sequence[Rule], ignores: Ignores) -> None:
         self.document = document
+        self.ignores = ignores
         self.scoped: list[tuple[Rule, Scope]] = [
             (rule, parse_scope(rule.scope))
             for rule in rules
@@ -135,13 +137,16 @@ class _DocumentLint:
                     text = ScopedText(frozenset({"text"}), block.text, offsets, block_id=block.id)
                     self.read(text, DocumentText(block.text))
             return list(self.alerts.values())
-        source, texts = read_texts(self.document, sized=self.names & _WHOLE)
+        source, texts = read_texts(self.document, sized=self.names & _WHOLE, ignores=self.ignores)
         self.controls = CommentControls.read(source.comments)
         for text in texts:
             self.read(text, source)
         return sorted(self.alerts.values(), key=lambda a: (a.line, a.column, a.rule_id))
 
 
-def lint_document(document: Document, rules: Sequence[Rule]) -> list[LintAlert]:
-    """The alerts of ``rules`` (already chosen for this document) in ``document``."""
-    return _DocumentLint(document, rules).lint()
+def lint_document(
+    document: Document, rules: Sequence[Rule], ignores: Ignores = NO_IGNORES
+) -> list[LintAlert]:
+    """The alerts of ``rules`` (already chosen for this document) in ``document``, reading
+    nothing that ``ignores`` (the config's, for this document) excludes."""
+    return _DocumentLint(document, rules, ignores).lint()

@@ -33,6 +33,7 @@ from markdown_it import MarkdownIt
 from markdown_it.common.utils import normalizeReference
 
 from blockpass.blocks import Block, BlockKind, Document
+from blockpass.rules.ignores import NO_IGNORES, Ignores, masked
 from blockpass.rules.inline import InlineText, Piece, align, alt_attribute, mask
 from blockpass.rules.scopes import ScopedText
 
@@ -110,10 +111,15 @@ def _scoped(
 
 
 class _Reader:
-    def __init__(self, document: Document, source: DocumentText, extension: str) -> None:
+    def __init__(
+        self, document: Document, source: DocumentText, extension: str, ignores: Ignores
+    ) -> None:
         self.document = document
         self.source = source
         self.ext = extension
+        self.ignored_tags = ignores.scopes
+        self.skipped_tags = ignores.skipped
+        self.ignored_spans = ignores.spans(source.source)
         self.env = {"references": _references(source.source)}
         self.skipping = 0
         self.block_id = ""
@@ -125,7 +131,8 @@ class _Reader:
 
     def add(self, sections: frozenset[str], piece: Piece, base: int, index: list[int]) -> None:
         if piece.text.strip():
-            self.texts.append(_scoped(sections, piece, base, index, self.block_id))
+            scoped = _scoped(sections, piece, base, index, self.block_id)
+            self.texts.append(masked(scoped, self.ignored_spans))
 
     def block(self, block: Block) -> None:
         span = block.span
@@ -160,7 +167,8 @@ class _Reader:
     def inline(self, block: Block, base: int, sections: frozenset[str]) -> None:
         stripped, index = _strip_containers(block.text)
         tokens = _PARSER.parseInline(stripped, self.env)
-        walked = InlineText(stripped).walk(tokens[0].children or () if tokens else ())
+        walker = InlineText(stripped, ignored=self.ignored_tags, skipped=self.skipped_tags)
+        walked = walker.walk(tokens[0].children or () if tokens else ())
         self.note_comments(walked, base, index)
         self.add(sections, walked.main, base, index)
         if block.kind in _SUMMARY_KINDS and walked.main.text.strip():
@@ -183,8 +191,9 @@ class _Reader:
             if token.type != "inline" or token.map is None:
                 continue
             row = token.map[0]
+            start = cursors.get(row, row_starts[min(row, len(row_starts) - 1)])
             walker = InlineText(
-                stripped, cursors.get(row, row_starts[min(row, len(row_starts) - 1)])
+                stripped, start, ignored=self.ignored_tags, skipped=self.skipped_tags
             )
             walker.walk(token.children or ())
             self.note_comments(walker, base, index)
@@ -193,14 +202,14 @@ class _Reader:
 
     def html(self, text: str, base: int) -> None:
         index = list(range(len(text) + 1))
-        piece, masked, pos = Piece(), 0, 0
+        piece, masking, pos = Piece(), 0, 0
         for token in [*_HTML_TOKEN.finditer(text), None]:
             end = len(text) if token is None else token.start()
             if pos < end and not self.skipping:
                 raw = text[pos:end]
                 content = html.unescape(raw)
                 offsets, _ = align(text, pos, content)
-                piece.add(mask(content) if masked else content, offsets)
+                piece.add(mask(content) if masking else content, offsets)
             if token is None:
                 break
             pos = token.end()
@@ -209,10 +218,10 @@ class _Reader:
                 self.source.comments.append((base + pos, comment))
             name = (token.group(2) or "").lower()
             step = -1 if token.group(1) else 1
-            if name in _SKIP_TAGS:
+            if name in _SKIP_TAGS or name in self.skipped_tags:
                 self.skipping = max(self.skipping + step, 0)
-            elif name in _MASK_TAGS:
-                masked = max(masked + step, 0)
+            elif name in _MASK_TAGS or name in self.ignored_tags:
+                masking = max(masking + step, 0)
             if name == "img" and (alt := alt_attribute(token.group())) is not None:
                 value = html.unescape(alt[0])
                 alt_piece = Piece()
@@ -262,13 +271,14 @@ def _extension(document: Document) -> str:
 
 
 def read_texts(
-    document: Document, *, sized: frozenset[str] = frozenset()
+    document: Document, *, sized: frozenset[str] = frozenset(), ignores: Ignores = NO_IGNORES
 ) -> tuple[DocumentText, list[ScopedText]]:
     """The scoped texts of a document in reading order; ``sized`` names the document-wide
-    scopes (``raw``, ``summary``) some rule reads, which are then added at the end."""
+    scopes (``raw``, ``summary``) some rule reads, which are then added at the end;
+    ``ignores`` masks what the config says no rule reads (``ignores.py``)."""
     ext = _extension(document)
     source = DocumentText(_decode(document))
-    reader = _Reader(document, source, ext)
+    reader = _Reader(document, source, ext, ignores)
     for block in document.blocks:
         if document.format == "markdown":
             reader.block(block)
@@ -276,7 +286,8 @@ def read_texts(
             base = source.line_starts[block.span.line - 1] + block.span.column - 1
             offsets = [*range(base, base + len(block.text) + 1)]
             sections = reader.sections("text")
-            reader.texts.append(ScopedText(sections, block.text, offsets, block_id=block.id))
+            text = ScopedText(sections, block.text, offsets, block_id=block.id)
+            reader.texts.append(masked(text, reader.ignored_spans))
             reader.summary.append(reader.texts[-1])
     texts = reader.texts
     if "summary" in sized and reader.summary:

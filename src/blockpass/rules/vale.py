@@ -1,8 +1,8 @@
 """Loading Vale style packages (a folder of YAML rules) into immutable ``Rule`` values.
 
 Every rule file is kept, whatever its extension point: a rule this engine cannot run is
-loaded with ``implemented=False`` and a ``reason`` (consistency, readability, spelling,
-sequence, metric and script; a capitalization rule with ``match: $title``; a pattern no
+loaded with ``implemented=False`` and a ``reason`` (readability, spelling, sequence,
+metric and script; a capitalization rule with ``match: $title``; a pattern no
 engine compiles), so that it is handed to the model instead of being dropped. The whole
 YAML mapping is kept in ``definition``, where the extension points read their own keys
 (``first``/``second``, ``match``, ``max``, ...).
@@ -13,7 +13,7 @@ Defaults follow Vale's loader: ``level: warning``, ``scope: text``, ids ``Style.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
@@ -25,7 +25,12 @@ from blockpass.errors import UserInputError
 from blockpass.files import read_text
 from blockpass.rules.alerts import Matcher
 from blockpass.rules.capitalization import UnsupportedRule, compile_capitalization
-from blockpass.rules.checks import compile_conditional, compile_occurrence, compile_repetition
+from blockpass.rules.checks import (
+    compile_conditional,
+    compile_consistency,
+    compile_occurrence,
+    compile_repetition,
+)
 from blockpass.rules.engine import RegexError, compile_existence, compile_substitution
 
 __all__ = [
@@ -35,8 +40,11 @@ __all__ = [
     "Action",
     "Rule",
     "RulePackage",
+    "load_styles",
     "load_vale_package",
     "load_vale_rule",
+    "rule_from_mapping",
+    "with_exceptions",
 ]
 
 EXTENSION_POINTS = frozenset(
@@ -56,9 +64,18 @@ EXTENSION_POINTS = frozenset(
     }
 )
 IMPLEMENTED_EXTENSION_POINTS = frozenset(
-    {"capitalization", "conditional", "existence", "occurrence", "repetition", "substitution"}
+    {
+        "capitalization",
+        "conditional",
+        "consistency",
+        "existence",
+        "occurrence",
+        "repetition",
+        "substitution",
+    }
 )
 LEVELS = ("suggestion", "warning", "error")
+_EXTENDS = re.compile(r"^extends\s*:", re.MULTILINE)
 _T = TypeVar("_T")
 
 
@@ -231,6 +248,10 @@ def _compile(rule: Rule) -> Matcher:
         return compile_repetition(definition, rule.tokens, rule.ignorecase, rule.exceptions)
     if point == "conditional":
         return compile_conditional(definition, rule.exceptions)
+    if point == "consistency":
+        return compile_consistency(
+            definition, rule.name, nonword=rule.nonword, ignorecase=rule.ignorecase
+        )
     return compile_capitalization(definition, rule.exceptions)
 
 
@@ -245,7 +266,16 @@ def _matcher_for(rule: Rule) -> tuple[Matcher | None, str]:
 
 def load_vale_rule(path: Path, *, style: str | None = None) -> Rule:
     """Read one rule file; ``style`` defaults to the name of the folder holding it."""
-    data = _read_mapping(path)
+    style = style if style is not None else path.parent.name
+    return rule_from_mapping(_read_mapping(path), path=path, style=style)
+
+
+def rule_from_mapping(
+    data: Mapping[str, Any], *, path: Path, style: str, name: str | None = None
+) -> Rule:
+    """A rule from its YAML mapping; ``path`` is where it came from (for errors), ``name``
+    its file stem unless given."""
+    name = name if name is not None else path.name.split(".")[0]
     extends = data.get("extends")
     if not isinstance(extends, str) or extends not in EXTENSION_POINTS:
         known = ", ".join(sorted(EXTENSION_POINTS))
@@ -255,7 +285,6 @@ def load_vale_rule(path: Path, *, style: str | None = None) -> Rule:
     level = _scalar(data.get("level", "warning"), path, "level")
     if level not in LEVELS:
         raise _fail(path, f"'level' must be one of {', '.join(LEVELS)}; got {level!r}")
-    style = style if style is not None else path.parent.name
     # The keys below have one shape in every extension point this engine runs; others reuse
     # some names with other shapes (sequence's `tokens` are mappings), so for them a key
     # that does not fit is left to `definition` instead of failing the load.
@@ -270,9 +299,9 @@ def load_vale_rule(path: Path, *, style: str | None = None) -> Rule:
             return default
 
     rule = Rule(
-        id=f"{style}.{path.name.split('.')[0]}",
+        id=f"{style}.{name}",
         style=style,
-        name=path.name.split(".")[0],
+        name=name,
         path=path,
         extends=extends,
         level=level,
@@ -289,12 +318,23 @@ def load_vale_rule(path: Path, *, style: str | None = None) -> Rule:
         tokens=own(_strings, "tokens", ()),
         swap=own(_swap, "swap", ()),
         exceptions=own(_strings, "exceptions", ()),
-        definition=MappingProxyType(data),
+        definition=MappingProxyType(dict(data)),
     )
     if extends not in IMPLEMENTED_EXTENSION_POINTS:
         return replace(rule, reason=f"extension point '{extends}' is not implemented yet")
+    return _compiled(rule)
+
+
+def _compiled(rule: Rule) -> Rule:
     matcher, reason = _matcher_for(rule)
     return replace(rule, implemented=matcher is not None, reason=reason, matcher=matcher)
+
+
+def with_exceptions(rule: Rule, extra: Sequence[str]) -> Rule:
+    """``rule`` with ``extra`` added to its exceptions (a Vocab's accepted terms)."""
+    if not rule.implemented or not extra:
+        return rule
+    return _compiled(replace(rule, exceptions=(*rule.exceptions, *extra)))
 
 
 def load_vale_package(folder: Path) -> RulePackage:
@@ -303,3 +343,33 @@ def load_vale_package(folder: Path) -> RulePackage:
         raise UserInputError(f"{folder}: not a folder of Vale rules")
     rules = tuple(load_vale_rule(p, style=folder.name) for p in sorted(folder.glob("*.yml")))
     return RulePackage(name=folder.name, path=folder, rules=rules)
+
+
+def _is_style(folder: Path) -> bool:
+    """Whether ``folder`` holds Vale rules (a YAML file with ``extends``), not only other
+    YAML (a CI workflow, a ``docs.yml``) or other folders."""
+    for path in folder.glob("*.yml"):
+        try:
+            if _EXTENDS.search(path.read_text(encoding="utf-8", errors="replace")):
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def load_styles(styles: Sequence[Path]) -> list[RulePackage]:
+    """Each path is a style folder (holding rule files) or a Vale ``StylesPath`` whose
+    subfolders are styles; files and folders without rules beside them (``config``,
+    ``fixtures``, a README or unrelated YAML) are passed over."""
+    packages: list[RulePackage] = []
+    for path in styles:
+        if not path.is_dir():
+            raise UserInputError(f"--styles: not a folder: {path}")
+        if _is_style(path):
+            packages.append(load_vale_package(path))
+            continue
+        found = [sub for sub in sorted(path.iterdir()) if sub.is_dir() and _is_style(sub)]
+        if not found:
+            raise UserInputError(f"--styles: no Vale rules in {path} or its subfolders")
+        packages.extend(load_vale_package(sub) for sub in found)
+    return packages
