@@ -25,6 +25,18 @@ class OutputMechanism(StrEnum):
     STRICT_TOOL_AUTO = "strict_tool_auto"
 
 
+class AnswerMode(StrEnum):
+    """What a model may write in a result.
+
+    ``full``: verdicts, edits and free notes (``RESULT_SCHEMA``). ``references``: for a model
+    too weak to write sound prose, a verdict per block and notes that only name guide sections
+    or rules present in the prompt, chosen from an enumeration (no edits, no free text).
+    """
+
+    FULL = "full"
+    REFERENCES = "references"
+
+
 class WireApi(StrEnum):
     """Which of its vendor's APIs a model is called through; only OpenAI's adapter has two."""
 
@@ -47,6 +59,7 @@ class ModelProfile:
     tokenizer: TokenizerFamily
     output: OutputMechanism
     api: WireApi = WireApi.CHAT
+    answers: AnswerMode = AnswerMode.FULL
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -114,6 +127,7 @@ def _profiles() -> dict[str, ModelProfile]:
             tokenizer=TokenizerFamily(facts["tokenizer"]),
             output=OutputMechanism(facts["output"]),
             api=WireApi(facts.get("api", WireApi.CHAT)),
+            answers=AnswerMode(facts.get("answers", AnswerMode.FULL)),
         )
         for model_id, facts in raw["models"].items()
     }
