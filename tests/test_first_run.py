@@ -74,6 +74,7 @@ def test_the_readme_main_job_shows_rule_fixes_model_references_and_a_what_if_cos
     assert [note for note in notes if is_degenerate(note)] == []
     for note in notes:
         assert note.split(":")[0] in rules or note.removeprefix("guide: ") in headings, note
+    assert all(len(set(line["notes"])) == len(line["notes"]) for line in lines if "notes" in line)
     assert all(line.get("rejected_edits", []) == [] for line in lines)
 
     # The rule engine's safe fix, applied in place; the quoted note keeps its text.

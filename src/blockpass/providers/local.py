@@ -17,7 +17,7 @@ on one block. The grammar is built here and passed as ``grammar=`` rather than t
 fails, and here a failure must be an error.
 
 A model whose profile says ``answers = "references"`` (the bundled 135M model) gets a
-narrower pack schema: per id, ``ok`` or ``flag`` with one or two notes from an enumeration of
+narrower pack schema: per id, ``ok`` or ``flag`` with one note from an enumeration of
 the guide's section headings and the rules written into the prompt (``task.prompt_references``),
 and no edits. Left free, a model this small loops inside its notes and invents ``find``
 strings; an enumeration bounds every note and names only what exists.
@@ -96,8 +96,9 @@ MAX_NOTES = 1
 MAX_FIND = 100
 MAX_RULE = 40
 MAX_NOTE = 160
-# Notes per block in the references mode: each is one name from the prompt.
-MAX_REFERENCES = 2
+# Notes per block in the references mode: one name from the prompt. With two, the 135M
+# model names the same section twice (a grammar cannot ask for distinct items cheaply).
+MAX_REFERENCES = 1
 
 
 def bundled_model_path() -> Path:
