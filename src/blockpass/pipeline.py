@@ -169,7 +169,7 @@ async def run_job(
 ) -> JobOutcome:
     inputs, blocks, task, check = read_job_inputs(spec)
     prices.for_model(provider.profile.id)
-    fingerprint = task.fingerprint(provider.profile.id)
+    fingerprint = task.fingerprint(provider.profile.results_key)
     with run_lock(spec.out_dir):
         store = await open_sqlite_store(spec.out_dir)
         try:

@@ -61,6 +61,12 @@ class ModelProfile:
     api: WireApi = WireApi.CHAT
     answers: AnswerMode = AnswerMode.FULL
 
+    @property
+    def results_key(self) -> str:
+        """The model as its results depend on it: its id, and its answer mode when narrowed
+        (results stored before a model was narrowed are not reused for it)."""
+        return self.id if self.answers is AnswerMode.FULL else f"{self.id}:{self.answers}"
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ModelRequest:
