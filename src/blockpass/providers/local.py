@@ -44,7 +44,7 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import metadata
@@ -131,7 +131,9 @@ def _closed(properties: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _one_item_per_id(short_ids: Sequence[str], item: Any, defs: dict[str, Any]) -> dict[str, Any]:
+def _one_item_per_id(
+    short_ids: Sequence[str], item: Callable[[str], dict[str, Any]], defs: dict[str, Any]
+) -> dict[str, Any]:
     """A results tuple holding exactly ``item(id)`` for each id, in the given order."""
     return {
         "$defs": defs,
