@@ -438,10 +438,12 @@ def _run_job(args: argparse.Namespace) -> int:
         outcome = anyio.run(go, base_url, api_key, provider_name)
     progress.finish()
     from blockpass.breakdown import render_breakdown
-    from blockpass.ledger import render_table
+    from blockpass.ledger import render_table, render_what_if
 
     print(_this_run_line(outcome.this_run))
     print(render_table(outcome.report))
+    if outcome.what_if is not None:
+        print(render_what_if(outcome.what_if))
     print(render_breakdown(outcome.breakdown))
     timing = outcome.timing
     line = f"mode: {outcome.mode.value}; wall time {timing.wall_seconds:.1f} s"

@@ -284,6 +284,36 @@ class CostReport:
         }
 
 
+# The hosted model a run priced at zero is priced again as, to show what blockpass saves.
+WHAT_IF_MODEL = "claude-sonnet-4-5"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WhatIf:
+    """A run's recorded usage priced with another model's card: a what-if, not a bill."""
+
+    model: str
+    report: CostReport
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "model": self.model,
+            "note": "the same recorded usage priced as this model; nothing was billed",
+            "actual_usd": _usd_json(self.report.actual.total),
+            "baseline_usd": _usd_json(self.report.baseline.total),
+            "ratio": self.report.ratio,
+        }
+
+
+def render_what_if(what_if: WhatIf) -> str:
+    report = what_if.report
+    return (
+        f"what-if           {usd(report.actual.total)} if the same usage were billed as "
+        f"{what_if.model}, against {usd(report.baseline.total)} for one uncached call per "
+        f"block ({describe_ratio(report.ratio)}); not a bill"
+    )
+
+
 def _iso(day: date | None) -> str | None:
     return None if day is None else day.isoformat()
 

@@ -39,7 +39,14 @@ from blockpass.execution.batch import BatchExecutor, BatchSettings
 from blockpass.execution.ownership import possibly_ours
 from blockpass.execution.packwork import ExecutionSettings, ExecutionStats, PackWork
 from blockpass.execution.realtime import RealtimeExecutor
-from blockpass.ledger import CostReport, InterruptedCall, Ledger, LedgerCall
+from blockpass.ledger import (
+    WHAT_IF_MODEL,
+    CostReport,
+    InterruptedCall,
+    Ledger,
+    LedgerCall,
+    WhatIf,
+)
 from blockpass.packing import block_input_tokens
 from blockpass.prefilter import PrefilterSettings, prefilter
 from blockpass.prices import PriceTable
@@ -100,6 +107,7 @@ class JobOutcome:
     timing: Timing
     possibly_ours: tuple[str, ...] = ()
     this_run: ThisRun
+    what_if: WhatIf | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -169,7 +177,7 @@ async def run_job(
 ) -> JobOutcome:
     inputs, blocks, task, check = read_job_inputs(spec)
     prices.for_model(provider.profile.id)
-    fingerprint = task.fingerprint(provider.profile.id)
+    fingerprint = task.fingerprint(provider.profile.results_key)
     with run_lock(spec.out_dir):
         store = await open_sqlite_store(spec.out_dir)
         try:
@@ -264,10 +272,30 @@ async def _run_with_store(
     calls = await store.calls()
     # Every block the run directory ever held: earlier invocations may have paid for blocks of
     # inputs this one no longer names.
+    stored_blocks = await store.blocks()
+    interrupted = await store.call_starts(open_only=True)
     report = cost_report(
-        calls, results, await store.blocks(), task, provider.profile, prices, provider.name,
-        interrupted=await store.call_starts(open_only=True),
+        calls, results, stored_blocks, task, provider.profile, prices, provider.name,
+        interrupted=interrupted,
     )  # fmt: skip
+    what_if = None
+    if report.calls and report.at_most == 0:
+        # A run nobody billed (a local model) shows what the same usage costs when billed.
+        card = prices.for_model(WHAT_IF_MODEL)
+        priced = prices.pricing(provider.profile.id, card, f"what-if as {WHAT_IF_MODEL}")
+        what_if = WhatIf(
+            model=WHAT_IF_MODEL,
+            report=cost_report(
+                calls,
+                results,
+                stored_blocks,
+                task,
+                provider.profile,
+                priced,
+                provider.name,
+                interrupted=interrupted,
+            ),
+        )
     count = partial(count_tokens, family=provider.profile.tokenizer)
     summary = breakdown(
         blocks,
@@ -288,6 +316,7 @@ async def _run_with_store(
         write_outputs(
             spec.out_dir, inputs.documents, results, report, summary,
             mode=mode, timing=timing, possibly_ours=unproven, skipped_inputs=inputs.skipped,
+            what_if=what_if,
         )  # fmt: skip
     return JobOutcome(
         report=report,
@@ -304,6 +333,7 @@ async def _run_with_store(
             blocks=len(blocks),
             already_done=len(blocks) - len(pending),
         ),
+        what_if=what_if,
     )
 
 
@@ -484,6 +514,7 @@ def write_outputs(
     timing: Timing | None = None,
     possibly_ours: Sequence[str] = (),
     skipped_inputs: SkippedInputs | None = None,
+    what_if: WhatIf | None = None,
 ) -> None:
     lines = []
     targets = revised_paths(out_dir, [document.id for document in documents])
@@ -512,6 +543,8 @@ def write_outputs(
         payload["possibly_ours"] = list(possibly_ours)
     if skipped_inputs is not None:
         payload["skipped_files"] = skipped_inputs.to_json()
+    if what_if is not None:
+        payload["what_if"] = what_if.to_json()
     (out_dir / "report.json").write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
 
 

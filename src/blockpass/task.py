@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -88,6 +89,30 @@ class Task:
             digest.update(len(part).to_bytes(8, "big"))
             digest.update(part.encode())
         return digest.hexdigest()[:32]
+
+
+_GUIDE = re.compile(r"<style_guide[^>]*>\n(.*?)\n</style_guide>", re.DOTALL)
+_RULES = re.compile(r"<style_rules>\n(.*?)\n</style_rules>", re.DOTALL)
+_HEADING = re.compile(r"^ {0,3}#{1,6}[ \t]+(.+?)(?:[ \t]+#+)?[ \t]*$", re.MULTILINE)
+_RULE_LINE = re.compile(r"^- (\S+) \(", re.MULTILINE)
+GUIDE_REFERENCE = "guide: "
+RULE_REFERENCE = "rule: "
+
+
+def prompt_references(system_prefix: str) -> tuple[str, ...]:
+    """What a note can point to in a prompt: its guide's section headings and its rule names.
+
+    Read back from the text of ``Task.system_prefix`` (a provider sees only the request), as
+    ``guide: Plain language`` and ``rule: Style.Rule``, in prompt order, each once.
+    """
+    references: dict[str, None] = {}
+    for guide in _GUIDE.findall(system_prefix):
+        for heading in _HEADING.findall(guide):
+            references[GUIDE_REFERENCE + heading.strip()] = None
+    for rules in _RULES.findall(system_prefix):
+        for rule in _RULE_LINE.findall(rules):
+            references[RULE_REFERENCE + rule] = None
+    return tuple(references)
 
 
 def load_task(

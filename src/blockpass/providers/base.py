@@ -25,6 +25,18 @@ class OutputMechanism(StrEnum):
     STRICT_TOOL_AUTO = "strict_tool_auto"
 
 
+class AnswerMode(StrEnum):
+    """What a model may write in a result.
+
+    ``full``: verdicts, edits and free notes (``RESULT_SCHEMA``). ``references``: for a model
+    too weak to write sound prose, a verdict per block and notes that only name guide sections
+    or rules present in the prompt, chosen from an enumeration (no edits, no free text).
+    """
+
+    FULL = "full"
+    REFERENCES = "references"
+
+
 class WireApi(StrEnum):
     """Which of its vendor's APIs a model is called through; only OpenAI's adapter has two."""
 
@@ -47,6 +59,13 @@ class ModelProfile:
     tokenizer: TokenizerFamily
     output: OutputMechanism
     api: WireApi = WireApi.CHAT
+    answers: AnswerMode = AnswerMode.FULL
+
+    @property
+    def results_key(self) -> str:
+        """The model as its results depend on it: its id, and its answer mode when narrowed
+        (results stored before a model was narrowed are not reused for it)."""
+        return self.id if self.answers is AnswerMode.FULL else f"{self.id}:{self.answers}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -114,6 +133,7 @@ def _profiles() -> dict[str, ModelProfile]:
             tokenizer=TokenizerFamily(facts["tokenizer"]),
             output=OutputMechanism(facts["output"]),
             api=WireApi(facts.get("api", WireApi.CHAT)),
+            answers=AnswerMode(facts.get("answers", AnswerMode.FULL)),
         )
         for model_id, facts in raw["models"].items()
     }

@@ -16,6 +16,12 @@ on one block. The grammar is built here and passed as ``grammar=`` rather than t
 ``response_format``: that path silently falls back to unconstrained JSON when the conversion
 fails, and here a failure must be an error.
 
+A model whose profile says ``answers = "references"`` (the bundled 135M model) gets a
+narrower pack schema: per id, ``ok`` or ``flag`` with one note from an enumeration of
+the guide's section headings and the rules written into the prompt (``task.prompt_references``),
+and no edits. Left free, a model this small loops inside its notes and invents ``find``
+strings; an enumeration bounds every note and names only what exists.
+
 Prefix reuse: llama.cpp keeps the KV cache of the previous evaluation, and ``Llama.generate``
 keeps the longest token prefix the new prompt shares with it (``self._input_ids``), evaluating
 only the rest; when the whole prompt matches, it evaluates its last token again. Every request
@@ -38,7 +44,7 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import metadata
@@ -49,7 +55,14 @@ import anyio.to_thread
 
 from blockpass.errors import ProviderRejected, UserInputError
 from blockpass.packformat import RESULT_SCHEMA, parse_pack
-from blockpass.providers.base import ModelProfile, ModelRequest, ModelResponse, model_profile
+from blockpass.providers.base import (
+    AnswerMode,
+    ModelProfile,
+    ModelRequest,
+    ModelResponse,
+    model_profile,
+)
+from blockpass.task import prompt_references
 from blockpass.usage import Usage
 
 if TYPE_CHECKING:
@@ -63,6 +76,7 @@ __all__ = [
     "answer_schema",
     "bundled_model_path",
     "pack_schema",
+    "reference_schema",
     "reused_prefix",
     "schema_grammar",
 ]
@@ -82,6 +96,9 @@ MAX_NOTES = 1
 MAX_FIND = 100
 MAX_RULE = 40
 MAX_NOTE = 160
+# Notes per block in the references mode: one name from the prompt. With two, the 135M
+# model names the same section twice (a grammar cannot ask for distinct items cheaply).
+MAX_REFERENCES = 1
 
 
 def bundled_model_path() -> Path:
@@ -105,54 +122,22 @@ def bundled_model_path() -> Path:
     )
 
 
-def pack_schema(short_ids: Sequence[str]) -> dict[str, Any]:
-    """``RESULT_SCHEMA`` for one pack: exactly one bounded item per id, in the given order.
-
-    Every answer it admits is also valid under ``RESULT_SCHEMA``.
-    """
-
-    def closed(properties: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "type": "object",
-            "properties": properties,
-            "required": list(properties),
-            "additionalProperties": False,
-        }
-
-    def item(short_id: str) -> dict[str, Any]:
-        id_ = {"const": short_id}
-        return {
-            "anyOf": [
-                closed({"id": id_, "verdict": {"const": "ok"}}),
-                closed(
-                    {
-                        "id": id_,
-                        "verdict": {"const": "edit"},
-                        "edits": {"$ref": "#/$defs/edits"},
-                        "notes": {"$ref": "#/$defs/notes"},
-                    }
-                ),
-                closed(
-                    {"id": id_, "verdict": {"const": "flag"}, "notes": {"$ref": "#/$defs/notes"}}
-                ),
-            ]
-        }
-
-    def text(limit: int) -> dict[str, Any]:
-        return {"type": "string", "maxLength": limit}
-
+def _closed(properties: dict[str, Any]) -> dict[str, Any]:
     return {
-        "$defs": {
-            "edits": {
-                "type": "array",
-                "items": closed(
-                    {"find": text(MAX_FIND), "replace": text(MAX_FIND), "rule": text(MAX_RULE)}
-                ),
-                "maxItems": MAX_EDITS,
-            },
-            "notes": {"type": "array", "items": text(MAX_NOTE), "maxItems": MAX_NOTES},
-        },
-        **closed(
+        "type": "object",
+        "properties": properties,
+        "required": list(properties),
+        "additionalProperties": False,
+    }
+
+
+def _one_item_per_id(
+    short_ids: Sequence[str], item: Callable[[str], dict[str, Any]], defs: dict[str, Any]
+) -> dict[str, Any]:
+    """A results tuple holding exactly ``item(id)`` for each id, in the given order."""
+    return {
+        "$defs": defs,
+        **_closed(
             {
                 "results": {
                     "type": "array",
@@ -163,6 +148,79 @@ def pack_schema(short_ids: Sequence[str]) -> dict[str, Any]:
             }
         ),
     }
+
+
+def pack_schema(short_ids: Sequence[str]) -> dict[str, Any]:
+    """``RESULT_SCHEMA`` for one pack: exactly one bounded item per id, in the given order.
+
+    Every answer it admits is also valid under ``RESULT_SCHEMA``.
+    """
+
+    def item(short_id: str) -> dict[str, Any]:
+        id_ = {"const": short_id}
+        return {
+            "anyOf": [
+                _closed({"id": id_, "verdict": {"const": "ok"}}),
+                _closed(
+                    {
+                        "id": id_,
+                        "verdict": {"const": "edit"},
+                        "edits": {"$ref": "#/$defs/edits"},
+                        "notes": {"$ref": "#/$defs/notes"},
+                    }
+                ),
+                _closed(
+                    {"id": id_, "verdict": {"const": "flag"}, "notes": {"$ref": "#/$defs/notes"}}
+                ),
+            ]
+        }
+
+    def text(limit: int) -> dict[str, Any]:
+        return {"type": "string", "maxLength": limit}
+
+    defs = {
+        "edits": {
+            "type": "array",
+            "items": _closed(
+                {"find": text(MAX_FIND), "replace": text(MAX_FIND), "rule": text(MAX_RULE)}
+            ),
+            "maxItems": MAX_EDITS,
+        },
+        "notes": {"type": "array", "items": text(MAX_NOTE), "maxItems": MAX_NOTES},
+    }
+    return _one_item_per_id(short_ids, item, defs)
+
+
+def reference_schema(short_ids: Sequence[str], references: Sequence[str]) -> dict[str, Any]:
+    """The references mode of ``pack_schema``: ``ok``, or ``flag`` naming what the block breaks.
+
+    A note is one of ``references`` (guide sections and rules of the prompt), at most
+    ``MAX_REFERENCES`` per block; no edits and no free text, so a weak model can neither loop
+    inside a string nor invent a rule. With nothing to name, a flag carries no note. Every
+    answer it admits is also valid under ``RESULT_SCHEMA``.
+    """
+
+    def item(short_id: str) -> dict[str, Any]:
+        id_ = {"const": short_id}
+        return {
+            "anyOf": [
+                _closed({"id": id_, "verdict": {"const": "ok"}}),
+                _closed(
+                    {"id": id_, "verdict": {"const": "flag"}, "notes": {"$ref": "#/$defs/notes"}}
+                ),
+            ]
+        }
+
+    if references:
+        notes = {
+            "type": "array",
+            "items": {"enum": list(references)},
+            "minItems": 1,
+            "maxItems": MAX_REFERENCES,
+        }
+    else:
+        notes = {"type": "array", "maxItems": 0}
+    return _one_item_per_id(short_ids, item, {"notes": notes})
 
 
 # llama-cpp-python's converter lets a JSON string hold raw control characters (a newline
@@ -179,10 +237,13 @@ def schema_grammar(schema_json: str) -> str:
     return cast(str, json_schema_to_gbnf(schema_json)).replace(_LOOSE_CHAR, _STRICT_CHAR)
 
 
-def answer_schema(request: ModelRequest) -> dict[str, Any]:
-    """The schema the answer to ``request`` is held to: the pack schema for a pack of blocks."""
+def answer_schema(request: ModelRequest, mode: AnswerMode = AnswerMode.FULL) -> dict[str, Any]:
+    """The schema the answer to ``request`` is held to: for a pack of blocks, the pack schema
+    of the model's answer mode."""
     if request.schema == RESULT_SCHEMA:
         short_ids = [block.id for block in parse_pack(request.user)]
+        if short_ids and mode is AnswerMode.REFERENCES:
+            return reference_schema(short_ids, prompt_references(request.system))
         if short_ids:
             return pack_schema(short_ids)
     return request.schema
@@ -321,7 +382,7 @@ class LocalProvider:
                 answer = create(
                     prompt=tokens,
                     stop=stop,
-                    grammar=_grammar(answer_schema(request)),
+                    grammar=_grammar(answer_schema(request, self._profile.answers)),
                     max_tokens=max(1, min(request.max_tokens, self._profile.max_output)),
                     temperature=0.0,
                     repeat_penalty=1.0,
