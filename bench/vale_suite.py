@@ -80,8 +80,8 @@ class Suite:
 
     @property
     def aruba(self) -> Path:
-        # Aruba runs the steps in testdata/tmp/aruba: where `I run vale` writes its files,
-        # and what the StylesPath in those files is relative to.
+        # Aruba runs the steps in the suite's `tmp/aruba` folder: where `I run vale` writes
+        # its files, and what the StylesPath in those files is relative to.
         return self.root / "tmp" / "aruba"
 
     def shown(self, path: Path) -> str:
