@@ -10,39 +10,29 @@ import pytest
 from blockpass.execution.packwork import PackWork
 from blockpass.execution.realtime import RealtimeExecutor
 from blockpass.providers.anthropic import AnthropicProvider
-from blockpass.providers.base import ModelProfile, ModelRequest, ModelResponse, model_profile
+from blockpass.providers.base import ModelRequest, ModelResponse, model_profile
 from blockpass.sandbox import DEFAULT_API_KEY, SandboxConfig
 from blockpass.store import RunStore, open_sqlite_store
 from blockpass.task import Task
 from tests.execution.test_realtime import FAST, MODEL, corpus
+from tests.execution.wrapped import WrappedProvider
 from tests.sandbox.support import RunningSandbox, StartSandbox
 
 pytestmark = pytest.mark.anyio
 
 
-class CancelledOnAnswer:
+class CancelledOnAnswer(WrappedProvider):
     """The sandbox's adapter, with the run cancelled (as by Ctrl-C) the moment an answer is
     back: the cancellation lands between the answer and its recording."""
 
     def __init__(self, inner: AnthropicProvider, scope: anyio.CancelScope) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self._scope = scope
-
-    @property
-    def name(self) -> str:
-        return self._inner.name
-
-    @property
-    def profile(self) -> ModelProfile:
-        return self._inner.profile
 
     async def complete(self, request: ModelRequest) -> ModelResponse:
         response = await self._inner.complete(request)
         self._scope.cancel()
         return response
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
 
 
 async def open_store(task: Task, tmp_path: Path) -> RunStore:

@@ -10,41 +10,31 @@ from blockpass.errors import ProviderUnreachable
 from blockpass.execution.packwork import ExecutionSettings, PackWork
 from blockpass.execution.realtime import RealtimeExecutor
 from blockpass.providers.anthropic import AnthropicProvider
-from blockpass.providers.base import ModelProfile, ModelRequest, ModelResponse, model_profile
+from blockpass.providers.base import ModelRequest, ModelResponse, model_profile
 from blockpass.sandbox import DEFAULT_API_KEY
 from blockpass.store import open_sqlite_store
 from blockpass.task import Task
 from tests.execution.test_realtime import MODEL, corpus
+from tests.execution.wrapped import WrappedProvider
 from tests.sandbox.support import RunningSandbox, StartSandbox
 
 pytestmark = pytest.mark.anyio
 SETTINGS = ExecutionSettings(concurrency=1, backoff_base=0.001, min_blocks=1, max_blocks=2)
 
 
-class Unreachable:
+class Unreachable(WrappedProvider):
     """The sandbox's provider, but the calls numbered in ``unreachable`` cannot connect."""
 
     def __init__(self, inner: AnthropicProvider, unreachable: set[int]) -> None:
-        self._inner = inner
+        super().__init__(inner)
         self._unreachable = unreachable
         self.calls = 0
-
-    @property
-    def name(self) -> str:
-        return self._inner.name
-
-    @property
-    def profile(self) -> ModelProfile:
-        return self._inner.profile
 
     async def complete(self, request: ModelRequest) -> ModelResponse:
         self.calls += 1
         if self.calls in self._unreachable:
             raise ProviderUnreachable("cannot connect to sandbox: connection refused")
         return await self._inner.complete(request)
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
 
 
 def unreachable(running: RunningSandbox, calls: set[int]) -> Unreachable:

@@ -46,7 +46,7 @@ import re
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, cast
@@ -156,25 +156,6 @@ def pack_schema(short_ids: Sequence[str]) -> dict[str, Any]:
     Every answer it admits is also valid under ``RESULT_SCHEMA``.
     """
 
-    def item(short_id: str) -> dict[str, Any]:
-        id_ = {"const": short_id}
-        return {
-            "anyOf": [
-                _closed({"id": id_, "verdict": {"const": "ok"}}),
-                _closed(
-                    {
-                        "id": id_,
-                        "verdict": {"const": "edit"},
-                        "edits": {"$ref": "#/$defs/edits"},
-                        "notes": {"$ref": "#/$defs/notes"},
-                    }
-                ),
-                _closed(
-                    {"id": id_, "verdict": {"const": "flag"}, "notes": {"$ref": "#/$defs/notes"}}
-                ),
-            ]
-        }
-
     def text(limit: int) -> dict[str, Any]:
         return {"type": "string", "maxLength": limit}
 
@@ -188,7 +169,28 @@ def pack_schema(short_ids: Sequence[str]) -> dict[str, Any]:
         },
         "notes": {"type": "array", "items": text(MAX_NOTE), "maxItems": MAX_NOTES},
     }
-    return _one_item_per_id(short_ids, item, defs)
+    return _one_item_per_id(short_ids, partial(_item, with_edits=True), defs)
+
+
+def _item(short_id: str, *, with_edits: bool) -> dict[str, Any]:
+    """One answer item for ``short_id``: ``ok``, ``edit`` (when allowed) or ``flag``."""
+    id_ = {"const": short_id}
+    notes = {"$ref": "#/$defs/notes"}
+    edit = _closed(
+        {
+            "id": id_,
+            "verdict": {"const": "edit"},
+            "edits": {"$ref": "#/$defs/edits"},
+            "notes": notes,
+        }
+    )
+    return {
+        "anyOf": [
+            _closed({"id": id_, "verdict": {"const": "ok"}}),
+            *([edit] if with_edits else []),
+            _closed({"id": id_, "verdict": {"const": "flag"}, "notes": notes}),
+        ]
+    }
 
 
 def reference_schema(short_ids: Sequence[str], references: Sequence[str]) -> dict[str, Any]:
@@ -200,17 +202,6 @@ def reference_schema(short_ids: Sequence[str], references: Sequence[str]) -> dic
     answer it admits is also valid under ``RESULT_SCHEMA``.
     """
 
-    def item(short_id: str) -> dict[str, Any]:
-        id_ = {"const": short_id}
-        return {
-            "anyOf": [
-                _closed({"id": id_, "verdict": {"const": "ok"}}),
-                _closed(
-                    {"id": id_, "verdict": {"const": "flag"}, "notes": {"$ref": "#/$defs/notes"}}
-                ),
-            ]
-        }
-
     if references:
         notes = {
             "type": "array",
@@ -220,7 +211,7 @@ def reference_schema(short_ids: Sequence[str], references: Sequence[str]) -> dic
         }
     else:
         notes = {"type": "array", "maxItems": 0}
-    return _one_item_per_id(short_ids, item, {"notes": notes})
+    return _one_item_per_id(short_ids, partial(_item, with_edits=False), {"notes": notes})
 
 
 # llama-cpp-python's converter lets a JSON string hold raw control characters (a newline
