@@ -354,3 +354,32 @@ def test_skipped_scopes_drop_the_content_of_the_named_html_tags(
     assert lines == {weasel.format(2, 3), weasel.format(5, 3)}
     lines, _ = lint_lines(capsys, tmp_path, monkeypatch, "doc.md", "--config", "skip.ini")
     assert lines == {weasel.format(5, 3)}
+
+
+def test_ignored_classes_mask_inline_tags_and_drop_block_tags_of_those_classes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Vale's suite sets IgnoredClasses only on reStructuredText and HTML; the behaviour is
+    # that of Vale's HTML walker (internal/lint/ast.go): a block-level tag of an ignored
+    # class drops its content up to its own closing tag (nested <div>s counted), an inline
+    # one masks the text right after it; `code`, `pre` and `problematic` always count.
+    write_style(tmp_path / "styles", WRITE_GOOD)
+    (tmp_path / "doc.md").write_text(
+        '<div class="metrics wide">\n<div>A very old note.</div>\nA very long note.\n</div>\n'
+        "\n"
+        'A <span class="blurb">very</span> new text, <em>very</em> much.\n'
+        "\n"
+        '<div class="code">A very quoted block.</div>\n'
+        "\n"
+        '<div class="note">A very plain div.</div>\n',
+        "utf-8",
+    )
+    ini = "StylesPath = styles\n{}\n[*.md]\nBasedOnStyles = write-good\n"
+    (tmp_path / "plain.ini").write_text(ini.format(""), "utf-8")
+    (tmp_path / "classes.ini").write_text(ini.format("IgnoredClasses = metrics, blurb"), "utf-8")
+    weasel = "doc.md:{}:{}:write-good.Weasel:'very' is a weasel word!"
+    always = {weasel.format(6, 49), weasel.format(10, 21)}
+    lines, _ = lint_lines(capsys, tmp_path, monkeypatch, "doc.md", "--config", "plain.ini")
+    assert lines == always | {weasel.format(2, 8), weasel.format(3, 3), weasel.format(6, 23)}
+    lines, _ = lint_lines(capsys, tmp_path, monkeypatch, "doc.md", "--config", "classes.ini")
+    assert lines == always
