@@ -82,6 +82,17 @@ class ValeConfig:
     skipped_scopes: frozenset[str] = frozenset()
     ignored_classes: frozenset[str] = frozenset()
 
+    def settings(self) -> list[object]:
+        """What decides which rule reads what, without where the files are: part of the
+        task's fingerprint, so that results made under other settings are not reused."""
+        sections = [
+            (s.glob, s.based_on, sorted(s.switches.items()), s.token_ignores, s.block_ignores)
+            for s in self.sections
+        ]
+        vocabulary = (self.vocabulary.accept, self.vocabulary.reject)
+        scopes = [sorted(self.ignored_scopes), sorted(self.skipped_scopes)]
+        return [self.min_level, sections, vocabulary, scopes, sorted(self.ignored_classes)]
+
     @property
     def style_names(self) -> tuple[str, ...]:
         """Every style a section names, in first-mention order."""
