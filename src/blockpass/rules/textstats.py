@@ -128,6 +128,10 @@ _DOUBLE_SYLLABIC = (
     re.compile(r"[^s]ia"),
 )
 _VOWELS = re.compile(r"[aeiouy]+")
+# Longer than any word: a hash or a run of letters. Go's linear regexes take such a token
+# in their stride; here `.[^aeiuoycgltdb]{2,}ed$` would backtrack quadratically, so a
+# token this long is counted by its vowel groups alone.
+_LONGEST_WORD = 100
 # Prefixes and suffixes said apart from the stem; the earlier group counts for more.
 _PREFIXES = (
     _words(
@@ -178,6 +182,8 @@ def syllables(word: str) -> int:
     text, prefix = _clear_prefix(word)
     text, suffix = _clear_suffix(text)
     count = prefix + suffix + _findall_count(_VOWELS, text)
+    if len(text) > _LONGEST_WORD:
+        return max(count, 1)
     count -= _findall_count(_MONOSYLLABIC_ONE, text) + _findall_count(_MONOSYLLABIC_TWO, text)
     count += sum(_findall_count(pattern, text) for pattern in _DOUBLE_SYLLABIC)
     return max(count, 1)
