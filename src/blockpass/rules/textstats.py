@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from blockpass.rules.sentences import split_sentences
 
@@ -152,22 +153,22 @@ _SUFFIXES = (
 
 def _clear_prefix(word: str) -> tuple[str, int]:
     for index, group in enumerate(_PREFIXES):
-        for prefix in group:
-            if word.startswith(prefix):
-                return word[len(prefix) :], len(_PREFIXES) - index
+        if word.startswith(group):
+            prefix = next(p for p in group if word.startswith(p))
+            return word[len(prefix) :], len(_PREFIXES) - index
     return word, 0
 
 
 def _clear_suffix(word: str) -> tuple[str, int]:
     for index, group in enumerate(_SUFFIXES):
-        for suffix in group:
-            if word.endswith(suffix):
-                return word[: -len(suffix)], len(_SUFFIXES) - index
+        if word.endswith(group):
+            suffix = next(p for p in group if word.endswith(p))
+            return word[: -len(suffix)], len(_SUFFIXES) - index
     return word, 0
 
 
 def _findall_count(pattern: re.Pattern[str], text: str) -> int:
-    return sum(1 for _ in pattern.finditer(text))
+    return len(pattern.findall(text))
 
 
 def syllables(word: str) -> int:
@@ -193,6 +194,15 @@ def _is_complex(word: str, count: int) -> bool:
     if word.endswith(("es", "ed", "ing")):
         count -= 1
     return count > 2
+
+
+# Prose repeats its words: each is measured once.
+@lru_cache(maxsize=1 << 16)
+def _measure(word: str) -> tuple[int, int, int, int, int]:
+    """A word's syllables, characters, and whether it is long, polysyllabic, complex."""
+    count = syllables(word)
+    characters = sum(c.isalpha() or c.isnumeric() for c in word)
+    return count, characters, len(word.encode()) > 6, count > 2, _is_complex(word, count)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -272,18 +282,21 @@ READABILITY_METRICS = {
 def text_stats(text: str) -> TextStats:
     """summarize.Document.Initialize: paragraphs split at blank lines, their sentences, and
     the words of each sentence."""
-    counts = dict.fromkeys(TextStats.__slots__, 0.0)
+    sentences = 0
+    measures: list[tuple[int, int, int, int, int]] = []
     paragraphs = text.split(_PARAGRAPH_BREAK)
-    counts["paragraphs"] = float(len(paragraphs))
     for paragraph in paragraphs:
         for start, end in split_sentences(paragraph):
-            counts["sentences"] += 1
-            for word in _WORD.findall(paragraph[start:end]):
-                count = syllables(word)
-                counts["words"] += 1
-                counts["syllables"] += count
-                counts["characters"] += sum(c.isalpha() or c.isnumeric() for c in word)
-                counts["long_words"] += len(word.encode()) > 6
-                counts["polysyllabic_words"] += count > 2
-                counts["complex_words"] += _is_complex(word, count)
-    return TextStats(**counts)
+            sentences += 1
+            measures.extend(map(_measure, _WORD.findall(paragraph[start:end])))
+    totals = [float(sum(column)) for column in zip(*measures, strict=True)] or [0.0] * 5
+    return TextStats(
+        words=float(len(measures)),
+        sentences=float(sentences),
+        paragraphs=float(len(paragraphs)),
+        syllables=totals[0],
+        characters=totals[1],
+        long_words=totals[2],
+        polysyllabic_words=totals[3],
+        complex_words=totals[4],
+    )
