@@ -1,8 +1,9 @@
 """The document-level extension points: ``metric`` and ``readability``.
 
-Both follow Vale's ``internal/check/metric.go`` and ``readability.go``: whatever ``scope``
-the rule gives, they read the document's summary (its prose paragraphs, list items and
-quotes joined by blank lines) and report at most one alert, at line 1, column 1, with the
+Both follow Vale's ``internal/check/metric.go`` (errata-ai/vale @ 2e356abbfd59) and
+``readability.go`` (@ 29acc0a47697): whatever ``scope`` the rule gives, they read the
+document's summary (its prose paragraphs, list items and quotes joined by blank lines) and
+report at most one alert, at line 1, column 1, with the
 computed value in the message as ``%.2f``. Nothing is reported for a document without a
 word in its prose (Vale has no value to give either: its formulas then divide by zero).
 

@@ -1,9 +1,11 @@
 """Text statistics for the ``metric`` and ``readability`` extension points, as Vale counts them.
 
 Vale computes both over the document's summary with ``summarize.NewDocument`` of
-jdkato/twine (formerly jdkato/prose, same code): ``summarize/summarize.go`` (counting),
-``summarize/readability.go`` (the formulas) and ``summarize/syllables.go`` (the syllable
-counter, ported below with its corner cases and expressions unchanged). Words come from
+jdkato/twine (formerly jdkato/prose, same code): ``summarize/summarize.go`` (counting; twine
+@ 1d45975388672ccd97b86a4118de63fc2e7d9f50), ``summarize/readability.go`` (the formulas;
+prose @ 53a0f3f64354cae4bd319790f38169532c4c8e25) and ``summarize/syllables.go`` (the
+syllable counter, ported below with its corner cases and expressions unchanged; read from
+the package's public source, commit not recorded). Words come from
 ``tokenize.NewWordBoundaryTokenizer``: ``(?:[A-Z]\\.){2,}|[\\p{N}\\p{L}']+``.
 
 The text is cut into paragraphs at blank lines and each paragraph into sentences; Vale
