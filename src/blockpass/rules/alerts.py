@@ -32,9 +32,11 @@ class Alert:
 class LintState:
     """What rules remember from one scope to the next within a document: the terms that
     conditional rules saw defined and the spellings consistency rules saw used (Vale's
-    ``File.Sequences``, shared by all of them)."""
+    ``File.Sequences``, shared by all of them), and the document's blocks counted by kind
+    for metric formulas (Vale's ``File.Metrics``: ``heading_h1``, ``list``, ``pre``, ...)."""
 
     sequences: list[str] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
 
 
 class Matcher(Protocol):

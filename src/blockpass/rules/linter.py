@@ -6,7 +6,9 @@ for them) before the block itself. The order matters to conditional rules, which
 what earlier texts defined (``LintState``).
 
 Positions are 1-based, the column counted in characters (Vale counts runes: an em dash is
-one column). Messages have line breaks and runs of spaces collapsed, as Vale's
+one column). Metric and readability alerts speak of the whole document: they sit at line 1,
+column 1 as in Vale, and belong to the document's first prose block (where ``run`` notes
+them). Messages have line breaks and runs of spaces collapsed, as Vale's
 ``core.FormatAlert`` does (a match of ``y.  T`` is reported as ``'y. T'``).
 """
 
@@ -16,13 +18,14 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from blockpass.blocks import Document
+from blockpass.blocks import BlockKind, Document
 from blockpass.rules.alerts import LintState
 from blockpass.rules.comments import CommentControls
 from blockpass.rules.engine import run_rule
 from blockpass.rules.ignores import NO_IGNORES, Ignores
 from blockpass.rules.literals import PreparedText
 from blockpass.rules.markup import DocumentText, read_texts
+from blockpass.rules.metrics import DOCUMENT_LEVEL
 from blockpass.rules.scopes import Scope, ScopedText, parse_scope
 from blockpass.rules.sentences import split_sentences
 from blockpass.rules.vale import Rule
@@ -33,6 +36,10 @@ _SPACES = re.compile(" +")
 _WHOLE = frozenset({"raw", "summary"})
 # Vale cuts paragraphs only from prose paragraphs, not from headings, items or cells.
 _NOT_PARAGRAPHS = frozenset({"heading", "list", "blockquote", "table", "attr"})
+# What Vale's summary leaves out; the first text without these is the first prose block.
+_NOT_SUMMARY = frozenset({"heading", "table", "attr"})
+# The blocks metric formulas count by kind (besides headings, counted by level).
+_COUNTED = ("list", "blockquote")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -70,6 +77,7 @@ class _DocumentLint:
         self.state = LintState()
         self.controls = CommentControls()
         self.alerts: dict[tuple[str, int, int, str], LintAlert] = {}
+        self.lead_block = ""
         self._readers: dict[tuple[frozenset[str], str], list[Rule]] = {}
 
     def readers(self, text: ScopedText) -> list[Rule]:
@@ -94,7 +102,8 @@ class _DocumentLint:
                 )
                 if silenced:
                     continue
-                line, column = source.position(offset)
+                whole = rule.extends in DOCUMENT_LEVEL
+                line, column = (1, 1) if whole else source.position(offset)
                 message = vale_message(alert.message)
                 key = (rule.id, line, column, message)
                 if key in self.alerts:
@@ -110,7 +119,7 @@ class _DocumentLint:
                     match=alert.match,
                     replacements=alert.replacements,
                     link=rule.link,
-                    block_id=text.block_id,
+                    block_id=self.lead_block if whole else text.block_id,
                 )
 
     def read(self, text: ScopedText, source: DocumentText) -> None:
@@ -126,6 +135,22 @@ class _DocumentLint:
             self.run(text.cut(0, len(text.text), "paragraph"), source)
         self.run(text, source)
 
+    def count_blocks(self, texts: Sequence[ScopedText]) -> None:
+        """Vale's ``File.Metrics``, and the block document-level alerts belong to."""
+        counts = self.state.counts
+        counts["pre"] = sum(b.kind == BlockKind.CODE for b in self.document.blocks)
+        for text in texts:
+            if text.sections & _WHOLE:
+                continue
+            if not self.lead_block and not text.sections & _NOT_SUMMARY:
+                self.lead_block = text.block_id
+            if "heading" in text.sections:
+                level = next((s for s in text.sections if s[:1] == "h" and s[1:].isdigit()), "")
+                counts[f"heading_{level}"] = counts.get(f"heading_{level}", 0) + 1
+            for kind in _COUNTED:
+                if kind in text.sections:
+                    counts[kind] = counts.get(kind, 0) + 1
+
     def lint(self) -> list[LintAlert]:
         if not self.scoped:
             return []
@@ -139,6 +164,7 @@ class _DocumentLint:
             return list(self.alerts.values())
         source, texts = read_texts(self.document, sized=self.names & _WHOLE, ignores=self.ignores)
         self.controls = CommentControls.read(source.comments)
+        self.count_blocks(texts)
         for text in texts:
             self.read(text, source)
         return sorted(self.alerts.values(), key=lambda a: (a.line, a.column, a.rule_id))

@@ -3,7 +3,9 @@
 Vale cuts each block into sentences with prose's Punkt model (English), and rules with
 ``scope: sentence`` read one sentence at a time. Punkt marks every ``.``, ``?`` and ``!``
 followed by white space as a boundary, except after a known abbreviation, an initial or an
-ellipsis, where it looks at the next word: only a capital there starts a new sentence. This
+ellipsis, where it looks at the next word: only a capital there starts a new sentence; and
+punctuation closed by a bracket or quote (``engineer.) at``) ends no sentence before a
+lowercase word (twine's ``multiPunctWordAnnotation``, ``looksInternal``). This
 module follows the same decisions with a fixed list of abbreviations instead of the trained
 model, which is what decides the fixtures' sentences and nearly all of real prose.
 
@@ -30,12 +32,15 @@ _TITLES = frozenset(_TITLE_WORDS.split())
 # A run of terminal punctuation, the quotes or brackets that close with it, then space.
 _CANDIDATE = re.compile(r"[.?!…]+[\"'”’)\]]*(?=\s+\S)")
 _OPENERS = "\"'“‘(["
+_CLOSERS = "\"'”’)"
 
 
 def _ends_sentence(text: str, candidate: re.Match[str]) -> bool:
     terminal = candidate.group().rstrip("\"'”’)]")
     after = text[candidate.end() :].lstrip()
     next_is_capital = after[:1].isupper() or after[:1] in _OPENERS
+    if candidate.group()[-1] in _CLOSERS and after[:1].islower():
+        return False
     if "?" in terminal or "!" in terminal:
         return True
     if len(terminal) > 1 or terminal == "…":

@@ -1,13 +1,15 @@
 """Loading Vale style packages (a folder of YAML rules) into immutable ``Rule`` values.
 
 Every rule file is kept, whatever its extension point: a rule this engine cannot run is
-loaded with ``implemented=False`` and a ``reason`` (readability, spelling, sequence,
-metric and script; a capitalization rule with ``match: $title``; a pattern no
-engine compiles), so that it is handed to the model instead of being dropped. The whole
+loaded with ``implemented=False`` and a ``reason`` (spelling, sequence and script; a
+capitalization rule with ``match: $title``; a readability metric Vale does not know; a
+pattern no engine compiles), so that it is handed to the model instead of being dropped. The whole
 YAML mapping is kept in ``definition``, where the extension points read their own keys
 (``first``/``second``, ``match``, ``max``, ...).
 
-Defaults follow Vale's loader: ``level: warning``, ``scope: text``, ids ``Style.FileStem``.
+Defaults follow Vale's loader: ``level: warning``, ``scope: text``, ids ``Style.FileStem``;
+metric and readability rules always read the summary, as in Vale. A metric formula that
+does not parse is the rule file's error.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from blockpass.rules.checks import (
     compile_repetition,
 )
 from blockpass.rules.engine import RegexError, compile_existence, compile_substitution
+from blockpass.rules.formula import FormulaError
+from blockpass.rules.metrics import DOCUMENT_LEVEL, compile_metric, compile_readability
 
 __all__ = [
     "EXTENSION_POINTS",
@@ -69,7 +73,9 @@ IMPLEMENTED_EXTENSION_POINTS = frozenset(
         "conditional",
         "consistency",
         "existence",
+        "metric",
         "occurrence",
+        "readability",
         "repetition",
         "substitution",
     }
@@ -252,6 +258,10 @@ def _compile(rule: Rule) -> Matcher:
         return compile_consistency(
             definition, rule.name, nonword=rule.nonword, ignorecase=rule.ignorecase
         )
+    if point == "metric":
+        return compile_metric(definition)
+    if point == "readability":
+        return compile_readability(definition)
     return compile_capitalization(definition, rule.exceptions)
 
 
@@ -262,6 +272,8 @@ def _matcher_for(rule: Rule) -> tuple[Matcher | None, str]:
         return None, str(exc)
     except RegexError as exc:
         return None, f"pattern does not compile: {exc}"
+    except FormulaError as exc:
+        raise _fail(rule.path, f"rule {rule.id}: {exc}") from None
 
 
 def load_vale_rule(path: Path, *, style: str | None = None) -> Rule:
@@ -308,7 +320,9 @@ def rule_from_mapping(
         message=_scalar(data.get("message"), path, "message"),
         description=_scalar(data.get("description"), path, "description"),
         link=_scalar(data.get("link"), path, "link"),
-        scope=_strings(data.get("scope", "text"), path, "scope"),
+        scope=("summary",)
+        if extends in DOCUMENT_LEVEL
+        else _strings(data.get("scope", "text"), path, "scope"),
         action=_action(data.get("action"), path),
         ignorecase=own(_flag, "ignorecase", False),
         nonword=own(_flag, "nonword", False),
