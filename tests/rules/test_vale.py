@@ -49,7 +49,7 @@ def test_the_extension_points_the_packages_use_are_all_covered() -> None:
 @pytest.mark.parametrize(
     ("body", "reason"),
     [
-        ("extends: spelling\nmessage: x\n", "extension point 'spelling' is not implemented"),
+        ("extends: sequence\nmessage: x\n", "extension point 'sequence' is not implemented"),
         ("extends: readability\nmessage: x\nmetrics: [SMOG]\ngrade: 8\n", "'readability'"),
         ("extends: capitalization\nmessage: x\nmatch: $title\n", "part-of-speech tagger"),
         ("extends: conditional\nmessage: x\nfirst: '(a'\nsecond: b\n", "does not compile"),

@@ -1,9 +1,8 @@
 """Loading Vale style packages (a folder of YAML rules) into immutable ``Rule`` values.
 
 Every rule file is kept, whatever its extension point: a rule this engine cannot run is
-loaded with ``implemented=False`` and a ``reason`` (readability, spelling, sequence,
-metric and script; a capitalization rule with ``match: $title``; a pattern no
-engine compiles), so that it is handed to the model instead of being dropped. The whole
+loaded with ``implemented=False`` and a ``reason`` (readability, sequence, metric and
+script; a capitalization rule with ``match: $title``; a pattern no engine compiles), so that it is handed to the model instead of being dropped. The whole
 YAML mapping is kept in ``definition``, where the extension points read their own keys
 (``first``/``second``, ``match``, ``max``, ...).
 
@@ -32,6 +31,7 @@ from blockpass.rules.checks import (
     compile_repetition,
 )
 from blockpass.rules.engine import RegexError, compile_existence, compile_substitution
+from blockpass.rules.spelling import compile_spelling
 
 __all__ = [
     "EXTENSION_POINTS",
@@ -71,6 +71,7 @@ IMPLEMENTED_EXTENSION_POINTS = frozenset(
         "existence",
         "occurrence",
         "repetition",
+        "spelling",
         "substitution",
     }
 )
@@ -248,6 +249,10 @@ def _compile(rule: Rule) -> Matcher:
         return compile_repetition(definition, rule.tokens, rule.ignorecase, rule.exceptions)
     if point == "conditional":
         return compile_conditional(definition, rule.exceptions)
+    if point == "spelling":
+        return compile_spelling(
+            definition, rule_id=rule.id, path=rule.path, exceptions=rule.exceptions
+        )
     if point == "consistency":
         return compile_consistency(
             definition, rule.name, nonword=rule.nonword, ignorecase=rule.ignorecase
