@@ -86,7 +86,7 @@ _DEFAULT_FILTERS = (
 )
 _QUOTES = str.maketrans({"\u201c": '"', "\u201d": '"', "\u2018": "'", "\u2019": "'"})
 _PREFIXES = frozenset("$(\"['")
-_SUFFIXES = frozenset(',)"]!;.?:\'')
+_SUFFIXES = frozenset(",)\"]!;.?:'")
 _ABBREVIATION = re.compile(r"(?:[A-Za-z]\.){2,}|[A-Z][a-z]{1,2}\.")
 _WORD_RUN = re.compile(r"\S+")
 # Words seen per rule, remembered up to this many: prose repeats its words, hostile input
@@ -212,8 +212,7 @@ def _load(folders: Sequence[Path], name: str, rule_id: str) -> Any:
     where = ", ".join(str(folder) for folder in folders)
     hint = _INSTALL_HINT if name == DEFAULT_DICTIONARY else "check the rule's dicpath"
     raise UserInputError(
-        f"{rule_id}: no Hunspell dictionary '{name}' ({name}.dic and {name}.aff) in {where}; "
-        f"{hint}"
+        f"{rule_id}: no Hunspell dictionary '{name}' ({name}.dic and {name}.aff) in {where}; {hint}"
     )
 
 

@@ -2,9 +2,10 @@
 
 Every rule file is kept, whatever its extension point: a rule this engine cannot run is
 loaded with ``implemented=False`` and a ``reason`` (readability, sequence, metric and
-script; a capitalization rule with ``match: $title``; a pattern no engine compiles), so that it is handed to the model instead of being dropped. The whole
-YAML mapping is kept in ``definition``, where the extension points read their own keys
-(``first``/``second``, ``match``, ``max``, ...).
+script; a capitalization rule with ``match: $title``; a pattern no engine compiles), so
+that it is handed to the model instead of being dropped. The whole YAML mapping is kept in
+``definition``, where the extension points read their own keys (``first``/``second``,
+``match``, ``max``, ...).
 
 Defaults follow Vale's loader: ``level: warning``, ``scope: text``, ids ``Style.FileStem``.
 """
