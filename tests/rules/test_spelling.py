@@ -18,11 +18,12 @@ import pytest
 from bench.vale_features import VALE_SUITE, scenario
 
 from blockpass.cli import main
+from blockpass.documents.markdown import read_markdown
 from blockpass.errors import UserInputError
-from blockpass.lint import lint_command
+from blockpass.lint import lint_command, lint_documents
 from blockpass.rules import spelling
 from blockpass.rules.spelling import vale_words
-from blockpass.rules.vale import load_vale_package
+from blockpass.rules.vale import RulePackage, load_vale_package, load_vale_rule
 from tests.rules.dictionary import requires_en_us
 from tests.test_deterministic import findings_of
 
@@ -254,3 +255,25 @@ def test_a_spelling_alert_is_a_note_of_the_rule_engine_in_run_never_an_edit(
     findings = findings_of(check, "This is a typpo.\n")
     assert findings.edits == ()
     assert findings.notes == ("Mine.Spelling: Did you really mean 'typpo'?",)
+
+
+@pytest.mark.parametrize(("fixture", "flagged"), [("testinvalid", None), ("testvalid", {"uptime"})])
+def test_red_hats_spelling_rule_flags_each_invalid_line_and_passes_the_valid_ones(
+    shared_data: Path, fixture: str, flagged: set[str] | None
+) -> None:
+    # RedHat.Spelling: its own dictionary (dicpath relative to StylesPath), `append: true`
+    # for the default, filters. Each line of the package's fixture must raise an alert
+    # (testinvalid) or none (testvalid), read here as one Markdown paragraph a line. Vale's
+    # en_US-web knows 'uptime'; Debian's en_US does not.
+    redhat = shared_data / "styles" / "RedHat"
+    rule = load_vale_rule(redhat / "RedHat" / "Spelling.yml")
+    assert rule.implemented
+    lines = (redhat / "fixtures" / "Spelling" / f"{fixture}.adoc").read_text("utf-8").splitlines()
+    lines = [line for line in lines if line.strip()]
+    document = read_markdown("\n\n".join(lines).encode(), document_id="t.md")
+    package = RulePackage(name="RedHat", path=rule.path.parent, rules=(rule,))
+    alerts = lint_documents([document], package, min_level="suggestion")
+    if flagged is None:
+        assert sorted({alert.line for alert in alerts}) == [2 * n + 1 for n in range(len(lines))]
+    else:
+        assert {alert.match for alert in alerts} == flagged
