@@ -10,7 +10,10 @@ Enough of Vale's configuration for style packages' fixtures and ordinary project
   ``BasedOnStyles = A, B`` and per-rule switches ``Style.Rule = YES`` / ``NO`` or a level
   (``Style.Rule = error``), which also changes the rule's level, and ``TokenIgnores`` and
   ``BlockIgnores`` (or its older name ``IgnorePatterns``): comma-separated patterns, as
-  Vale splits them, for every file the section matches.
+  Vale splits them, for every file the section matches;
+- the built-in ``Vale`` style (``rules/builtin.py``): ``Vale.Spelling`` and
+  ``Vale.Repetition`` are loaded when a section names the style, and every spelling rule
+  accepts the Vocab's accepted terms, whichever style it belongs to.
 
 A rule runs on a file when one of the file's sections switches it on, or its style is among
 the file's ``BasedOnStyles`` and no section switches it off; then only when its level is at
