@@ -25,6 +25,7 @@ from blockpass.rules import spelling
 from blockpass.rules.spelling import vale_words
 from blockpass.rules.vale import RulePackage, load_vale_package, load_vale_rule
 from tests.rules.dictionary import requires_en_us
+from tests.rules.test_vale_config import _run_notes
 from tests.test_deterministic import findings_of
 
 pytestmark = requires_en_us
@@ -277,3 +278,18 @@ def test_red_hats_spelling_rule_flags_each_invalid_line_and_passes_the_valid_one
         assert sorted({alert.line for alert in alerts}) == [2 * n + 1 for n in range(len(lines))]
     else:
         assert {alert.match for alert in alerts} == flagged
+
+
+def test_run_with_based_on_vale_notes_spelling_and_repetition_and_edits_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = "This is a typpo in in the text.\n"
+    (tmp_path / "doc.md").write_text(text, encoding="utf-8")
+    (tmp_path / ".vale.ini").write_text("[*]\nBasedOnStyles = Vale\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "doc.md", "--config", ".vale.ini", "--out", "out"]) == 0
+    assert _run_notes(tmp_path / "out") == {
+        "Vale.Spelling: Did you really mean 'typpo'?": 1,
+        "Vale.Repetition: 'in' is repeated!": 1,
+    }
+    assert (tmp_path / "out" / "revised" / "doc.md").read_text(encoding="utf-8") == text
