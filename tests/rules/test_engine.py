@@ -125,13 +125,13 @@ def test_exceptions_are_case_sensitive_unless_marked(tmp_path: Path) -> None:
 
 
 def test_unimplemented_rules_are_skipped_and_alerts_come_sorted(tmp_path: Path) -> None:
-    spelling = _rule(tmp_path, "extends: spelling\nmessage: '%s'\n", "Spell")
+    sequence = _rule(tmp_path, "extends: sequence\nmessage: '%s'\n", "Seq")
     text = "We will organise this. TL;DR: the API is OK."
-    alerts = check_text(text, [*GOOGLE.rules, spelling])
+    alerts = check_text(text, [*GOOGLE.rules, sequence])
     assert [a.start for a in alerts] == sorted(a.start for a in alerts)
     assert {a.rule_id for a in alerts} >= {"Google.We", "Google.Will", "Google.Spelling"}
-    assert spelling.implemented is False
-    assert "Mine.Spell" not in {a.rule_id for a in alerts}
+    assert sequence.implemented is False
+    assert "Mine.Seq" not in {a.rule_id for a in alerts}
 
 
 def test_messages_are_filled_like_vales_format_message() -> None:

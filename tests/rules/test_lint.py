@@ -215,7 +215,7 @@ def test_raw_and_summary_scopes_and_rules_left_unchecked_are_named(tmp_path: Pat
         style / "Long.yml",
         "extends: occurrence\nmessage: too long\nscope: summary\nmax: 2\ntoken: '\\b\\w+\\b'\n",
     )
-    _write(style / "Spell.yml", "extends: spelling\nmessage: '%s'\n")
+    _write(style / "Seq.yml", "extends: sequence\nmessage: '%s'\n")
     _write(
         tmp_path / "docs" / "a.md", "# Head words here\n\nOne two.\n\n```\ncode\n```\n\nThree.\n"
     )
@@ -227,7 +227,7 @@ def test_raw_and_summary_scopes_and_rules_left_unchecked_are_named(tmp_path: Pat
         "  7:1       warning     fence  Mine.Fence",
         "",
         "0 errors, 3 warnings and 0 suggestions in 1 file.",
-        "Not checked here (no engine for them): 1 rule: Mine.Spell",
+        "Not checked here (no engine for them): 1 rule: Mine.Seq",
     ]
     assert code == 0
 

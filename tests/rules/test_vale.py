@@ -49,7 +49,7 @@ def test_the_extension_points_the_packages_use_are_all_covered() -> None:
 @pytest.mark.parametrize(
     ("body", "reason"),
     [
-        ("extends: spelling\nmessage: x\n", "extension point 'spelling' is not implemented"),
+        ("extends: sequence\nmessage: x\n", "extension point 'sequence' is not implemented"),
         # Readability runs in the engine now; a metric Vale does not know still goes to the model.
         ("extends: readability\nmessage: x\nmetrics: [Dale-Chall]\n", "'Dale-Chall' is not one"),
         ("extends: capitalization\nmessage: x\nmatch: $title\n", "part-of-speech tagger"),

@@ -11,7 +11,10 @@ Enough of Vale's configuration for style packages' fixtures and ordinary project
   ``BasedOnStyles = A, B`` and per-rule switches ``Style.Rule = YES`` / ``NO`` or a level
   (``Style.Rule = error``), which also changes the rule's level, and ``TokenIgnores`` and
   ``BlockIgnores`` (or its older name ``IgnorePatterns``): comma-separated patterns, as
-  Vale splits them, for every file the section matches.
+  Vale splits them, for every file the section matches;
+- the built-in ``Vale`` style (``rules/builtin.py``): ``Vale.Spelling`` and
+  ``Vale.Repetition`` are loaded when a section names the style, and every spelling rule
+  accepts the Vocab's accepted terms, whichever style it belongs to.
 
 A rule runs on a file when one of the file's sections switches it on, or its style is among
 the file's ``BasedOnStyles`` and no section switches it off; then only when its level is at
@@ -31,6 +34,7 @@ from pathlib import Path
 
 from blockpass.errors import UserInputError
 from blockpass.files import read_text
+from blockpass.rules.builtin import BUILT_IN_STYLE, built_in_package
 from blockpass.rules.ignores import Ignores, check_pattern
 from blockpass.rules.vale import LEVELS, Rule, RulePackage, load_vale_package, with_exceptions
 from blockpass.rules.vocab import Vocabulary, read_vocabularies
@@ -103,13 +107,16 @@ class ValeConfig:
         return tuple(names)
 
     def load_packages(self) -> list[RulePackage]:
-        """The named styles found under ``StylesPath`` (Vale's built-in ``Vale`` style and
-        styles that are not there are skipped)."""
-        vocabulary = self.vocabulary.package()
-        built_in = [vocabulary] if vocabulary is not None else []
+        """The named styles found under ``StylesPath`` (styles that are not there are
+        skipped), and Vale's built-in ``Vale`` style (``rules/builtin.py``)."""
+        root = self.styles_path or (self.path.parent if self.path is not None else Path())
+        defaults = BUILT_IN_STYLE in self.style_names
+        vale = built_in_package(self.vocabulary, root, defaults=defaults)
+        built_in = [vale] if vale is not None else []
         if self.styles_path is None:
             return built_in
-        folders = [self.styles_path / name for name in self.style_names]
+        names = [name for name in self.style_names if name != BUILT_IN_STYLE]
+        folders = [self.styles_path / name for name in names]
         return [load_vale_package(folder) for folder in folders if folder.is_dir()] + built_in
 
     def ignores_for(self, path: str) -> Ignores:
@@ -144,9 +151,11 @@ class ValeConfig:
                 continue
             if switch in LEVELS:
                 rule = replace(rule, level=switch)
-            # A rule with `vocab: false` keeps its own exceptions only.
+            # A rule with `vocab: false` keeps its own exceptions only; every spelling rule
+            # accepts the Vocab's terms, as Vale's does.
             vocab = rule.definition.get("vocab", True) is not False
-            if vocab and rule.style in based_on and rule.style != "Vale":
+            based = rule.style in based_on and rule.style != BUILT_IN_STYLE
+            if vocab and (based or rule.extends == "spelling"):
                 rule = _accepting(rule, self.vocabulary.accept)
             if LEVELS.index(rule.level) >= floor:
                 selected.append(rule)

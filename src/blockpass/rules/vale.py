@@ -1,10 +1,10 @@
 """Loading Vale style packages (a folder of YAML rules) into immutable ``Rule`` values.
 
 Every rule file is kept, whatever its extension point: a rule this engine cannot run is
-loaded with ``implemented=False`` and a ``reason`` (spelling, sequence and script; a
-capitalization rule with ``match: $title``; a readability metric Vale does not know; a
-pattern no engine compiles), so that it is handed to the model instead of being dropped. The whole
-YAML mapping is kept in ``definition``, where the extension points read their own keys
+loaded with ``implemented=False`` and a ``reason`` (sequence and script; a capitalization
+rule with ``match: $title``; a readability metric Vale does not know; a pattern no engine
+compiles), so that it is handed to the model instead of being dropped. The whole YAML
+mapping is kept in ``definition``, where the extension points read their own keys
 (``first``/``second``, ``match``, ``max``, ...).
 
 Defaults follow Vale's loader: ``level: warning``, ``scope: text``, ids ``Style.FileStem``;
@@ -36,6 +36,7 @@ from blockpass.rules.checks import (
 from blockpass.rules.engine import RegexError, compile_existence, compile_substitution
 from blockpass.rules.formula import FormulaError
 from blockpass.rules.metrics import DOCUMENT_LEVEL, compile_metric, compile_readability
+from blockpass.rules.spelling import compile_spelling
 
 __all__ = [
     "EXTENSION_POINTS",
@@ -77,6 +78,7 @@ IMPLEMENTED_EXTENSION_POINTS = frozenset(
         "occurrence",
         "readability",
         "repetition",
+        "spelling",
         "substitution",
     }
 )
@@ -254,6 +256,10 @@ def _compile(rule: Rule) -> Matcher:
         return compile_repetition(definition, rule.tokens, rule.ignorecase, rule.exceptions)
     if point == "conditional":
         return compile_conditional(definition, rule.exceptions)
+    if point == "spelling":
+        return compile_spelling(
+            definition, rule_id=rule.id, path=rule.path, exceptions=rule.exceptions
+        )
     if point == "consistency":
         return compile_consistency(
             definition, rule.name, nonword=rule.nonword, ignorecase=rule.ignorecase
