@@ -25,6 +25,8 @@ RUN = ["run", *JOB, "--provider", "sandbox", "--model", "claude-sonnet-4-5", "--
         (["sandbox", "--latency", "-1"], "argument --latency: seconds must be zero or more: '-1'"),
         (["sandbox", "--token-latency", "nan"], "argument --token-latency: seconds must be"),
         ([*RUN, "--sandbox-latency", "-0.5"], "argument --sandbox-latency: seconds must be zero"),
+        ([*RUN, "--threads", "0"], "argument --threads: must be at least 1: '0'"),
+        ([*RUN, "--threads", "two"], "argument --threads: not a whole number: 'two'"),
     ],
 )
 def test_an_out_of_range_port_or_a_negative_latency_is_refused_in_one_line(

@@ -191,6 +191,12 @@ def _job_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--model-path", type=Path, help="a GGUF file for --provider local")
     parser.add_argument(
+        "--threads",
+        type=_count,
+        help="CPU threads for --provider local (default: the cores other processes leave "
+        "free, looked at before each call)",
+    )
+    parser.add_argument(
         "--context-window",
         type=int,
         help="tokens the model takes in, for a model blockpass has no profile of "
@@ -417,7 +423,9 @@ def _run_job(args: argparse.Namespace) -> int:
     async def go(base_url: str | None, api_key: str, name: str) -> JobOutcome:
         provider: Provider
         if provider_name == "local":
-            provider = LocalProvider(profile=profile, model_path=args.model_path)
+            provider = LocalProvider(
+                profile=profile, model_path=args.model_path, n_threads=args.threads
+            )
         else:
             provider = open_adapter(profile, api_key=api_key, base_url=base_url, name=name)
         try:
@@ -652,6 +660,16 @@ def _seconds(text: str) -> float:
     if not 0 <= seconds < math.inf:
         raise argparse.ArgumentTypeError(f"seconds must be zero or more: {text!r}")
     return seconds
+
+
+def _count(text: str) -> int:
+    try:
+        count = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {text!r}")
+    return count
 
 
 def _port(text: str) -> int:

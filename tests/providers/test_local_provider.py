@@ -35,6 +35,7 @@ from blockpass.providers.local import (
     reused_prefix,
     schema_grammar,
 )
+from tests.providers.test_cpu_share import Machine
 
 GUIDE = """\
 <style_guide name="house.md">
@@ -283,3 +284,33 @@ async def test_a_missing_model_file_is_a_user_error_naming_the_path(tmp_path: Pa
     missing = tmp_path / "nope.gguf"
     with pytest.raises(UserInputError, match=r"nope\.gguf: no such GGUF model file"):
         await LocalProvider(model_path=missing).complete(make_request(make_pack(PARAGRAPHS)))
+
+
+def test_llama_cpp_gets_one_thread_while_another_process_keeps_a_core_busy() -> None:
+    machine = Machine()
+    local = LocalProvider(cpu_share=machine.share(cores=2))
+
+    async def two_calls() -> None:
+        try:
+            machine.run(5, others=1.0, own=1.0)
+            await local.complete(make_request(make_pack(PARAGRAPHS[:1])))
+            machine.run(5, others=0.0, own=1.0)
+            await local.complete(make_request(make_pack(PARAGRAPHS[:1])))
+        finally:
+            await local.aclose()
+
+    anyio.run(two_calls)
+    assert local.threads_used == [1, 2]
+
+
+def test_fixed_threads_are_used_whatever_the_machine_does() -> None:
+    local = LocalProvider(n_threads=1)
+
+    async def one_call() -> None:
+        try:
+            await local.complete(make_request(make_pack(PARAGRAPHS[:1])))
+        finally:
+            await local.aclose()
+
+    anyio.run(one_call)
+    assert local.threads_used == [1]

