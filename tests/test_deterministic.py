@@ -269,3 +269,13 @@ def test_with_a_vale_ini_the_model_is_told_only_the_rules_it_switches_on_for_som
     off = RuleCheck(packages, config=read_vale_ini(ini), paths=["b.txt"])
     assert off.instructions_for_model() == ""
     assert off.covered == ()
+
+
+def test_the_engine_digest_without_a_config_or_dictionaries_is_the_one_earlier_versions_wrote() -> (
+    None
+):
+    # Pinned from blockpass 42316e9: run directories made before `--config` and spelling
+    # sources joined the fingerprint must not be refused as another task's.
+    assert RuleCheck([load_vale_package(EXAMPLE_RULES)]).digest() == (
+        "e4d4ae4297d261c7e4851221269efde1"
+    )

@@ -69,10 +69,15 @@ class RuleCheck:
 
     def digest(self) -> str:
         """What the engine's part of the task is, for the task fingerprint."""
-        definitions = [(rule.id, rule.implemented, rule.definition) for rule in self._rules]
-        settings = None if self._config is None else self._config.settings()
+        # What is not there is left out, not written as empty: run directories made before
+        # configs and dictionaries counted keep their fingerprint.
+        definitions = [
+            (rule.id, rule.implemented, rule.definition, *([rule.sources] if rule.sources else []))
+            for rule in self._rules
+        ]
+        settings = [] if self._config is None else [self._config.settings()]
         payload = json.dumps(
-            [_FIX_POLICY, self._apply_fixes, definitions, settings], sort_keys=True, default=str
+            [_FIX_POLICY, self._apply_fixes, definitions, *settings], sort_keys=True, default=str
         )
         return hashlib.sha256(payload.encode()).hexdigest()[:32]
 

@@ -18,6 +18,7 @@ import pytest
 from bench.vale_features import VALE_SUITE, scenario
 
 from blockpass.cli import main
+from blockpass.deterministic import RuleCheck
 from blockpass.documents.markdown import read_markdown
 from blockpass.errors import UserInputError
 from blockpass.lint import lint_command, lint_documents
@@ -293,3 +294,24 @@ def test_run_with_based_on_vale_notes_spelling_and_repetition_and_edits_nothing(
         "Vale.Repetition: 'in' is repeated!": 1,
     }
     assert (tmp_path / "out" / "revised" / "doc.md").read_text(encoding="utf-8") == text
+
+
+def test_an_edited_word_list_or_dictionary_changes_the_task_so_old_results_are_not_reused(
+    tmp_path: Path,
+) -> None:
+    style = write_spelling_style(
+        tmp_path / "styles",
+        "extends: spelling\nmessage: \"Spell '%s'?\"\ndicpath: dicts\n"
+        "dictionaries: [xx_Tiny]\nignore: words.txt\n",
+    )
+
+    def digest() -> str:
+        return RuleCheck([load_vale_package(style)]).digest()
+
+    first = digest()
+    assert digest() == first
+    (tmp_path / "styles" / "words.txt").write_text("frobnicate\nteh\n", encoding="utf-8")
+    second = digest()
+    assert second != first
+    (tmp_path / "styles" / "dicts" / "xx_Tiny.dic").write_text(TINY_DIC + "wrnog\n", "utf-8")
+    assert digest() not in (first, second)

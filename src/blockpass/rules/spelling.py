@@ -41,6 +41,7 @@ that the default filters skip.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -140,6 +141,9 @@ class SpellingMatcher:
     speller: _Speller
     filters: tuple[Pattern | re.Pattern[str], ...]
     exceptions: Pattern | None
+    # A digest of the dictionaries and word lists read: part of a task's fingerprint, so that
+    # results made with other words are not reused.
+    sources: str = ""
     # word → whether it is an alert; filled as text is read
     seen: dict[str, bool] = field(default_factory=dict, compare=False)
 
@@ -182,6 +186,15 @@ def _hunspell(folder: Path, name: str) -> Any:
     return Hunspell(name, hunspell_data_dir=str(folder))
 
 
+def _sources(dictionaries: Sequence[Path], words: frozenset[str]) -> str:
+    digest = hashlib.sha256()
+    for path in dictionaries:
+        for suffix in (".aff", ".dic"):
+            digest.update(path.with_suffix(suffix).read_bytes())
+    digest.update("\n".join(sorted(words)).encode())
+    return digest.hexdigest()[:32]
+
+
 def _names(definition: Mapping[str, Any], key: str) -> tuple[str, ...]:
     value = definition.get(key)
     if value is None or value == "":
@@ -202,11 +215,12 @@ def _beside(styles_path: Path, name: str) -> Path:
     return path if path.is_absolute() else styles_path / path
 
 
-def _load(folders: Sequence[Path], name: str, rule_id: str) -> Any:
+def _load(folders: Sequence[Path], name: str, rule_id: str) -> tuple[Any, Path]:
+    """The dictionary ``name`` from the first folder holding it, and its path sans suffix."""
     for folder in folders:
         if (folder / f"{name}.dic").is_file() and (folder / f"{name}.aff").is_file():
             try:
-                return _hunspell(folder, name)
+                return _hunspell(folder, name), folder / name
             except (HunspellFilePathError, OSError, UnicodeError) as exc:
                 raise UserInputError(f"{rule_id}: cannot read {folder / name}: {exc}") from exc
     where = ", ".join(str(folder) for folder in folders)
@@ -216,7 +230,9 @@ def _load(folders: Sequence[Path], name: str, rule_id: str) -> Any:
     )
 
 
-def _dictionaries(definition: Mapping[str, Any], styles_path: Path, rule_id: str) -> list[Any]:
+def _dictionaries(
+    definition: Mapping[str, Any], styles_path: Path, rule_id: str
+) -> list[tuple[Any, Path]]:
     aff, dic = (_names(definition, key) for key in ("aff", "dic"))
     if aff and dic:
         aff_path, dic_path = _beside(styles_path, aff[0]), _beside(styles_path, dic[0])
@@ -280,8 +296,8 @@ def compile_spelling(
     ]
     if not _flag(definition, "custom"):
         filters.extend(_DEFAULT_FILTERS)
-    speller = _Speller(
-        _dictionaries(definition, styles_path, rule_id),
-        _ignored_words(definition, styles_path, rule_id),
-    )
-    return SpellingMatcher(speller, tuple(filters), _exception_pattern(exceptions))
+    dictionaries = _dictionaries(definition, styles_path, rule_id)
+    words = _ignored_words(definition, styles_path, rule_id)
+    speller = _Speller([dictionary for dictionary, _ in dictionaries], words)
+    sources = _sources([path for _, path in dictionaries], words)
+    return SpellingMatcher(speller, tuple(filters), _exception_pattern(exceptions), sources)

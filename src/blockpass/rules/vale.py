@@ -36,7 +36,7 @@ from blockpass.rules.checks import (
 from blockpass.rules.engine import RegexError, compile_existence, compile_substitution
 from blockpass.rules.formula import FormulaError
 from blockpass.rules.metrics import DOCUMENT_LEVEL, compile_metric, compile_readability
-from blockpass.rules.spelling import compile_spelling
+from blockpass.rules.spelling import SpellingMatcher, compile_spelling
 
 __all__ = [
     "EXTENSION_POINTS",
@@ -121,6 +121,9 @@ class Rule:
     implemented: bool = False
     reason: str = ""
     matcher: Matcher | None = field(default=None, compare=False, repr=False)
+    # A digest of the files the rule reads besides its own (a spelling rule's dictionaries
+    # and word lists), for the task's fingerprint.
+    sources: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -347,7 +350,10 @@ def rule_from_mapping(
 
 def _compiled(rule: Rule) -> Rule:
     matcher, reason = _matcher_for(rule)
-    return replace(rule, implemented=matcher is not None, reason=reason, matcher=matcher)
+    sources = matcher.sources if isinstance(matcher, SpellingMatcher) else ""
+    return replace(
+        rule, implemented=matcher is not None, reason=reason, matcher=matcher, sources=sources
+    )
 
 
 def with_exceptions(rule: Rule, extra: Sequence[str]) -> Rule:
