@@ -11,7 +11,7 @@ by the price table, the report's own arithmetic), never from an estimate.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -65,7 +65,9 @@ class _RateColumn(ProgressColumn):
 
 class _TimeLeftColumn(ProgressColumn):
     def render(self, task: Task) -> Text:
-        if task.finished:
+        # Rich marks a task finished only when an update reaches the total, never a task
+        # that starts there (an empty job, a resumed run with every block done).
+        if task.total is not None and task.completed >= task.total:
             return Text("done")
         left = task.time_remaining
         if left is None:
@@ -95,7 +97,9 @@ class RunProgress:
     cursor before anything else is printed.
     """
 
-    def __init__(self, console: Console | None) -> None:
+    def __init__(
+        self, console: Console | None, *, clock: Callable[[], float] | None = None
+    ) -> None:
         self._progress = (
             None
             if console is None
@@ -109,6 +113,7 @@ class RunProgress:
                 TextColumn("{task.fields[batches]}"),
                 console=console,
                 refresh_per_second=4,
+                get_time=clock,
             )
         )
         self._task: TaskID | None = None
@@ -224,7 +229,7 @@ def print_outcome(console: Console | None, outcome: JobOutcome) -> None:
     ]
     if this_run.calls:
         mine.append(("cost", _this_run_cost(this_run)))
-    console.print(_pairs_table(mine, title="This run"))
+    console.print(_heading("This run"), _pairs_table(mine))
     covers = f"Every run in {outcome.out_dir}"
     if this_run.earlier_calls:
         covers += f" (this run and {_calls(this_run.earlier_calls)} of earlier runs)"
@@ -235,7 +240,8 @@ def print_outcome(console: Console | None, outcome: JobOutcome) -> None:
         tokens.add_row(Text(name), *map(Text, cells))
     renderables: list[RenderableType] = [
         Text(""),
-        _pairs_table(sections.head, title=covers),
+        _heading(covers),
+        _pairs_table(sections.head),
         tokens,
         _pairs_table(sections.tail),
     ]
@@ -247,7 +253,8 @@ def print_outcome(console: Console | None, outcome: JobOutcome) -> None:
         saved.add_row(Text(name.removeprefix("saved by ")), Text(amount), Text(share.strip()))
     renderables += [
         Text(""),
-        _pairs_table(pairs, title="Where the blocks went"),
+        _heading("Where the blocks went"),
+        _pairs_table(pairs),
         saved,
         *map(Text, _tail_lines(outcome)),
     ]
@@ -261,7 +268,8 @@ def print_forecast(console: Console | None, heading: str, rows: Sequence[Forecas
         print(render_forecast(rows), flush=True)
         return
     cells, notes = forecast_cells(rows)
-    table = Table(title=Text(heading), title_justify="left")
+    console.print(Text(heading))
+    table = Table()
     table.add_column(FORECAST_COLUMNS[0])
     for name in FORECAST_COLUMNS[1:-1]:
         table.add_column(name, justify="right")
@@ -273,9 +281,13 @@ def print_forecast(console: Console | None, heading: str, rows: Sequence[Forecas
         console.print(Text(note))
 
 
-def _pairs_table(pairs: Pairs, *, title: str = "") -> Table:
+def _heading(title: str) -> Text:
+    # Printed apart: a table's own title wraps at the table's width.
+    return Text(title, style="bold")
+
+
+def _pairs_table(pairs: Pairs) -> Table:
     grid = Table.grid(padding=(0, 2))
-    grid.title, grid.title_justify = Text(title, style="bold") if title else None, "left"
     grid.add_column(style="bold")
     grid.add_column()
     for label, value in pairs:
