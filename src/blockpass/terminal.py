@@ -112,6 +112,9 @@ class RunProgress:
                 _SpendColumn(),
                 TextColumn("{task.fields[batches]}"),
                 console=console,
+                # Stdout may be a pipe while stderr is a terminal: what goes to stdout
+                # stays there rather than being drawn above the bar on stderr.
+                redirect_stdout=False,
                 refresh_per_second=4,
                 get_time=clock,
             )
