@@ -43,10 +43,12 @@ from blockpass.ledger import (
 from blockpass.progress import Spend
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from blockpass.pipeline import JobOutcome, ThisRun
     from blockpass.store import CallRecord, StoredBatch
 
-__all__ = ["RunProgress", "console_for", "print_forecast", "print_outcome", "this_run_lines"]
+__all__ = ["RunProgress", "console_for", "print_forecast", "print_outcome"]
 
 
 def console_for(stream: TextIO, *, plain: bool, color: bool) -> Console | None:
@@ -173,7 +175,7 @@ class RunProgress:
             self._progress.update(self._task, advance=advance, **fields)
 
 
-def this_run_lines(this_run: ThisRun, out_dir: object) -> list[str]:
+def _this_run_lines(this_run: ThisRun, out_dir: Path) -> list[str]:
     """What this invocation did, apart from the report of every run in the directory."""
     line = f"this run sent {_calls(this_run.calls)}"
     if this_run.already_done == this_run.blocks:
@@ -219,7 +221,7 @@ def _tail_lines(outcome: JobOutcome) -> list[str]:
 def print_outcome(console: Console | None, outcome: JobOutcome) -> None:
     """This invocation's summary, then the report of every run in the run directory."""
     if console is None:
-        parts = [*this_run_lines(outcome.this_run, outcome.out_dir), render_table(outcome.report)]
+        parts = [*_this_run_lines(outcome.this_run, outcome.out_dir), render_table(outcome.report)]
         if outcome.what_if is not None:
             parts.append(render_what_if(outcome.what_if))
         parts += [render_breakdown(outcome.breakdown), *_tail_lines(outcome)]
