@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import io
+import re
 from decimal import Decimal
 
 import pytest
 from rich.console import Console
 
+from blockpass.forecast import forecast_cells
+from blockpass.prices import load_prices
 from blockpass.progress import Spend
 from blockpass.store import BatchItemRecord, BatchState, CallRecord, StoredBatch
-from blockpass.terminal import RunProgress, console_for
+from blockpass.terminal import RunProgress, console_for, print_forecast
 from blockpass.usage import Usage
+from tests.test_forecast import five_blocks
 
 SHOW_CURSOR = "\x1b[?25h"
 
@@ -126,3 +130,14 @@ def test_a_run_priced_at_zero_shows_no_saving_it_did_not_make() -> None:
     shown = screen(console)
     assert "1 call, $0.000000 spent" in shown
     assert "saved" not in shown
+
+
+def test_on_a_terminal_the_forecast_is_a_table_with_the_plain_cells_and_notes_under_it() -> None:
+    rows = five_blocks(load_prices().for_model("claude-sonnet-4-5"), min_cacheable=4_096)
+    console = recording_console()
+    print_forecast(console, "5 blocks", rows)
+    shown = screen(console)
+    cells, notes = forecast_cells(rows)
+    for row in cells:
+        assert re.search(r"\s*│\s*".join(map(re.escape, row)), shown), row
+    assert shown.rstrip().endswith(notes[-1])

@@ -237,7 +237,10 @@ def print_outcome(console: Console | None, outcome: JobOutcome) -> None:
     console.print(_heading("This run"), _pairs_table(mine))
     covers = f"Every run in {outcome.out_dir}"
     if this_run.earlier_calls:
-        covers += f" (this run and {_calls(this_run.earlier_calls)} of earlier runs)"
+        covers += (
+            f" ({_calls(this_run.calls)} of this run, {_calls(this_run.earlier_calls)} of "
+            "earlier runs)"
+        )
     sections = report_sections(outcome.report)
     label, *numbers = TOKEN_COLUMNS
     tokens = Table(label, *(Column(name, justify="right") for name in numbers))
