@@ -246,3 +246,26 @@ def test_a_consistency_rule_is_an_engine_note_in_run_and_not_written_for_the_mod
     assert "Mine.Spelling" not in check.instructions_for_model()
     findings = findings_of(check, "Ask your advisor, or any adviser.\n")
     assert findings.notes == ("Mine.Spelling: Inconsistent spelling of 'adviser'.",)
+
+
+def test_with_a_vale_ini_the_model_is_told_only_the_rules_it_switches_on_for_some_input(
+    tmp_path: Path,
+) -> None:
+    from blockpass.rules.config import read_vale_ini
+
+    style = tmp_path / "styles" / "House"
+    style.mkdir(parents=True)
+    (style / "Order.yml").write_text(
+        "extends: sequence\nmessage: 'Use a verb first'\ntokens:\n  - tag: VB\n", "utf-8"
+    )
+    (style / "Very.yml").write_text(
+        "extends: existence\nmessage: \"Drop '%s'\"\ntokens:\n  - very\n", "utf-8"
+    )
+    ini = tmp_path / ".vale.ini"
+    ini.write_text("StylesPath = styles\n[*.md]\nBasedOnStyles = House\n[*.txt]\n", "utf-8")
+    packages = [load_vale_package(style)]
+    on = RuleCheck(packages, config=read_vale_ini(ini), paths=["a.md", "b.txt"])
+    assert "House.Order" in on.instructions_for_model()
+    off = RuleCheck(packages, config=read_vale_ini(ini), paths=["b.txt"])
+    assert off.instructions_for_model() == ""
+    assert off.covered == ()

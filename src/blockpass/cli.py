@@ -169,6 +169,12 @@ def _job_arguments(parser: argparse.ArgumentParser) -> None:
         help="a Vale style folder (repeatable): the engine applies what it can, the model the rest",
     )
     parser.add_argument(
+        "--config",
+        type=Path,
+        help="a .vale.ini: its styles, and which rules run on which files at what level, "
+        "as `lint --config` reads it",
+    )
+    parser.add_argument(
         "--no-fixes", action="store_true", help="report substitutions as notes, never apply them"
     )
     parser.add_argument(
@@ -380,6 +386,7 @@ def _job_spec(args: argparse.Namespace, out_dir: Path) -> JobSpec:
         inputs=args.paths,
         guide=args.guide,
         styles=args.styles,
+        vale_config=args.config,
         apply_fixes=not args.no_fixes,
         out_dir=out_dir,
         execution=_execution_settings(args),

@@ -23,7 +23,9 @@ from dataclasses import dataclass, replace
 from blockpass.blocks import RULES, Block, BlockResult, Document, Edit, Outcome, Verdict
 from blockpass.results import locate_edits
 from blockpass.rules import Rule, RulePackage
+from blockpass.rules.config import ValeConfig
 from blockpass.rules.fixes import fixable_block, protected_spans, safe_fix
+from blockpass.rules.ignores import NO_IGNORES, Ignores
 from blockpass.rules.linter import LintAlert, lint_document
 
 RULE_SOURCE = "rules"
@@ -42,21 +44,43 @@ NO_FINDINGS = Findings()
 
 
 class RuleCheck:
-    def __init__(self, packages: Sequence[RulePackage], *, apply_fixes: bool = True) -> None:
-        rules = [rule for package in packages for rule in package.rules]
-        self.covered = tuple(rule for rule in rules if rule.implemented)
-        self.uncovered = tuple(rule for rule in rules if not rule.implemented)
+    """The packages' rules over a run's documents. Without a config every rule runs on every
+    document at every level; with one (a ``.vale.ini``), each document gets the rules, levels
+    and ignores ``lint --config`` would give it, and the model is told the rules the engine
+    cannot run that the config switches on for at least one of ``paths``."""
+
+    def __init__(
+        self,
+        packages: Sequence[RulePackage],
+        *,
+        apply_fixes: bool = True,
+        config: ValeConfig | None = None,
+        paths: Sequence[str] = (),
+    ) -> None:
+        self._rules = [rule for package in packages for rule in package.rules]
+        self._config = config
         self._apply_fixes = apply_fixes
+        chosen = self._rules
+        if config is not None:
+            ids = {rule.id for path in paths for rule in config.rules_for(path, self._rules)}
+            chosen = [rule for rule in self._rules if rule.id in ids]
+        self.covered = tuple(rule for rule in chosen if rule.implemented)
+        self.uncovered = tuple(rule for rule in chosen if not rule.implemented)
 
     def digest(self) -> str:
         """What the engine's part of the task is, for the task fingerprint."""
-        definitions = [
-            (rule.id, rule.implemented, rule.definition) for rule in self.covered + self.uncovered
-        ]
+        definitions = [(rule.id, rule.implemented, rule.definition) for rule in self._rules]
+        settings = None if self._config is None else self._config.settings()
         payload = json.dumps(
-            [_FIX_POLICY, self._apply_fixes, definitions], sort_keys=True, default=str
+            [_FIX_POLICY, self._apply_fixes, definitions, settings], sort_keys=True, default=str
         )
         return hashlib.sha256(payload.encode()).hexdigest()[:32]
+
+    def _rules_for(self, document: Document) -> tuple[list[Rule], Ignores]:
+        if self._config is None:
+            return list(self.covered), NO_IGNORES
+        rules = self._config.rules_for(document.id, self.covered)
+        return rules, self._config.ignores_for(document.id)
 
     def findings(
         self, documents: Sequence[Document], wanted: Collection[str]
@@ -67,7 +91,7 @@ class RuleCheck:
         fixable: dict[str, bool] = {}
         for document in documents:
             if any(block.id in wanted for block in document.blocks):
-                for alert in lint_document(document, self.covered):
+                for alert in lint_document(document, *self._rules_for(document)):
                     if alert.block_id in wanted:
                         by_block[alert.block_id].append(alert)
                 fixable.update(

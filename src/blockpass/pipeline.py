@@ -56,6 +56,7 @@ from blockpass.providers import batch_api
 from blockpass.providers.base import ModelProfile, Provider
 from blockpass.results import apply_edits
 from blockpass.rules import load_styles
+from blockpass.rules.config import read_vale_ini
 from blockpass.store import (
     RUN_FILE_NAME,
     CallRecord,
@@ -86,6 +87,8 @@ class JobSpec:
     guide: Path | None
     out_dir: Path
     styles: Sequence[Path] = ()
+    # A .vale.ini: which of the rules run on which file, at what level, reading what.
+    vale_config: Path | None = None
     apply_fixes: bool = True
     execution: ExecutionSettings = field(default_factory=ExecutionSettings)
     prefilter: PrefilterSettings = field(default_factory=PrefilterSettings)
@@ -163,9 +166,13 @@ def read_job_inputs(spec: JobSpec) -> tuple[Inputs, list[Block], Task, RuleCheck
     if not blocks:
         raise UserInputError("the input has no blocks to work on")
     check = None
-    if spec.styles:
-        packages = load_styles(spec.styles)
-        check = RuleCheck(packages, apply_fixes=spec.apply_fixes)
+    config = read_vale_ini(spec.vale_config) if spec.vale_config is not None else None
+    packages = load_styles(spec.styles) + (config.load_packages() if config else [])
+    if config is not None and not packages:
+        raise UserInputError(f"{spec.vale_config}: the config names no style found")
+    if packages:
+        paths = [document.id for document in inputs.documents]
+        check = RuleCheck(packages, apply_fixes=spec.apply_fixes, config=config, paths=paths)
     task = load_task(
         spec.guide,
         model_rules=check.instructions_for_model() if check else "",

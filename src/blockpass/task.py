@@ -123,7 +123,9 @@ def load_task(
     instructions: str = DEFAULT_INSTRUCTIONS,
 ) -> Task:
     if guide_path is None and not engine_digest:
-        raise UserInputError("give a style guide (--guide), style packages (--styles), or both")
+        raise UserInputError(
+            "give a style guide (--guide), style packages (--styles or --config), or both"
+        )
     return Task(
         instructions=instructions,
         guide=load_guide(guide_path) if guide_path is not None else "",

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -354,3 +355,99 @@ def test_skipped_scopes_drop_the_content_of_the_named_html_tags(
     assert lines == {weasel.format(2, 3), weasel.format(5, 3)}
     lines, _ = lint_lines(capsys, tmp_path, monkeypatch, "doc.md", "--config", "skip.ini")
     assert lines == {weasel.format(5, 3)}
+
+
+def test_ignored_classes_mask_inline_tags_and_drop_block_tags_of_those_classes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Vale's suite sets IgnoredClasses only on reStructuredText and HTML; the behaviour is
+    # that of Vale's HTML walker (internal/lint/ast.go): a block-level tag of an ignored
+    # class drops its content up to its own closing tag (nested <div>s counted), an inline
+    # one masks the text right after it; `code`, `pre` and `problematic` always count.
+    write_style(tmp_path / "styles", WRITE_GOOD)
+    (tmp_path / "doc.md").write_text(
+        '<div class="metrics wide">\n<div>A very old note.</div>\nA very long note.\n</div>\n'
+        "\n"
+        'A <span class="blurb">very</span> new text, <em>very</em> much.\n'
+        "\n"
+        '<div class="code">A very quoted block.</div>\n'
+        "\n"
+        '<div class="note">A very plain div.</div>\n',
+        "utf-8",
+    )
+    ini = "StylesPath = styles\n{}\n[*.md]\nBasedOnStyles = write-good\n"
+    (tmp_path / "plain.ini").write_text(ini.format(""), "utf-8")
+    (tmp_path / "classes.ini").write_text(ini.format("IgnoredClasses = metrics, blurb"), "utf-8")
+    weasel = "doc.md:{}:{}:write-good.Weasel:'very' is a weasel word!"
+    always = {weasel.format(6, 49), weasel.format(10, 21)}
+    lines, _ = lint_lines(capsys, tmp_path, monkeypatch, "doc.md", "--config", "plain.ini")
+    assert lines == always | {weasel.format(2, 8), weasel.format(3, 3), weasel.format(6, 23)}
+    lines, _ = lint_lines(capsys, tmp_path, monkeypatch, "doc.md", "--config", "classes.ini")
+    assert lines == always
+
+
+def _run_notes(out: Path) -> Counter[str]:
+    results = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    return Counter(note for result in results for note in result.get("notes", ()))
+
+
+def test_run_with_a_vale_ini_notes_exactly_what_lint_reports_with_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The patterns scenario's config masks **strong**, IgnorePatterns blocks and `$...$`
+    # tokens, and sets MinAlertLevel; `run --config` must read the file as `lint` does.
+    fixture = VALE_SUITE / "fixtures" / "patterns"
+    write_style(
+        tmp_path / "styles",
+        {
+            "vale/Redundancy.yml": "extends: existence\nmessage: \"'%s' is redundant\"\n"
+            "tokens:\n  - ACT test\n"
+        },
+    )
+    shutil.copy(fixture / "test.md", tmp_path / "test.md")
+    config = (fixture / "_vale").read_text("utf-8")
+    (tmp_path / "_vale").write_text(re.sub(r"StylesPath = .*", "StylesPath = styles", config))
+    lines, _ = lint_lines(capsys, tmp_path, monkeypatch, "test.md", "--config", "_vale")
+    assert main(["run", "test.md", "--config", "_vale", "--no-fixes", "--out", "out"]) == 0
+    # Three alerts in three blocks, with the same message: compared as counts.
+    assert len(lines) == 3
+    assert _run_notes(tmp_path / "out") == Counter(
+        f"{rule}: {message}" for rule, message in (line.split(":")[3:] for line in lines)
+    )
+    # Without the config the same rule reads what the config ignores.
+    assert main(["run", "test.md", "--styles", "styles", "--no-fixes", "--out", "plain"]) == 0
+    assert _run_notes(tmp_path / "plain").total() > len(lines)
+
+
+def test_run_with_a_vale_ini_switches_rules_and_levels_and_a_changed_config_is_another_task(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_style(tmp_path / "styles", WRITE_GOOD)
+    (tmp_path / "doc.md").write_text("This is a very old note.\n", "utf-8")
+    ini = "StylesPath = styles\nMinAlertLevel = {}\n[*.md]\nBasedOnStyles = write-good\n{}"
+    monkeypatch.chdir(tmp_path)
+    weasel = "write-good.Weasel: 'very' is a weasel word!"
+    e_prime = 'write-good.E-Prime: Avoid using "is"'
+    (tmp_path / ".vale.ini").write_text(ini.format("warning", ""), "utf-8")
+    assert main(["run", "doc.md", "--config", ".vale.ini", "--out", "out"]) == 0
+    assert _run_notes(tmp_path / "out") == Counter([weasel])
+    # A changed config is another task: the old run directory's results are not its own.
+    (tmp_path / ".vale.ini").write_text(
+        ini.format("suggestion", "write-good.Weasel = NO\n"), "utf-8"
+    )
+    assert main(["run", "doc.md", "--config", ".vale.ini", "--out", "out"]) == 2
+    assert "belongs to a different task" in capsys.readouterr().err
+    assert main(["run", "doc.md", "--config", ".vale.ini", "--out", "again"]) == 0
+    assert _run_notes(tmp_path / "again") == Counter([e_prime])
+
+
+def test_run_with_a_vale_ini_that_names_no_style_found_says_so_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "doc.md").write_text("A note.\n", "utf-8")
+    (tmp_path / ".vale.ini").write_text("StylesPath = nowhere\n[*]\nBasedOnStyles = X\n")
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "doc.md", "--config", ".vale.ini", "--out", "out"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "the config names no style found" in err

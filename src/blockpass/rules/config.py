@@ -4,8 +4,9 @@ Enough of Vale's configuration for style packages' fixtures and ordinary project
 
 - global keys before the first section: ``StylesPath`` (relative to the file) and
   ``MinAlertLevel`` (``warning`` when not set: Vale's ``core.NewConfig`` starts from level 1,
-  whatever its documentation says), ``Vocab`` (``rules/vocab.py``), ``IgnoredScopes`` and
-  ``SkippedScopes`` (``rules/ignores.py``); other keys (``Packages``, ...) are read and ignored;
+  whatever its documentation says), ``Vocab`` (``rules/vocab.py``), ``IgnoredScopes``,
+  ``SkippedScopes`` and ``IgnoredClasses`` (``rules/ignores.py``); other keys
+  (``Packages``, ...) are read and ignored;
 - a section per file glob (``[*.md]``, ``[*.{md,rst}]``, ``[docs/**.md]``, ``[*]``) with
   ``BasedOnStyles = A, B`` and per-rule switches ``Style.Rule = YES`` / ``NO`` or a level
   (``Style.Rule = error``), which also changes the rule's level, and ``TokenIgnores`` and
@@ -79,6 +80,18 @@ class ValeConfig:
     vocabulary: Vocabulary = field(default_factory=Vocabulary)
     ignored_scopes: frozenset[str] = frozenset()
     skipped_scopes: frozenset[str] = frozenset()
+    ignored_classes: frozenset[str] = frozenset()
+
+    def settings(self) -> list[object]:
+        """What decides which rule reads what, without where the files are: part of the
+        task's fingerprint, so that results made under other settings are not reused."""
+        sections = [
+            (s.glob, s.based_on, sorted(s.switches.items()), s.token_ignores, s.block_ignores)
+            for s in self.sections
+        ]
+        vocabulary = (self.vocabulary.accept, self.vocabulary.reject)
+        scopes = [sorted(self.ignored_scopes), sorted(self.skipped_scopes)]
+        return [self.min_level, sections, vocabulary, scopes, sorted(self.ignored_classes)]
 
     @property
     def style_names(self) -> tuple[str, ...]:
@@ -108,6 +121,7 @@ class ValeConfig:
             blocks=tuple(p for section in sections for p in section.block_ignores),
             scopes=self.ignored_scopes,
             skipped=self.skipped_scopes,
+            classes=self.ignored_classes,
         )
 
     def rules_for(
@@ -207,6 +221,7 @@ def read_vale_ini(path: Path) -> ValeConfig:
         vocabulary=read_vocabularies(resolved, vocabs, str(path)),
         ignored_scopes=frozenset(_list(globals_.get("IgnoredScopes", ""))),
         skipped_scopes=frozenset(_list(globals_.get("SkippedScopes", ""))),
+        ignored_classes=frozenset(_list(globals_.get("IgnoredClasses", ""))),
     )
 
 

@@ -10,6 +10,9 @@ text is masked the same way; Markdown's ``**strong**``, ``*em*`` and ``~~del~~``
 tags ``strong``, ``em`` and ``del``. Code spans, ``<code>``, ``<kbd>`` and ``<tt>`` are
 always masked, whatever the setting. ``SkippedScopes`` names HTML tags whose whole content
 is dropped, as ``<script>``, ``<style>``, ``<pre>`` and ``<figure>`` always are.
+``IgnoredClasses`` names HTML classes, added to the ``problematic``, ``pre`` and ``code``
+that Vale always ignores: an inline tag with one of them masks the text right after it (up
+to the next tag, as Vale's walker does), any other tag drops its whole content.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ class Ignores:
     blocks: tuple[str, ...] = ()
     scopes: frozenset[str] = frozenset()
     skipped: frozenset[str] = frozenset()
+    classes: frozenset[str] = frozenset()
 
     def spans(self, source: str) -> list[tuple[int, int]]:
         """The source ranges no rule reads, sorted and merged."""

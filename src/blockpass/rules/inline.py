@@ -27,7 +27,16 @@ from dataclasses import dataclass, field
 
 from markdown_it.token import Token
 
-__all__ = ["InlineText", "Piece", "align", "alt_attribute", "mask"]
+__all__ = [
+    "INLINE_TAGS",
+    "SKIPPED_CLASSES",
+    "InlineText",
+    "Piece",
+    "align",
+    "alt_attribute",
+    "class_names",
+    "mask",
+]
 
 # What may lie between two tokens' texts in the source without being text itself.
 _MARKUP = frozenset(" \t\r\n*_[]<>`~|\\!")
@@ -39,6 +48,15 @@ _EMPHASIS = {"strong": "strong", "em": "em", "s": "del"}
 _DROPPED_TAGS = frozenset({"script", "style", "pre", "noscript", "iframe"})
 _TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9-]*)")
 _ALT = re.compile(r"""\balt\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""", re.IGNORECASE)
+_CLASS = re.compile(r"""\bclass\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""", re.IGNORECASE)
+# Vale's inline tags: their text joins the text around them instead of ending it.
+_INLINE_TAG_NAMES = (
+    "b big i small abbr acronym cite dfn em kbd strong a br img span sub sup code tt del"
+)
+INLINE_TAGS = frozenset(_INLINE_TAG_NAMES.split())
+# Classes Vale never reads (``problematic`` and ``pre`` come from rst2html), whatever
+# ``IgnoredClasses`` adds to them.
+SKIPPED_CLASSES = frozenset({"problematic", "pre", "code"})
 
 
 def alt_attribute(tag: str) -> tuple[str, int] | None:
@@ -48,6 +66,14 @@ def alt_attribute(tag: str) -> tuple[str, int] | None:
         return None
     group = next(g for g in (1, 2, 3) if found.group(g) is not None)
     return found.group(group), found.start(group)
+
+
+def class_names(tag: str) -> frozenset[str]:
+    """The classes an HTML start tag names in its ``class`` attribute."""
+    found = _CLASS.search(tag)
+    if found is None:
+        return frozenset()
+    return frozenset(next(g for g in found.groups() if g is not None).split())
 
 
 def mask(text: str) -> str:
@@ -142,10 +168,12 @@ class InlineText:
         *,
         ignored: frozenset[str] = frozenset(),
         skipped: frozenset[str] = frozenset(),
+        classes: frozenset[str] = SKIPPED_CLASSES,
     ) -> None:
         """``ignored``: tags whose text is masked besides code (Vale's ``IgnoredScopes``);
         ``skipped``: tags whose text is dropped besides ``<script>``, ``<pre>``, ...
-        (``SkippedScopes``)."""
+        (``SkippedScopes``); ``classes``: an inline tag with one of them masks the text
+        right after it, any other tag drops its content (``IgnoredClasses``)."""
         self.src = src
         self.cursor = cursor
         self._masked_tags = _MASKED_TAGS | ignored
@@ -155,14 +183,24 @@ class InlineText:
         self._hrefs: list[str] = []
         # (offset in ``src`` just past an HTML comment, the comment's text)
         self.comments: list[tuple[int, str]] = []
+        self._classes = classes
         self._masked = 0
         self._dropped = 0
+        # Vale masks only the text token that follows an inline tag of an ignored class.
+        self._mask_next = False
+        # The tag of an ignored class whose content is dropped, and how deep it is nested.
+        self._dropped_by_class: tuple[str, int] | None = None
 
     def _emit(self, content: str, *, masked: bool = False) -> None:
         offsets, self.cursor = align(self.src, self.cursor, content)
-        if self._dropped:
+        if self._dropped or self._dropped_by_class:
             return
-        if masked or self._masked or (self._hrefs and content == self._hrefs[-1]):
+        if (
+            masked
+            or self._masked
+            or self._mask_next
+            or (self._hrefs and content == self._hrefs[-1])
+        ):
             content = mask(content)
         elif "://" in content:
             content = _BARE_URL.sub(lambda m: mask(m.group()), content)
@@ -178,6 +216,8 @@ class InlineText:
     def walk(self, tokens: Iterable[Token]) -> InlineText:
         for token in tokens:
             kind = token.type
+            if kind not in ("text", "softbreak", "hardbreak"):
+                self._mask_next = False
             if kind == "text":
                 self._emit(token.content)
             elif kind == "code_inline":
@@ -221,6 +261,19 @@ class InlineText:
             return  # a comment or a declaration: never read
         closing, name = tag.group(1) == "/", tag.group(2).lower()
         step = -1 if closing else 1
+        self._mask_next = False
+        if self._dropped_by_class is not None:
+            dropped, depth = self._dropped_by_class
+            if name == dropped:
+                depth += step
+                self._dropped_by_class = (dropped, depth) if depth else None
+            return
+        if not closing and class_names(html) & self._classes:
+            if name in INLINE_TAGS:
+                self._mask_next = True
+            else:
+                self._dropped_by_class = (name, 1)
+            return
         if name in self._masked_tags:
             self._masked = max(self._masked + step, 0)
         elif name in self._dropped_tags:

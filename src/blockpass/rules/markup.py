@@ -34,7 +34,16 @@ from markdown_it.common.utils import normalizeReference
 
 from blockpass.blocks import Block, BlockKind, Document
 from blockpass.rules.ignores import NO_IGNORES, Ignores, masked
-from blockpass.rules.inline import InlineText, Piece, align, alt_attribute, mask
+from blockpass.rules.inline import (
+    INLINE_TAGS,
+    SKIPPED_CLASSES,
+    InlineText,
+    Piece,
+    align,
+    alt_attribute,
+    class_names,
+    mask,
+)
 from blockpass.rules.scopes import ScopedText
 
 __all__ = ["DocumentText", "read_texts"]
@@ -47,11 +56,6 @@ _REFERENCE = re.compile(
     r"^[ \t]{0,3}(?:>[ \t]?)*[ \t]*\[((?:[^\]\\\n]|\\.)+)\]:[ \t]*<?([^\s>]*)", re.MULTILINE
 )
 _HTML_TOKEN = re.compile(r"<!--.*?(?:-->|\Z)|<[!?][^>]*>|<(/?)([A-Za-z][\w:-]*)[^>]*>", re.DOTALL)
-# Vale's inline tags: their text joins the text around them instead of ending it.
-_INLINE_TAG_NAMES = (
-    "b big i small abbr acronym cite dfn em kbd strong a br img span sub sup code tt del"
-)
-_INLINE_TAGS = frozenset(_INLINE_TAG_NAMES.split())
 _SKIP_TAGS = frozenset({"script", "style", "pre", "figure", "noscript", "iframe"})
 _MASK_TAGS = frozenset({"code", "kbd", "tt"})
 _PROSE = {
@@ -119,12 +123,29 @@ class _Reader:
         self.ext = extension
         self.ignored_tags = ignores.scopes
         self.skipped_tags = ignores.skipped
+        self.skipped_classes = SKIPPED_CLASSES | ignores.classes
         self.ignored_spans = ignores.spans(source.source)
         self.env = {"references": _references(source.source)}
-        self.skipping = 0
+        self.skipped_depth = 0
+        # A block-level tag of an ignored class whose content is skipped, and how deeply
+        # it is nested in itself; like the skipped tags, it may close several blocks later.
+        self.skipped_by_class: tuple[str, int] | None = None
         self.block_id = ""
         self.texts: list[ScopedText] = []
         self.summary: list[ScopedText] = []
+
+    @property
+    def skipping(self) -> bool:
+        return bool(self.skipped_depth) or self.skipped_by_class is not None
+
+    def inline_text(self, text: str, start: int = 0) -> InlineText:
+        return InlineText(
+            text,
+            start,
+            ignored=self.ignored_tags,
+            skipped=self.skipped_tags,
+            classes=self.skipped_classes,
+        )
 
     def sections(self, *names: str) -> frozenset[str]:
         return frozenset((*names, self.ext))
@@ -167,8 +188,7 @@ class _Reader:
     def inline(self, block: Block, base: int, sections: frozenset[str]) -> None:
         stripped, index = _strip_containers(block.text)
         tokens = _PARSER.parseInline(stripped, self.env)
-        walker = InlineText(stripped, ignored=self.ignored_tags, skipped=self.skipped_tags)
-        walked = walker.walk(tokens[0].children or () if tokens else ())
+        walked = self.inline_text(stripped).walk(tokens[0].children or () if tokens else ())
         self.note_comments(walked, base, index)
         self.add(sections, walked.main, base, index)
         if block.kind in _SUMMARY_KINDS and walked.main.text.strip():
@@ -192,24 +212,21 @@ class _Reader:
                 continue
             row = token.map[0]
             start = cursors.get(row, row_starts[min(row, len(row_starts) - 1)])
-            walker = InlineText(
-                stripped, start, ignored=self.ignored_tags, skipped=self.skipped_tags
-            )
-            walker.walk(token.children or ())
+            walker = self.inline_text(stripped, start).walk(token.children or ())
             self.note_comments(walker, base, index)
             cursors[row] = walker.cursor
             self.add(self.sections("text", "table", cell), walker.main, base, index)
 
     def html(self, text: str, base: int) -> None:
         index = list(range(len(text) + 1))
-        piece, masking, pos = Piece(), 0, 0
+        piece, masking, mask_next, pos = Piece(), 0, False, 0
         for token in [*_HTML_TOKEN.finditer(text), None]:
             end = len(text) if token is None else token.start()
             if pos < end and not self.skipping:
                 raw = text[pos:end]
                 content = html.unescape(raw)
                 offsets, _ = align(text, pos, content)
-                piece.add(mask(content) if masking else content, offsets)
+                piece.add(mask(content) if masking or mask_next else content, offsets)
             if token is None:
                 break
             pos = token.end()
@@ -218,8 +235,15 @@ class _Reader:
                 self.source.comments.append((base + pos, comment))
             name = (token.group(2) or "").lower()
             step = -1 if token.group(1) else 1
-            if name in _SKIP_TAGS or name in self.skipped_tags:
-                self.skipping = max(self.skipping + step, 0)
+            classes = class_names(token.group()) if step > 0 else frozenset()
+            # Vale masks only the text right after an inline tag of an ignored class.
+            mask_next = bool(classes & self.skipped_classes) and name in INLINE_TAGS
+            if self.skipped_by_class is not None:
+                self.skip_by_class(name, step)
+            elif name and classes & self.skipped_classes and name not in INLINE_TAGS:
+                self.skipped_by_class = (name, 1)
+            elif name in _SKIP_TAGS or name in self.skipped_tags:
+                self.skipped_depth = max(self.skipped_depth + step, 0)
             elif name in _MASK_TAGS or name in self.ignored_tags:
                 masking = max(masking + step, 0)
             if name == "img" and (alt := alt_attribute(token.group())) is not None:
@@ -227,10 +251,17 @@ class _Reader:
                 alt_piece = Piece()
                 alt_piece.add(value, align(text, token.start() + alt[1], value)[0])
                 self.add(self.sections("text", "attr", "alt"), alt_piece, base, index)
-            if name and name not in _INLINE_TAGS:
+            if name and name not in INLINE_TAGS:
                 self.flush(piece, base, index)
                 piece = Piece()
         self.flush(piece, base, index)
+
+    def skip_by_class(self, name: str, step: int) -> None:
+        assert self.skipped_by_class is not None
+        skipped, depth = self.skipped_by_class
+        if name == skipped:
+            depth += step
+            self.skipped_by_class = (skipped, depth) if depth else None
 
     def flush(self, piece: Piece, base: int, index: list[int]) -> None:
         text = piece.text
