@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from blockpass.blocks import REUSED, RULES, Block, BlockResult, Outcome
-from blockpass.ledger import CostReport, describe_ratio, usd
+from blockpass.ledger import CostReport, Pairs, describe_ratio, render_pairs, usd
 from blockpass.packing import DEFAULT_OUTPUT_ESTIMATE, block_input_tokens
 from blockpass.prices import ModelPrices
 from blockpass.usage import TokenClass
@@ -120,25 +120,36 @@ def breakdown(
     )
 
 
-def render_breakdown(summary: Breakdown) -> str:
+def breakdown_sections(summary: Breakdown) -> tuple[Pairs, list[tuple[str, str, str]]]:
+    """Where the blocks went, and each saving with its share of the all-blocks baseline."""
     skipped = ", ".join(f"{reason} {count:,}" for reason, count in sorted(summary.skipped.items()))
     share = summary.baseline_all or Decimal(1)
-    rows = [
+    pairs = [
+        (
+            "blocks",
+            f"{summary.blocks:,}: {summary.sent:,} sent to the model, "
+            f"{sum(summary.skipped.values()):,} skipped, {summary.reused:,} reused, "
+            f"{summary.by_rules:,} by the rule engine, {summary.failed:,} failed",
+        ),
+        ("skipped", skipped or "none"),
+        ("baseline, all", f"{usd(summary.baseline_all)}  (one uncached call for every block)"),
+        ("ratio, all", describe_ratio(summary.ratio)),
+    ]
+    savings = [
         ("pre-filter", summary.saved_by_prefilter),
         ("reuse", summary.saved_by_reuse),
         ("rule engine", summary.saved_by_rules),
         ("caching + packing", summary.saved_by_caching_and_packing),
     ]
-    lines = [
-        f"{'blocks':<18}{summary.blocks:,}: {summary.sent:,} sent to the model, "
-        f"{sum(summary.skipped.values()):,} skipped, {summary.reused:,} reused, "
-        f"{summary.by_rules:,} by the rule engine, {summary.failed:,} failed",
-        f"{'skipped':<18}{skipped or 'none'}",
-        f"{'baseline, all':<18}{usd(summary.baseline_all)}  (one uncached call for every block)",
-        f"{'ratio, all':<18}{describe_ratio(summary.ratio)}",
+    rows = [
+        ("saved by " + name, usd(amount), f"{100 * amount / share:5.1f}%")
+        for name, amount in savings
     ]
-    lines += [
-        f"{'saved by ' + name:<30}{usd(amount):>14}  {100 * amount / share:5.1f}%"
-        for name, amount in rows
-    ]
+    return pairs, rows
+
+
+def render_breakdown(summary: Breakdown) -> str:
+    pairs, rows = breakdown_sections(summary)
+    lines = render_pairs(pairs)
+    lines += [f"{name:<30}{amount:>14}  {percent}" for name, amount, percent in rows]
     return "\n".join(lines)

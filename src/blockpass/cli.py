@@ -15,8 +15,9 @@ from collections import deque
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn, cast
+from typing import TYPE_CHECKING, NoReturn, TextIO, cast
 
 from blockpass.blocks import BlockKind
 from blockpass.errors import BlockpassError, UserInputError
@@ -24,11 +25,14 @@ from blockpass.execution.realtime import ExecutionSettings
 from blockpass.prefilter import DEFAULT_SKIP_KINDS, PrefilterSettings
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from blockpass.documents import SkippedInputs
-    from blockpass.pipeline import JobOutcome, JobSpec, ThisRun
+    from blockpass.pipeline import JobOutcome, JobSpec
     from blockpass.prices import PriceTable
     from blockpass.providers import ModelProfile
     from blockpass.store import CallRecord, StoredBatch
+    from blockpass.terminal import RunProgress
 
 EXIT_USER_ERROR = 2
 MAX_PORT = 65_535
@@ -219,6 +223,11 @@ def _job_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--min-letters", type=int, default=3, help="blocks with fewer letters are skipped"
     )
+    parser.add_argument(
+        "--plain",
+        action="store_true",
+        help="plain text and no progress display, even on a terminal (always so in a pipe)",
+    )
 
 
 def _run_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -408,17 +417,22 @@ def _run_job(args: argparse.Namespace) -> int:
     import anyio
 
     from blockpass.pipeline import run_job
-    from blockpass.progress import ProgressLine
     from blockpass.providers import Provider, open_adapter, speaks
     from blockpass.providers.local import LocalProvider
+    from blockpass.terminal import RunProgress, print_outcome
 
     provider_name = _provider(args)
     profile = _profile(args)
     prices = _prices(args, profile)
     if provider_name != "sandbox" and provider_name != speaks(profile):
         raise UserInputError(f"{profile.id} is not a model of --provider {provider_name}")
-    spec = _with_run_options(_job_spec(args, args.out), args)
-    progress = ProgressLine()
+    progress = RunProgress(_console(args, sys.stderr))
+    spec = _with_run_options(_job_spec(args, args.out), args, progress)
+
+    def on_call(call: CallRecord) -> None:
+        progress.call(call)
+        if args.verbose:
+            _log_call(call)
 
     async def go(base_url: str | None, api_key: str, name: str) -> JobOutcome:
         provider: Provider
@@ -435,12 +449,14 @@ def _run_job(args: argparse.Namespace) -> int:
                 prices,
                 on_start=progress.start,
                 on_progress=progress.advance,
-                on_call=_log_call if args.verbose else lambda call: None,
+                on_call=on_call,
+                on_spend=progress.spent,
             )
         finally:
             await provider.aclose()
 
     with ExitStack() as stack:
+        stack.enter_context(progress)
         if provider_name == "local":
             base_url, api_key = None, ""
         elif provider_name == "sandbox":
@@ -451,50 +467,20 @@ def _run_job(args: argparse.Namespace) -> int:
             base_url = args.base_url
             api_key = _api_key(provider_name, base_url)
         outcome = anyio.run(go, base_url, api_key, provider_name)
-    progress.finish()
-    from blockpass.breakdown import render_breakdown
-    from blockpass.ledger import render_table, render_what_if
-
-    print(_this_run_line(outcome.this_run))
-    print(render_table(outcome.report))
-    if outcome.what_if is not None:
-        print(render_what_if(outcome.what_if))
-    print(render_breakdown(outcome.breakdown))
-    timing = outcome.timing
-    line = f"mode: {outcome.mode.value}; wall time {timing.wall_seconds:.1f} s"
-    if timing.batch_seconds is not None:
-        line += (
-            f"; {timing.batches} batches of {timing.batch_items} packs in "
-            f"{timing.batch_seconds:.1f} s from first submission to last end"
-        )
-    print(line)
-    counts = ", ".join(f"{count} {name}" for name, count in sorted(outcome.outcomes.items()))
-    print(f"blocks: {counts}; outputs in {outcome.out_dir}")
+    print_outcome(_console(args, sys.stdout), outcome)
     for line in outcome.possibly_ours:
         print(f"blockpass: {line}", file=sys.stderr)
     return 0
 
 
-def _this_run_line(this_run: ThisRun) -> str:
-    """What this invocation did: the report below it covers every run in the directory."""
-    line = f"this run sent {_calls(this_run.calls)}"
-    if this_run.already_done == this_run.blocks:
-        line += f": all {this_run.blocks:,} blocks were already done"
-    elif this_run.already_done:
-        line += f"; {this_run.already_done:,} of {this_run.blocks:,} blocks were already done"
-    if this_run.earlier_calls:
-        line += (
-            f"; the report below also covers the {_calls(this_run.earlier_calls)} of earlier "
-            "runs in this directory"
-        )
-    return line
+def _console(args: argparse.Namespace, stream: TextIO) -> Console | None:
+    from blockpass.terminal import console_for
+
+    # https://no-color.org: any non-empty value turns colour off, never the layout.
+    return console_for(stream, plain=args.plain, color=not os.environ.get("NO_COLOR"))
 
 
-def _calls(count: int) -> str:
-    return f"{count:,} call" if count == 1 else f"{count:,} calls"
-
-
-def _with_run_options(spec: JobSpec, args: argparse.Namespace) -> JobSpec:
+def _with_run_options(spec: JobSpec, args: argparse.Namespace, progress: RunProgress) -> JobSpec:
     """The options only `run` has: how packs reach the model, and batch mode's settings."""
     from blockpass.execution.batch import BatchSettings
     from blockpass.pipeline import Mode
@@ -512,7 +498,8 @@ def _with_run_options(spec: JobSpec, args: argparse.Namespace) -> JobSpec:
         mode=Mode(args.mode),
         batch=batch,
         batch_threshold=args.batch_threshold,
-        on_batch_submitted=_log_batch if args.verbose else lambda batch: None,
+        on_batch_submitted=partial(_batch_submitted, progress, verbose=args.verbose),
+        on_batch_ended=progress.batch_ended,
     )
 
 
@@ -568,7 +555,10 @@ def _api_key(provider_name: str, base_url: str | None) -> str:
     raise UserInputError(f"{key_name} is not set (or use --provider local or sandbox)")
 
 
-def _log_batch(batch: StoredBatch) -> None:
+def _batch_submitted(progress: RunProgress, batch: StoredBatch, *, verbose: bool) -> None:
+    progress.batch_submitted(batch)
+    if not verbose:
+        return
     print(
         f"batch {batch.remote_id}: {len(batch.items)} packs submitted",
         file=sys.stderr,
@@ -589,18 +579,18 @@ def _log_call(call: CallRecord) -> None:
 
 def _estimate(args: argparse.Namespace) -> int:
     from blockpass.estimate import estimate_job
-    from blockpass.forecast import render_forecast
+    from blockpass.terminal import print_forecast
 
     profile = _profile(args)
     prices = _prices(args, profile)
     spec = _job_spec(args, Path("."))
     estimate = estimate_job(spec, profile, prices)
-    print(
+    heading = (
         f"{estimate.blocks:,} blocks: {estimate.kept:,} kept by the pre-filter, "
         f"{estimate.distinct:,} distinct texts, {estimate.to_model:,} for the model; "
         f"{profile.id}, prices read on {prices.read_on}; output estimated per block kind"
     )
-    print(render_forecast(estimate.rows))
+    print_forecast(_console(args, sys.stdout), heading, estimate.rows)
     return 0
 
 

@@ -27,7 +27,15 @@ from blockpass.ledger import Money, describe_ratio, price_usage, usd
 from blockpass.prices import ModelPrices
 from blockpass.usage import Usage
 
-__all__ = ["ForecastRow", "PackBounds", "Strategy", "forecast", "render_forecast"]
+__all__ = [
+    "FORECAST_COLUMNS",
+    "ForecastRow",
+    "PackBounds",
+    "Strategy",
+    "forecast",
+    "forecast_cells",
+    "render_forecast",
+]
 
 
 class Strategy(StrEnum):
@@ -274,21 +282,43 @@ def _price(
     return usage, money
 
 
+FORECAST_COLUMNS = (
+    "strategy",
+    "calls",
+    "uncached in",
+    "cache write",
+    "cache read",
+    "output",
+    "cost",
+    "vs one call per block",
+)
+
+
+def forecast_cells(rows: Sequence[ForecastRow]) -> tuple[list[tuple[str, ...]], list[str]]:
+    """Each row's cells under ``FORECAST_COLUMNS``, and the notes that go under the table."""
+    cells: list[tuple[str, ...]] = [
+        (
+            row.strategy.value,
+            f"{row.calls:,}",
+            f"{row.usage.uncached_input:,}",
+            f"{row.usage.cache_write:,}",
+            f"{row.usage.cache_read:,}",
+            f"{row.usage.output:,}",
+            usd(row.cost.total),
+            "(baseline)" if row.strategy is Strategy.PER_BLOCK else describe_ratio(row.ratio),
+        )
+        for row in rows
+    ]
+    notes = [f"{row.strategy.value}: {note}" for row in rows for note in row.notes]
+    return cells, notes
+
+
 def render_forecast(rows: Sequence[ForecastRow], *, title: str = "") -> str:
     """The rows as fixed-width plain text, notes under the table."""
+    widths = (12, 15, 14, 15, 13, 16)
+    cells, notes = forecast_cells(rows)
     lines = [title] if title else []
-    lines.append(
-        f"{'strategy':<20}{'calls':>12}{'uncached in':>15}{'cache write':>14}"
-        f"{'cache read':>15}{'output':>13}{'cost':>16}  vs one call per block"
-    )
-    for row in rows:
-        tokens = row.usage
-        lines.append(
-            f"{row.strategy.value:<20}{row.calls:>12,}{tokens.uncached_input:>15,}"
-            f"{tokens.cache_write:>14,}{tokens.cache_read:>15,}{tokens.output:>13,}"
-            f"{usd(row.cost.total):>16}  "
-            + ("(baseline)" if row.strategy is Strategy.PER_BLOCK else describe_ratio(row.ratio))
-        )
-    for row in rows:
-        lines.extend(f"{row.strategy.value}: {note}" for note in row.notes)
-    return "\n".join(lines) + "\n"
+    for label, *numbers, versus in [FORECAST_COLUMNS, *cells]:
+        figures = "".join(f"{cell:>{width}}" for cell, width in zip(numbers, widths, strict=True))
+        lines.append(f"{label:<20}{figures}  {versus}")
+    return "\n".join([*lines, *notes]) + "\n"

@@ -35,16 +35,21 @@ from blockpass.usage import TokenClass, Usage
 
 __all__ = [
     "OK",
+    "TOKEN_COLUMNS",
     "CostReport",
     "InterruptedCall",
     "Ledger",
     "LedgerCall",
     "Money",
+    "Pairs",
+    "ReportSections",
     "StatusLine",
     "cost",
     "describe_ratio",
     "price_usage",
+    "render_pairs",
     "render_table",
+    "report_sections",
     "upper_bound",
     "usd",
 ]
@@ -485,8 +490,20 @@ def _calls(count: int) -> str:
     return f"{count:,} call" if count == 1 else f"{count:,} calls"
 
 
-def render_table(report: CostReport) -> str:
-    """The report as fixed-width plain text, for a terminal or a log."""
+# A report as label/value pairs around a table of token classes: the plain renderer below
+# and the terminal's tables (``terminal.py``) show the same cells.
+Pairs = list[tuple[str, str]]
+TOKEN_COLUMNS = ("token class", "tokens", "actual", "baseline tokens", "baseline")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReportSections:
+    head: Pairs
+    token_rows: list[tuple[str, str, str, str, str]]
+    tail: Pairs
+
+
+def report_sections(report: CostReport) -> ReportSections:
     # The sandbox serves calls priced as a real provider's: say both when they differ.
     priced_as = ", ".join(sorted({prices.provider for prices in report.models})) or "-"
     provider = priced_as
@@ -499,29 +516,34 @@ def render_table(report: CostReport) -> str:
     statuses = ", ".join(
         f"{status} {line.calls:,}" for status, line in sorted(report.by_status.items())
     )
-    lines = [
-        f"{'provider':<18}{provider}",
-        f"{'model':<18}{models or '-'}",
-        f"{'calls':<18}{report.calls:,} ({statuses or 'none'}; {report.batch_calls:,} in batches)",
-        f"{'blocks':<18}{report.blocks:,}",
-        "",
-        f"{'token class':<16}{'tokens':>16}{'actual':>18}{'baseline tokens':>18}{'baseline':>18}",
+    head = [
+        ("provider", provider),
+        ("model", models or "-"),
+        ("calls", f"{report.calls:,} ({statuses or 'none'}; {report.batch_calls:,} in batches)"),
+        ("blocks", f"{report.blocks:,}"),
     ]
     actual = report.actual.by_class()
     baseline = report.baseline.by_class()
     tokens = report.usage.by_class()
     baseline_tokens = report.baseline_usage.by_class()
-    for token_class in TokenClass:
-        label = token_class.value.replace("_", " ")
-        lines.append(
-            f"{label:<16}{tokens[token_class]:>16,}{usd(actual[token_class]):>18}"
-            f"{baseline_tokens[token_class]:>18,}{usd(baseline[token_class]):>18}"
+    rows = [
+        (
+            token_class.value.replace("_", " "),
+            f"{tokens[token_class]:,}",
+            usd(actual[token_class]),
+            f"{baseline_tokens[token_class]:,}",
+            usd(baseline[token_class]),
         )
-    lines.append(
-        f"{'total':<16}{report.usage.input_total + report.usage.output:>16,}"
-        f"{usd(report.actual.total):>18}"
-        f"{report.baseline_usage.input_total + report.baseline_usage.output:>18,}"
-        f"{usd(report.baseline.total):>18}"
+        for token_class in TokenClass
+    ]
+    rows.append(
+        (
+            "total",
+            f"{report.usage.input_total + report.usage.output:,}",
+            usd(report.actual.total),
+            f"{report.baseline_usage.input_total + report.baseline_usage.output:,}",
+            usd(report.baseline.total),
+        )
     )
     hit = report.cache_hit_ratio
     retry = ", ".join(
@@ -529,35 +551,74 @@ def render_table(report: CostReport) -> str:
         for status, line in sorted(report.by_status.items())
         if status != OK
     )
-    lines += ["", f"{'actual':<18}{usd(report.actual.total)}"]
+    tail = [("actual", usd(report.actual.total))]
     if report.interrupted:
-        lines += [
-            f"{'interrupted':<18}{_calls(len(report.interrupted))}, outcome unknown: "
-            f"at most {usd(report.interrupted_at_most)}",
-            f"{'at most':<18}{usd(report.at_most)}  (actual + interrupted calls at their "
-            "upper bound)",
+        tail += [
+            (
+                "interrupted",
+                f"{_calls(len(report.interrupted))}, outcome unknown: "
+                f"at most {usd(report.interrupted_at_most)}",
+            ),
+            (
+                "at most",
+                f"{usd(report.at_most)}  (actual + interrupted calls at their upper bound)",
+            ),
         ]
-    lines += [
-        f"{'baseline':<18}{usd(report.baseline.total)}  (one uncached call per block)",
-        f"{'ratio':<18}{describe_ratio(report.ratio)}",
-        f"{'cache hit ratio':<18}"
-        + ("n/a (nothing cached)" if hit is None else f"{hit:.1%} of cacheable prefix tokens"),
-        f"{'retries/wasted':<18}{usd(report.retry_cost.total)} in {_calls(report.retry_calls)}"
-        + (f" ({retry})" if retry else ""),
+    tail += [
+        ("baseline", f"{usd(report.baseline.total)}  (one uncached call per block)"),
+        ("ratio", describe_ratio(report.ratio)),
+        (
+            "cache hit ratio",
+            "n/a (nothing cached)" if hit is None else f"{hit:.1%} of cacheable prefix tokens",
+        ),
+        (
+            "retries/wasted",
+            f"{usd(report.retry_cost.total)} in {_calls(report.retry_calls)}"
+            + (f" ({retry})" if retry else ""),
+        ),
     ]
     if report.batch_calls:
         batch_hit = report.batch_cache_hit_ratio
-        lines += [
-            f"{'in batches':<18}{usd(report.batch_cost.total)} in "
-            f"{_calls(report.batch_calls)}, cache hit ratio "
-            + ("n/a" if batch_hit is None else f"{batch_hit:.1%}"),
-            f"{'same usage':<18}{usd(report.all_realtime)} all realtime, "
-            f"{usd(report.all_batch)} all in batches",
-            f"{'resubmitted':<18}{usd(report.resubmitted_cost)} in "
-            f"{_calls(report.resubmitted_calls)} (packs sent again)",
+        tail += [
+            (
+                "in batches",
+                f"{usd(report.batch_cost.total)} in {_calls(report.batch_calls)}, cache hit "
+                "ratio " + ("n/a" if batch_hit is None else f"{batch_hit:.1%}"),
+            ),
+            (
+                "same usage",
+                f"{usd(report.all_realtime)} all realtime, {usd(report.all_batch)} all in batches",
+            ),
+            (
+                "resubmitted",
+                f"{usd(report.resubmitted_cost)} in {_calls(report.resubmitted_calls)} "
+                "(packs sent again)",
+            ),
         ]
     if report.duplicate_results:
-        lines.append(
-            f"{'duplicate results':<18}{report.duplicate_results:,} (paid, not re-counted)"
-        )
+        tail.append(("duplicate results", f"{report.duplicate_results:,} (paid, not re-counted)"))
+    return ReportSections(head=head, token_rows=rows, tail=tail)
+
+
+def render_pairs(pairs: Pairs) -> list[str]:
+    return [f"{label:<18}{value}" for label, value in pairs]
+
+
+def render_table(report: CostReport) -> str:
+    """The report as fixed-width plain text, for a log or a script."""
+    sections = report_sections(report)
+    widths = (16, 18, 18, 18)
+    header, *numbers = TOKEN_COLUMNS
+    lines = [
+        *render_pairs(sections.head),
+        "",
+        f"{header:<16}"
+        + "".join(f"{name:>{width}}" for name, width in zip(numbers, widths, strict=True)),
+    ]
+    lines += [
+        f"{label:<16}"
+        + "".join(f"{cell:>{width}}" for cell, width in zip(cells, widths, strict=True))
+        for label, *cells in sections.token_rows
+    ]
+    lines += ["", *render_pairs(sections.tail)]
     return "\n".join(lines) + "\n"

@@ -25,6 +25,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from decimal import Decimal
 from enum import StrEnum
 from functools import partial
 from pathlib import Path, PurePosixPath
@@ -50,6 +51,7 @@ from blockpass.ledger import (
 from blockpass.packing import block_input_tokens
 from blockpass.prefilter import PrefilterSettings, prefilter
 from blockpass.prices import PriceTable
+from blockpass.progress import Spend, SpendMeter
 from blockpass.providers import batch_api
 from blockpass.providers.base import ModelProfile, Provider
 from blockpass.results import apply_edits
@@ -94,6 +96,7 @@ class JobSpec:
     batch: BatchSettings = field(default_factory=BatchSettings)
     batch_threshold: int = 500
     on_batch_submitted: Callable[[StoredBatch], None] = lambda batch: None
+    on_batch_ended: Callable[[StoredBatch], None] = lambda batch: None
     on_input_skipped: Callable[[Path, str], None] = lambda path, reason: None
     # Once the inputs are read: what the folder walks passed over (types, folders), counted.
     on_folder_summary: Callable[[SkippedInputs], None] = lambda skipped: None
@@ -121,6 +124,11 @@ class ThisRun:
     earlier_calls: int
     blocks: int
     already_done: int
+    # This invocation's calls priced as the report prices them: the blocks they answered,
+    # their cost, and one uncached call per block for those blocks.
+    answered: int = 0
+    actual: Decimal = Decimal(0)
+    baseline: Decimal = Decimal(0)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -181,6 +189,7 @@ async def run_job(
     on_start: Callable[[int, int], None] = lambda total, done: None,
     on_progress: Callable[[int], None] = lambda done: None,
     on_call: Callable[[CallRecord], None] = lambda call: None,
+    on_spend: Callable[[Spend], None] = lambda spend: None,
 ) -> JobOutcome:
     inputs, blocks, task, check = read_job_inputs(spec)
     prices.for_model(provider.profile.id)
@@ -190,7 +199,7 @@ async def run_job(
         try:
             return await _run_with_store(
                 spec, inputs, blocks, task, check, fingerprint, store, provider, prices,
-                on_start=on_start, on_progress=on_progress, on_call=on_call,
+                on_start=on_start, on_progress=on_progress, on_call=on_call, on_spend=on_spend,
             )  # fmt: skip
         finally:
             await store.close()
@@ -210,6 +219,7 @@ async def _run_with_store(
     on_start: Callable[[int, int], None],
     on_progress: Callable[[int], None],
     on_call: Callable[[CallRecord], None],
+    on_spend: Callable[[Spend], None],
 ) -> JobOutcome:
     await store.open_run(
         fingerprint=fingerprint,
@@ -241,6 +251,13 @@ async def _run_with_store(
         to_send = []
     on_start(len(blocks), len(blocks) - len(to_send) - len(copies))
     started = time.time()
+    count = partial(count_tokens, family=provider.profile.tokenizer)
+    by_id = {block.id: block for block in blocks}
+    meter = SpendMeter(
+        prices,
+        prefix_tokens=count(task.system_prefix),
+        block_tokens=lambda block_id: block_input_tokens(by_id[block_id], count),
+    )
     work = PackWork(
         profile=provider.profile,
         provider_name=provider.name,
@@ -249,6 +266,7 @@ async def _run_with_store(
         settings=spec.execution,
         on_progress=on_progress,
         on_call=on_call,
+        on_settled=lambda call, results: on_spend(meter.add(call, results)),
         amend=lambda result, block: merge(result, findings.get(block.id, NO_FINDINGS), block),
     )
     to_send = await work.admit(to_send)
@@ -270,6 +288,7 @@ async def _run_with_store(
             realtime=realtime,
             settings=settings,
             on_submitted=spec.on_batch_submitted,
+            on_ended=spec.on_batch_ended,
         ).run(to_send)
     else:
         stats = await realtime.run(to_send)
@@ -303,7 +322,6 @@ async def _run_with_store(
                 interrupted=interrupted,
             ),
         )
-    count = partial(count_tokens, family=provider.profile.tokenizer)
     summary = breakdown(
         blocks,
         results,
@@ -325,6 +343,10 @@ async def _run_with_store(
             mode=mode, timing=timing, possibly_ours=unproven, skipped_inputs=inputs.skipped,
             what_if=what_if,
         )  # fmt: skip
+    ours = cost_report(
+        calls[earlier_calls:], results, stored_blocks, task, provider.profile, prices,
+        provider.name,
+    )  # fmt: skip
     return JobOutcome(
         report=report,
         breakdown=summary,
@@ -339,6 +361,9 @@ async def _run_with_store(
             earlier_calls=earlier_calls,
             blocks=len(blocks),
             already_done=len(blocks) - len(pending),
+            answered=ours.blocks,
+            actual=ours.actual.total,
+            baseline=ours.baseline.total,
         ),
         what_if=what_if,
     )

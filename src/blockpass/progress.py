@@ -1,39 +1,65 @@
-"""A one-line progress bar on stderr, shown only on a terminal."""
+"""What a run spends while it runs, from the usage each settled call recorded.
+
+The figures are the ledger's own (``ledger.Ledger``), fed one call at a time, so the money a
+progress display shows mid-run is the money the final report shows for the same calls: the
+actual cost at recorded usage, and the one-uncached-call-per-block baseline for the blocks
+those calls returned results for. Nothing is estimated.
+"""
 
 from __future__ import annotations
 
-import sys
-import time
-from typing import TextIO
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from blockpass.blocks import BlockResult, Outcome
+from blockpass.ledger import Ledger, LedgerCall
+from blockpass.prices import PriceTable
+from blockpass.store import CallRecord
 
 
-class ProgressLine:
-    def __init__(self, stream: TextIO | None = None, width: int = 30) -> None:
-        self._stream = stream = stream or sys.stderr
-        self._width = width
-        self._total = 0
-        self._done = 0
-        self._shown_at = 0.0
-        self._enabled = stream.isatty()
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Spend:
+    """This invocation's calls so far: what they cost, and what the baseline would have."""
 
-    def start(self, total: int, done: int) -> None:
-        self._total, self._done = total, done
-        self._show(force=True)
+    calls: int = 0
+    blocks: int = 0
+    actual: Decimal = Decimal(0)
+    baseline: Decimal = Decimal(0)
 
-    def advance(self, count: int) -> None:
-        self._done += count
-        self._show(force=self._done >= self._total)
+    @property
+    def saved(self) -> Decimal:
+        return self.baseline - self.actual
 
-    def finish(self) -> None:
-        if self._enabled and self._total:
-            self._stream.write("\n")
 
-    def _show(self, *, force: bool) -> None:
-        now = time.monotonic()
-        if not self._enabled or not self._total or (not force and now - self._shown_at < 0.1):
-            return
-        self._shown_at = now
-        filled = self._width * self._done // self._total
-        bar = "#" * filled + "-" * (self._width - filled)
-        self._stream.write(f"\r[{bar}] {self._done}/{self._total} blocks")
-        self._stream.flush()
+class SpendMeter:
+    """Prices each settled call as it arrives; ``block_tokens`` gives a block's own input
+    tokens (without the prefix), as the final report counts them."""
+
+    def __init__(
+        self, prices: PriceTable, *, prefix_tokens: int, block_tokens: Callable[[str], int]
+    ) -> None:
+        self._ledger = Ledger(prices, prefix_tokens=prefix_tokens)
+        self._block_tokens = block_tokens
+
+    def add(self, call: CallRecord, results: Sequence[BlockResult]) -> Spend:
+        self._ledger.record(
+            LedgerCall(
+                model=call.model,
+                usage=call.usage,
+                batch=call.batch,
+                status=call.status,
+                results={
+                    result.block_id: self._block_tokens(result.block_id)
+                    for result in results
+                    if result.outcome is Outcome.RESULT
+                },
+            )
+        )
+        report = self._ledger.report()
+        return Spend(
+            calls=report.calls,
+            blocks=report.blocks,
+            actual=report.actual.total,
+            baseline=report.baseline.total,
+        )

@@ -109,6 +109,7 @@ class BatchExecutor:
         realtime: RealtimeExecutor,
         settings: BatchSettings | None = None,
         on_submitted: Callable[[StoredBatch], None] = lambda batch: None,
+        on_ended: Callable[[StoredBatch], None] = lambda batch: None,
     ) -> None:
         self._provider_name = provider_name
         self._api = ReachedOnce(api)
@@ -117,6 +118,7 @@ class BatchExecutor:
         self._realtime = realtime
         self._settings = settings or BatchSettings()
         self._on_submitted = on_submitted
+        self._on_ended = on_ended
         self._cacheable = work.prefix_tokens >= work.profile.min_cacheable
 
     @property
@@ -294,6 +296,7 @@ class BatchExecutor:
             remote_id = adopted.remote_id
         assert remote_id is not None
         status = await self._wait(batch.id, remote_id)
+        self._on_ended(batch)
         results = {result.custom_id: result for result in await self._api.results(remote_id)}
         retry: list[Block] = []
         for item in batch.items:

@@ -84,6 +84,9 @@ class PackWork:
         settings: ExecutionSettings,
         on_progress: Callable[[int], None] = lambda done: None,
         on_call: Callable[[CallRecord], None] = lambda call: None,
+        on_settled: Callable[[CallRecord, Sequence[BlockResult]], None] = lambda call, results: (
+            None
+        ),
         amend: Callable[[BlockResult, Block], BlockResult] = lambda result, block: result,
     ) -> None:
         self.profile = profile
@@ -94,6 +97,7 @@ class PackWork:
         self._task = task
         self._on_progress = on_progress
         self._on_call = on_call
+        self._on_settled = on_settled
         self._amend = amend
         self._count: Callable[[str], int] = lambda text: count_tokens(text, profile.tokenizer)
         self._estimator = OutputEstimator()
@@ -209,6 +213,7 @@ class PackWork:
         if await (record or self._record_call)(call, results) is None:
             return []
         self._on_call(call)
+        self._on_settled(call, results)
         self._learn(pack, parsed.results)
         self.stats.unknown_ids += parsed.unknown_ids
         self.stats.duplicate_ids += parsed.duplicate_ids
