@@ -14,7 +14,6 @@ import anyio
 import pytest
 
 from blockpass.cli import main
-from blockpass.pipeline import run_lock
 from blockpass.sandbox import DEFAULT_API_KEY, SandboxConfig
 from tests.sandbox.support import RunningSandbox, StartSandbox
 
@@ -109,14 +108,3 @@ async def test_the_same_text_in_two_documents_is_sent_once(
         1 for line in copied if line["outcome"] == "result"
     )
     assert calls(running) == sent
-
-
-def test_two_runs_cannot_share_a_run_directory(tmp_path: Path) -> None:
-    from blockpass.errors import UserInputError
-
-    with (
-        run_lock(tmp_path),
-        pytest.raises(UserInputError, match="another blockpass run"),
-        run_lock(tmp_path),
-    ):
-        pass

@@ -11,8 +11,15 @@ import anyio
 import pytest
 
 from blockpass.cli import main
-from blockpass.store import open_sqlite_store
+from blockpass.pipeline import JobSpec, run_job
+from blockpass.prices import load_prices
+from blockpass.providers import model_profile, open_adapter
+from blockpass.sandbox import DEFAULT_API_KEY
+from blockpass.store import RUN_FILE_NAME, open_sqlite_store
 from blockpass.usage import Usage
+from tests.sandbox.support import StartSandbox
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 # USD per million tokens, copied by hand from ../shared/PROVIDERS.md rather than read from
 # prices.toml, so that a wrong price file or a wrong ledger cannot agree with itself.
@@ -94,3 +101,33 @@ def test_the_rust_book_in_batch_mode_costs_about_half_of_the_same_job_in_realtim
     assert Decimal("0.4") < share < Decimal("0.65")
     assert Decimal(batch["all_batch_usd"]) == Decimal(batch["actual_usd"]["total"])
     assert Decimal(batch["all_realtime_usd"]) == 2 * Decimal(batch["all_batch_usd"])
+
+
+@pytest.mark.anyio
+async def test_a_job_runs_on_a_store_its_caller_opened_and_leaves_it_open(
+    start_sandbox: StartSandbox, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    spec = JobSpec(inputs=[EXAMPLES / "sample.md"], guide=EXAMPLES / "guide.md", out_dir=out)
+    provider = open_adapter(
+        model_profile("claude-sonnet-4-5"),
+        api_key=DEFAULT_API_KEY,
+        base_url=start_sandbox().server.base_url,
+        name="sandbox",
+    )
+    store = await open_sqlite_store(tmp_path / "elsewhere")
+    try:
+        first = await run_job(spec, provider, load_prices(), store=store)
+        calls = await store.calls()
+        results = await store.results()
+        again = await run_job(spec, provider, load_prices(), store=store)
+    finally:
+        await provider.aclose()
+        await store.close()
+
+    assert len(calls) == first.report.calls == first.this_run.calls > 0
+    lines = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert {line["block_id"] for line in lines} == set(results)
+    assert not (out / RUN_FILE_NAME).exists()
+    assert again.this_run.calls == 0
+    assert again.this_run.already_done == again.this_run.blocks == len(results)

@@ -10,11 +10,20 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from blockpass.errors import UserInputError
 
-__all__ = ["CONFIG_LIMIT", "file_kind", "format_size", "read_bytes", "read_text"]
+__all__ = [
+    "CONFIG_LIMIT",
+    "file_kind",
+    "format_size",
+    "read_bytes",
+    "read_text",
+    "run_directory_errors",
+]
 
 # Guides, rule files, Vale configurations and price tables: text a person wrote.
 CONFIG_LIMIT = 64 << 20
@@ -83,3 +92,15 @@ def read_text(path: Path, *, what: str, limit: int = CONFIG_LIMIT) -> str:
             f"{path}: {what} is not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset "
             f"{exc.start})"
         ) from None
+
+
+@contextmanager
+def run_directory_errors(failure: str, advice: str = "") -> Iterator[None]:
+    """A path in the run directory the system refuses (a file where a folder must be, a
+    folder where a file must be, /proc, no permission, a full disk) is the user's to fix:
+    one line naming the path, never a traceback."""
+    try:
+        yield
+    except OSError as error:
+        where = f" {error.filename}" if error.filename else ""
+        raise UserInputError(f"{failure}{where}: {error.strerror or error}{advice}") from None

@@ -17,13 +17,11 @@ Outputs in the run directory:
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from enum import StrEnum
@@ -40,6 +38,7 @@ from blockpass.execution.batch import BatchExecutor, BatchSettings
 from blockpass.execution.ownership import possibly_ours
 from blockpass.execution.packwork import ExecutionSettings, ExecutionStats, PackWork
 from blockpass.execution.realtime import RealtimeExecutor
+from blockpass.files import run_directory_errors
 from blockpass.ledger import (
     WHAT_IF_MODEL,
     CostReport,
@@ -63,7 +62,7 @@ from blockpass.store import (
     CallStart,
     RunStore,
     StoredBatch,
-    open_sqlite_store,
+    open_run_store,
 )
 from blockpass.task import Task, load_task
 from blockpass.tokens import count_tokens
@@ -190,19 +189,25 @@ async def run_job(
     on_progress: Callable[[int], None] = lambda done: None,
     on_call: Callable[[CallRecord], None] = lambda call: None,
     on_spend: Callable[[Spend], None] = lambda spend: None,
+    store: RunStore | None = None,
 ) -> JobOutcome:
+    """Run the job on ``store``, which the caller opened for it and closes.
+
+    Without one, the run directory's own SQLite store is opened (and locked) for the job,
+    only once the inputs have been read: bad input leaves no run directory behind.
+    """
     inputs, blocks, task, check = read_job_inputs(spec)
     prices.for_model(provider.profile.id)
     fingerprint = task.fingerprint(provider.profile.results_key)
-    with run_lock(spec.out_dir):
-        store = await open_sqlite_store(spec.out_dir)
-        try:
-            return await _run_with_store(
-                spec, inputs, blocks, task, check, fingerprint, store, provider, prices,
-                on_start=on_start, on_progress=on_progress, on_call=on_call, on_spend=on_spend,
-            )  # fmt: skip
-        finally:
-            await store.close()
+    run = partial(
+        _run_with_store, spec, inputs, blocks, task, check, fingerprint,
+        provider=provider, prices=prices,
+        on_start=on_start, on_progress=on_progress, on_call=on_call, on_spend=on_spend,
+    )  # fmt: skip
+    if store is not None:
+        return await run(store)
+    async with open_run_store(spec.out_dir) as own:
+        return await run(own)
 
 
 async def _run_with_store(
@@ -213,9 +218,9 @@ async def _run_with_store(
     check: RuleCheck | None,
     fingerprint: str,
     store: RunStore,
+    *,
     provider: Provider,
     prices: PriceTable,
-    *,
     on_start: Callable[[int, int], None],
     on_progress: Callable[[int], None],
     on_call: Callable[[CallRecord], None],
@@ -337,7 +342,7 @@ async def _run_with_store(
         f"; every result is kept in {spec.out_dir / RUN_FILE_NAME}: fix this and run the same "
         "command again, which sends no finished block again"
     )
-    with _run_directory_errors("cannot write", advice):
+    with run_directory_errors("cannot write", advice):
         write_outputs(
             spec.out_dir, inputs.documents, results, report, summary,
             mode=mode, timing=timing, possibly_ours=unproven, skipped_inputs=inputs.skipped,
@@ -453,36 +458,6 @@ async def _copy_to_duplicates(store: RunStore, copies: list[Block], fingerprint:
 
 def _reused(source: BlockResult, block: Block) -> BlockResult:
     return replace(source, block_id=block.id, call_id=None, reason=REUSED)
-
-
-@contextmanager
-def run_lock(out_dir: Path) -> Iterator[None]:
-    """One run at a time per run directory: two would pay for the same blocks twice.
-
-    An advisory ``flock``, which the kernel drops when the holder dies, so a killed run
-    never leaves a stale lock behind.
-    """
-    with _run_directory_errors("cannot use the run directory"):
-        out_dir.mkdir(parents=True, exist_ok=True)
-        handle = (out_dir / ".lock").open("w")
-    with handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise UserInputError(f"another blockpass run is using {out_dir}") from None
-        yield
-
-
-@contextmanager
-def _run_directory_errors(failure: str, advice: str = "") -> Iterator[None]:
-    """A path in the run directory the system refuses (a file where a folder must be, a
-    folder where a file must be, /proc, no permission, a full disk) is the user's to fix:
-    one line naming the path, never a traceback."""
-    try:
-        yield
-    except OSError as error:
-        where = f" {error.filename}" if error.filename else ""
-        raise UserInputError(f"{failure}{where}: {error.strerror or error}{advice}") from None
 
 
 def cost_report(

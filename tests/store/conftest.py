@@ -11,6 +11,7 @@ import queue
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from pathlib import Path
@@ -27,7 +28,9 @@ SETTINGS = {"mode": "realtime", "concurrency": "4"}
 
 
 class StoreFactory(Protocol):
-    async def open(self, name: str = "run") -> RunStore: ...
+    async def open(self, name: str = "run", *, clock: Callable[[], float] = time.time) -> RunStore:
+        """A store on run `name`; its leases expire by `clock` (Unix seconds)."""
+        ...
 
     def child_opener(self, name: str = "run") -> str:
         """Python source defining `async def open_store()` for use in a child process."""
@@ -41,8 +44,8 @@ class SqliteFactory:
         self.root = root
         self.opened: list[RunStore] = []
 
-    async def open(self, name: str = "run") -> RunStore:
-        store = await open_sqlite_store(self.root / name)
+    async def open(self, name: str = "run", *, clock: Callable[[], float] = time.time) -> RunStore:
+        store = await open_sqlite_store(self.root / name, clock=clock)
         self.opened.append(store)
         return store
 

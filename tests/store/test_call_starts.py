@@ -74,7 +74,10 @@ async def test_a_version_2_store_gains_the_call_starts_table_when_opened(tmp_pat
     store = await open_sqlite_store(tmp_path)
     await store.close()
     connection = sqlite3.connect(tmp_path / RUN_FILE_NAME)
-    connection.executescript("DROP TABLE call_starts; PRAGMA user_version = 2;")
+    connection.executescript(
+        "DROP TABLE call_starts; DROP TABLE leases; DROP TABLE lane_pack_sizes;"
+        " DROP TABLE lane_output_estimates; PRAGMA user_version = 2;"
+    )
     connection.close()
 
     store = await open_sqlite_store(tmp_path)

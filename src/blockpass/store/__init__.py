@@ -7,6 +7,8 @@ from blockpass.store.base import (
     CallRecord,
     CallStart,
     CallStatus,
+    Lease,
+    LeaseKind,
     RunStore,
     StoredBatch,
 )
@@ -14,6 +16,7 @@ from blockpass.store.sqlite import (
     RUN_FILE_NAME,
     SCHEMA_VERSION,
     SqliteRunStore,
+    open_run_store,
     open_sqlite_store,
 )
 
@@ -26,8 +29,11 @@ __all__ = [
     "CallRecord",
     "CallStart",
     "CallStatus",
+    "Lease",
+    "LeaseKind",
     "RunStore",
     "SqliteRunStore",
     "StoredBatch",
+    "open_run_store",
     "open_sqlite_store",
 ]

@@ -24,6 +24,10 @@ Tables (the SQLite layout; another backend keeps the same columns):
                  collected: the packs of a provider batch, and whether each one's result
                  has been stored
     webhook_deliveries  webhook_id PK, received_at: deliveries already acted on
+    leases       id PK (store-assigned, new for every claim), kind, key, worker, expires_at
+                 unique (kind, key): work a worker holds (`claim`)
+    lane_pack_sizes        (lane, block_id → blocks) PK, max_blocks
+    lane_output_estimates  (lane, kind) PK, tokens
     results      block_id PK → blocks, content_hash, fingerprint, outcome, verdict,
                  edits, notes, rejected_edits (JSON text), reason, call_id → calls (NULL when
                  no call produced it), recorded_at
@@ -45,6 +49,14 @@ Invariants:
   whatever was there.
 - Results and call blocks name blocks that were stored with `put_blocks` first.
 - One store holds one run: `open_run` refuses a fingerprint other than the first one.
+- No pack is sent by two runners at once, or the run pays for it twice. How a store keeps
+  that is part of its contract: the SQLite store opened for a run (`open_run_store`) is
+  exclusive, holding the run directory's lock until it is closed; a store shared by
+  workers hands out packs and batches by lease (`claim`), and a lease that expires (its
+  worker died) lets another worker take the work over.
+- A lane (a provider and model with its own cached prefix; named by the caller, today one
+  per run) keeps the pack sizes and output estimates it learned in the store, so a
+  restart or another worker starts from them rather than from nothing.
 - A batch is stored, with its packs, before it is submitted (state `submitting`), and its
   provider id as soon as the provider returns it, so a crash in between leaves a record to
   reconcile rather than a batch nobody knows about. An item's call and results are stored
@@ -70,6 +82,8 @@ __all__ = [
     "CallRecord",
     "CallStart",
     "CallStatus",
+    "Lease",
+    "LeaseKind",
     "RunStore",
     "StoredBatch",
 ]
@@ -168,6 +182,26 @@ class StoredBatch:
     submitted_at: float | None
     ended_at: float | None
     items: tuple[BatchItemRecord, ...]
+
+
+class LeaseKind(StrEnum):
+    PACK = "pack"  # a pack to send; its key is the pack id
+    BATCH = "batch"  # a provider batch to poll and collect; its key is the batch label
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Lease:
+    """Work one worker holds until `expires_at` (Unix seconds, by the store's clock).
+
+    `id` is new for every claim, so a lease that was taken over is never mistaken for the
+    one that replaced it, even when the same worker claimed the work again.
+    """
+
+    id: int
+    kind: LeaseKind
+    key: str
+    worker: str
+    expires_at: float
 
 
 class RunStore(Protocol):
@@ -292,6 +326,51 @@ class RunStore(Protocol):
         """Drop a remembered delivery whose handling failed, so that its retry is handled."""
         ...
 
+    async def claim(
+        self, kind: LeaseKind, keys: Sequence[str], *, worker: str, seconds: float
+    ) -> Lease | None:
+        """Lease the first of `keys` nobody holds to `worker` for `seconds`; None if all are held.
+
+        A key is held while a lease on it has not expired, whoever holds it (a worker asking
+        again for its own work gets the next key). An expired lease is taken over: its
+        worker is presumed dead. Two claims, from any process or machine, never both get
+        the same key while its lease runs.
+        """
+        ...
+
+    async def renew(self, lease: Lease, *, seconds: float) -> Lease | None:
+        """Extend `lease` to `seconds` from now; None if it is gone (released, or expired
+        and taken over), when the work belongs to someone else and must be dropped."""
+        ...
+
+    async def release(self, lease: Lease) -> None:
+        """Give the work up, done or not; a lease already taken over is left alone."""
+        ...
+
+    async def leases(self, kind: LeaseKind) -> list[Lease]:
+        """The leases of this kind that have not expired, in id order."""
+        ...
+
+    async def limit_pack_sizes(self, lane: str, sizes: Mapping[str, int]) -> None:
+        """Remember, per block id, the most blocks a pack holding it may have in `lane`.
+
+        A bound only shrinks: where a smaller one is stored (another worker split the same
+        pack further), it is kept. The blocks must have been stored with `put_blocks`.
+        """
+        ...
+
+    async def pack_sizes(self, lane: str) -> dict[str, int]:
+        """The bounds `limit_pack_sizes` stored for `lane`, by block id."""
+        ...
+
+    async def save_output_estimates(self, lane: str, tokens_by_kind: Mapping[str, float]) -> None:
+        """Store `lane`'s expected output tokens per block kind, replacing those given."""
+        ...
+
+    async def output_estimates(self, lane: str) -> dict[str, float]:
+        """The expected output tokens per block kind last saved for `lane`."""
+        ...
+
     async def close(self) -> None:
-        """Release the store's resources; calling it twice is harmless."""
+        """Release the store's resources (and a run's lock); calling it twice is harmless."""
         ...

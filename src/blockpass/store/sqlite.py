@@ -4,39 +4,55 @@ SQLite calls block, so every operation runs in a worker thread on the one connec
 at a time under a lock. `anyio.to_thread.run_sync` is not abandoned on cancellation, so a
 Ctrl-C never leaves a transaction half-done while the lock is free. The table layout and
 the invariants are described in `base.py`.
+
+A store opened for a run (`open_run_store`) holds the run directory's lock until it is
+closed; one opened with `open_sqlite_store` locks nothing, so a report or the webhook
+receiver can read a run another process is running.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Collection, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import asdict, replace
+from functools import partial
 from pathlib import Path
-from typing import Any, Self, TypeVar
+from typing import IO, Any, Self, TypeVar
 
 import anyio.to_thread
 
 from blockpass.blocks import Block, BlockKind, BlockResult, Edit, Outcome, Span, Verdict
 from blockpass.errors import UserInputError
+from blockpass.files import run_directory_errors
+from blockpass.store import sqlite_workers
 from blockpass.store.base import (
     BatchItemRecord,
     BatchState,
     CallRecord,
     CallStart,
+    Lease,
+    LeaseKind,
     RunStore,
     StoredBatch,
 )
 from blockpass.usage import Usage
 
-__all__ = ["RUN_FILE_NAME", "SCHEMA_VERSION", "SqliteRunStore", "open_sqlite_store"]
+__all__ = [
+    "RUN_FILE_NAME",
+    "SCHEMA_VERSION",
+    "SqliteRunStore",
+    "open_run_store",
+    "open_sqlite_store",
+]
 
 RUN_FILE_NAME = "run.sqlite"
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -160,22 +176,69 @@ _USER_ERROR_CODES = _DAMAGED_CODES | {
 _LOOKUP_CHUNK = 500
 
 
-async def open_sqlite_store(run_dir: Path) -> SqliteRunStore:
-    """Open (creating if needed) the run directory and its `run.sqlite`."""
-    return await anyio.to_thread.run_sync(SqliteRunStore.open_blocking, run_dir)
+async def open_sqlite_store(
+    run_dir: Path, *, clock: Callable[[], float] = time.time
+) -> SqliteRunStore:
+    """Open (creating if needed) the run directory and its `run.sqlite`, locking nothing.
+
+    `clock` (Unix seconds) is what leases expire by.
+    """
+    return await anyio.to_thread.run_sync(
+        partial(SqliteRunStore.open_blocking, run_dir, clock=clock)
+    )
+
+
+@asynccontextmanager
+async def open_run_store(
+    run_dir: Path, *, clock: Callable[[], float] = time.time
+) -> AsyncIterator[SqliteRunStore]:
+    """The run directory's store opened for one run, and closed (unlocked) after it.
+
+    One run at a time per run directory: two would pay for the same blocks twice. The lock
+    is an advisory ``flock``, which the kernel drops when the holder dies, so a killed run
+    never leaves a stale lock behind; a second opener is refused in one line.
+    """
+    store = await anyio.to_thread.run_sync(
+        partial(SqliteRunStore.open_blocking, run_dir, clock=clock, for_run=True)
+    )
+    async with store:
+        yield store
 
 
 class SqliteRunStore:
     """`RunStore` on one SQLite file; see `base.py` for the contract."""
 
-    def __init__(self, connection: sqlite3.Connection, run_dir: Path) -> None:
+    def __init__(
+        self,
+        connection: sqlite3.Connection,
+        run_dir: Path,
+        *,
+        clock: Callable[[], float] = time.time,
+        run_lock: IO[str] | None = None,
+    ) -> None:
         self._connection: sqlite3.Connection | None = connection
         self._run_dir = run_dir
+        self._clock = clock
+        self._run_lock = run_lock
         self._lock = threading.Lock()
         self._fingerprint: str | None = None
 
     @classmethod
-    def open_blocking(cls, run_dir: Path) -> SqliteRunStore:
+    def open_blocking(
+        cls, run_dir: Path, *, clock: Callable[[], float] = time.time, for_run: bool = False
+    ) -> SqliteRunStore:
+        """Open the store; `for_run` takes the run directory's lock first (`open_run_store`)."""
+        run_lock = _lock_run_directory(run_dir) if for_run else None
+        try:
+            connection = cls._connect(run_dir)
+        except BaseException:
+            if run_lock is not None:
+                run_lock.close()
+            raise
+        return cls(connection, run_dir, clock=clock, run_lock=run_lock)
+
+    @staticmethod
+    def _connect(run_dir: Path) -> sqlite3.Connection:
         if run_dir.exists() and not run_dir.is_dir():
             raise UserInputError(f"the run directory {run_dir} is a file, not a directory")
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -203,7 +266,7 @@ class SqliteRunStore:
             if isinstance(exc, sqlite3.DatabaseError):
                 raise _user_error(path, exc) from exc
             raise
-        return cls(connection, run_dir)
+        return connection
 
     async def __aenter__(self) -> Self:
         return self
@@ -439,14 +502,67 @@ class SqliteRunStore:
             write=True,
         )
 
+    async def claim(
+        self, kind: LeaseKind, keys: Sequence[str], *, worker: str, seconds: float
+    ) -> Lease | None:
+        now = self._clock()
+        return await self._run(
+            lambda c: sqlite_workers.claim(c, kind, keys, worker=worker, now=now, seconds=seconds),
+            write=True,
+        )
+
+    async def renew(self, lease: Lease, *, seconds: float) -> Lease | None:
+        now = self._clock()
+        renewed = await self._run(
+            lambda c: sqlite_workers.renew(c, lease, now=now, seconds=seconds), write=True
+        )
+        return replace(lease, expires_at=now + seconds) if renewed else None
+
+    async def release(self, lease: Lease) -> None:
+        await self._run(lambda c: sqlite_workers.release(c, lease), write=True)
+
+    async def leases(self, kind: LeaseKind) -> list[Lease]:
+        now = self._clock()
+        return await self._run(lambda c: sqlite_workers.leases(c, kind, now=now))
+
+    async def limit_pack_sizes(self, lane: str, sizes: Mapping[str, int]) -> None:
+        await self._run(lambda c: sqlite_workers.limit_pack_sizes(c, lane, sizes), write=True)
+
+    async def pack_sizes(self, lane: str) -> dict[str, int]:
+        return await self._run(lambda c: sqlite_workers.pack_sizes(c, lane))
+
+    async def save_output_estimates(self, lane: str, tokens_by_kind: Mapping[str, float]) -> None:
+        await self._run(
+            lambda c: sqlite_workers.save_output_estimates(c, lane, tokens_by_kind), write=True
+        )
+
+    async def output_estimates(self, lane: str) -> dict[str, float]:
+        return await self._run(lambda c: sqlite_workers.output_estimates(c, lane))
+
     async def close(self) -> None:
         def work() -> None:
             with self._lock:
                 if self._connection is not None:
                     self._connection.close()
                     self._connection = None
+                # After the connection: the next run finds every commit of this one.
+                if self._run_lock is not None:
+                    self._run_lock.close()
+                    self._run_lock = None
 
         await anyio.to_thread.run_sync(work)
+
+
+def _lock_run_directory(run_dir: Path) -> IO[str]:
+    with run_directory_errors("cannot use the run directory"):
+        run_dir.mkdir(parents=True, exist_ok=True)
+        handle = (run_dir / ".lock").open("w")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise UserInputError(f"another blockpass run is using {run_dir}") from None
+    return handle
 
 
 def _migrate(connection: sqlite3.Connection, path: Path) -> None:
@@ -467,6 +583,9 @@ def _migrate(connection: sqlite3.Connection, path: Path) -> None:
                 connection.execute(statement)
         if version < 3:
             for statement in _START_SCHEMA:
+                connection.execute(statement)
+        if version < 4:
+            for statement in sqlite_workers.WORKER_SCHEMA:
                 connection.execute(statement)
         if version < SCHEMA_VERSION:
             # Only then: opening a current store writes nothing, so a damaged one stays as
