@@ -30,7 +30,8 @@ from rich.text import Text
 
 from blockpass.breakdown import breakdown_sections, render_breakdown
 from blockpass.forecast import FORECAST_COLUMNS, ForecastRow, forecast_cells, render_forecast
-from blockpass.ledger import (
+from blockpass.progress import Spend
+from blockpass.report_text import (
     TOKEN_COLUMNS,
     Pairs,
     describe_ratio,
@@ -40,7 +41,6 @@ from blockpass.ledger import (
     report_sections,
     usd,
 )
-from blockpass.progress import Spend
 
 if TYPE_CHECKING:
     from pathlib import Path
