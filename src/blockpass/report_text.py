@@ -14,6 +14,7 @@ __all__ = [
     "TOKEN_COLUMNS",
     "Pairs",
     "ReportSections",
+    "count_calls",
     "describe_ratio",
     "render_pairs",
     "render_table",
@@ -38,7 +39,7 @@ def describe_ratio(ratio: float | None) -> str:
     return f"{1 / ratio:.1f}× more expensive" if ratio > 0 else "n/a (baseline is zero)"
 
 
-def _calls(count: int) -> str:
+def count_calls(count: int) -> str:
     return f"{count:,} call" if count == 1 else f"{count:,} calls"
 
 
@@ -108,7 +109,7 @@ def report_sections(report: CostReport) -> ReportSections:
         tail += [
             (
                 "interrupted",
-                f"{_calls(len(report.interrupted))}, outcome unknown: "
+                f"{count_calls(len(report.interrupted))}, outcome unknown: "
                 f"at most {usd(report.interrupted_at_most)}",
             ),
             (
@@ -125,7 +126,7 @@ def report_sections(report: CostReport) -> ReportSections:
         ),
         (
             "retries/wasted",
-            f"{usd(report.retry_cost.total)} in {_calls(report.retry_calls)}"
+            f"{usd(report.retry_cost.total)} in {count_calls(report.retry_calls)}"
             + (f" ({retry})" if retry else ""),
         ),
     ]
@@ -134,7 +135,7 @@ def report_sections(report: CostReport) -> ReportSections:
         tail += [
             (
                 "in batches",
-                f"{usd(report.batch_cost.total)} in {_calls(report.batch_calls)}, cache hit "
+                f"{usd(report.batch_cost.total)} in {count_calls(report.batch_calls)}, cache hit "
                 "ratio " + ("n/a" if batch_hit is None else f"{batch_hit:.1%}"),
             ),
             (
@@ -143,7 +144,7 @@ def report_sections(report: CostReport) -> ReportSections:
             ),
             (
                 "resubmitted",
-                f"{usd(report.resubmitted_cost)} in {_calls(report.resubmitted_calls)} "
+                f"{usd(report.resubmitted_cost)} in {count_calls(report.resubmitted_calls)} "
                 "(packs sent again)",
             ),
         ]
