@@ -211,7 +211,7 @@ class RunStore(Protocol):
         """Bind the store to a run, or check that it already belongs to this one.
 
         The first call records `fingerprint` and `settings`. A later call with another
-        fingerprint raises `UserInputError` (the run directory belongs to a different task,
+        fingerprint raises `UserInputError` (the store holds a run of a different task,
         guide or model); with the same fingerprint it replaces the stored settings, which
         may only differ in values that do not affect results. Must precede the writes.
         """
