@@ -8,6 +8,7 @@ implementation joins by adding its factory to `FACTORIES`.
 from __future__ import annotations
 
 import queue
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -20,7 +21,7 @@ from typing import IO, Any, Protocol
 import pytest
 
 from blockpass.blocks import Block, BlockKind, BlockResult, Outcome, Verdict
-from blockpass.store import CallRecord, CallStatus, RunStore, open_sqlite_store
+from blockpass.store import RUN_FILE_NAME, CallRecord, CallStatus, RunStore, open_sqlite_store
 from blockpass.usage import Usage
 
 FINGERPRINT = "fp-task-guide-model"
@@ -107,6 +108,26 @@ def make_result(block: Block, outcome: Outcome = Outcome.RESULT, **changes: Any)
         block_id=block.id, content_hash=block.content_hash, outcome=outcome, verdict=verdict
     )
     return replace(result, **changes)
+
+
+# The tables each schema version added, for turning a current store back into an older one.
+TABLES_SINCE = {
+    3: ("call_starts",),
+    4: ("leases", "lane_pack_sizes", "lane_output_estimates"),
+}
+
+
+def make_older(run_dir: Path, version: int) -> None:
+    """Turn the closed store in `run_dir` into one of schema `version`, as older blockpass
+    wrote it: without the tables later versions added."""
+    dropped = [
+        table for since, tables in TABLES_SINCE.items() if since > version for table in tables
+    ]
+    connection = sqlite3.connect(run_dir / RUN_FILE_NAME)
+    connection.executescript(
+        "".join(f"DROP TABLE {table}; " for table in dropped) + f"PRAGMA user_version = {version};"
+    )
+    connection.close()
 
 
 async def put_numbered_blocks(store: RunStore, count: int) -> list[Block]:

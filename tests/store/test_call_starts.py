@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from blockpass.store import RUN_FILE_NAME, CallStart, RunStore, open_sqlite_store
+from blockpass.store import CallStart, RunStore, open_sqlite_store
 from tests.store.conftest import (
     FINGERPRINT,
     StoreFactory,
     make_block,
     make_call,
+    make_older,
     make_result,
     put_numbered_blocks,
 )
@@ -73,12 +73,7 @@ async def test_a_record_call_that_fails_leaves_its_start_open(store: RunStore) -
 async def test_a_version_2_store_gains_the_call_starts_table_when_opened(tmp_path: Path) -> None:
     store = await open_sqlite_store(tmp_path)
     await store.close()
-    connection = sqlite3.connect(tmp_path / RUN_FILE_NAME)
-    connection.executescript(
-        "DROP TABLE call_starts; DROP TABLE leases; DROP TABLE lane_pack_sizes;"
-        " DROP TABLE lane_output_estimates; PRAGMA user_version = 2;"
-    )
-    connection.close()
+    make_older(tmp_path, 2)
 
     store = await open_sqlite_store(tmp_path)
     await store.open_run(fingerprint=FINGERPRINT, settings={})

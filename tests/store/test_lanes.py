@@ -13,6 +13,7 @@ from tests.store.conftest import (
     FINGERPRINT,
     StoreFactory,
     make_call,
+    make_older,
     make_result,
     put_numbered_blocks,
 )
@@ -69,12 +70,7 @@ async def test_a_version_3_store_opens_with_its_run_and_gains_leases_and_lane_st
     blocks = await put_numbered_blocks(store, 2)
     await store.record_call(make_call((blocks[0].id,)), [make_result(blocks[0])])
     await store.close()
-    connection = sqlite3.connect(tmp_path / RUN_FILE_NAME)
-    connection.executescript(
-        "DROP TABLE leases; DROP TABLE lane_pack_sizes; DROP TABLE lane_output_estimates;"
-        " PRAGMA user_version = 3;"
-    )
-    connection.close()
+    make_older(tmp_path, 3)
 
     clock = ManualClock()
     store = await open_sqlite_store(tmp_path, clock=clock.now)
