@@ -274,7 +274,6 @@ async def _run_with_store(
         on_settled=lambda call, results: on_spend(meter.add(call, results)),
         amend=lambda result, block: merge(result, findings.get(block.id, NO_FINDINGS), block),
     )
-    await work.resume_lane()
     to_send = await work.admit(to_send)
     realtime = RealtimeExecutor(provider=provider, work=work)
     api = batch_api(provider)

@@ -20,7 +20,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 
-from blockpass.blocks import Block, BlockKind, BlockResult, Outcome
+from blockpass.blocks import Block, BlockResult, Outcome
 from blockpass.errors import UserInputError
 from blockpass.layout import build_request, choose_ttl, output_cap
 from blockpass.packing import (
@@ -104,8 +104,6 @@ class PackWork:
         self._attempts: dict[str, int] = {}
         self._size_hint: dict[str, int] = {}
         self._cache_key = task.fingerprint(profile.id)
-        # What this lane learns is stored under this name; today a run has one lane.
-        self.lane = f"{provider_name}:{profile.results_key}"
         self.prefix_tokens = self._count(task.system_prefix)
         # Some vendors get the schema as a tool too and bill it beside the prefix that holds
         # it: counted in its most verbose wire form (a Chat Completions tool).
@@ -151,13 +149,6 @@ class PackWork:
         )
         self._on_progress(len(too_large))
         return [block for block in blocks if block.id not in too_large]
-
-    async def resume_lane(self) -> None:
-        """Start from the pack sizes and output estimates the lane stored before (an earlier
-        run in the directory, or another worker), not from full packs and defaults."""
-        self._size_hint.update(await self.store.pack_sizes(self.lane))
-        for kind, tokens in (await self.store.output_estimates(self.lane)).items():
-            self._estimator.by_kind[BlockKind(kind)] = tokens
 
     def attempts(self, block: Block) -> int:
         return self._attempts.get(block.id, 0)
@@ -229,9 +220,6 @@ class PackWork:
         self.stats.invalid_items += parsed.invalid_items
         self.stats.rejected_edits += parsed.rejected_edits
         self._on_progress(len(parsed.results))
-        if parsed.results:
-            learned = {kind.value: tokens for kind, tokens in self._estimator.by_kind.items()}
-            await self.store.save_output_estimates(self.lane, learned)
         if not parsed.missing:
             return []
         if status == "refused" and len(pack.blocks) == 1:
@@ -289,9 +277,6 @@ class PackWork:
         retry, spent = self.count_attempt(blocks, split=split)
         if final:
             retry, spent = [], [*retry, *spent]
-        if split and retry:
-            smaller = {block.id: self._size_hint[block.id] for block in retry}
-            await self.store.limit_pack_sizes(self.lane, smaller)
         if spent:
             await self.store.record_results(self.failures(spent, reason))
             self._on_progress(len(spent))
