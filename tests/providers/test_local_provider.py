@@ -20,7 +20,7 @@ from blockpass.blocks import Block, BlockKind
 from blockpass.errors import ProviderRejected, UserInputError
 from blockpass.packformat import RESULT_SCHEMA
 from blockpass.packing import Pack
-from blockpass.providers.base import ModelRequest, model_profile
+from blockpass.providers.base import ModelRequest, StopReason, model_profile
 from blockpass.results import parse_answer
 from blockpass.task import DEFAULT_INSTRUCTIONS
 
@@ -35,6 +35,7 @@ from blockpass.providers.local import (
     reused_prefix,
     schema_grammar,
 )
+from tests.providers.requests import prefix_and_pack
 from tests.providers.test_cpu_share import Machine
 
 GUIDE = """\
@@ -69,7 +70,7 @@ def make_pack(texts: tuple[str, ...], pack_id: str = "p1") -> Pack:
 
 
 def make_request(pack: Pack, *, max_tokens: int = 2048, system: str = SYSTEM) -> ModelRequest:
-    return ModelRequest(
+    return prefix_and_pack(
         model=BUNDLED_MODEL_ID,
         system=system,
         cache_ttl=None,
@@ -201,7 +202,7 @@ async def test_a_pack_of_five_paragraphs_gets_one_parsed_result_per_block(
     pack = make_pack(PARAGRAPHS)
     response = await provider.complete(make_request(pack))
 
-    assert response.stop_reason == "end_turn"
+    assert response.stop_reason == StopReason.END
     jsonschema.validate(json.loads(response.text), RESULT_SCHEMA)
     parsed = parse_answer(response.text, pack.short_ids)
     assert parsed.complete
@@ -262,7 +263,7 @@ async def test_an_answer_cut_at_max_tokens_reports_max_tokens_and_keeps_what_is_
     pack = make_pack(PARAGRAPHS)
     response = await provider.complete(make_request(pack, max_tokens=12))
 
-    assert response.stop_reason == "max_tokens"
+    assert response.stop_reason == StopReason.OUTPUT_LIMIT
     assert response.usage.output == 12
     parsed = parse_answer(response.text, pack.short_ids)
     assert not parsed.complete
