@@ -26,7 +26,6 @@ fields are OpenAI's own, and servers that cache prefixes do so without being ask
 from __future__ import annotations
 
 import contextlib
-import json
 import re
 import time
 from dataclasses import replace
@@ -49,19 +48,16 @@ from blockpass.errors import (
 )
 from blockpass.packformat import RESULT_TOOL_NAME
 from blockpass.providers.base import (
-    AssistantTurn,
     ModelProfile,
     ModelRequest,
     ModelResponse,
     OutputMechanism,
     RateLimitBucket,
     RateLimitState,
-    RequestPart,
     StopReason,
-    ToolCall,
-    Turn,
     WireApi,
 )
+from blockpass.providers.openai_input import chat_messages, conversation, response_items
 from blockpass.providers.transport import CLIENT_TIMEOUT, connection_failure
 from blockpass.tokens import TokenizerFamily
 from blockpass.tooldefs import result_tool, to_chat_completions, to_responses
@@ -203,8 +199,8 @@ class OpenAIProvider:
             result = to_chat_completions(result_tool(request.schema))
             body |= self._tool_fields([result, *tools], named)
         body["messages"] = [
-            *self._conversation(request, text_part="text"),
-            *(message for turn in request.turns for message in _chat_messages(turn)),
+            *conversation(request, text_part="text", breakpoints=self._breakpoints),
+            *(message for turn in request.turns for message in chat_messages(turn)),
         ]
         return body
 
@@ -221,8 +217,8 @@ class OpenAIProvider:
             named = {"type": "function", "name": RESULT_TOOL_NAME}
             body |= self._tool_fields([to_responses(result_tool(request.schema)), *tools], named)
         body["input"] = [
-            *self._conversation(request, text_part="input_text"),
-            *(item for turn in request.turns for item in _response_items(turn)),
+            *conversation(request, text_part="input_text", breakpoints=self._breakpoints),
+            *(item for turn in request.turns for item in response_items(turn)),
         ]
         return body
 
@@ -234,79 +230,6 @@ class OpenAIProvider:
             # Strict schemas are not guaranteed for parallel calls, and one call is the answer.
             "parallel_tool_calls": False,
         }
-
-    def _conversation(self, request: ModelRequest, *, text_part: str) -> list[dict[str, Any]]:
-        """The system message, then the pack: the same messages on both APIs but for the name
-        of a text part.
-
-        Without explicit breakpoints the instruction parts are one system text (plain
-        strings suit every compatible server); with them, each part is a text part of its
-        own and a part followed by a breakpoint carries the marker.
-        """
-        pack = request.parts[-1]
-        if not (self._breakpoints and request.cache_ttl is not None):
-            return [
-                {"role": "system", "content": request.system},
-                {"role": "user", "content": pack.text},
-            ]
-        system = [_marked(part, text_part) for part in request.instructions]
-        user = [_marked(pack, text_part)] if pack.cache_ttl else pack.text
-        return [{"role": "system", "content": system}, {"role": "user", "content": user}]
-
-
-def _marked(part: RequestPart, text_part: str) -> dict[str, Any]:
-    """A text part, marked when a breakpoint follows it. The marker's TTL is the request's 30
-    minutes whatever blockpass's 5m/1h choice: a 12h write is dearer and a 30m one outlives
-    the 5m it stands for."""
-    content: dict[str, Any] = {"type": text_part, "text": part.text}
-    if part.cache_ttl is not None:
-        content["prompt_cache_breakpoint"] = {"mode": "explicit"}
-    return content
-
-
-def _arguments(call: ToolCall) -> str:
-    """Arguments as the JSON string both APIs carry; the same call gives the same bytes."""
-    return json.dumps(call.arguments, ensure_ascii=False, sort_keys=True)
-
-
-def _chat_messages(turn: Turn) -> list[dict[str, Any]]:
-    """A tool turn on Chat Completions: one assistant message holding its calls, or one
-    ``tool`` message per result (the API has no error flag: ``output`` says it)."""
-    if isinstance(turn, AssistantTurn):
-        calls = [
-            {
-                "id": call.id,
-                "type": "function",
-                "function": {"name": call.name, "arguments": _arguments(call)},
-            }
-            for call in turn.tool_calls
-        ]
-        return [{"role": "assistant", "content": turn.text or None, "tool_calls": calls}]
-    return [
-        {"role": "tool", "tool_call_id": result.call_id, "content": result.output}
-        for result in turn.results
-    ]
-
-
-def _response_items(turn: Turn) -> list[dict[str, Any]]:
-    """A tool turn on the Responses API: the assistant's text as a message, a
-    ``function_call`` item per call, or a ``function_call_output`` item per result."""
-    if isinstance(turn, AssistantTurn):
-        text = [{"role": "assistant", "content": turn.text}] if turn.text else []
-        calls = [
-            {
-                "type": "function_call",
-                "call_id": call.id,
-                "name": call.name,
-                "arguments": _arguments(call),
-            }
-            for call in turn.tool_calls
-        ]
-        return text + calls
-    return [
-        {"type": "function_call_output", "call_id": result.call_id, "output": result.output}
-        for result in turn.results
-    ]
 
 
 def _takes_cache_breakpoints(profile: ModelProfile) -> bool:
