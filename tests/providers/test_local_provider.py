@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from importlib import metadata
 from pathlib import Path
 
@@ -20,7 +21,18 @@ from blockpass.blocks import Block, BlockKind
 from blockpass.errors import ProviderRejected, UserInputError
 from blockpass.packformat import RESULT_SCHEMA
 from blockpass.packing import Pack
-from blockpass.providers.base import ModelRequest, StopReason, model_profile
+from blockpass.providers.base import (
+    AssistantTurn,
+    CacheTtl,
+    ModelRequest,
+    PartKind,
+    RequestPart,
+    StopReason,
+    ToolCall,
+    ToolResult,
+    ToolResultsTurn,
+    model_profile,
+)
 from blockpass.results import parse_answer
 from blockpass.task import DEFAULT_INSTRUCTIONS
 
@@ -227,6 +239,47 @@ async def test_a_second_call_with_the_same_system_prefix_reads_it_from_the_cache
     prompt_tokens = await provider.count_prompt_tokens(second_request)
     assert second.usage.cache_read + second.usage.uncached_input == prompt_tokens
     assert second.usage.cache_write == 0
+
+
+def with_context(pack: Pack, context: str) -> ModelRequest:
+    """``make_request`` with a per-pack context part after the prefix's breakpoint."""
+    return ModelRequest(
+        model=BUNDLED_MODEL_ID,
+        parts=(
+            RequestPart(kind=PartKind.PREFIX, text=SYSTEM, cache_ttl=CacheTtl.FIVE_MINUTES),
+            RequestPart(kind=PartKind.CONTEXT, text=context),
+            RequestPart(kind=PartKind.PACK, text=pack.render()),
+        ),
+        max_tokens=8,
+        schema=RESULT_SCHEMA,
+    )
+
+
+@pytest.mark.anyio
+async def test_a_different_context_after_the_prefix_still_reads_the_whole_prefix_from_the_cache(
+    provider: LocalProvider,
+) -> None:
+    """The prefix is tokenized on its own: its last token cannot merge with the context's
+    first characters, so every pack's prompt starts with the same prefix tokens."""
+    await provider.complete(with_context(make_pack(PARAGRAPHS), 'Also: write "sign in".'))
+    second = await provider.complete(
+        with_context(make_pack(OTHER_PARAGRAPHS, "p2"), "Rules retrieved for this pack: none.")
+    )
+    # The chat template's system header (<|im_start|>, "system", "\n"), then the prefix.
+    assert second.usage.cache_read >= 3 + await provider.count_tokens(SYSTEM)
+
+
+@pytest.mark.anyio
+async def test_the_local_model_rejects_tool_turns_in_one_line(provider: LocalProvider) -> None:
+    request = replace(
+        make_request(make_pack(PARAGRAPHS)),
+        turns=(
+            AssistantTurn(tool_calls=(ToolCall(id="c1", name="lookup", arguments={}),)),
+            ToolResultsTurn(results=(ToolResult(call_id="c1", output="none"),)),
+        ),
+    )
+    with pytest.raises(ProviderRejected, match="no tool turns"):
+        await provider.complete(request)
 
 
 @pytest.mark.anyio
