@@ -13,7 +13,6 @@ from anthropic.types.message_create_params import MessageCreateParamsNonStreamin
 from blockpass.packformat import RESULT_SCHEMA
 from blockpass.providers.anthropic import AnthropicProvider
 from blockpass.providers.base import (
-    AssistantTurn,
     CacheTtl,
     ModelProfile,
     ModelRequest,
@@ -21,31 +20,16 @@ from blockpass.providers.base import (
     PartKind,
     RequestPart,
     StopReason,
-    ToolCall,
-    ToolResult,
-    ToolResultsTurn,
     model_profile,
 )
 from blockpass.sandbox import DEFAULT_API_KEY
-from blockpass.tooldefs import ToolDefinition
+from tests.providers.requests import LOOKUP, lookup_turns
 from tests.providers.sdk_types import mismatch
 from tests.sandbox.support import StartSandbox, pack
 
 MODEL = "claude-sonnet-4-5"
 SCHEMA = {"type": "object"}
-LOOKUP = ToolDefinition(
-    name="lookup_term",
-    description="Look a term up in the word list.",
-    parameters={"type": "object", "properties": {"term": {"type": "string"}}},
-    strict=False,
-)
-TURNS = (
-    AssistantTurn(
-        text="Checking the word list.",
-        tool_calls=(ToolCall(id="toolu_1", name="lookup_term", arguments={"term": "utilize"}),),
-    ),
-    ToolResultsTurn(results=(ToolResult(call_id="toolu_1", output="prefer: use"),)),
-)
+TURNS = lookup_turns("toolu_1", text="Checking the word list.")
 
 
 def offline(profile: ModelProfile) -> AnthropicProvider:

@@ -22,15 +22,11 @@ from blockpass.errors import ProviderRejected, UserInputError
 from blockpass.packformat import RESULT_SCHEMA
 from blockpass.packing import Pack
 from blockpass.providers.base import (
-    AssistantTurn,
     CacheTtl,
     ModelRequest,
     PartKind,
     RequestPart,
     StopReason,
-    ToolCall,
-    ToolResult,
-    ToolResultsTurn,
     model_profile,
 )
 from blockpass.results import parse_answer
@@ -47,7 +43,7 @@ from blockpass.providers.local import (
     reused_prefix,
     schema_grammar,
 )
-from tests.providers.requests import prefix_and_pack
+from tests.providers.requests import lookup_turns, prefix_and_pack
 from tests.providers.test_cpu_share import Machine
 
 GUIDE = """\
@@ -273,10 +269,7 @@ async def test_a_different_context_after_the_prefix_still_reads_the_whole_prefix
 async def test_the_local_model_rejects_tool_turns_in_one_line(provider: LocalProvider) -> None:
     request = replace(
         make_request(make_pack(PARAGRAPHS)),
-        turns=(
-            AssistantTurn(tool_calls=(ToolCall(id="c1", name="lookup", arguments={}),)),
-            ToolResultsTurn(results=(ToolResult(call_id="c1", output="none"),)),
-        ),
+        turns=lookup_turns("c1"),
     )
     with pytest.raises(ProviderRejected, match="no tool turns"):
         await provider.complete(request)

@@ -15,21 +15,17 @@ from openai.types.responses.response_create_params import ResponseCreateParamsNo
 
 from blockpass.packformat import RESULT_SCHEMA
 from blockpass.providers.base import (
-    AssistantTurn,
     CacheTtl,
     ModelRequest,
     OutputMechanism,
     PartKind,
     RequestPart,
     StopReason,
-    ToolCall,
-    ToolResult,
-    ToolResultsTurn,
     model_profile,
 )
 from blockpass.providers.openai import OpenAIProvider
-from blockpass.tooldefs import ToolDefinition
 from tests.providers.openai_support import MakeProvider, openai_providers
+from tests.providers.requests import LOOKUP, lookup_turns
 from tests.providers.sdk_types import mismatch
 from tests.sandbox.support import StartSandbox, pack
 
@@ -38,18 +34,7 @@ SOL = "gpt-6-sol"  # the Responses API, explicit breakpoints
 CHAT_PARAMS = CompletionCreateParamsNonStreaming
 RESPONSES_PARAMS = ResponseCreateParamsNonStreaming
 SCHEMA = {"type": "object"}
-LOOKUP = ToolDefinition(
-    name="lookup_term",
-    description="Look a term up in the word list.",
-    parameters={"type": "object", "properties": {"term": {"type": "string"}}},
-    strict=False,
-)
-TURNS = (
-    AssistantTurn(
-        tool_calls=(ToolCall(id="call_1", name="lookup_term", arguments={"term": "utilize"}),),
-    ),
-    ToolResultsTurn(results=(ToolResult(call_id="call_1", output="prefer: use"),)),
-)
+TURNS = lookup_turns("call_1")
 PREFIX = RequestPart(kind=PartKind.PREFIX, text="Guide.", cache_ttl=CacheTtl.FIVE_MINUTES)
 CONTEXT = RequestPart(kind=PartKind.CONTEXT, text="Retrieved rule.")
 
@@ -157,7 +142,7 @@ def test_tool_turns_follow_the_pack_as_chat_messages() -> None:
 
 
 def test_tool_turns_follow_the_pack_as_responses_items() -> None:
-    turns = (replace(TURNS[0], text="Checking."), TURNS[1])
+    turns = lookup_turns("call_1", text="Checking.")
     body = offline(SOL, OutputMechanism.STRICT_TOOL_FORCED).request_body(
         parts_request(SOL, PREFIX, pack_part("<pack/>"), tools=(LOOKUP,), turns=turns)
     )
