@@ -279,3 +279,33 @@ async def test_a_compatible_server_gets_no_openai_cache_fields(
     await lookalike.aclose()
     with pytest.raises(UserInputError):
         compatible_profile("m", context_window=1_000, max_output=1_000)
+
+
+@pytest.mark.parametrize(
+    ("finish_reason", "refusal", "neutral"),
+    [
+        ("stop", None, StopReason.END),
+        ("length", None, StopReason.OUTPUT_LIMIT),
+        ("tool_calls", None, StopReason.TOOL_CALL),
+        ("content_filter", None, StopReason.REFUSAL),
+        ("stop", "I cannot help with that.", StopReason.REFUSAL),
+    ],
+)
+def test_each_chat_finish_reason_has_its_neutral_name(
+    finish_reason: str, refusal: str | None, neutral: StopReason
+) -> None:
+    provider = OpenAIProvider(profile=model_profile("gpt-4.1-mini"), api_key="unused")
+    body = {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": 0,
+        "model": "gpt-4.1-mini",
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": finish_reason,
+                "message": {"role": "assistant", "content": "{}", "refusal": refusal},
+            }
+        ],
+    }
+    assert provider.parse_response_body(body).stop_reason is neutral
