@@ -174,7 +174,7 @@ class ModelRequest:
         if ttls != sorted(ttls, key=_TTL_ORDER.index):
             raise ValueError("cache breakpoints with a 1h TTL come before those with 5m")
         _check_turns(self.turns)
-        object.__setattr__(self, "tools", canonical_tools(self.tools))
+        object.__setattr__(self, "tools", _canonical_tools(self.tools))
 
     @property
     def instructions(self) -> tuple[RequestPart, ...]:
@@ -224,7 +224,7 @@ def _check_turns(turns: tuple[Turn, ...]) -> None:
         raise ValueError("the tool turns end with the tool results")
 
 
-def canonical_tools(tools: tuple[ToolDefinition, ...]) -> tuple[ToolDefinition, ...]:
+def _canonical_tools(tools: tuple[ToolDefinition, ...]) -> tuple[ToolDefinition, ...]:
     """Tools sorted by name, each schema with its keys sorted at every level."""
     names = [tool.name for tool in tools]
     if len(set(names)) != len(names) or RESULT_TOOL_NAME in names:
