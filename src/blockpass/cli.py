@@ -676,7 +676,7 @@ def _port(text: str) -> int:
 def _webhooks(args: argparse.Namespace) -> int:
     import anyio
 
-    from blockpass.providers import batch_api, model_profile, open_adapter
+    from blockpass.providers import model_profile, open_adapter
     from blockpass.sandbox import serve
     from blockpass.store import RUN_FILE_NAME, open_sqlite_store
     from blockpass.webhooks import create_run_receiver
@@ -694,7 +694,7 @@ def _webhooks(args: argparse.Namespace) -> int:
         base_url=args.base_url,
         name="openai",
     )
-    api = batch_api(provider)
+    api = provider.batches
     if api is None:
         raise UserInputError(f"{model} has no batch API")
 

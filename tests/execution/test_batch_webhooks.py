@@ -18,7 +18,7 @@ import pytest
 from openai import AsyncOpenAI
 
 from blockpass.cli import main
-from blockpass.providers import batch_api, model_profile, open_adapter
+from blockpass.providers import model_profile, open_adapter
 from blockpass.providers.batches import BatchApi
 from blockpass.sandbox import (
     DEFAULT_API_KEY,
@@ -52,7 +52,7 @@ def openai_batches(base_url: str) -> BatchApi:
     provider = open_adapter(
         model_profile(MODEL), api_key=DEFAULT_API_KEY, base_url=f"{base_url}/v1", name="openai"
     )
-    api = batch_api(provider)
+    api = provider.batches
     assert api is not None
     return api
 
