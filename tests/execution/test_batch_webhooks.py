@@ -19,6 +19,7 @@ from openai import AsyncOpenAI
 
 from blockpass.cli import main
 from blockpass.providers import model_profile, open_adapter
+from blockpass.providers.batch_webhooks import create_run_receiver
 from blockpass.providers.batches import BatchApi
 from blockpass.sandbox import (
     DEFAULT_API_KEY,
@@ -31,8 +32,7 @@ from blockpass.sandbox import (
 )
 from blockpass.sandbox.anthropic.batches import BatchSettings as SandboxBatches
 from blockpass.store import BatchItemRecord, BatchState, RunStore, open_sqlite_store
-from blockpass.webhooks import create_run_receiver
-from tests.test_webhooks import event_body, signed_headers
+from tests.providers.test_openai_webhooks import event_body, signed_headers
 
 MODEL = "gpt-5-mini"
 SIGNING_KEY = base64.b64decode(DEFAULT_WEBHOOK_SECRET.removeprefix("whsec_"))

@@ -32,8 +32,8 @@ from blockpass.providers.base import (
     OutputMechanism,
     RateLimitState,
 )
+from blockpass.providers.tooldefs import result_tool, to_anthropic
 from blockpass.providers.transport import CLIENT_TIMEOUT, connection_failure
-from blockpass.tooldefs import result_tool, to_anthropic
 from blockpass.usage import Usage
 
 if TYPE_CHECKING:

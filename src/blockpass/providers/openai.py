@@ -55,9 +55,9 @@ from blockpass.providers.base import (
     RateLimitState,
     WireApi,
 )
+from blockpass.providers.tooldefs import result_tool, to_chat_completions, to_responses
 from blockpass.providers.transport import CLIENT_TIMEOUT, connection_failure
 from blockpass.tokens import TokenizerFamily
-from blockpass.tooldefs import result_tool, to_chat_completions, to_responses
 from blockpass.usage import Usage
 
 if TYPE_CHECKING:
