@@ -173,7 +173,7 @@ async def open_connection(
     address gets a sandbox served in this process (``rehearsal``) for as long."""
     async with AsyncExitStack() as stack:
         if connection.vendor == "sandbox" and base_url is None:
-            from blockpass.sandbox.rehearsal import serve_rehearsal
+            from blockpass.sandbox.server import serve_rehearsal
 
             base_url = stack.enter_context(serve_rehearsal(rehearsal or RehearsalSettings()))
         provider = connect(
