@@ -136,7 +136,7 @@ async def test_a_sandbox_connection_speaks_the_api_of_the_models_vendor_at_the_s
     start_sandbox: StartSandbox, model: str, endpoint: str
 ) -> None:
     running = start_sandbox()
-    provider = connect(parse_connection(f"sandbox:{model}"), base_url=running.server.base_url)
+    provider = connect(f"sandbox:{model}", base_url=running.server.base_url)
     try:
         response = await provider.complete(request(model))
     finally:
@@ -156,7 +156,7 @@ async def test_an_opened_sandbox_connection_without_an_address_serves_a_sandbox_
 ):
     rules = EXAMPLES / "rules" / "Example"
     async with open_connection(
-        parse_connection("sandbox:gpt-5-mini"), rehearsal=RehearsalSettings(rules=rules)
+        "sandbox:gpt-5-mini", rehearsal=RehearsalSettings(rules=rules)
     ) as provider:
         response = await provider.complete(request("gpt-5-mini"))
     assert provider.name == "sandbox"

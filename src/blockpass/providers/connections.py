@@ -123,18 +123,21 @@ def open_adapter(
 
 
 def connect(
-    connection: Connection,
+    connection: Connection | str,
     *,
     base_url: str | None = None,
     api_key: str | None = None,
     model_path: Path | None = None,
     threads: int | None = None,
 ) -> Provider:
-    """A ready provider for ``connection``; close it with ``aclose``.
+    """A ready provider for ``connection`` (a string as ``parse_connection`` reads it, with
+    the model's shipped profile); close it with ``aclose``.
 
     ``base_url`` is the vendor API's address as its SDK takes it (OpenAI's ends in ``/v1``),
     but for the sandbox, whose own address is given and which serves both vendors' APIs.
     """
+    if isinstance(connection, str):
+        connection = parse_connection(connection)
     profile, vendor = connection.profile, connection.vendor
     if vendor != "sandbox" and vendor != speaks(profile):
         raise UserInputError(f"{profile.id} is not a model of {vendor}")
@@ -161,7 +164,7 @@ def connect(
 
 @asynccontextmanager
 async def open_connection(
-    connection: Connection,
+    connection: Connection | str,
     *,
     base_url: str | None = None,
     api_key: str | None = None,
@@ -171,6 +174,8 @@ async def open_connection(
 ) -> AsyncIterator[Provider]:
     """``connect``, closing the provider at the end; a ``sandbox:`` connection without an
     address gets a sandbox served in this process (``rehearsal``) for as long."""
+    if isinstance(connection, str):
+        connection = parse_connection(connection)
     async with AsyncExitStack() as stack:
         if connection.vendor == "sandbox" and base_url is None:
             from blockpass.sandbox.server import serve_rehearsal
