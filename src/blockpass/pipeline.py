@@ -51,7 +51,6 @@ from blockpass.packing import block_input_tokens
 from blockpass.prefilter import PrefilterSettings, prefilter
 from blockpass.prices import PriceTable
 from blockpass.progress import Spend, SpendMeter
-from blockpass.providers import batch_api
 from blockpass.providers.base import ModelProfile, Provider
 from blockpass.results import apply_edits
 from blockpass.rules import load_styles
@@ -276,7 +275,7 @@ async def _run_with_store(
     )
     to_send = await work.admit(to_send)
     realtime = RealtimeExecutor(provider=provider, work=work)
-    api = batch_api(provider)
+    api = provider.batches
     open_batches = await store.batches(open_only=True)
     mode = _choose_mode(
         spec, len(to_send), open_batches=bool(open_batches), has_api=api is not None

@@ -141,6 +141,31 @@ def load_prices(override: Path | None = None) -> PriceTable:
     )
 
 
+def job_prices(
+    model_id: str,
+    provider: str,
+    *,
+    price_file: Path | None = None,
+    price_as: str | None = None,
+    stated_profile: bool = False,
+) -> PriceTable:
+    """The price table, with the job's model priced as asked, or at zero when unknown.
+
+    A model whose profile the user stated (one on a compatible server) has no list price: it
+    is priced at zero unless the price file or ``price_as`` says otherwise, and the report's
+    provider line shows the card used.
+    """
+    prices = load_prices(price_file)
+    if price_as:
+        card = prices.for_model(price_as)
+        return prices.pricing(model_id, card, f"{model_id} priced as {price_as}")
+    if model_id not in prices.models and stated_profile:
+        card = zero_prices(model_id, provider)
+        return prices.pricing(model_id, card, f"{model_id} priced at zero")
+    prices.for_model(model_id)
+    return prices
+
+
 def _parse(text: str, origin: str) -> PriceTable:
     try:
         raw = tomllib.loads(text, parse_float=Decimal)

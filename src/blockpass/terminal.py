@@ -268,6 +268,21 @@ def print_outcome(console: Console | None, outcome: JobOutcome) -> None:
     console.print(Group(*renderables))
 
 
+def call_line(call: CallRecord) -> str:
+    """One stored call, for `run --verbose`."""
+    usage = call.usage
+    return (
+        f"call {call.pack_id}: {len(call.block_ids)} blocks, {call.status}, "
+        f"in {usage.uncached_input} write {usage.cache_write} read {usage.cache_read} "
+        f"out {usage.output}"
+    )
+
+
+def batch_line(batch: StoredBatch) -> str:
+    """One submitted batch, for `run --verbose`."""
+    return f"batch {batch.remote_id}: {len(batch.items)} packs submitted"
+
+
 def print_forecast(console: Console | None, heading: str, rows: Sequence[ForecastRow]) -> None:
     """``blockpass estimate``'s table: one row per strategy, notes under it."""
     if console is None:

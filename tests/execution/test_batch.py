@@ -24,7 +24,7 @@ from blockpass.execution.batch import BatchExecutor, BatchSettings
 from blockpass.execution.ownership import possibly_ours
 from blockpass.execution.packwork import ExecutionSettings, ExecutionStats, PackWork
 from blockpass.execution.realtime import RealtimeExecutor
-from blockpass.providers import batch_api, open_adapter
+from blockpass.providers import open_adapter
 from blockpass.providers.anthropic import AnthropicProvider
 from blockpass.providers.anthropic_batches import AnthropicBatches
 from blockpass.providers.base import model_profile
@@ -260,7 +260,7 @@ async def test_an_openai_batch_where_every_request_failed_has_no_output_file_and
     work = PackWork(
         profile=provider.profile, provider_name="sandbox", task=task, store=store, settings=FAST
     )
-    api = batch_api(provider)
+    api = provider.batches
     assert api is not None
     await BatchExecutor(
         provider_name="sandbox",

@@ -18,7 +18,8 @@ import pytest
 from openai import AsyncOpenAI
 
 from blockpass.cli import main
-from blockpass.providers import batch_api, model_profile, open_adapter
+from blockpass.providers import model_profile, open_adapter
+from blockpass.providers.batch_webhooks import create_run_receiver
 from blockpass.providers.batches import BatchApi
 from blockpass.sandbox import (
     DEFAULT_API_KEY,
@@ -31,8 +32,7 @@ from blockpass.sandbox import (
 )
 from blockpass.sandbox.anthropic.batches import BatchSettings as SandboxBatches
 from blockpass.store import BatchItemRecord, BatchState, RunStore, open_sqlite_store
-from blockpass.webhooks import create_run_receiver
-from tests.test_webhooks import event_body, signed_headers
+from tests.providers.test_openai_webhooks import event_body, signed_headers
 
 MODEL = "gpt-5-mini"
 SIGNING_KEY = base64.b64decode(DEFAULT_WEBHOOK_SECRET.removeprefix("whsec_"))
@@ -52,7 +52,7 @@ def openai_batches(base_url: str) -> BatchApi:
     provider = open_adapter(
         model_profile(MODEL), api_key=DEFAULT_API_KEY, base_url=f"{base_url}/v1", name="openai"
     )
-    api = batch_api(provider)
+    api = provider.batches
     assert api is not None
     return api
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from blockpass.providers.anthropic import AnthropicProvider
 from blockpass.providers.base import ModelProfile, ModelRequest, ModelResponse
+from blockpass.providers.batches import BatchApi
 
 
 class WrappedProvider:
@@ -19,6 +20,10 @@ class WrappedProvider:
     @property
     def profile(self) -> ModelProfile:
         return self._inner.profile
+
+    @property
+    def batches(self) -> BatchApi:
+        return self._inner.batches
 
     async def complete(self, request: ModelRequest) -> ModelResponse:
         return await self._inner.complete(request)

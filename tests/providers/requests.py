@@ -16,7 +16,7 @@ from blockpass.providers.base import (
     ToolResultsTurn,
     Turn,
 )
-from blockpass.tooldefs import ToolDefinition
+from blockpass.providers.tooldefs import ToolDefinition
 
 LOOKUP = ToolDefinition(
     name="lookup_term",

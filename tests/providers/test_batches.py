@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from blockpass.packformat import RESULT_SCHEMA
-from blockpass.providers import batch_api, model_profile, open_adapter
+from blockpass.providers import model_profile, open_adapter
 from blockpass.providers.batches import BatchItem
 from blockpass.sandbox import DEFAULT_API_KEY
 from tests.providers.requests import prefix_and_pack
@@ -30,7 +30,7 @@ async def test_a_batch_shows_its_custom_ids_once_the_provider_returns_them(
     profile = model_profile(model)
     base_url = running.server.base_url + ("/v1" if profile.provider == "openai" else "")
     provider = open_adapter(profile, api_key=DEFAULT_API_KEY, base_url=base_url, name="sandbox")
-    api = batch_api(provider)
+    api = provider.batches
     assert api is not None
     request = prefix_and_pack(
         model=model,

@@ -25,8 +25,8 @@ from blockpass.prices import load_prices
 from blockpass.providers.base import OutputMechanism, RateLimitBucket, StopReason, model_profile
 from blockpass.providers.openai import OpenAIProvider, compatible_profile
 from blockpass.providers.openai import _usage as map_usage
+from blockpass.providers.tooldefs import result_tool, to_chat_completions
 from blockpass.sandbox import SandboxConfig
-from blockpass.tooldefs import result_tool, to_chat_completions
 from blockpass.usage import Usage
 from tests.providers.openai_support import MakeProvider, openai_providers, request_for
 from tests.providers.requests import prefix_and_pack

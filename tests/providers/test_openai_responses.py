@@ -22,8 +22,8 @@ from blockpass.providers.base import (
     model_profile,
 )
 from blockpass.providers.openai import OpenAIProvider
+from blockpass.providers.tooldefs import result_tool, to_responses
 from blockpass.sandbox import DEFAULT_API_KEY, SandboxConfig
-from blockpass.tooldefs import result_tool, to_responses
 from blockpass.usage import Usage
 from tests.providers.openai_support import MakeProvider, openai_providers, request_for
 from tests.sandbox.support import RunningSandbox, StartSandbox, pack, scripted

@@ -20,7 +20,7 @@ from blockpass.providers.base import (
     ToolResultsTurn,
     Turn,
 )
-from blockpass.tooldefs import ToolDefinition
+from blockpass.providers.tooldefs import ToolDefinition
 
 PREFIX = RequestPart(kind=PartKind.PREFIX, text="Instructions.", cache_ttl=CacheTtl.ONE_HOUR)
 CONTEXT = RequestPart(kind=PartKind.CONTEXT, text="Retrieved rule.")

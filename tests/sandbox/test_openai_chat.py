@@ -20,9 +20,9 @@ import openai
 import pytest
 
 from blockpass.packformat import RESULT_SCHEMA, RESULT_TOOL_NAME
+from blockpass.providers.tooldefs import result_tool, to_chat_completions
 from blockpass.sandbox import SandboxConfig
 from blockpass.tokens import count_tokens
-from blockpass.tooldefs import result_tool, to_chat_completions
 from tests.sandbox.openai_support import (
     RESULT_FORMAT,
     Connect,

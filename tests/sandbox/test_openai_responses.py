@@ -18,6 +18,7 @@ import pytest
 from openai.types.responses import Response
 
 from blockpass.packformat import RESULT_SCHEMA, RESULT_TOOL_NAME
+from blockpass.providers.tooldefs import result_tool, to_responses
 from blockpass.sandbox import SandboxConfig
 from blockpass.sandbox.errors import ApiError
 from blockpass.sandbox.faults import NO_FAULTS
@@ -30,7 +31,6 @@ from blockpass.sandbox.openai.batchfile import (
 from blockpass.sandbox.openai.cache import OpenAIPromptCache
 from blockpass.sandbox.openai.engine import complete, input_plan
 from blockpass.sandbox.responder import Responder
-from blockpass.tooldefs import result_tool, to_responses
 from tests.sandbox.openai_support import Connect, openai_clients
 from tests.sandbox.support import RunningSandbox, StartSandbox, pack, scripted
 

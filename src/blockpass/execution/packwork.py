@@ -32,11 +32,11 @@ from blockpass.packing import (
     plan_packs,
 )
 from blockpass.providers.base import ModelProfile, ModelRequest, ModelResponse, StopReason
+from blockpass.providers.tooldefs import longest_wire_form, result_tool
 from blockpass.results import parse_answer
 from blockpass.store import CallRecord, CallStart, RunStore
 from blockpass.task import Task
 from blockpass.tokens import count_tokens
-from blockpass.tooldefs import result_tool, to_chat_completions
 from blockpass.usage import Usage
 
 # Stores a call with the results it produced; None when it was stored before (a batch item
@@ -106,8 +106,8 @@ class PackWork:
         self._cache_key = task.fingerprint(profile.id)
         self.prefix_tokens = self._count(task.system_prefix)
         # Some vendors get the schema as a tool too and bill it beside the prefix that holds
-        # it: counted in its most verbose wire form (a Chat Completions tool).
-        self._tool_tokens = self._count(json.dumps(to_chat_completions(result_tool(task.schema))))
+        # it: counted in its most verbose wire form.
+        self._tool_tokens = self._count(longest_wire_form(result_tool(task.schema)))
         input_budget = profile.context_window - self.prefix_tokens - profile.max_output
         if input_budget <= 0:
             raise UserInputError(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anthropic
 import httpx2
@@ -37,9 +37,12 @@ from blockpass.providers.base import (
     StopReason,
     Turn,
 )
+from blockpass.providers.tooldefs import result_tool, to_anthropic
 from blockpass.providers.transport import CLIENT_TIMEOUT, connection_failure
-from blockpass.tooldefs import result_tool, to_anthropic
 from blockpass.usage import Usage
+
+if TYPE_CHECKING:
+    from blockpass.providers.batches import BatchApi
 
 _BUCKETS = {
     "requests": RateLimitBucket.REQUESTS,
@@ -86,6 +89,13 @@ class AnthropicProvider:
     def client(self) -> anthropic.AsyncAnthropic:
         """The SDK client, shared with the batch adapter (``anthropic_batches.py``)."""
         return self._client
+
+    @property
+    def batches(self) -> BatchApi:
+        # Imported here: the batch adapter builds on this module's translations.
+        from blockpass.providers.anthropic_batches import AnthropicBatches
+
+        return AnthropicBatches(self)
 
     async def aclose(self) -> None:
         await self._client.close()

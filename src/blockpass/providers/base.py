@@ -13,13 +13,16 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from functools import cache
 from importlib import resources
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from blockpass.errors import UserInputError
 from blockpass.packformat import RESULT_TOOL_NAME
+from blockpass.providers.tooldefs import ToolDefinition
 from blockpass.tokens import TokenizerFamily
-from blockpass.tooldefs import ToolDefinition
 from blockpass.usage import Usage
+
+if TYPE_CHECKING:
+    from blockpass.providers.batches import BatchApi
 
 
 class OutputMechanism(StrEnum):
@@ -294,6 +297,14 @@ class Provider(Protocol):
 
     @property
     def profile(self) -> ModelProfile: ...
+
+    @property
+    def batches(self) -> BatchApi | None:
+        """The provider's Batch API, or None when it has none (a local model).
+
+        Declared by the provider itself, so that one wrapping another passes it on.
+        """
+        ...
 
     async def complete(self, request: ModelRequest) -> ModelResponse:
         """One call; raises the ``ProviderError`` tree of ``blockpass.errors``."""

@@ -351,6 +351,10 @@ class LocalProvider:
         """Tokens of the whole prompt of ``request``, chat template included."""
         return await anyio.to_thread.run_sync(self._count_prompt_blocking, request)
 
+    @property
+    def batches(self) -> None:
+        return None
+
     async def aclose(self) -> None:
         await anyio.to_thread.run_sync(self._close_blocking)
 

@@ -29,7 +29,7 @@ import contextlib
 import re
 import time
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx2
 import openai
@@ -58,10 +58,13 @@ from blockpass.providers.base import (
     WireApi,
 )
 from blockpass.providers.openai_input import chat_messages, conversation, response_items
+from blockpass.providers.tooldefs import result_tool, to_chat_completions, to_responses
 from blockpass.providers.transport import CLIENT_TIMEOUT, connection_failure
 from blockpass.tokens import TokenizerFamily
-from blockpass.tooldefs import result_tool, to_chat_completions, to_responses
 from blockpass.usage import Usage
+
+if TYPE_CHECKING:
+    from blockpass.providers.batches import BatchApi
 
 __all__ = ["COMPATIBLE_PROVIDER", "OpenAIProvider", "compatible_profile", "translate_error"]
 
@@ -143,6 +146,13 @@ class OpenAIProvider:
     def endpoint(self) -> str:
         """The API path a request body goes to, as a Batch input line's ``url`` names it."""
         return _ENDPOINTS[self._profile.api]
+
+    @property
+    def batches(self) -> BatchApi:
+        # Imported here: the batch adapter builds on this module's translations.
+        from blockpass.providers.openai_batches import OpenAIBatches
+
+        return OpenAIBatches(self)
 
     async def aclose(self) -> None:
         await self._client.close()

@@ -1,5 +1,6 @@
 """A local stand-in for LLM provider APIs: see ``app.py`` and the README's sandbox section."""
 
+from blockpass.sandbox.anthropic.batches import BatchSettings
 from blockpass.sandbox.app import DEFAULT_API_KEY, Sandbox, SandboxConfig, create_app
 from blockpass.sandbox.clock import ManualClock, SystemClock
 from blockpass.sandbox.faults import FaultPlan
@@ -9,6 +10,7 @@ from blockpass.sandbox.server import RunningServer, serve, serve_in_thread
 __all__ = [
     "DEFAULT_API_KEY",
     "DEFAULT_WEBHOOK_SECRET",
+    "BatchSettings",
     "FaultPlan",
     "ManualClock",
     "RunningServer",

@@ -1,4 +1,5 @@
-"""Serving the sandbox: in the foreground for `blockpass sandbox`, or on a thread for tests.
+"""Serving the sandbox: in the foreground for `blockpass sandbox`, on a thread for tests, or
+on a thread for the length of one job that rehearses against it (``serve_rehearsal``).
 
 The thread variant binds 127.0.0.1 port 0 itself, so tests run in parallel without port
 clashes, and waits (bounded) until uvicorn is accepting connections.
@@ -13,13 +14,23 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import uvicorn
 from starlette.applications import Starlette
 
+from blockpass.errors import UserInputError
+from blockpass.sandbox.anthropic.batches import BatchSettings
+from blockpass.sandbox.app import Sandbox, SandboxConfig, create_app
+from blockpass.sandbox.faults import FaultPlan, FaultSpecError, parse_rates
 from blockpass.sandbox.streaming import HideInjectedDrops
 
+if TYPE_CHECKING:
+    from blockpass.providers.connections import RehearsalSettings
+
 STARTUP_TIMEOUT_SECONDS = 10.0
+# A rehearsal's fault draws are seeded, so that one job's rehearsal fails the same way each time.
+REHEARSAL_FAULT_SEED = 7
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,3 +76,26 @@ def serve_in_thread(app: Starlette, *, host: str = "127.0.0.1") -> Iterator[Runn
         server.should_exit = True
         thread.join(timeout=STARTUP_TIMEOUT_SECONDS)
         sock.close()
+
+
+@contextmanager
+def serve_rehearsal(settings: RehearsalSettings) -> Iterator[str]:
+    """Serve a sandbox on 127.0.0.1 while the block runs; yields its base URL."""
+    if settings.rules is not None and not settings.rules.is_dir():
+        raise UserInputError(f"--sandbox-rules: not a folder: {settings.rules}")
+    try:
+        faults = FaultPlan(rates=parse_rates(settings.faults), seed=REHEARSAL_FAULT_SEED)
+    except FaultSpecError as error:
+        raise UserInputError(f"--sandbox-faults: {error}") from None
+    sandbox = Sandbox(
+        SandboxConfig(
+            rules=settings.rules,
+            latency=settings.latency,
+            batches=BatchSettings(
+                processing_seconds=settings.batch_seconds, expiry_seconds=settings.batch_expiry
+            ),
+        ),
+        faults=faults,
+    )
+    with serve_in_thread(create_app(sandbox)) as server:
+        yield server.base_url

@@ -30,7 +30,8 @@ dropped again if the handler fails, so the sender's retry is processed. Note tha
 a delivery that *was* accepted (our 200 lost on the way) also gets 409, which OpenAI counts
 as a failed delivery and keeps retrying; the batch was handled either way.
 
-Needs the `sandbox` extra (Starlette; uvicorn to serve it).
+The receiver for one run directory is ``webhook_receiver.py``'s. Needs the `sandbox` extra
+(Starlette; uvicorn to serve it).
 """
 
 from __future__ import annotations
@@ -53,9 +54,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from blockpass.errors import UserInputError
-from blockpass.execution.batch import record_batch_event
-from blockpass.providers.batches import BatchApi
-from blockpass.store import RunStore
 
 DEFAULT_PATH = "/webhooks/openai"
 HEALTH_PATH = "/healthz"
@@ -126,20 +124,6 @@ def create_webhook_app(
             Route(HEALTH_PATH, _health, methods=["GET"]),
         ],
         exception_handlers={HTTPException: _http_error},
-    )
-
-
-def create_run_receiver(
-    store: RunStore, api: BatchApi, *, secret: str, path: str = DEFAULT_PATH
-) -> Starlette:
-    """The receiver for one run directory: replays checked against its store, and each
-    batch event recorded there for the run waiting on the batch (``record_batch_event``)."""
-
-    async def on_batch_event(batch_id: str, event_type: str) -> bool:
-        return await record_batch_event(store, api, batch_id)
-
-    return create_webhook_app(
-        secret=secret, on_batch_event=on_batch_event, deliveries=store, path=path
     )
 
 

@@ -21,8 +21,8 @@ import httpx2
 import pytest
 
 from blockpass.errors import UserInputError
+from blockpass.providers.openai_webhooks import DeliveryLog, MemoryDeliveryLog, create_webhook_app
 from blockpass.sandbox import serve_in_thread
-from blockpass.webhooks import DeliveryLog, MemoryDeliveryLog, create_webhook_app
 
 pytestmark = pytest.mark.anyio
 

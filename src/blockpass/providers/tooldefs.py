@@ -13,6 +13,7 @@ order, so each function builds its dict in one fixed order.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,7 @@ from blockpass.packformat import RESULT_TOOL_NAME
 __all__ = [
     "RESULT_TOOL_DESCRIPTION",
     "ToolDefinition",
+    "longest_wire_form",
     "result_tool",
     "to_anthropic",
     "to_chat_completions",
@@ -43,6 +45,12 @@ def result_tool(schema: dict[str, Any]) -> ToolDefinition:
     return ToolDefinition(
         name=RESULT_TOOL_NAME, description=RESULT_TOOL_DESCRIPTION, parameters=schema, strict=True
     )
+
+
+def longest_wire_form(tool: ToolDefinition) -> str:
+    """The tool as JSON in its most verbose wire shape (a Chat Completions tool): what a
+    token budget must leave room for, whichever vendor the tool is sent to."""
+    return json.dumps(to_chat_completions(tool))
 
 
 def to_anthropic(tool: ToolDefinition) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 from blockpass.packformat import RESULT_SCHEMA, RESULT_TOOL_NAME
-from blockpass.tooldefs import (
+from blockpass.providers.tooldefs import (
     ToolDefinition,
     result_tool,
     to_anthropic,

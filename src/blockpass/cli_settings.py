@@ -1,0 +1,179 @@
+"""What the command line's options stand for in the library's terms: a job's spec, its
+connection and prices, the sandbox a run rehearses against, the sandbox command's server.
+
+Bad values are bad input: each raises a ``UserInputError`` naming the option.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from blockpass.blocks import BlockKind
+from blockpass.cli_arguments import DEFAULT_PROVIDER, PROVIDER_VARIABLE
+from blockpass.documents import SkippedInputs
+from blockpass.errors import UserInputError
+from blockpass.execution.batch import BatchSettings
+from blockpass.execution.realtime import ExecutionSettings
+from blockpass.pipeline import JobSpec, Mode
+from blockpass.prefilter import PrefilterSettings
+from blockpass.prices import PriceTable, job_prices
+from blockpass.providers import VENDORS, Connection, RehearsalSettings, parse_connection
+from blockpass.store import StoredBatch
+
+if TYPE_CHECKING:
+    from blockpass.sandbox import Sandbox
+
+
+def connection(args: argparse.Namespace, environ: Mapping[str, str]) -> Connection:
+    """``--provider`` (else ``$BLOCKPASS_PROVIDER``, else local) and ``--model``."""
+    vendor: str = args.provider or environ.get(PROVIDER_VARIABLE) or DEFAULT_PROVIDER
+    if vendor not in VENDORS:
+        raise UserInputError(f"{PROVIDER_VARIABLE}={vendor!r}: choose one of {', '.join(VENDORS)}")
+    return parse_connection(
+        f"{vendor}:{args.model or ''}",
+        context_window=args.context_window,
+        max_output=args.max_output,
+    )
+
+
+def prices(args: argparse.Namespace, chosen: Connection) -> PriceTable:
+    profile = chosen.profile
+    return job_prices(
+        profile.id,
+        profile.provider,
+        price_file=args.prices,
+        price_as=args.price_as,
+        stated_profile=chosen.priced_by_user,
+    )
+
+
+def job_spec(
+    args: argparse.Namespace,
+    out_dir: Path,
+    *,
+    on_input_skipped: Callable[[Path, str], None],
+    on_folder_summary: Callable[[SkippedInputs], None],
+) -> JobSpec:
+    """The options `run` and `estimate` share: what is read, checked and sent how."""
+    if not 1 <= args.min_blocks <= args.max_blocks:
+        raise UserInputError("--min-blocks must be at least 1 and at most --max-blocks")
+    names = [name.strip() for name in args.skip_kinds.split(",") if name.strip()]
+    known = {kind.value for kind in BlockKind}
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise UserInputError(
+            f"--skip-kinds: unknown kind {unknown[0]!r}; known: {', '.join(sorted(known))}"
+        )
+    return JobSpec(
+        inputs=args.paths,
+        guide=args.guide,
+        styles=args.styles,
+        vale_config=args.config,
+        apply_fixes=not args.no_fixes,
+        out_dir=out_dir,
+        execution=ExecutionSettings(
+            concurrency=max(1, getattr(args, "concurrency", 8)),
+            min_blocks=args.min_blocks,
+            max_blocks=args.max_blocks,
+        ),
+        prefilter=PrefilterSettings(
+            skip_kinds=frozenset(BlockKind(name) for name in names), min_letters=args.min_letters
+        ),
+        on_input_skipped=on_input_skipped,
+        on_folder_summary=on_folder_summary,
+    )
+
+
+def with_run_options(
+    spec: JobSpec,
+    args: argparse.Namespace,
+    *,
+    on_batch_submitted: Callable[[StoredBatch], None],
+    on_batch_ended: Callable[[StoredBatch], None],
+) -> JobSpec:
+    """The options only `run` has: how packs reach the model, and batch mode's settings."""
+    batch = BatchSettings(
+        prime=not args.no_prime,
+        poll_initial=args.poll_interval,
+        poll_max=args.poll_max,
+        deadline=None if args.deadline is None else time.time() + args.deadline,
+        max_requests=args.max_batch_requests,
+        max_blocks=args.batch_max_blocks,
+    )
+    return replace(
+        spec,
+        mode=Mode(args.mode),
+        batch=batch,
+        batch_threshold=args.batch_threshold,
+        on_batch_submitted=on_batch_submitted,
+        on_batch_ended=on_batch_ended,
+    )
+
+
+def rehearsal(args: argparse.Namespace) -> RehearsalSettings:
+    """The sandbox a `run --provider sandbox` serves itself (checked once it starts)."""
+    return RehearsalSettings(
+        rules=args.sandbox_rules,
+        faults=args.sandbox_faults,
+        latency=args.sandbox_latency,
+        batch_seconds=args.sandbox_batch_seconds,
+        batch_expiry=args.sandbox_batch_expiry,
+    )
+
+
+def sandbox(args: argparse.Namespace) -> Sandbox:
+    """The sandbox the `sandbox` command serves."""
+    from blockpass.sandbox import (
+        DEFAULT_API_KEY,
+        DEFAULT_WEBHOOK_SECRET,
+        FaultPlan,
+        ManualClock,
+        Sandbox,
+        SandboxConfig,
+    )
+    from blockpass.sandbox import (
+        BatchSettings as SandboxBatches,
+    )
+    from blockpass.sandbox.faults import FaultSpecError, parse_rates, parse_script
+
+    try:
+        faults = FaultPlan(
+            rates=parse_rates(args.faults),
+            script=deque(parse_script(args.fault_script)),
+            seed=args.seed,
+            slow_seconds=args.slow_seconds,
+        )
+    except FaultSpecError as error:
+        raise UserInputError(str(error)) from None
+    if args.rules is not None and not args.rules.is_dir():
+        raise UserInputError(f"--rules: not a folder: {args.rules}")
+    if args.webhook_url is not None and not args.webhook_url.startswith(("http://", "https://")):
+        raise UserInputError(f"--webhook-url: not an http(s) URL: {args.webhook_url}")
+    try:
+        config = SandboxConfig(
+            api_key=args.api_key or DEFAULT_API_KEY,
+            rules=args.rules,
+            latency=args.latency,
+            token_latency=args.token_latency,
+            requests_per_minute=args.rpm,
+            input_tokens_per_minute=args.itpm,
+            output_tokens_per_minute=args.otpm,
+            batches=SandboxBatches(
+                processing_seconds=args.batch_seconds,
+                expiry_seconds=args.batch_expiry,
+                parallelism=args.batch_parallelism,
+                cache_hit_rate=args.batch_cache_hit_rate,
+                seed=args.seed,
+            ),
+            webhook_url=args.webhook_url,
+            webhook_secret=args.webhook_secret or DEFAULT_WEBHOOK_SECRET,
+        )
+    except ValueError as error:
+        raise UserInputError(f"--webhook-secret: {error}") from None
+    return Sandbox(config, clock=ManualClock() if args.manual_clock else None, faults=faults)
