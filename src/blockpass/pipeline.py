@@ -55,6 +55,7 @@ from blockpass.progress import Spend, SpendMeter
 from blockpass.providers import batch_api
 from blockpass.providers.base import ModelProfile, Provider
 from blockpass.results import apply_edits
+from blockpass.reuse import plan_reuse
 from blockpass.rules import load_styles
 from blockpass.rules.config import read_vale_ini
 from blockpass.store import (
@@ -409,25 +410,11 @@ async def _reuse(
     earlier = await store.lookup_previous_results(
         {block.content_hash for block in blocks}, fingerprint
     )
+    plan = plan_reuse(blocks, earlier)
     await store.record_results(
-        [
-            _reused(earlier[block.content_hash], block)
-            for block in blocks
-            if block.content_hash in earlier
-        ]
+        [_reused(earlier[block.content_hash], block) for block in plan.reused]
     )
-    first_of: dict[str, Block] = {}
-    to_send: list[Block] = []
-    copies: list[Block] = []
-    for block in blocks:
-        if block.content_hash in earlier:
-            continue
-        if block.content_hash in first_of:
-            copies.append(block)
-        else:
-            first_of[block.content_hash] = block
-            to_send.append(block)
-    return to_send, copies
+    return list(plan.to_send), list(plan.copies)
 
 
 async def _copy_to_duplicates(store: RunStore, copies: list[Block], fingerprint: str) -> None:
