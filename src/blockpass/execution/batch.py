@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -54,6 +53,7 @@ import anyio
 
 from blockpass.blocks import Block
 from blockpass.errors import ProviderRejected, TransientProviderError
+from blockpass.execution.clock import SYSTEM_CLOCK, Clock
 from blockpass.execution.ownership import (
     TOKEN_SHAPE,
     Sighting,
@@ -110,8 +110,10 @@ class BatchExecutor:
         settings: BatchSettings | None = None,
         on_submitted: Callable[[StoredBatch], None] = lambda batch: None,
         on_ended: Callable[[StoredBatch], None] = lambda batch: None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._provider_name = provider_name
+        self._clock = clock
         self._api = ReachedOnce(api)
         self._work = work
         self._store = work.store
@@ -149,7 +151,7 @@ class BatchExecutor:
 
     def _past_deadline(self) -> bool:
         deadline = self._settings.deadline
-        return deadline is not None and time.time() >= deadline
+        return deadline is not None and self._clock.now() >= deadline
 
     async def _round(
         self, packs: list[Pack], by_id: dict[str, Block], *, priming: bool
@@ -225,7 +227,7 @@ class BatchExecutor:
                     return adopted
                 if sighting.unproven != ():
                     return batch
-                await anyio.sleep(self._work.settings.backoff_base * 2.0**attempt)
+                await self._clock.sleep(self._work.settings.backoff_base * 2.0**attempt)
                 continue
             await self._store.update_batch(batch.id, BatchState.SUBMITTED, remote_id=remote_id)
             return await self._submitted(batch, remote_id)
@@ -270,7 +272,7 @@ class BatchExecutor:
                 )
                 _log.warning("%s", possibly_ours_line(batch, suspects))
                 return None
-            await anyio.sleep(delay)
+            await self._clock.sleep(delay)
             delay = min(delay * self._settings.poll_factor, self._settings.poll_max)
 
     async def _finish_all(
@@ -334,7 +336,7 @@ class BatchExecutor:
             stored = await self._store.batch_by_remote_id(remote_id)
             if stored is not None and stored.state is BatchState.ENDED:
                 return stored.remote_status
-            now = time.monotonic()
+            now = self._clock.now()
             if self._past_deadline() and not cancelled:
                 cancelled = True
                 next_poll = now
@@ -358,7 +360,7 @@ class BatchExecutor:
                     )
                 next_poll = now + delay
                 delay = min(delay * self._settings.poll_factor, self._settings.poll_max)
-            await anyio.sleep(max(0.0, min(self._settings.store_check, next_poll - now)))
+            await self._clock.sleep(max(0.0, min(self._settings.store_check, next_poll - now)))
 
     async def _settle(
         self, batch: StoredBatch, custom_id: str, pack: Pack, result: BatchItemResult

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import math
 import random
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -35,6 +34,7 @@ from blockpass.errors import (
     RateLimited,
     TransientProviderError,
 )
+from blockpass.execution.clock import SYSTEM_CLOCK, Clock
 from blockpass.execution.packwork import ExecutionSettings, ExecutionStats, PackWork
 from blockpass.packing import Pack
 from blockpass.providers.base import ModelRequest, Provider, RateLimitState
@@ -78,8 +78,9 @@ class AdaptiveLimit:
 
 
 class RealtimeExecutor:
-    def __init__(self, *, provider: Provider, work: PackWork) -> None:
+    def __init__(self, *, provider: Provider, work: PackWork, clock: Clock = SYSTEM_CLOCK) -> None:
         self._provider = provider
+        self._clock = clock
         self._work = work
         self._settings = work.settings
         self._limit = AdaptiveLimit(ceiling=max(1, work.settings.concurrency))
@@ -119,7 +120,7 @@ class RealtimeExecutor:
                 return outcome
             failure = outcome
             delay = failure.retry_after if isinstance(failure, RateLimited) else None
-            await anyio.sleep(delay if delay is not None else self._backoff(attempt))
+            await self._clock.sleep(delay if delay is not None else self._backoff(attempt))
         return await self._work.give_back(pack.blocks, f"provider errors: {failure}", split=False)
 
     async def _attempt(
@@ -133,7 +134,7 @@ class RealtimeExecutor:
         """
         await self._respect_rate_limits(pack)
         start_id = await self._work.start_call(pack, request, attempt=attempt)
-        started = time.time()
+        started = self._clock.now()
         try:
             response = await self._provider.complete(request)
         except TransientProviderError as failure:
@@ -189,13 +190,13 @@ class RealtimeExecutor:
             "output-tokens": pack.estimated_output,
         }
         waits = [
-            state.reset_at[bucket] - time.time()
+            state.reset_at[bucket] - self._clock.now()
             for bucket, amount in needs.items()
             if state.remaining.get(bucket, math.inf) < amount and bucket in state.reset_at
         ]
         wait = max(waits, default=0.0)
         if wait > 0:
-            await anyio.sleep(min(wait, self._settings.backoff_cap))
+            await self._clock.sleep(min(wait, self._settings.backoff_cap))
 
     def _backoff(self, attempt: int) -> float:
         delay = min(self._settings.backoff_cap, self._settings.backoff_base * 2.0**attempt)
