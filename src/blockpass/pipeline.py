@@ -38,7 +38,7 @@ from blockpass.documents import Inputs, SkippedInputs, read_inputs, render_docum
 from blockpass.errors import UserInputError
 from blockpass.execution.batch import BatchExecutor, BatchSettings
 from blockpass.execution.ownership import possibly_ours
-from blockpass.execution.packwork import ExecutionSettings, ExecutionStats, PackWork
+from blockpass.execution.packwork import ExecutionParts, ExecutionSettings, ExecutionStats
 from blockpass.execution.realtime import RealtimeExecutor
 from blockpass.ledger import (
     WHAT_IF_MODEL,
@@ -259,7 +259,7 @@ async def _run_with_store(
         prefix_tokens=count(task.system_prefix),
         block_tokens=lambda block_id: block_input_tokens(by_id[block_id], count),
     )
-    work = PackWork(
+    parts = ExecutionParts.build(
         profile=provider.profile,
         provider_name=provider.name,
         task=task,
@@ -267,11 +267,13 @@ async def _run_with_store(
         settings=spec.execution,
         on_progress=on_progress,
         on_call=on_call,
-        on_settled=lambda call, results: on_spend(meter.add(call, results)),
-        amend=lambda result, block: merge(result, findings.get(block.id, NO_FINDINGS), block),
+        on_answered=lambda call, results: on_spend(meter.add(call, results)),
+        add_findings=lambda result, block: merge(
+            result, findings.get(block.id, NO_FINDINGS), block
+        ),
     )
-    to_send = await work.admit(to_send)
-    realtime = RealtimeExecutor(provider=provider, work=work)
+    to_send = await parts.keep_fitting(to_send)
+    realtime = RealtimeExecutor(provider=provider, parts=parts)
     api = batch_api(provider)
     open_batches = await store.batches(open_only=True)
     mode = _choose_mode(
@@ -285,7 +287,7 @@ async def _run_with_store(
         stats = await BatchExecutor(
             provider_name=provider.name,
             api=api,
-            work=work,
+            parts=parts,
             realtime=realtime,
             settings=settings,
             on_submitted=spec.on_batch_submitted,

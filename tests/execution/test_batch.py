@@ -24,7 +24,7 @@ from blockpass.errors import TransientProviderError
 from blockpass.execution.batch import BatchExecutor, BatchSettings
 from blockpass.execution.clock import SYSTEM_CLOCK, Clock
 from blockpass.execution.ownership import possibly_ours
-from blockpass.execution.packwork import ExecutionSettings, ExecutionStats, PackWork
+from blockpass.execution.packwork import ExecutionParts, ExecutionSettings, ExecutionStats
 from blockpass.execution.realtime import RealtimeExecutor
 from blockpass.providers import batch_api, open_adapter
 from blockpass.providers.anthropic import AnthropicProvider
@@ -79,15 +79,15 @@ async def execute(
         base_url=running.server.base_url,
         name="sandbox",
     )
-    work = PackWork(
+    parts = ExecutionParts.build(
         profile=provider.profile, provider_name=provider.name, task=task, store=store, settings=FAST
     )
     try:
         return await BatchExecutor(
             provider_name=provider.name,
             api=batches(provider),
-            work=work,
-            realtime=RealtimeExecutor(provider=provider, work=work, clock=clock),
+            parts=parts,
+            realtime=RealtimeExecutor(provider=provider, parts=parts, clock=clock),
             settings=settings,
             on_submitted=on_submitted or (lambda batch: running.clock.advance(BATCH_TIME)),
             clock=clock,
@@ -281,17 +281,17 @@ async def test_a_batch_submitted_before_a_crash_but_never_recorded_is_found_not_
         provider = AnthropicProvider(
             profile=model_profile(MODEL), api_key=DEFAULT_API_KEY, base_url=server.base_url
         )
-        work = PackWork(
+        parts = ExecutionParts.build(
             profile=provider.profile, provider_name="sandbox", task=task, store=store, settings=FAST
         )
-        (pack,) = work.plan(blocks)
+        (pack,) = parts.planner.plan(blocks)
         # The crash: the batch reached the provider, its id never reached the store.
         stored = await store.add_batch(
             label="blockpass-crashed",
             provider="sandbox",
             items=[BatchItemRecord(custom_id=pack.id, block_ids=tuple(b.id for b in pack.blocks))],
         )
-        request = work.request(pack, expected_gap_seconds=HOUR)
+        request = parts.layout.request(pack, expected_gap_seconds=HOUR)
         await AnthropicBatches(provider).submit(
             [BatchItem(custom_id=pack.id, request=request)], label=stored.label
         )
@@ -324,7 +324,7 @@ async def test_an_openai_batch_where_every_request_failed_has_no_output_file_and
     store = await open_sqlite_store(tmp_path / "run")
     await store.open_run(fingerprint=task.fingerprint("gpt-5-mini"), settings={})
     await store.put_blocks(blocks)
-    work = PackWork(
+    parts = ExecutionParts.build(
         profile=provider.profile, provider_name="sandbox", task=task, store=store, settings=FAST
     )
     api = batch_api(provider)
@@ -332,8 +332,8 @@ async def test_an_openai_batch_where_every_request_failed_has_no_output_file_and
     await BatchExecutor(
         provider_name="sandbox",
         api=api,
-        work=work,
-        realtime=RealtimeExecutor(provider=provider, work=work),
+        parts=parts,
+        realtime=RealtimeExecutor(provider=provider, parts=parts),
         settings=QUICK_POLLS,
         on_submitted=lambda batch: running.clock.advance(BATCH_TIME),
     ).run(blocks)

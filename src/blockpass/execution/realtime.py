@@ -2,7 +2,7 @@
 
 Work goes in rounds. Each round packs the blocks still to do and runs the packs with bounded,
 adaptive concurrency; whatever comes back without a result is queued for the next round.
-How an answer is settled (kept results, re-packing, failures) is ``packwork.py``'s.
+What an answer means (kept results, re-packing, failures) is ``packwork.py``'s.
 
 - The first call of a run goes alone, so its cache write exists before the fan-out (parallel
   first calls all miss and all write).
@@ -35,7 +35,7 @@ from blockpass.errors import (
     TransientProviderError,
 )
 from blockpass.execution.clock import SYSTEM_CLOCK, Clock
-from blockpass.execution.packwork import ExecutionSettings, ExecutionStats, PackWork
+from blockpass.execution.packwork import ExecutionParts, ExecutionSettings, ExecutionStats
 from blockpass.packing import Pack
 from blockpass.providers.base import ModelRequest, Provider, RateLimitState
 
@@ -78,23 +78,25 @@ class AdaptiveLimit:
 
 
 class RealtimeExecutor:
-    def __init__(self, *, provider: Provider, work: PackWork, clock: Clock = SYSTEM_CLOCK) -> None:
+    def __init__(
+        self, *, provider: Provider, parts: ExecutionParts, clock: Clock = SYSTEM_CLOCK
+    ) -> None:
         self._provider = provider
         self._clock = clock
-        self._work = work
-        self._settings = work.settings
-        self._limit = AdaptiveLimit(ceiling=max(1, work.settings.concurrency))
+        self._parts = parts
+        self._settings = parts.settings
+        self._limit = AdaptiveLimit(ceiling=max(1, parts.settings.concurrency))
         self._rate_limits: RateLimitState | None = None
         self._warm = False
 
     @property
     def stats(self) -> ExecutionStats:
-        return self._work.stats
+        return self._parts.stats
 
     async def run(self, blocks: Sequence[Block]) -> ExecutionStats:
         queue = list(blocks)
         while queue:
-            packs = self._work.plan(queue)
+            packs = self._parts.planner.plan(queue)
             queue = []
             if not self._warm:
                 queue += await self._run_pack(packs.pop(0))
@@ -108,7 +110,9 @@ class RealtimeExecutor:
 
     async def _run_pack(self, pack: Pack) -> list[Block]:
         """Send one pack, retrying transient errors; return the blocks to try again."""
-        request = self._work.request(pack, expected_gap_seconds=self._settings.expected_gap_seconds)
+        request = self._parts.layout.request(
+            pack, expected_gap_seconds=self._settings.expected_gap_seconds
+        )
         failure: TransientProviderError | None = None
         for attempt in range(self._settings.max_call_retries + 1):
             await self._limit.acquire()
@@ -121,7 +125,9 @@ class RealtimeExecutor:
             failure = outcome
             delay = failure.retry_after if isinstance(failure, RateLimited) else None
             await self._clock.sleep(delay if delay is not None else self._backoff(attempt))
-        return await self._work.give_back(pack.blocks, f"provider errors: {failure}", split=False)
+        return await self._parts.retry_or_fail(
+            pack.blocks, f"provider errors: {failure}", smaller=False
+        )
 
     async def _attempt(
         self, request: ModelRequest, pack: Pack, attempt: int
@@ -133,7 +139,9 @@ class RealtimeExecutor:
         Ctrl-C waits for it instead of dropping an answered call.
         """
         await self._respect_rate_limits(pack)
-        start_id = await self._work.start_call(pack, request, attempt=attempt)
+        start_id = await self._parts.recorder.start_call(
+            pack, request, input_tokens=self._parts.layout.input_tokens(request), attempt=attempt
+        )
         started = self._clock.now()
         try:
             response = await self._provider.complete(request)
@@ -150,7 +158,7 @@ class RealtimeExecutor:
         except ProviderRejected as failure:
             with anyio.CancelScope(shield=True):
                 await self._record_unanswered(pack, "rejected", failure, started, attempt, start_id)
-                retry = await self._work.give_back(pack.blocks, str(failure), split=False)
+                retry = await self._parts.retry_or_fail(pack.blocks, str(failure), smaller=False)
             return retry
         with anyio.CancelScope(shield=True):
             self._limit.succeeded()
@@ -158,10 +166,10 @@ class RealtimeExecutor:
             if response.rate_limits is not None:
                 self._rate_limits = response.rate_limits
             self._warm = True
-            call = self._work.call_record(
+            call = self._parts.recorder.call_record(
                 pack, status="ok", started=started, attempt=attempt, start_id=start_id
             )
-            retry = await self._work.settle(pack, response, call)
+            retry = await self._parts.take_answer(pack, response, call)
         return retry
 
     async def _record_unanswered(
@@ -173,17 +181,17 @@ class RealtimeExecutor:
         attempt: int,
         start_id: int,
     ) -> None:
-        call = self._work.call_record(
+        call = self._parts.recorder.call_record(
             pack, status=status, error=str(failure), started=started, attempt=attempt,
             start_id=start_id,
         )  # fmt: skip
-        await self._work.store.record_call(call, [])
+        await self._parts.recorder.record_unanswered(call)
 
     async def _respect_rate_limits(self, pack: Pack) -> None:
         state = self._rate_limits
         if state is None:
             return
-        prefix = self._work.prefix_tokens if state.cached_input_counts else 0
+        prefix = self._parts.layout.prefix_tokens if state.cached_input_counts else 0
         needs = {
             "requests": 1,
             "input-tokens": prefix + pack.input_tokens,
