@@ -4,7 +4,7 @@ import pytest
 
 from blockpass.blocks import Block, BlockKind
 from blockpass.execution.answers import SendAgain, answer_status, send_again
-from blockpass.providers.base import ModelResponse
+from blockpass.providers.base import ModelResponse, StopReason
 from blockpass.usage import Usage
 
 
@@ -18,15 +18,15 @@ def blocks(count: int) -> list[Block]:
 @pytest.mark.parametrize(
     ("stop_reason", "complete", "status"),
     [
-        ("end_turn", True, "ok"),
-        ("end_turn", False, "malformed"),
-        ("max_tokens", False, "truncated"),
-        ("model_context_window_exceeded", True, "truncated"),
-        ("refusal", True, "refused"),
+        (StopReason.END, True, "ok"),
+        (StopReason.END, False, "malformed"),
+        (StopReason.OUTPUT_LIMIT, False, "truncated"),
+        (StopReason.CONTEXT_LIMIT, True, "truncated"),
+        (StopReason.REFUSAL, True, "refused"),
     ],
 )
 def test_an_answer_is_stored_with_a_status_from_its_stop_reason_and_completeness(
-    stop_reason: str, complete: bool, status: str
+    stop_reason: StopReason, complete: bool, status: str
 ) -> None:
     response = ModelResponse(text="", stop_reason=stop_reason, usage=Usage())
     assert answer_status(response, complete=complete) == status

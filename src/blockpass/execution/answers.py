@@ -3,7 +3,7 @@
 Pure decisions on an answer already parsed (``results.parse_answer`` keeps every complete
 result of a truncated or broken answer):
 
-- a truncated answer (``max_tokens``, or the context window full) sends its missing blocks
+- a truncated answer (its output limit, or the context window full) sends its missing blocks
   again in smaller packs, as do malformed output and a refusal;
 - a refusal of a pack of one block fails that block at once: sending it again alone would
   only be refused again;
@@ -16,18 +16,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from blockpass.blocks import Block
-from blockpass.providers.base import ModelResponse
+from blockpass.providers.base import ModelResponse, StopReason
 
 __all__ = ["SendAgain", "answer_status", "send_again"]
-
-_TRUNCATED = ("max_tokens", "model_context_window_exceeded")
 
 
 def answer_status(response: ModelResponse, *, complete: bool) -> str:
     """``ok``, ``truncated``, ``refused`` or ``malformed``: the status its call is stored with."""
-    if response.stop_reason in _TRUNCATED:
+    if response.stop_reason.truncated:
         return "truncated"
-    if response.stop_reason == "refusal":
+    if response.stop_reason is StopReason.REFUSAL:
         return "refused"
     if not complete:
         return "malformed"
