@@ -1,12 +1,22 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
+from blockpass.blocks import REUSED
 from blockpass.estimate import estimate_job
+from blockpass.execution.packwork import ExecutionSettings
 from blockpass.forecast import Strategy
-from blockpass.pipeline import JobSpec
+from blockpass.pipeline import JobSpec, read_job_inputs, run_job
 from blockpass.prices import load_prices
+from blockpass.providers import open_adapter
 from blockpass.providers.base import model_profile
+from blockpass.sandbox import DEFAULT_API_KEY
+from blockpass.store import open_sqlite_store
+from blockpass.tokens import count_tokens
+from tests.sandbox.support import StartSandbox
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -53,3 +63,52 @@ def test_a_task_the_engine_covers_fully_forecasts_no_model_cost(tmp_path: Path) 
     rules_row = next(row for row in estimate.rows if row.strategy is Strategy.RULES)
     assert rules_row.cost.total == 0
     assert estimate.to_model == 0
+
+
+@pytest.mark.anyio
+async def test_estimate_predicts_the_packs_and_the_copies_a_run_sends_on_the_same_input(
+    start_sandbox: StartSandbox, shared_data: Path, tmp_path: Path
+) -> None:
+    chapter = shared_data / "corpora" / "rust-book" / "ch03-01-variables-and-mutability.md"
+    text = chapter.read_text(encoding="utf-8")
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "a.md").write_text(text, encoding="utf-8")
+    # The same paragraphs again, in another document: copies that take the first's result.
+    (folder / "b.md").write_text(text[: len(text) // 3], encoding="utf-8")
+    spec = JobSpec(
+        inputs=[folder],
+        guide=EXAMPLES / "guide.md",
+        out_dir=tmp_path / "out",
+        execution=ExecutionSettings(min_blocks=1, max_blocks=6),
+    )
+    model = model_profile("claude-sonnet-4-5")
+    task = read_job_inputs(spec)[2]
+    prefix = count_tokens(task.system_prefix, model.tokenizer)
+    # Room for only a few paragraphs per pack, so the input budget closes packs, not only
+    # the block bound.
+    profile = replace(model, context_window=prefix + model.max_output + 400)
+
+    estimate = estimate_job(spec, profile, load_prices())
+    running = start_sandbox()
+    provider = open_adapter(
+        profile, api_key=DEFAULT_API_KEY, base_url=running.server.base_url, name="sandbox"
+    )
+    try:
+        await run_job(spec, provider, load_prices())
+    finally:
+        await provider.aclose()
+
+    store = await open_sqlite_store(spec.out_dir)
+    try:
+        calls, results, blocks = await store.calls(), await store.results(), await store.blocks()
+    finally:
+        await store.close()
+    position = {block.id: index for index, block in enumerate(blocks)}
+    assert {call.status for call in calls} == {"ok"}
+    sent = sorted((call.block_ids for call in calls), key=lambda ids: position[ids[0]])
+    copied = [block.id for block in blocks if results[block.id].reason == REUSED]
+    assert estimate.packs == tuple(sent)
+    assert estimate.copies == tuple(copied)
+    assert len(copied) > 5
+    assert any(len(ids) < 6 for ids in sent[:-1]), "no pack was closed by the input budget"

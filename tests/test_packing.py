@@ -8,7 +8,13 @@ from hypothesis import strategies as st
 
 from blockpass.blocks import Block, BlockKind
 from blockpass.errors import UserInputError
-from blockpass.packing import OutputEstimator, PackLimits, block_input_tokens, plan_packs
+from blockpass.packing import (
+    OutputEstimator,
+    PackLimits,
+    block_input_tokens,
+    fill_packs,
+    plan_packs,
+)
 from blockpass.tokens import count_tokens
 
 
@@ -92,3 +98,12 @@ def test_the_output_estimate_learns_per_kind() -> None:
     assert estimator.estimate(paragraph) > before
     assert 95 <= estimator.estimate(paragraph) <= 100
     assert estimator.estimate(heading) == 25
+
+
+def test_a_block_over_a_budget_gets_a_pack_of_its_own_when_packing_plain_counts() -> None:
+    packs = list(
+        fill_packs(
+            [(10, 5), (500, 5), (10, 5), (10, 5)], input_budget=100, output_cap=50, max_blocks=3
+        )
+    )
+    assert packs == [(1, 10, 5), (1, 500, 5), (2, 20, 10)]

@@ -11,7 +11,9 @@ row, one uncached call with the full prefix for every block:
   + packing            blocks packed under the context and output budgets, then cached
 
 Input tokens are exact (the model's tokenizer); output per block is the packing estimate
-by block kind, not a measurement.
+by block kind, not a measurement. Reuse (``reuse.plan_reuse``) and packing
+(``packing.fill_packs``) are the runner's own, so ``packs`` and ``copies`` are what a fresh
+``run`` of the same job would send and copy.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from blockpass.pipeline import JobSpec, read_job_inputs
 from blockpass.prefilter import prefilter
 from blockpass.prices import PriceTable
 from blockpass.providers.base import ModelProfile
+from blockpass.reuse import plan_reuse
 from blockpass.tokens import count_tokens
 
 
@@ -38,6 +41,10 @@ class Estimate:
     kept: int
     distinct: int
     to_model: int
+    packs: tuple[tuple[str, ...], ...] = ()
+    """Block ids per pack, in order, as a fresh run sends them."""
+    copies: tuple[str, ...] = ()
+    """Blocks that take the result of an earlier block with the same text."""
 
 
 def estimate_job(spec: JobSpec, profile: ModelProfile, prices: PriceTable) -> Estimate:
@@ -67,10 +74,8 @@ def estimate_job(spec: JobSpec, profile: ModelProfile, prices: PriceTable) -> Es
     outputs = array("I", (estimator.estimate(block) for block in blocks))
     position = {block.id: index for index, block in enumerate(blocks)}
     kept, _ = prefilter(blocks, spec.prefilter)
-    first_of: dict[str, int] = {}
-    for block in kept:
-        first_of.setdefault(block.content_hash, position[block.id])
-    distinct = sorted(first_of.values())
+    reuse = plan_reuse(kept)
+    distinct = [position[block.id] for block in reuse.to_send]
     to_model = distinct if task.needs_model else []
 
     baseline = rows_for(range(len(blocks)))[0]
@@ -83,12 +88,17 @@ def estimate_job(spec: JobSpec, profile: ModelProfile, prices: PriceTable) -> Es
     if check is not None:
         rows.append(_as(final[0], Strategy.RULES, baseline))
     rows += [_as(row, row.strategy, baseline) for row in final[1:]]
+    sent = iter(to_model)
     return Estimate(
         rows=rows,
         blocks=len(blocks),
         kept=len(kept),
         distinct=len(distinct),
         to_model=len(to_model),
+        packs=tuple(
+            tuple(blocks[next(sent)].id for _ in range(size)) for size in final[-1].pack_sizes
+        ),
+        copies=tuple(block.id for block in reuse.copies),
     )
 
 

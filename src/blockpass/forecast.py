@@ -13,17 +13,20 @@ exactly one write. Writes use the 5m TTL in realtime and 1h in a batch (``DESIGN
 
 Collections reach millions of blocks, so the inputs are consumed once as plain ints, in a
 single pass that tracks all three strategies at once, and no per-block object is built.
+Packs are the runner's: the same greedy rule (``packing.fill_packs``) on the same counts.
 Tokens are summed per price tier (normal or long prompt) and priced once at the end.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from array import array
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
 from blockpass.errors import UserInputError
 from blockpass.ledger import Money, price_usage
+from blockpass.packing import fill_packs
 from blockpass.prices import ModelPrices
 from blockpass.report_text import describe_ratio, usd
 from blockpass.usage import Usage
@@ -83,6 +86,8 @@ class ForecastRow:
     ratio: float | None
     """Cost of (a) / cost of this row; None when this row costs nothing."""
     notes: tuple[str, ...] = field(default=())
+    pack_sizes: tuple[int, ...] = ()
+    """Packed row only: blocks per pack, in the order the runner would send them."""
 
 
 @dataclass(slots=True)
@@ -111,6 +116,7 @@ class _Scan:
     first_pack_long: bool = False
     oversized: int = 0
     short_packs: int = 0
+    pack_sizes: tuple[int, ...] = ()
 
 
 def forecast(
@@ -190,6 +196,7 @@ def forecast(
                 cost=money,
                 ratio=float(baseline / money.total) if money.total else None,
                 notes=tuple(notes),
+                pack_sizes=scan.pack_sizes if strategy is Strategy.PACKED else (),
             )
         )
     return rows
@@ -204,14 +211,42 @@ def _scan(
     output_cap: int,
     bounds: PackBounds,
 ) -> _Scan:
-    # The hot loop of a million-block estimate: locals and plain ints only; one-block calls
-    # are summed in total and the rare long ones apart, normal = total - long at the end.
+    # Packs come from the runner's own greedy rule (``packing.fill_packs``), fed by a
+    # generator that sums the one-call-per-block strategies as the pairs stream past.
     scan = _Scan()
     # A call is long when prefix + its blocks exceed the threshold.
     limit = threshold - prefix if threshold is not None else None
-    max_blocks, min_blocks = bounds.max_blocks, bounds.min_blocks
-    blocks = total_in = total_out = long_calls = long_in = long_out = 0
-    oversized = short_packs = pack_n = pack_in = pack_out = 0
+    sizes = array("I")
+    short_packs = last = 0
+    for count, pack_in, pack_out in fill_packs(
+        _single_calls(pairs, scan, limit, input_budget, output_cap),
+        input_budget=input_budget,
+        output_cap=output_cap,
+        max_blocks=bounds.max_blocks,
+    ):
+        _close_pack(scan, pack_in, pack_out, limit)
+        sizes.append(count)
+        short_packs += count < bounds.min_blocks
+        last = count
+    # The end of the queue, not a budget, closed the last pack.
+    scan.short_packs = short_packs - (0 < last < bounds.min_blocks)
+    scan.pack_sizes = tuple(sizes)
+    return scan
+
+
+def _single_calls(
+    pairs: Iterable[tuple[int, int]],
+    scan: _Scan,
+    limit: int | None,
+    input_budget: int,
+    output_cap: int,
+) -> Iterator[tuple[int, int]]:
+    """The pairs, passed on; once they run out, ``scan`` holds the one-block calls' sums.
+
+    The hot loop of a million-block estimate: locals and plain ints only; one-block calls
+    are summed in total and the rare long ones apart, normal = total - long at the end.
+    """
+    blocks = total_in = total_out = long_calls = long_in = long_out = oversized = 0
     for tokens, output in pairs:
         if tokens < 0 or output < 0:
             raise UserInputError(f"block {blocks}: token counts must not be negative")
@@ -226,25 +261,12 @@ def _scan(
         total_out += output
         if tokens > input_budget or output > output_cap:
             oversized += 1
-        if pack_n and (
-            pack_n == max_blocks
-            or pack_in + tokens > input_budget
-            or pack_out + output > output_cap
-        ):
-            _close_pack(scan, pack_in, pack_out, limit)
-            short_packs += pack_n < min_blocks
-            pack_n = pack_in = pack_out = 0
-        pack_n += 1
-        pack_in += tokens
-        pack_out += output
-    if pack_n:
-        _close_pack(scan, pack_in, pack_out, limit)
+        yield tokens, output
     scan.single = (
         _Tier(calls=blocks - long_calls, input=total_in - long_in, output=total_out - long_out),
         _Tier(calls=long_calls, input=long_in, output=long_out),
     )
-    scan.blocks, scan.oversized, scan.short_packs = blocks, oversized, short_packs
-    return scan
+    scan.blocks, scan.oversized = blocks, oversized
 
 
 def _close_pack(scan: _Scan, pack_in: int, pack_out: int, limit: int | None) -> None:

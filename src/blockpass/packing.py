@@ -7,13 +7,15 @@
 - Blocks per pack stay within bounds (default 10 to 40); only budgets or the end of the
   queue make a pack smaller than the lower bound.
 
-Blocks keep their order, and each block lands in exactly one pack.
+Blocks keep their order, and each block lands in exactly one pack. ``fill_packs`` is the
+one greedy rule, on plain token counts: the runner packs blocks with it (``plan_packs``) and
+``forecast.py`` prices a million blocks' packs with it, so an estimate's packs are the run's.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 
@@ -100,6 +102,30 @@ def pack_id(blocks: Iterable[Block]) -> str:
     return f"p-{digest.hexdigest()[:20]}"
 
 
+def fill_packs(
+    sizes: Iterable[tuple[int, int]], *, input_budget: int, output_cap: int, max_blocks: int
+) -> Iterator[tuple[int, int, int]]:
+    """Greedy in-order packing of blocks given as (input tokens, estimated output tokens).
+
+    Yields each pack as (blocks, input tokens, estimated output): a pack takes blocks until
+    the next one would pass ``max_blocks`` or a budget. A block over a budget alone still
+    gets a pack of its own; callers decide whether that is an error. Plain ints and tuples
+    only: an estimate runs this over millions of blocks.
+    """
+    count = pack_in = pack_out = 0
+    for tokens, output in sizes:
+        if count and (
+            count == max_blocks or pack_in + tokens > input_budget or pack_out + output > output_cap
+        ):
+            yield count, pack_in, pack_out
+            count = pack_in = pack_out = 0
+        count += 1
+        pack_in += tokens
+        pack_out += output
+    if count:
+        yield count, pack_in, pack_out
+
+
 def plan_packs(
     blocks: Sequence[Block],
     limits: PackLimits,
@@ -107,40 +133,30 @@ def plan_packs(
     input_tokens: Callable[[Block], int],
     estimate_output: Callable[[Block], int],
 ) -> list[Pack]:
-    packs: list[Pack] = []
-    current: list[Block] = []
-    current_input = current_output = 0
-
-    def close() -> None:
-        nonlocal current, current_input, current_output
-        if current:
-            packs.append(
-                Pack(
-                    id=pack_id(current),
-                    blocks=tuple(current),
-                    input_tokens=current_input,
-                    estimated_output=current_output,
-                )
-            )
-        current, current_input, current_output = [], 0, 0
-
-    for block in blocks:
-        tokens = input_tokens(block)
-        output = estimate_output(block)
+    sizes = [(input_tokens(block), estimate_output(block)) for block in blocks]
+    for block, (tokens, output) in zip(blocks, sizes, strict=True):
         if tokens > limits.input_budget or output > limits.output_cap:
             raise UserInputError(
                 f"block {block.id} alone needs {tokens} input tokens and about {output} output "
                 f"tokens, more than one request allows ({limits.input_budget} in, "
                 f"{limits.output_cap} out): split it in the source document"
             )
-        if current and (
-            len(current) >= limits.max_blocks
-            or current_input + tokens > limits.input_budget
-            or current_output + output > limits.output_cap
-        ):
-            close()
-        current.append(block)
-        current_input += tokens
-        current_output += output
-    close()
+    packs: list[Pack] = []
+    start = 0
+    for count, pack_in, pack_out in fill_packs(
+        sizes,
+        input_budget=limits.input_budget,
+        output_cap=limits.output_cap,
+        max_blocks=limits.max_blocks,
+    ):
+        members = blocks[start : start + count]
+        start += count
+        packs.append(
+            Pack(
+                id=pack_id(members),
+                blocks=tuple(members),
+                input_tokens=pack_in,
+                estimated_output=pack_out,
+            )
+        )
     return packs

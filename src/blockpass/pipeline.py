@@ -36,7 +36,7 @@ from blockpass.documents import Inputs, SkippedInputs, read_inputs, render_docum
 from blockpass.errors import UserInputError
 from blockpass.execution.batch import BatchExecutor, BatchSettings
 from blockpass.execution.ownership import possibly_ours
-from blockpass.execution.packwork import ExecutionSettings, ExecutionStats, PackWork
+from blockpass.execution.packwork import ExecutionParts, ExecutionSettings, ExecutionStats
 from blockpass.execution.realtime import RealtimeExecutor
 from blockpass.files import run_directory_errors
 from blockpass.ledger import (
@@ -53,6 +53,7 @@ from blockpass.prices import PriceTable
 from blockpass.progress import Spend, SpendMeter
 from blockpass.providers.base import ModelProfile, Provider
 from blockpass.results import apply_edits
+from blockpass.reuse import plan_reuse
 from blockpass.rules import load_styles
 from blockpass.rules.config import read_vale_ini
 from blockpass.store import (
@@ -262,7 +263,7 @@ async def _run_with_store(
         prefix_tokens=count(task.system_prefix),
         block_tokens=lambda block_id: block_input_tokens(by_id[block_id], count),
     )
-    work = PackWork(
+    parts = ExecutionParts.build(
         profile=provider.profile,
         provider_name=provider.name,
         task=task,
@@ -270,11 +271,13 @@ async def _run_with_store(
         settings=spec.execution,
         on_progress=on_progress,
         on_call=on_call,
-        on_settled=lambda call, results: on_spend(meter.add(call, results)),
-        amend=lambda result, block: merge(result, findings.get(block.id, NO_FINDINGS), block),
+        on_answered=lambda call, results: on_spend(meter.add(call, results)),
+        add_findings=lambda result, block: merge(
+            result, findings.get(block.id, NO_FINDINGS), block
+        ),
     )
-    to_send = await work.admit(to_send)
-    realtime = RealtimeExecutor(provider=provider, work=work)
+    to_send = await parts.keep_fitting(to_send)
+    realtime = RealtimeExecutor(provider=provider, parts=parts)
     api = provider.batches
     open_batches = await store.batches(open_only=True)
     mode = _choose_mode(
@@ -288,7 +291,7 @@ async def _run_with_store(
         stats = await BatchExecutor(
             provider_name=provider.name,
             api=api,
-            work=work,
+            parts=parts,
             realtime=realtime,
             settings=settings,
             on_submitted=spec.on_batch_submitted,
@@ -413,25 +416,11 @@ async def _reuse(
     earlier = await store.lookup_previous_results(
         {block.content_hash for block in blocks}, fingerprint
     )
+    plan = plan_reuse(blocks, earlier)
     await store.record_results(
-        [
-            _reused(earlier[block.content_hash], block)
-            for block in blocks
-            if block.content_hash in earlier
-        ]
+        [_reused(earlier[block.content_hash], block) for block in plan.reused]
     )
-    first_of: dict[str, Block] = {}
-    to_send: list[Block] = []
-    copies: list[Block] = []
-    for block in blocks:
-        if block.content_hash in earlier:
-            continue
-        if block.content_hash in first_of:
-            copies.append(block)
-        else:
-            first_of[block.content_hash] = block
-            to_send.append(block)
-    return to_send, copies
+    return list(plan.to_send), list(plan.copies)
 
 
 async def _copy_to_duplicates(store: RunStore, copies: list[Block], fingerprint: str) -> None:

@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, cast
 
@@ -21,14 +22,15 @@ import pytest
 from blockpass.blocks import Block, Outcome
 from blockpass.errors import TransientProviderError
 from blockpass.execution.batch import BatchExecutor, BatchSettings
+from blockpass.execution.clock import SYSTEM_CLOCK, Clock
 from blockpass.execution.ownership import possibly_ours
-from blockpass.execution.packwork import ExecutionSettings, ExecutionStats, PackWork
+from blockpass.execution.packwork import ExecutionParts, ExecutionSettings, ExecutionStats
 from blockpass.execution.realtime import RealtimeExecutor
 from blockpass.providers import open_adapter
 from blockpass.providers.anthropic import AnthropicProvider
 from blockpass.providers.anthropic_batches import AnthropicBatches
 from blockpass.providers.base import model_profile
-from blockpass.providers.batches import BatchApi, BatchItem
+from blockpass.providers.batches import BatchApi, BatchItem, BatchStatus
 from blockpass.sandbox import (
     DEFAULT_API_KEY,
     FaultPlan,
@@ -41,6 +43,7 @@ from blockpass.sandbox import (
 from blockpass.sandbox.faults import parse_rates
 from blockpass.store import BatchItemRecord, BatchState, RunStore, StoredBatch, open_sqlite_store
 from blockpass.task import Task
+from tests.execution.clocks import SteppedClock
 from tests.execution.test_realtime import MODEL, corpus
 from tests.sandbox.support import RunningSandbox, StartSandbox
 
@@ -68,6 +71,7 @@ async def execute(
     settings: BatchSettings = QUICK_POLLS,
     on_submitted: Callable[[StoredBatch], None] | None = None,
     batches: Callable[[AnthropicProvider], BatchApi] = AnthropicBatches,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> ExecutionStats:
     provider = AnthropicProvider(
         profile=model_profile(MODEL),
@@ -75,17 +79,18 @@ async def execute(
         base_url=running.server.base_url,
         name="sandbox",
     )
-    work = PackWork(
+    parts = ExecutionParts.build(
         profile=provider.profile, provider_name=provider.name, task=task, store=store, settings=FAST
     )
     try:
         return await BatchExecutor(
             provider_name=provider.name,
             api=batches(provider),
-            work=work,
-            realtime=RealtimeExecutor(provider=provider, work=work),
+            parts=parts,
+            realtime=RealtimeExecutor(provider=provider, parts=parts, clock=clock),
             settings=settings,
             on_submitted=on_submitted or (lambda batch: running.clock.advance(BATCH_TIME)),
+            clock=clock,
         ).run(blocks)
     finally:
         await provider.aclose()
@@ -191,14 +196,76 @@ async def test_past_the_deadline_a_running_batch_is_cancelled_and_the_rest_goes_
     running = start_sandbox(SandboxConfig(rules=google_rules))
     blocks = corpus(24)
     store = await open_store(tmp_path, task, blocks)
-    settings = replace(QUICK_POLLS, prime=False, deadline=time.time() + 0.3)
-    # The clock never moves: the batch never progresses on its own.
-    await execute(running, task, blocks, store, settings, on_submitted=lambda batch: None)
+    clock = SteppedClock(start=time.time())
+    deadline = clock.now() + 0.3
+    settings = replace(QUICK_POLLS, prime=False, deadline=deadline)
+    submitted: list[float] = []
+    # The sandbox's clock never moves: the batch never progresses on its own. The executor's
+    # clock moves only as it polls, so the deadline passes while the batch runs.
+    await execute(
+        running, task, blocks, store, settings,
+        on_submitted=lambda batch: submitted.append(clock.now()), clock=clock,
+    )  # fmt: skip
+    (submitted_at,) = submitted
+    assert submitted_at < deadline
     results = await store.results()
     assert {result.outcome for result in results.values()} == {Outcome.RESULT}
     calls = await store.calls()
     assert {call.status for call in calls if call.batch} == {"canceled"}
     assert sum(not call.batch for call in calls) >= 3
+    await store.close()
+
+
+class EndsAfter(AnthropicBatches):
+    """The sandbox's batches end once the executor's clock has reached ``ends_at``."""
+
+    def __init__(
+        self,
+        provider: AnthropicProvider,
+        running: RunningSandbox,
+        clock: SteppedClock,
+        ends_at: float,
+    ) -> None:
+        super().__init__(provider)
+        self._running = running
+        self._clock = clock
+        self._ends_at = ends_at
+        self.polled_at: list[float] = []
+        self._ended = False
+
+    async def status(self, remote_id: str) -> BatchStatus:
+        self.polled_at.append(self._clock.now())
+        if self._clock.now() >= self._ends_at and not self._ended:
+            self._ended = True
+            self._running.clock.advance(BATCH_TIME)
+        return await super().status(remote_id)
+
+
+async def test_a_batch_that_runs_an_hour_is_polled_with_backoff_on_the_executors_clock(
+    start_sandbox: StartSandbox, task: Task, google_rules: Path, tmp_path: Path
+) -> None:
+    running = start_sandbox(SandboxConfig(rules=google_rules))
+    blocks = corpus(8)
+    store = await open_store(tmp_path, task, blocks)
+    clock = SteppedClock(start=running.clock.now())
+    apis: list[EndsAfter] = []
+
+    def ends_in_an_hour(provider: AnthropicProvider) -> BatchApi:
+        apis.append(EndsAfter(provider, running, clock, ends_at=clock.now() + HOUR))
+        return apis[-1]
+
+    settings = BatchSettings(poll_initial=5.0, poll_factor=2.0, poll_max=600.0, store_check=600.0)
+    with anyio.fail_after(30):
+        await execute(
+            running, task, blocks, store, settings, on_submitted=lambda batch: None,
+            batches=ends_in_an_hour, clock=clock,
+        )  # fmt: skip
+    results = await store.results()
+    assert {result.outcome for result in results.values()} == {Outcome.RESULT}
+    start = apis[0].polled_at[0]
+    gaps = [later - earlier for earlier, later in pairwise(apis[0].polled_at)]
+    assert gaps == [5.0, 10.0, 20.0, 40.0, 80.0, 160.0, 320.0, 600.0, 600.0, 600.0, 600.0, 600.0]
+    assert apis[0].polled_at[-1] - start >= HOUR
     await store.close()
 
 
@@ -214,17 +281,17 @@ async def test_a_batch_submitted_before_a_crash_but_never_recorded_is_found_not_
         provider = AnthropicProvider(
             profile=model_profile(MODEL), api_key=DEFAULT_API_KEY, base_url=server.base_url
         )
-        work = PackWork(
+        parts = ExecutionParts.build(
             profile=provider.profile, provider_name="sandbox", task=task, store=store, settings=FAST
         )
-        (pack,) = work.plan(blocks)
+        (pack,) = parts.planner.plan(blocks)
         # The crash: the batch reached the provider, its id never reached the store.
         stored = await store.add_batch(
             label="blockpass-crashed",
             provider="sandbox",
             items=[BatchItemRecord(custom_id=pack.id, block_ids=tuple(b.id for b in pack.blocks))],
         )
-        request = work.request(pack, expected_gap_seconds=HOUR)
+        request = parts.layout.request(pack, expected_gap_seconds=HOUR)
         await AnthropicBatches(provider).submit(
             [BatchItem(custom_id=pack.id, request=request)], label=stored.label
         )
@@ -257,7 +324,7 @@ async def test_an_openai_batch_where_every_request_failed_has_no_output_file_and
     store = await open_sqlite_store(tmp_path / "run")
     await store.open_run(fingerprint=task.fingerprint("gpt-5-mini"), settings={})
     await store.put_blocks(blocks)
-    work = PackWork(
+    parts = ExecutionParts.build(
         profile=provider.profile, provider_name="sandbox", task=task, store=store, settings=FAST
     )
     api = provider.batches
@@ -265,8 +332,8 @@ async def test_an_openai_batch_where_every_request_failed_has_no_output_file_and
     await BatchExecutor(
         provider_name="sandbox",
         api=api,
-        work=work,
-        realtime=RealtimeExecutor(provider=provider, work=work),
+        parts=parts,
+        realtime=RealtimeExecutor(provider=provider, parts=parts),
         settings=QUICK_POLLS,
         on_submitted=lambda batch: running.clock.advance(BATCH_TIME),
     ).run(blocks)

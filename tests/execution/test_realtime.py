@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from blockpass.blocks import Block, BlockKind, Outcome
-from blockpass.execution.packwork import ExecutionSettings, ExecutionStats, PackWork
+from blockpass.execution.packwork import ExecutionParts, ExecutionSettings, ExecutionStats
 from blockpass.execution.realtime import RealtimeExecutor
 from blockpass.packformat import RESULT_SCHEMA, PackedBlock
 from blockpass.providers.anthropic import AnthropicProvider
@@ -63,14 +63,14 @@ async def execute(
     await store.open_run(fingerprint=task.fingerprint(MODEL), settings={})
     await store.put_blocks(blocks)
     try:
-        work = PackWork(
+        parts = ExecutionParts.build(
             profile=provider.profile,
             provider_name=provider.name,
             task=task,
             store=store,
             settings=settings,
         )
-        stats = await RealtimeExecutor(provider=provider, work=work).run(blocks)
+        stats = await RealtimeExecutor(provider=provider, parts=parts).run(blocks)
     finally:
         await provider.aclose()
     return stats, store

@@ -7,7 +7,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from blockpass.execution.packwork import PackWork
+from blockpass.execution.packwork import ExecutionParts
 from blockpass.execution.realtime import RealtimeExecutor
 from blockpass.providers.anthropic import AnthropicProvider
 from blockpass.providers.base import ModelRequest, ModelResponse, model_profile
@@ -57,14 +57,14 @@ async def test_a_call_answered_as_the_run_is_cancelled_is_stored_with_its_result
     blocks = corpus(20)
     store = await open_store(task, tmp_path)
     await store.put_blocks(blocks)
-    work = PackWork(
+    parts = ExecutionParts.build(
         profile=model_profile(MODEL), provider_name="sandbox", task=task, store=store,
         settings=FAST,
     )  # fmt: skip
     with anyio.CancelScope() as scope:
         provider = CancelledOnAnswer(adapter(running), scope)
         try:
-            await RealtimeExecutor(provider=provider, work=work).run(blocks)
+            await RealtimeExecutor(provider=provider, parts=parts).run(blocks)
         finally:
             await provider.aclose()
     assert scope.cancelled_caught
@@ -83,13 +83,13 @@ async def test_every_answered_call_stays_within_the_bound_its_start_recorded(
     blocks = corpus(40)
     store = await open_store(task, tmp_path)
     await store.put_blocks(blocks)
-    work = PackWork(
+    parts = ExecutionParts.build(
         profile=model_profile(MODEL), provider_name="sandbox", task=task, store=store,
         settings=FAST,
     )  # fmt: skip
     provider = adapter(running)
     try:
-        await RealtimeExecutor(provider=provider, work=work).run(blocks)
+        await RealtimeExecutor(provider=provider, parts=parts).run(blocks)
     finally:
         await provider.aclose()
 

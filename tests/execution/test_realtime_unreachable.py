@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from blockpass.errors import ProviderUnreachable
-from blockpass.execution.packwork import ExecutionSettings, PackWork
+from blockpass.execution.packwork import ExecutionParts, ExecutionSettings
 from blockpass.execution.realtime import RealtimeExecutor
 from blockpass.providers.anthropic import AnthropicProvider
 from blockpass.providers.base import ModelRequest, ModelResponse, model_profile
@@ -56,7 +56,7 @@ async def execute(provider: Unreachable, task: Task, tmp_path: Path) -> dict[str
     try:
         await store.open_run(fingerprint=task.fingerprint(MODEL), settings={})
         await store.put_blocks(blocks)
-        work = PackWork(
+        parts = ExecutionParts.build(
             profile=provider.profile,
             provider_name=provider.name,
             task=task,
@@ -64,7 +64,7 @@ async def execute(provider: Unreachable, task: Task, tmp_path: Path) -> dict[str
             settings=SETTINGS,
         )
         try:
-            await RealtimeExecutor(provider=provider, work=work).run(blocks)
+            await RealtimeExecutor(provider=provider, parts=parts).run(blocks)
         finally:
             await provider.aclose()
         return {

@@ -1,8 +1,8 @@
 """Batch execution: packs to provider batches, durable across restarts.
 
 A round packs the blocks still to do, submits them as one or more batches (split at the
-provider's request and byte limits), waits for every batch to end, and settles each item's
-answer exactly as realtime execution settles a call's (``packwork.py``). Items that come
+provider's request and byte limits), waits for every batch to end, and takes each item's
+answer exactly as realtime execution takes a call's (``packwork.py``). Items that come
 back errored, expired or canceled go into the next round's batch; items the provider
 rejects as invalid fail with the provider's reason, never retried.
 
@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -54,6 +53,7 @@ import anyio
 
 from blockpass.blocks import Block
 from blockpass.errors import ProviderRejected, TransientProviderError
+from blockpass.execution.clock import SYSTEM_CLOCK, Clock
 from blockpass.execution.ownership import (
     TOKEN_SHAPE,
     Sighting,
@@ -62,7 +62,7 @@ from blockpass.execution.ownership import (
     new_token,
     possibly_ours_line,
 )
-from blockpass.execution.packwork import ExecutionStats, PackWork
+from blockpass.execution.packwork import ExecutionParts, ExecutionStats
 from blockpass.execution.realtime import RealtimeExecutor
 from blockpass.packing import Pack
 from blockpass.providers.base import ModelRequest
@@ -105,25 +105,27 @@ class BatchExecutor:
         *,
         provider_name: str,
         api: BatchApi,
-        work: PackWork,
+        parts: ExecutionParts,
         realtime: RealtimeExecutor,
         settings: BatchSettings | None = None,
         on_submitted: Callable[[StoredBatch], None] = lambda batch: None,
         on_ended: Callable[[StoredBatch], None] = lambda batch: None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._provider_name = provider_name
+        self._clock = clock
         self._api = ReachedOnce(api)
-        self._work = work
-        self._store = work.store
+        self._parts = parts
+        self._store = parts.recorder.store
         self._realtime = realtime
         self._settings = settings or BatchSettings()
         self._on_submitted = on_submitted
         self._on_ended = on_ended
-        self._cacheable = work.prefix_tokens >= work.profile.min_cacheable
+        self._cacheable = parts.layout.cacheable
 
     @property
     def stats(self) -> ExecutionStats:
-        return self._work.stats
+        return self._parts.stats
 
     async def run(self, blocks: Sequence[Block]) -> ExecutionStats:
         by_id = {block.id: block for block in blocks}
@@ -138,7 +140,7 @@ class BatchExecutor:
             if self._past_deadline():
                 await self._realtime.run(queue)
                 break
-            packs = self._work.plan(queue, max_blocks=self._settings.max_blocks)
+            packs = self._parts.planner.plan(queue, max_blocks=self._settings.max_blocks)
             queue = []
             if self._settings.prime and self._cacheable and not primed and len(packs) > 1:
                 queue += await self._round([packs.pop(0)], by_id, priming=True)
@@ -149,7 +151,7 @@ class BatchExecutor:
 
     def _past_deadline(self) -> bool:
         deadline = self._settings.deadline
-        return deadline is not None and time.time() >= deadline
+        return deadline is not None and self._clock.now() >= deadline
 
     async def _round(
         self, packs: list[Pack], by_id: dict[str, Block], *, priming: bool
@@ -159,10 +161,10 @@ class BatchExecutor:
         for group in self._split(packs):
             batch = await self._submit(group, priming=priming)
             if batch is None:
-                retry += await self._work.give_back(
+                retry += await self._parts.retry_or_fail(
                     [block for pack in group for block in pack.blocks],
                     "the provider refused the batch",
-                    split=False,
+                    smaller=False,
                 )
             else:
                 submitted.append(batch)
@@ -188,13 +190,13 @@ class BatchExecutor:
         return BatchItem(custom_id=custom_id(pack.id, token), request=self._request(pack))
 
     def _request(self, pack: Pack) -> ModelRequest:
-        return self._work.request(pack, expected_gap_seconds=BATCH_GAP_SECONDS)
+        return self._parts.layout.request(pack, expected_gap_seconds=BATCH_GAP_SECONDS)
 
     async def _submit(self, packs: list[Pack], *, priming: bool) -> StoredBatch | None:
         """Store the batch, submit it, store its id; None if the provider refused it.
 
         A batch still ``submitting`` comes back when a lost answer left a batch at the
-        provider that may be this one: ``_finish`` settles whose it is.
+        provider that may be this one: ``_finish`` finds out whose it is.
         """
         token = new_token()
         label = f"blockpass-{token}"
@@ -225,7 +227,7 @@ class BatchExecutor:
                     return adopted
                 if sighting.unproven != ():
                     return batch
-                await anyio.sleep(self._work.settings.backoff_base * 2.0**attempt)
+                await self._clock.sleep(self._parts.settings.backoff_base * 2.0**attempt)
                 continue
             await self._store.update_batch(batch.id, BatchState.SUBMITTED, remote_id=remote_id)
             return await self._submitted(batch, remote_id)
@@ -270,7 +272,7 @@ class BatchExecutor:
                 )
                 _log.warning("%s", possibly_ours_line(batch, suspects))
                 return None
-            await anyio.sleep(delay)
+            await self._clock.sleep(delay)
             delay = min(delay * self._settings.poll_factor, self._settings.poll_max)
 
     async def _finish_all(
@@ -287,7 +289,7 @@ class BatchExecutor:
         return retry
 
     async def _finish(self, batch: StoredBatch, by_id: dict[str, Block]) -> list[Block]:
-        """Wait for a batch to end and settle every item not settled before."""
+        """Wait for a batch to end and take every item not taken before."""
         remote_id = batch.remote_id
         if batch.state is BatchState.SUBMITTING:
             adopted = await self._claim(batch)
@@ -302,7 +304,7 @@ class BatchExecutor:
         for item in batch.items:
             blocks = self._blocks([item], by_id)
             if item.collected:
-                # Settled before a restart; what it left without a result is still to do.
+                # Taken before a restart; what it left without a result is still to do.
                 retry += blocks
                 continue
             if not blocks:
@@ -312,8 +314,8 @@ class BatchExecutor:
                 outcome=ItemOutcome.ERRORED,
                 error=f"no result for this request (batch {status})",
             )
-            pack = self._work.pack_of(blocks)
-            retry += await self._settle(batch, item.custom_id, pack, result)
+            pack = self._parts.planner.pack_of(blocks)
+            retry += await self._take_item(batch, item.custom_id, pack, result)
         await self._store.update_batch(batch.id, BatchState.COLLECTED)
         return retry
 
@@ -334,7 +336,7 @@ class BatchExecutor:
             stored = await self._store.batch_by_remote_id(remote_id)
             if stored is not None and stored.state is BatchState.ENDED:
                 return stored.remote_status
-            now = time.monotonic()
+            now = self._clock.now()
             if self._past_deadline() and not cancelled:
                 cancelled = True
                 next_poll = now
@@ -358,22 +360,22 @@ class BatchExecutor:
                     )
                 next_poll = now + delay
                 delay = min(delay * self._settings.poll_factor, self._settings.poll_max)
-            await anyio.sleep(max(0.0, min(self._settings.store_check, next_poll - now)))
+            await self._clock.sleep(max(0.0, min(self._settings.store_check, next_poll - now)))
 
-    async def _settle(
+    async def _take_item(
         self, batch: StoredBatch, custom_id: str, pack: Pack, result: BatchItemResult
     ) -> list[Block]:
-        record = partial(self._store.record_batch_item, batch.id, custom_id)
+        store_call = partial(self._store.record_batch_item, batch.id, custom_id)
         started = batch.submitted_at or batch.created_at
         # Attempt 2 and up: the pack's blocks were in a batch item before (a resubmission).
-        attempt = 1 + max(self._work.attempts(block) for block in pack.blocks)
+        attempt = 1 + max(self._parts.retries.attempts(block) for block in pack.blocks)
         if result.outcome is ItemOutcome.SUCCEEDED and result.response is not None:
             self.stats.calls += 1
-            call = self._work.call_record(
+            call = self._parts.recorder.call_record(
                 pack, status="ok", started=started, batch=True, attempt=attempt
             )
-            return await self._work.settle(pack, result.response, call, record)
-        call = self._work.call_record(
+            return await self._parts.take_answer(pack, result.response, call, store_call)
+        call = self._parts.recorder.call_record(
             pack,
             status=result.outcome.value,
             started=started,
@@ -384,11 +386,13 @@ class BatchExecutor:
         retry: list[Block] = []
         spent = list(pack.blocks)
         if result.outcome is not ItemOutcome.INVALID:
-            retry, spent = self._work.count_attempt(pack.blocks, split=False)
-        failures = self._work.failures(spent, f"batch item {result.outcome.value}: {result.error}")
-        if await record(call, failures) is None:
+            retry, spent = self._parts.retries.count_attempt(pack.blocks)
+        failures = self._parts.retries.failed(
+            spent, f"batch item {result.outcome.value}: {result.error}"
+        )
+        if await store_call(call, failures) is None:
             return []
-        self._work.progress(len(failures))
+        self._parts.recorder.progress(len(failures))
         return retry
 
 

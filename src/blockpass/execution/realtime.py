@@ -2,7 +2,7 @@
 
 Work goes in rounds. Each round packs the blocks still to do and runs the packs with bounded,
 adaptive concurrency; whatever comes back without a result is queued for the next round.
-How an answer is settled (kept results, re-packing, failures) is ``packwork.py``'s.
+What an answer means (kept results, re-packing, failures) is ``packwork.py``'s.
 
 - The first call of a run goes alone, so its cache write exists before the fan-out (parallel
   first calls all miss and all write).
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import math
 import random
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -35,7 +34,8 @@ from blockpass.errors import (
     RateLimited,
     TransientProviderError,
 )
-from blockpass.execution.packwork import ExecutionSettings, ExecutionStats, PackWork
+from blockpass.execution.clock import SYSTEM_CLOCK, Clock
+from blockpass.execution.packwork import ExecutionParts, ExecutionSettings, ExecutionStats
 from blockpass.packing import Pack
 from blockpass.providers.base import ModelRequest, Provider, RateLimitBucket, RateLimitState
 
@@ -78,22 +78,25 @@ class AdaptiveLimit:
 
 
 class RealtimeExecutor:
-    def __init__(self, *, provider: Provider, work: PackWork) -> None:
+    def __init__(
+        self, *, provider: Provider, parts: ExecutionParts, clock: Clock = SYSTEM_CLOCK
+    ) -> None:
         self._provider = provider
-        self._work = work
-        self._settings = work.settings
-        self._limit = AdaptiveLimit(ceiling=max(1, work.settings.concurrency))
+        self._clock = clock
+        self._parts = parts
+        self._settings = parts.settings
+        self._limit = AdaptiveLimit(ceiling=max(1, parts.settings.concurrency))
         self._rate_limits: RateLimitState | None = None
         self._warm = False
 
     @property
     def stats(self) -> ExecutionStats:
-        return self._work.stats
+        return self._parts.stats
 
     async def run(self, blocks: Sequence[Block]) -> ExecutionStats:
         queue = list(blocks)
         while queue:
-            packs = self._work.plan(queue)
+            packs = self._parts.planner.plan(queue)
             queue = []
             if not self._warm:
                 queue += await self._run_pack(packs.pop(0))
@@ -107,7 +110,9 @@ class RealtimeExecutor:
 
     async def _run_pack(self, pack: Pack) -> list[Block]:
         """Send one pack, retrying transient errors; return the blocks to try again."""
-        request = self._work.request(pack, expected_gap_seconds=self._settings.expected_gap_seconds)
+        request = self._parts.layout.request(
+            pack, expected_gap_seconds=self._settings.expected_gap_seconds
+        )
         failure: TransientProviderError | None = None
         for attempt in range(self._settings.max_call_retries + 1):
             await self._limit.acquire()
@@ -119,8 +124,10 @@ class RealtimeExecutor:
                 return outcome
             failure = outcome
             delay = failure.retry_after if isinstance(failure, RateLimited) else None
-            await anyio.sleep(delay if delay is not None else self._backoff(attempt))
-        return await self._work.give_back(pack.blocks, f"provider errors: {failure}", split=False)
+            await self._clock.sleep(delay if delay is not None else self._backoff(attempt))
+        return await self._parts.retry_or_fail(
+            pack.blocks, f"provider errors: {failure}", smaller=False
+        )
 
     async def _attempt(
         self, request: ModelRequest, pack: Pack, attempt: int
@@ -132,8 +139,10 @@ class RealtimeExecutor:
         Ctrl-C waits for it instead of dropping an answered call.
         """
         await self._respect_rate_limits(pack)
-        start_id = await self._work.start_call(pack, request, attempt=attempt)
-        started = time.time()
+        start_id = await self._parts.recorder.start_call(
+            pack, request, input_tokens=self._parts.layout.input_tokens(request), attempt=attempt
+        )
+        started = self._clock.now()
         try:
             response = await self._provider.complete(request)
         except TransientProviderError as failure:
@@ -149,7 +158,7 @@ class RealtimeExecutor:
         except ProviderRejected as failure:
             with anyio.CancelScope(shield=True):
                 await self._record_unanswered(pack, "rejected", failure, started, attempt, start_id)
-                retry = await self._work.give_back(pack.blocks, str(failure), split=False)
+                retry = await self._parts.retry_or_fail(pack.blocks, str(failure), smaller=False)
             return retry
         with anyio.CancelScope(shield=True):
             self._limit.succeeded()
@@ -157,10 +166,10 @@ class RealtimeExecutor:
             if response.rate_limits is not None:
                 self._rate_limits = response.rate_limits
             self._warm = True
-            call = self._work.call_record(
+            call = self._parts.recorder.call_record(
                 pack, status="ok", started=started, attempt=attempt, start_id=start_id
             )
-            retry = await self._work.settle(pack, response, call)
+            retry = await self._parts.take_answer(pack, response, call)
         return retry
 
     async def _record_unanswered(
@@ -172,30 +181,30 @@ class RealtimeExecutor:
         attempt: int,
         start_id: int,
     ) -> None:
-        call = self._work.call_record(
+        call = self._parts.recorder.call_record(
             pack, status=status, error=str(failure), started=started, attempt=attempt,
             start_id=start_id,
         )  # fmt: skip
-        await self._work.store.record_call(call, [])
+        await self._parts.recorder.record_unanswered(call)
 
     async def _respect_rate_limits(self, pack: Pack) -> None:
         state = self._rate_limits
         if state is None:
             return
-        prefix = self._work.prefix_tokens if state.cached_input_counts else 0
+        prefix = self._parts.layout.prefix_tokens if state.cached_input_counts else 0
         needs = {
             RateLimitBucket.REQUESTS: 1,
             RateLimitBucket.INPUT_TOKENS: prefix + pack.input_tokens,
             RateLimitBucket.OUTPUT_TOKENS: pack.estimated_output,
         }
         waits = [
-            state.reset_at[bucket] - time.time()
+            state.reset_at[bucket] - self._clock.now()
             for bucket, amount in needs.items()
             if state.remaining.get(bucket, math.inf) < amount and bucket in state.reset_at
         ]
         wait = max(waits, default=0.0)
         if wait > 0:
-            await anyio.sleep(min(wait, self._settings.backoff_cap))
+            await self._clock.sleep(min(wait, self._settings.backoff_cap))
 
     def _backoff(self, attempt: int) -> float:
         delay = min(self._settings.backoff_cap, self._settings.backoff_base * 2.0**attempt)

@@ -1,0 +1,125 @@
+"""Blocks into packs for one model and one prefix, shrinking the packs of blocks that failed.
+
+A block starts in a full-size pack. A block whose pack came back truncated, malformed or
+refused goes into a pack half the size of the group it came back with, so a pack that is
+too much for one answer gets smaller until it fits. Output estimates per block kind are
+learned from the results that come back (``packing.OutputEstimator``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+
+from blockpass.blocks import Block, BlockResult
+from blockpass.errors import UserInputError
+from blockpass.layout import output_cap
+from blockpass.packing import (
+    OutputEstimator,
+    Pack,
+    PackLimits,
+    block_input_tokens,
+    pack_id,
+    plan_packs,
+)
+from blockpass.providers.base import ModelProfile
+
+__all__ = ["PackPlanner"]
+
+
+class PackPlanner:
+    def __init__(
+        self,
+        *,
+        profile: ModelProfile,
+        prefix_tokens: int,
+        min_blocks: int,
+        max_blocks: int,
+        count: Callable[[str], int],
+    ) -> None:
+        self._count = count
+        self._estimator = OutputEstimator()
+        self._pack_size: dict[str, int] = {}
+        input_budget = profile.context_window - prefix_tokens - profile.max_output
+        if input_budget <= 0:
+            raise UserInputError(
+                f"the guide and instructions ({prefix_tokens:,} tokens) do not fit "
+                f"{profile.id}'s context window ({profile.context_window:,} tokens, "
+                f"{profile.max_output:,} of them kept for the answer): shorten the guide or "
+                "choose a model with a larger context window"
+            )
+        self.limits = PackLimits(
+            input_budget=input_budget,
+            output_cap=output_cap(profile),
+            min_blocks=min_blocks,
+            max_blocks=max_blocks,
+        )
+
+    def too_large(self, blocks: Sequence[Block]) -> dict[str, int]:
+        """Input tokens of each block that cannot fit a request beside the prefix, by id."""
+        return {
+            block.id: tokens
+            for block in blocks
+            if (tokens := block_input_tokens(block, self._count)) > self.limits.input_budget
+        }
+
+    def plan(self, blocks: Sequence[Block], *, max_blocks: int | None = None) -> list[Pack]:
+        """Packs at full size, except blocks that were in a truncated or broken pack.
+
+        ``max_blocks`` overrides the settings' bound (batch mode packs more per request).
+        """
+        full = max_blocks or self.limits.max_blocks
+        by_size: dict[int, list[Block]] = {}
+        for block in blocks:
+            size = self._pack_size.get(block.id, full)
+            by_size.setdefault(size, []).append(block)
+        packs: list[Pack] = []
+        for size, group in sorted(by_size.items(), reverse=True):
+            limits = PackLimits(
+                input_budget=self.limits.input_budget,
+                output_cap=self.limits.output_cap,
+                min_blocks=min(self.limits.min_blocks, size),
+                max_blocks=size,
+            )
+            packs += plan_packs(
+                group,
+                limits,
+                input_tokens=lambda block: block_input_tokens(block, self._count),
+                estimate_output=self._estimator.estimate,
+            )
+        return packs
+
+    def pack_of(self, blocks: Sequence[Block]) -> Pack:
+        """The pack of these blocks in this order, as ``plan`` would have made it."""
+        return Pack(
+            id=pack_id(blocks),
+            blocks=tuple(blocks),
+            input_tokens=sum(block_input_tokens(block, self._count) for block in blocks),
+            estimated_output=sum(self._estimator.estimate(block) for block in blocks),
+        )
+
+    def shrink(self, blocks: Sequence[Block], *, came_back_with: int) -> None:
+        """Next time, these blocks go in packs half the size of the group they came back
+        in (``came_back_with`` blocks), or of their last pack size if that was smaller."""
+        for block in blocks:
+            current = self._pack_size.get(block.id, self.limits.max_blocks)
+            self._pack_size[block.id] = max(1, min(current, came_back_with) // 2)
+
+    def learn(self, pack: Pack, results: dict[str, BlockResult]) -> None:
+        """Output estimates from the results a pack's answer held."""
+        for block in pack.blocks:
+            result = results.get(block.id)
+            if result is not None:
+                self._estimator.observe(block.kind, self._count(_result_json(result)))
+
+
+def _result_json(result: BlockResult) -> str:
+    """The answer item a result came from, as the model would have written it."""
+    item: dict[str, object] = {"id": "b1", "verdict": result.verdict}
+    if result.edits or result.verdict == "edit":
+        item["edits"] = [
+            {"find": e.find, "replace": e.replace, "rule": e.rule} for e in result.edits
+        ]
+    if result.notes or result.verdict != "ok":
+        item["notes"] = list(result.notes)
+    return json.dumps(item, separators=(",", ":"))

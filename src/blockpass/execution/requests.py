@@ -1,0 +1,46 @@
+"""Packs into provider-neutral requests for one task and model, and what they count.
+
+Every request of a run carries the same byte-stable prefix (``layout.build_request``) under
+one cache key, the task's fingerprint; the TTL follows the expected gap between calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from blockpass.layout import build_request, choose_ttl
+from blockpass.packing import Pack
+from blockpass.providers.base import ModelProfile, ModelRequest
+from blockpass.providers.tooldefs import longest_wire_form, result_tool
+from blockpass.task import Task
+
+__all__ = ["RequestLayout"]
+
+
+class RequestLayout:
+    def __init__(self, *, task: Task, profile: ModelProfile, count: Callable[[str], int]) -> None:
+        self.profile = profile
+        self._task = task
+        self._count = count
+        self._cache_key = task.fingerprint(profile.id)
+        self.prefix_tokens = count(task.system_prefix)
+        # Some vendors get the schema as a tool too and bill it beside the prefix that holds
+        # it: counted in its most verbose wire form (a Chat Completions tool).
+        self._tool_tokens = count(longest_wire_form(result_tool(task.schema)))
+
+    @property
+    def cacheable(self) -> bool:
+        """Whether the prefix is long enough for the model to cache it."""
+        return self.prefix_tokens >= self.profile.min_cacheable
+
+    def request(self, pack: Pack, *, expected_gap_seconds: float) -> ModelRequest:
+        ttl = choose_ttl(
+            prefix_tokens=self.prefix_tokens,
+            min_cacheable=self.profile.min_cacheable,
+            expected_gap_seconds=expected_gap_seconds,
+        )
+        return build_request(self._task, pack, self.profile, ttl, cache_key=self._cache_key)
+
+    def input_tokens(self, request: ModelRequest) -> int:
+        """The request's input as this run counts tokens: prefix, pack and result tool."""
+        return self.prefix_tokens + self._count(request.user) + self._tool_tokens
