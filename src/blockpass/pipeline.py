@@ -276,6 +276,7 @@ async def _run_with_store(
             result, findings.get(block.id, NO_FINDINGS), block
         ),
     )
+    await parts.resume_lane()
     to_send = await parts.keep_fitting(to_send)
     realtime = RealtimeExecutor(provider=provider, parts=parts)
     api = provider.batches

@@ -58,6 +58,9 @@ class ExecutionParts:
     retries: RetryPolicy
     recorder: CallRecorder
     add_findings: Callable[[BlockResult, Block], BlockResult]
+    # What the planner learns is stored under the lane's name; today a run has one lane.
+    lane: str
+    store: RunStore
 
     @classmethod
     def build(
@@ -103,6 +106,14 @@ class ExecutionParts:
                 on_answered=on_answered,
             ),
             add_findings=add_findings,
+            lane=f"{provider_name}:{profile.results_key}",
+            store=store,
+        )
+
+    async def resume_lane(self) -> None:
+        """Plan from the pack sizes and output estimates the lane stored before."""
+        self.planner.resume(
+            await self.store.pack_sizes(self.lane), await self.store.output_estimates(self.lane)
         )
 
     async def keep_fitting(self, blocks: Sequence[Block]) -> list[Block]:
@@ -150,6 +161,8 @@ class ExecutionParts:
         if not await self.recorder.record_answer(call, results, store_call):
             return []
         self.planner.learn(pack, parsed.results)
+        if parsed.results:
+            await self.store.save_output_estimates(self.lane, self.planner.output_estimates())
         self.stats.count_items(parsed)
         self.recorder.progress(len(parsed.results))
         again = send_again(status, parsed.missing, pack_size=len(pack.blocks))
@@ -169,6 +182,8 @@ class ExecutionParts:
         retry, spent = self.retries.count_attempt(blocks)
         if smaller:
             self.planner.shrink(retry, came_back_with=len(blocks))
+            if retry:
+                await self.store.limit_pack_sizes(self.lane, self.planner.pack_sizes(retry))
         if fail_now:
             retry, spent = [], [*retry, *spent]
         if spent:

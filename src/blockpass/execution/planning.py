@@ -9,9 +9,9 @@ learned from the results that come back (``packing.OutputEstimator``).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
-from blockpass.blocks import Block, BlockResult
+from blockpass.blocks import Block, BlockKind, BlockResult
 from blockpass.errors import UserInputError
 from blockpass.layout import output_cap
 from blockpass.packing import (
@@ -104,6 +104,22 @@ class PackPlanner:
         for block in blocks:
             current = self._pack_size.get(block.id, self.limits.max_blocks)
             self._pack_size[block.id] = max(1, min(current, came_back_with) // 2)
+
+    def resume(self, pack_sizes: Mapping[str, int], tokens_by_kind: Mapping[str, float]) -> None:
+        """Start from sizes and estimates learned before (stored by an earlier run of the
+        lane, or another worker), not from full packs and defaults."""
+        self._pack_size.update(pack_sizes)
+        for kind, tokens in tokens_by_kind.items():
+            self._estimator.by_kind[BlockKind(kind)] = tokens
+
+    def pack_sizes(self, blocks: Sequence[Block]) -> dict[str, int]:
+        """The smaller pack sizes these blocks have now (the ones still at full size left out)."""
+        return {
+            block.id: self._pack_size[block.id] for block in blocks if block.id in self._pack_size
+        }
+
+    def output_estimates(self) -> dict[str, float]:
+        return {kind.value: tokens for kind, tokens in self._estimator.by_kind.items()}
 
     def learn(self, pack: Pack, results: dict[str, BlockResult]) -> None:
         """Output estimates from the results a pack's answer held."""
