@@ -248,6 +248,9 @@ def test_a_sandbox_rule_that_never_ends_fails_the_block_with_the_reason_not_the_
         [*RUN, "a.md", "--guide", str(guide), "--out", "out", "--mode", mode,
          "--sandbox-rules", str(styles), "--sandbox-batch-seconds", "0"],
         tmp_path,
+        # Every attempt runs the rule for its full 5 s before the block fails: seen taking
+        # 55-60 s with the CPU loaded (load average ~7). 180 s still catches a hang.
+        timeout=180,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
