@@ -99,3 +99,5 @@ def test_the_readme_main_job_shows_rule_fixes_model_references_and_a_what_if_cos
     (what_if,) = [line for line in printed.splitlines() if line.startswith("what-if")]
     assert "claude-sonnet-4-5" in what_if
     assert "not a bill" in what_if
+    (this_run_cost,) = [line for line in printed.splitlines() if line.startswith("this run cost")]
+    assert this_run_cost.endswith("at one uncached call per block; nothing was paid")

@@ -8,7 +8,7 @@ from blockpass.layout import build_request, choose_ttl
 from blockpass.packformat import RESULT_SCHEMA
 from blockpass.packing import Pack, pack_id
 from blockpass.providers.anthropic import AnthropicProvider
-from blockpass.providers.base import CacheTtl, model_profile
+from blockpass.providers.base import CacheTtl, PartKind, model_profile
 from blockpass.task import DEFAULT_INSTRUCTIONS, Task
 
 TASK = Task(
@@ -58,6 +58,24 @@ def test_the_cached_prefix_bytes_are_pinned() -> None:
 
 
 PINNED_PREFIX_SHA256 = "80e714b54122844e7b49206ab41f4231441a2546efe2f397c4ba0ff09f785e3e"
+
+
+def test_a_pack_context_follows_the_breakpoint_and_leaves_the_pinned_prefix_unchanged() -> None:
+    request = build_request(
+        TASK, pack("x"), PROFILE, CacheTtl.FIVE_MINUTES, context="Retrieved: prefer 'use'."
+    )
+    assert [part.kind for part in request.parts] == [
+        PartKind.PREFIX,
+        PartKind.CONTEXT,
+        PartKind.PACK,
+    ]
+    provider = AnthropicProvider(profile=PROFILE, api_key="unused", base_url="http://127.0.0.1:9")
+    body = provider.request_body(request)
+    assert body["system"][1] == {"type": "text", "text": "Retrieved: prefer 'use'."}
+    cached = {"system": body["system"][:1], "output_config": body["output_config"]}
+    data = json.dumps(cached, ensure_ascii=False).encode()
+    assert hashlib.sha256(data).hexdigest() == PINNED_PREFIX_SHA256
+    assert build_request(TASK, pack("x"), PROFILE, None, context="").parts[1].kind is PartKind.PACK
 
 
 def test_the_ttl_is_5m_unless_the_gap_between_uses_is_longer() -> None:

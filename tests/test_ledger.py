@@ -6,8 +6,9 @@ from decimal import Decimal
 import pytest
 
 from blockpass.errors import UserInputError
-from blockpass.ledger import Ledger, LedgerCall, Money, cost, render_table
+from blockpass.ledger import Ledger, LedgerCall, Money, cost
 from blockpass.prices import PriceTable, load_prices
+from blockpass.report_text import render_table
 from blockpass.usage import TokenClass, Usage
 
 SONNET = "claude-sonnet-4-5"

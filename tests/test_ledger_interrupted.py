@@ -7,8 +7,9 @@ from decimal import Decimal
 
 import pytest
 
-from blockpass.ledger import InterruptedCall, Ledger, LedgerCall, render_table, upper_bound
+from blockpass.ledger import InterruptedCall, Ledger, LedgerCall, upper_bound
 from blockpass.prices import PriceTable, load_prices
+from blockpass.report_text import render_table
 from blockpass.usage import Usage
 
 SONNET = "claude-sonnet-4-5"

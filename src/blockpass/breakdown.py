@@ -19,9 +19,10 @@ from decimal import Decimal
 from typing import Any
 
 from blockpass.blocks import REUSED, RULES, Block, BlockResult, Outcome
-from blockpass.ledger import CostReport, Pairs, describe_ratio, render_pairs, usd
+from blockpass.ledger import CostReport
 from blockpass.packing import DEFAULT_OUTPUT_ESTIMATE, block_input_tokens
 from blockpass.prices import ModelPrices
+from blockpass.report_text import Pairs, describe_ratio, render_pairs, usd
 from blockpass.usage import TokenClass
 
 

@@ -23,8 +23,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from blockpass.errors import UserInputError
-from blockpass.ledger import Money, describe_ratio, price_usage, usd
+from blockpass.ledger import Money, price_usage
 from blockpass.prices import ModelPrices
+from blockpass.report_text import describe_ratio, usd
 from blockpass.usage import Usage
 
 __all__ = [

@@ -1,8 +1,9 @@
 """A pack into a provider-neutral request with a byte-stable cached prefix.
 
 The prefix (instructions, guide, schema) is the same text for every request of a run, and
-the breakpoint sits right after it. No breakpoint below the model's minimum cacheable length:
-below it the provider caches nothing anyway, and the marker would only use a slot.
+the breakpoint sits right after it; what is chosen for one pack comes after the breakpoint.
+No breakpoint below the model's minimum cacheable length: below it the provider caches
+nothing anyway, and the marker would only use a slot.
 
 TTL policy: 5 minutes unless the expected gap between two uses of the prefix is longer, then
 1 hour (a 1h write costs 2x input against 1.25x, so it pays only when 5m would lapse).
@@ -11,7 +12,7 @@ TTL policy: 5 minutes unless the expected gap between two uses of the prefix is 
 from __future__ import annotations
 
 from blockpass.packing import Pack
-from blockpass.providers.base import CacheTtl, ModelProfile, ModelRequest
+from blockpass.providers.base import CacheTtl, ModelProfile, ModelRequest, PartKind, RequestPart
 from blockpass.task import Task
 
 FIVE_MINUTES = 300.0
@@ -40,14 +41,28 @@ def output_cap(profile: ModelProfile) -> int:
 
 
 def build_request(
-    task: Task, pack: Pack, profile: ModelProfile, ttl: CacheTtl | None, *, cache_key: str = ""
+    task: Task,
+    pack: Pack,
+    profile: ModelProfile,
+    ttl: CacheTtl | None,
+    *,
+    cache_key: str = "",
+    context: str = "",
 ) -> ModelRequest:
-    """``cache_key`` groups a run's requests (the task fingerprint, computed once per run)."""
+    """The task's prefix, the breakpoint, the pack's ``context`` (when there is one), the pack.
+
+    ``cache_key`` groups a run's requests (the task fingerprint, computed once per run).
+    ``context`` is text chosen for this pack alone (retrieved rules): it sits after the
+    breakpoint, so it never changes the cached prefix.
+    """
+    context_parts = [RequestPart(kind=PartKind.CONTEXT, text=context)] if context else []
     return ModelRequest(
         model=profile.id,
-        system=task.system_prefix,
-        cache_ttl=ttl,
-        user=pack.render(),
+        parts=(
+            RequestPart(kind=PartKind.PREFIX, text=task.system_prefix, cache_ttl=ttl),
+            *context_parts,
+            RequestPart(kind=PartKind.PACK, text=pack.render()),
+        ),
         max_tokens=output_reserve(pack, profile),
         schema=task.schema,
         cache_key=cache_key,

@@ -30,9 +30,11 @@ from rich.text import Text
 
 from blockpass.breakdown import breakdown_sections, render_breakdown
 from blockpass.forecast import FORECAST_COLUMNS, ForecastRow, forecast_cells, render_forecast
-from blockpass.ledger import (
+from blockpass.progress import Spend
+from blockpass.report_text import (
     TOKEN_COLUMNS,
     Pairs,
+    count_calls,
     describe_ratio,
     render_pairs,
     render_table,
@@ -40,7 +42,6 @@ from blockpass.ledger import (
     report_sections,
     usd,
 )
-from blockpass.progress import Spend
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -177,14 +178,14 @@ class RunProgress:
 
 def _this_run_lines(this_run: ThisRun, out_dir: Path) -> list[str]:
     """What this invocation did, apart from the report of every run in the directory."""
-    line = f"this run sent {_calls(this_run.calls)}"
+    line = f"this run sent {count_calls(this_run.calls)}"
     if this_run.already_done == this_run.blocks:
         line += f": all {this_run.blocks:,} blocks were already done"
     elif this_run.already_done:
         line += f"; {this_run.already_done:,} of {this_run.blocks:,} blocks were already done"
     if this_run.earlier_calls:
         line += (
-            f"; the report below also covers the {_calls(this_run.earlier_calls)} of earlier "
+            f"; the report below also covers the {count_calls(this_run.earlier_calls)} of earlier "
             "runs in this directory"
         )
     lines = [line]
@@ -195,15 +196,13 @@ def _this_run_lines(this_run: ThisRun, out_dir: Path) -> list[str]:
 
 
 def _this_run_cost(this_run: ThisRun) -> str:
-    ratio = float(this_run.baseline / this_run.actual) if this_run.actual else None
-    return (
+    line = (
         f"{usd(this_run.actual)} for {this_run.answered:,} blocks answered by the model; "
-        f"{usd(this_run.baseline)} at one uncached call per block ({describe_ratio(ratio)})"
+        f"{usd(this_run.baseline)} at one uncached call per block"
     )
-
-
-def _calls(count: int) -> str:
-    return f"{count:,} call" if count == 1 else f"{count:,} calls"
+    if not this_run.actual:
+        return line + "; nothing was paid"
+    return f"{line} ({describe_ratio(float(this_run.baseline / this_run.actual))})"
 
 
 def _tail_lines(outcome: JobOutcome) -> list[str]:
@@ -229,7 +228,7 @@ def print_outcome(console: Console | None, outcome: JobOutcome) -> None:
         return
     this_run = outcome.this_run
     mine = [
-        ("sent", _calls(this_run.calls)),
+        ("sent", count_calls(this_run.calls)),
         ("blocks", f"{this_run.blocks:,}, {this_run.already_done:,} of them already done"),
     ]
     if this_run.calls:
@@ -238,8 +237,8 @@ def print_outcome(console: Console | None, outcome: JobOutcome) -> None:
     covers = f"Every run in {outcome.out_dir}"
     if this_run.earlier_calls:
         covers += (
-            f" ({_calls(this_run.calls)} of this run, {_calls(this_run.earlier_calls)} of "
-            "earlier runs)"
+            f" ({count_calls(this_run.calls)} of this run, "
+            f"{count_calls(this_run.earlier_calls)} of earlier runs)"
         )
     sections = report_sections(outcome.report)
     label, *numbers = TOKEN_COLUMNS

@@ -9,6 +9,7 @@ from blockpass.packformat import RESULT_SCHEMA
 from blockpass.providers.base import CacheTtl, ModelProfile, ModelRequest, model_profile
 from blockpass.providers.openai import OpenAIProvider
 from blockpass.sandbox import DEFAULT_API_KEY
+from tests.providers.requests import prefix_and_pack
 from tests.sandbox.support import RunningSandbox, pack
 
 MakeProvider = Callable[..., OpenAIProvider]
@@ -39,7 +40,7 @@ async def openai_providers() -> AsyncIterator[MakeProvider]:
 def request_for(
     model: str, system: str, *texts: str, ttl: CacheTtl | None = CacheTtl.FIVE_MINUTES
 ) -> ModelRequest:
-    return ModelRequest(
+    return prefix_and_pack(
         model=model,
         system=system,
         cache_ttl=ttl,

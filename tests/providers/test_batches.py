@@ -7,9 +7,9 @@ import pytest
 
 from blockpass.packformat import RESULT_SCHEMA
 from blockpass.providers import batch_api, model_profile, open_adapter
-from blockpass.providers.base import ModelRequest
 from blockpass.providers.batches import BatchItem
 from blockpass.sandbox import DEFAULT_API_KEY
+from tests.providers.requests import prefix_and_pack
 from tests.sandbox.support import StartSandbox
 
 pytestmark = pytest.mark.anyio
@@ -32,7 +32,7 @@ async def test_a_batch_shows_its_custom_ids_once_the_provider_returns_them(
     provider = open_adapter(profile, api_key=DEFAULT_API_KEY, base_url=base_url, name="sandbox")
     api = batch_api(provider)
     assert api is not None
-    request = ModelRequest(
+    request = prefix_and_pack(
         model=model,
         system="Check the text.",
         cache_ttl=None,

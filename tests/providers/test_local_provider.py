@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from importlib import metadata
 from pathlib import Path
 
@@ -20,7 +21,14 @@ from blockpass.blocks import Block, BlockKind
 from blockpass.errors import ProviderRejected, UserInputError
 from blockpass.packformat import RESULT_SCHEMA
 from blockpass.packing import Pack
-from blockpass.providers.base import ModelRequest, model_profile
+from blockpass.providers.base import (
+    CacheTtl,
+    ModelRequest,
+    PartKind,
+    RequestPart,
+    StopReason,
+    model_profile,
+)
 from blockpass.results import parse_answer
 from blockpass.task import DEFAULT_INSTRUCTIONS
 
@@ -35,6 +43,7 @@ from blockpass.providers.local import (
     reused_prefix,
     schema_grammar,
 )
+from tests.providers.requests import lookup_turns, prefix_and_pack
 from tests.providers.test_cpu_share import Machine
 
 GUIDE = """\
@@ -69,7 +78,7 @@ def make_pack(texts: tuple[str, ...], pack_id: str = "p1") -> Pack:
 
 
 def make_request(pack: Pack, *, max_tokens: int = 2048, system: str = SYSTEM) -> ModelRequest:
-    return ModelRequest(
+    return prefix_and_pack(
         model=BUNDLED_MODEL_ID,
         system=system,
         cache_ttl=None,
@@ -207,7 +216,7 @@ async def test_a_pack_of_five_paragraphs_gets_one_parsed_result_per_block(
     pack = make_pack(PARAGRAPHS)
     response = await provider.complete(make_request(pack))
 
-    assert response.stop_reason == "end_turn"
+    assert response.stop_reason == StopReason.END
     jsonschema.validate(json.loads(response.text), RESULT_SCHEMA)
     parsed = parse_answer(response.text, pack.short_ids)
     assert parsed.complete
@@ -233,6 +242,45 @@ async def test_a_second_call_with_the_same_system_prefix_reads_it_from_the_cache
     prompt_tokens = await provider.count_prompt_tokens(second_request)
     assert second.usage.cache_read + second.usage.uncached_input == prompt_tokens
     assert second.usage.cache_write == 0
+
+
+def with_context(pack: Pack, context: str) -> ModelRequest:
+    """``make_request`` with a per-pack context part after the prefix's breakpoint."""
+    return ModelRequest(
+        model=BUNDLED_MODEL_ID,
+        parts=(
+            RequestPart(kind=PartKind.PREFIX, text=SYSTEM, cache_ttl=CacheTtl.FIVE_MINUTES),
+            RequestPart(kind=PartKind.CONTEXT, text=context),
+            RequestPart(kind=PartKind.PACK, text=pack.render()),
+        ),
+        max_tokens=8,
+        schema=RESULT_SCHEMA,
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.anyio
+async def test_a_different_context_after_the_prefix_still_reads_the_whole_prefix_from_the_cache(
+    provider: LocalProvider,
+) -> None:
+    """The prefix is tokenized on its own: its last token cannot merge with the context's
+    first characters, so every pack's prompt starts with the same prefix tokens."""
+    await provider.complete(with_context(make_pack(PARAGRAPHS), 'Also: write "sign in".'))
+    second = await provider.complete(
+        with_context(make_pack(OTHER_PARAGRAPHS, "p2"), "Rules retrieved for this pack: none.")
+    )
+    # The chat template's system header (<|im_start|>, "system", "\n"), then the prefix.
+    assert second.usage.cache_read >= 3 + await provider.count_tokens(SYSTEM)
+
+
+@pytest.mark.anyio
+async def test_the_local_model_rejects_tool_turns_in_one_line(provider: LocalProvider) -> None:
+    request = replace(
+        make_request(make_pack(PARAGRAPHS)),
+        turns=lookup_turns("c1"),
+    )
+    with pytest.raises(ProviderRejected, match="no tool turns"):
+        await provider.complete(request)
 
 
 @pytest.mark.slow
@@ -272,7 +320,7 @@ async def test_an_answer_cut_at_max_tokens_reports_max_tokens_and_keeps_what_is_
     pack = make_pack(PARAGRAPHS)
     response = await provider.complete(make_request(pack, max_tokens=12))
 
-    assert response.stop_reason == "max_tokens"
+    assert response.stop_reason == StopReason.OUTPUT_LIMIT
     assert response.usage.output == 12
     parsed = parse_answer(response.text, pack.short_ids)
     assert not parsed.complete

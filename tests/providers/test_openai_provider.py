@@ -22,13 +22,14 @@ from blockpass.errors import (
 from blockpass.ledger import cost
 from blockpass.packformat import RESULT_SCHEMA, RESULT_TOOL_NAME
 from blockpass.prices import load_prices
-from blockpass.providers.base import ModelRequest, OutputMechanism, model_profile
+from blockpass.providers.base import OutputMechanism, RateLimitBucket, StopReason, model_profile
 from blockpass.providers.openai import OpenAIProvider, compatible_profile
 from blockpass.providers.openai import _usage as map_usage
 from blockpass.sandbox import SandboxConfig
 from blockpass.tooldefs import result_tool, to_chat_completions
 from blockpass.usage import Usage
 from tests.providers.openai_support import MakeProvider, openai_providers, request_for
+from tests.providers.requests import prefix_and_pack
 from tests.sandbox.support import StartSandbox, scripted
 
 pytestmark = pytest.mark.anyio
@@ -53,7 +54,7 @@ async def test_cached_tokens_become_cache_reads_and_the_rest_uncached_input(
     assert second.usage.cache_write == 0  # no write is reported before GPT-5.6
     assert second.usage.input_total == first.usage.input_total == first.usage.uncached_input
     assert second.usage.output == first.usage.output > 0
-    assert second.stop_reason == "end_turn"
+    assert second.stop_reason == StopReason.END
     assert json.loads(second.text)["results"][0]["verdict"] == "edit"
 
 
@@ -129,7 +130,7 @@ async def test_a_strict_tool_profile_sends_the_shared_tool_definition(
     assert body["tool_choice"] == {"type": "function", "function": {"name": RESULT_TOOL_NAME}}
     response = await provider.complete(request)
     assert [result["id"] for result in json.loads(response.text)["results"]] == ["b1", "b2"]
-    assert response.stop_reason == "end_turn"
+    assert response.stop_reason == StopReason.END
 
 
 def test_cached_input_costs_a_quarter_on_gpt_4_1_mini_by_hand() -> None:
@@ -220,7 +221,7 @@ async def test_request_errors_are_the_users_or_rejections(
         await provider_for(running, "gpt-4.1-mini").complete(
             request_for("gpt-imaginary", "G.", "One.")
         )
-    too_long = ModelRequest(
+    too_long = prefix_and_pack(
         model="gpt-4.1-mini",
         system="G.",
         cache_ttl=None,
@@ -241,9 +242,17 @@ async def test_rate_limit_headers_become_the_executors_state(
     )
     state = response.rate_limits
     assert state is not None
-    assert state.remaining["requests"] == 9
-    assert state.remaining["input-tokens"] == state.remaining["tokens"] < 100_000
-    assert set(state.reset_at) == {"requests", "tokens", "input-tokens"}
+    assert state.remaining[RateLimitBucket.REQUESTS] == 9
+    assert (
+        state.remaining[RateLimitBucket.INPUT_TOKENS]
+        == state.remaining[RateLimitBucket.TOKENS]
+        < 100_000
+    )
+    assert set(state.reset_at) == {
+        RateLimitBucket.REQUESTS,
+        RateLimitBucket.TOKENS,
+        RateLimitBucket.INPUT_TOKENS,
+    }
     # Cached prompt tokens use up OpenAI's TPM: the executor must budget the whole prompt.
     assert state.cached_input_counts
 
@@ -259,7 +268,7 @@ async def test_a_compatible_server_gets_no_openai_cache_fields(
     assert "prompt_cache_options" not in body
     assert (
         await provider.complete(request_for("gpt-4.1-mini", "G.", "One."))
-    ).stop_reason == "end_turn"
+    ).stop_reason == StopReason.END
     lookalike = OpenAIProvider(
         profile=compatible_profile("gpt-6-luna", context_window=100_000, max_output=1_000),
         api_key="k",
@@ -270,3 +279,33 @@ async def test_a_compatible_server_gets_no_openai_cache_fields(
     await lookalike.aclose()
     with pytest.raises(UserInputError):
         compatible_profile("m", context_window=1_000, max_output=1_000)
+
+
+@pytest.mark.parametrize(
+    ("finish_reason", "refusal", "neutral"),
+    [
+        ("stop", None, StopReason.END),
+        ("length", None, StopReason.OUTPUT_LIMIT),
+        ("tool_calls", None, StopReason.TOOL_CALL),
+        ("content_filter", None, StopReason.REFUSAL),
+        ("stop", "I cannot help with that.", StopReason.REFUSAL),
+    ],
+)
+def test_each_chat_finish_reason_has_its_neutral_name(
+    finish_reason: str, refusal: str | None, neutral: StopReason
+) -> None:
+    provider = OpenAIProvider(profile=model_profile("gpt-4.1-mini"), api_key="unused")
+    body = {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": 0,
+        "model": "gpt-4.1-mini",
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": finish_reason,
+                "message": {"role": "assistant", "content": "{}", "refusal": refusal},
+            }
+        ],
+    }
+    assert provider.parse_response_body(body).stop_reason is neutral

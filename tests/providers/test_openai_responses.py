@@ -17,6 +17,7 @@ from blockpass.providers.base import (
     ModelProfile,
     ModelResponse,
     OutputMechanism,
+    StopReason,
     WireApi,
     model_profile,
 )
@@ -194,18 +195,19 @@ REASONING = {"id": "rs_1", "type": "reasoning", "summary": []}
     ("body", "text", "stop_reason"),
     [
         (response_json([REASONING, message(output_text('{"results"'), output_text(": []}"))]),
-         '{"results": []}', "end_turn"),
-        (response_json([REASONING, FUNCTION_CALL]), '{"results": []}', "tool_use"),
-        (response_json([message({"type": "refusal", "refusal": "No."})]), "", "refusal"),
+         '{"results": []}', StopReason.END),
+        (response_json([REASONING, FUNCTION_CALL]), '{"results": []}', StopReason.TOOL_CALL),
+        (response_json([message({"type": "refusal", "refusal": "No."})]), "",
+         StopReason.REFUSAL),
         (response_json([message(output_text('{"res'))], status="incomplete",
-                       reason="max_output_tokens"), '{"res', "max_tokens"),
+                       reason="max_output_tokens"), '{"res', StopReason.OUTPUT_LIMIT),
         (response_json([FUNCTION_CALL], status="incomplete", reason="max_output_tokens"),
-         '{"results": []}', "max_tokens"),
-        (response_json([], status="incomplete", reason="content_filter"), "", "refusal"),
+         '{"results": []}', StopReason.OUTPUT_LIMIT),
+        (response_json([], status="incomplete", reason="content_filter"), "", StopReason.REFUSAL),
     ],
 )  # fmt: skip
 def test_a_response_object_gives_its_text_or_call_and_a_stop_reason(
-    body: dict[str, Any], text: str, stop_reason: str
+    body: dict[str, Any], text: str, stop_reason: StopReason
 ) -> None:
     response = offline(model_profile(SOL)).parse_response_body(body)
     assert (response.text, response.stop_reason) == (text, stop_reason)
@@ -278,7 +280,7 @@ async def test_gpt_6_sol_writes_the_prefix_on_the_first_pack_and_reads_it_on_the
     assert second.usage.cache_read == first.usage.cache_write_5m
     assert second.usage.cache_write == 0
     assert second.usage.uncached_input > first.usage.uncached_input > 0
-    assert second.stop_reason == "end_turn"
+    assert second.stop_reason == StopReason.END
     assert [result["id"] for result in json.loads(second.text)["results"]] == ["b1"]
 
 
@@ -289,7 +291,7 @@ async def test_gpt_6_sol_answers_by_strict_tool_through_the_responses_api(
     provider = provider_for(start_sandbox(), profile)
     response = await provider.complete(request_for(SOL, "The guide.", "One.", "Two."))
     assert [result["id"] for result in json.loads(response.text)["results"]] == ["b1", "b2"]
-    assert response.stop_reason == "tool_use"
+    assert response.stop_reason == StopReason.TOOL_CALL
 
 
 async def test_truncation_refusal_and_errors_on_the_responses_api_map_as_on_chat(
@@ -297,9 +299,9 @@ async def test_truncation_refusal_and_errors_on_the_responses_api_map_as_on_chat
 ) -> None:
     provider = provider_for(start_sandbox(faults=scripted("truncate,refusal,rate_limited")), SOL)
     request = request_for(SOL, "G.", "One.", "Two.", "Three.")
-    assert (await provider.complete(request)).stop_reason == "max_tokens"
+    assert (await provider.complete(request)).stop_reason == StopReason.OUTPUT_LIMIT
     refused = await provider.complete(request)
-    assert (refused.text, refused.stop_reason) == ("", "refusal")
+    assert (refused.text, refused.stop_reason) == ("", StopReason.REFUSAL)
     with pytest.raises(RateLimited):
         await provider.complete(request)
     with pytest.raises(ProviderRejected, match="max_output_tokens"):

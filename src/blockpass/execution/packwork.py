@@ -31,7 +31,7 @@ from blockpass.packing import (
     pack_id,
     plan_packs,
 )
-from blockpass.providers.base import ModelProfile, ModelRequest, ModelResponse
+from blockpass.providers.base import ModelProfile, ModelRequest, ModelResponse, StopReason
 from blockpass.results import parse_answer
 from blockpass.store import CallRecord, CallStart, RunStore
 from blockpass.task import Task
@@ -234,10 +234,10 @@ class PackWork:
         return await self.store.record_call(call, results)
 
     def _status(self, response: ModelResponse, complete: bool) -> str:
-        if response.stop_reason in ("max_tokens", "model_context_window_exceeded"):
+        if response.stop_reason.truncated:
             self.stats.truncated += 1
             return "truncated"
-        if response.stop_reason == "refusal":
+        if response.stop_reason is StopReason.REFUSAL:
             self.stats.refused += 1
             return "refused"
         if not complete:

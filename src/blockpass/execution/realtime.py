@@ -37,7 +37,7 @@ from blockpass.errors import (
 )
 from blockpass.execution.packwork import ExecutionSettings, ExecutionStats, PackWork
 from blockpass.packing import Pack
-from blockpass.providers.base import ModelRequest, Provider, RateLimitState
+from blockpass.providers.base import ModelRequest, Provider, RateLimitBucket, RateLimitState
 
 __all__ = ["AdaptiveLimit", "ExecutionSettings", "ExecutionStats", "RealtimeExecutor"]
 
@@ -184,9 +184,9 @@ class RealtimeExecutor:
             return
         prefix = self._work.prefix_tokens if state.cached_input_counts else 0
         needs = {
-            "requests": 1,
-            "input-tokens": prefix + pack.input_tokens,
-            "output-tokens": pack.estimated_output,
+            RateLimitBucket.REQUESTS: 1,
+            RateLimitBucket.INPUT_TOKENS: prefix + pack.input_tokens,
+            RateLimitBucket.OUTPUT_TOKENS: pack.estimated_output,
         }
         waits = [
             state.reset_at[bucket] - time.time()

@@ -26,17 +26,37 @@ from blockpass.errors import (
 )
 from blockpass.packformat import RESULT_TOOL_NAME
 from blockpass.providers.base import (
+    AssistantTurn,
     ModelProfile,
     ModelRequest,
     ModelResponse,
     OutputMechanism,
+    RateLimitBucket,
     RateLimitState,
+    RequestPart,
+    StopReason,
+    Turn,
 )
 from blockpass.providers.transport import CLIENT_TIMEOUT, connection_failure
 from blockpass.tooldefs import result_tool, to_anthropic
 from blockpass.usage import Usage
 
-_BUCKETS = ("requests", "tokens", "input-tokens", "output-tokens")
+_BUCKETS = {
+    "requests": RateLimitBucket.REQUESTS,
+    "tokens": RateLimitBucket.TOKENS,
+    "input-tokens": RateLimitBucket.INPUT_TOKENS,
+    "output-tokens": RateLimitBucket.OUTPUT_TOKENS,
+}
+# "stop_sequence" ends a complete answer too; anything newer reads as a plain end.
+_STOP_REASONS = {
+    "end_turn": StopReason.END,
+    "stop_sequence": StopReason.END,
+    "tool_use": StopReason.TOOL_CALL,
+    "pause_turn": StopReason.PAUSE,
+    "max_tokens": StopReason.OUTPUT_LIMIT,
+    "model_context_window_exceeded": StopReason.CONTEXT_LIMIT,
+    "refusal": StopReason.REFUSAL,
+}
 
 
 class AnthropicProvider:
@@ -71,21 +91,27 @@ class AnthropicProvider:
         await self._client.close()
 
     def request_body(self, request: ModelRequest) -> dict[str, Any]:
-        """The exact body sent; everything before the user message is the cached prefix."""
-        system: dict[str, Any] = {"type": "text", "text": request.system}
-        if request.cache_ttl is not None:
-            system["cache_control"] = {"type": "ephemeral", "ttl": request.cache_ttl.value}
+        """The exact body sent. The cached prefix is everything up to the last block that
+        carries a ``cache_control`` (a breakpoint); tools come first, then the system blocks
+        (one per instruction part), then the messages (the pack, then the tool turns)."""
         body: dict[str, Any] = {"model": request.model, "max_tokens": request.max_tokens}
+        tools = [to_anthropic(tool) for tool in request.tools]
         if self._profile.output is OutputMechanism.JSON_SCHEMA:
             body["output_config"] = {"format": {"type": "json_schema", "schema": request.schema}}
+            if tools:
+                body["tools"] = tools
         else:
-            body["tools"] = [to_anthropic(result_tool(request.schema))]
+            body["tools"] = [to_anthropic(result_tool(request.schema)), *tools]
             forced = self._profile.output is OutputMechanism.STRICT_TOOL_FORCED
             body["tool_choice"] = (
                 {"type": "tool", "name": RESULT_TOOL_NAME} if forced else {"type": "auto"}
             )
-        body["system"] = [system]
-        body["messages"] = [{"role": "user", "content": request.user}]
+        body["system"] = [_text_block(part) for part in request.instructions]
+        pack = request.parts[-1]
+        body["messages"] = [
+            {"role": "user", "content": [_text_block(pack)] if pack.cache_ttl else pack.text},
+            *(_message(turn) for turn in request.turns),
+        ]
         return body
 
     async def complete(self, request: ModelRequest) -> ModelResponse:
@@ -106,7 +132,7 @@ def message_response(
     creation = usage.cache_creation
     return ModelResponse(
         text=_answer_text(message),
-        stop_reason=message.stop_reason or "end_turn",
+        stop_reason=_STOP_REASONS.get(message.stop_reason or "end_turn", StopReason.END),
         usage=Usage(
             uncached_input=usage.input_tokens,
             cache_write_5m=creation.ephemeral_5m_input_tokens
@@ -120,6 +146,35 @@ def message_response(
     )
 
 
+def _text_block(part: RequestPart) -> dict[str, Any]:
+    block: dict[str, Any] = {"type": "text", "text": part.text}
+    if part.cache_ttl is not None:
+        block["cache_control"] = {"type": "ephemeral", "ttl": part.cache_ttl.value}
+    return block
+
+
+def _message(turn: Turn) -> dict[str, Any]:
+    """A tool turn as a message: the assistant's text and tool_use blocks, or the user's
+    tool_result blocks (one per call, in the calls' order)."""
+    if isinstance(turn, AssistantTurn):
+        text = [{"type": "text", "text": turn.text}] if turn.text else []
+        calls = [
+            {"type": "tool_use", "id": call.id, "name": call.name, "input": call.arguments}
+            for call in turn.tool_calls
+        ]
+        return {"role": "assistant", "content": text + calls}
+    results = [
+        {
+            "type": "tool_result",
+            "tool_use_id": result.call_id,
+            "content": result.output,
+            "is_error": result.is_error,
+        }
+        for result in turn.results
+    ]
+    return {"role": "user", "content": results}
+
+
 def _answer_text(message: anthropic.types.Message) -> str:
     for block in message.content:
         if block.type == "tool_use":
@@ -128,11 +183,11 @@ def _answer_text(message: anthropic.types.Message) -> str:
 
 
 def _rate_limits(headers: httpx2.Headers) -> RateLimitState | None:
-    remaining: dict[str, int] = {}
-    reset_at: dict[str, float] = {}
-    for bucket in _BUCKETS:
-        left = headers.get(f"anthropic-ratelimit-{bucket}-remaining")
-        reset = headers.get(f"anthropic-ratelimit-{bucket}-reset")
+    remaining: dict[RateLimitBucket, int] = {}
+    reset_at: dict[RateLimitBucket, float] = {}
+    for header, bucket in _BUCKETS.items():
+        left = headers.get(f"anthropic-ratelimit-{header}-remaining")
+        reset = headers.get(f"anthropic-ratelimit-{header}-reset")
         if left is not None and left.isdigit():
             remaining[bucket] = int(left)
         if reset:

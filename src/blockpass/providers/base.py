@@ -7,15 +7,18 @@ belongs to the adapter's client. Nothing upstream branches on a provider's name.
 
 from __future__ import annotations
 
+import json
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from functools import cache
 from importlib import resources
 from typing import Any, Protocol
 
 from blockpass.errors import UserInputError
+from blockpass.packformat import RESULT_TOOL_NAME
 from blockpass.tokens import TokenizerFamily
+from blockpass.tooldefs import ToolDefinition
 from blockpass.usage import Usage
 
 
@@ -68,21 +71,200 @@ class ModelProfile:
         return self.id if self.answers is AnswerMode.FULL else f"{self.id}:{self.answers}"
 
 
+class PartKind(StrEnum):
+    """Where a part sits in a request, stable first: a request's parts come in this order.
+
+    ``prefix``: the same for every request of a lane (instructions, guide, schema, core
+    rules). ``context``: chosen for one pack (retrieved rules). ``pack``: the blocks.
+    """
+
+    PREFIX = "prefix"
+    CONTEXT = "context"
+    PACK = "pack"
+
+
+_PART_ORDER = list(PartKind)
+# Anthropic rejects a fifth cache_control (HTTP 400), and a breakpoint costs a cache write
+# on every provider that takes them, so no request may carry more.
+MAX_BREAKPOINTS = 4
+# Between two instruction parts when a vendor's wire form has room for one text only.
+PART_SEPARATOR = "\n\n"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RequestPart:
+    """One text of a request; ``cache_ttl`` set: a cache breakpoint right after it."""
+
+    kind: PartKind
+    text: str
+    cache_ttl: CacheTtl | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ToolCall:
+    """A call the model made: ``id`` is the vendor's call id, which its result must echo."""
+
+    id: str
+    name: str
+    arguments: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AssistantTurn:
+    """What the model answered in an earlier round of the conversation."""
+
+    text: str = ""
+    tool_calls: tuple[ToolCall, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ToolResult:
+    """A tool's answer to one call. ``is_error``: the tool failed and ``output`` says why
+    (APIs without an error flag see only ``output``)."""
+
+    call_id: str
+    output: str
+    is_error: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ToolResultsTurn:
+    """The answers to every call of the assistant turn before it."""
+
+    results: tuple[ToolResult, ...]
+
+
+Turn = AssistantTurn | ToolResultsTurn
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ModelRequest:
-    """One call: a stable cached prefix, then the pack. ``cache_ttl`` None: no breakpoint.
+    """One call: ordered parts (prefix, context, the pack), then the tool turns that extend it.
+
+    Instruction parts (prefix and context) become the system text, the pack the first user
+    message, and ``turns`` the conversation after it: assistant tool calls, each answered by
+    the tool results that follow. Cache breakpoints sit after the parts that carry a TTL: at
+    most ``MAX_BREAKPOINTS``, longer TTLs first (Anthropic rejects a 1h entry after a 5m one).
+
+    ``tools`` are tools the model may call beyond the adapter's own result tool; they belong
+    to the cached prefix, so they are kept sorted by name with their schemas' keys sorted:
+    the same set of tools gives the same bytes whatever order it was listed in.
 
     ``cache_key`` groups requests that share the prefix, for providers that route on it
     (OpenAI's ``prompt_cache_key``); empty: none sent.
     """
 
     model: str
-    system: str
-    cache_ttl: CacheTtl | None
-    user: str
+    parts: tuple[RequestPart, ...]
     max_tokens: int
     schema: dict[str, Any]
+    tools: tuple[ToolDefinition, ...] = ()
+    turns: tuple[Turn, ...] = ()
     cache_key: str = ""
+
+    def __post_init__(self) -> None:
+        kinds = [part.kind for part in self.parts]
+        if kinds.count(PartKind.PACK) != 1 or kinds[-1] is not PartKind.PACK:
+            raise ValueError("a request ends with exactly one pack part")
+        if kinds != sorted(kinds, key=_PART_ORDER.index):
+            raise ValueError("request parts go prefix, then context, then the pack")
+        ttls = [part.cache_ttl for part in self.parts if part.cache_ttl is not None]
+        if len(ttls) > MAX_BREAKPOINTS:
+            raise ValueError(f"at most {MAX_BREAKPOINTS} cache breakpoints, not {len(ttls)}")
+        if ttls != sorted(ttls, key=_TTL_ORDER.index):
+            raise ValueError("cache breakpoints with a 1h TTL come before those with 5m")
+        _check_turns(self.turns)
+        object.__setattr__(self, "tools", _canonical_tools(self.tools))
+
+    @property
+    def instructions(self) -> tuple[RequestPart, ...]:
+        """The prefix and context parts: the system text, in order."""
+        return self.parts[:-1]
+
+    @property
+    def system_pieces(self) -> tuple[str, ...]:
+        """The system text cut at part boundaries: the first piece is the first part's text
+        alone, so a prefix stays the same bytes (and tokens) whatever context follows it."""
+        texts = [part.text for part in self.instructions]
+        return tuple(texts[:1] + [PART_SEPARATOR + text for text in texts[1:]])
+
+    @property
+    def system(self) -> str:
+        """The instruction parts as one text, for wire forms with room for one."""
+        return "".join(self.system_pieces)
+
+    @property
+    def user(self) -> str:
+        """The pack's text: the first user message."""
+        return self.parts[-1].text
+
+    @property
+    def cache_ttl(self) -> CacheTtl | None:
+        """The first breakpoint's TTL (the stable prefix's), None when there is none."""
+        return next((part.cache_ttl for part in self.parts if part.cache_ttl), None)
+
+
+_TTL_ORDER = [CacheTtl.ONE_HOUR, CacheTtl.FIVE_MINUTES]
+
+
+def _check_turns(turns: tuple[Turn, ...]) -> None:
+    """Assistant calls and their results alternate, each result answering a call of the turn
+    just before it, and the conversation ends with results (a request may not end with the
+    assistant's turn: newer models reject prefill)."""
+    calls: set[str] = set()
+    for index, turn in enumerate(turns):
+        expected = AssistantTurn if index % 2 == 0 else ToolResultsTurn
+        if not isinstance(turn, expected):
+            raise ValueError(f"turn {index} should be a {expected.__name__}")
+        if isinstance(turn, AssistantTurn):
+            calls = {call.id for call in turn.tool_calls}
+        elif {result.call_id for result in turn.results} != calls:
+            raise ValueError(f"turn {index} answers other calls than the turn before it")
+    if turns and isinstance(turns[-1], AssistantTurn):
+        raise ValueError("the tool turns end with the tool results")
+
+
+def _canonical_tools(tools: tuple[ToolDefinition, ...]) -> tuple[ToolDefinition, ...]:
+    """Tools sorted by name, each schema with its keys sorted at every level."""
+    names = [tool.name for tool in tools]
+    if len(set(names)) != len(names) or RESULT_TOOL_NAME in names:
+        raise ValueError(f"tool names must be unique and not {RESULT_TOOL_NAME!r}: {names}")
+    return tuple(
+        replace(tool, parameters=json.loads(json.dumps(tool.parameters, sort_keys=True)))
+        for tool in sorted(tools, key=lambda tool: tool.name)
+    )
+
+
+class StopReason(StrEnum):
+    """Why the model stopped, in blockpass's words; each adapter maps its vendor's.
+
+    ``end``: the answer is complete (also after a stop sequence). ``tool_call``: it called a
+    tool (the result tool included). ``pause``: the provider paused a long turn, to be sent
+    back as is. ``output_limit``: ``max_tokens`` cut it. ``context_limit``: the context
+    window was full. ``refusal``: it declined to answer.
+    """
+
+    END = "end"
+    TOOL_CALL = "tool_call"
+    PAUSE = "pause"
+    OUTPUT_LIMIT = "output_limit"
+    CONTEXT_LIMIT = "context_limit"
+    REFUSAL = "refusal"
+
+    @property
+    def truncated(self) -> bool:
+        """The answer was cut before its end."""
+        return self in (StopReason.OUTPUT_LIMIT, StopReason.CONTEXT_LIMIT)
+
+
+class RateLimitBucket(StrEnum):
+    """A provider's rate-limit bucket. ``tokens``: one bucket for input and output alike
+    (OpenAI's TPM; Anthropic's most restrictive token limit)."""
+
+    REQUESTS = "requests"
+    TOKENS = "tokens"
+    INPUT_TOKENS = "input_tokens"
+    OUTPUT_TOKENS = "output_tokens"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -93,15 +275,15 @@ class RateLimitState:
     them; Anthropic's ITPM does not), so a request needs its whole prompt there.
     """
 
-    remaining: dict[str, int]
-    reset_at: dict[str, float]
+    remaining: dict[RateLimitBucket, int]
+    reset_at: dict[RateLimitBucket, float]
     cached_input_counts: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ModelResponse:
     text: str
-    stop_reason: str
+    stop_reason: StopReason
     usage: Usage
     rate_limits: RateLimitState | None = None
 

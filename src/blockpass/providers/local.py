@@ -59,6 +59,7 @@ from blockpass.providers.base import (
     ModelProfile,
     ModelRequest,
     ModelResponse,
+    StopReason,
     model_profile,
 )
 from blockpass.providers.cpu_share import CpuShare
@@ -274,22 +275,27 @@ class _Loaded:
 
         The template's own text is tokenized with special tokens recognised, the messages'
         text without: a block that writes ``<|im_end|>`` writes those characters, and cannot
-        end its turn or open another one.
+        end its turn or open another one. Each instruction part is tokenized on its own, so
+        the stable prefix gives the same tokens whatever context follows it, and the KV cache
+        of one pack's prompt serves the next.
         """
+        if request.turns or request.tools:
+            raise ProviderRejected("the local model takes no tools and no tool turns")
         formatted = self.formatter(messages=_messages(system=_SYSTEM_SLOT, user=_USER_SLOT))
         pieces = _SLOT.split(formatted.prompt)
         if pieces[1::2] != [_SYSTEM_SLOT, _USER_SLOT]:
             raise ProviderRejected(
                 "the model's chat template rewrites message text: it cannot frame a pack safely"
             )
-        contents = {_SYSTEM_SLOT: request.system, _USER_SLOT: request.user}
+        contents = {_SYSTEM_SLOT: request.system_pieces, _USER_SLOT: (request.user,)}
         tokens: list[int] = []
         for index, piece in enumerate(pieces):
-            tokens += self.llama.tokenize(
-                contents.get(piece, piece).encode("utf-8"),
-                add_bos=index == 0 and not formatted.added_special,
-                special=piece not in contents,
-            )
+            for text in contents.get(piece, (piece,)):
+                tokens += self.llama.tokenize(
+                    text.encode("utf-8"),
+                    add_bos=index == 0 and not formatted.added_special,
+                    special=piece not in contents,
+                )
         stop = formatted.stop or []
         return [int(token) for token in tokens], [stop] if isinstance(stop, str) else stop
 
@@ -409,7 +415,9 @@ class LocalProvider:
         choice = answer["choices"][0]
         return ModelResponse(
             text=str(choice["text"] or ""),
-            stop_reason="max_tokens" if choice["finish_reason"] == "length" else "end_turn",
+            stop_reason=StopReason.OUTPUT_LIMIT
+            if choice["finish_reason"] == "length"
+            else StopReason.END,
             usage=Usage(
                 uncached_input=prompt_tokens - reused,
                 cache_read=reused,

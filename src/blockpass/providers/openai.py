@@ -52,9 +52,12 @@ from blockpass.providers.base import (
     ModelRequest,
     ModelResponse,
     OutputMechanism,
+    RateLimitBucket,
     RateLimitState,
+    StopReason,
     WireApi,
 )
+from blockpass.providers.openai_input import chat_messages, conversation, response_items
 from blockpass.providers.transport import CLIENT_TIMEOUT, connection_failure
 from blockpass.tokens import TokenizerFamily
 from blockpass.tooldefs import result_tool, to_chat_completions, to_responses
@@ -72,13 +75,17 @@ _GENERATION = re.compile(r"^gpt-(\d+)(?:\.(\d+))?")
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
 _SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 _STOP_REASONS = {
-    "stop": "end_turn",
-    "length": "max_tokens",
-    "tool_calls": "tool_use",
-    "function_call": "tool_use",
-    "content_filter": "refusal",
+    "stop": StopReason.END,
+    "length": StopReason.OUTPUT_LIMIT,
+    "tool_calls": StopReason.TOOL_CALL,
+    "function_call": StopReason.TOOL_CALL,
+    "content_filter": StopReason.REFUSAL,
 }
-_INCOMPLETE_REASONS = {"max_output_tokens": "max_tokens", "content_filter": "refusal"}
+_INCOMPLETE_REASONS = {
+    "max_output_tokens": StopReason.OUTPUT_LIMIT,
+    "content_filter": StopReason.REFUSAL,
+}
+_BUCKETS = {"requests": RateLimitBucket.REQUESTS, "tokens": RateLimitBucket.TOKENS}
 
 
 def compatible_profile(model: str, *, context_window: int, max_output: int) -> ModelProfile:
@@ -183,12 +190,18 @@ class OpenAIProvider:
 
     def _chat_body(self, request: ModelRequest) -> dict[str, Any]:
         body: dict[str, Any] = {"model": request.model, "max_completion_tokens": request.max_tokens}
+        tools = [to_chat_completions(tool) for tool in request.tools]
         if self._profile.output is OutputMechanism.JSON_SCHEMA:
             body["response_format"] = {"type": "json_schema", "json_schema": _json_schema(request)}
+            body |= {"tools": tools} if tools else {}
         else:
             named = {"type": "function", "function": {"name": RESULT_TOOL_NAME}}
-            body |= self._tool_fields(to_chat_completions(result_tool(request.schema)), named)
-        body["messages"] = self._conversation(request, text_part="text")
+            result = to_chat_completions(result_tool(request.schema))
+            body |= self._tool_fields([result, *tools], named)
+        body["messages"] = [
+            *conversation(request, text_part="text", breakpoints=self._breakpoints),
+            *(message for turn in request.turns for message in chat_messages(turn)),
+        ]
         return body
 
     def _responses_body(self, request: ModelRequest) -> dict[str, Any]:
@@ -196,41 +209,27 @@ class OpenAIProvider:
             "model": request.model,
             "max_output_tokens": max(request.max_tokens, _MIN_RESPONSES_OUTPUT),
         }
+        tools = [to_responses(tool) for tool in request.tools]
         if self._profile.output is OutputMechanism.JSON_SCHEMA:
             body["text"] = {"format": {"type": "json_schema", **_json_schema(request)}}
+            body |= {"tools": tools} if tools else {}
         else:
             named = {"type": "function", "name": RESULT_TOOL_NAME}
-            body |= self._tool_fields(to_responses(result_tool(request.schema)), named)
-        body["input"] = self._conversation(request, text_part="input_text")
+            body |= self._tool_fields([to_responses(result_tool(request.schema)), *tools], named)
+        body["input"] = [
+            *conversation(request, text_part="input_text", breakpoints=self._breakpoints),
+            *(item for turn in request.turns for item in response_items(turn)),
+        ]
         return body
 
-    def _tool_fields(self, tool: dict[str, Any], named: dict[str, Any]) -> dict[str, Any]:
+    def _tool_fields(self, tools: list[dict[str, Any]], named: dict[str, Any]) -> dict[str, Any]:
         forced = self._profile.output is OutputMechanism.STRICT_TOOL_FORCED
         return {
-            "tools": [tool],
+            "tools": tools,
             "tool_choice": named if forced else "auto",
             # Strict schemas are not guaranteed for parallel calls, and one call is the answer.
             "parallel_tool_calls": False,
         }
-
-    def _conversation(self, request: ModelRequest, *, text_part: str) -> list[dict[str, Any]]:
-        """The system message, then the pack: the same messages on both APIs but for the name
-        of a text part."""
-        system: str | list[dict[str, Any]] = request.system
-        if self._breakpoints and request.cache_ttl is not None:
-            # The marker's TTL is the request's 30 minutes whatever blockpass's 5m/1h choice:
-            # a 12h write is dearer and a 30m one outlives the 5m it stands for.
-            system = [
-                {
-                    "type": text_part,
-                    "text": request.system,
-                    "prompt_cache_breakpoint": {"mode": "explicit"},
-                }
-            ]
-        return [
-            {"role": "system", "content": system},
-            {"role": "user", "content": request.user},
-        ]
 
 
 def _takes_cache_breakpoints(profile: ModelProfile) -> bool:
@@ -251,14 +250,14 @@ def _read_chat(completion: ChatCompletion) -> ModelResponse:
     return ModelResponse(text=text, stop_reason=stop_reason, usage=_usage(completion))
 
 
-def _answer(completion: ChatCompletion) -> tuple[str, str]:
+def _answer(completion: ChatCompletion) -> tuple[str, StopReason]:
     if not completion.choices:
-        return "", "end_turn"
+        return "", StopReason.END
     choice = completion.choices[0]
     message = choice.message
     if message.refusal:
-        return "", "refusal"
-    stop_reason = _STOP_REASONS.get(choice.finish_reason, "end_turn")
+        return "", StopReason.REFUSAL
+    stop_reason = _STOP_REASONS.get(choice.finish_reason, StopReason.END)
     for call in message.tool_calls or []:
         if call.type == "function":
             return call.function.arguments, stop_reason
@@ -288,16 +287,17 @@ def _read_response(response: Response) -> ModelResponse:
     return ModelResponse(text=text, stop_reason=stop_reason, usage=_response_usage(response))
 
 
-def _response_answer(response: Response) -> tuple[str, str]:
-    stop_reason = "end_turn"
+def _response_answer(response: Response) -> tuple[str, StopReason]:
+    stop_reason = StopReason.END
     details = response.incomplete_details
     if response.status == "incomplete" and details is not None and details.reason is not None:
         stop_reason = _INCOMPLETE_REASONS.get(details.reason, stop_reason)
     for item in response.output:
         if item.type == "function_call":
-            return item.arguments, "tool_use" if stop_reason == "end_turn" else stop_reason
+            tool_call = StopReason.TOOL_CALL if stop_reason is StopReason.END else stop_reason
+            return item.arguments, tool_call
         if item.type == "message" and any(part.type == "refusal" for part in item.content):
-            return "", "refusal"
+            return "", StopReason.REFUSAL
     return response.output_text, stop_reason
 
 
@@ -327,23 +327,23 @@ def _priced(*, prompt: int, cached: int, written: int, output: int) -> Usage:
 
 
 def _rate_limits(headers: httpx2.Headers) -> RateLimitState | None:
-    remaining: dict[str, int] = {}
-    reset_at: dict[str, float] = {}
+    remaining: dict[RateLimitBucket, int] = {}
+    reset_at: dict[RateLimitBucket, float] = {}
     now = time.time()
-    for bucket in ("requests", "tokens"):
-        left = headers.get(f"x-ratelimit-remaining-{bucket}")
-        reset = headers.get(f"x-ratelimit-reset-{bucket}")
+    for header, bucket in _BUCKETS.items():
+        left = headers.get(f"x-ratelimit-remaining-{header}")
+        reset = headers.get(f"x-ratelimit-reset-{header}")
         if left is not None and left.isdigit():
             remaining[bucket] = int(left)
         if reset:
             with contextlib.suppress(ValueError):
                 reset_at[bucket] = now + _duration_seconds(reset)
     # One bucket holds prompt and output tokens; the executor checks a pack's input against
-    # "input-tokens", so the shared bucket stands in for it.
-    if "tokens" in remaining:
-        remaining["input-tokens"] = remaining["tokens"]
-    if "tokens" in reset_at:
-        reset_at["input-tokens"] = reset_at["tokens"]
+    # the input bucket, so the shared bucket stands in for it.
+    if RateLimitBucket.TOKENS in remaining:
+        remaining[RateLimitBucket.INPUT_TOKENS] = remaining[RateLimitBucket.TOKENS]
+    if RateLimitBucket.TOKENS in reset_at:
+        reset_at[RateLimitBucket.INPUT_TOKENS] = reset_at[RateLimitBucket.TOKENS]
     if not remaining:
         return None
     return RateLimitState(remaining=remaining, reset_at=reset_at, cached_input_counts=True)
