@@ -98,6 +98,7 @@ def test_a_rerun_on_a_finished_run_directory_sends_nothing(
     assert json.loads((out / "report.json").read_text())["calls"] == first
 
 
+@pytest.mark.slow
 def test_a_run_killed_midway_resumes_without_paying_for_any_block_twice(
     shared_data: Path, tmp_path: Path
 ) -> None:
@@ -164,6 +165,7 @@ async def read_store(out: Path) -> tuple[list[CallRecord], dict[str, BlockResult
         await store.close()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
@@ -223,6 +225,7 @@ def test_bad_input_gets_one_clear_line_and_a_non_zero_exit(
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_a_block_too_large_for_the_context_fails_alone_and_the_rest_of_the_run_finishes(
     tmp_path: Path,
 ) -> None:
@@ -246,6 +249,7 @@ def test_a_block_too_large_for_the_context_fails_alone_and_the_rest_of_the_run_f
     )
 
 
+@pytest.mark.slow
 def test_a_guide_too_large_for_the_context_says_so_in_one_line(tmp_path: Path) -> None:
     guide = tmp_path / "guide.md"
     guide.write_text("# Guide\n\n" + "Write plainly. " * 100_000)
@@ -310,6 +314,7 @@ def test_lint_prints_vale_style_alerts_without_any_model(
     assert message
 
 
+@pytest.mark.slow
 def test_with_no_provider_configured_a_run_uses_the_local_model_offline(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -367,6 +372,7 @@ def test_a_run_reaches_an_openai_compatible_server_through_base_url_with_a_state
     assert "use the widget service" in next((out / "revised").rglob("sample.md")).read_text()
 
 
+@pytest.mark.slow
 def test_a_batch_run_killed_after_submitting_collects_the_same_batches_on_restart(
     shared_data: Path, tmp_path: Path
 ) -> None:

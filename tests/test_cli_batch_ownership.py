@@ -37,6 +37,8 @@ from blockpass.sandbox import (
 from blockpass.store import BatchState, CallRecord, StoredBatch, open_sqlite_store
 from tests.test_cli import chapters
 
+pytestmark = pytest.mark.slow
+
 BATCH_TIME = 120.0
 WAIT = 120.0
 

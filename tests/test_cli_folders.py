@@ -14,6 +14,8 @@ import pytest
 from tests.documents.samples import write_tree
 from tests.test_cli_inputs import RULES, RUN, results, run_cli
 
+pytestmark = pytest.mark.slow
+
 CORPORA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "corpora"
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"
 # What a documentation repository holds beside its pages.

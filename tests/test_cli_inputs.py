@@ -47,6 +47,7 @@ def results(out: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
 
 
+@pytest.mark.slow
 def test_a_fifo_named_on_the_command_line_is_refused_at_once_in_one_line(tmp_path: Path) -> None:
     os.mkfifo(tmp_path / "x.md")
     result = run_cli([*RUN, "x.md", "--styles", str(RULES), "--out", "out"], tmp_path)
@@ -56,6 +57,7 @@ def test_a_fifo_named_on_the_command_line_is_refused_at_once_in_one_line(tmp_pat
     ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("name", "content", "message"),
     [
@@ -79,6 +81,7 @@ def test_input_the_readers_cannot_take_gets_one_line_not_a_traceback(
     assert line.startswith(f"blockpass: error: {message}")
 
 
+@pytest.mark.slow
 def test_fifos_and_devices_in_a_folder_are_skipped_with_a_note_and_the_rest_is_run(
     tmp_path: Path,
 ) -> None:
@@ -190,6 +193,7 @@ def _special_file(path: Path, kind: str) -> None:
         path.symlink_to("/dev/zero")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["fifo", "endless device"])
 @pytest.mark.parametrize("option", ["--guide", "--prices", "a rule file"])
 def test_a_guide_rule_or_price_file_that_is_not_a_regular_file_is_refused_in_one_line(
@@ -228,6 +232,7 @@ def backtracking_style(tmp_path: Path) -> tuple[Path, str]:
     )
 
 
+@pytest.mark.slow
 def test_a_rule_whose_pattern_backtracks_catastrophically_is_one_error_line_not_a_hang(
     tmp_path: Path,
 ) -> None:
@@ -238,6 +243,7 @@ def test_a_rule_whose_pattern_backtracks_catastrophically_is_one_error_line_not_
         assert result.stderr.splitlines() == [f"blockpass: error: {message}"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["realtime", "batch"])
 def test_a_sandbox_rule_that_never_ends_fails_the_block_with_the_reason_not_the_server(
     tmp_path: Path, mode: str
@@ -259,6 +265,7 @@ def test_a_sandbox_rule_that_never_ends_fails_the_block_with_the_reason_not_the_
     assert message in line["reason"]
 
 
+@pytest.mark.slow
 def test_an_input_folder_that_is_also_the_run_directory_is_refused_in_one_line(
     tmp_path: Path,
 ) -> None:

@@ -26,6 +26,8 @@ from blockpass.sandbox import DEFAULT_API_KEY, Sandbox, SandboxConfig, create_ap
 from blockpass.store import open_sqlite_store
 from tests.test_cli import chapters, read_store
 
+pytestmark = pytest.mark.slow
+
 if TYPE_CHECKING:
     from blockpass.store import CallRecord, CallStart
 

@@ -16,6 +16,7 @@ JOB = [str(EXAMPLES / "sample.md"), "--guide", str(EXAMPLES / "guide.md")]
 RUN = ["run", *JOB, "--provider", "sandbox", "--model", "claude-sonnet-4-5", "--mode", "realtime"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [

@@ -11,6 +11,8 @@ import pytest
 
 from blockpass.store import RUN_FILE_NAME
 
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
 RUN = [

@@ -85,6 +85,7 @@ def on_terminal(arguments: list[str], tmp_path: Path, **env: str) -> tuple[int, 
     return Terminal(command, environment(**env), tmp_path).finish()
 
 
+@pytest.mark.slow
 def test_a_piped_run_writes_no_escape_codes_and_the_plain_report_scripts_read(
     tmp_path: Path,
 ) -> None:
@@ -105,6 +106,7 @@ def test_a_piped_run_writes_no_escape_codes_and_the_plain_report_scripts_read(
     assert any(line.startswith("token class") for line in lines)
 
 
+@pytest.mark.slow
 def test_on_a_terminal_a_run_shows_its_progress_and_the_costs_as_tables(tmp_path: Path) -> None:
     code, shown = on_terminal([*RUN, *JOB, "--out", str(tmp_path / "out")], tmp_path)
     assert code == 0, shown
@@ -118,6 +120,7 @@ def test_on_a_terminal_a_run_shows_its_progress_and_the_costs_as_tables(tmp_path
     assert "┃ token class" in shown
 
 
+@pytest.mark.slow
 def test_plain_and_no_color_are_honoured_on_a_terminal(tmp_path: Path) -> None:
     code, shown = on_terminal([*RUN, *JOB, "--plain", "--out", str(tmp_path / "a")], tmp_path)
     assert code == 0, shown
@@ -174,6 +177,7 @@ def test_the_money_shown_while_a_run_runs_ends_at_what_the_report_says_it_cost(
         anyio.run(run, server.base_url)
 
 
+@pytest.mark.slow
 def test_ctrl_c_on_a_terminal_leaves_the_one_line_message_on_its_own_line(
     shared_data: Path, tmp_path: Path
 ) -> None:

@@ -219,6 +219,7 @@ def test_text_that_vale_comments_switch_off_is_neither_noted_nor_edited_by_run(
     assert notes_of(results) == []
 
 
+@pytest.mark.slow
 def test_joining_or_splitting_words_is_a_note_and_rehyphenating_one_word_is_applied(
     shared_data: Path, tmp_path: Path
 ) -> None:

@@ -50,6 +50,7 @@ def readme_main_job() -> list[str]:
     return shlex.split(line.split("/bin/blockpass ", 1)[1])
 
 
+@pytest.mark.slow
 def test_the_readme_main_job_shows_rule_fixes_model_references_and_a_what_if_cost(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

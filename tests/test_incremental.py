@@ -52,6 +52,7 @@ def corpus(shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     return folder
 
 
+@pytest.mark.slow
 async def test_a_second_run_of_an_unchanged_corpus_makes_no_provider_call(
     start_sandbox: StartSandbox, corpus: Path, tmp_path: Path, google_rules: Path
 ) -> None:
@@ -82,6 +83,7 @@ async def test_after_editing_one_paragraph_exactly_that_block_is_sent(
     assert "Use it with care." in (out / "revised" / page.name).read_text()
 
 
+@pytest.mark.slow
 async def test_a_different_guide_reuses_nothing(
     start_sandbox: StartSandbox, corpus: Path, tmp_path: Path, shared_data: Path
 ) -> None:

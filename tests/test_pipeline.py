@@ -21,6 +21,8 @@ from tests.sandbox.support import StartSandbox
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
+pytestmark = pytest.mark.slow
+
 # USD per million tokens, copied by hand from ../shared/PROVIDERS.md rather than read from
 # prices.toml, so that a wrong price file or a wrong ledger cannot agree with itself.
 # gpt-5-mini has no write charge: before GPT-5.6 nothing is reported as a write.

@@ -41,6 +41,7 @@ def test_skipped_kinds_and_the_minimum_are_configurable() -> None:
     assert skip_reason(block("OK"), settings) is None
 
 
+@pytest.mark.slow
 def test_every_block_is_either_sent_or_skipped_with_a_recorded_reason(shared_data: Path) -> None:
     documents = read_documents([shared_data / "corpora" / "rust-book"])
     blocks = [b for d in documents for b in d.blocks]

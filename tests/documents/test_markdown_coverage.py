@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -102,6 +103,7 @@ def uncovered_prose(document: Document) -> list[str]:
     return missing
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(markdown())
 def test_every_piece_of_prose_belongs_to_a_block_and_unedited_blocks_write_back_exactly(

@@ -80,6 +80,7 @@ def test_write_back_refuses_unknown_ids() -> None:
         render_document(document, {"d.md#5": "x"})
 
 
+@pytest.mark.slow
 @settings(max_examples=75, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_write_back_then_reread_keeps_the_other_blocks_text(data: st.DataObject) -> None:

@@ -57,6 +57,7 @@ def openai_batches(base_url: str) -> BatchApi:
     return api
 
 
+@pytest.mark.slow
 def test_a_valid_signed_webhook_completes_a_batch_job_waiting_an_hour_between_polls(
     shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -88,6 +88,11 @@ def make_request(pack: Pack, *, max_tokens: int = 2048, system: str = SYSTEM) ->
     )
 
 
+# The thread tests look only at the threads each call ran on, chosen before the call: a short
+# prompt and answer keep them quick.
+THREADS_ONLY = make_request(make_pack(PARAGRAPHS[:1]), max_tokens=8, system="Be brief.")
+
+
 @pytest.fixture(scope="module")
 def provider() -> Iterator[LocalProvider]:
     """One loaded model for the module (a fresh one starts with an empty KV cache)."""
@@ -203,6 +208,7 @@ def test_a_block_cannot_end_its_turn_or_open_another_in_the_chat_template(
         assert forged.count(marker) == honest.count(marker)
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_a_pack_of_five_paragraphs_gets_one_parsed_result_per_block(
     provider: LocalProvider,
@@ -220,6 +226,7 @@ async def test_a_pack_of_five_paragraphs_gets_one_parsed_result_per_block(
     assert response.usage.output > 0
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_a_second_call_with_the_same_system_prefix_reads_it_from_the_cache(
     provider: LocalProvider,
@@ -251,6 +258,7 @@ def with_context(pack: Pack, context: str) -> ModelRequest:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_a_different_context_after_the_prefix_still_reads_the_whole_prefix_from_the_cache(
     provider: LocalProvider,
@@ -275,6 +283,7 @@ async def test_the_local_model_rejects_tool_turns_in_one_line(provider: LocalPro
         await provider.complete(request)
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_a_new_system_prefix_reuses_nothing_past_the_point_where_it_differs(
     provider: LocalProvider,
@@ -289,6 +298,7 @@ async def test_a_new_system_prefix_reuses_nothing_past_the_point_where_it_differ
     assert response.usage.input_total == await provider.count_prompt_tokens(changed)
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_the_same_request_again_evaluates_only_its_last_prompt_token(
     provider: LocalProvider,
@@ -302,6 +312,7 @@ async def test_the_same_request_again_evaluates_only_its_last_prompt_token(
     assert again.text == first.text
 
 
+@pytest.mark.slow
 @pytest.mark.anyio
 async def test_an_answer_cut_at_max_tokens_reports_max_tokens_and_keeps_what_is_complete(
     provider: LocalProvider,
@@ -333,6 +344,7 @@ async def test_a_missing_model_file_is_a_user_error_naming_the_path(tmp_path: Pa
         await LocalProvider(model_path=missing).complete(make_request(make_pack(PARAGRAPHS)))
 
 
+@pytest.mark.slow
 def test_llama_cpp_gets_one_thread_while_another_process_keeps_a_core_busy() -> None:
     machine = Machine()
     local = LocalProvider(cpu_share=machine.share(cores=2))
@@ -340,9 +352,9 @@ def test_llama_cpp_gets_one_thread_while_another_process_keeps_a_core_busy() -> 
     async def two_calls() -> None:
         try:
             machine.run(5, others=1.0, own=1.0)
-            await local.complete(make_request(make_pack(PARAGRAPHS[:1])))
+            await local.complete(THREADS_ONLY)
             machine.run(5, others=0.0, own=1.0)
-            await local.complete(make_request(make_pack(PARAGRAPHS[:1])))
+            await local.complete(THREADS_ONLY)
         finally:
             await local.aclose()
 
@@ -350,12 +362,13 @@ def test_llama_cpp_gets_one_thread_while_another_process_keeps_a_core_busy() -> 
     assert local.threads_used == [1, 2]
 
 
+@pytest.mark.slow
 def test_fixed_threads_are_used_whatever_the_machine_does() -> None:
     local = LocalProvider(n_threads=1)
 
     async def one_call() -> None:
         try:
-            await local.complete(make_request(make_pack(PARAGRAPHS[:1])))
+            await local.complete(THREADS_ONLY)
         finally:
             await local.aclose()
 

@@ -187,6 +187,7 @@ _PIECES = st.one_of(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(st.lists(_PIECES, max_size=30).map("".join))
 def test_the_literal_precheck_never_hides_a_match(text: str) -> None:
@@ -198,6 +199,7 @@ def test_the_literal_precheck_never_hides_a_match(text: str) -> None:
         assert filtered == [m.span() for m in unfiltered.finditer(text, None)], rule.id
 
 
+@pytest.mark.slow
 def test_the_literal_precheck_agrees_with_the_plain_regex_on_the_rust_book() -> None:
     paragraphs = [
         block

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from blockpass.documents import read_document, read_documents
 from blockpass.documents.markdown import read_markdown
 from blockpass.rules.markup import read_texts
@@ -91,6 +93,7 @@ def test_every_character_points_at_itself_in_the_source_across_containers() -> N
     assert source.position(quoted.source_offset(quoted.text.index("here"))) == (2, 20)
 
 
+@pytest.mark.slow
 def test_offsets_agree_with_the_source_on_the_whole_rust_book() -> None:
     documents = read_documents([DATA / "corpora" / "rust-book"])
     compared = agreeing = 0

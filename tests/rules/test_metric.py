@@ -152,6 +152,7 @@ def test_the_readability_scenario_of_vales_suite_gives_vales_lix_score(
     assert lines == set(expected.splitlines())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("name", "alerts"), [("testinvalid", 1), ("testvalid", 0)])
 def test_red_hats_readability_grade_flags_its_invalid_fixture_only(
     tmp_path: Path,

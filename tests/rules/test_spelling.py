@@ -178,6 +178,7 @@ def test_without_the_vocab_the_same_word_is_a_spelling_error(
     assert "a.md:1:1:Vale.Spelling:Did you really mean 'Jasypt'?" in lines
 
 
+@pytest.mark.slow
 def test_a_missing_dictionary_is_one_error_line_through_the_cli(tmp_path: Path) -> None:
     style = write_spelling_style(
         tmp_path / "styles",

@@ -191,6 +191,7 @@ async def test_custom_ids_must_match_the_pattern_and_be_unique(
         )
 
 
+@pytest.mark.slow
 async def test_more_than_100000_requests_is_too_large(start_sandbox: StartSandbox) -> None:
     running = start_sandbox()
     small = {"model": MODEL, "max_tokens": 1, "messages": [{"role": "user", "content": "x"}]}

@@ -132,6 +132,7 @@ async def test_a_dropped_stream_breaks_off_mid_message(start_sandbox: StartSandb
         await read_stream()
 
 
+@pytest.mark.slow
 async def test_a_slow_response_starts_late(start_sandbox: StartSandbox) -> None:
     running = start_sandbox(faults=FaultPlan(script=deque(parse_script("slow")), slow_seconds=3.0))
     client = running.client(timeout=0.5)

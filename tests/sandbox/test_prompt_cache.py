@@ -57,6 +57,7 @@ async def test_the_total_input_equals_count_tokens_whatever_the_cache_did(
         assert total == counted.input_tokens
 
 
+@pytest.mark.slow
 async def test_concurrent_first_calls_all_miss_and_all_write(
     start_sandbox: StartSandbox, guide: str
 ) -> None:
