@@ -25,6 +25,11 @@ if TYPE_CHECKING:
     from blockpass.providers.batches import BatchApi
 
 
+# The profile provider of a model behind any OpenAI-compatible server (a profile the user
+# states, no list price).
+COMPATIBLE_PROVIDER = "openai-compatible"
+
+
 class OutputMechanism(StrEnum):
     JSON_SCHEMA = "json_schema"
     STRICT_TOOL_FORCED = "strict_tool_forced"

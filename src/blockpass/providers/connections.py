@@ -21,9 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from blockpass.errors import UserInputError
-from blockpass.providers.anthropic import AnthropicProvider
-from blockpass.providers.base import ModelProfile, Provider, model_profile
-from blockpass.providers.openai import COMPATIBLE_PROVIDER, OpenAIProvider, compatible_profile
+from blockpass.providers.base import COMPATIBLE_PROVIDER, ModelProfile, Provider, model_profile
 
 __all__ = [
     "DEFAULT_MODELS",
@@ -44,12 +42,9 @@ DEFAULT_MODELS = {
     "openai": "gpt-5-mini",
 }
 VENDORS = tuple(DEFAULT_MODELS)
-# The API each profile's provider speaks. OpenAI-compatible servers speak OpenAI's.
-_ADAPTERS: dict[str, Callable[..., Provider]] = {
-    "anthropic": AnthropicProvider,
-    "openai": OpenAIProvider,
-    COMPATIBLE_PROVIDER: OpenAIProvider,
-}
+# The API each profile's provider speaks. OpenAI-compatible servers speak OpenAI's. The
+# adapters (and the vendor SDKs, seconds of start-up) are imported only when one is opened.
+_WIRE = {"anthropic": "anthropic", "openai": "openai", COMPATIBLE_PROVIDER: "openai"}
 # Vendors whose real API needs a key; the local model and the sandbox do not.
 _KEYED = frozenset({"anthropic", "openai"})
 # Self-hosted compatible servers (vLLM, llama.cpp, Ollama) usually ignore the key, but the
@@ -105,20 +100,26 @@ def parse_connection(
         return Connection(vendor=vendor, profile=model_profile(model))
     if context_window is None or max_output is None:
         raise UserInputError("state both the context window and the maximum output, or neither")
+    from blockpass.providers.openai import compatible_profile
+
     profile = compatible_profile(model, context_window=context_window, max_output=max_output)
     return Connection(vendor=vendor, profile=profile)
 
 
 def speaks(profile: ModelProfile) -> str:
     """The vendor API a model is reached through: "anthropic", "openai" or "local"."""
-    return "openai" if _ADAPTERS.get(profile.provider) is OpenAIProvider else profile.provider
+    return _WIRE.get(profile.provider, profile.provider)
 
 
 def open_adapter(
     profile: ModelProfile, *, api_key: str, base_url: str | None, name: str
 ) -> Provider:
     """The wire adapter a profile names, at ``base_url`` (None: the vendor's own API)."""
-    adapter = _ADAPTERS[profile.provider]
+    adapter: Callable[..., Provider]
+    if speaks(profile) == "anthropic":
+        from blockpass.providers.anthropic import AnthropicProvider as adapter
+    else:
+        from blockpass.providers.openai import OpenAIProvider as adapter
     return adapter(profile=profile, api_key=api_key, base_url=base_url, name=name)
 
 

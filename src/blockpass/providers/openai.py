@@ -48,6 +48,7 @@ from blockpass.errors import (
 )
 from blockpass.packformat import RESULT_TOOL_NAME
 from blockpass.providers.base import (
+    COMPATIBLE_PROVIDER,
     ModelProfile,
     ModelRequest,
     ModelResponse,
@@ -68,7 +69,6 @@ if TYPE_CHECKING:
 
 __all__ = ["COMPATIBLE_PROVIDER", "OpenAIProvider", "compatible_profile", "translate_error"]
 
-COMPATIBLE_PROVIDER = "openai-compatible"
 _ENDPOINTS = {WireApi.CHAT: "/v1/chat/completions", WireApi.RESPONSES: "/v1/responses"}
 # The Responses API rejects a smaller max_output_tokens ("Expected a value >= 16", public
 # issue reports); a larger ceiling costs nothing that is not generated.
