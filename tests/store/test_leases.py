@@ -38,8 +38,9 @@ async def test_two_workers_on_one_run_never_hold_the_same_pack(stores: StoreFact
             for task in range(4):
                 group.start_soon(take_packs, store, f"worker-{number}/{task}")
 
+    # Every pack once, whichever worker got it: how the claims interleave is the scheduler's
+    # (one worker taking all forty is a valid outcome, seen in CI).
     assert sorted(lease.key for lease in claimed) == PACKS
-    assert {lease.worker.split("/")[0] for lease in claimed} == {"worker-0", "worker-1"}
     assert len({lease.id for lease in claimed}) == len(PACKS)
 
 
