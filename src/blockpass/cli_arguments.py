@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn, cast
+from typing import NoReturn, TypeVar, cast
 
 from blockpass.prefilter import DEFAULT_SKIP_KINDS
 from blockpass.providers import DEFAULT_MODELS, VENDORS
@@ -286,33 +287,31 @@ def _duration(text: str) -> float:
     return seconds
 
 
-def _seconds(text: str) -> float:
-    """A plain number of seconds, zero or more."""
-    try:
-        seconds = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not 0 <= seconds < math.inf:
-        raise argparse.ArgumentTypeError(f"seconds must be zero or more: {text!r}")
-    return seconds
+_N = TypeVar("_N", int, float)
 
 
-def _count(text: str) -> int:
-    try:
-        count = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if count < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1: {text!r}")
-    return count
+def _bounded(
+    convert: Callable[[str], _N], accepts: Callable[[_N], bool], not_a: str, out_of_range: str
+) -> Callable[[str], _N]:
+    """An argument type: ``convert`` the text, then refuse what ``accepts`` does not."""
+
+    def parse(text: str) -> _N:
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{not_a}: {text!r}") from None
+        if not accepts(value):
+            raise argparse.ArgumentTypeError(f"{out_of_range}: {text!r}")
+        return value
+
+    return parse
 
 
-def _port(text: str) -> int:
-    """A TCP port a server can be reached on: port 0 would listen on a port never announced."""
-    try:
-        port = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
-    if not 1 <= port <= MAX_PORT:
-        raise argparse.ArgumentTypeError(f"a port is from 1 to {MAX_PORT}: {text!r}")
-    return port
+_seconds = _bounded(
+    float, lambda s: 0 <= s < math.inf, "not a number of seconds", "seconds must be zero or more"
+)
+_count = _bounded(int, lambda n: n >= 1, "not a whole number", "must be at least 1")
+# Port 0 would listen on a port never announced.
+_port = _bounded(
+    int, lambda p: 1 <= p <= MAX_PORT, "not a port number", f"a port is from 1 to {MAX_PORT}"
+)
