@@ -74,11 +74,16 @@ class Task:
 
     @property
     def needs_model(self) -> bool:
-        return bool(self.guide or self.model_rules)
+        return bool(self.guide or self.model_rules or self.retrieval)
 
     @property
     def guide_part(self) -> str:
-        """The guide as a prompt carries it ("" without one)."""
+        """The guide as a prompt carries it ("" without one); in retrieve mode its core,
+        marked so (even when empty)."""
+        if self.retrieval:
+            return (
+                f'<style_guide name="{self.guide_name}" part="core">\n{self.guide}\n</style_guide>'
+            )
         if not self.guide:
             return ""
         return f'<style_guide name="{self.guide_name}">\n{self.guide}\n</style_guide>'
@@ -87,7 +92,7 @@ class Task:
     def system_prefix(self) -> str:
         """The stable text every request of a run starts with, byte for byte."""
         parts = [self.instructions]
-        if self.guide:
+        if self.guide_part:
             parts.append(self.guide_part)
         if self.model_rules:
             parts.append(f"<style_rules>\n{self.model_rules}\n</style_rules>")
