@@ -115,15 +115,22 @@ def test_a_folder_of_several_asciidoc_books_without_a_main_one_is_refused(tmp_pa
         guide_units(tmp_path)
 
 
-@pytest.mark.parametrize("target", ["../secret.adoc", "/etc/passwd", "https://example.com/x.adoc"])
+@pytest.mark.parametrize(
+    ("target", "refusal"),
+    [
+        ("../secret.adoc", "include outside the guide folder"),
+        ("/etc/passwd", "include outside the guide folder"),
+        ("https://example.com/x.adoc", "include target not found"),
+    ],
+)
 def test_an_include_outside_the_guide_folder_is_refused_and_nothing_is_fetched(
-    tmp_path: Path, target: str
+    tmp_path: Path, target: str, refusal: str
 ) -> None:
     guide = tmp_path / "guide"
     guide.mkdir()
     (tmp_path / "secret.adoc").write_text("= Secret\n\nkey = 42\n")
     (guide / "main.adoc").write_text(f"= Book\n\ninclude::{target}[]\n")
-    with pytest.raises(UserInputError, match="include (outside the guide folder|target not found)"):
+    with pytest.raises(UserInputError, match=refusal):
         guide_units(guide)
 
 
