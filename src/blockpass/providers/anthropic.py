@@ -113,9 +113,15 @@ class AnthropicProvider:
                 body["tools"] = tools
         else:
             body["tools"] = [to_anthropic(result_tool(request.schema)), *tools]
+            # Forced, the model must call a tool: the result tool alone, or any tool when it
+            # has others to call first.
             forced = self._profile.output is OutputMechanism.STRICT_TOOL_FORCED
             body["tool_choice"] = (
-                {"type": "tool", "name": RESULT_TOOL_NAME} if forced else {"type": "auto"}
+                {"type": "auto"}
+                if not forced
+                else {"type": "any"}
+                if tools
+                else {"type": "tool", "name": RESULT_TOOL_NAME}
             )
         body["system"] = [_text_block(part) for part in request.instructions]
         pack = request.parts[-1]

@@ -246,10 +246,13 @@ class OpenAIProvider:
         return body
 
     def _tool_fields(self, tools: list[dict[str, Any]], named: dict[str, Any]) -> dict[str, Any]:
+        # Forced, the model must call a tool: the result tool alone, or any tool when it has
+        # others to call first ("required").
         forced = self._profile.output is OutputMechanism.STRICT_TOOL_FORCED
+        choice = "auto" if not forced else "required" if len(tools) > 1 else named
         return {
             "tools": tools,
-            "tool_choice": named if forced else "auto",
+            "tool_choice": choice,
             # Strict schemas are not guaranteed for parallel calls, and one call is the answer.
             "parallel_tool_calls": False,
         }

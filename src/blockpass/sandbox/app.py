@@ -46,7 +46,7 @@ from blockpass.sandbox.openai.webhooks import (
     signing_key,
 )
 from blockpass.sandbox.ratelimit import RateLimiter
-from blockpass.sandbox.responder import Responder
+from blockpass.sandbox.responder import Responder, ToolUse
 
 DEFAULT_API_KEY = "sandbox-key"
 ADVANCE_EVERY_SECONDS = 0.2
@@ -69,6 +69,7 @@ class SandboxConfig:
     webhook_url: str | None = None
     webhook_secret: str = DEFAULT_WEBHOOK_SECRET
     webhook_retry_delays: tuple[float, ...] = DEFAULT_RETRY_DELAYS
+    tool_use: ToolUse = field(default_factory=ToolUse)
 
     def __post_init__(self) -> None:
         signing_key(self.webhook_secret)  # a bad secret fails here, not at the first delivery
@@ -128,7 +129,7 @@ class Sandbox:
             else None
         )
         rules = load_vale_package(config.rules).rules if config.rules else ()
-        self.responder = Responder(rules)
+        self.responder = Responder(rules, config.tool_use)
         self.cache = PromptCache()
         self.limiter = RateLimiter(
             self.clock,
