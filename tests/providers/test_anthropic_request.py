@@ -63,7 +63,9 @@ def test_a_prefix_and_a_pack_are_sent_as_exactly_this_json() -> None:
     assert mismatch(body, MessageCreateParamsNonStreaming) is None
 
 
-def test_a_forced_tool_model_with_tools_to_call_gets_the_result_tool_first_and_must_call_some_tool() -> None:
+def test_a_forced_tool_model_with_tools_to_call_gets_the_result_tool_first_and_must_call_some_tool() -> (
+    None
+):
     profile = replace(model_profile(MODEL), output=OutputMechanism.STRICT_TOOL_FORCED)
     body = offline(profile).request_body(
         parts_request(prefix("I."), pack_part("<pack/>"), tools=(LOOKUP,))

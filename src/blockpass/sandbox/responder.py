@@ -69,16 +69,16 @@ class ToolUse:
     ) -> list[LookupCall]:
         """The calls to make now: none once ``rounds`` turns of calls are in the conversation,
         or when no lookup tool is offered or there is nothing to look up."""
-        lookup = next((tool for tool in tools if self._looks_up(tool)), None)
+        # A tool named for lookups first, else one whose description is about rules.
+        lookup = next((tool for tool in tools if tool.name in self.lookup_tools), None) or next(
+            (tool for tool in tools if _ABOUT_RULES.search(tool.description)), None
+        )
         if lookup is None or rounds_done >= self.rounds or not blocks:
             return []
         return [
             LookupCall(name=lookup.name, arguments=_arguments(lookup.schema, block.text))
             for block in blocks[:MAX_CALLS_PER_TURN]
         ]
-
-    def _looks_up(self, tool: OfferedTool) -> bool:
-        return tool.name in self.lookup_tools or bool(_ABOUT_RULES.search(tool.description))
 
 
 def _arguments(schema: dict[str, Any], text: str) -> dict[str, Any]:
