@@ -58,7 +58,8 @@ async def test_the_loop_looks_rules_up_through_a_stdio_server_and_then_answers_e
     assert [call.name for call in asked] == ["search_style_rules"] * len(asked)
     assert {call.arguments["text"] for call in asked} <= set(rust_paragraphs)
     assistant, results = second.request.turns
-    assert isinstance(assistant, AssistantTurn) and assistant.tool_calls == asked
+    assert isinstance(assistant, AssistantTurn)
+    assert assistant.tool_calls == asked
     assert isinstance(results, ToolResultsTurn)
     assert [result.call_id for result in results.results] == [call.id for call in asked]
     assert any(result.output.startswith("Google.") for result in results.results)
@@ -110,7 +111,8 @@ async def test_the_newest_tool_results_carry_the_one_moving_cache_breakpoint(
     assert ttls == [None, None, CacheTtl.FIVE_MINUTES]
     # Each turn reads what the turn before wrote, conversation included.
     reads = [turn.response.usage.cache_read for turn in outcome.turns]
-    assert reads == sorted(reads) and reads[-1] > reads[1] > 0
+    assert reads == sorted(reads)
+    assert reads[-1] > reads[1] > 0
 
 
 async def test_a_tool_that_raises_reaches_the_model_as_a_tool_error_and_the_loop_goes_on(
