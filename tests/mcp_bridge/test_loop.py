@@ -5,16 +5,20 @@ or served over streamable HTTP) before it answers."""
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from blockpass.errors import ToolServerGone, UserInputError
-from blockpass.mcp_bridge.client import open_toolbox
-from blockpass.mcp_bridge.loop import LoopEnd, LoopLimits, run_tool_loop
+from blockpass.mcp_bridge.client import ServerAddress, open_toolbox, parse_server_address
+from blockpass.mcp_bridge.loop import LoopEnd, LoopLimits, LoopOutcome, run_tool_loop
 from blockpass.providers.base import (
     AssistantTurn,
     CacheTtl,
+    ModelProfile,
     StopReason,
     ToolResultsTurn,
     model_profile,
@@ -30,25 +34,66 @@ from tests.mcp_bridge.support import (
     provider_for,
     stdio_server,
 )
+from tests.sandbox.support import RunningSandbox
 
 pytestmark = pytest.mark.anyio
+
+
+@dataclass(frozen=True)
+class Ran:
+    """A loop's outcome, each turn's request body as the adapter sent it, and the sandbox."""
+
+    outcome: LoopOutcome
+    bodies: list[dict[str, Any]]
+    sandbox: RunningSandbox
+
+
+RunLoop = Callable[..., Awaitable[Ran]]
+
+
+@pytest.fixture
+def run_loop(start_rules_sandbox, guide, rust_paragraphs) -> RunLoop:
+    async def run(
+        servers: Sequence[ServerAddress],
+        *,
+        model: str = ANTHROPIC_MODEL,
+        tool_use: ToolUse | None = None,
+        limits: LoopLimits | None = None,
+        call_timeout: float = 10.0,
+        blocks: int = 2,
+        profile: ModelProfile | None = None,
+    ) -> Ran:
+        running = start_rules_sandbox(tool_use)
+        provider = provider_for(model, running.server.base_url, profile)
+        request = pack_request(model, guide, rust_paragraphs[:blocks])
+        try:
+            async with open_toolbox(servers, cwd=REPOSITORY, call_timeout=call_timeout) as tools:
+                outcome = await run_tool_loop(
+                    provider, request, tools, limits=limits or LoopLimits()
+                )
+        finally:
+            await provider.aclose()
+        bodies = [provider.request_body(turn.request) for turn in outcome.turns]  # type: ignore[attr-defined]
+        return Ran(outcome=outcome, bodies=bodies, sandbox=running)
+
+    return run
 
 
 def answered_ids(text: str) -> list[str]:
     return [result["id"] for result in json.loads(text)["results"]]
 
 
+def last_results(outcome: LoopOutcome) -> ToolResultsTurn:
+    results = outcome.turns[-1].request.turns[-1]
+    assert isinstance(results, ToolResultsTurn)
+    return results
+
+
 @pytest.mark.parametrize("model", WIRE_APIS)
 async def test_the_loop_looks_rules_up_through_a_stdio_server_and_then_answers_every_block(
-    model, start_rules_sandbox, guide, rust_paragraphs
+    model, run_loop, rust_paragraphs
 ) -> None:
-    running = start_rules_sandbox()
-    provider = provider_for(model, running.server.base_url)
-    async with open_toolbox([stdio_server("rules")], cwd=REPOSITORY) as toolbox:
-        outcome = await run_tool_loop(
-            provider, pack_request(model, guide, rust_paragraphs), toolbox
-        )
-    await provider.aclose()
+    outcome = (await run_loop([stdio_server("rules")], model=model)).outcome
 
     assert outcome.end is LoopEnd.ANSWERED
     assert len(outcome.turns) == 2
@@ -71,98 +116,66 @@ async def test_the_loop_looks_rules_up_through_a_stdio_server_and_then_answers_e
 
 
 @pytest.mark.parametrize("model", WIRE_APIS)
-async def test_the_loop_runs_against_a_server_over_streamable_http(
-    model, start_rules_sandbox, guide, rust_paragraphs
-) -> None:
-    running = start_rules_sandbox()
-    provider = provider_for(model, running.server.base_url)
+async def test_the_loop_runs_against_a_server_over_streamable_http(model, run_loop) -> None:
     with http_server("rules") as address:
-        async with open_toolbox([address]) as toolbox:
-            outcome = await run_tool_loop(
-                provider, pack_request(model, guide, rust_paragraphs), toolbox
-            )
-    await provider.aclose()
+        outcome = (await run_loop([address], model=model)).outcome
     assert outcome.end is LoopEnd.ANSWERED
     assert [len(turn.response.tool_calls) > 0 for turn in outcome.turns] == [True, False]
     assert answered_ids(outcome.response.text) == ["b1", "b2"]
 
 
-async def test_the_newest_tool_results_carry_the_one_moving_cache_breakpoint(
-    start_rules_sandbox, guide, rust_paragraphs
-) -> None:
-    running = start_rules_sandbox(ToolUse(rounds=3))
-    provider = provider_for(ANTHROPIC_MODEL, running.server.base_url)
-    async with open_toolbox([stdio_server("rules")], cwd=REPOSITORY) as toolbox:
-        outcome = await run_tool_loop(
-            provider, pack_request(ANTHROPIC_MODEL, guide, rust_paragraphs), toolbox
-        )
-    last = outcome.turns[-1]
-    body = provider.request_body(last.request)
-    await provider.aclose()
+async def test_the_newest_tool_results_carry_the_one_moving_cache_breakpoint(run_loop) -> None:
+    ran = await run_loop([stdio_server("rules")], tool_use=ToolUse(rounds=3))
+    body = ran.bodies[-1]
     marked = [
         (index, block["type"])
         for index, message in enumerate(body["messages"])
         for block in message["content"]
         if isinstance(block, dict) and "cache_control" in block
     ]
-    assert len(outcome.turns) == 4
+    assert len(ran.outcome.turns) == 4
     assert marked == [(len(body["messages"]) - 1, "tool_result")]
-    ttls = [turn.cache_ttl for turn in last.request.turns if isinstance(turn, ToolResultsTurn)]
+    ttls = [
+        turn.cache_ttl
+        for turn in ran.outcome.turns[-1].request.turns
+        if isinstance(turn, ToolResultsTurn)
+    ]
     assert ttls == [None, None, CacheTtl.FIVE_MINUTES]
     # Each turn reads what the turn before wrote, conversation included.
-    reads = [turn.response.usage.cache_read for turn in outcome.turns]
+    reads = [turn.response.usage.cache_read for turn in ran.outcome.turns]
     assert reads == sorted(reads)
     assert reads[-1] > reads[1] > 0
 
 
 async def test_a_tool_that_raises_reaches_the_model_as_a_tool_error_and_the_loop_goes_on(
-    start_rules_sandbox, guide, rust_paragraphs
+    run_loop,
 ) -> None:
-    running = start_rules_sandbox()
-    provider = provider_for(ANTHROPIC_MODEL, running.server.base_url)
-    async with open_toolbox([stdio_server("hostile")], cwd=REPOSITORY) as toolbox:
-        outcome = await run_tool_loop(
-            provider, pack_request(ANTHROPIC_MODEL, guide, rust_paragraphs), toolbox
-        )
-    body = provider.request_body(outcome.turns[-1].request)
-    await provider.aclose()
-    assert outcome.end is LoopEnd.ANSWERED
-    tool_results = body["messages"][-1]["content"]
+    ran = await run_loop([stdio_server("hostile")])
+    assert ran.outcome.end is LoopEnd.ANSWERED
+    tool_results = ran.bodies[-1]["messages"][-1]["content"]
     assert [block["is_error"] for block in tool_results] == [True] * len(tool_results)
     assert "Error executing tool search_style_rules" in tool_results[0]["content"]
 
 
-async def test_a_tool_that_never_answers_becomes_a_timeout_error_for_the_model(
-    start_rules_sandbox, guide, rust_paragraphs
-) -> None:
-    running = start_rules_sandbox(ToolUse(lookup_tools=("stall",)))
-    provider = provider_for(CHAT_MODEL, running.server.base_url)
-    async with open_toolbox([stdio_server("hostile")], cwd=REPOSITORY, call_timeout=0.5) as toolbox:
-        outcome = await run_tool_loop(
-            provider, pack_request(CHAT_MODEL, guide, rust_paragraphs), toolbox
-        )
-    body = provider.request_body(outcome.turns[-1].request)
-    await provider.aclose()
-    assert outcome.end is LoopEnd.ANSWERED
-    tool_messages = [message for message in body["messages"] if message["role"] == "tool"]
+async def test_a_tool_that_never_answers_becomes_a_timeout_error_for_the_model(run_loop) -> None:
+    ran = await run_loop(
+        [stdio_server("hostile")],
+        model=CHAT_MODEL,
+        tool_use=ToolUse(lookup_tools=("stall",)),
+        call_timeout=0.5,
+    )
+    assert ran.outcome.end is LoopEnd.ANSWERED
+    tool_messages = [message for message in ran.bodies[-1]["messages"] if message["role"] == "tool"]
     # Chat Completions has no error flag: the text says it.
     assert tool_messages
-    assert all(
-        message["content"] == "the tool did not answer within 0.5 s" for message in tool_messages
-    )
+    assert {message["content"] for message in tool_messages} == {
+        "the tool did not answer within 0.5 s"
+    }
 
 
-async def test_a_server_that_exits_mid_loop_ends_it_with_one_clear_error(
-    start_rules_sandbox, guide, rust_paragraphs
-) -> None:
-    running = start_rules_sandbox(ToolUse(lookup_tools=("quit",)))
-    provider = provider_for(ANTHROPIC_MODEL, running.server.base_url)
-    async with open_toolbox([stdio_server("hostile")], cwd=REPOSITORY) as toolbox:
-        with pytest.raises(ToolServerGone, match="hostile' went away") as raised:
-            await run_tool_loop(
-                provider, pack_request(ANTHROPIC_MODEL, guide, rust_paragraphs), toolbox
-            )
-    await provider.aclose()
+async def test_a_server_that_exits_mid_loop_ends_it_with_one_clear_error(run_loop) -> None:
+    with pytest.raises(ToolServerGone, match="hostile' went away") as raised:
+        await run_loop([stdio_server("hostile")], tool_use=ToolUse(lookup_tools=("quit",)))
     assert raised.value.retryable is False
 
 
@@ -175,106 +188,85 @@ async def test_a_server_that_exits_mid_loop_ends_it_with_one_clear_error(
     ],
 )
 async def test_a_model_that_never_stops_asking_for_tools_is_stopped_by_a_cap_that_says_which(
-    limits, end, turns, start_rules_sandbox, guide, rust_paragraphs
+    limits, end, turns, run_loop
 ) -> None:
-    running = start_rules_sandbox(ToolUse(rounds=1_000_000))
-    provider = provider_for(ANTHROPIC_MODEL, running.server.base_url)
-    async with open_toolbox([stdio_server("rules")], cwd=REPOSITORY) as toolbox:
-        outcome = await run_tool_loop(
-            provider,
-            pack_request(ANTHROPIC_MODEL, guide, rust_paragraphs),
-            toolbox,
-            limits=limits,
-        )
-    await provider.aclose()
-    assert outcome.end is end
-    assert len(outcome.turns) == turns
-    assert outcome.response.tool_calls  # the last turn asked, and was not answered
-    assert outcome.tool_calls == 2 * (turns - 1)
+    ran = await run_loop([stdio_server("rules")], tool_use=ToolUse(rounds=1_000_000), limits=limits)
+    assert ran.outcome.end is end
+    assert len(ran.outcome.turns) == turns
+    assert ran.outcome.response.tool_calls  # the last turn asked, and was not answered
+    assert ran.outcome.tool_calls == 2 * (turns - 1)
 
 
 async def test_tools_of_the_same_name_on_two_servers_get_their_server_as_prefix(
-    start_rules_sandbox, guide, rust_paragraphs
+    run_loop,
 ) -> None:
-    running = start_rules_sandbox(ToolUse(lookup_tools=("s2_search_style_rules",)))
-    provider = provider_for(ANTHROPIC_MODEL, running.server.base_url)
-    async with open_toolbox(
-        [stdio_server("rules"), stdio_server("twin")], cwd=REPOSITORY
-    ) as toolbox:
-        names = [tool.name for tool in (await toolbox.catalog()).definitions]
-        outcome = await run_tool_loop(
-            provider, pack_request(ANTHROPIC_MODEL, guide, rust_paragraphs), toolbox
-        )
-    await provider.aclose()
-    assert names == [
+    ran = await run_loop(
+        [stdio_server("rules"), stdio_server("twin")],
+        tool_use=ToolUse(lookup_tools=("s2_search_style_rules",)),
+    )
+    assert [tool["name"] for tool in ran.bodies[0]["tools"]] == [
         "add_tool",
         "s1_count_words",
         "s1_search_style_rules",
         "s2_count_words",
         "s2_search_style_rules",
     ]
-    results = outcome.turns[-1].request.turns[-1]
-    assert isinstance(results, ToolResultsTurn)
-    assert {result.output for result in results.results} == {"twin: no rule found"}
+    # The call went to the second server's tool, under its own name there.
+    assert {result.output for result in last_results(ran.outcome).results} == {
+        "twin: no rule found"
+    }
 
 
-async def test_a_schema_strict_mode_rejects_is_flagged_and_sent_without_strict(
-    start_rules_sandbox, guide, rust_paragraphs
-) -> None:
-    running = start_rules_sandbox(ToolUse(lookup_tools=("bounded",)))
-    provider = provider_for(ANTHROPIC_MODEL, running.server.base_url)
-    async with open_toolbox([stdio_server("hostile")], cwd=REPOSITORY) as toolbox:
-        outcome = await run_tool_loop(
-            provider, pack_request(ANTHROPIC_MODEL, guide, rust_paragraphs), toolbox
-        )
-    body = provider.request_body(outcome.turns[0].request)
-    await provider.aclose()
-    flagged = {tool.name: tool.reasons for tool in outcome.flagged}
+async def test_a_schema_strict_mode_rejects_is_flagged_and_sent_without_strict(run_loop) -> None:
+    ran = await run_loop([stdio_server("hostile")], tool_use=ToolUse(lookup_tools=("bounded",)))
+    flagged = {tool.name: tool.reasons for tool in ran.outcome.flagged}
     assert flagged["bounded"] == (
         "$: additionalProperties is not false",
         "$: not required: note",
         "$.properties.text: unsupported keyword maxLength",
     )
-    assert next(tool for tool in body["tools"] if tool["name"] == "bounded")["strict"] is False
+    sent = next(tool for tool in ran.bodies[0]["tools"] if tool["name"] == "bounded")
+    assert sent["strict"] is False
     # Sent as it is, the sandbox (which checks strict schemas as the API does) takes it.
-    assert outcome.end is LoopEnd.ANSWERED
+    assert ran.outcome.end is LoopEnd.ANSWERED
 
 
-async def test_a_server_that_changes_its_tools_mid_run_is_listed_again(
-    start_rules_sandbox, guide, rust_paragraphs
+async def test_a_server_that_changes_its_tools_mid_run_is_listed_again(run_loop) -> None:
+    ran = await run_loop(
+        [stdio_server("rules")], tool_use=ToolUse(lookup_tools=("add_tool",)), blocks=1
+    )
+    first, second = ([tool["name"] for tool in body["tools"]] for body in ran.bodies)
+    assert "late_tool" not in first
+    assert "late_tool" in second
+    assert last_results(ran.outcome).results[0].output == "added late_tool"
+
+
+async def test_a_model_that_takes_no_tools_is_refused_before_any_call(run_loop) -> None:
+    with pytest.raises(UserInputError, match="'smollm2-135m-instruct' cannot call tools"):
+        await run_loop([stdio_server("rules")], profile=model_profile("smollm2-135m-instruct"))
+
+
+@pytest.mark.parametrize(
+    ("address", "message"),
+    [
+        ("stdio:no-such-command-here", "'stdio:no-such-command-here': cannot connect"),
+        ("http://127.0.0.1:9/mcp", "'http://127.0.0.1:9/mcp': cannot connect"),
+    ],
+)
+async def test_a_server_that_cannot_be_reached_is_one_clear_user_error(
+    address: str, message: str
 ) -> None:
-    running = start_rules_sandbox(ToolUse(lookup_tools=("add_tool",)))
-    provider = provider_for(ANTHROPIC_MODEL, running.server.base_url)
-    async with open_toolbox([stdio_server("rules")], cwd=REPOSITORY) as toolbox:
-        outcome = await run_tool_loop(
-            provider, pack_request(ANTHROPIC_MODEL, guide, rust_paragraphs[:1]), toolbox
-        )
-        listings = toolbox.listings
-    await provider.aclose()
-    first, second = (turn.request.tools for turn in outcome.turns)
-    assert "late_tool" not in [tool.name for tool in first]
-    assert "late_tool" in [tool.name for tool in second]
-    assert listings == 2
-
-
-async def test_a_model_that_takes_no_tools_is_refused_before_any_call(
-    start_rules_sandbox, guide, rust_paragraphs
-) -> None:
-    running = start_rules_sandbox()
-    local = model_profile("smollm2-135m-instruct")
-    provider = provider_for(ANTHROPIC_MODEL, running.server.base_url, profile=local)
-    async with open_toolbox([stdio_server("rules")], cwd=REPOSITORY) as toolbox:
-        with pytest.raises(UserInputError, match="cannot call tools"):
-            await run_tool_loop(
-                provider, pack_request(ANTHROPIC_MODEL, guide, rust_paragraphs), toolbox
-            )
-    await provider.aclose()
-    assert running.sandbox.stats.requests["POST /v1/messages"] == 0
-
-
-async def test_a_server_that_cannot_be_started_is_one_clear_user_error(tmp_path: Path) -> None:
-    from blockpass.mcp_bridge.client import parse_server_address
-
-    with pytest.raises(UserInputError, match="--mcp 'stdio:no-such-command-here': cannot connect"):
-        async with open_toolbox([parse_server_address("stdio:no-such-command-here")]):
+    with pytest.raises(UserInputError, match=message):
+        async with open_toolbox([parse_server_address(address)]):
             pass
+
+
+@pytest.mark.parametrize("text", ["stdio:", "stdio:'unclosed", "ftp://host/mcp", "server.py"])
+def test_a_malformed_server_address_is_one_clear_user_error(text: str) -> None:
+    with pytest.raises(UserInputError, match=r"--mcp"):
+        parse_server_address(text)
+
+
+def test_a_stdio_address_is_split_as_a_shell_would(tmp_path: Path) -> None:
+    address = parse_server_address(f"stdio:node '{tmp_path}/my server.js' --flag")
+    assert address.command == ("node", f"{tmp_path}/my server.js", "--flag")

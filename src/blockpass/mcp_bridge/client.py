@@ -36,7 +36,7 @@ from blockpass.mcp_bridge.tools import ServerTool, ToolCatalog, build_catalog
 from blockpass.providers.base import ToolCall, ToolResult
 
 if TYPE_CHECKING:
-    from mcp import Client
+    from mcp import Client, StdioServerParameters
     from mcp.client.session import IncomingMessage
     from mcp_types import CallToolResult
 
@@ -187,30 +187,55 @@ async def open_toolbox(
 ) -> AsyncIterator[McpToolbox]:
     """Connect to every server (``cwd`` and ``env``: for launched commands), list their
     tools, and close them all on the way out."""
-    from mcp import Client, StdioServerParameters
+    from mcp import Client
 
-    async with AsyncExitStack() as stack:
-        connections: list[_Connection] = []
-        for position, address in enumerate(addresses):
-            server: StdioServerParameters | str = address.url
-            if address.command:
-                server = StdioServerParameters(
-                    command=address.command[0], args=list(address.command[1:]), cwd=cwd, env=env
+    raised: list[BaseException] = []
+    try:
+        async with AsyncExitStack() as stack:
+            connections: list[_Connection] = []
+            for position, address in enumerate(addresses):
+                connection = _Connection(position=position, address=address)
+                connection.client = Client(
+                    _server(address, cwd=cwd, env=env),
+                    mode="legacy",
+                    cache=None,
+                    message_handler=connection.message,
                 )
-            connection = _Connection(position=position, address=address)
-            connection.client = Client(
-                server, mode="legacy", cache=None, message_handler=connection.message
-            )
+                try:
+                    await stack.enter_async_context(connection.client)
+                except Exception as error:
+                    failure = UserInputError(
+                        f"--mcp {address.text!r}: cannot connect: {_reason(error)}"
+                    )
+                    raised.append(failure)
+                    raise failure from None
+                connections.append(connection)
+            toolbox = McpToolbox(connections=connections, call_timeout=call_timeout)
+            await toolbox.catalog()
             try:
-                await stack.enter_async_context(connection.client)
-            except Exception as error:
-                raise UserInputError(
-                    f"--mcp {address.text!r}: cannot connect: {_reason(error)}"
-                ) from None
-            connections.append(connection)
-        toolbox = McpToolbox(connections=connections, call_timeout=call_timeout)
-        await toolbox.catalog()
-        yield toolbox
+                yield toolbox
+            except BaseException as error:
+                raised.append(error)
+                raise
+    except BaseExceptionGroup as group:
+        # The SDK's task groups wrap whatever leaves the block on its way out; the caller
+        # gets the error it raised (or the connection failure) as it was.
+        if raised and group.subgroup(lambda error: error is raised[-1]) is not None:
+            raise raised[-1] from None
+        raise
+
+
+def _server(
+    address: ServerAddress, *, cwd: Path | None, env: dict[str, str] | None
+) -> StdioServerParameters | str:
+    """What the SDK's client connects to: a URL, or the parameters of a command to launch."""
+    from mcp import StdioServerParameters
+
+    if not address.command:
+        return address.url
+    return StdioServerParameters(
+        command=address.command[0], args=list(address.command[1:]), cwd=cwd, env=env
+    )
 
 
 def _reason(error: BaseException) -> str:
