@@ -14,7 +14,7 @@ import pytest
 
 from blockpass.errors import ToolServerGone, UserInputError
 from blockpass.mcp_bridge.client import ServerAddress, open_toolbox, parse_server_address
-from blockpass.mcp_bridge.loop import LoopEnd, LoopLimits, LoopOutcome, run_tool_loop
+from blockpass.mcp_bridge.loop import LoopEnd, LoopLimits, LoopOutcome, LoopTurn, run_tool_loop
 from blockpass.providers.base import (
     AssistantTurn,
     CacheTtl,
@@ -41,10 +41,12 @@ pytestmark = pytest.mark.anyio
 
 @dataclass(frozen=True)
 class Ran:
-    """A loop's outcome, each turn's request body as the adapter sent it, and the sandbox."""
+    """A loop's outcome, each turn's request body as the adapter sent it, the turns in the
+    order ``on_turn`` heard of them, and the sandbox."""
 
     outcome: LoopOutcome
     bodies: list[dict[str, Any]]
+    heard: list[LoopTurn]
     sandbox: RunningSandbox
 
 
@@ -52,7 +54,13 @@ RunLoop = Callable[..., Awaitable[Ran]]
 
 
 @pytest.fixture
-def run_loop(start_rules_sandbox, guide, rust_paragraphs) -> RunLoop:
+def heard() -> list[LoopTurn]:
+    """The turns the last loop reported through ``on_turn``, a failed loop's included."""
+    return []
+
+
+@pytest.fixture
+def run_loop(start_rules_sandbox, guide, rust_paragraphs, heard) -> RunLoop:
     async def run(
         servers: Sequence[ServerAddress],
         *,
@@ -66,15 +74,20 @@ def run_loop(start_rules_sandbox, guide, rust_paragraphs) -> RunLoop:
         running = start_rules_sandbox(tool_use)
         provider = provider_for(model, running.server.base_url, profile)
         request = pack_request(model, guide, rust_paragraphs[:blocks])
+        heard.clear()
+
+        async def hear(turn: LoopTurn) -> None:
+            heard.append(turn)
+
         try:
             async with open_toolbox(servers, cwd=REPOSITORY, call_timeout=call_timeout) as tools:
                 outcome = await run_tool_loop(
-                    provider, request, tools, limits=limits or LoopLimits()
+                    provider, request, tools, limits=limits or LoopLimits(), on_turn=hear
                 )
         finally:
             await provider.aclose()
         bodies = [provider.request_body(turn.request) for turn in outcome.turns]  # type: ignore[attr-defined]
-        return Ran(outcome=outcome, bodies=bodies, sandbox=running)
+        return Ran(outcome=outcome, bodies=bodies, heard=list(heard), sandbox=running)
 
     return run
 
@@ -93,7 +106,8 @@ def last_results(outcome: LoopOutcome) -> ToolResultsTurn:
 async def test_the_loop_looks_rules_up_through_a_stdio_server_and_then_answers_every_block(
     model, run_loop, rust_paragraphs
 ) -> None:
-    outcome = (await run_loop([stdio_server("rules")], model=model)).outcome
+    ran = await run_loop([stdio_server("rules")], model=model)
+    outcome, heard = ran.outcome, ran.heard
 
     assert outcome.end is LoopEnd.ANSWERED
     assert len(outcome.turns) == 2
@@ -113,6 +127,7 @@ async def test_the_loop_looks_rules_up_through_a_stdio_server_and_then_answers_e
     assert second.response.usage.cache_read > 0
     assert outcome.usage == first.response.usage + second.response.usage
     assert outcome.tool_calls == len(asked)
+    assert heard == [first, second]
 
 
 @pytest.mark.parametrize("model", WIRE_APIS)
@@ -173,10 +188,13 @@ async def test_a_tool_that_never_answers_becomes_a_timeout_error_for_the_model(r
     }
 
 
-async def test_a_server_that_exits_mid_loop_ends_it_with_one_clear_error(run_loop) -> None:
+async def test_a_server_that_exits_mid_loop_ends_it_with_one_clear_error(run_loop, heard) -> None:
     with pytest.raises(ToolServerGone, match="hostile' went away") as raised:
         await run_loop([stdio_server("hostile")], tool_use=ToolUse(lookup_tools=("quit",)))
     assert raised.value.retryable is False
+    # The turn that asked for the call was paid for, and was reported before the failure.
+    assert len(heard) == 1
+    assert heard[0].response.usage.output > 0
 
 
 @pytest.mark.parametrize(

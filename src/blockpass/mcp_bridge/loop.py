@@ -4,8 +4,9 @@
 toolbox, ``client.py``); while the model answers with tool calls, it calls them (all of one
 turn at once), appends the assistant turn and the tool results to the conversation, and
 sends it again, until the model gives its structured answer. Every turn is a call of its own:
-the outcome keeps each turn's request and response, so the caller records each as a call in
-the run store and the ledger, with its usage.
+``on_turn`` hears of each as it ends (so the caller records it as a call in the run store and
+the ledger, with its usage, before the next is sent, and a turn paid for is never lost to a
+later failure), and the outcome keeps them all.
 
 Caps: turns, tool calls and tokens (input and output of every turn together). A loop that
 reaches one stops before the next call and says which (``LoopEnd``); its last response then
@@ -20,7 +21,7 @@ wrote: the breakpoint moves with the conversation, and the request never holds m
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Protocol
@@ -109,6 +110,7 @@ async def run_tool_loop(
     *,
     limits: LoopLimits = LoopLimits(),
     breakpoint_ttl: CacheTtl = CacheTtl.FIVE_MINUTES,
+    on_turn: Callable[[LoopTurn], Awaitable[None]] | None = None,
 ) -> LoopOutcome:
     """Run the loop for ``request`` (a pack's request, without tools of its own)."""
     if not provider.profile.tools:
@@ -127,6 +129,8 @@ async def run_tool_loop(
         )
         response = await provider.complete(sent)
         turns.append(LoopTurn(request=sent, response=response))
+        if on_turn is not None:
+            await on_turn(turns[-1])
         end = _end(response, turns, calls_made, limits)
         if end is not None:
             return LoopOutcome(end=end, turns=tuple(turns), flagged=catalog.flagged)
