@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from blockpass.providers.base import (
     AssistantTurn,
     CacheTtl,
     ModelProfile,
+    OutputMechanism,
     StopReason,
     ToolResultsTurn,
     model_profile,
@@ -288,3 +289,15 @@ def test_a_malformed_server_address_is_one_clear_user_error(text: str) -> None:
 def test_a_stdio_address_is_split_as_a_shell_would(tmp_path: Path) -> None:
     address = parse_server_address(f"stdio:node '{tmp_path}/my server.js' --flag")
     assert address.command == ("node", f"{tmp_path}/my server.js", "--flag")
+
+
+@pytest.mark.parametrize("model", WIRE_APIS)
+async def test_a_model_forced_to_answer_by_tool_may_still_call_the_servers_tools_first(
+    model, run_loop
+) -> None:
+    forced = replace(model_profile(model), output=OutputMechanism.STRICT_TOOL_FORCED)
+    ran = await run_loop([stdio_server("rules")], model=model, profile=forced)
+    assert ran.outcome.end is LoopEnd.ANSWERED
+    assert len(ran.outcome.turns) == 2
+    assert ran.bodies[0]["tool_choice"] in ({"type": "any"}, "required")
+    assert answered_ids(ran.outcome.response.text) == ["b1", "b2"]
