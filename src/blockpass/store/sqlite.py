@@ -36,6 +36,7 @@ from blockpass.store.base import (
     BatchState,
     CallRecord,
     CallStart,
+    LaneFingerprints,
     Lease,
     LeaseKind,
     RunStore,
@@ -52,7 +53,7 @@ __all__ = [
 ]
 
 RUN_FILE_NAME = "run.sqlite"
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -120,11 +121,17 @@ _START_SCHEMA = (
         input_tokens INTEGER NOT NULL, max_output INTEGER NOT NULL, cache_ttl TEXT NOT NULL,
         started_at REAL NOT NULL, call_id INTEGER REFERENCES calls (id))""",
 )
+# Version 5: lanes. A result and a batch remember the lane (provider and model) they came
+# from; rows written before lanes existed belong to the run's only lane.
+_LANE_SCHEMA = (
+    "ALTER TABLE results ADD COLUMN lane TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE batches ADD COLUMN lane TEXT NOT NULL DEFAULT ''",
+)
 _START_FIELDS: tuple[str, ...] = ("pack_id", "provider", "model", "block_ids", "attempt")
 _START_FIELDS += ("input_tokens", "max_output", "cache_ttl", "started_at")
 _BATCH_COLUMNS = (
     "id, label, provider, remote_id, state, remote_status, priming,"
-    " created_at, submitted_at, ended_at"
+    " created_at, submitted_at, ended_at, lane"
 )
 _FINAL_BATCH_STATES = tuple(
     state.value for state in (BatchState.COLLECTED, BatchState.ABANDONED, BatchState.UNPROVEN)
@@ -144,7 +151,7 @@ _INSERT_CALL = (
     f" VALUES ({', '.join('?' * (len(_CALL_FIELDS) + len(_USAGE_FIELDS)))})"
 )
 _RESULT_COLUMNS = (
-    "block_id, content_hash, outcome, verdict, edits, notes, rejected_edits, reason, call_id"
+    "block_id, content_hash, outcome, verdict, edits, notes, rejected_edits, reason, call_id, lane"
 )
 _UPSERT_BLOCK = f"""INSERT INTO blocks ({_BLOCK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (id) DO UPDATE SET document_id = excluded.document_id,
@@ -155,12 +162,12 @@ _UPSERT_BLOCK = f"""INSERT INTO blocks ({_BLOCK_COLUMNS}) VALUES (?, ?, ?, ?, ?,
 # The WHERE clause is the at-most-one-result rule: only a non-final row, or a row about
 # other content, gives way. Statements that hit it change no row, which rowcount shows.
 _UPSERT_RESULT = f"""INSERT INTO results ({_RESULT_COLUMNS}, fingerprint, recorded_at)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (block_id) DO UPDATE SET content_hash = excluded.content_hash,
         fingerprint = excluded.fingerprint, outcome = excluded.outcome,
         verdict = excluded.verdict, edits = excluded.edits, notes = excluded.notes,
         rejected_edits = excluded.rejected_edits, reason = excluded.reason,
-        call_id = excluded.call_id, recorded_at = excluded.recorded_at
+        call_id = excluded.call_id, lane = excluded.lane, recorded_at = excluded.recorded_at
     WHERE results.outcome <> 'result' OR results.content_hash <> excluded.content_hash"""
 # Errors that are the file's or the system's, not blockpass's: the user is told in one line.
 _DAMAGED_CODES = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
@@ -221,7 +228,7 @@ class SqliteRunStore:
         self._clock = clock
         self._run_lock = run_lock
         self._lock = threading.Lock()
-        self._fingerprint: str | None = None
+        self._fingerprints: LaneFingerprints | None = None
 
     @classmethod
     def open_blocking(
@@ -290,12 +297,18 @@ class SqliteRunStore:
                     raise
                 raise _user_error(self._run_dir / RUN_FILE_NAME, exc) from exc
 
-    def _require_run(self) -> str:
-        if self._fingerprint is None:
+    def _require_run(self) -> LaneFingerprints:
+        if self._fingerprints is None:
             raise RuntimeError("open_run must be called before writing results")
-        return self._fingerprint
+        return self._fingerprints
 
-    async def open_run(self, *, fingerprint: str, settings: Mapping[str, str]) -> None:
+    async def open_run(
+        self,
+        *,
+        fingerprint: str,
+        settings: Mapping[str, str],
+        lanes: Mapping[str, str] | None = None,
+    ) -> None:
         encoded = json.dumps(dict(settings), sort_keys=True, ensure_ascii=False)
 
         def work(connection: sqlite3.Connection) -> None:
@@ -314,7 +327,7 @@ class SqliteRunStore:
                 connection.execute("UPDATE run SET settings = ?, opened_at = ?", (encoded, now))
 
         await self._run(work, write=True)
-        self._fingerprint = fingerprint
+        self._fingerprints = LaneFingerprints(run=fingerprint, lanes=dict(lanes or {}))
 
     async def settings(self) -> dict[str, str]:
         def work(connection: sqlite3.Connection) -> dict[str, str]:
@@ -335,9 +348,9 @@ class SqliteRunStore:
         return await self._run(work)
 
     async def record_call(self, call: CallRecord, results: Sequence[BlockResult]) -> int:
-        fingerprint = self._require_run()
+        fingerprints = self._require_run()
         return await self._run(
-            lambda connection: _insert_call(connection, call, results, fingerprint), write=True
+            lambda connection: _insert_call(connection, call, results, fingerprints), write=True
         )
 
     async def start_call(self, start: CallStart) -> int:
@@ -367,8 +380,8 @@ class SqliteRunStore:
         return await self._run(work)
 
     async def record_results(self, results: Sequence[BlockResult]) -> None:
-        fingerprint = self._require_run()
-        await self._run(lambda c: _upsert_results(c, results, fingerprint), write=True)
+        fingerprints = self._require_run()
+        await self._run(lambda c: _upsert_results(c, results, fingerprints), write=True)
 
     async def results(self) -> dict[str, BlockResult]:
         def work(connection: sqlite3.Connection) -> dict[str, BlockResult]:
@@ -416,12 +429,13 @@ class SqliteRunStore:
         provider: str,
         items: Sequence[BatchItemRecord],
         priming: bool = False,
+        lane: str = "",
     ) -> StoredBatch:
         def work(connection: sqlite3.Connection) -> StoredBatch:
             batch_id = connection.execute(
                 "INSERT INTO batches (label, provider, remote_id, state, remote_status,"
-                " priming, created_at) VALUES (?, ?, NULL, ?, '', ?, ?)",
-                (label, provider, BatchState.SUBMITTING.value, int(priming), time.time()),
+                " priming, created_at, lane) VALUES (?, ?, NULL, ?, '', ?, ?, ?)",
+                (label, provider, BatchState.SUBMITTING.value, int(priming), time.time(), lane),
             ).lastrowid
             connection.executemany(
                 "INSERT INTO batch_items (batch_id, custom_id, position, block_ids, collected)"
@@ -470,7 +484,7 @@ class SqliteRunStore:
     async def record_batch_item(
         self, batch_id: int, custom_id: str, call: CallRecord, results: Sequence[BlockResult]
     ) -> int | None:
-        fingerprint = self._require_run()
+        fingerprints = self._require_run()
 
         def work(connection: sqlite3.Connection) -> int | None:
             claimed = connection.execute(
@@ -480,7 +494,7 @@ class SqliteRunStore:
             ).rowcount
             if not claimed:
                 return None
-            return _insert_call(connection, call, results, fingerprint)
+            return _insert_call(connection, call, results, fingerprints)
 
         return await self._run(work, write=True)
 
@@ -587,6 +601,9 @@ def _migrate(connection: sqlite3.Connection, path: Path) -> None:
         if version < 4:
             for statement in sqlite_workers.WORKER_SCHEMA:
                 connection.execute(statement)
+        if version < 5:
+            for statement in _LANE_SCHEMA:
+                connection.execute(statement)
         if version < SCHEMA_VERSION:
             # Only then: opening a current store writes nothing, so a damaged one stays as
             # it was for whoever recovers it.
@@ -642,7 +659,7 @@ def _insert_call(
     connection: sqlite3.Connection,
     call: CallRecord,
     results: Sequence[BlockResult],
-    fingerprint: str,
+    fingerprints: LaneFingerprints,
 ) -> int:
     call_row = (
         *(getattr(call, name) for name in _CALL_FIELDS),
@@ -659,7 +676,7 @@ def _insert_call(
             "UPDATE call_starts SET call_id = ? WHERE id = ?", (call_id, call.start_id)
         )
     stored = [replace(result, call_id=call_id) for result in results]
-    _upsert_results(connection, stored, fingerprint)
+    _upsert_results(connection, stored, fingerprints)
     return call_id
 
 
@@ -687,7 +704,7 @@ def _read_batches(
 
 
 def _batch_from_row(row: Any) -> StoredBatch:
-    batch_id, label, provider, remote_id, state, remote_status, priming, *times = row
+    batch_id, label, provider, remote_id, state, remote_status, priming, *times, lane = row
     created_at, submitted_at, ended_at = times
     return StoredBatch(
         id=batch_id,
@@ -701,14 +718,15 @@ def _batch_from_row(row: Any) -> StoredBatch:
         submitted_at=submitted_at,
         ended_at=ended_at,
         items=(),
+        lane=lane,
     )
 
 
 def _upsert_results(
-    connection: sqlite3.Connection, results: Sequence[BlockResult], fingerprint: str
+    connection: sqlite3.Connection, results: Sequence[BlockResult], fingerprints: LaneFingerprints
 ) -> None:
     now = time.time()
-    rows = [(*_result_row(result), fingerprint, now) for result in results]
+    rows = [(*_result_row(result), fingerprints.of(result), now) for result in results]
     if ignored := len(rows) - connection.executemany(_UPSERT_RESULT, rows).rowcount:
         _log.warning("kept the earlier result of %d block(s), ignored the newer one", ignored)
 
@@ -768,6 +786,7 @@ def _result_row(result: BlockResult) -> tuple[object, ...]:
         _edits_json(result.rejected_edits),
         result.reason,
         result.call_id,
+        result.lane,
     )
 
 
@@ -782,6 +801,7 @@ def _result_from_row(row: Any) -> BlockResult:
         rejected_edits=_edits(row[6]),
         reason=row[7],
         call_id=row[8],
+        lane=row[9],
     )
 
 
