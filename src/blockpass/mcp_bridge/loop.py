@@ -63,6 +63,10 @@ class LoopLimits:
     max_tool_calls: int = 32
     max_tokens: int | None = None
 
+    def __post_init__(self) -> None:
+        if self.max_turns < 1 or self.max_tool_calls < 0 or (self.max_tokens or 1) < 1:
+            raise ValueError(f"loop limits must allow one turn: {self}")
+
 
 class LoopEnd(StrEnum):
     """Why the loop stopped: the model answered, or a cap was reached."""
