@@ -2,9 +2,10 @@
 canonical, and the tools a provider's strict mode would reject flagged.
 
 A ``ToolDefinition`` is what every adapter translates (``providers/tooldefs.py``:
-Anthropic, Chat Completions and Responses shapes), and ``ModelRequest`` keeps the tools sorted
-by name with their schemas' keys sorted. So the tools part of a cached prefix is the same bytes
-whatever order a server lists its tools in, and whichever connection listed them.
+Anthropic, Chat Completions and Responses shapes), and ``ModelRequest`` canonicalises the
+tools it carries: sorted by name, their schemas' keys sorted at every level. So the tools
+part of a cached prefix is the same bytes whatever order a server lists its tools in, and
+whichever connection listed them.
 
 Names. A vendor takes ``^[a-zA-Z0-9_-]{1,64}$``; an MCP name may hold dots or slashes, which
 become ``_``. When two servers offer the same name (or a name is the result tool's), each
@@ -20,7 +21,6 @@ and listed in ``ToolCatalog.flagged`` with the reasons, never dropped.
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -115,24 +115,17 @@ def build_catalog(tools: Sequence[ServerTool]) -> ToolCatalog:
             shown = f"{shown[: MAX_NAME_LENGTH - 4]}_{suffix}"
             suffix += 1
         taken.add(shown)
-        schema = canonical_schema(tool.input_schema)
         definition = ToolDefinition(
             name=shown,
             description=tool.description,
-            parameters=schema,
-            strict=not strict_problems(schema),
+            parameters=tool.input_schema,
+            strict=not strict_problems(tool.input_schema),
         )
         entries.append(
             CatalogEntry(definition=definition, server=tool.server, server_name=tool.name)
         )
     entries.sort(key=lambda entry: entry.definition.name)
     return ToolCatalog(entries=tuple(entries))
-
-
-def canonical_schema(schema: dict[str, Any]) -> dict[str, Any]:
-    """The schema with its keys sorted at every level (JSON keeps insertion order)."""
-    canonical: dict[str, Any] = json.loads(json.dumps(schema, sort_keys=True))
-    return canonical
 
 
 def strict_problems(schema: dict[str, Any]) -> tuple[str, ...]:
