@@ -60,6 +60,11 @@ class MessagesRequest:
         return self.tool_choice is not None and self.tool_choice.get("type") in ("any", "tool")
 
     @property
+    def instructions(self) -> str:
+        """The system text, its blocks joined."""
+        return "\n".join(block["text"] for block in self.system if block.get("type") == "text")
+
+    @property
     def last_user_text(self) -> str:
         """The text of the last user message that has text (tool results have none)."""
         for message in reversed(self.messages):
