@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import anthropic
@@ -16,6 +17,7 @@ from blockpass.packformat import RESULT_SCHEMA
 from blockpass.sandbox import SandboxConfig, ToolUse
 from tests.sandbox.openai_support import RESULT_FORMAT, Connect, openai_clients
 from tests.sandbox.support import StartSandbox, pack, user
+from tests.sandbox.test_presence import TEXT, core, redhat, retrieved
 
 pytestmark = pytest.mark.anyio
 
@@ -175,3 +177,79 @@ async def test_responses_the_responder_answers_with_function_call_items_until_th
                 {"type": "function_call_output", "call_id": "c9", "output": "x"},
             ],
         )
+
+
+async def test_a_rule_the_model_looked_up_through_a_tool_is_one_it_applies(
+    start_sandbox: StartSandbox, connect: Connect, shared_data: Path
+) -> None:
+    """In retrieve mode only the rules a request carries are applied (``presence.py``); a
+    rule unit that came back from a tool has been shown to the model as much as one in its
+    instructions."""
+    running = start_sandbox(SandboxConfig(rules=redhat(shared_data)))
+    system = core()
+    found = retrieved("RedHat.Contractions")
+    anthropic_client = running.client()
+    tools: Any = [{"name": "search_style_rules", "description": "Search.", "input_schema": SEARCH}]
+    output: Any = {"format": {"type": "json_schema", "schema": RESULT_SCHEMA}}
+
+    async def anthropic_rules(looked_up: str) -> set[str]:
+        first = await anthropic_client.messages.create(
+            model="claude-sonnet-4-6",
+            max_tokens=1000,
+            system=system,
+            messages=user(pack(TEXT)),
+            tools=tools,
+            output_config=output,
+        )
+        (call,) = [block for block in first.content if block.type == "tool_use"]
+        results: Any = [{"type": "tool_result", "tool_use_id": call.id, "content": looked_up}]
+        second = await anthropic_client.messages.create(
+            model="claude-sonnet-4-6",
+            max_tokens=1000,
+            system=system,
+            messages=[
+                *user(pack(TEXT)),
+                {"role": "assistant", "content": first.content},
+                {"role": "user", "content": results},
+            ],
+            tools=tools,
+            output_config=output,
+        )
+        return applied(second.content[0].text)  # type: ignore[union-attr]
+
+    chat_client = connect(running)
+    functions: Any = [
+        {"type": "function", "function": {"name": "search_style_rules", "parameters": SEARCH}}
+    ]
+
+    async def chat_rules(looked_up: str) -> set[str]:
+        messages: Any = [{"role": "system", "content": system}, *user(pack(TEXT))]
+        first = await chat_client.chat.completions.create(
+            model="gpt-4.1-mini",
+            messages=messages,
+            tools=functions,
+            response_format=RESULT_FORMAT,  # type: ignore[arg-type]
+        )
+        (call,) = first.choices[0].message.tool_calls or []
+        messages += [
+            first.choices[0].message.model_dump(exclude_none=True),
+            {"role": "tool", "tool_call_id": call.id, "content": looked_up},
+        ]
+        second = await chat_client.chat.completions.create(
+            model="gpt-4.1-mini",
+            messages=messages,
+            tools=functions,
+            response_format=RESULT_FORMAT,  # type: ignore[arg-type]
+        )
+        return applied(second.choices[0].message.content or "")
+
+    assert await anthropic_rules(found) == {"RedHat.Contractions"}
+    assert await anthropic_rules("no rule found") == set()
+    assert await chat_rules(found) == {"RedHat.Contractions"}
+    assert await chat_rules("no rule found") == set()
+
+
+def applied(answer: str) -> set[str]:
+    (result,) = json.loads(answer)["results"]
+    found = [edit["rule"] for edit in result.get("edits", [])]
+    return set(found + [note.split(":")[0] for note in result.get("notes", [])])

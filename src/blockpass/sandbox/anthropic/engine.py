@@ -129,7 +129,8 @@ def _answer(
         blocks,
         request.output_schema or (tool or {}).get("input_schema"),
         faults,
-        carried=carried_rules(request.instructions),
+        # Rules the model looked up through a tool count as shown to it.
+        carried=carried_rules(f"{request.instructions}\n{request.looked_up}"),
     )
     family = request.model.tokenizer
     produced = count_tokens(text, family)

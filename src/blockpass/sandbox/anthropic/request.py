@@ -65,6 +65,17 @@ class MessagesRequest:
         return "\n".join(block["text"] for block in self.system if block.get("type") == "text")
 
     @property
+    def looked_up(self) -> str:
+        """What tools answered in the conversation: the model has read it as it has read its
+        instructions."""
+        return "\n".join(
+            _result_text(block.get("content", ""))
+            for message in self.messages
+            for block in message["content"]
+            if block.get("type") == "tool_result"
+        )
+
+    @property
     def last_user_text(self) -> str:
         """The text of the last user message that has text (tool results have none)."""
         for message in reversed(self.messages):
@@ -82,6 +93,12 @@ class MessagesRequest:
             if message["role"] == "assistant"
             and any(block.get("type") == "tool_use" for block in message["content"])
         )
+
+
+def _result_text(content: object) -> str:
+    if isinstance(content, list):
+        return "\n".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
+    return str(content)
 
 
 def parse_messages_request(

@@ -139,7 +139,9 @@ def _answer(
         return message, "tool_calls", count_tokens(json.dumps(lookups), _FAMILY)
     tool = _answering_tool(request)
     schema = tool["function"].get("parameters") if tool else request.schema
-    text = responder.reply(blocks, schema, faults, carried=carried_rules(request.instructions))
+    # Rules the model looked up through a tool count as shown to it.
+    carried = carried_rules(f"{request.instructions}\n{request.looked_up}")
+    text = responder.reply(blocks, schema, faults, carried=carried)
     if schema is None and not blocks and _wants_json(request):
         text = "{}"
     produced = count_tokens(text, _FAMILY)

@@ -67,6 +67,17 @@ class ChatRequest:
         )
 
     @property
+    def looked_up(self) -> str:
+        """What tools answered in the conversation: the model has read it as it has read its
+        instructions."""
+        return "\n".join(
+            text
+            for message in self.messages
+            if message["role"] == "tool"
+            for text in _texts(message.get("content"))
+        )
+
+    @property
     def last_user_text(self) -> str:
         for message in reversed(self.messages):
             if message["role"] == "user":
