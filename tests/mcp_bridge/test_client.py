@@ -42,3 +42,16 @@ async def test_calls_the_toolbox_cannot_make_are_tool_errors_and_a_good_one_is_a
 def test_limits_that_allow_no_turn_are_refused() -> None:
     with pytest.raises(ValueError, match="one turn"):
         LoopLimits(max_turns=0)
+
+
+async def test_what_a_launched_server_writes_to_stderr_goes_to_the_log_given(tmp_path) -> None:
+    log_path = tmp_path / "servers.log"
+    with log_path.open("w", encoding="utf-8") as log:
+        async with open_toolbox(
+            [stdio_server("hostile")], cwd=REPOSITORY, server_log=log
+        ) as toolbox:
+            failed = await toolbox.call(
+                ToolCall(id="c1", name="search_style_rules", arguments={"text": "x"})
+            )
+    assert failed.is_error
+    assert "Tool 'search_style_rules' raised" in log_path.read_text(encoding="utf-8")

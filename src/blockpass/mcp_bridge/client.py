@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import json
 import shlex
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, TextIO, TypeVar
 
 import anyio
 
@@ -36,7 +37,8 @@ from blockpass.mcp_bridge.tools import ServerTool, ToolCatalog, build_catalog
 from blockpass.providers.base import ToolCall, ToolResult
 
 if TYPE_CHECKING:
-    from mcp import Client, StdioServerParameters
+    from mcp import Client
+    from mcp.client import Transport
     from mcp.client.session import IncomingMessage
     from mcp_types import CallToolResult
 
@@ -184,9 +186,13 @@ async def open_toolbox(
     call_timeout: float = DEFAULT_CALL_TIMEOUT_SECONDS,
     cwd: Path | None = None,
     env: dict[str, str] | None = None,
+    server_log: TextIO = sys.stderr,
 ) -> AsyncIterator[McpToolbox]:
-    """Connect to every server (``cwd`` and ``env``: for launched commands), list their
-    tools, and close them all on the way out."""
+    """Connect to every server, list their tools, and close them all on the way out.
+
+    For launched commands: ``cwd`` and ``env`` (added to a minimal safe environment), and
+    ``server_log``, a real file that takes what they write to stderr (a run's log rather than
+    the terminal its progress is drawn on)."""
     from mcp import Client
 
     raised: list[BaseException] = []
@@ -196,7 +202,7 @@ async def open_toolbox(
             for position, address in enumerate(addresses):
                 connection = _Connection(position=position, address=address)
                 connection.client = Client(
-                    _server(address, cwd=cwd, env=env),
+                    _server(address, cwd=cwd, env=env, server_log=server_log),
                     mode="legacy",
                     cache=None,
                     message_handler=connection.message,
@@ -226,16 +232,17 @@ async def open_toolbox(
 
 
 def _server(
-    address: ServerAddress, *, cwd: Path | None, env: dict[str, str] | None
-) -> StdioServerParameters | str:
-    """What the SDK's client connects to: a URL, or the parameters of a command to launch."""
-    from mcp import StdioServerParameters
+    address: ServerAddress, *, cwd: Path | None, env: dict[str, str] | None, server_log: TextIO
+) -> Transport | str:
+    """What the SDK's client connects to: a URL, or a command launched over stdio."""
+    from mcp import StdioServerParameters, stdio_client
 
     if not address.command:
         return address.url
-    return StdioServerParameters(
+    command = StdioServerParameters(
         command=address.command[0], args=list(address.command[1:]), cwd=cwd, env=env
     )
+    return stdio_client(command, errlog=server_log)
 
 
 def _reason(error: BaseException) -> str:
