@@ -170,6 +170,14 @@ def _run_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "auto: batch for jobs of at least --batch-threshold blocks to send and no --deadline",
     )
     parser.add_argument(
+        "--mcp",
+        action="append",
+        default=[],
+        metavar="SERVER",
+        help="an MCP server whose tools the model may call while it works on each pack: "
+        '"stdio:COMMAND ARGS" or an http(s) URL; repeatable; realtime only',
+    )
+    parser.add_argument(
         "--deadline",
         type=_duration,
         help="finish within this long, e.g. 45m, 6h (auto: realtime; batch: what is not done "

@@ -20,6 +20,7 @@ from blockpass.documents import SkippedInputs
 from blockpass.errors import UserInputError
 from blockpass.execution.batch import BatchSettings
 from blockpass.execution.realtime import ExecutionSettings
+from blockpass.mcp_bridge.client import parse_server_address
 from blockpass.pipeline import JobSpec, Mode
 from blockpass.prefilter import PrefilterSettings
 from blockpass.prices import PriceTable, job_prices
@@ -113,6 +114,7 @@ def with_run_options(
         batch_threshold=args.batch_threshold,
         on_batch_submitted=on_batch_submitted,
         on_batch_ended=on_batch_ended,
+        mcp_servers=tuple(parse_server_address(text) for text in args.mcp),
     )
 
 

@@ -36,6 +36,7 @@ from blockpass.usage import TokenClass, Usage
 
 __all__ = [
     "OK",
+    "TOOL_TURN",
     "CostReport",
     "InterruptedCall",
     "Ledger",
@@ -48,6 +49,10 @@ __all__ = [
 ]
 
 OK = "ok"
+# A tool loop's turn that asked for tools (``execution/tool_turns.py``): work towards the
+# answer, not a retry.
+TOOL_TURN = "tool_turn"
+WORKING = frozenset({OK, TOOL_TURN})
 _ZERO = Decimal(0)
 
 
@@ -217,12 +222,13 @@ class CostReport:
 
     @property
     def retry_calls(self) -> int:
-        return sum(line.calls for status, line in self.by_status.items() if status != OK)
+        return sum(line.calls for status, line in self.by_status.items() if status not in WORKING)
 
     @property
     def retry_cost(self) -> Money:
-        """What calls that did not end ``ok`` cost: retries, truncations, errors with usage."""
-        lines = (line.cost for status, line in self.by_status.items() if status != OK)
+        """What calls that neither answered nor asked for tools cost: retries, truncations,
+        errors with usage."""
+        lines = (line.cost for status, line in self.by_status.items() if status not in WORKING)
         return sum(lines, Money())
 
     def to_json(self) -> dict[str, object]:

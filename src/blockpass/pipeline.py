@@ -46,9 +46,12 @@ from blockpass.execution.batch import BatchSettings
 from blockpass.execution.lane_runs import LaneRun, Mode, choose_mode, execute_lane
 from blockpass.execution.packwork import ExecutionParts, ExecutionSettings, ExecutionStats
 from blockpass.execution.planning import PackPlanner
+from blockpass.execution.tool_turns import open_job_tools
 from blockpass.guide_retrieval import open_guide_index
 from blockpass.job_outcome import ContextReport, JobOutcome, ThisRun, finish_job
 from blockpass.lanes import Lanes
+from blockpass.mcp_bridge.client import ServerAddress
+from blockpass.mcp_bridge.loop import LoopLimits
 from blockpass.prefilter import PrefilterSettings, prefilter
 from blockpass.prices import PriceTable
 from blockpass.progress import Spend, SpendMeter
@@ -88,6 +91,10 @@ class JobSpec:
     # Where rule indexes are kept, one per guide content; None: inside the run directory.
     index_dir: Path | None = None
     on_index_build: Callable[[int], None] = lambda units: None
+    # MCP servers whose tools the model may call: each pack then goes through a tool loop
+    # (realtime only: one batch request cannot wait for tool results).
+    mcp_servers: Sequence[ServerAddress] = ()
+    tool_limits: LoopLimits = field(default_factory=LoopLimits)
 
 
 def read_job_inputs(spec: JobSpec) -> tuple[Inputs, list[Block], Task, RuleCheck | None]:
@@ -146,6 +153,11 @@ async def run_job(
     job, only once the inputs have been read: bad input leaves no run directory behind.
     """
     lanes = models if isinstance(models, Lanes) else Lanes.one(models)
+    if spec.mcp_servers and spec.mode is Mode.BATCH:
+        raise UserInputError(
+            "--mcp needs --mode realtime: a provider batch sends each request once and cannot"
+            " hand tool results back to the model"
+        )
     inputs, blocks, task, check = read_job_inputs(spec)
     for lane in lanes.lanes:
         prices.for_model(lane.profile.id)
@@ -251,19 +263,25 @@ async def _run_with_store(
             large=total >= spec.batch_threshold,
             deadline=spec.batch.deadline,
             open_batches=any(batch.belongs_to(lane_run.parts.lane) for batch in open_batches),
-            has_api=lane_run.lane.provider.batches is not None,
+            has_api=lane_run.lane.provider.batches is not None and not spec.mcp_servers,
         )
-    run_lane = partial(
-        execute_lane,
-        requested=spec.mode,
-        batch=spec.batch,
-        started=started,
-        on_submitted=spec.on_batch_submitted,
-        on_ended=spec.on_batch_ended,
+    job_tools = open_job_tools(
+        spec.mcp_servers, limits=spec.tool_limits, server_log=spec.out_dir / "mcp-servers.log"
     )
-    async with anyio.create_task_group() as group:
+    async with job_tools as tools, anyio.create_task_group() as group:
         for lane_run in lane_runs:
-            group.start_soon(run_lane, lane_run)
+            group.start_soon(
+                partial(
+                    execute_lane,
+                    lane_run,
+                    requested=spec.mode,
+                    batch=spec.batch,
+                    started=started,
+                    on_submitted=spec.on_batch_submitted,
+                    on_ended=spec.on_batch_ended,
+                    tools=tools,
+                )
+            )
     stats = ExecutionStats()
     for lane_run in lane_runs:
         stats = stats.plus(lane_run.stats)

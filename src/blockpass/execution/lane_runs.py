@@ -15,6 +15,7 @@ from blockpass.errors import UserInputError
 from blockpass.execution.batch import BatchExecutor, BatchSettings
 from blockpass.execution.packwork import ExecutionParts, ExecutionStats
 from blockpass.execution.realtime import RealtimeExecutor
+from blockpass.execution.tool_turns import ToolLoop
 from blockpass.lanes import Lane
 from blockpass.store import StoredBatch
 
@@ -66,12 +67,13 @@ async def execute_lane(
     started: float,
     on_submitted: Callable[[StoredBatch], None],
     on_ended: Callable[[StoredBatch], None],
+    tools: ToolLoop | None = None,
 ) -> None:
     """Send a lane's blocks, or finish the batches it left open; nothing for an idle lane."""
     provider, parts = run.lane.provider, run.parts
     await parts.resume_lane()
     to_send = await parts.keep_fitting(run.blocks)
-    realtime = RealtimeExecutor(provider=provider, parts=parts)
+    realtime = RealtimeExecutor(provider=provider, parts=parts, tools=tools)
     api = provider.batches
     if run.mode is Mode.BATCH and api is not None:
         if requested is Mode.REALTIME:

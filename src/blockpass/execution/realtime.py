@@ -36,8 +36,16 @@ from blockpass.errors import (
 )
 from blockpass.execution.clock import SYSTEM_CLOCK, Clock
 from blockpass.execution.packwork import ExecutionParts, ExecutionSettings, ExecutionStats
+from blockpass.execution.tool_turns import OpenCall, ToolLoop, send_through_tools
+from blockpass.mcp_bridge.loop import LoopEnd
 from blockpass.packing import Pack
-from blockpass.providers.base import ModelRequest, Provider, RateLimitBucket, RateLimitState
+from blockpass.providers.base import (
+    ModelRequest,
+    ModelResponse,
+    Provider,
+    RateLimitBucket,
+    RateLimitState,
+)
 
 __all__ = ["AdaptiveLimit", "ExecutionSettings", "ExecutionStats", "RealtimeExecutor"]
 
@@ -79,9 +87,16 @@ class AdaptiveLimit:
 
 class RealtimeExecutor:
     def __init__(
-        self, *, provider: Provider, parts: ExecutionParts, clock: Clock = SYSTEM_CLOCK
+        self,
+        *,
+        provider: Provider,
+        parts: ExecutionParts,
+        clock: Clock = SYSTEM_CLOCK,
+        tools: ToolLoop | None = None,
     ) -> None:
+        """``tools``: each pack goes through a tool loop with them (``tool_turns.py``)."""
         self._provider = provider
+        self._tools = tools
         self._clock = clock
         self._parts = parts
         self._settings = parts.settings
@@ -139,17 +154,28 @@ class RealtimeExecutor:
         Ctrl-C waits for it instead of dropping an answered call.
         """
         await self._respect_rate_limits(pack)
-        start_id = await self._parts.recorder.start_call(
-            pack, request, input_tokens=self._parts.layout.input_tokens(request), attempt=attempt
-        )
-        started = self._clock.now()
+        current = OpenCall()
         try:
-            response = await self._provider.complete(request)
+            if self._tools is None:
+                current.start_id = await self._parts.recorder.start_call(
+                    pack,
+                    request,
+                    input_tokens=self._parts.layout.input_tokens(request),
+                    attempt=attempt,
+                )
+                current.started = self._clock.now()
+                answer: ModelResponse | LoopEnd = await self._provider.complete(request)
+            else:
+                answer = await send_through_tools(
+                    provider=self._provider, parts=self._parts, tools=self._tools,
+                    clock=self._clock, pack=pack, request=request, attempt=attempt,
+                    current=current,
+                )  # fmt: skip
         except TransientProviderError as failure:
             self.stats.transient_errors += 1
             self._limit.throttled()
             with anyio.CancelScope(shield=True):
-                await self._record_unanswered(pack, "error", failure, started, attempt, start_id)
+                await self._record_unanswered(pack, "error", failure, attempt, current)
             if isinstance(failure, ProviderUnreachable) and not self._warm:
                 # Never reached in this run: a wrong address or a server that is not up,
                 # which retrying for minutes would only hide.
@@ -157,19 +183,25 @@ class RealtimeExecutor:
             return failure
         except ProviderRejected as failure:
             with anyio.CancelScope(shield=True):
-                await self._record_unanswered(pack, "rejected", failure, started, attempt, start_id)
+                await self._record_unanswered(pack, "rejected", failure, attempt, current)
                 retry = await self._parts.retry_or_fail(pack.blocks, str(failure), smaller=False)
             return retry
         with anyio.CancelScope(shield=True):
             self._limit.succeeded()
-            self.stats.calls += 1
-            if response.rate_limits is not None:
-                self._rate_limits = response.rate_limits
             self._warm = True
+            if isinstance(answer, LoopEnd):
+                # Every turn is stored; the blocks go out again, or fail once out of attempts.
+                return await self._parts.retry_or_fail(
+                    pack.blocks, f"tool loop stopped: {answer.value}", smaller=False
+                )
+            self.stats.calls += 1
+            if answer.rate_limits is not None:
+                self._rate_limits = answer.rate_limits
             call = self._parts.recorder.call_record(
-                pack, status="ok", started=started, attempt=attempt, start_id=start_id
-            )
-            retry = await self._parts.take_answer(pack, response, call)
+                pack, status="ok", started=current.started, attempt=attempt,
+                start_id=current.start_id,
+            )  # fmt: skip
+            retry = await self._parts.take_answer(pack, answer, call)
         return retry
 
     async def _record_unanswered(
@@ -177,13 +209,12 @@ class RealtimeExecutor:
         pack: Pack,
         status: str,
         failure: Exception,
-        started: float,
         attempt: int,
-        start_id: int,
+        current: OpenCall,
     ) -> None:
         call = self._parts.recorder.call_record(
-            pack, status=status, error=str(failure), started=started, attempt=attempt,
-            start_id=start_id,
+            pack, status=status, error=str(failure), started=current.started, attempt=attempt,
+            start_id=current.start_id,
         )  # fmt: skip
         await self._parts.recorder.record_unanswered(call)
 

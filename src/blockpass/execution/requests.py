@@ -6,15 +6,23 @@ one cache key, the task's fingerprint; the TTL follows the expected gap between 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 from blockpass.layout import build_request, choose_ttl
 from blockpass.packing import Pack
-from blockpass.providers.base import CacheTtl, ModelProfile, ModelRequest, PartKind
+from blockpass.providers.base import (
+    AssistantTurn,
+    CacheTtl,
+    ModelProfile,
+    ModelRequest,
+    PartKind,
+    Turn,
+)
 from blockpass.providers.tooldefs import longest_wire_form, result_tool
 from blockpass.task import Task
 
-__all__ = ["RequestLayout"]
+__all__ = ["RequestLayout", "turn_text"]
 
 
 class RequestLayout:
@@ -55,8 +63,18 @@ class RequestLayout:
 
     def input_tokens(self, request: ModelRequest) -> int:
         """The request's input as this run counts tokens: prefix, the parts after it (a
-        pack's context, the pack) and the result tool."""
+        pack's context, the pack), the result tool, and a tool loop's tools and turns."""
         after_prefix = sum(
             self._count(part.text) for part in request.parts if part.kind is not PartKind.PREFIX
         )
-        return self.prefix_tokens + after_prefix + self._tool_tokens
+        tools = sum(self._count(longest_wire_form(tool)) for tool in request.tools)
+        turns = sum(self._count(turn_text(turn)) for turn in request.turns)
+        return self.prefix_tokens + after_prefix + self._tool_tokens + tools + turns
+
+
+def turn_text(turn: Turn) -> str:
+    """What a conversation turn puts before the model: its text, calls and tool outputs."""
+    if isinstance(turn, AssistantTurn):
+        calls = (call.raw_arguments or json.dumps(call.arguments) for call in turn.tool_calls)
+        return "\n".join([turn.text, *calls])
+    return "\n".join(result.output for result in turn.results)

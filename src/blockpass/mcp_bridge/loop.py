@@ -114,9 +114,13 @@ async def run_tool_loop(
     *,
     limits: LoopLimits = LoopLimits(),
     breakpoint_ttl: CacheTtl = CacheTtl.FIVE_MINUTES,
+    on_send: Callable[[ModelRequest], Awaitable[None]] | None = None,
     on_turn: Callable[[LoopTurn], Awaitable[None]] | None = None,
 ) -> LoopOutcome:
-    """Run the loop for ``request`` (a pack's request, without tools of its own)."""
+    """Run the loop for ``request`` (a pack's request, without tools of its own).
+
+    ``on_send`` hears of each request just before it goes out (a run stores it as a call
+    started), ``on_turn`` of each response as it comes back."""
     if not provider.profile.tools:
         raise UserInputError(
             f"model {provider.profile.id!r} cannot call tools: run it without MCP servers"
@@ -131,6 +135,8 @@ async def run_tool_loop(
             tools=catalog.definitions,
             turns=_with_breakpoint(conversation, request, breakpoint_ttl),
         )
+        if on_send is not None:
+            await on_send(sent)
         response = await provider.complete(sent)
         turns.append(LoopTurn(request=sent, response=response))
         if on_turn is not None:
