@@ -164,10 +164,12 @@ def _run_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     parser.add_argument("--verbose", action="store_true", help="one line per stored call")
     parser.add_argument(
         "--mode",
-        choices=["auto", "realtime", "batch"],
+        choices=["auto", "realtime", "batch", "agentic"],
         default="auto",
         help="realtime calls, or the provider's Batch API at half price (minutes to 24 h); "
-        "auto: batch for jobs of at least --batch-threshold blocks to send and no --deadline",
+        "auto: batch for jobs of at least --batch-threshold blocks to send and no --deadline; "
+        "agentic: realtime, the guide's core cached and a search_style_rules tool the model "
+        "looks the other rules up with (needs --guide)",
     )
     parser.add_argument(
         "--mcp",

@@ -21,7 +21,7 @@ from blockpass.errors import UserInputError
 from blockpass.execution.batch import BatchSettings
 from blockpass.execution.realtime import ExecutionSettings
 from blockpass.mcp_bridge.client import parse_server_address
-from blockpass.pipeline import JobSpec, Mode
+from blockpass.pipeline import ContextMode, JobSpec, Mode
 from blockpass.prefilter import PrefilterSettings
 from blockpass.prices import PriceTable, job_prices
 from blockpass.providers import VENDORS, Connection, RehearsalSettings, parse_connection
@@ -91,6 +91,10 @@ def job_spec(
     )
 
 
+# Not a way of sending (``Mode``) but a way of giving the model its rules, in realtime.
+AGENTIC = "agentic"
+
+
 def with_run_options(
     spec: JobSpec,
     args: argparse.Namespace,
@@ -109,7 +113,8 @@ def with_run_options(
     )
     return replace(
         spec,
-        mode=Mode(args.mode),
+        mode=Mode.REALTIME if args.mode == AGENTIC else Mode(args.mode),
+        context=ContextMode.AGENTIC if args.mode == AGENTIC else spec.context,
         batch=batch,
         batch_threshold=args.batch_threshold,
         on_batch_submitted=on_batch_submitted,

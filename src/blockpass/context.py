@@ -46,11 +46,14 @@ __all__ = [
 
 class ContextMode(StrEnum):
     """``full``: the whole guide in the cached prefix; ``retrieve``: core units in the
-    prefix, retrieved units per pack; ``auto``: whichever ``estimate`` prices lower."""
+    prefix, retrieved units per pack; ``auto``: whichever ``estimate`` prices lower;
+    ``agentic``: core units in the prefix, and a ``search_style_rules`` tool the model looks
+    the others up with (``mcp_bridge/rule_tools.py``), in a tool loop per pack."""
 
     FULL = "full"
     RETRIEVE = "retrieve"
     AUTO = "auto"
+    AGENTIC = "agentic"
 
 
 class Fallback(StrEnum):

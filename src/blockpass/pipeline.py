@@ -52,6 +52,7 @@ from blockpass.job_outcome import ContextReport, JobOutcome, ThisRun, finish_job
 from blockpass.lanes import Lanes
 from blockpass.mcp_bridge.client import ServerAddress
 from blockpass.mcp_bridge.loop import LoopLimits
+from blockpass.mcp_bridge.rule_tools import StyleRuleTools
 from blockpass.prefilter import PrefilterSettings, prefilter
 from blockpass.prices import PriceTable
 from blockpass.progress import Spend, SpendMeter
@@ -153,10 +154,16 @@ async def run_job(
     job, only once the inputs have been read: bad input leaves no run directory behind.
     """
     lanes = models if isinstance(models, Lanes) else Lanes.one(models)
-    if spec.mcp_servers and spec.mode is Mode.BATCH:
+    agentic = spec.context is ContextMode.AGENTIC
+    if (spec.mcp_servers or agentic) and spec.mode is Mode.BATCH:
         raise UserInputError(
-            "--mcp needs --mode realtime: a provider batch sends each request once and cannot"
-            " hand tool results back to the model"
+            f"{'--mcp' if spec.mcp_servers else 'agentic mode'} needs --mode realtime: a"
+            " provider batch sends each request once and cannot hand tool results back to the"
+            " model"
+        )
+    if spec.mcp_servers and agentic:
+        raise UserInputError(
+            "agentic mode serves its own search_style_rules tool: run it without --mcp"
         )
     inputs, blocks, task, check = read_job_inputs(spec)
     for lane in lanes.lanes:
@@ -263,10 +270,16 @@ async def _run_with_store(
             large=total >= spec.batch_threshold,
             deadline=spec.batch.deadline,
             open_batches=any(batch.belongs_to(lane_run.parts.lane) for batch in open_batches),
-            has_api=lane_run.lane.provider.batches is not None and not spec.mcp_servers,
+            has_api=lane_run.lane.provider.batches is not None
+            and not (spec.mcp_servers or choice.mode is ContextMode.AGENTIC),
         )
     job_tools = open_job_tools(
-        spec.mcp_servers, limits=spec.tool_limits, server_log=spec.out_dir / "mcp-servers.log"
+        spec.mcp_servers,
+        limits=spec.tool_limits,
+        server_log=spec.out_dir / "mcp-servers.log",
+        own=None
+        if choice.guide is None or choice.mode is not ContextMode.AGENTIC
+        else StyleRuleTools(choice.guide.index, core=choice.guide.core_ids),
     )
     async with job_tools as tools, anyio.create_task_group() as group:
         for lane_run in lane_runs:
@@ -340,6 +353,8 @@ async def _choose_context(
             on_build=spec.on_index_build,
         )
     )
+    if spec.context is ContextMode.AGENTIC:
+        return ContextChoice(mode=ContextMode.AGENTIC, reason="asked for", guide=guide), None
     chosen = (await store.settings()).get("context")
     if spec.context is ContextMode.AUTO and chosen in (ContextMode.FULL, ContextMode.RETRIEVE):
         reason = "chosen when the run started"

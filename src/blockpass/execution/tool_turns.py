@@ -37,10 +37,18 @@ class ToolLoop:
 
 @asynccontextmanager
 async def open_job_tools(
-    servers: Sequence[ServerAddress], *, limits: LoopLimits, server_log: Path
+    servers: Sequence[ServerAddress],
+    *,
+    limits: LoopLimits,
+    server_log: Path,
+    own: ToolRunner | None = None,
 ) -> AsyncIterator[ToolLoop | None]:
-    """The job's MCP servers, connected once for all its packs; None without servers.
-    What launched servers write to stderr is appended to ``server_log``."""
+    """The job's MCP servers, connected once for all its packs, or ``own`` tools served
+    in-process; None without either. What launched servers write to stderr is appended to
+    ``server_log``."""
+    if own is not None:
+        yield ToolLoop(runner=own, limits=limits)
+        return
     if not servers:
         yield None
         return

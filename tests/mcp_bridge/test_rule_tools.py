@@ -1,0 +1,150 @@
+"""Agentic runs: the core cached, and the rules looked up through blockpass's own
+``search_style_rules``, whose bad arguments are tool errors the model can read."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from blockpass.context import ContextMode
+from blockpass.errors import UserInputError
+from blockpass.guide_retrieval import open_guide_index
+from blockpass.ledger import TOOL_TURN
+from blockpass.mcp_bridge.rule_tools import MAX_K, SEARCH_TOOL, StyleRuleTools
+from blockpass.pipeline import JobSpec, Mode, RetrievalSettings, read_job_inputs, run_job
+from blockpass.prices import load_prices
+from blockpass.providers import model_profile, open_adapter
+from blockpass.providers.base import ModelRequest, ModelResponse, Provider, ToolCall
+from blockpass.sandbox import DEFAULT_API_KEY, SandboxConfig
+from blockpass.store import open_run_store
+from tests.conftest import GUIDE_PAGES
+from tests.execution.wrapped import WrappedProvider
+from tests.mcp_bridge.support import stdio_server
+from tests.sandbox.support import StartSandbox
+
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
+
+PARAGRAPHS = (
+    "You can utilize the widget service in order to configure the cluster.",
+    "Please click on the Save button, and then you will see the results of the query.",
+    "It is very important to note that the configuration file must be edited carefully.",
+)
+
+
+class RecordingProvider(WrappedProvider):
+    def __init__(self, inner: Provider) -> None:
+        super().__init__(inner)  # type: ignore[arg-type]
+        self.requests: list[ModelRequest] = []
+
+    async def complete(self, request: ModelRequest) -> ModelResponse:
+        self.requests.append(request)
+        return await super().complete(request)
+
+
+@pytest.fixture
+def small_guide(tmp_path: Path, shared_data: Path) -> Path:
+    folder = tmp_path / "guide"
+    folder.mkdir()
+    for page in GUIDE_PAGES:
+        shutil.copy(shared_data / "guides" / "18f-content-guide" / "our-approach" / page, folder)
+    return folder
+
+
+@pytest.fixture
+async def provider(
+    start_sandbox: StartSandbox, google_rules: Path
+) -> AsyncIterator[RecordingProvider]:
+    running = start_sandbox(SandboxConfig(rules=google_rules))
+    inner = open_adapter(
+        model_profile("claude-sonnet-4-5"),
+        api_key=DEFAULT_API_KEY,
+        base_url=running.server.base_url,
+        name="sandbox",
+    )
+    yield RecordingProvider(inner)
+    await inner.aclose()
+
+
+def agentic_spec(tmp_path: Path, guide: Path, **options: object) -> JobSpec:
+    document = tmp_path / "doc.md"
+    document.write_text("\n\n".join(PARAGRAPHS) + "\n")
+    return JobSpec(
+        inputs=[document],
+        guide=guide,
+        out_dir=tmp_path / "out",
+        context=ContextMode.AGENTIC,
+        retrieval=RetrievalSettings(k=3, wide_k=6),
+        index_dir=tmp_path / "indexes",
+        **options,  # type: ignore[arg-type]
+    )
+
+
+async def test_an_agentic_run_caches_the_core_and_looks_rules_up_through_its_own_tool(
+    provider: RecordingProvider, tmp_path: Path, small_guide: Path
+) -> None:
+    outcome = await run_job(agentic_spec(tmp_path, small_guide), provider, load_prices())
+
+    first, answer = provider.requests
+    assert [tool.name for tool in first.tools] == [SEARCH_TOOL]
+    assert 'part="core"' in first.parts[0].text
+    assert "<rule id=" not in "".join(part.text for part in first.parts[1:])
+    # The answering turn carries what the lookups found, as retrieve mode's units.
+    looked_up = "".join(
+        result.output for turn in answer.turns for result in getattr(turn, "results", ())
+    )
+    assert '<rule id="' in looked_up
+    async with open_run_store(tmp_path / "out") as store:
+        calls = await store.calls()
+        settings = await store.settings()
+    assert [call.status for call in calls] == [TOOL_TURN, "ok"]
+    assert settings["context"] == "agentic"
+    assert outcome.outcomes == {"result": len(PARAGRAPHS)}
+    assert outcome.report.retry_calls == 0
+
+
+async def test_agentic_mode_is_refused_with_batch_mode_and_with_mcp_servers(
+    provider: RecordingProvider, tmp_path: Path, small_guide: Path
+) -> None:
+    with pytest.raises(UserInputError, match="agentic mode needs --mode realtime"):
+        await run_job(agentic_spec(tmp_path, small_guide, mode=Mode.BATCH), provider, load_prices())
+    servers = (stdio_server("rules"),)
+    with pytest.raises(UserInputError, match="run it without --mcp"):
+        await run_job(
+            agentic_spec(tmp_path, small_guide, mcp_servers=servers), provider, load_prices()
+        )
+    assert provider.requests == []
+
+
+@pytest.mark.parametrize(
+    ("arguments", "error"),
+    [
+        ({"k": 3}, "text must be a non-empty string"),
+        ({"text": "   ", "k": 3}, "text must be a non-empty string"),
+        ({"text": "utilize", "k": MAX_K + 1}, f"k must be a whole number from 1 to {MAX_K}"),
+        ({"text": "utilize", "k": 0}, "k must be a whole number"),
+        ({"text": "utilize", "k": True}, "k must be a whole number"),
+        ({"text": "utilize", "k": "3"}, "k must be a whole number"),
+        ({"text": "utilize", "k": 3, "filter": "x"}, "unknown argument 'filter'"),
+    ],
+)
+async def test_bad_search_arguments_are_tool_errors_that_say_what_is_wrong(
+    tmp_path: Path, small_guide: Path, arguments: dict[str, object], error: str
+) -> None:
+    spec = agentic_spec(tmp_path, small_guide)
+    _, _, task, _ = read_job_inputs(spec)
+    guide = open_guide_index(
+        task, small_guide, cache_dir=tmp_path / "indexes", settings=spec.retrieval
+    )
+    tools = StyleRuleTools(guide.index, core=guide.core_ids)
+    result = await tools.call(ToolCall(id="c1", name=SEARCH_TOOL, arguments=arguments))
+    assert result.is_error
+    assert result.output.startswith(error)
+    found = await tools.call(
+        ToolCall(id="c2", name=SEARCH_TOOL, arguments={"text": "utilize", "k": 2})
+    )
+    assert not found.is_error
+    assert found.output.count('<rule id="') == 2
+    assert not any(f'<rule id="{unit_id}"' in found.output for unit_id in guide.core_ids)
