@@ -123,6 +123,8 @@ class Document:
 
 REUSED = "reused"
 RULES = "rules"
+# A result an outside agent submitted through the MCP server (``mcp_bridge/run_desk.py``).
+BY_AGENT = "submitted by an MCP client"
 
 
 class Verdict(StrEnum):
@@ -155,7 +157,7 @@ class BlockResult:
     the record and never applied. `call_id` names the provider call that produced a result.
     `reason` says why a block was skipped or failed; on a result, it says where a result
     that no call of this run produced came from (`REUSED`: an earlier result for the same
-    text and task; `RULES`: the rule engine alone).
+    text and task; `RULES`: the rule engine alone; `BY_AGENT`: an MCP client).
     """
 
     block_id: str

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from blockpass.blocks import REUSED, RULES, Block, BlockResult, Outcome
+from blockpass.blocks import BY_AGENT, REUSED, RULES, Block, BlockResult, Outcome
 from blockpass.ledger import CostReport
 from blockpass.packing import DEFAULT_OUTPUT_ESTIMATE, block_input_tokens
 from blockpass.prices import ModelPrices
@@ -41,6 +41,8 @@ class Breakdown:
     saved_by_rules: Decimal
     saved_by_caching_and_packing: Decimal
     output_per_unsent_block: float
+    # Done by MCP clients through ``blockpass mcp serve``: not sent, not paid for by the run.
+    by_agents: int = 0
 
     @property
     def ratio(self) -> float | None:
@@ -53,6 +55,7 @@ class Breakdown:
             "skipped": dict(sorted(self.skipped.items())),
             "reused": self.reused,
             "by_rules": self.by_rules,
+            "by_agents": self.by_agents,
             "sent_to_model": self.sent,
             "failed": self.failed,
             "baseline_all_blocks_usd": str(self.baseline_all),
@@ -101,6 +104,8 @@ def breakdown(
             settled["failed"] += 1
         elif result.call_id is not None:
             settled["sent"] += 1
+        elif result.reason == BY_AGENT:
+            settled[BY_AGENT] += 1
         elif result.reason in (REUSED, RULES):
             settled[result.reason] += 1
             saved[result.reason] += baseline(block)
@@ -109,6 +114,7 @@ def breakdown(
         skipped=dict(skipped),
         reused=settled[REUSED],
         by_rules=settled[RULES],
+        by_agents=settled[BY_AGENT],
         sent=settled["sent"],
         failed=settled["failed"],
         baseline_all=report.baseline.total + sum(saved.values(), Decimal(0)),
@@ -130,7 +136,9 @@ def breakdown_sections(summary: Breakdown) -> tuple[Pairs, list[tuple[str, str, 
             "blocks",
             f"{summary.blocks:,}: {summary.sent:,} sent to the model, "
             f"{sum(summary.skipped.values()):,} skipped, {summary.reused:,} reused, "
-            f"{summary.by_rules:,} by the rule engine, {summary.failed:,} failed",
+            f"{summary.by_rules:,} by the rule engine, "
+            + (f"{summary.by_agents:,} by MCP clients, " if summary.by_agents else "")
+            + f"{summary.failed:,} failed",
         ),
         ("skipped", skipped or "none"),
         ("baseline, all", f"{usd(summary.baseline_all)}  (one uncached call for every block)"),
