@@ -198,6 +198,12 @@ def _rules(args: argparse.Namespace) -> int:
     return rules_command(args)
 
 
+def _mcp(args: argparse.Namespace) -> int:
+    from blockpass.cli_mcp import mcp_command
+
+    return mcp_command(args)
+
+
 def _first(group: BaseExceptionGroup[BaseException]) -> BaseException:
     error = group.exceptions[0]
     return _first(error) if isinstance(error, BaseExceptionGroup) else error
@@ -212,6 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "sandbox": _run_sandbox,
         "webhooks": _webhooks,
         "rules": _rules,
+        "mcp": _mcp,
     }
     try:
         return handlers[args.command](args)
