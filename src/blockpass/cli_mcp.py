@@ -82,6 +82,8 @@ async def _serve(args: argparse.Namespace, index: RuleIndex | None) -> None:
 
     store = await open_sqlite_store(args.out)
     try:
+        if not await store.join_run():
+            raise UserInputError(f"{args.out}: no run was ever started in it")
         server = build_server(store, args.out, index, lease_seconds=args.lease_seconds)
         if args.http is None:
             await server.run_stdio_async()

@@ -451,3 +451,23 @@ async def test_a_version_1_store_gains_the_batch_tables_when_opened(tmp_path: Pa
     store = await open_sqlite_store(tmp_path)
     assert await store.batches() == []
     await store.close()
+
+
+async def test_a_second_connection_joins_the_run_and_its_results_carry_the_runs_fingerprint(
+    store: RunStore, stores: StoreFactory
+) -> None:
+    (block,) = await put_numbered_blocks(store, 1)
+    joining = await stores.open()
+    assert await joining.join_run()
+    await joining.record_results([make_result(block)])
+
+    assert (await store.results())[block.id].outcome is Outcome.RESULT
+    assert await store.lookup_previous_results([block.content_hash], FINGERPRINT)
+    assert await joining.settings() == SETTINGS
+
+
+async def test_joining_a_store_no_run_was_opened_in_binds_nothing(stores: StoreFactory) -> None:
+    fresh = await stores.open("never-opened")
+    assert not await fresh.join_run()
+    with pytest.raises(RuntimeError, match="open_run must be called"):
+        await fresh.record_results([])

@@ -58,6 +58,8 @@ class Submitted:
 
 
 class RunDesk:
+    """On a store bound to its run (``RunStore.join_run``)."""
+
     def __init__(self, store: RunStore, *, worker: str, lease_seconds: float) -> None:
         self._store = store
         self._worker = worker

@@ -18,7 +18,6 @@ No ``from __future__ import annotations`` here: the SDK reads the tools' annotat
 name values of ``build_server`` (the run's name), so they must be evaluated where defined.
 """
 
-
 import os
 import secrets
 from pathlib import Path
@@ -132,7 +131,6 @@ def build_server(
                 for hit in found.hits
             ]
         )
-
 
     async def get_block_batch(
         run: Annotated[str, Field(description=f"the run's name: {run_name!r}")],

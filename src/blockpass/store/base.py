@@ -250,6 +250,12 @@ class RunStore(Protocol):
         """The settings of the latest `open_run`; empty before the first."""
         ...
 
+    async def join_run(self) -> bool:
+        """Bind the store to the run an earlier `open_run` recorded, settings unchanged, for
+        a worker that only hands out blocks and adds results (``blockpass mcp serve``);
+        False, and nothing bound, when no run was ever opened here."""
+        ...
+
     async def put_blocks(self, blocks: Sequence[Block]) -> None:
         """Insert or update blocks by id; calling it again with the same blocks is a no-op."""
         ...

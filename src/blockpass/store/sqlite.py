@@ -329,6 +329,17 @@ class SqliteRunStore:
         await self._run(work, write=True)
         self._fingerprints = LaneFingerprints(run=fingerprint, lanes=dict(lanes or {}))
 
+    async def join_run(self) -> bool:
+        def work(connection: sqlite3.Connection) -> str | None:
+            row = connection.execute("SELECT fingerprint FROM run").fetchone()
+            return None if row is None else str(row[0])
+
+        fingerprint = await self._run(work)
+        if fingerprint is None:
+            return False
+        self._fingerprints = LaneFingerprints(run=fingerprint, lanes={})
+        return True
+
     async def settings(self) -> dict[str, str]:
         def work(connection: sqlite3.Connection) -> dict[str, str]:
             row = connection.execute("SELECT settings FROM run").fetchone()
