@@ -7,6 +7,7 @@ Bad values are bad input: each raises a ``UserInputError`` naming the option.
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -16,12 +17,14 @@ from typing import TYPE_CHECKING
 
 from blockpass.blocks import BlockKind
 from blockpass.cli_arguments import DEFAULT_PROVIDER, PROVIDER_VARIABLE
+from blockpass.cli_rules import default_cache_dir
+from blockpass.context import ContextMode, RetrievalSettings
 from blockpass.documents import SkippedInputs
 from blockpass.errors import UserInputError
 from blockpass.execution.batch import BatchSettings
 from blockpass.execution.realtime import ExecutionSettings
 from blockpass.mcp_bridge.client import parse_server_address
-from blockpass.pipeline import ContextMode, JobSpec, Mode
+from blockpass.pipeline import JobSpec, Mode
 from blockpass.prefilter import PrefilterSettings
 from blockpass.prices import PriceTable, job_prices
 from blockpass.providers import VENDORS, Connection, RehearsalSettings, parse_connection
@@ -52,6 +55,10 @@ def prices(args: argparse.Namespace, chosen: Connection) -> PriceTable:
         price_as=args.price_as,
         stated_profile=chosen.priced_by_user,
     )
+
+
+# Blocks retrieval is unsure of are retrieved again with this many times K.
+WIDE_K_FACTOR = 3
 
 
 def job_spec(
@@ -88,6 +95,10 @@ def job_spec(
         ),
         on_input_skipped=on_input_skipped,
         on_folder_summary=on_folder_summary,
+        context=ContextMode(args.context),
+        retrieval=RetrievalSettings(k=args.k, wide_k=max(args.k, WIDE_K_FACTOR * args.k)),
+        core=tuple(args.core),
+        index_dir=args.cache_dir or default_cache_dir(os.environ),
     )
 
 
@@ -111,6 +122,11 @@ def with_run_options(
         max_requests=args.max_batch_requests,
         max_blocks=args.batch_max_blocks,
     )
+    if args.mode == AGENTIC and args.context != ContextMode.FULL.value:
+        raise UserInputError(
+            "--mode agentic gives the model a search tool instead of retrieved sections:"
+            " leave --context out"
+        )
     return replace(
         spec,
         mode=Mode.REALTIME if args.mode == AGENTIC else Mode(args.mode),
