@@ -20,14 +20,14 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import asdict, replace
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
-from typing import IO, Any, Self, TypeVar
+from typing import IO, Self, TypeVar
 
 import anyio.to_thread
 
-from blockpass.blocks import Block, BlockKind, BlockResult, Edit, Outcome, Span, Verdict
+from blockpass.blocks import Block, BlockResult
 from blockpass.errors import UserInputError
 from blockpass.files import run_directory_errors
 from blockpass.store import sqlite_workers
@@ -41,7 +41,25 @@ from blockpass.store.base import (
     RunStore,
     StoredBatch,
 )
-from blockpass.usage import Usage
+from blockpass.store.table_rows import (
+    BATCH_COLUMNS,
+    BLOCK_COLUMNS,
+    CALL_COLUMNS,
+    CALL_FIELDS,
+    FINAL_BATCH_STATES,
+    RESULT_COLUMNS,
+    START_FIELDS,
+    USAGE_FIELDS,
+    batch_from_row,
+    block_from_row,
+    block_row,
+    call_from_row,
+    call_row,
+    result_from_row,
+    result_row,
+    start_from_row,
+    start_row,
+)
 
 __all__ = [
     "RUN_FILE_NAME",
@@ -120,33 +138,11 @@ _START_SCHEMA = (
         input_tokens INTEGER NOT NULL, max_output INTEGER NOT NULL, cache_ttl TEXT NOT NULL,
         started_at REAL NOT NULL, call_id INTEGER REFERENCES calls (id))""",
 )
-_START_FIELDS: tuple[str, ...] = ("pack_id", "provider", "model", "block_ids", "attempt")
-_START_FIELDS += ("input_tokens", "max_output", "cache_ttl", "started_at")
-_BATCH_COLUMNS = (
-    "id, label, provider, remote_id, state, remote_status, priming,"
-    " created_at, submitted_at, ended_at"
-)
-_FINAL_BATCH_STATES = tuple(
-    state.value for state in (BatchState.COLLECTED, BatchState.ABANDONED, BatchState.UNPROVEN)
-)
-
-_BLOCK_COLUMNS = (
-    "id, document_id, block_index, kind, text, content_hash,"
-    " span_start, span_end, span_line, span_column"
-)
-# Named as the fields of CallRecord and Usage, so rows convert by name.
-_CALL_FIELDS: tuple[str, ...] = ("pack_id", "provider", "model", "batch", "status", "error")
-_CALL_FIELDS += ("attempt", "started_at", "finished_at")
-_USAGE_FIELDS = ("uncached_input", "cache_write_5m", "cache_write_1h", "cache_read", "output")
-_CALL_COLUMNS = ", ".join((*_CALL_FIELDS, *_USAGE_FIELDS))
 _INSERT_CALL = (
-    f"INSERT INTO calls ({_CALL_COLUMNS})"
-    f" VALUES ({', '.join('?' * (len(_CALL_FIELDS) + len(_USAGE_FIELDS)))})"
+    f"INSERT INTO calls ({CALL_COLUMNS})"
+    f" VALUES ({', '.join('?' * (len(CALL_FIELDS) + len(USAGE_FIELDS)))})"
 )
-_RESULT_COLUMNS = (
-    "block_id, content_hash, outcome, verdict, edits, notes, rejected_edits, reason, call_id"
-)
-_UPSERT_BLOCK = f"""INSERT INTO blocks ({_BLOCK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+_UPSERT_BLOCK = f"""INSERT INTO blocks ({BLOCK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (id) DO UPDATE SET document_id = excluded.document_id,
         block_index = excluded.block_index, kind = excluded.kind, text = excluded.text,
         content_hash = excluded.content_hash, span_start = excluded.span_start,
@@ -154,7 +150,7 @@ _UPSERT_BLOCK = f"""INSERT INTO blocks ({_BLOCK_COLUMNS}) VALUES (?, ?, ?, ?, ?,
         span_column = excluded.span_column"""
 # The WHERE clause is the at-most-one-result rule: only a non-final row, or a row about
 # other content, gives way. Statements that hit it change no row, which rowcount shows.
-_UPSERT_RESULT = f"""INSERT INTO results ({_RESULT_COLUMNS}, fingerprint, recorded_at)
+_UPSERT_RESULT = f"""INSERT INTO results ({RESULT_COLUMNS}, fingerprint, recorded_at)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (block_id) DO UPDATE SET content_hash = excluded.content_hash,
         fingerprint = excluded.fingerprint, outcome = excluded.outcome,
@@ -324,13 +320,13 @@ class SqliteRunStore:
         return await self._run(work)
 
     async def put_blocks(self, blocks: Sequence[Block]) -> None:
-        rows = [_block_row(block) for block in blocks]
+        rows = [block_row(block) for block in blocks]
         await self._run(lambda connection: connection.executemany(_UPSERT_BLOCK, rows), write=True)
 
     async def blocks(self) -> list[Block]:
         def work(connection: sqlite3.Connection) -> list[Block]:
-            query = f"SELECT {_BLOCK_COLUMNS} FROM blocks ORDER BY document_id, block_index"
-            return [_block_from_row(row) for row in connection.execute(query)]
+            query = f"SELECT {BLOCK_COLUMNS} FROM blocks ORDER BY document_id, block_index"
+            return [block_from_row(row) for row in connection.execute(query)]
 
         return await self._run(work)
 
@@ -341,13 +337,10 @@ class SqliteRunStore:
         )
 
     async def start_call(self, start: CallStart) -> int:
-        row = tuple(
-            json.dumps(start.block_ids) if name == "block_ids" else getattr(start, name)
-            for name in _START_FIELDS
-        )
+        row = start_row(start)
         query = (
-            f"INSERT INTO call_starts ({', '.join(_START_FIELDS)})"
-            f" VALUES ({', '.join('?' * len(_START_FIELDS))})"
+            f"INSERT INTO call_starts ({', '.join(START_FIELDS)})"
+            f" VALUES ({', '.join('?' * len(START_FIELDS))})"
         )
 
         def work(connection: sqlite3.Connection) -> int:
@@ -359,10 +352,10 @@ class SqliteRunStore:
 
     async def call_starts(self, *, open_only: bool = False) -> list[CallStart]:
         where = "WHERE call_id IS NULL" if open_only else ""
-        query = f"SELECT id, {', '.join(_START_FIELDS)}, call_id FROM call_starts {where}"
+        query = f"SELECT id, {', '.join(START_FIELDS)}, call_id FROM call_starts {where}"
 
         def work(connection: sqlite3.Connection) -> list[CallStart]:
-            return [_start_from_row(row) for row in connection.execute(query + " ORDER BY id")]
+            return [start_from_row(row) for row in connection.execute(query + " ORDER BY id")]
 
         return await self._run(work)
 
@@ -372,8 +365,8 @@ class SqliteRunStore:
 
     async def results(self) -> dict[str, BlockResult]:
         def work(connection: sqlite3.Connection) -> dict[str, BlockResult]:
-            rows = connection.execute(f"SELECT {_RESULT_COLUMNS} FROM results")
-            return {row[0]: _result_from_row(row) for row in rows}
+            rows = connection.execute(f"SELECT {RESULT_COLUMNS} FROM results")
+            return {row[0]: result_from_row(row) for row in rows}
 
         return await self._run(work)
 
@@ -383,8 +376,8 @@ class SqliteRunStore:
             query = "SELECT call_id, block_id FROM call_blocks ORDER BY call_id, position"
             for call_id, block_id in connection.execute(query):
                 carried.setdefault(call_id, []).append(block_id)
-            rows = connection.execute(f"SELECT id, {_CALL_COLUMNS} FROM calls ORDER BY id")
-            return [_call_from_row(row, tuple(carried.get(row[0], ()))) for row in rows]
+            rows = connection.execute(f"SELECT id, {CALL_COLUMNS} FROM calls ORDER BY id")
+            return [call_from_row(row, tuple(carried.get(row[0], ()))) for row in rows]
 
         return await self._run(work)
 
@@ -398,12 +391,12 @@ class SqliteRunStore:
             for start in range(0, len(wanted), _LOOKUP_CHUNK):
                 chunk = wanted[start : start + _LOOKUP_CHUNK]
                 query = (
-                    f"SELECT {_RESULT_COLUMNS} FROM results WHERE outcome = 'result'"
+                    f"SELECT {RESULT_COLUMNS} FROM results WHERE outcome = 'result'"
                     f" AND fingerprint = ? AND content_hash IN ({', '.join('?' * len(chunk))})"
                     " ORDER BY block_id"
                 )
                 for row in connection.execute(query, (fingerprint, *chunk)):
-                    result = _result_from_row(row)
+                    result = result_from_row(row)
                     found.setdefault(result.content_hash, result)
             return found
 
@@ -450,17 +443,17 @@ class SqliteRunStore:
             assignments.append(f"{stamp} = COALESCE({stamp}, ?)")
         query = (
             f"UPDATE batches SET {', '.join(assignments)}"
-            f" WHERE id = ? AND state NOT IN ({', '.join('?' * len(_FINAL_BATCH_STATES))})"
+            f" WHERE id = ? AND state NOT IN ({', '.join('?' * len(FINAL_BATCH_STATES))})"
         )
         values: tuple[object, ...] = (state.value, remote_id, remote_status)
         values += (time.time(),) if stamp is not None else ()
-        values += (batch_id, *_FINAL_BATCH_STATES)
+        values += (batch_id, *FINAL_BATCH_STATES)
         await self._run(lambda connection: connection.execute(query, values), write=True)
 
     async def batches(self, *, open_only: bool = False) -> list[StoredBatch]:
-        where = f"WHERE state NOT IN ({', '.join('?' * len(_FINAL_BATCH_STATES))})"
+        where = f"WHERE state NOT IN ({', '.join('?' * len(FINAL_BATCH_STATES))})"
         if open_only:
-            return await self._run(lambda c: _read_batches(c, where, _FINAL_BATCH_STATES))
+            return await self._run(lambda c: _read_batches(c, where, FINAL_BATCH_STATES))
         return await self._run(lambda c: _read_batches(c, "", ()))
 
     async def batch_by_remote_id(self, remote_id: str) -> StoredBatch | None:
@@ -644,11 +637,7 @@ def _insert_call(
     results: Sequence[BlockResult],
     fingerprint: str,
 ) -> int:
-    call_row = (
-        *(getattr(call, name) for name in _CALL_FIELDS),
-        *(getattr(call.usage, name) for name in _USAGE_FIELDS),
-    )
-    call_id = connection.execute(_INSERT_CALL, call_row).lastrowid
+    call_id = connection.execute(_INSERT_CALL, call_row(call)).lastrowid
     assert call_id is not None
     connection.executemany(
         "INSERT INTO call_blocks (call_id, position, block_id) VALUES (?, ?, ?)",
@@ -666,8 +655,8 @@ def _insert_call(
 def _read_batches(
     connection: sqlite3.Connection, where: str, values: Sequence[object]
 ) -> list[StoredBatch]:
-    rows = connection.execute(f"SELECT {_BATCH_COLUMNS} FROM batches {where} ORDER BY id", values)
-    batches = [_batch_from_row(row) for row in rows.fetchall()]
+    rows = connection.execute(f"SELECT {BATCH_COLUMNS} FROM batches {where} ORDER BY id", values)
+    batches = [batch_from_row(row) for row in rows.fetchall()]
     if not batches:
         return []
     items: dict[int, list[BatchItemRecord]] = {batch.id: [] for batch in batches}
@@ -686,103 +675,13 @@ def _read_batches(
     return [replace(batch, items=tuple(items[batch.id])) for batch in batches]
 
 
-def _batch_from_row(row: Any) -> StoredBatch:
-    batch_id, label, provider, remote_id, state, remote_status, priming, *times = row
-    created_at, submitted_at, ended_at = times
-    return StoredBatch(
-        id=batch_id,
-        label=label,
-        provider=provider,
-        remote_id=remote_id,
-        state=BatchState(state),
-        remote_status=remote_status,
-        priming=bool(priming),
-        created_at=created_at,
-        submitted_at=submitted_at,
-        ended_at=ended_at,
-        items=(),
-    )
-
-
 def _upsert_results(
     connection: sqlite3.Connection, results: Sequence[BlockResult], fingerprint: str
 ) -> None:
     now = time.time()
-    rows = [(*_result_row(result), fingerprint, now) for result in results]
+    rows = [(*result_row(result), fingerprint, now) for result in results]
     if ignored := len(rows) - connection.executemany(_UPSERT_RESULT, rows).rowcount:
         _log.warning("kept the earlier result of %d block(s), ignored the newer one", ignored)
-
-
-def _block_row(block: Block) -> tuple[object, ...]:
-    span = block.span
-    where = (None,) * 4 if span is None else (span.start, span.end, span.line, span.column)
-    kind = block.kind.value
-    return (block.id, block.document_id, block.index, kind, block.text, block.content_hash, *where)
-
-
-def _block_from_row(row: Any) -> Block:
-    block_id, document_id, index, kind, text, content_hash, start, end, line, column = row
-    span = None if start is None else Span(start=start, end=end, line=line, column=column)
-    return Block(
-        id=block_id,
-        document_id=document_id,
-        index=index,
-        kind=BlockKind(kind),
-        text=text,
-        content_hash=content_hash,
-        span=span,
-    )
-
-
-def _start_from_row(row: Any) -> CallStart:
-    values = dict(zip(("id", *_START_FIELDS, "call_id"), row, strict=True))
-    values["block_ids"] = tuple(json.loads(values["block_ids"]))
-    return CallStart(**values)
-
-
-def _call_from_row(row: Any, block_ids: tuple[str, ...]) -> CallRecord:
-    values = dict(zip(("id", *_CALL_FIELDS), row, strict=False))
-    values["batch"] = bool(values["batch"])
-    usage = Usage(**dict(zip(_USAGE_FIELDS, row[-len(_USAGE_FIELDS) :], strict=True)))
-    return CallRecord(**values, block_ids=block_ids, usage=usage)
-
-
-# Most results carry no edits and no notes: the shortcuts for empty lists halve the time
-# to write and read 100,000 results.
-def _edits_json(edits: tuple[Edit, ...]) -> str:
-    return json.dumps([asdict(edit) for edit in edits], ensure_ascii=False) if edits else "[]"
-
-
-def _edits(text: str) -> tuple[Edit, ...]:
-    return () if text == "[]" else tuple(Edit(**item) for item in json.loads(text))
-
-
-def _result_row(result: BlockResult) -> tuple[object, ...]:
-    return (
-        result.block_id,
-        result.content_hash,
-        result.outcome.value,
-        None if result.verdict is None else result.verdict.value,
-        _edits_json(result.edits),
-        json.dumps(result.notes, ensure_ascii=False) if result.notes else "[]",
-        _edits_json(result.rejected_edits),
-        result.reason,
-        result.call_id,
-    )
-
-
-def _result_from_row(row: Any) -> BlockResult:
-    return BlockResult(
-        block_id=row[0],
-        content_hash=row[1],
-        outcome=Outcome(row[2]),
-        verdict=None if row[3] is None else Verdict(row[3]),
-        edits=_edits(row[4]),
-        notes=() if row[5] == "[]" else tuple(json.loads(row[5])),
-        rejected_edits=_edits(row[6]),
-        reason=row[7],
-        call_id=row[8],
-    )
 
 
 # mypy checks here that the class satisfies the protocol.
