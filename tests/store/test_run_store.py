@@ -9,7 +9,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from blockpass.blocks import Block, BlockKind, Edit, Outcome, Span, Verdict
+from blockpass.blocks import Block, BlockKind, BlockResult, Edit, Outcome, Span, Verdict
 from blockpass.errors import UserInputError
 from blockpass.store import (
     RUN_FILE_NAME,
@@ -449,3 +449,41 @@ async def test_a_version_1_store_gains_the_batch_tables_when_opened(tmp_path: Pa
     store = await open_sqlite_store(tmp_path)
     assert await store.batches() == []
     await store.close()
+
+
+async def test_workers_recording_the_same_blocks_at_once_keep_one_result_per_block(
+    stores: StoreFactory, store: RunStore
+) -> None:
+    blocks = await put_numbered_blocks(store, 20)
+    workers = [store]
+    for _ in range(3):
+        worker = await stores.open()
+        await worker.open_run(fingerprint=FINGERPRINT, settings=SETTINGS)
+        workers.append(worker)
+    verdicts = [Verdict.OK, Verdict.FLAG, Verdict.EDIT, Verdict.OK]
+
+    seen: list[BlockResult] = []
+
+    async def record(worker: RunStore, verdict: Verdict) -> None:
+        for block in blocks:
+            call = make_call((block.id,), pack_id=f"{verdict}-{block.id}")
+            await worker.record_call(call, [make_result(block, verdict=verdict)])
+            seen.append((await worker.results())[block.id])
+
+    async with anyio.create_task_group() as group:
+        for worker, verdict in zip(workers, verdicts, strict=True):
+            group.start_soon(record, worker, verdict)
+
+    calls = {call.id: call for call in await store.calls()}
+    results = await store.results()
+    # Every call was paid for and is stored; each block keeps the result of one call that
+    # carried it, the one every worker saw once its own call had committed: no later
+    # record replaced it. (Ids need not follow commit order: PostgreSQL hands them out at
+    # insert time.)
+    assert len(calls) == 4 * len(blocks)
+    for block in blocks:
+        kept = results[block.id]
+        assert kept.call_id is not None
+        assert calls[kept.call_id].pack_id == f"{kept.verdict}-{block.id}"
+    assert len(seen) == 4 * len(blocks)
+    assert all(result == results[result.block_id] for result in seen)

@@ -52,7 +52,7 @@ from blockpass.store.base import (
     StoredBatch,
 )
 from blockpass.store.locations import RunHold
-from blockpass.store.postgres_schema import create_tables, hold_run, schema_name
+from blockpass.store.postgres_schema import create_tables, hold_run, release_run, schema_name
 from blockpass.store.table_rows import (
     BATCH_COLUMNS,
     BLOCK_COLUMNS,
@@ -411,7 +411,7 @@ class PostgresRunStore:
             # After the pool: the next holder finds every commit of this one.
             holder, self._holder = self._holder, None
             if holder is not None:
-                await holder.close()
+                await release_run(holder)
 
 
 async def _connect(dsn: str, where: str) -> Connection:

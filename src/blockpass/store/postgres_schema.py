@@ -20,6 +20,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "create_tables",
     "hold_run",
+    "release_run",
     "schema_name",
 ]
 
@@ -152,3 +153,17 @@ async def hold_run(
     )
     row = await taken.fetchone()
     return bool(row and row[0])
+
+
+async def release_run(connection: psycopg.AsyncConnection[TupleRow]) -> None:
+    """Give the run up, then close the holding connection.
+
+    Unlocked explicitly first: a backend drops its locks only some time after its client
+    has closed the connection, and the next run, started at once, must find the run free.
+    """
+    try:
+        await connection.execute("SELECT pg_advisory_unlock_all()")
+    except psycopg.OperationalError:
+        pass  # the connection is gone, and its locks with it
+    finally:
+        await connection.close()
