@@ -19,6 +19,7 @@ from tests.postgres_server import PostgresServer
 from tests.store.conftest import (
     FINGERPRINT,
     PostgresFactory,
+    make_block,
     make_call,
     make_result,
     put_numbered_blocks,
@@ -172,3 +173,34 @@ def test_importing_the_cli_and_the_store_leaves_psycopg_unloaded() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120
     )
     assert loaded.stdout.strip() == "[]"
+
+
+async def test_a_block_with_a_nul_character_is_refused_in_one_line_naming_it(
+    postgres: PostgresFactory,
+) -> None:
+    store = await postgres.open()
+    await store.open_run(fingerprint=FINGERPRINT, settings={})
+    clean = make_block("doc.jsonl", 0, "Fine.")
+    hostile = make_block("doc.jsonl", 1, "Before\x00after.")
+
+    with pytest.raises(UserInputError, match=r"doc.jsonl: block 1 contains a NUL") as info:
+        await store.put_blocks([clean, hostile])
+
+    assert "\n" not in str(info.value)
+    assert await store.blocks() == []
+
+
+async def test_a_call_error_with_a_nul_character_is_a_user_error_and_stores_nothing(
+    postgres: PostgresFactory,
+) -> None:
+    store = await postgres.open()
+    await store.open_run(fingerprint=FINGERPRINT, settings={})
+    blocks = await put_numbered_blocks(store, 1)
+
+    with pytest.raises(UserInputError, match="NUL"):
+        await store.record_call(
+            make_call((blocks[0].id,), error="bad\x00byte"), [make_result(blocks[0])]
+        )
+
+    assert await store.calls() == []
+    assert await store.results() == {}

@@ -19,6 +19,11 @@ worker) holds it shared, and `NONE` (a report, a status) holds nothing. A sole r
 thus refused while another sole run or any worker holds the run, and workers are refused
 while a sole run holds it; workers divide the packs between them by lease. PostgreSQL
 drops the lock when the holding connection ends, so a killed holder leaves no stale lock.
+The hold and the pool's `search_path` are session state: connect to PostgreSQL itself or
+through a session-mode pooler, never a transaction-mode one.
+
+PostgreSQL text cannot hold a NUL character, which SQLite can: a block with one is
+refused in one line when it is stored (a JSON document may carry one as `\\u0000`).
 """
 
 from __future__ import annotations
@@ -184,7 +189,8 @@ class PostgresRunStore:
                 return await work(connection)
         except psycopg.IntegrityError as exc:
             raise ValueError(f"the run store refused the write: {_first_line(exc)}") from exc
-        except psycopg.OperationalError as exc:
+        except (psycopg.OperationalError, psycopg.DataError) as exc:
+            # DataError: a value PostgreSQL cannot hold (a NUL character in an error text).
             raise UserInputError(
                 f"cannot use the run store ({self._where}): {_first_line(exc)}"
             ) from exc
@@ -223,6 +229,12 @@ class PostgresRunStore:
         return await self._run(work)
 
     async def put_blocks(self, blocks: Sequence[Block]) -> None:
+        for block in blocks:
+            if "\x00" in block.text or "\x00" in block.id:
+                raise UserInputError(
+                    f"{block.document_id}: block {block.index} contains a NUL character,"
+                    " which a PostgreSQL store cannot keep; remove it or use a run directory"
+                )
         rows = [block_row(block) for block in blocks]
 
         async def work(connection: Connection) -> None:
