@@ -74,6 +74,8 @@ from blockpass.store.table_rows import (
     result_row,
     start_from_row,
     start_row,
+    upsert_block_sql,
+    upsert_result_sql,
 )
 
 __all__ = ["PostgresRunStore", "open_postgres_store"]
@@ -83,23 +85,8 @@ _T = TypeVar("_T")
 Connection = AsyncConnection[TupleRow]
 
 _CONNECT_SECONDS = 10
-_UPSERT_BLOCK = f"""INSERT INTO blocks ({BLOCK_COLUMNS})
-    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
-    ON CONFLICT (id) DO UPDATE SET document_id = excluded.document_id,
-        block_index = excluded.block_index, kind = excluded.kind, text = excluded.text,
-        content_hash = excluded.content_hash, span_start = excluded.span_start,
-        span_end = excluded.span_end, span_line = excluded.span_line,
-        span_column = excluded.span_column"""
-# The at-most-one-result rule, as in SQLite: only a non-final row, or a row about other
-# content, gives way; a statement that meets it changes no row, which rowcount shows.
-_UPSERT_RESULT = f"""INSERT INTO results ({RESULT_COLUMNS}, fingerprint, recorded_at)
-    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
-    ON CONFLICT (block_id) DO UPDATE SET content_hash = excluded.content_hash,
-        fingerprint = excluded.fingerprint, outcome = excluded.outcome,
-        verdict = excluded.verdict, edits = excluded.edits, notes = excluded.notes,
-        rejected_edits = excluded.rejected_edits, reason = excluded.reason,
-        call_id = excluded.call_id, recorded_at = excluded.recorded_at
-    WHERE results.outcome <> 'result' OR results.content_hash <> excluded.content_hash"""
+_UPSERT_BLOCK = upsert_block_sql("%s")
+_UPSERT_RESULT = upsert_result_sql("%s")
 _INSERT_CALL = (
     f"INSERT INTO calls ({CALL_COLUMNS})"
     f" VALUES ({', '.join(['%s'] * len(CALL_COLUMNS.split(', ')))}) RETURNING id"

@@ -59,6 +59,8 @@ from blockpass.store.table_rows import (
     result_row,
     start_from_row,
     start_row,
+    upsert_block_sql,
+    upsert_result_sql,
 )
 
 __all__ = [
@@ -142,22 +144,8 @@ _INSERT_CALL = (
     f"INSERT INTO calls ({CALL_COLUMNS})"
     f" VALUES ({', '.join('?' * (len(CALL_FIELDS) + len(USAGE_FIELDS)))})"
 )
-_UPSERT_BLOCK = f"""INSERT INTO blocks ({BLOCK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-    ON CONFLICT (id) DO UPDATE SET document_id = excluded.document_id,
-        block_index = excluded.block_index, kind = excluded.kind, text = excluded.text,
-        content_hash = excluded.content_hash, span_start = excluded.span_start,
-        span_end = excluded.span_end, span_line = excluded.span_line,
-        span_column = excluded.span_column"""
-# The WHERE clause is the at-most-one-result rule: only a non-final row, or a row about
-# other content, gives way. Statements that hit it change no row, which rowcount shows.
-_UPSERT_RESULT = f"""INSERT INTO results ({RESULT_COLUMNS}, fingerprint, recorded_at)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-    ON CONFLICT (block_id) DO UPDATE SET content_hash = excluded.content_hash,
-        fingerprint = excluded.fingerprint, outcome = excluded.outcome,
-        verdict = excluded.verdict, edits = excluded.edits, notes = excluded.notes,
-        rejected_edits = excluded.rejected_edits, reason = excluded.reason,
-        call_id = excluded.call_id, recorded_at = excluded.recorded_at
-    WHERE results.outcome <> 'result' OR results.content_hash <> excluded.content_hash"""
+_UPSERT_BLOCK = upsert_block_sql("?")
+_UPSERT_RESULT = upsert_result_sql("?")
 # Errors that are the file's or the system's, not blockpass's: the user is told in one line.
 _DAMAGED_CODES = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
 _USER_ERROR_CODES = _DAMAGED_CODES | {

@@ -32,6 +32,8 @@ __all__ = [
     "result_row",
     "start_from_row",
     "start_row",
+    "upsert_block_sql",
+    "upsert_result_sql",
 ]
 
 START_FIELDS: tuple[str, ...] = ("pack_id", "provider", "model", "block_ids", "attempt")
@@ -56,6 +58,31 @@ CALL_COLUMNS = ", ".join((*CALL_FIELDS, *USAGE_FIELDS))
 RESULT_COLUMNS = (
     "block_id, content_hash, outcome, verdict, edits, notes, rejected_edits, reason, call_id"
 )
+
+
+def upsert_block_sql(placeholder: str) -> str:
+    """Insert a block, or update it by id; `placeholder` is the driver's (`?`, `%s`)."""
+    return _upsert_sql("blocks", BLOCK_COLUMNS.split(", "), "id", placeholder)
+
+
+def upsert_result_sql(placeholder: str) -> str:
+    """Store a result (`result_row` plus fingerprint and time) under the at-most-one-result
+    rule: only a non-final row, or a row about other content, gives way. A statement that
+    meets the rule changes no row, which the row count shows."""
+    columns = [*RESULT_COLUMNS.split(", "), "fingerprint", "recorded_at"]
+    rule = "results.outcome <> 'result' OR results.content_hash <> excluded.content_hash"
+    return _upsert_sql("results", columns, "block_id", placeholder, where=rule)
+
+
+def _upsert_sql(
+    table: str, columns: list[str], key: str, placeholder: str, *, where: str = ""
+) -> str:
+    updates = ", ".join(f"{column} = excluded.{column}" for column in columns if column != key)
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)})"
+        f" VALUES ({', '.join([placeholder] * len(columns))})"
+        f" ON CONFLICT ({key}) DO UPDATE SET {updates}" + (f" WHERE {where}" if where else "")
+    )
 
 
 def batch_from_row(row: Any) -> StoredBatch:
