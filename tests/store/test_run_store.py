@@ -487,3 +487,24 @@ async def test_workers_recording_the_same_blocks_at_once_keep_one_result_per_blo
         assert calls[kept.call_id].pack_id == f"{kept.verdict}-{block.id}"
     assert len(seen) == 4 * len(blocks)
     assert all(result == results[result.block_id] for result in seen)
+
+
+async def test_a_call_recorded_under_cancellation_is_stored_whole_or_not_at_all(
+    store: RunStore,
+) -> None:
+    blocks = await put_numbered_blocks(store, 3)
+    ids = tuple(block.id for block in blocks)
+
+    for _ in range(3):
+        with anyio.CancelScope() as scope:
+            scope.cancel()  # as a Ctrl-C arriving while the record is on its way
+            await store.record_call(make_call(ids), [make_result(block) for block in blocks])
+
+    calls = await store.calls()
+    results = await store.results()
+    assert len(calls) <= 3
+    if calls:
+        assert {result.call_id for result in results.values()} == {calls[0].id}
+        assert set(results) == set(ids)
+    else:
+        assert results == {}
