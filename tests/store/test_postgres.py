@@ -204,3 +204,21 @@ async def test_a_call_error_with_a_nul_character_is_a_user_error_and_stores_noth
 
     assert await store.calls() == []
     assert await store.results() == {}
+
+
+async def test_a_role_without_the_right_to_create_the_run_is_told_in_one_line(
+    postgres_server: PostgresServer,
+) -> None:
+    admin = await psycopg.AsyncConnection.connect(postgres_server.dsn(), autocommit=True)
+    await admin.execute("DROP ROLE IF EXISTS reader_only")
+    await admin.execute("CREATE ROLE reader_only LOGIN")
+    await admin.execute("REVOKE CREATE ON DATABASE postgres FROM PUBLIC")
+    await admin.close()
+    dsn = f"postgresql://reader_only@127.0.0.1:{postgres_server.port}/postgres"
+
+    with pytest.raises(
+        UserInputError, match=r"cannot use the run store.*permission denied"
+    ) as info:
+        await open_postgres_store(dsn, run="not-allowed")
+
+    assert "\n" not in str(info.value)

@@ -113,23 +113,28 @@ async def open_postgres_store(
     schema = schema_name(run)
     where = f"run {run} in {_describe(dsn)}"
     holder = await _connect(dsn, where)
+    pool: AsyncConnectionPool[Connection] = AsyncConnectionPool(
+        dsn,
+        min_size=1,
+        max_size=connections,
+        open=False,
+        configure=_search_path(schema),
+        kwargs={"connect_timeout": _CONNECT_SECONDS},
+    )
     try:
         if hold is not RunHold.NONE and not await hold_run(
             holder, schema, shared=hold is RunHold.SHARED
         ):
             raise UserInputError(f"another blockpass run is using {where}")
         await create_tables(holder, schema)
-        pool = AsyncConnectionPool(
-            dsn,
-            min_size=1,
-            max_size=connections,
-            open=False,
-            configure=_search_path(schema),
-            kwargs={"connect_timeout": _CONNECT_SECONDS},
-        )
         await pool.open(wait=True, timeout=_CONNECT_SECONDS)
-    except BaseException:
-        await holder.close()
+    except BaseException as exc:
+        with anyio.CancelScope(shield=True):
+            await pool.close()
+            await holder.close()
+        if isinstance(exc, psycopg.Error):
+            # No right to create the run's schema, a server shutting down, a pool timeout.
+            raise UserInputError(f"cannot use the run store ({where}): {_first_line(exc)}") from exc
         raise
     if hold is RunHold.NONE:
         await holder.close()
