@@ -17,7 +17,7 @@ import pytest
 
 from blockpass.blocks import Block, BlockResult, Outcome
 from blockpass.cli import main
-from blockpass.pipeline import revised_path
+from blockpass.outputs import revised_path
 from blockpass.store import CallRecord, open_sqlite_store
 
 REPO = Path(__file__).resolve().parents[1]

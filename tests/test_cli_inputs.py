@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from blockpass.cli import main
-from blockpass.pipeline import revised_paths
+from blockpass.outputs import revised_paths
 
 REPO = Path(__file__).resolve().parents[1]
 RULES = REPO / "examples" / "rules" / "Example"

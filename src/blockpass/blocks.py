@@ -167,3 +167,5 @@ class BlockResult:
     rejected_edits: tuple[Edit, ...] = ()
     reason: str = ""
     call_id: int | None = None
+    # The lane (provider and model) whose call produced it; "" for skips and the rule engine.
+    lane: str = ""

@@ -48,14 +48,18 @@ def build_request(
     *,
     cache_key: str = "",
     context: str = "",
+    context_ttl: CacheTtl | None = None,
 ) -> ModelRequest:
     """The task's prefix, the breakpoint, the pack's ``context`` (when there is one), the pack.
 
     ``cache_key`` groups a run's requests (the task fingerprint, computed once per run).
-    ``context`` is text chosen for this pack alone (retrieved rules): it sits after the
-    breakpoint, so it never changes the cached prefix.
+    ``context`` is text chosen for this pack (retrieved rules, or the whole guide for a pack
+    that falls back): it sits after the prefix's breakpoint, so it never changes the cached
+    prefix; ``context_ttl`` gives it a breakpoint of its own, for a context that recurs.
     """
-    context_parts = [RequestPart(kind=PartKind.CONTEXT, text=context)] if context else []
+    context_parts = (
+        [RequestPart(kind=PartKind.CONTEXT, text=context, cache_ttl=context_ttl)] if context else []
+    )
     return ModelRequest(
         model=profile.id,
         parts=(

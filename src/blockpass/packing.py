@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from functools import cache
 
 from blockpass.blocks import Block, BlockKind
+from blockpass.context import NO_CONTEXT, PackContext
 from blockpass.errors import UserInputError
 from blockpass.packformat import PackedBlock, render_pack
 
@@ -47,10 +48,15 @@ class PackLimits:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Pack:
+    """Blocks sent in one request. ``input_tokens``: the blocks' and the context's, the
+    prefix left out; ``context``: what the request carries for these blocks alone (retrieved
+    rules), none in a run that sends the whole guide."""
+
     id: str
     blocks: tuple[Block, ...]
     input_tokens: int
     estimated_output: int
+    context: PackContext = NO_CONTEXT
 
     @property
     def short_ids(self) -> dict[str, Block]:

@@ -33,24 +33,30 @@ class Spend:
 
 
 class SpendMeter:
-    """Prices each settled call as it arrives; ``block_tokens`` gives a block's own input
-    tokens (without the prefix), as the final report counts them."""
+    """Prices each settled call as it arrives, counting its blocks as the final report does:
+    ``prefix_tokens`` is the full-guide prefix of the call's model, ``block_tokens`` a
+    block's own input tokens."""
 
-    def __init__(
-        self, prices: PriceTable, *, prefix_tokens: int, block_tokens: Callable[[str], int]
-    ) -> None:
-        self._ledger = Ledger(prices, prefix_tokens=prefix_tokens)
-        self._block_tokens = block_tokens
+    def __init__(self, prices: PriceTable) -> None:
+        self._ledger = Ledger(prices, prefix_tokens=0)
 
-    def add(self, call: CallRecord, results: Sequence[BlockResult]) -> Spend:
+    def add(
+        self,
+        call: CallRecord,
+        results: Sequence[BlockResult],
+        *,
+        prefix_tokens: int,
+        block_tokens: Callable[[str], int],
+    ) -> Spend:
         self._ledger.record(
             LedgerCall(
                 model=call.model,
                 usage=call.usage,
                 batch=call.batch,
                 status=call.status,
+                prefix_tokens=prefix_tokens,
                 results={
-                    result.block_id: self._block_tokens(result.block_id)
+                    result.block_id: block_tokens(result.block_id)
                     for result in results
                     if result.outcome is Outcome.RESULT
                 },

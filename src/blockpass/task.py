@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,14 @@ Do not touch code, commands, URLs, file names, or quoted interface text.
 """
 
 
+RETRIEVAL_NOTE = """
+Only the core of the style guide is given below. After it, each request carries the guide's
+sections and rules chosen for its blocks, inside <retrieved_rules>, one <rule id="...">
+element each (or, where the choice was unsure, the whole guide): judge the blocks by the
+core and by what the request carries for them.
+"""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Task:
     """What the model is asked, plus what the rule engine does without it.
@@ -60,20 +68,42 @@ class Task:
     schema: dict[str, Any]
     model_rules: str = ""
     engine_digest: str = ""
+    # How each pack's rules are retrieved (the index's corpus and the settings), when the
+    # prefix holds only the guide's core; "" when it holds the whole guide.
+    retrieval: str = ""
 
     @property
     def needs_model(self) -> bool:
-        return bool(self.guide or self.model_rules)
+        return bool(self.guide or self.model_rules or self.retrieval)
+
+    @property
+    def guide_part(self) -> str:
+        """The guide as a prompt carries it ("" without one); in retrieve mode its core,
+        marked so (even when empty)."""
+        if self.retrieval:
+            return (
+                f'<style_guide name="{self.guide_name}" part="core">\n{self.guide}\n</style_guide>'
+            )
+        if not self.guide:
+            return ""
+        return f'<style_guide name="{self.guide_name}">\n{self.guide}\n</style_guide>'
 
     @property
     def system_prefix(self) -> str:
         """The stable text every request of a run starts with, byte for byte."""
         parts = [self.instructions]
-        if self.guide:
-            parts.append(f'<style_guide name="{self.guide_name}">\n{self.guide}\n</style_guide>')
+        if self.guide_part:
+            parts.append(self.guide_part)
         if self.model_rules:
             parts.append(f"<style_rules>\n{self.model_rules}\n</style_rules>")
         return "\n".join(parts)
+
+    def with_core(self, core: str, retrieval: str) -> Task:
+        """This task for retrieve mode: the prefix holds ``core`` (rendered rule units) in
+        place of the guide, and the instructions say where the rest comes from."""
+        return replace(
+            self, instructions=self.instructions + RETRIEVAL_NOTE, guide=core, retrieval=retrieval
+        )
 
     def fingerprint(self, model: str) -> str:
         digest = hashlib.sha256()
@@ -85,6 +115,8 @@ class Task:
             self.model_rules,
             self.engine_digest,
             model,
+            # Left out when empty, so a whole-guide task keeps its fingerprint.
+            *((self.retrieval,) if self.retrieval else ()),
         ):
             digest.update(len(part).to_bytes(8, "big"))
             digest.update(part.encode())

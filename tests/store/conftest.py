@@ -141,11 +141,14 @@ def make_result(block: Block, outcome: Outcome = Outcome.RESULT, **changes: Any)
     return replace(result, **changes)
 
 
-# The tables each schema version added, for turning a current store back into an older one.
+# The tables and columns each schema version added, for turning a current store back into an
+# older one.
 TABLES_SINCE = {
+    2: ("batch_items", "batches", "webhook_deliveries"),
     3: ("call_starts",),
     4: ("leases", "lane_pack_sizes", "lane_output_estimates"),
 }
+COLUMNS_SINCE = {5: (("results", "lane"), ("batches", "lane"))}
 
 
 def make_older(run_dir: Path, version: int) -> None:
@@ -154,9 +157,17 @@ def make_older(run_dir: Path, version: int) -> None:
     dropped = [
         table for since, tables in TABLES_SINCE.items() if since > version for table in tables
     ]
+    columns = [
+        f"ALTER TABLE {table} DROP COLUMN {column}; "
+        for since, pairs in COLUMNS_SINCE.items()
+        if since > version
+        for table, column in pairs
+    ]
     connection = sqlite3.connect(run_dir / RUN_FILE_NAME)
     connection.executescript(
-        "".join(f"DROP TABLE {table}; " for table in dropped) + f"PRAGMA user_version = {version};"
+        "".join(columns)
+        + "".join(f"DROP TABLE {table}; " for table in dropped)
+        + f"PRAGMA user_version = {version};"
     )
     connection.close()
 

@@ -84,5 +84,51 @@ async def test_a_version_3_store_opens_with_its_run_and_gains_leases_and_lane_st
     assert lease.expires_at == clock.now() + 30
     await store.close()
     with sqlite3.connect(tmp_path / RUN_FILE_NAME) as connection:
-        assert connection.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+        assert connection.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
     connection.close()
+
+
+async def test_results_remember_their_lane_and_are_found_only_under_its_fingerprint(
+    stores: StoreFactory,
+) -> None:
+    store = await stores.open()
+    lanes = {LANE: "fp-lane-a", OTHER_LANE: "fp-lane-b"}
+    await store.open_run(fingerprint=FINGERPRINT, settings={}, lanes=lanes)
+    blocks = await put_numbered_blocks(store, 3)
+    first, second, skipped = blocks
+    await store.record_call(make_call((first.id,)), [make_result(first, lane=LANE)])
+    await store.record_call(make_call((second.id,)), [make_result(second, lane=OTHER_LANE)])
+    await store.record_results([make_result(skipped)])
+
+    stored = await store.results()
+    assert (stored[first.id].lane, stored[second.id].lane, stored[skipped.id].lane) == (
+        LANE,
+        OTHER_LANE,
+        "",
+    )
+    hashes = {block.content_hash for block in blocks}
+    assert set(await store.lookup_previous_results(hashes, "fp-lane-a")) == {first.content_hash}
+    assert set(await store.lookup_previous_results(hashes, "fp-lane-b")) == {second.content_hash}
+    # A result of no lane (here, one made without a model) is the run's own.
+    assert set(await store.lookup_previous_results(hashes, FINGERPRINT)) == {skipped.content_hash}
+
+
+async def test_a_version_4_store_gains_lanes_and_its_rows_belong_to_the_only_lane(
+    tmp_path: Path,
+) -> None:
+    store = await open_sqlite_store(tmp_path)
+    await store.open_run(fingerprint=FINGERPRINT, settings={})
+    blocks = await put_numbered_blocks(store, 1)
+    await store.record_call(make_call((blocks[0].id,)), [make_result(blocks[0])])
+    await store.add_batch(label="blockpass-old", provider="sandbox", items=[])
+    await store.close()
+    make_older(tmp_path, 4)
+
+    store = await open_sqlite_store(tmp_path)
+    await store.open_run(fingerprint=FINGERPRINT, settings={})
+    (result,) = (await store.results()).values()
+    (batch,) = await store.batches()
+    assert result.lane == batch.lane == ""
+    assert batch.belongs_to(LANE)
+    assert batch.belongs_to(OTHER_LANE)
+    await store.close()

@@ -28,6 +28,7 @@ from tests.store.conftest import (
     kill_after_lines,
     make_block,
     make_call,
+    make_older,
     make_result,
     put_numbered_blocks,
 )
@@ -440,12 +441,13 @@ async def test_a_webhook_delivery_is_remembered_once_and_can_be_forgotten(
 
 
 async def test_a_version_1_store_gains_the_batch_tables_when_opened(tmp_path: Path) -> None:
-    path = tmp_path / RUN_FILE_NAME
-    connection = sqlite3.connect(path)
-    connection.executescript(
-        "CREATE TABLE run (singleton INTEGER PRIMARY KEY); PRAGMA user_version = 1;"
-    )
+    await (await open_sqlite_store(tmp_path)).close()
+    make_older(tmp_path, 1)
+    with sqlite3.connect(tmp_path / RUN_FILE_NAME) as connection:
+        tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
     connection.close()
+    assert "batches" not in tables
+    assert "results" in tables
     store = await open_sqlite_store(tmp_path)
     assert await store.batches() == []
     await store.close()

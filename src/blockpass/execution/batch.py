@@ -129,13 +129,19 @@ class BatchExecutor:
 
     async def run(self, blocks: Sequence[Block]) -> ExecutionStats:
         by_id = {block.id: block for block in blocks}
-        resumed = await self._store.batches(open_only=True)
+        lane = self._parts.lane
+        resumed = [
+            batch for batch in await self._store.batches(open_only=True) if batch.belongs_to(lane)
+        ]
         in_flight = {
             block_id for batch in resumed for item in batch.items for block_id in item.block_ids
         }
         queue = [block for block in blocks if block.id not in in_flight]
         queue += await self._finish_all(resumed, by_id)
-        primed = any(batch.state is BatchState.COLLECTED for batch in await self._store.batches())
+        primed = any(
+            batch.state is BatchState.COLLECTED and batch.belongs_to(lane)
+            for batch in await self._store.batches()
+        )
         while queue:
             if self._past_deadline():
                 await self._realtime.run(queue)
@@ -204,6 +210,7 @@ class BatchExecutor:
         batch = await self._store.add_batch(
             label=label,
             provider=self._provider_name,
+            lane=self._parts.lane,
             items=[
                 BatchItemRecord(
                     custom_id=item.custom_id, block_ids=tuple(block.id for block in pack.blocks)

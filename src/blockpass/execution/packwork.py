@@ -24,6 +24,7 @@ from blockpass.execution.recording import CallRecorder, StoreCall
 from blockpass.execution.requests import RequestLayout
 from blockpass.execution.retries import RetryPolicy, failed_result
 from blockpass.execution.stats import ExecutionStats
+from blockpass.lanes import lane_name
 from blockpass.packing import Pack
 from blockpass.providers.base import ModelProfile, ModelResponse
 from blockpass.results import parse_answer
@@ -58,7 +59,8 @@ class ExecutionParts:
     retries: RetryPolicy
     recorder: CallRecorder
     add_findings: Callable[[BlockResult, Block], BlockResult]
-    # What the planner learns is stored under the lane's name; today a run has one lane.
+    # The lane these parts serve: what the planner learns is stored under its name, and
+    # its results carry it.
     lane: str
     store: RunStore
 
@@ -85,6 +87,7 @@ class ExecutionParts:
             return count_tokens(text, profile.tokenizer)
 
         layout = RequestLayout(task=task, profile=profile, count=count)
+        lane = lane_name(provider_name, profile)
         return cls(
             settings=settings,
             stats=stats,
@@ -101,12 +104,13 @@ class ExecutionParts:
                 store=store,
                 provider_name=provider_name,
                 model=profile.id,
+                lane=lane,
                 on_progress=on_progress,
                 on_call=on_call,
                 on_answered=on_answered,
             ),
             add_findings=add_findings,
-            lane=f"{provider_name}:{profile.results_key}",
+            lane=lane,
             store=store,
         )
 

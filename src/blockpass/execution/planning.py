@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 
 from blockpass.blocks import Block, BlockKind, BlockResult
+from blockpass.context import PackContexts
 from blockpass.errors import UserInputError
 from blockpass.layout import output_cap
 from blockpass.packing import (
@@ -36,8 +38,12 @@ class PackPlanner:
         min_blocks: int,
         max_blocks: int,
         count: Callable[[str], int],
+        contexts: PackContexts | None = None,
     ) -> None:
+        """``contexts``: the retrieved rules each pack carries (retrieve mode); the blocks
+        of a pack then take at most half the input budget, leaving the rest to them."""
         self._count = count
+        self._contexts = contexts
         self._estimator = OutputEstimator()
         self._pack_size: dict[str, int] = {}
         input_budget = profile.context_window - prefix_tokens - profile.max_output
@@ -69,6 +75,8 @@ class PackPlanner:
         ``max_blocks`` overrides the settings' bound (batch mode packs more per request).
         """
         full = max_blocks or self.limits.max_blocks
+        if self._contexts is not None:
+            blocks = self._contexts.order(blocks)
         by_size: dict[int, list[Block]] = {}
         for block in blocks:
             size = self._pack_size.get(block.id, full)
@@ -76,7 +84,7 @@ class PackPlanner:
         packs: list[Pack] = []
         for size, group in sorted(by_size.items(), reverse=True):
             limits = PackLimits(
-                input_budget=self.limits.input_budget,
+                input_budget=self._block_budget,
                 output_cap=self.limits.output_cap,
                 min_blocks=min(self.limits.min_blocks, size),
                 max_blocks=size,
@@ -87,15 +95,29 @@ class PackPlanner:
                 input_tokens=lambda block: block_input_tokens(block, self._count),
                 estimate_output=self._estimator.estimate,
             )
-        return packs
+        return [self._with_context(pack) for pack in packs]
+
+    @property
+    def _block_budget(self) -> int:
+        budget = self.limits.input_budget
+        return budget if self._contexts is None else max(1, budget // 2)
+
+    def _with_context(self, pack: Pack) -> Pack:
+        if self._contexts is None:
+            return pack
+        room = self.limits.input_budget - pack.input_tokens
+        context = self._contexts.for_pack(pack.blocks, room)
+        return replace(pack, context=context, input_tokens=pack.input_tokens + context.tokens)
 
     def pack_of(self, blocks: Sequence[Block]) -> Pack:
         """The pack of these blocks in this order, as ``plan`` would have made it."""
-        return Pack(
-            id=pack_id(blocks),
-            blocks=tuple(blocks),
-            input_tokens=sum(block_input_tokens(block, self._count) for block in blocks),
-            estimated_output=sum(self._estimator.estimate(block) for block in blocks),
+        return self._with_context(
+            Pack(
+                id=pack_id(blocks),
+                blocks=tuple(blocks),
+                input_tokens=sum(block_input_tokens(block, self._count) for block in blocks),
+                estimated_output=sum(self._estimator.estimate(block) for block in blocks),
+            )
         )
 
     def shrink(self, blocks: Sequence[Block], *, came_back_with: int) -> None:

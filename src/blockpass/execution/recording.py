@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 
 from blockpass.blocks import BlockResult
 from blockpass.packing import Pack
@@ -32,6 +33,7 @@ class CallRecorder:
         store: RunStore,
         provider_name: str,
         model: str,
+        lane: str,
         on_progress: Callable[[int], None] = lambda done: None,
         on_call: Callable[[CallRecord], None] = lambda call: None,
         on_answered: Callable[[CallRecord, Sequence[BlockResult]], None] = lambda call, results: (
@@ -41,6 +43,7 @@ class CallRecorder:
         self.store = store
         self._provider_name = provider_name
         self._model = model
+        self._lane = lane
         self._on_progress = on_progress
         self._on_call = on_call
         self._on_answered = on_answered
@@ -100,6 +103,7 @@ class CallRecorder:
     ) -> bool:
         """Store an answered call with its results and tell the callbacks; False (and
         nothing told) when ``store_call`` finds it stored before."""
+        results = self._of_lane(results)
         if await (store_call or self.store.record_call)(call, results) is None:
             return False
         self._on_call(call)
@@ -108,8 +112,11 @@ class CallRecorder:
 
     async def record_results(self, results: Sequence[BlockResult]) -> None:
         """Results that end blocks without a call (failures), counted as progress."""
-        await self.store.record_results(results)
+        await self.store.record_results(self._of_lane(results))
         self.progress(len(results))
+
+    def _of_lane(self, results: Sequence[BlockResult]) -> list[BlockResult]:
+        return [replace(result, lane=self._lane) for result in results]
 
     def progress(self, done: int) -> None:
         self._on_progress(done)

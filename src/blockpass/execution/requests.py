@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 from blockpass.layout import build_request, choose_ttl
 from blockpass.packing import Pack
-from blockpass.providers.base import ModelProfile, ModelRequest
+from blockpass.providers.base import CacheTtl, ModelProfile, ModelRequest, PartKind
 from blockpass.providers.tooldefs import longest_wire_form, result_tool
 from blockpass.task import Task
 
@@ -34,13 +34,29 @@ class RequestLayout:
         return self.prefix_tokens >= self.profile.min_cacheable
 
     def request(self, pack: Pack, *, expected_gap_seconds: float) -> ModelRequest:
-        ttl = choose_ttl(
-            prefix_tokens=self.prefix_tokens,
-            min_cacheable=self.profile.min_cacheable,
-            expected_gap_seconds=expected_gap_seconds,
+        def ttl(cached_tokens: int) -> CacheTtl | None:
+            return choose_ttl(
+                prefix_tokens=cached_tokens,
+                min_cacheable=self.profile.min_cacheable,
+                expected_gap_seconds=expected_gap_seconds,
+            )
+
+        context = pack.context
+        return build_request(
+            self._task,
+            pack,
+            self.profile,
+            ttl(self.prefix_tokens),
+            cache_key=self._cache_key,
+            context=context.text,
+            # A context that recurs (the whole guide of a fallback) is cached with the prefix.
+            context_ttl=ttl(self.prefix_tokens + context.tokens) if context.cached else None,
         )
-        return build_request(self._task, pack, self.profile, ttl, cache_key=self._cache_key)
 
     def input_tokens(self, request: ModelRequest) -> int:
-        """The request's input as this run counts tokens: prefix, pack and result tool."""
-        return self.prefix_tokens + self._count(request.user) + self._tool_tokens
+        """The request's input as this run counts tokens: prefix, the parts after it (a
+        pack's context, the pack) and the result tool."""
+        after_prefix = sum(
+            self._count(part.text) for part in request.parts if part.kind is not PartKind.PREFIX
+        )
+        return self.prefix_tokens + after_prefix + self._tool_tokens

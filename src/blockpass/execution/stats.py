@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from blockpass.results import ParsedAnswer
 
@@ -40,3 +40,12 @@ class ExecutionStats:
         self.duplicate_ids += parsed.duplicate_ids
         self.invalid_items += parsed.invalid_items
         self.rejected_edits += parsed.rejected_edits
+
+    def plus(self, other: ExecutionStats) -> ExecutionStats:
+        """Both counts together: a run's, from the counts of its lanes."""
+        return ExecutionStats(
+            **{
+                field.name: getattr(self, field.name) + getattr(other, field.name)
+                for field in fields(self)
+            }
+        )

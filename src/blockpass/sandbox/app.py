@@ -45,6 +45,7 @@ from blockpass.sandbox.openai.webhooks import (
     WebhookSender,
     signing_key,
 )
+from blockpass.sandbox.presence import RuleLinks
 from blockpass.sandbox.ratelimit import RateLimiter
 from blockpass.sandbox.responder import Responder
 
@@ -128,7 +129,8 @@ class Sandbox:
             else None
         )
         rules = load_vale_package(config.rules).rules if config.rules else ()
-        self.responder = Responder(rules)
+        links = RuleLinks.beside(config.rules) if config.rules else None
+        self.responder = Responder(rules, links)
         self.cache = PromptCache()
         self.limiter = RateLimiter(
             self.clock,

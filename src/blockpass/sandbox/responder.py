@@ -23,20 +23,26 @@ from typing import Any
 from blockpass.errors import UserInputError
 from blockpass.packformat import PackedBlock, parse_pack
 from blockpass.rules import Rule, check_text
+from blockpass.rules.alerts import Alert
 from blockpass.sandbox.errors import invalid_request
 from blockpass.sandbox.faults import NO_FAULTS, RequestFaults
+from blockpass.sandbox.presence import CarriedRules, RuleLinks
 
 PLAIN_REPLY = "This is the blockpass sandbox. It answers packs of blocks; none were found."
 Verdict = dict[str, Any]
 
 
 class Responder:
-    def __init__(self, rules: Sequence[Rule] = ()) -> None:
+    """``links``: where each rule sits in the guide, for requests that carry only some of
+    it (``presence.py``): a rule is applied only when the request carries it."""
+
+    def __init__(self, rules: Sequence[Rule] = (), links: RuleLinks | None = None) -> None:
         # Heading-scoped rules judge headings only, and the rest judge everything else.
         self._heading_rules = tuple(rule for rule in rules if _heading_scoped(rule))
         self._body_rules = tuple(rule for rule in rules if not _heading_scoped(rule))
-        # Real runs send the same blocks again (retries, re-packs); the verdict is pure.
-        self._verdict = lru_cache(maxsize=65536)(self._compute_verdict)
+        self._links = links or RuleLinks()
+        # Real runs send the same blocks again (retries, re-packs); the alerts are pure.
+        self._alerts = lru_cache(maxsize=65536)(self._compute_alerts)
 
     def blocks_in(self, user_text: str) -> list[PackedBlock]:
         return parse_pack(user_text)
@@ -46,14 +52,17 @@ class Responder:
         blocks: list[PackedBlock],
         schema: dict[str, Any] | None,
         faults: RequestFaults = NO_FAULTS,
+        *,
+        carried: CarriedRules | None = None,
     ) -> str:
-        """The answer as JSON text (or plain text when nothing structured was asked)."""
+        """The answer as JSON text (or plain text when nothing structured was asked);
+        ``carried``: the rules the request carries, None for all."""
         if schema is not None and not _is_result_schema(schema):
             return _dumps(minimal_instance(schema))
         if not blocks:
             return _dumps(minimal_instance(schema)) if schema is not None else PLAIN_REPLY
         results = [
-            {"id": block.id, **self._verdict(block.text, block.kind == "heading")}
+            {"id": block.id, **self._verdict(block.text, block.kind == "heading", carried)}
             for index, block in enumerate(blocks)
             if index not in faults.dropped
         ]
@@ -69,16 +78,23 @@ class Responder:
             text = text.replace("},{", "}{", 1)[:-1]
         return text
 
-    def _compute_verdict(self, text: str, heading: bool) -> Verdict:
-        edits: list[dict[str, str]] = []
-        notes: list[str] = []
-        taken_until = -1
+    def _compute_alerts(self, text: str, heading: bool) -> tuple[Alert, ...]:
         try:
-            alerts = check_text(text, self._heading_rules if heading else self._body_rules)
+            return tuple(check_text(text, self._heading_rules if heading else self._body_rules))
         except UserInputError as error:
             # A rule that cannot be run (a pattern that never ends) fails the request, as a
             # model refusing it would, never the server.
             raise invalid_request(str(error)) from None
+
+    def _verdict(self, text: str, heading: bool, carried: CarriedRules | None) -> Verdict:
+        edits: list[dict[str, str]] = []
+        notes: list[str] = []
+        taken_until = -1
+        alerts = [
+            alert
+            for alert in self._alerts(text, heading)
+            if carried is None or carried.carries(alert.rule_id, alert.match, self._links)
+        ]
         for alert in alerts:
             if alert.replacements and alert.start >= taken_until:
                 edits.append(

@@ -20,7 +20,7 @@ Tables (the SQLite layout; another backend keeps the same columns):
                  attempt, input_tokens, max_output, cache_ttl, started_at,
                  call_id → calls (NULL until the call's answer or error is stored)
     batches      id PK (store-assigned), label UNIQUE, provider, remote_id, state,
-                 remote_status, priming, created_at, submitted_at, ended_at
+                 remote_status, priming, created_at, submitted_at, ended_at, lane
     batch_items  (batch_id → batches, custom_id) PK, position, block_ids (JSON list),
                  collected: the packs of a provider batch, and whether each one's result
                  has been stored
@@ -31,7 +31,7 @@ Tables (the SQLite layout; another backend keeps the same columns):
     lane_output_estimates  (lane, kind) PK, tokens
     results      block_id PK → blocks, content_hash, fingerprint, outcome, verdict,
                  edits, notes, rejected_edits (JSON text), reason, call_id → calls (NULL when
-                 no call produced it), recorded_at
+                 no call produced it), lane, recorded_at
                  index (content_hash, fingerprint) for outcome 'result'
 
 Invariants:
@@ -55,9 +55,12 @@ Invariants:
   exclusive, holding the run directory's lock until it is closed; a store shared by
   workers hands out packs and batches by lease (`claim`), and a lease that expires (its
   worker died) lets another worker take the work over.
-- A lane (a provider and model with its own cached prefix; named by the caller, today one
-  per run) keeps the pack sizes and output estimates it learned in the store, so a
-  restart or another worker starts from them rather than from nothing.
+- A lane (a provider and model with its own cached prefix, named by the caller; a run has
+  one or more) keeps the pack sizes and output estimates it learned in the store, so a
+  restart or another worker starts from them rather than from nothing. A result is stored
+  under its lane's fingerprint (the run's own for results of no lane: skips, the rule
+  engine's), so reuse never hands one model's answer to another lane. A batch and a result
+  remember their lane; rows older than lanes have the lane `""`, the run's only lane.
 - A batch is stored, with its packs, before it is submitted (state `submitting`), and its
   provider id as soon as the provider returns it, so a crash in between leaves a record to
   reconcile rather than a batch nobody knows about. An item's call and results are stored
@@ -183,6 +186,24 @@ class StoredBatch:
     submitted_at: float | None
     ended_at: float | None
     items: tuple[BatchItemRecord, ...]
+    # The lane whose packs it carries; "" for a batch stored before runs had lanes.
+    lane: str = ""
+
+    def belongs_to(self, lane: str) -> bool:
+        return self.lane in (lane, "")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LaneFingerprints:
+    """The fingerprint a result is stored (and found for reuse) under: its lane's, or the
+    run's for a result of no lane or of a lane `open_run` did not name (a run of one lane,
+    whose fingerprint is that lane's, need not name it)."""
+
+    run: str
+    lanes: Mapping[str, str]
+
+    def of(self, result: BlockResult) -> str:
+        return self.lanes.get(result.lane, self.run)
 
 
 class LeaseKind(StrEnum):
@@ -208,13 +229,21 @@ class Lease:
 class RunStore(Protocol):
     """Persistent state of one run. All methods are safe to call from concurrent tasks."""
 
-    async def open_run(self, *, fingerprint: str, settings: Mapping[str, str]) -> None:
+    async def open_run(
+        self,
+        *,
+        fingerprint: str,
+        settings: Mapping[str, str],
+        lanes: Mapping[str, str] | None = None,
+    ) -> None:
         """Bind the store to a run, or check that it already belongs to this one.
 
         The first call records `fingerprint` and `settings`. A later call with another
         fingerprint raises `UserInputError` (the store holds a run of a different task,
         guide or model); with the same fingerprint it replaces the stored settings, which
         may only differ in values that do not affect results. Must precede the writes.
+        `lanes` maps each lane's name to its fingerprint: a result with a `lane` is stored
+        under that fingerprint (`LaneFingerprints`).
         """
         ...
 
@@ -285,6 +314,7 @@ class RunStore(Protocol):
         provider: str,
         items: Sequence[BatchItemRecord],
         priming: bool = False,
+        lane: str = "",
     ) -> StoredBatch:
         """Store a batch about to be submitted, in state `submitting`."""
         ...

@@ -51,6 +51,7 @@ from blockpass.store.base import (
     BatchState,
     CallRecord,
     CallStart,
+    LaneFingerprints,
     Lease,
     LeaseKind,
     RunStore,
@@ -158,7 +159,7 @@ class PostgresRunStore:
         self._where = where
         self._holder = holder
         self._clock = clock
-        self._fingerprint: str | None = None
+        self._fingerprints: LaneFingerprints | None = None
 
     async def __aenter__(self) -> Self:
         return self
@@ -187,12 +188,18 @@ class PostgresRunStore:
                 f"cannot use the run store ({self._where}): {_first_line(exc)}"
             ) from exc
 
-    def _require_run(self) -> str:
-        if self._fingerprint is None:
+    def _require_run(self) -> LaneFingerprints:
+        if self._fingerprints is None:
             raise RuntimeError("open_run must be called before writing results")
-        return self._fingerprint
+        return self._fingerprints
 
-    async def open_run(self, *, fingerprint: str, settings: Mapping[str, str]) -> None:
+    async def open_run(
+        self,
+        *,
+        fingerprint: str,
+        settings: Mapping[str, str],
+        lanes: Mapping[str, str] | None = None,
+    ) -> None:
         encoded = json.dumps(dict(settings), sort_keys=True, ensure_ascii=False)
 
         async def work(connection: Connection) -> None:
@@ -211,7 +218,7 @@ class PostgresRunStore:
             await connection.execute("UPDATE run SET settings = %s, opened_at = %s", (encoded, now))
 
         await self._run(work)
-        self._fingerprint = fingerprint
+        self._fingerprints = LaneFingerprints(run=fingerprint, lanes=dict(lanes or {}))
 
     async def settings(self) -> dict[str, str]:
         async def work(connection: Connection) -> dict[str, str]:
@@ -240,8 +247,8 @@ class PostgresRunStore:
         return await self._run(lambda c: _fetch(c, query, (), block_from_row))
 
     async def record_call(self, call: CallRecord, results: Sequence[BlockResult]) -> int:
-        fingerprint = self._require_run()
-        return await self._run(lambda c: _insert_call(c, call, results, fingerprint))
+        fingerprints = self._require_run()
+        return await self._run(lambda c: _insert_call(c, call, results, fingerprints))
 
     async def start_call(self, start: CallStart) -> int:
         return await self._run(lambda c: _returned_id(c, _INSERT_START, start_row(start)))
@@ -252,8 +259,8 @@ class PostgresRunStore:
         return await self._run(lambda c: _fetch(c, query + " ORDER BY id", (), start_from_row))
 
     async def record_results(self, results: Sequence[BlockResult]) -> None:
-        fingerprint = self._require_run()
-        await self._run(lambda c: _upsert_results(c, results, fingerprint))
+        fingerprints = self._require_run()
+        await self._run(lambda c: _upsert_results(c, results, fingerprints))
 
     async def results(self) -> dict[str, BlockResult]:
         query = f"SELECT {RESULT_COLUMNS} FROM results"
@@ -293,13 +300,15 @@ class PostgresRunStore:
         provider: str,
         items: Sequence[BatchItemRecord],
         priming: bool = False,
+        lane: str = "",
     ) -> StoredBatch:
         async def work(connection: Connection) -> StoredBatch:
             batch_id = await _returned_id(
                 connection,
                 "INSERT INTO batches (label, provider, remote_id, state, remote_status,"
-                " priming, created_at) VALUES (%s, %s, NULL, %s, '', %s, %s) RETURNING id",
-                (label, provider, BatchState.SUBMITTING.value, priming, time.time()),
+                " priming, created_at, lane) VALUES (%s, %s, NULL, %s, '', %s, %s, %s)"
+                " RETURNING id",
+                (label, provider, BatchState.SUBMITTING.value, priming, time.time(), lane),
             )
             async with connection.cursor() as cursor:
                 await cursor.executemany(
@@ -346,7 +355,7 @@ class PostgresRunStore:
     async def record_batch_item(
         self, batch_id: int, custom_id: str, call: CallRecord, results: Sequence[BlockResult]
     ) -> int | None:
-        fingerprint = self._require_run()
+        fingerprints = self._require_run()
 
         async def work(connection: Connection) -> int | None:
             # A second collector waits for the first one's row lock, then finds it collected.
@@ -357,7 +366,7 @@ class PostgresRunStore:
             )
             if not claimed.rowcount:
                 return None
-            return await _insert_call(connection, call, results, fingerprint)
+            return await _insert_call(connection, call, results, fingerprints)
 
         return await self._run(work)
 
@@ -469,7 +478,10 @@ async def _fetch(
 
 
 async def _insert_call(
-    connection: Connection, call: CallRecord, results: Sequence[BlockResult], fingerprint: str
+    connection: Connection,
+    call: CallRecord,
+    results: Sequence[BlockResult],
+    fingerprints: LaneFingerprints,
 ) -> int:
     call_id = await _returned_id(connection, _INSERT_CALL, call_row(call))
     async with connection.cursor() as cursor:
@@ -482,15 +494,15 @@ async def _insert_call(
             "UPDATE call_starts SET call_id = %s WHERE id = %s", (call_id, call.start_id)
         )
     stored = [replace(result, call_id=call_id) for result in results]
-    await _upsert_results(connection, stored, fingerprint)
+    await _upsert_results(connection, stored, fingerprints)
     return call_id
 
 
 async def _upsert_results(
-    connection: Connection, results: Sequence[BlockResult], fingerprint: str
+    connection: Connection, results: Sequence[BlockResult], fingerprints: LaneFingerprints
 ) -> None:
     now = time.time()
-    rows = [(*result_row(result), fingerprint, now) for result in results]
+    rows = [(*result_row(result), fingerprints.of(result), now) for result in results]
     async with connection.cursor() as cursor:
         await cursor.executemany(_UPSERT_RESULT, rows)
         changed = cursor.rowcount

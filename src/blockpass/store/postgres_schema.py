@@ -72,7 +72,7 @@ _TABLES = (
         outcome TEXT NOT NULL CHECK (outcome IN ('result', 'skipped', 'failed')),
         verdict TEXT CHECK (verdict IN ('ok', 'edit', 'flag')),
         edits TEXT NOT NULL, notes TEXT NOT NULL, rejected_edits TEXT NOT NULL,
-        reason TEXT NOT NULL, call_id BIGINT REFERENCES calls (id),
+        reason TEXT NOT NULL, call_id BIGINT REFERENCES calls (id), lane TEXT NOT NULL,
         recorded_at DOUBLE PRECISION NOT NULL)""",
     """CREATE INDEX results_for_reuse ON results (content_hash, fingerprint)
         WHERE outcome = 'result'""",
@@ -81,7 +81,7 @@ _TABLES = (
         label TEXT NOT NULL UNIQUE, provider TEXT NOT NULL, remote_id TEXT UNIQUE,
         state TEXT NOT NULL, remote_status TEXT NOT NULL, priming BOOLEAN NOT NULL,
         created_at DOUBLE PRECISION NOT NULL, submitted_at DOUBLE PRECISION,
-        ended_at DOUBLE PRECISION)""",
+        ended_at DOUBLE PRECISION, lane TEXT NOT NULL)""",
     """CREATE TABLE batch_items (
         batch_id BIGINT NOT NULL REFERENCES batches (id),
         custom_id TEXT NOT NULL, position INTEGER NOT NULL, block_ids TEXT NOT NULL,

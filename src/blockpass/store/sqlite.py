@@ -36,6 +36,7 @@ from blockpass.store.base import (
     BatchState,
     CallRecord,
     CallStart,
+    LaneFingerprints,
     Lease,
     LeaseKind,
     RunStore,
@@ -72,7 +73,7 @@ __all__ = [
 ]
 
 RUN_FILE_NAME = "run.sqlite"
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -140,6 +141,12 @@ _START_SCHEMA = (
         input_tokens INTEGER NOT NULL, max_output INTEGER NOT NULL, cache_ttl TEXT NOT NULL,
         started_at REAL NOT NULL, call_id INTEGER REFERENCES calls (id))""",
 )
+# Version 5: lanes. A result and a batch remember the lane (provider and model) they came
+# from; rows written before lanes existed belong to the run's only lane.
+_LANE_SCHEMA = (
+    "ALTER TABLE results ADD COLUMN lane TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE batches ADD COLUMN lane TEXT NOT NULL DEFAULT ''",
+)
 _INSERT_CALL = (
     f"INSERT INTO calls ({CALL_COLUMNS})"
     f" VALUES ({', '.join('?' * (len(CALL_FIELDS) + len(USAGE_FIELDS)))})"
@@ -205,7 +212,7 @@ class SqliteRunStore:
         self._clock = clock
         self._run_lock = run_lock
         self._lock = threading.Lock()
-        self._fingerprint: str | None = None
+        self._fingerprints: LaneFingerprints | None = None
 
     @classmethod
     def open_blocking(
@@ -274,12 +281,18 @@ class SqliteRunStore:
                     raise
                 raise _user_error(self._run_dir / RUN_FILE_NAME, exc) from exc
 
-    def _require_run(self) -> str:
-        if self._fingerprint is None:
+    def _require_run(self) -> LaneFingerprints:
+        if self._fingerprints is None:
             raise RuntimeError("open_run must be called before writing results")
-        return self._fingerprint
+        return self._fingerprints
 
-    async def open_run(self, *, fingerprint: str, settings: Mapping[str, str]) -> None:
+    async def open_run(
+        self,
+        *,
+        fingerprint: str,
+        settings: Mapping[str, str],
+        lanes: Mapping[str, str] | None = None,
+    ) -> None:
         encoded = json.dumps(dict(settings), sort_keys=True, ensure_ascii=False)
 
         def work(connection: sqlite3.Connection) -> None:
@@ -298,7 +311,7 @@ class SqliteRunStore:
                 connection.execute("UPDATE run SET settings = ?, opened_at = ?", (encoded, now))
 
         await self._run(work, write=True)
-        self._fingerprint = fingerprint
+        self._fingerprints = LaneFingerprints(run=fingerprint, lanes=dict(lanes or {}))
 
     async def settings(self) -> dict[str, str]:
         def work(connection: sqlite3.Connection) -> dict[str, str]:
@@ -319,9 +332,9 @@ class SqliteRunStore:
         return await self._run(work)
 
     async def record_call(self, call: CallRecord, results: Sequence[BlockResult]) -> int:
-        fingerprint = self._require_run()
+        fingerprints = self._require_run()
         return await self._run(
-            lambda connection: _insert_call(connection, call, results, fingerprint), write=True
+            lambda connection: _insert_call(connection, call, results, fingerprints), write=True
         )
 
     async def start_call(self, start: CallStart) -> int:
@@ -348,8 +361,8 @@ class SqliteRunStore:
         return await self._run(work)
 
     async def record_results(self, results: Sequence[BlockResult]) -> None:
-        fingerprint = self._require_run()
-        await self._run(lambda c: _upsert_results(c, results, fingerprint), write=True)
+        fingerprints = self._require_run()
+        await self._run(lambda c: _upsert_results(c, results, fingerprints), write=True)
 
     async def results(self) -> dict[str, BlockResult]:
         def work(connection: sqlite3.Connection) -> dict[str, BlockResult]:
@@ -397,12 +410,13 @@ class SqliteRunStore:
         provider: str,
         items: Sequence[BatchItemRecord],
         priming: bool = False,
+        lane: str = "",
     ) -> StoredBatch:
         def work(connection: sqlite3.Connection) -> StoredBatch:
             batch_id = connection.execute(
                 "INSERT INTO batches (label, provider, remote_id, state, remote_status,"
-                " priming, created_at) VALUES (?, ?, NULL, ?, '', ?, ?)",
-                (label, provider, BatchState.SUBMITTING.value, int(priming), time.time()),
+                " priming, created_at, lane) VALUES (?, ?, NULL, ?, '', ?, ?, ?)",
+                (label, provider, BatchState.SUBMITTING.value, int(priming), time.time(), lane),
             ).lastrowid
             connection.executemany(
                 "INSERT INTO batch_items (batch_id, custom_id, position, block_ids, collected)"
@@ -451,7 +465,7 @@ class SqliteRunStore:
     async def record_batch_item(
         self, batch_id: int, custom_id: str, call: CallRecord, results: Sequence[BlockResult]
     ) -> int | None:
-        fingerprint = self._require_run()
+        fingerprints = self._require_run()
 
         def work(connection: sqlite3.Connection) -> int | None:
             claimed = connection.execute(
@@ -461,7 +475,7 @@ class SqliteRunStore:
             ).rowcount
             if not claimed:
                 return None
-            return _insert_call(connection, call, results, fingerprint)
+            return _insert_call(connection, call, results, fingerprints)
 
         return await self._run(work, write=True)
 
@@ -568,6 +582,9 @@ def _migrate(connection: sqlite3.Connection, path: Path) -> None:
         if version < 4:
             for statement in sqlite_workers.WORKER_SCHEMA:
                 connection.execute(statement)
+        if version < 5:
+            for statement in _LANE_SCHEMA:
+                connection.execute(statement)
         if version < SCHEMA_VERSION:
             # Only then: opening a current store writes nothing, so a damaged one stays as
             # it was for whoever recovers it.
@@ -623,7 +640,7 @@ def _insert_call(
     connection: sqlite3.Connection,
     call: CallRecord,
     results: Sequence[BlockResult],
-    fingerprint: str,
+    fingerprints: LaneFingerprints,
 ) -> int:
     call_id = connection.execute(_INSERT_CALL, call_row(call)).lastrowid
     assert call_id is not None
@@ -636,7 +653,7 @@ def _insert_call(
             "UPDATE call_starts SET call_id = ? WHERE id = ?", (call_id, call.start_id)
         )
     stored = [replace(result, call_id=call_id) for result in results]
-    _upsert_results(connection, stored, fingerprint)
+    _upsert_results(connection, stored, fingerprints)
     return call_id
 
 
@@ -664,10 +681,10 @@ def _read_batches(
 
 
 def _upsert_results(
-    connection: sqlite3.Connection, results: Sequence[BlockResult], fingerprint: str
+    connection: sqlite3.Connection, results: Sequence[BlockResult], fingerprints: LaneFingerprints
 ) -> None:
     now = time.time()
-    rows = [(*result_row(result), fingerprint, now) for result in results]
+    rows = [(*result_row(result), fingerprints.of(result), now) for result in results]
     if ignored := len(rows) - connection.executemany(_UPSERT_RESULT, rows).rowcount:
         _log.warning("kept the earlier result of %d block(s), ignored the newer one", ignored)
 

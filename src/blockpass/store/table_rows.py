@@ -40,7 +40,7 @@ START_FIELDS: tuple[str, ...] = ("pack_id", "provider", "model", "block_ids", "a
 START_FIELDS += ("input_tokens", "max_output", "cache_ttl", "started_at")
 BATCH_COLUMNS = (
     "id, label, provider, remote_id, state, remote_status, priming,"
-    " created_at, submitted_at, ended_at"
+    " created_at, submitted_at, ended_at, lane"
 )
 FINAL_BATCH_STATES = tuple(
     state.value for state in (BatchState.COLLECTED, BatchState.ABANDONED, BatchState.UNPROVEN)
@@ -56,7 +56,7 @@ CALL_FIELDS += ("attempt", "started_at", "finished_at")
 USAGE_FIELDS = ("uncached_input", "cache_write_5m", "cache_write_1h", "cache_read", "output")
 CALL_COLUMNS = ", ".join((*CALL_FIELDS, *USAGE_FIELDS))
 RESULT_COLUMNS = (
-    "block_id, content_hash, outcome, verdict, edits, notes, rejected_edits, reason, call_id"
+    "block_id, content_hash, outcome, verdict, edits, notes, rejected_edits, reason, call_id, lane"
 )
 
 
@@ -86,7 +86,7 @@ def _upsert_sql(
 
 
 def batch_from_row(row: Any) -> StoredBatch:
-    batch_id, label, provider, remote_id, state, remote_status, priming, *times = row
+    batch_id, label, provider, remote_id, state, remote_status, priming, *times, lane = row
     created_at, submitted_at, ended_at = times
     return StoredBatch(
         id=batch_id,
@@ -100,6 +100,7 @@ def batch_from_row(row: Any) -> StoredBatch:
         submitted_at=submitted_at,
         ended_at=ended_at,
         items=(),
+        lane=lane,
     )
 
 
@@ -158,6 +159,7 @@ def result_row(result: BlockResult) -> tuple[object, ...]:
         edits_json(result.rejected_edits),
         result.reason,
         result.call_id,
+        result.lane,
     )
 
 
@@ -172,6 +174,7 @@ def result_from_row(row: Any) -> BlockResult:
         rejected_edits=edits(row[6]),
         reason=row[7],
         call_id=row[8],
+        lane=row[9],
     )
 
 

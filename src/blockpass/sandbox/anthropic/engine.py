@@ -19,6 +19,7 @@ from blockpass.sandbox.anthropic.request import MessagesRequest, prefix_position
 from blockpass.sandbox.cache import CachePlan, Commit, PromptCache
 from blockpass.sandbox.errors import invalid_request
 from blockpass.sandbox.faults import RequestFaults
+from blockpass.sandbox.presence import carried_rules
 from blockpass.sandbox.ratelimit import Admission, RateLimiter
 from blockpass.sandbox.responder import Responder
 from blockpass.tokens import count_tokens, truncate_to_tokens
@@ -121,7 +122,10 @@ def _answer(
         return [], "refusal", 0
     tool = _answering_tool(request)
     text = responder.reply(
-        blocks, request.output_schema or (tool or {}).get("input_schema"), faults
+        blocks,
+        request.output_schema or (tool or {}).get("input_schema"),
+        faults,
+        carried=carried_rules(request.instructions),
     )
     family = request.model.tokenizer
     produced = count_tokens(text, family)

@@ -60,6 +60,11 @@ class MessagesRequest:
         return self.tool_choice is not None and self.tool_choice.get("type") in ("any", "tool")
 
     @property
+    def instructions(self) -> str:
+        """The system text, its blocks joined."""
+        return "\n".join(block["text"] for block in self.system if block.get("type") == "text")
+
+    @property
     def last_user_text(self) -> str:
         for message in reversed(self.messages):
             if message["role"] == "user":

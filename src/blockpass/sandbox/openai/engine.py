@@ -21,6 +21,7 @@ from blockpass.sandbox.openai.models import Caching
 from blockpass.sandbox.openai.prompt import prompt_marks
 from blockpass.sandbox.openai.ratelimit import Admission, OpenAIRateLimiter
 from blockpass.sandbox.openai.request import ChatRequest
+from blockpass.sandbox.presence import carried_rules
 from blockpass.sandbox.responder import Responder
 from blockpass.tokens import TokenizerFamily, count_tokens, truncate_to_tokens
 
@@ -133,7 +134,7 @@ def _answer(
         return message, "stop", count_tokens(REFUSAL, _FAMILY)
     tool = _answering_tool(request)
     schema = tool["function"].get("parameters") if tool else request.schema
-    text = responder.reply(blocks, schema, faults)
+    text = responder.reply(blocks, schema, faults, carried=carried_rules(request.instructions))
     if schema is None and not blocks and _wants_json(request):
         text = "{}"
     produced = count_tokens(text, _FAMILY)

@@ -48,6 +48,16 @@ class ChatRequest:
         return schema
 
     @property
+    def instructions(self) -> str:
+        """The system and developer messages' text, joined."""
+        return "\n".join(
+            text
+            for message in self.messages
+            if message["role"] in ("system", "developer")
+            for text in _texts(message.get("content"))
+        )
+
+    @property
     def last_user_text(self) -> str:
         for message in reversed(self.messages):
             if message["role"] == "user":

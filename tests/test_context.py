@@ -1,0 +1,196 @@
+"""Retrieved rules per pack: widening, fallbacks, trimming and grouping, on a scripted index."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from blockpass.blocks import Block, BlockKind
+from blockpass.context import (
+    BlockRules,
+    Fallback,
+    PackContexts,
+    RetrievalSettings,
+    render_units,
+    retrieve_block_rules,
+)
+from blockpass.execution.planning import PackPlanner
+from blockpass.execution.requests import RequestLayout
+from blockpass.packing import block_input_tokens
+from blockpass.providers.base import PartKind, model_profile
+from blockpass.task import load_task
+from blockpass.tokens import count_tokens
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+@dataclass(frozen=True)
+class Unit:
+    id: str
+    title: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Confidence:
+    agreement: float = 0.5
+    triggered: int = 0
+    triggered_kept: int = 0
+
+
+@dataclass(frozen=True)
+class Hit:
+    unit: Unit
+
+
+@dataclass(frozen=True)
+class Retrieval:
+    hits: tuple[Hit, ...]
+    confidence: Confidence
+
+
+UNITS = [Unit(id=f"u{n}", title=f"Rule {n}", text=f"Text of rule {n}. " * 5) for n in range(30)]
+
+
+class ScriptedIndex:
+    """Ranks units by a script: text -> unit numbers, best first, and how many units a
+    trigger certainly fired for (all of them kept only once K holds them)."""
+
+    def __init__(self, script: dict[str, tuple[list[int], int]]) -> None:
+        self.script = script
+        self.asked: list[tuple[str, int]] = []
+
+    def search_many(self, texts: Sequence[str], k: int) -> list[Retrieval]:
+        found = []
+        for text in texts:
+            self.asked.append((text, k))
+            numbers, triggered = self.script[text]
+            kept = numbers[:k]
+            confidence = Confidence(triggered=triggered, triggered_kept=min(triggered, len(kept)))
+            found.append(Retrieval(tuple(Hit(UNITS[n]) for n in kept), confidence))
+        return found
+
+
+def block(index: int, text: str) -> Block:
+    return Block.create(document_id="doc.md", index=index, kind=BlockKind.PARAGRAPH, text=text)
+
+
+def count(text: str) -> int:
+    return count_tokens(text, model_profile("claude-sonnet-4-5").tokenizer)
+
+
+def test_a_block_whose_certain_rules_k_cuts_off_is_retrieved_again_at_the_wide_k() -> None:
+    index = ScriptedIndex({"plain": ([1, 2, 3], 0), "busy": (list(range(10)), 6)})
+    blocks = [block(0, "plain"), block(1, "busy")]
+    rules = retrieve_block_rules(index, blocks, RetrievalSettings(k=3, wide_k=8), core=["u0"])
+    assert rules[blocks[0].id] == BlockRules(("u1", "u2", "u3"))
+    # Six certain units: three at k, all six at the wide k; the core unit u0 is left out.
+    assert rules[blocks[1].id] == BlockRules(
+        ("u1", "u2", "u3", "u4", "u5", "u6", "u7"), widened=True
+    )
+    assert index.asked == [("plain", 3), ("busy", 3), ("busy", 8)]
+
+
+def test_a_block_still_unsure_at_the_wide_k_is_marked_for_a_fallback() -> None:
+    index = ScriptedIndex({"crowded": (list(range(20)), 12)})
+    (only,) = blocks = [block(0, "crowded")]
+    rules = retrieve_block_rules(index, blocks, RetrievalSettings(k=3, wide_k=8))
+    assert rules[only.id].widened
+    assert rules[only.id].unsure
+
+
+def contexts(
+    rules: dict[str, BlockRules], full_guide: str = "<style_guide>x</style_guide>"
+) -> PackContexts:
+    return PackContexts(units=UNITS, rules=rules, full_guide=full_guide, count=count)
+
+
+def test_a_packs_units_are_deduplicated_and_written_in_reading_order() -> None:
+    first, second = block(0, "a"), block(1, "b")
+    packs = contexts({first.id: BlockRules(("u5", "u2")), second.id: BlockRules(("u2", "u9"))})
+    context = packs.for_pack([first, second], room=10_000)
+    assert context.units == ("u2", "u5", "u9")
+    assert render_units([UNITS[2], UNITS[5], UNITS[9]]) in context.text
+    assert context.tokens == count(context.text)
+    assert context.fallback is None
+    assert not context.cached
+
+
+def test_units_that_do_not_fit_are_dropped_worst_ranked_first_and_counted() -> None:
+    first, second = block(0, "a"), block(1, "b")
+    packs = contexts({first.id: BlockRules(("u1", "u3")), second.id: BlockRules(("u2", "u4"))})
+    one_unit = count(render_units([UNITS[1]])) + 1
+    context = packs.for_pack(
+        [first, second], room=count("<retrieved_rules>\n\n</retrieved_rules>") + 2 * one_unit
+    )
+    # Both blocks' best units stay; their second-best ones are trimmed.
+    assert context.units == ("u1", "u2")
+    assert packs.stats.trimmed_units == 2
+
+
+def test_an_unsure_block_brings_the_whole_guide_with_its_own_breakpoint_where_it_fits() -> None:
+    sure, unsure = block(0, "a"), block(1, "b")
+    guide = "<style_guide>" + "All the rules. " * 200 + "</style_guide>"
+    packs = contexts(
+        {sure.id: BlockRules(("u1",)), unsure.id: BlockRules(("u2",), widened=True, unsure=True)},
+        full_guide=guide,
+    )
+    context = packs.for_pack([sure, unsure], room=10_000)
+    assert (context.text, context.fallback, context.cached) == (guide, Fallback.FULL_GUIDE, True)
+    # Where the guide does not fit, the pack keeps the core and the best units that fit.
+    small = packs.for_pack([sure, unsure], room=count(guide) - 1)
+    assert small.fallback is Fallback.WIDEST_FIT
+    assert small.units == ("u1", "u2")
+    assert packs.stats.to_json()["fallback"] == {
+        "core and the widest K that fits": 2,
+        "full guide": 2,
+    }
+
+
+def test_blocks_are_grouped_by_their_best_unit_and_unsure_blocks_go_last() -> None:
+    blocks = [block(n, str(n)) for n in range(5)]
+    rules = {
+        blocks[0].id: BlockRules(("u7",)),
+        blocks[1].id: BlockRules(("u3",), unsure=True),
+        blocks[2].id: BlockRules(("u2", "u7")),
+        blocks[3].id: BlockRules(("u7", "u1")),
+        blocks[4].id: BlockRules(()),
+    }
+    ordered = contexts(rules).order(blocks)
+    assert [b.index for b in ordered] == [4, 2, 0, 3, 1]
+
+
+def test_packs_of_a_retrieve_run_carry_their_rules_after_the_prefix_and_count_them() -> None:
+    profile = model_profile("claude-sonnet-4-5")
+    task = load_task(EXAMPLES / "guide.md").with_core("", retrieval="test-index k=3")
+    layout = RequestLayout(task=task, profile=profile, count=count)
+    blocks = [block(n, f"Paragraph {n}.") for n in range(4)]
+    guide = load_task(EXAMPLES / "guide.md").guide_part
+    rules = {b.id: BlockRules((f"u{b.index}",), unsure=b.index == 3) for b in blocks}
+    planner = PackPlanner(
+        profile=profile,
+        prefix_tokens=layout.prefix_tokens,
+        min_blocks=1,
+        max_blocks=2,
+        count=count,
+        contexts=contexts(rules, full_guide=guide),
+    )
+    plain, fallback = planner.plan(blocks)
+    assert plain.context.units == ("u0", "u1")
+    assert fallback.context.text == guide
+    for pack in (plain, fallback):
+        request = layout.request(pack, expected_gap_seconds=0)
+        (context,) = [part for part in request.parts if part.kind is PartKind.CONTEXT]
+        assert context.text == pack.context.text
+        assert (context.cache_ttl is not None) is pack.context.cached
+        assert pack.input_tokens == pack.context.tokens + sum(
+            block_input_tokens(b, count) for b in pack.blocks
+        )
+
+
+def test_retrieval_settings_refuse_a_wide_k_below_k() -> None:
+    with pytest.raises(ValueError, match="k <= wide_k"):
+        RetrievalSettings(k=5, wide_k=3)
