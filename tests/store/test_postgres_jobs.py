@@ -9,10 +9,13 @@ from pathlib import Path
 import pytest
 
 from blockpass.pipeline import JobOutcome, JobSpec, Mode, run_job
-from blockpass.prices import job_prices
+from blockpass.prices import job_prices, load_prices
 from blockpass.providers import RehearsalSettings, open_connection, parse_connection
+from blockpass.sandbox import SandboxConfig
 from blockpass.store import RunHold, RunStore, StoredBatch, open_store_at
 from tests.postgres_server import PostgresServer
+from tests.sandbox.support import StartSandbox
+from tests.test_lanes import CHEAP, STRONG, two_lanes, write_documents
 
 pytestmark = pytest.mark.anyio
 CONNECTION = "sandbox:claude-sonnet-4-5"
@@ -68,3 +71,28 @@ async def test_a_job_on_a_postgresql_store_writes_what_a_run_directory_writes_an
 async def store_batches(server: PostgresServer, run: str) -> list[StoredBatch]:
     async with open_store_at(server.dsn(), run=run, hold=RunHold.NONE) as store:
         return await store.batches()
+
+
+async def test_a_job_of_two_lanes_on_a_postgresql_store_matches_the_run_directorys(
+    start_sandbox: StartSandbox, postgres_server: PostgresServer, tmp_path: Path, shared_data: Path
+) -> None:
+    running = start_sandbox(SandboxConfig(rules=shared_data / "styles" / "Google" / "Google"))
+    inputs = write_documents(tmp_path / "docs")
+
+    def spec(out: str) -> JobSpec:
+        guide = shared_data / "guides" / "18f-content-guide"
+        return JobSpec(inputs=inputs, guide=guide, out_dir=tmp_path / out)
+
+    async with two_lanes(running.server.base_url) as lanes:
+        embedded = await run_job(spec("sqlite"), lanes, load_prices())
+        async with open_store_at(postgres_server.dsn(), run="two-lanes") as store:
+            shared = await run_job(spec("postgresql"), lanes, load_prices(), store=store)
+            again = await run_job(spec("postgresql"), lanes, load_prices(), store=store)
+            models = {call.model for call in await store.calls()}
+
+    assert (tmp_path / "postgresql" / "results.jsonl").read_text() == (
+        tmp_path / "sqlite" / "results.jsonl"
+    ).read_text()
+    assert shared.this_run.calls == embedded.this_run.calls
+    assert models == {STRONG, CHEAP}
+    assert again.this_run.calls == 0
