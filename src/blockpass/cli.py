@@ -192,6 +192,12 @@ def _webhooks(args: argparse.Namespace) -> int:
     return 0
 
 
+def _rules(args: argparse.Namespace) -> int:
+    from blockpass.cli_rules import rules_command
+
+    return rules_command(args)
+
+
 def _first(group: BaseExceptionGroup[BaseException]) -> BaseException:
     error = group.exceptions[0]
     return _first(error) if isinstance(error, BaseExceptionGroup) else error
@@ -205,6 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "lint": _lint,
         "sandbox": _run_sandbox,
         "webhooks": _webhooks,
+        "rules": _rules,
     }
     try:
         return handlers[args.command](args)

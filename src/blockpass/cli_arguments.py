@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn, TypeVar, cast
 
+from blockpass.cli_rules import add_rules_parser
 from blockpass.prefilter import DEFAULT_SKIP_KINDS
 from blockpass.providers import DEFAULT_MODELS, VENDORS
 
@@ -271,6 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
     _lint_parser(commands)
     _sandbox_parser(commands)
     _webhooks_parser(commands)
+    add_rules_parser(commands)
     return parser
 
 

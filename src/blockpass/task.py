@@ -8,12 +8,16 @@ produced them.
 from __future__ import annotations
 
 import hashlib
+import html
 import json
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+from blockpass.documents.markdown import split_front_matter
 from blockpass.errors import UserInputError
 from blockpass.files import read_text
 from blockpass.packformat import RESULT_SCHEMA
@@ -169,21 +173,47 @@ def load_task(
 
 
 def load_guide(path: Path) -> str:
-    """A Markdown file, or a folder of them joined in path order under their own names."""
+    """A Markdown file, or a folder of them joined in path order under their own names.
+
+    YAML front matter (a Jekyll page's title, permalink, navigation) is site metadata, not
+    guidance: it is left out, and a page's ``title`` names the page instead.
+    """
     if path.is_dir():
-        pages = sorted(page for page in path.rglob("*.md") if page.name.upper() != "LICENSE.MD")
+        pages = guide_pages(path)
         if not pages:
             raise UserInputError(f"guide folder has no Markdown pages: {path}")
-        parts = [
-            f'<page path="{page.relative_to(path).as_posix()}">\n{_read(page)}\n</page>'
-            for page in pages
-        ]
-        return "\n".join(parts)
-    return _read(path)
+        return "\n".join(_page(page, page.relative_to(path).as_posix()) for page in pages)
+    return _read(path)[1]
 
 
-def _read(path: Path) -> str:
-    text = read_text(path, what="a guide")
-    if not text.strip():
+def guide_pages(folder: Path) -> list[Path]:
+    """A guide folder's Markdown pages in path order, its licence left out."""
+    return sorted(page for page in folder.rglob("*.md") if page.name.upper() != "LICENSE.MD")
+
+
+def _page(path: Path, name: str) -> str:
+    title, body = _read(path)
+    titled = f' title="{html.escape(title)}"' if title else ""
+    return f'<page path="{name}"{titled}>\n{body}\n</page>'
+
+
+def read_guide_page(path: Path) -> tuple[str, str]:
+    """A guide page's title (from its front matter, "" without one) and its text without the
+    front matter."""
+    front, body = split_front_matter(read_text(path, what="a guide"))
+    title = ""
+    if front:
+        try:
+            meta = yaml.safe_load(front)
+        except yaml.YAMLError:
+            meta = None
+        if isinstance(meta, dict) and isinstance(meta.get("title"), str | int | float):
+            title = str(meta["title"]).strip()
+    return title, body
+
+
+def _read(path: Path) -> tuple[str, str]:
+    title, body = read_guide_page(path)
+    if not body.strip():
         raise UserInputError(f"guide is empty: {path}")
-    return text
+    return title, body

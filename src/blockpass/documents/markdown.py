@@ -128,12 +128,12 @@ def read_markdown(raw: bytes, *, document_id: str, path: Path | None = None) -> 
         pieces.append((kind, first, last))
         covered[first[0] : end_line] = [True] * (end_line - first[0])
 
-    front_matter_end = _front_matter_end(lines)
-    if front_matter_end is not None:
-        last = source.trimmed_end(0, front_matter_end, 0)
-        add(BlockKind.FRONT_MATTER, (0, 0), last, front_matter_end + 1)
+    closing_line = front_matter_end(lines)
+    if closing_line is not None:
+        last = source.trimmed_end(0, closing_line, 0)
+        add(BlockKind.FRONT_MATTER, (0, 0), last, closing_line + 1)
         # Blank the front matter for the parser so line numbers stay aligned with ours.
-        lines[: front_matter_end + 1] = [""] * (front_matter_end + 1)
+        lines[: closing_line + 1] = [""] * (closing_line + 1)
 
     env: dict[str, Any] = {_ENV_KEY: {}, _REFERENCES_KEY: []}
     tokens = _PARSER.parse("\n".join(lines), env)
@@ -209,7 +209,7 @@ def _unparsed(
     return found
 
 
-def _front_matter_end(lines: list[str]) -> int | None:
+def front_matter_end(lines: list[str]) -> int | None:
     """Index of the line closing YAML front matter, or None when there is none."""
     if len(lines) < 2 or lines[0].rstrip(" \t") != "---":
         return None
@@ -217,6 +217,16 @@ def _front_matter_end(lines: list[str]) -> int | None:
         if lines[number].rstrip(" \t") in ("---", "..."):
             return number
     return None
+
+
+def split_front_matter(text: str) -> tuple[str, str]:
+    """YAML front matter (without its ``---`` lines) and the body after it; a text without
+    front matter is all body. Line breaks in the body are kept as they are."""
+    lines = text.split("\n")
+    closing_line = front_matter_end([line.rstrip("\r") for line in lines])
+    if closing_line is None:
+        return "", text
+    return "\n".join(lines[1:closing_line]), "\n".join(lines[closing_line + 1 :])
 
 
 def _heading_bounds(
