@@ -38,13 +38,11 @@ from typing import Self, TypeVar
 
 import anyio
 import psycopg
-from psycopg import AsyncConnection, sql
-from psycopg.conninfo import conninfo_to_dict
-from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool
 
 from blockpass.blocks import Block, BlockResult
 from blockpass.errors import UserInputError
+from blockpass.store import postgres_queries as queries
 from blockpass.store import postgres_workers as workers
 from blockpass.store.base import (
     BatchItemRecord,
@@ -58,44 +56,36 @@ from blockpass.store.base import (
     StoredBatch,
 )
 from blockpass.store.locations import RunHold
-from blockpass.store.postgres_schema import create_tables, hold_run, release_run, schema_name
+from blockpass.store.postgres_schema import (
+    CONNECT_SECONDS,
+    Connection,
+    connect_holder,
+    create_tables,
+    describe_location,
+    first_line,
+    hold_run,
+    release_run,
+    schema_name,
+    search_path_setter,
+)
 from blockpass.store.table_rows import (
-    BATCH_COLUMNS,
     BLOCK_COLUMNS,
     CALL_COLUMNS,
     FINAL_BATCH_STATES,
     RESULT_COLUMNS,
     START_FIELDS,
-    batch_from_row,
     block_from_row,
     block_row,
     call_from_row,
-    call_row,
     result_from_row,
-    result_row,
     start_from_row,
     start_row,
-    upsert_block_sql,
-    upsert_result_sql,
 )
 
 __all__ = ["PostgresRunStore", "open_postgres_store"]
 
 _log = logging.getLogger(__name__)
 _T = TypeVar("_T")
-Connection = AsyncConnection[TupleRow]
-
-_CONNECT_SECONDS = 10
-_UPSERT_BLOCK = upsert_block_sql("%s")
-_UPSERT_RESULT = upsert_result_sql("%s")
-_INSERT_CALL = (
-    f"INSERT INTO calls ({CALL_COLUMNS})"
-    f" VALUES ({', '.join(['%s'] * len(CALL_COLUMNS.split(', ')))}) RETURNING id"
-)
-_INSERT_START = (
-    f"INSERT INTO call_starts ({', '.join(START_FIELDS)})"
-    f" VALUES ({', '.join(['%s'] * len(START_FIELDS))}) RETURNING id"
-)
 
 
 async def open_postgres_store(
@@ -112,15 +102,15 @@ async def open_postgres_store(
     what leases expire by; `connections` bounds the pool.
     """
     schema = schema_name(run)
-    where = f"run {run} in {_describe(dsn)}"
-    holder = await _connect(dsn, where)
+    where = f"run {run} in {describe_location(dsn)}"
+    holder = await connect_holder(dsn, where)
     pool: AsyncConnectionPool[Connection] = AsyncConnectionPool(
         dsn,
         min_size=1,
         max_size=connections,
         open=False,
-        configure=_search_path(schema),
-        kwargs={"connect_timeout": _CONNECT_SECONDS},
+        configure=search_path_setter(schema),
+        kwargs={"connect_timeout": CONNECT_SECONDS},
     )
     try:
         if hold is not RunHold.NONE and not await hold_run(
@@ -128,14 +118,14 @@ async def open_postgres_store(
         ):
             raise UserInputError(f"another blockpass run is using {where}")
         await create_tables(holder, schema)
-        await pool.open(wait=True, timeout=_CONNECT_SECONDS)
+        await pool.open(wait=True, timeout=CONNECT_SECONDS)
     except BaseException as exc:
         with anyio.CancelScope(shield=True):
             await pool.close()
             await holder.close()
         if isinstance(exc, psycopg.Error):
             # No right to create the run's schema, a server shutting down, a pool timeout.
-            raise UserInputError(f"cannot use the run store ({where}): {_first_line(exc)}") from exc
+            raise UserInputError(f"cannot use the run store ({where}): {first_line(exc)}") from exc
         raise
     if hold is RunHold.NONE:
         await holder.close()
@@ -181,11 +171,11 @@ class PostgresRunStore:
             async with pool.connection() as connection, connection.transaction():
                 return await work(connection)
         except psycopg.IntegrityError as exc:
-            raise ValueError(f"the run store refused the write: {_first_line(exc)}") from exc
+            raise ValueError(f"the run store refused the write: {first_line(exc)}") from exc
         except (psycopg.OperationalError, psycopg.DataError) as exc:
             # DataError: a value PostgreSQL cannot hold (a NUL character in an error text).
             raise UserInputError(
-                f"cannot use the run store ({self._where}): {_first_line(exc)}"
+                f"cannot use the run store ({self._where}): {first_line(exc)}"
             ) from exc
 
     def _require_run(self) -> LaneFingerprints:
@@ -238,33 +228,37 @@ class PostgresRunStore:
 
         async def work(connection: Connection) -> None:
             async with connection.cursor() as cursor:
-                await cursor.executemany(_UPSERT_BLOCK, rows)
+                await cursor.executemany(queries.UPSERT_BLOCK, rows)
 
         await self._run(work)
 
     async def blocks(self) -> list[Block]:
         query = f"SELECT {BLOCK_COLUMNS} FROM blocks ORDER BY document_id, block_index"
-        return await self._run(lambda c: _fetch(c, query, (), block_from_row))
+        return await self._run(lambda c: queries.fetch(c, query, (), block_from_row))
 
     async def record_call(self, call: CallRecord, results: Sequence[BlockResult]) -> int:
         fingerprints = self._require_run()
-        return await self._run(lambda c: _insert_call(c, call, results, fingerprints))
+        return await self._run(lambda c: queries.insert_call(c, call, results, fingerprints))
 
     async def start_call(self, start: CallStart) -> int:
-        return await self._run(lambda c: _returned_id(c, _INSERT_START, start_row(start)))
+        return await self._run(
+            lambda c: queries.returned_id(c, queries.INSERT_START, start_row(start))
+        )
 
     async def call_starts(self, *, open_only: bool = False) -> list[CallStart]:
         where = "WHERE call_id IS NULL" if open_only else ""
         query = f"SELECT id, {', '.join(START_FIELDS)}, call_id FROM call_starts {where}"
-        return await self._run(lambda c: _fetch(c, query + " ORDER BY id", (), start_from_row))
+        return await self._run(
+            lambda c: queries.fetch(c, query + " ORDER BY id", (), start_from_row)
+        )
 
     async def record_results(self, results: Sequence[BlockResult]) -> None:
         fingerprints = self._require_run()
-        await self._run(lambda c: _upsert_results(c, results, fingerprints))
+        await self._run(lambda c: queries.upsert_results(c, results, fingerprints))
 
     async def results(self) -> dict[str, BlockResult]:
         query = f"SELECT {RESULT_COLUMNS} FROM results"
-        found = await self._run(lambda c: _fetch(c, query, (), result_from_row))
+        found = await self._run(lambda c: queries.fetch(c, query, (), result_from_row))
         return {result.block_id: result for result in found}
 
     async def calls(self) -> list[CallRecord]:
@@ -289,7 +283,7 @@ class PostgresRunStore:
         )
         values = (fingerprint, sorted(set(hashes)))
         found: dict[str, BlockResult] = {}
-        for result in await self._run(lambda c: _fetch(c, query, values, result_from_row)):
+        for result in await self._run(lambda c: queries.fetch(c, query, values, result_from_row)):
             found.setdefault(result.content_hash, result)
         return found
 
@@ -303,7 +297,7 @@ class PostgresRunStore:
         lane: str = "",
     ) -> StoredBatch:
         async def work(connection: Connection) -> StoredBatch:
-            batch_id = await _returned_id(
+            batch_id = await queries.returned_id(
                 connection,
                 "INSERT INTO batches (label, provider, remote_id, state, remote_status,"
                 " priming, created_at, lane) VALUES (%s, %s, NULL, %s, '', %s, %s, %s)"
@@ -319,7 +313,7 @@ class PostgresRunStore:
                         for position, item in enumerate(items)
                     ],
                 )
-            return (await _read_batches(connection, "WHERE id = %s", (batch_id,)))[0]
+            return (await queries.read_batches(connection, "WHERE id = %s", (batch_id,)))[0]
 
         return await self._run(work)
 
@@ -340,16 +334,20 @@ class PostgresRunStore:
         values: tuple[object, ...] = (state.value, remote_id, remote_status)
         values += (time.time(),) if stamp is not None else ()
         values += (batch_id, list(FINAL_BATCH_STATES))
-        await self._run(lambda c: _execute(c, query, values))
+        await self._run(lambda c: queries.execute(c, query, values))
 
     async def batches(self, *, open_only: bool = False) -> list[StoredBatch]:
         if open_only:
             where = "WHERE state <> ALL(%s)"
-            return await self._run(lambda c: _read_batches(c, where, (list(FINAL_BATCH_STATES),)))
-        return await self._run(lambda c: _read_batches(c, "", ()))
+            return await self._run(
+                lambda c: queries.read_batches(c, where, (list(FINAL_BATCH_STATES),))
+            )
+        return await self._run(lambda c: queries.read_batches(c, "", ()))
 
     async def batch_by_remote_id(self, remote_id: str) -> StoredBatch | None:
-        found = await self._run(lambda c: _read_batches(c, "WHERE remote_id = %s", (remote_id,)))
+        found = await self._run(
+            lambda c: queries.read_batches(c, "WHERE remote_id = %s", (remote_id,))
+        )
         return found[0] if found else None
 
     async def record_batch_item(
@@ -366,17 +364,17 @@ class PostgresRunStore:
             )
             if not claimed.rowcount:
                 return None
-            return await _insert_call(connection, call, results, fingerprints)
+            return await queries.insert_call(connection, call, results, fingerprints)
 
         return await self._run(work)
 
     async def first_delivery(self, webhook_id: str, received_at: float) -> bool:
         query = "INSERT INTO webhook_deliveries VALUES (%s, %s) ON CONFLICT DO NOTHING"
-        return bool(await self._run(lambda c: _execute(c, query, (webhook_id, received_at))))
+        return bool(await self._run(lambda c: queries.execute(c, query, (webhook_id, received_at))))
 
     async def forget_delivery(self, webhook_id: str) -> None:
         query = "DELETE FROM webhook_deliveries WHERE webhook_id = %s"
-        await self._run(lambda c: _execute(c, query, (webhook_id,)))
+        await self._run(lambda c: queries.execute(c, query, (webhook_id,)))
 
     async def claim(
         self, kind: LeaseKind, keys: Sequence[str], *, worker: str, seconds: float
@@ -425,111 +423,6 @@ class PostgresRunStore:
             holder, self._holder = self._holder, None
             if holder is not None:
                 await release_run(holder)
-
-
-async def _connect(dsn: str, where: str) -> Connection:
-    try:
-        return await AsyncConnection.connect(dsn, autocommit=True, connect_timeout=_CONNECT_SECONDS)
-    except psycopg.Error as exc:
-        raise UserInputError(f"cannot reach the run store ({where}): {_first_line(exc)}") from exc
-
-
-def _describe(dsn: str) -> str:
-    """Where `dsn` points, for messages: never its password."""
-    try:
-        parts = conninfo_to_dict(dsn)
-    except psycopg.ProgrammingError as exc:
-        raise UserInputError(f"not a PostgreSQL connection string: {_first_line(exc)}") from exc
-    host = parts.get("host") or "localhost"
-    port = f":{parts['port']}" if parts.get("port") else ""
-    return f"postgresql://{host}{port}/{parts.get('dbname') or ''}"
-
-
-def _first_line(error: Exception) -> str:
-    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-
-
-def _search_path(schema: str) -> Callable[[Connection], Awaitable[None]]:
-    async def configure(connection: Connection) -> None:
-        await connection.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
-        await connection.commit()
-
-    return configure
-
-
-async def _execute(connection: Connection, query: str, values: Sequence[object]) -> int:
-    return (await connection.execute(query, values)).rowcount
-
-
-async def _returned_id(connection: Connection, query: str, values: Sequence[object]) -> int:
-    row = await (await connection.execute(query, values)).fetchone()
-    assert row is not None
-    return int(row[0])
-
-
-async def _fetch(
-    connection: Connection,
-    query: str,
-    values: Sequence[object],
-    convert: Callable[[TupleRow], _T],
-) -> list[_T]:
-    rows = await connection.execute(query, values)
-    return [convert(row) for row in await rows.fetchall()]
-
-
-async def _insert_call(
-    connection: Connection,
-    call: CallRecord,
-    results: Sequence[BlockResult],
-    fingerprints: LaneFingerprints,
-) -> int:
-    call_id = await _returned_id(connection, _INSERT_CALL, call_row(call))
-    async with connection.cursor() as cursor:
-        await cursor.executemany(
-            "INSERT INTO call_blocks (call_id, position, block_id) VALUES (%s, %s, %s)",
-            [(call_id, position, bid) for position, bid in enumerate(call.block_ids)],
-        )
-    if call.start_id is not None:
-        await connection.execute(
-            "UPDATE call_starts SET call_id = %s WHERE id = %s", (call_id, call.start_id)
-        )
-    stored = [replace(result, call_id=call_id) for result in results]
-    await _upsert_results(connection, stored, fingerprints)
-    return call_id
-
-
-async def _upsert_results(
-    connection: Connection, results: Sequence[BlockResult], fingerprints: LaneFingerprints
-) -> None:
-    now = time.time()
-    rows = [(*result_row(result), fingerprints.of(result), now) for result in results]
-    async with connection.cursor() as cursor:
-        await cursor.executemany(_UPSERT_RESULT, rows)
-        changed = cursor.rowcount
-    if ignored := len(rows) - changed:
-        _log.warning("kept the earlier result of %d block(s), ignored the newer one", ignored)
-
-
-async def _read_batches(
-    connection: Connection, where: str, values: Sequence[object]
-) -> list[StoredBatch]:
-    query = f"SELECT {BATCH_COLUMNS} FROM batches {where} ORDER BY id"
-    batches = await _fetch(connection, query, values, batch_from_row)
-    if not batches:
-        return []
-    items: dict[int, list[BatchItemRecord]] = {batch.id: [] for batch in batches}
-    rows = await connection.execute(
-        "SELECT batch_id, custom_id, block_ids, collected FROM batch_items"
-        " WHERE batch_id = ANY(%s) ORDER BY batch_id, position",
-        (list(items),),
-    )
-    for batch_id, custom_id, block_ids, collected in await rows.fetchall():
-        items[batch_id].append(
-            BatchItemRecord(
-                custom_id=custom_id, block_ids=tuple(json.loads(block_ids)), collected=collected
-            )
-        )
-    return [replace(batch, items=tuple(items[batch.id])) for batch in batches]
 
 
 # mypy checks here that the class satisfies the protocol.

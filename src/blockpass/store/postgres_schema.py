@@ -1,4 +1,4 @@
-"""The PostgreSQL store's tables, one schema per run, and the run's hold on them.
+"""The PostgreSQL store's connections, its tables (one schema per run), and the run's hold.
 
 The layout is `base.py`'s, in PostgreSQL types: times are `double precision` Unix seconds,
 flags `boolean`, ids identity columns (a sequence never hands a value out twice). Ids and
@@ -9,22 +9,33 @@ database's locale.
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 
 import psycopg
-from psycopg import sql
+from psycopg import AsyncConnection, sql
+from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import TupleRow
 
 from blockpass.errors import UserInputError
 
 __all__ = [
+    "CONNECT_SECONDS",
     "SCHEMA_VERSION",
+    "Connection",
+    "connect_holder",
     "create_tables",
+    "describe_location",
+    "first_line",
     "hold_run",
     "release_run",
     "schema_name",
+    "search_path_setter",
 ]
 
+Connection = AsyncConnection[TupleRow]
+
 SCHEMA_VERSION = 1
+CONNECT_SECONDS = 10
 SCHEMA_PREFIX = "blockpass_"
 # Lowercase so that the schema is named in psql without quotes as often as possible, and
 # short enough for PostgreSQL's 63-byte identifiers with the prefix.
@@ -112,7 +123,7 @@ def schema_name(run: str) -> str:
     return SCHEMA_PREFIX + run
 
 
-async def create_tables(connection: psycopg.AsyncConnection[TupleRow], schema: str) -> None:
+async def create_tables(connection: Connection, schema: str) -> None:
     """Create `schema` and its tables if it has none; refuse one a newer blockpass wrote."""
     async with connection.transaction():
         await connection.execute("SELECT pg_advisory_xact_lock(%s)", (_CREATION_LOCK,))
@@ -138,9 +149,7 @@ async def create_tables(connection: psycopg.AsyncConnection[TupleRow], schema: s
         await connection.execute("INSERT INTO store_version VALUES (%s)", (SCHEMA_VERSION,))
 
 
-async def hold_run(
-    connection: psycopg.AsyncConnection[TupleRow], schema: str, *, shared: bool
-) -> bool:
+async def hold_run(connection: Connection, schema: str, *, shared: bool) -> bool:
     """Take the run's session lock on `connection`, shared or exclusive; False if taken.
 
     A session advisory lock lasts as long as the connection: PostgreSQL drops it when the
@@ -155,7 +164,7 @@ async def hold_run(
     return bool(row and row[0])
 
 
-async def release_run(connection: psycopg.AsyncConnection[TupleRow]) -> None:
+async def release_run(connection: Connection) -> None:
     """Give the run up, then close the holding connection.
 
     Unlocked explicitly first: a backend drops its locks only some time after its client
@@ -167,3 +176,33 @@ async def release_run(connection: psycopg.AsyncConnection[TupleRow]) -> None:
         pass  # the connection is gone, and its locks with it
     finally:
         await connection.close()
+
+
+async def connect_holder(dsn: str, where: str) -> Connection:
+    try:
+        return await AsyncConnection.connect(dsn, autocommit=True, connect_timeout=CONNECT_SECONDS)
+    except psycopg.Error as exc:
+        raise UserInputError(f"cannot reach the run store ({where}): {first_line(exc)}") from exc
+
+
+def describe_location(dsn: str) -> str:
+    """Where `dsn` points, for messages: never its password."""
+    try:
+        parts = conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError as exc:
+        raise UserInputError(f"not a PostgreSQL connection string: {first_line(exc)}") from exc
+    host = parts.get("host") or "localhost"
+    port = f":{parts['port']}" if parts.get("port") else ""
+    return f"postgresql://{host}{port}/{parts.get('dbname') or ''}"
+
+
+def first_line(error: Exception) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+
+
+def search_path_setter(schema: str) -> Callable[[Connection], Awaitable[None]]:
+    async def configure(connection: Connection) -> None:
+        await connection.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
+        await connection.commit()
+
+    return configure

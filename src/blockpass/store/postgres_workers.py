@@ -10,10 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from psycopg import AsyncConnection
-from psycopg.rows import TupleRow
-
 from blockpass.store.base import Lease, LeaseKind
+from blockpass.store.postgres_schema import Connection
 
 __all__ = [
     "held_keys",
@@ -27,7 +25,6 @@ __all__ = [
     "take_key",
 ]
 
-Connection = AsyncConnection[TupleRow]
 
 # An expired lease gives way in place, under a new id: the sequence of `id` never repeats,
 # so the worker that lost it cannot renew or release its successor.
