@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import logging
-import sqlite3
 import textwrap
 from dataclasses import replace
 from pathlib import Path
@@ -12,12 +11,10 @@ import pytest
 from blockpass.blocks import Block, BlockKind, BlockResult, Edit, Outcome, Span, Verdict
 from blockpass.errors import UserInputError
 from blockpass.store import (
-    RUN_FILE_NAME,
     BatchItemRecord,
     BatchState,
     CallStatus,
     RunStore,
-    open_sqlite_store,
 )
 from blockpass.usage import Usage
 from tests.store.conftest import (
@@ -28,7 +25,6 @@ from tests.store.conftest import (
     kill_after_lines,
     make_block,
     make_call,
-    make_older,
     make_result,
     put_numbered_blocks,
 )
@@ -340,41 +336,6 @@ async def test_a_committed_call_survives_the_process_being_killed(
     assert sum(result.call_id is not None for result in results.values()) == 3 * len(calls)
 
 
-# SQLite only: the file and the directory.
-
-
-async def test_open_sqlite_store_creates_the_directory_and_the_file(tmp_path: Path) -> None:
-    run_dir = tmp_path / "runs" / "first"
-    async with await open_sqlite_store(run_dir) as store:
-        await store.open_run(fingerprint=FINGERPRINT, settings={})
-
-    assert (run_dir / RUN_FILE_NAME).is_file()
-
-
-async def test_a_file_that_is_not_a_store_is_a_user_error(tmp_path: Path) -> None:
-    (tmp_path / RUN_FILE_NAME).write_bytes(b"not a database at all, " * 100)
-
-    with pytest.raises(UserInputError, match="not a blockpass run store"):
-        await open_sqlite_store(tmp_path)
-
-
-async def test_a_run_directory_that_is_a_file_is_a_user_error(tmp_path: Path) -> None:
-    (tmp_path / "out").write_text("")
-
-    with pytest.raises(UserInputError, match="is a file"):
-        await open_sqlite_store(tmp_path / "out")
-
-
-async def test_a_store_written_by_a_newer_blockpass_is_refused(tmp_path: Path) -> None:
-    await (await open_sqlite_store(tmp_path)).close()
-    with sqlite3.connect(tmp_path / RUN_FILE_NAME) as connection:
-        connection.execute("PRAGMA user_version = 99")
-    connection.close()
-
-    with pytest.raises(UserInputError, match="newer blockpass"):
-        await open_sqlite_store(tmp_path)
-
-
 async def test_a_batch_is_stored_with_its_packs_before_it_has_a_provider_id(
     store: RunStore,
 ) -> None:
@@ -438,19 +399,6 @@ async def test_a_webhook_delivery_is_remembered_once_and_can_be_forgotten(
     assert not await store.first_delivery("msg_1", 2.0)
     await store.forget_delivery("msg_1")
     assert await store.first_delivery("msg_1", 3.0)
-
-
-async def test_a_version_1_store_gains_the_batch_tables_when_opened(tmp_path: Path) -> None:
-    await (await open_sqlite_store(tmp_path)).close()
-    make_older(tmp_path, 1)
-    with sqlite3.connect(tmp_path / RUN_FILE_NAME) as connection:
-        tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
-    connection.close()
-    assert "batches" not in tables
-    assert "results" in tables
-    store = await open_sqlite_store(tmp_path)
-    assert await store.batches() == []
-    await store.close()
 
 
 async def test_workers_recording_the_same_blocks_at_once_keep_one_result_per_block(
