@@ -70,7 +70,14 @@ def running_postgres() -> Iterator[PostgresServer]:
         os.chown(folder, owner.pw_uid, owner.pw_gid)
 
     def run(*command: str) -> None:
-        subprocess.run([*prefix, *command], check=True, capture_output=True, timeout=120)
+        # In the folder the server user owns: it may not be allowed into the current one.
+        try:
+            subprocess.run(
+                [*prefix, *command], check=True, capture_output=True, timeout=120, cwd=folder
+            )
+        except subprocess.CalledProcessError as exc:
+            exc.add_note(exc.stderr.decode(errors="replace"))
+            raise
 
     try:
         run(server_binary("initdb"), "-D", str(data), "-U", SUPERUSER, "--auth=trust",
