@@ -66,7 +66,14 @@ def running_postgres() -> Iterator[PostgresServer]:
     folder = Path(tempfile.mkdtemp(prefix="blockpass-postgres-"))
     data = folder / "data"
     if as_root:
-        owner = pwd.getpwnam("postgres")
+        try:
+            owner = pwd.getpwnam("postgres")
+        except KeyError:
+            shutil.rmtree(folder)
+            raise RuntimeError(
+                "PostgreSQL refuses to run as root, and there is no 'postgres' user to run it"
+                " as (Debian's postgresql package creates it; .ci/run installs it)"
+            ) from None
         os.chown(folder, owner.pw_uid, owner.pw_gid)
 
     def run(*command: str) -> None:
