@@ -1,5 +1,5 @@
-"""Stores opened by location, and how a run is held: on PostgreSQL, one sole run or any
-number of workers at a time; readers always."""
+"""Stores opened by location, and how a run is held, the same on both stores: one sole run
+or any number of workers at a time; readers always."""
 
 from __future__ import annotations
 
@@ -7,13 +7,16 @@ import os
 import signal
 import sys
 import textwrap
+import uuid
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
+from typing import Protocol
 
 import anyio
 import pytest
 
 from blockpass.errors import UserInputError
-from blockpass.store import SqliteRunStore
+from blockpass.store import RunStore, SqliteRunStore
 from blockpass.store.locations import RunHold, open_store_at
 from blockpass.store.postgres import PostgresRunStore
 from tests.postgres_server import PostgresServer
@@ -53,36 +56,61 @@ async def test_a_url_without_a_run_and_a_directory_with_one_are_user_errors(
             pass
 
 
-async def test_a_sole_run_refuses_a_second_sole_run_and_every_worker(dsn: str) -> None:
-    async with open_store_at(dsn, run="sole"):
+class OpenHeld(Protocol):
+    def __call__(
+        self, run: str, hold: RunHold = RunHold.SOLE
+    ) -> AbstractAsyncContextManager[RunStore]: ...
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def open_held(request: pytest.FixtureRequest, tmp_path: Path) -> OpenHeld:
+    """Opens run `run` held as `hold`: a run directory, or a run in this worker's database."""
+    if request.param == "sqlite":
+        return lambda run, hold=RunHold.SOLE: open_store_at(tmp_path / run, hold=hold)
+    dsn = request.getfixturevalue("postgres_server").dsn()
+    prefix = f"t{uuid.uuid4().hex[:12]}-"
+    return lambda run, hold=RunHold.SOLE: open_store_at(dsn, run=prefix + run, hold=hold)
+
+
+async def test_a_sole_run_refuses_a_second_sole_run_and_every_worker(open_held: OpenHeld) -> None:
+    async with open_held("sole"):
         for hold in (RunHold.SOLE, RunHold.SHARED):
-            with pytest.raises(UserInputError, match="another blockpass run is using run sole"):
-                async with open_store_at(dsn, run="sole", hold=hold):
+            with pytest.raises(UserInputError, match=r"another blockpass run is using .*sole"):
+                async with open_held("sole", hold):
                     pass
 
 
-async def test_workers_share_a_run_and_keep_a_sole_run_out(dsn: str) -> None:
+async def test_workers_share_a_run_and_keep_a_sole_run_out(open_held: OpenHeld) -> None:
     async with (
-        open_store_at(dsn, run="shared", hold=RunHold.SHARED) as first,
-        open_store_at(dsn, run="shared", hold=RunHold.SHARED) as second,
+        open_held("shared", RunHold.SHARED) as first,
+        open_held("shared", RunHold.SHARED) as second,
     ):
         await first.open_run(fingerprint=FINGERPRINT, settings={})
         await second.open_run(fingerprint=FINGERPRINT, settings={})
         with pytest.raises(UserInputError, match="another blockpass run"):
-            async with open_store_at(dsn, run="shared"):
+            async with open_held("shared"):
                 pass
-        async with open_store_at(dsn, run="shared", hold=RunHold.NONE) as reader:
+        async with open_held("shared", RunHold.NONE) as reader:
             assert await reader.settings() == {}
-    async with open_store_at(dsn, run="shared") as sole:
+    async with open_held("shared") as sole:
         await sole.open_run(fingerprint=FINGERPRINT, settings={})
 
 
-async def test_holding_one_run_leaves_the_other_runs_of_the_database_free(dsn: str) -> None:
-    async with open_store_at(dsn, run="one"), open_store_at(dsn, run="two") as other:
+async def test_holding_one_run_leaves_the_other_runs_free(open_held: OpenHeld) -> None:
+    async with open_held("one"), open_held("two") as other:
         await other.open_run(fingerprint=FINGERPRINT, settings={})
 
 
-async def test_a_sole_run_in_another_process_is_refused_in_one_line(
+async def test_a_run_is_free_again_the_moment_its_holder_closes(open_held: OpenHeld) -> None:
+    # A server drops a closed connection's locks a little later; closing unlocks first.
+    for hold in [RunHold.SOLE, RunHold.SHARED] * 5:
+        async with open_held("again", hold):
+            pass
+        async with open_held("again"):
+            pass
+
+
+async def test_a_sole_postgresql_run_in_another_process_is_refused_in_one_line(
     dsn: str, postgres_server: PostgresServer
 ) -> None:
     source = textwrap.dedent(f"""
@@ -107,7 +135,7 @@ async def test_a_sole_run_in_another_process_is_refused_in_one_line(
     )
 
 
-async def test_a_killed_sole_run_leaves_its_run_free(dsn: str, tmp_path: Path) -> None:
+async def test_a_killed_sole_postgresql_run_leaves_its_run_free(dsn: str, tmp_path: Path) -> None:
     source = textwrap.dedent(f"""
         import anyio, sys
         from blockpass.store.locations import open_store_at
@@ -135,12 +163,3 @@ async def test_a_killed_sole_run_leaves_its_run_free(dsn: str, tmp_path: Path) -
                     break
             except UserInputError:
                 continue
-
-
-async def test_a_run_is_free_again_the_moment_its_holder_closes(dsn: str) -> None:
-    # A server drops a closed connection's locks a little later; closing unlocks first.
-    for hold in [RunHold.SOLE, RunHold.SHARED] * 5:
-        async with open_store_at(dsn, run="again", hold=hold):
-            pass
-        async with open_store_at(dsn, run="again"):
-            pass

@@ -48,9 +48,9 @@ async def open_store_at(
     """The store at `location`, holding its run as `hold` says, closed afterwards.
 
     A PostgreSQL database holds many runs, so a URL needs `run` to name one; a run directory
-    is one run, and naming another there is a mistake the user is told about. A SQLite run
-    directory is held by its file lock: `SOLE` locks it (`open_run_store`); `SHARED` and
-    `NONE` lock nothing, since its workers share one machine's file and take leases.
+    is one run, and naming another there is a mistake the user is told about. A run
+    directory is held by its file lock (`open_run_store`), exclusive or shared, as a
+    PostgreSQL run by its advisory lock: the same rule on both stores.
     """
     if isinstance(location, str) and is_postgres_url(location):
         if run is None:
@@ -65,9 +65,10 @@ async def open_store_at(
             f"{location} is a run directory, which holds one run: a run name is for a"
             " PostgreSQL store"
         )
-    if hold is RunHold.SOLE:
-        async with open_run_store(Path(location), clock=clock) as store:
+    if hold is RunHold.NONE:
+        async with await open_sqlite_store(Path(location), clock=clock) as store:
             yield store
         return
-    async with await open_sqlite_store(Path(location), clock=clock) as store:
+    shared = hold is RunHold.SHARED
+    async with open_run_store(Path(location), clock=clock, shared=shared) as store:
         yield store

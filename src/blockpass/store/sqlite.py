@@ -181,16 +181,18 @@ async def open_sqlite_store(
 
 @asynccontextmanager
 async def open_run_store(
-    run_dir: Path, *, clock: Callable[[], float] = time.time
+    run_dir: Path, *, clock: Callable[[], float] = time.time, shared: bool = False
 ) -> AsyncIterator[SqliteRunStore]:
     """The run directory's store opened for one run, and closed (unlocked) after it.
 
     One run at a time per run directory: two would pay for the same blocks twice. The lock
     is an advisory ``flock``, which the kernel drops when the holder dies, so a killed run
-    never leaves a stale lock behind; a second opener is refused in one line.
+    never leaves a stale lock behind; a second opener is refused in one line. `shared` is
+    for the workers of one job, which divide its packs by lease: they take the lock shared,
+    so they keep a sole run out, and it them.
     """
     store = await anyio.to_thread.run_sync(
-        partial(SqliteRunStore.open_blocking, run_dir, clock=clock, for_run=True)
+        partial(SqliteRunStore.open_blocking, run_dir, clock=clock, for_run=True, shared=shared)
     )
     async with store:
         yield store
@@ -216,10 +218,15 @@ class SqliteRunStore:
 
     @classmethod
     def open_blocking(
-        cls, run_dir: Path, *, clock: Callable[[], float] = time.time, for_run: bool = False
+        cls,
+        run_dir: Path,
+        *,
+        clock: Callable[[], float] = time.time,
+        for_run: bool = False,
+        shared: bool = False,
     ) -> SqliteRunStore:
         """Open the store; `for_run` takes the run directory's lock first (`open_run_store`)."""
-        run_lock = _lock_run_directory(run_dir) if for_run else None
+        run_lock = _lock_run_directory(run_dir, shared=shared) if for_run else None
         try:
             connection = cls._connect(run_dir)
         except BaseException:
@@ -548,12 +555,12 @@ class SqliteRunStore:
         await anyio.to_thread.run_sync(work)
 
 
-def _lock_run_directory(run_dir: Path) -> IO[str]:
+def _lock_run_directory(run_dir: Path, *, shared: bool) -> IO[str]:
     with run_directory_errors("cannot use the run directory"):
         run_dir.mkdir(parents=True, exist_ok=True)
         handle = (run_dir / ".lock").open("w")
     try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(handle, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
     except BlockingIOError:
         handle.close()
         raise UserInputError(f"another blockpass run is using {run_dir}") from None
