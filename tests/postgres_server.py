@@ -63,7 +63,9 @@ def _free_port() -> int:
 def running_postgres() -> Iterator[PostgresServer]:
     as_root = os.geteuid() == 0
     prefix = ["runuser", "-u", "postgres", "--"] if as_root else []
-    folder = Path(tempfile.mkdtemp(prefix="blockpass-postgres-"))
+    # As root, in /tmp: the server user must be able to reach the folder, and $TMPDIR may
+    # be one of root's own.
+    folder = Path(tempfile.mkdtemp(prefix="blockpass-postgres-", dir="/tmp" if as_root else None))
     data = folder / "data"
     if as_root:
         try:
