@@ -102,3 +102,25 @@ def test_the_import_rule_sees_a_vendor_import_nested_in_a_function(tmp_path: Pat
         "blockpass.providers.local.LocalProvider",
         "openai",
     ]
+
+
+HEAVY_LIBRARIES = ("torch", "sentence_transformers", "transformers", "bm25s", "Stemmer")
+
+
+def test_starting_blockpass_or_its_retrieval_library_imports_no_model_library() -> None:
+    """torch and its kin take seconds to import: only building or searching an index may."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, blockpass.cli, blockpass.rag, blockpass.cli_rules;"
+        f"print([name for name in {HEAVY_LIBRARIES!r} if name in sys.modules])"
+    )
+    child = subprocess.run(
+        [sys.executable, "-c", probe],
+        env={"PYTHONPATH": str(SOURCE.parent)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert child.stdout.strip() == "[]"

@@ -113,3 +113,28 @@ def test_a_folder_of_several_asciidoc_books_without_a_main_one_is_refused(tmp_pa
     (tmp_path / "two.adoc").write_text("= Two\n\nText.\n")
     with pytest.raises(UserInputError, match="no main document"):
         guide_units(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("target", "refusal"),
+    [
+        ("../secret.adoc", "include outside the guide folder"),
+        ("/etc/passwd", "include outside the guide folder"),
+        ("https://example.com/x.adoc", "include target not found"),
+    ],
+)
+def test_an_include_outside_the_guide_folder_is_refused_and_nothing_is_fetched(
+    tmp_path: Path, target: str, refusal: str
+) -> None:
+    guide = tmp_path / "guide"
+    guide.mkdir()
+    (tmp_path / "secret.adoc").write_text("= Secret\n\nkey = 42\n")
+    (guide / "main.adoc").write_text(f"= Book\n\ninclude::{target}[]\n")
+    with pytest.raises(UserInputError, match=refusal):
+        guide_units(guide)
+
+
+def test_a_binary_asciidoc_file_is_refused_in_one_line(tmp_path: Path) -> None:
+    (tmp_path / "main.adoc").write_bytes(b"= Book\n\xff\xfe\x00")
+    with pytest.raises(UserInputError, match="not valid UTF-8"):
+        guide_units(tmp_path)

