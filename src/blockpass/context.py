@@ -38,6 +38,7 @@ __all__ = [
     "PackContext",
     "PackContexts",
     "RetrievalSettings",
+    "RetrievedRules",
     "render_units",
     "retrieve_block_rules",
 ]
@@ -187,6 +188,23 @@ class ContextStats:
     packs: int = 0
     units_sent: int = 0
 
+    @classmethod
+    def merged(cls, lanes: Iterable[ContextStats | None]) -> ContextStats | None:
+        """One run's counts from its lanes'; None when no lane retrieved anything."""
+        counted = [stats for stats in lanes if stats is not None]
+        if not counted:
+            return None
+        merged = cls()
+        for stats in counted:
+            merged.blocks |= stats.blocks
+            merged.widened |= stats.widened
+            for kind, ids in stats.fallback.items():
+                merged.fallback.setdefault(kind, set()).update(ids)
+            merged.trimmed_units += stats.trimmed_units
+            merged.packs += stats.packs
+            merged.units_sent += stats.units_sent
+        return merged
+
     def to_json(self) -> dict[str, object]:
         return {
             "blocks": len(self.blocks),
@@ -196,6 +214,21 @@ class ContextStats:
             "packs": self.packs,
             "units_per_pack": round(self.units_sent / self.packs, 1) if self.packs else 0,
         }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RetrievedRules:
+    """A run's retrieval, the same for every lane: the units, each block's, and the whole
+    guide for fallbacks; ``contexts`` lays it out for one lane's tokenizer."""
+
+    units: Sequence[Unit]
+    rules: Mapping[str, BlockRules]
+    full_guide: str
+
+    def contexts(self, count: Callable[[str], int]) -> PackContexts:
+        return PackContexts(
+            units=self.units, rules=self.rules, full_guide=self.full_guide, count=count
+        )
 
 
 class PackContexts:

@@ -50,6 +50,7 @@ def write_outputs(
     possibly_ours: Sequence[str] = (),
     skipped_inputs: SkippedInputs | None = None,
     what_if: WhatIf | None = None,
+    context: dict[str, object] | None = None,
 ) -> None:
     lines = []
     targets = revised_paths(out_dir, [document.id for document in documents])
@@ -80,6 +81,8 @@ def write_outputs(
         payload["skipped_files"] = skipped_inputs.to_json()
     if what_if is not None:
         payload["what_if"] = what_if.to_json()
+    if context is not None:
+        payload["context"] = context
     (out_dir / "report.json").write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
 
 

@@ -17,31 +17,38 @@ Outputs in the run directory:
 
 from __future__ import annotations
 
-__all__ = ["JobOutcome", "JobSpec", "Mode", "ThisRun", "read_job_inputs", "run_job"]
+__all__ = [
+    "ContextMode",
+    "JobOutcome",
+    "JobSpec",
+    "Mode",
+    "RetrievalSettings",
+    "ThisRun",
+    "read_job_inputs",
+    "run_job",
+]
 
 import time
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
 from functools import partial
 from pathlib import Path
 
 import anyio
 
 from blockpass.blocks import Block, BlockResult, Outcome
-from blockpass.breakdown import Breakdown, breakdown
+from blockpass.context import ContextMode, ContextStats, RetrievalSettings, RetrievedRules
+from blockpass.context_choice import ContextChoice, choose_context, retrieved_rules
 from blockpass.deterministic import NO_FINDINGS, RuleCheck, engine_result, merge
 from blockpass.documents import Inputs, SkippedInputs, read_inputs
 from blockpass.errors import UserInputError
 from blockpass.execution.batch import BatchSettings
 from blockpass.execution.lane_runs import LaneRun, Mode, choose_mode, execute_lane
-from blockpass.execution.ownership import possibly_ours
 from blockpass.execution.packwork import ExecutionParts, ExecutionSettings, ExecutionStats
-from blockpass.files import run_directory_errors
+from blockpass.execution.planning import PackPlanner
+from blockpass.guide_retrieval import open_guide_index
+from blockpass.job_outcome import ContextReport, JobOutcome, ThisRun, finish_job
 from blockpass.lanes import Lanes
-from blockpass.ledger import CostReport, WhatIf
-from blockpass.outputs import Timing, write_outputs
 from blockpass.prefilter import PrefilterSettings, prefilter
 from blockpass.prices import PriceTable
 from blockpass.progress import Spend, SpendMeter
@@ -49,8 +56,8 @@ from blockpass.providers.base import Provider
 from blockpass.reuse import copy_to_duplicates, reuse_stored_results
 from blockpass.rules import load_styles
 from blockpass.rules.config import read_vale_ini
-from blockpass.run_costs import PromptTokens, cost_report, what_if
-from blockpass.store import RUN_FILE_NAME, CallRecord, RunStore, StoredBatch, open_run_store
+from blockpass.run_costs import PromptTokens
+from blockpass.store import CallRecord, RunStore, StoredBatch, open_run_store
 from blockpass.task import Task, load_task
 
 
@@ -73,35 +80,14 @@ class JobSpec:
     on_input_skipped: Callable[[Path, str], None] = lambda path, reason: None
     # Once the inputs are read: what the folder walks passed over (types, folders), counted.
     on_folder_summary: Callable[[SkippedInputs], None] = lambda skipped: None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class JobOutcome:
-    report: CostReport
-    breakdown: Breakdown
-    stats: ExecutionStats
-    outcomes: dict[str, int]
-    out_dir: Path
-    mode: Mode
-    timing: Timing
-    possibly_ours: tuple[str, ...] = ()
-    this_run: ThisRun
-    what_if: WhatIf | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ThisRun:
-    """What this invocation did, apart from the report, which covers the whole run directory."""
-
-    calls: int
-    earlier_calls: int
-    blocks: int
-    already_done: int
-    # This invocation's calls priced as the report prices them: the blocks they answered,
-    # their cost, and one uncached call per block for those blocks.
-    answered: int = 0
-    actual: Decimal = Decimal(0)
-    baseline: Decimal = Decimal(0)
+    # What requests carry of the guide: all of it, cached; or its core, cached, and the rules
+    # retrieved for each pack (``context.py``); or whichever costs less.
+    context: ContextMode = ContextMode.FULL
+    retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
+    core: Sequence[str] = ()
+    # Where rule indexes are kept, one per guide content; None: inside the run directory.
+    index_dir: Path | None = None
+    on_index_build: Callable[[int], None] = lambda units: None
 
 
 def read_job_inputs(spec: JobSpec) -> tuple[Inputs, list[Block], Task, RuleCheck | None]:
@@ -184,14 +170,6 @@ async def _run_with_store(
     listeners: _Listeners,
     store: RunStore,
 ) -> JobOutcome:
-    fingerprints = lanes.fingerprints(task)
-    await store.open_run(
-        fingerprint=lanes.run_fingerprint(task),
-        settings=_settings(spec, lanes),
-        lanes=fingerprints,
-    )
-    await store.put_blocks(blocks)
-    earlier_calls = len(await store.calls())
     stored = await store.results()
     # A stored result ends a block only while the block still has the text it was made for.
     pending = [
@@ -202,6 +180,16 @@ async def _run_with_store(
         or result.content_hash != block.content_hash
     ]
     to_do, skipped = prefilter(pending, spec.prefilter)
+    choice, retrieved = await _choose_context(spec, task, to_do, lanes, prices, store)
+    whole_task, task = task, choice.task(task)
+    fingerprints = lanes.fingerprints(task)
+    await store.open_run(
+        fingerprint=lanes.run_fingerprint(task),
+        settings=_settings(spec, lanes, choice),
+        lanes=fingerprints,
+    )
+    await store.put_blocks(blocks)
+    earlier_calls = len(await store.calls())
     await store.record_results(skipped)
     to_send: dict[str, list[Block]] = {}
     copies: dict[str, list[Block]] = {}
@@ -218,6 +206,11 @@ async def _run_with_store(
             ]
         )
         to_send = {name: [] for name in to_send}
+    if choice.guide is not None and choice.mode is ContextMode.RETRIEVE and retrieved is None:
+        sent = [block for lane_blocks in to_send.values() for block in lane_blocks]
+        retrieved = await anyio.to_thread.run_sync(
+            retrieved_rules, choice.guide, sent, spec.retrieval
+        )
     copied = sum(len(lane_copies) for lane_copies in copies.values())
     listeners.on_start(len(blocks), len(blocks) - len(sending) - copied)
     started = time.time()
@@ -235,11 +228,16 @@ async def _run_with_store(
                 on_progress=listeners.on_progress,
                 on_call=listeners.on_call,
                 on_answered=partial(
-                    _spend, meter, PromptTokens.of(lane.profile, task), by_id, listeners.on_spend
+                    _spend,
+                    meter,
+                    PromptTokens.of(lane.profile, whole_task),
+                    by_id,
+                    listeners.on_spend,
                 ),
                 add_findings=lambda result, block: merge(
                     result, findings.get(block.id, NO_FINDINGS), block
                 ),
+                retrieved=retrieved,
             ),
             blocks=to_send[lane.name],
         )
@@ -273,9 +271,15 @@ async def _run_with_store(
         await copy_to_duplicates(store, lane_copies, fingerprints[name])
     listeners.on_progress(copied)
     mode = Mode.BATCH if any(run.mode is Mode.BATCH for run in lane_runs) else Mode.REALTIME
-    return await _finish(
-        spec, inputs, blocks, task, lanes, prices, store,
+    context = ContextReport(
+        choice=choice,
+        stats=ContextStats.merged(run.parts.planner.context_stats for run in lane_runs),
+    )
+    # Costs are counted against one call per block with the whole guide, whatever was sent.
+    return await finish_job(
+        spec.out_dir, inputs, blocks, whole_task, lanes, prices, store,
         mode=mode, stats=stats, started=started, earlier_calls=earlier_calls, pending=pending,
+        context=context,
     )  # fmt: skip
 
 
@@ -293,107 +297,64 @@ def _spend(
     on_spend(meter.add(call, results, prefix_tokens=tokens.prefix, block_tokens=block_tokens))
 
 
-async def _finish(
+async def _choose_context(
     spec: JobSpec,
-    inputs: Inputs,
-    blocks: list[Block],
     task: Task,
+    blocks: list[Block],
     lanes: Lanes,
     prices: PriceTable,
     store: RunStore,
-    *,
-    mode: Mode,
-    stats: ExecutionStats,
-    started: float,
-    earlier_calls: int,
-    pending: list[Block],
-) -> JobOutcome:
-    """Price every call the run directory holds, write the outputs, and say what this
-    invocation did."""
-    results = await store.results()
-    calls = await store.calls()
-    # Every block the run directory ever held: earlier invocations may have paid for blocks of
-    # inputs this one no longer names.
-    stored_blocks = await store.blocks()
-    interrupted = await store.call_starts(open_only=True)
-    profiles = [lane.profile for lane in lanes.lanes]
-    served_by = ", ".join(dict.fromkeys(lane.provider.name for lane in lanes.lanes))
-    report_for = partial(
-        cost_report, calls, results, stored_blocks, task, profiles,
-        served_by=served_by, interrupted=interrupted,
-    )  # fmt: skip
-    report = report_for(prices)
-    # Savings are priced as the first lane's model: the one a run of one lane would use.
-    first = PromptTokens.of(lanes.first.profile, task)
-    summary = breakdown(
-        blocks,
-        results,
-        report,
-        prefix_tokens=first.prefix,
-        count=first.count,
-        prices=prices.for_model(lanes.first.profile.id),
+) -> tuple[ContextChoice, RetrievedRules | None]:
+    """What the run's requests carry of the guide; an ``auto`` run keeps the choice it
+    made when it started (another one would be another task, and its results lost)."""
+    if spec.context is ContextMode.FULL:
+        return ContextChoice(mode=ContextMode.FULL, reason="asked for"), None
+    if spec.guide is None:
+        raise UserInputError(f"--context {spec.context.value} retrieves from a guide: give --guide")
+    guide = await anyio.to_thread.run_sync(
+        partial(
+            open_guide_index,
+            task,
+            spec.guide,
+            cache_dir=spec.index_dir or spec.out_dir / "index",
+            settings=spec.retrieval,
+            core=spec.core,
+            on_build=spec.on_index_build,
+        )
     )
-    batches = await store.batches()
-    timing = _timing(started, batches)
-    unproven = tuple(possibly_ours(batches))
-    advice = (
-        f"; every result is kept in {spec.out_dir / RUN_FILE_NAME}: fix this and run the same "
-        "command again, which sends no finished block again"
+    chosen = (await store.settings()).get("context")
+    if spec.context is ContextMode.AUTO and chosen in (ContextMode.FULL, ContextMode.RETRIEVE):
+        reason = "chosen when the run started"
+        return ContextChoice(mode=ContextMode(chosen), reason=reason, guide=guide), None
+    profile = lanes.first.profile
+    planner = partial(
+        PackPlanner,
+        profile=profile,
+        min_blocks=spec.execution.min_blocks,
+        max_blocks=spec.execution.max_blocks,
     )
-    hypothetical = what_if(report_for, report, profiles, prices)
-    with run_directory_errors("cannot write", advice):
-        write_outputs(
-            spec.out_dir, inputs.documents, results, report, summary,
-            mode=mode.value, timing=timing, possibly_ours=unproven,
-            skipped_inputs=inputs.skipped, what_if=hypothetical,
-        )  # fmt: skip
-    ours = cost_report(
-        calls[earlier_calls:], results, stored_blocks, task, profiles, prices, served_by
-    )
-    return JobOutcome(
-        report=report,
-        breakdown=summary,
-        stats=stats,
-        outcomes=dict(Counter(result.outcome.value for result in results.values())),
-        out_dir=spec.out_dir,
-        mode=mode,
-        timing=timing,
-        possibly_ours=unproven,
-        this_run=ThisRun(
-            calls=len(calls) - earlier_calls,
-            earlier_calls=earlier_calls,
-            blocks=len(blocks),
-            already_done=len(blocks) - len(pending),
-            answered=ours.blocks,
-            actual=ours.actual.total,
-            baseline=ours.baseline.total,
-        ),
-        what_if=hypothetical,
+    return await anyio.to_thread.run_sync(
+        partial(
+            choose_context,
+            spec.context,
+            whole=task,
+            guide=guide,
+            blocks=blocks,
+            profile=profile,
+            prices=prices.for_model(profile.id),
+            settings=spec.retrieval,
+            planner=planner,
+        )
     )
 
 
-def _settings(spec: JobSpec, lanes: Lanes) -> dict[str, str]:
+def _settings(spec: JobSpec, lanes: Lanes, choice: ContextChoice) -> dict[str, str]:
     settings = {
         "provider": lanes.first.provider.name,
         "model": lanes.first.profile.id,
         "guide": str(spec.guide),
+        "context": choice.mode.value,
     }
     if len(lanes.lanes) > 1:
         settings["lanes"] = " ".join(lane.name for lane in lanes.lanes)
     return settings
-
-
-def _timing(started: float, batches: Sequence[StoredBatch]) -> Timing:
-    ran = [batch for batch in batches if batch.ended_at is not None]
-    span = (
-        max(batch.ended_at for batch in ran if batch.ended_at is not None)
-        - min(batch.created_at for batch in ran)
-        if ran
-        else None
-    )
-    return Timing(
-        wall_seconds=time.time() - started,
-        batches=len(ran),
-        batch_items=sum(len(batch.items) for batch in ran),
-        batch_seconds=span,
-    )

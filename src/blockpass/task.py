@@ -173,17 +173,30 @@ def load_task(
 
 
 def load_guide(path: Path) -> str:
-    """A Markdown file, or a folder of them joined in path order under their own names.
+    """A Markdown file, or a folder of them joined in path order under their own names; an
+    AsciiDoc guide (a file, or a folder with a main document) as its sections, in reading
+    order, each a ``<rule>`` named by its anchor (``context.render_units``).
 
     YAML front matter (a Jekyll page's title, permalink, navigation) is site metadata, not
     guidance: it is left out, and a page's ``title`` names the page instead.
     """
+    from blockpass.rag.asciidoc_guide import main_document
+
+    asciidoc = main_document(path) if path.is_dir() else path.suffix.lower() in _ASCIIDOC
+    if asciidoc:
+        from blockpass.context import render_units
+        from blockpass.rag.units import guide_units
+
+        return render_units(guide_units(path))
     if path.is_dir():
         pages = guide_pages(path)
         if not pages:
             raise UserInputError(f"guide folder has no Markdown pages: {path}")
         return "\n".join(_page(page, page.relative_to(path).as_posix()) for page in pages)
     return _read(path)[1]
+
+
+_ASCIIDOC = (".adoc", ".asciidoc", ".asc")
 
 
 def guide_pages(folder: Path) -> list[Path]:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from blockpass.blocks import Block, BlockResult
+from blockpass.context import RetrievedRules
 from blockpass.execution.answers import answer_status, send_again
 from blockpass.execution.planning import PackPlanner
 from blockpass.execution.recording import CallRecorder, StoreCall
@@ -79,8 +80,10 @@ class ExecutionParts:
             None
         ),
         add_findings: Callable[[BlockResult, Block], BlockResult] = lambda result, block: result,
+        retrieved: RetrievedRules | None = None,
     ) -> ExecutionParts:
-        """``add_findings`` completes a model's result for a block (the rule engine's own)."""
+        """``add_findings`` completes a model's result for a block (the rule engine's own);
+        ``retrieved``: the rules each pack carries in retrieve mode."""
         stats = ExecutionStats()
 
         def count(text: str) -> int:
@@ -97,6 +100,7 @@ class ExecutionParts:
                 min_blocks=settings.min_blocks,
                 max_blocks=settings.max_blocks,
                 count=count,
+                contexts=None if retrieved is None else retrieved.contexts(count),
             ),
             layout=layout,
             retries=RetryPolicy(max_attempts=settings.max_attempts, stats=stats),

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
 from blockpass.blocks import Block, BlockKind, BlockResult
-from blockpass.context import PackContexts
+from blockpass.context import ContextStats, PackContexts
 from blockpass.errors import UserInputError
 from blockpass.layout import output_cap
 from blockpass.packing import (
@@ -60,6 +60,11 @@ class PackPlanner:
             min_blocks=min_blocks,
             max_blocks=max_blocks,
         )
+
+    @property
+    def context_stats(self) -> ContextStats | None:
+        """What retrieval did for this lane's packs; None when they carry no context."""
+        return None if self._contexts is None else self._contexts.stats
 
     def too_large(self, blocks: Sequence[Block]) -> dict[str, int]:
         """Input tokens of each block that cannot fit a request beside the prefix, by id."""

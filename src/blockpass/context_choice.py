@@ -1,0 +1,141 @@
+"""Whole guide or retrieved rules: what a job's requests carry, and why.
+
+``--context full`` caches the whole guide in the prefix; ``retrieve`` caches its core and
+sends each pack the units retrieved for it; ``auto`` prices both on the job's own blocks and
+picks the cheaper, or retrieval when the whole guide does not fit the model at all. Both are
+priced the same way (``price_packs``): the packs the runner would send (``PackPlanner``, the
+same planner, with and without retrieved context), the prefix written once and read after,
+a context that recurs (the whole guide of a fallback) likewise, the rest uncached, output at
+the planner's estimate. Real usage is what the report prices; this only chooses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import partial
+
+from blockpass.blocks import Block
+from blockpass.context import ContextMode, RetrievalSettings, RetrievedRules, retrieve_block_rules
+from blockpass.execution.planning import PackPlanner
+from blockpass.guide_retrieval import GuideIndex
+from blockpass.ledger import price_usage
+from blockpass.packing import Pack
+from blockpass.prices import ModelPrices
+from blockpass.providers.base import ModelProfile
+from blockpass.task import Task
+from blockpass.tokens import count_tokens
+from blockpass.usage import Usage
+
+__all__ = ["ContextChoice", "choose_context", "price_packs", "retrieved_rules"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ContextChoice:
+    """``mode`` is never ``auto``: it says what was chosen, ``reason`` why."""
+
+    mode: ContextMode
+    reason: str
+    guide: GuideIndex | None = None
+    full_usd: Decimal | None = None
+    retrieve_usd: Decimal | None = None
+
+    def task(self, whole: Task) -> Task:
+        return whole if self.guide is None or self.mode is ContextMode.FULL else self.guide.task
+
+    def to_json(self) -> dict[str, object]:
+        estimates = {
+            name: None if usd is None else str(usd.quantize(Decimal("0.0001")))
+            for name, usd in (("full", self.full_usd), ("retrieve", self.retrieve_usd))
+        }
+        return {"mode": self.mode.value, "reason": self.reason, "estimated_usd": estimates}
+
+
+def retrieved_rules(
+    guide: GuideIndex, blocks: Sequence[Block], settings: RetrievalSettings
+) -> RetrievedRules:
+    """Each block's units (blocking: it embeds the blocks)."""
+    return RetrievedRules(
+        units=guide.index.units,
+        rules=retrieve_block_rules(guide.index, blocks, settings, core=guide.core_ids),
+        full_guide=guide.full_guide,
+    )
+
+
+def price_packs(
+    packs: Sequence[Pack], *, prefix_tokens: int, profile: ModelProfile, prices: ModelPrices
+) -> Decimal:
+    """Realtime cost of sending ``packs`` after a prefix of ``prefix_tokens``, cached when it
+    is long enough for ``profile``'s model."""
+    total = Decimal(0)
+    written: set[str] = set()
+    cached_prefix = prefix_tokens if profile.min_cacheable <= prefix_tokens else 0
+    for position, pack in enumerate(packs):
+        context = pack.context
+        recurring = context.tokens if context.cached else 0
+        prefix_write = cached_prefix if position == 0 else 0
+        context_write = recurring if context.text not in written else 0
+        if recurring:
+            written.add(context.text)
+        usage = Usage(
+            uncached_input=pack.input_tokens - recurring + (prefix_tokens - cached_prefix),
+            cache_write_5m=prefix_write + context_write,
+            cache_read=(cached_prefix - prefix_write) + (recurring - context_write),
+            output=pack.estimated_output,
+        )
+        prompt = prefix_tokens + pack.input_tokens
+        total += price_usage(usage, prices, batch=False, long=prices.is_long(prompt)).total
+    return total
+
+
+def choose_context(
+    requested: ContextMode,
+    *,
+    whole: Task,
+    guide: GuideIndex,
+    blocks: Sequence[Block],
+    profile: ModelProfile,
+    prices: ModelPrices,
+    settings: RetrievalSettings,
+    planner: Callable[..., PackPlanner],
+) -> tuple[ContextChoice, RetrievedRules | None]:
+    """The mode for ``requested`` (``retrieve`` or ``auto``) and, when retrieval was run to
+    decide, its result for ``blocks``. ``planner(prefix_tokens=..., count=..., contexts=...)``
+    makes the runner's planner for ``profile``."""
+    count = partial(count_tokens, family=profile.tokenizer)
+    full_prefix = count(whole.system_prefix)
+    fits = full_prefix + profile.max_output < profile.context_window
+    if requested is ContextMode.RETRIEVE:
+        return ContextChoice(mode=requested, reason="asked for", guide=guide), None
+    if not fits:
+        reason = (
+            f"the whole guide ({full_prefix:,} tokens) does not fit {profile.id}'s context "
+            f"window ({profile.context_window:,})"
+        )
+        return ContextChoice(mode=ContextMode.RETRIEVE, reason=reason, guide=guide), None
+    retrieved = retrieved_rules(guide, blocks, settings)
+    core_prefix = count(guide.task.system_prefix)
+    full_usd = price_packs(
+        planner(prefix_tokens=full_prefix, count=count).plan(blocks),
+        prefix_tokens=full_prefix,
+        profile=profile,
+        prices=prices,
+    )
+    retrieve_usd = price_packs(
+        planner(prefix_tokens=core_prefix, count=count, contexts=retrieved.contexts(count)).plan(
+            blocks
+        ),
+        prefix_tokens=core_prefix,
+        profile=profile,
+        prices=prices,
+    )
+    mode = ContextMode.RETRIEVE if retrieve_usd < full_usd else ContextMode.FULL
+    reason = (
+        f"estimated ${retrieve_usd:.4f} with retrieved rules against ${full_usd:.4f} with the "
+        f"whole guide cached, for {len(blocks):,} blocks on {profile.id}"
+    )
+    choice = ContextChoice(
+        mode=mode, reason=reason, guide=guide, full_usd=full_usd, retrieve_usd=retrieve_usd
+    )
+    return choice, retrieved if mode is ContextMode.RETRIEVE else None
