@@ -4,6 +4,9 @@ imports a vendor's SDK or a vendor's adapter, or compares a value with a vendor'
 from __future__ import annotations
 
 import ast
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 SOURCE = Path(__file__).resolve().parents[1] / "src" / "blockpass"
@@ -109,18 +112,31 @@ HEAVY_LIBRARIES = ("torch", "sentence_transformers", "transformers", "bm25s", "S
 
 def test_starting_blockpass_or_its_retrieval_library_imports_no_model_library() -> None:
     """torch and its kin take seconds to import: only building or searching an index may."""
-    import subprocess
-    import sys
-
     probe = (
         "import sys, blockpass.cli, blockpass.rag, blockpass.cli_rules;"
         f"print([name for name in {HEAVY_LIBRARIES!r} if name in sys.modules])"
     )
     child = subprocess.run(
         [sys.executable, "-c", probe],
-        env={"PYTHONPATH": str(SOURCE.parent)},
+        env={**os.environ, "PYTHONPATH": str(SOURCE.parent)},
         capture_output=True,
         text=True,
         check=True,
     )
     assert child.stdout.strip() == "[]"
+
+
+def test_importing_the_cli_and_the_mcp_bridge_does_not_import_the_mcp_sdk() -> None:
+    """The SDK is imported when a toolbox opens: every CLI start would pay for it."""
+    probe = (
+        "import sys, blockpass.cli, blockpass.mcp_bridge.client, blockpass.mcp_bridge.loop\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('mcp', 'mcp_types')))"
+    )
+    found = subprocess.run(
+        [sys.executable, "-c", probe],
+        env={**os.environ, "PYTHONPATH": str(SOURCE.parent)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert found.stdout.strip() == "[]"

@@ -2,6 +2,7 @@
 
     BlockpassError                   base; `retryable` says whether trying again can help
     ├── UserInputError               bad input from the user: one clear line, exit 2
+    ├── ToolServerGone               an MCP server of the tool loop went away mid-run
     └── ProviderError                a provider call failed
         ├── TransientProviderError   retryable: 5xx, a dropped connection, a timeout
         │   ├── RateLimited          carries the provider's retry-after
@@ -70,3 +71,9 @@ class ProviderRejected(ProviderError):
 
 class BatchNotFound(ProviderRejected):
     """A batch id the provider answers 404 for: deleted, or from a sandbox since restarted."""
+
+
+class ToolServerGone(BlockpassError):
+    """An MCP server stopped answering while a tool loop used it: its process exited or its
+    connection dropped. Not retryable: every call on that connection fails the same way, and
+    the tool loop cannot go on without the tools it offered; a new run connects afresh."""

@@ -35,6 +35,7 @@ from blockpass.providers.base import (
     RateLimitState,
     RequestPart,
     StopReason,
+    ToolCall,
     Turn,
 )
 from blockpass.providers.tooldefs import result_tool, to_anthropic
@@ -112,9 +113,15 @@ class AnthropicProvider:
                 body["tools"] = tools
         else:
             body["tools"] = [to_anthropic(result_tool(request.schema)), *tools]
+            # Forced, the model must call a tool: the result tool alone, or any tool when it
+            # has others to call first.
             forced = self._profile.output is OutputMechanism.STRICT_TOOL_FORCED
             body["tool_choice"] = (
-                {"type": "tool", "name": RESULT_TOOL_NAME} if forced else {"type": "auto"}
+                {"type": "auto"}
+                if not forced
+                else {"type": "any"}
+                if tools
+                else {"type": "tool", "name": RESULT_TOOL_NAME}
             )
         body["system"] = [_text_block(part) for part in request.instructions]
         pack = request.parts[-1]
@@ -142,6 +149,11 @@ def message_response(
     creation = usage.cache_creation
     return ModelResponse(
         text=_answer_text(message),
+        tool_calls=tuple(
+            ToolCall(id=block.id, name=block.name, arguments=_object(block.input))
+            for block in message.content
+            if block.type == "tool_use" and block.name != RESULT_TOOL_NAME
+        ),
         stop_reason=_STOP_REASONS.get(message.stop_reason or "end_turn", StopReason.END),
         usage=Usage(
             uncached_input=usage.input_tokens,
@@ -173,7 +185,7 @@ def _message(turn: Turn) -> dict[str, Any]:
             for call in turn.tool_calls
         ]
         return {"role": "assistant", "content": text + calls}
-    results = [
+    results: list[dict[str, Any]] = [
         {
             "type": "tool_result",
             "tool_use_id": result.call_id,
@@ -182,14 +194,22 @@ def _message(turn: Turn) -> dict[str, Any]:
         }
         for result in turn.results
     ]
+    if turn.cache_ttl is not None:
+        results[-1]["cache_control"] = {"type": "ephemeral", "ttl": turn.cache_ttl.value}
     return {"role": "user", "content": results}
 
 
 def _answer_text(message: anthropic.types.Message) -> str:
+    """The result: the result tool's input, else the text (beside other tools' calls, the
+    text is the model thinking aloud, kept for the assistant turn)."""
     for block in message.content:
-        if block.type == "tool_use":
+        if block.type == "tool_use" and block.name == RESULT_TOOL_NAME:
             return json.dumps(block.input, ensure_ascii=False)
     return "".join(block.text for block in message.content if block.type == "text")
+
+
+def _object(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _rate_limits(headers: httpx2.Headers) -> RateLimitState | None:

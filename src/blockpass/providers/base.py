@@ -71,6 +71,8 @@ class ModelProfile:
     output: OutputMechanism
     api: WireApi = WireApi.CHAT
     answers: AnswerMode = AnswerMode.FULL
+    # Whether the model may be offered tools beyond its result tool (a tool loop needs it).
+    tools: bool = True
 
     @property
     def results_key(self) -> str:
@@ -110,11 +112,16 @@ class RequestPart:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ToolCall:
-    """A call the model made: ``id`` is the vendor's call id, which its result must echo."""
+    """A call the model made: ``id`` is the vendor's call id, which its result must echo.
+
+    ``raw_arguments``: the argument text as the model wrote it when it is not a JSON object
+    (``arguments`` is then empty); sent back as written, and answered with a tool error.
+    """
 
     id: str
     name: str
     arguments: dict[str, Any]
+    raw_arguments: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -137,9 +144,11 @@ class ToolResult:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ToolResultsTurn:
-    """The answers to every call of the assistant turn before it."""
+    """The answers to every call of the assistant turn before it. ``cache_ttl`` set: a cache
+    breakpoint after the last result (the tool loop moves it to the newest turn)."""
 
     results: tuple[ToolResult, ...]
+    cache_ttl: CacheTtl | None = None
 
 
 Turn = AssistantTurn | ToolResultsTurn
@@ -176,7 +185,11 @@ class ModelRequest:
             raise ValueError("a request ends with exactly one pack part")
         if kinds != sorted(kinds, key=_PART_ORDER.index):
             raise ValueError("request parts go prefix, then context, then the pack")
-        ttls = [part.cache_ttl for part in self.parts if part.cache_ttl is not None]
+        ttls = [part.cache_ttl for part in self.parts if part.cache_ttl is not None] + [
+            turn.cache_ttl
+            for turn in self.turns
+            if isinstance(turn, ToolResultsTurn) and turn.cache_ttl is not None
+        ]
         if len(ttls) > MAX_BREAKPOINTS:
             raise ValueError(f"at most {MAX_BREAKPOINTS} cache breakpoints, not {len(ttls)}")
         if ttls != sorted(ttls, key=_TTL_ORDER.index):
@@ -290,10 +303,14 @@ class RateLimitState:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ModelResponse:
+    """An answer: ``text`` is the result (the result tool's arguments when the model answers
+    by tool), ``tool_calls`` the calls of other tools it made, in its order."""
+
     text: str
     stop_reason: StopReason
     usage: Usage
     rate_limits: RateLimitState | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
 
 
 class Provider(Protocol):
@@ -332,6 +349,7 @@ def _profiles() -> dict[str, ModelProfile]:
             output=OutputMechanism(facts["output"]),
             api=WireApi(facts.get("api", WireApi.CHAT)),
             answers=AnswerMode(facts.get("answers", AnswerMode.FULL)),
+            tools=facts.get("tools", True),
         )
         for model_id, facts in raw["models"].items()
     }

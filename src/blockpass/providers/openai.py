@@ -58,7 +58,12 @@ from blockpass.providers.base import (
     StopReason,
     WireApi,
 )
-from blockpass.providers.openai_input import chat_messages, conversation, response_items
+from blockpass.providers.openai_input import (
+    chat_messages,
+    conversation,
+    response_items,
+    tool_call,
+)
 from blockpass.providers.tooldefs import result_tool, to_chat_completions, to_responses
 from blockpass.providers.transport import CLIENT_TIMEOUT, connection_failure
 from blockpass.tokens import TokenizerFamily
@@ -210,7 +215,11 @@ class OpenAIProvider:
             body |= self._tool_fields([result, *tools], named)
         body["messages"] = [
             *conversation(request, text_part="text", breakpoints=self._breakpoints),
-            *(message for turn in request.turns for message in chat_messages(turn)),
+            *(
+                message
+                for turn in request.turns
+                for message in chat_messages(turn, breakpoints=self._breakpoints)
+            ),
         ]
         return body
 
@@ -228,15 +237,22 @@ class OpenAIProvider:
             body |= self._tool_fields([to_responses(result_tool(request.schema)), *tools], named)
         body["input"] = [
             *conversation(request, text_part="input_text", breakpoints=self._breakpoints),
-            *(item for turn in request.turns for item in response_items(turn)),
+            *(
+                item
+                for turn in request.turns
+                for item in response_items(turn, breakpoints=self._breakpoints)
+            ),
         ]
         return body
 
     def _tool_fields(self, tools: list[dict[str, Any]], named: dict[str, Any]) -> dict[str, Any]:
+        # Forced, the model must call a tool: the result tool alone, or any tool when it has
+        # others to call first ("required").
         forced = self._profile.output is OutputMechanism.STRICT_TOOL_FORCED
+        choice = "auto" if not forced else "required" if len(tools) > 1 else named
         return {
             "tools": tools,
-            "tool_choice": named if forced else "auto",
+            "tool_choice": choice,
             # Strict schemas are not guaranteed for parallel calls, and one call is the answer.
             "parallel_tool_calls": False,
         }
@@ -257,7 +273,17 @@ def _json_schema(request: ModelRequest) -> dict[str, Any]:
 
 def _read_chat(completion: ChatCompletion) -> ModelResponse:
     text, stop_reason = _answer(completion)
-    return ModelResponse(text=text, stop_reason=stop_reason, usage=_usage(completion))
+    calls = completion.choices[0].message.tool_calls if completion.choices else None
+    return ModelResponse(
+        text=text,
+        stop_reason=stop_reason,
+        usage=_usage(completion),
+        tool_calls=tuple(
+            tool_call(call.id, call.function.name, call.function.arguments)
+            for call in calls or []
+            if call.type == "function" and call.function.name != RESULT_TOOL_NAME
+        ),
+    )
 
 
 def _answer(completion: ChatCompletion) -> tuple[str, StopReason]:
@@ -269,7 +295,7 @@ def _answer(completion: ChatCompletion) -> tuple[str, StopReason]:
         return "", StopReason.REFUSAL
     stop_reason = _STOP_REASONS.get(choice.finish_reason, StopReason.END)
     for call in message.tool_calls or []:
-        if call.type == "function":
+        if call.type == "function" and call.function.name == RESULT_TOOL_NAME:
             return call.function.arguments, stop_reason
     return message.content or "", stop_reason
 
@@ -294,18 +320,31 @@ def _read_response(response: Response) -> ModelResponse:
             f"the response failed: {error.message if error else 'no reason given'}"
         )
     text, stop_reason = _response_answer(response)
-    return ModelResponse(text=text, stop_reason=stop_reason, usage=_response_usage(response))
+    return ModelResponse(
+        text=text,
+        stop_reason=stop_reason,
+        usage=_response_usage(response),
+        tool_calls=tuple(
+            tool_call(item.call_id, item.name, item.arguments)
+            for item in response.output
+            if item.type == "function_call" and item.name != RESULT_TOOL_NAME
+        ),
+    )
 
 
 def _response_answer(response: Response) -> tuple[str, StopReason]:
+    """The result and why the model stopped; a function call of any tool is a tool call
+    (the API has no stop reason of its own for it)."""
     stop_reason = StopReason.END
     details = response.incomplete_details
     if response.status == "incomplete" and details is not None and details.reason is not None:
         stop_reason = _INCOMPLETE_REASONS.get(details.reason, stop_reason)
+    calls = [item for item in response.output if item.type == "function_call"]
+    if calls and stop_reason is StopReason.END:
+        stop_reason = StopReason.TOOL_CALL
     for item in response.output:
-        if item.type == "function_call":
-            tool_call = StopReason.TOOL_CALL if stop_reason is StopReason.END else stop_reason
-            return item.arguments, tool_call
+        if item.type == "function_call" and item.name == RESULT_TOOL_NAME:
+            return item.arguments, stop_reason
         if item.type == "message" and any(part.type == "refusal" for part in item.content):
             return "", StopReason.REFUSAL
     return response.output_text, stop_reason

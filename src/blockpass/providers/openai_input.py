@@ -11,9 +11,17 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from blockpass.providers.base import AssistantTurn, ModelRequest, RequestPart, ToolCall, Turn
+from blockpass.providers.base import (
+    AssistantTurn,
+    ModelRequest,
+    RequestPart,
+    ToolCall,
+    ToolResult,
+    ToolResultsTurn,
+    Turn,
+)
 
-__all__ = ["chat_messages", "conversation", "response_items"]
+__all__ = ["chat_messages", "conversation", "response_items", "tool_call"]
 
 
 def conversation(
@@ -47,12 +55,42 @@ def _marked(part: RequestPart, text_part: str) -> dict[str, Any]:
     return content
 
 
+def tool_call(call_id: str, name: str, arguments: str) -> ToolCall:
+    """A call as both APIs return it, its arguments a JSON string: kept as written when it is
+    not a JSON object (a truncated or confused model), for the caller to answer as an error."""
+    try:
+        parsed = json.loads(arguments)
+    except json.JSONDecodeError:
+        parsed = None
+    if isinstance(parsed, dict):
+        return ToolCall(id=call_id, name=name, arguments=parsed)
+    return ToolCall(id=call_id, name=name, arguments={}, raw_arguments=arguments)
+
+
 def _arguments(call: ToolCall) -> str:
     """Arguments as the JSON string both APIs carry; the same call gives the same bytes."""
+    if call.raw_arguments:
+        return call.raw_arguments
     return json.dumps(call.arguments, ensure_ascii=False, sort_keys=True)
 
 
-def chat_messages(turn: Turn) -> list[dict[str, Any]]:
+def _result_output(
+    turn: ToolResultsTurn, result: ToolResult, *, text_part: str, breakpoints: bool
+) -> str | list[dict[str, Any]]:
+    """A result's output: a plain string, or a marked text part where the turn's breakpoint
+    follows it (the last result of the newest turn, with explicit breakpoints only)."""
+    if breakpoints and turn.cache_ttl is not None and result is turn.results[-1]:
+        return [
+            {
+                "type": text_part,
+                "text": result.output,
+                "prompt_cache_breakpoint": {"mode": "explicit"},
+            }
+        ]
+    return result.output
+
+
+def chat_messages(turn: Turn, *, breakpoints: bool = False) -> list[dict[str, Any]]:
     """A tool turn on Chat Completions: one assistant message holding its calls, or one
     ``tool`` message per result (the API has no error flag: ``output`` says it)."""
     if isinstance(turn, AssistantTurn):
@@ -66,12 +104,16 @@ def chat_messages(turn: Turn) -> list[dict[str, Any]]:
         ]
         return [{"role": "assistant", "content": turn.text or None, "tool_calls": calls}]
     return [
-        {"role": "tool", "tool_call_id": result.call_id, "content": result.output}
+        {
+            "role": "tool",
+            "tool_call_id": result.call_id,
+            "content": _result_output(turn, result, text_part="text", breakpoints=breakpoints),
+        }
         for result in turn.results
     ]
 
 
-def response_items(turn: Turn) -> list[dict[str, Any]]:
+def response_items(turn: Turn, *, breakpoints: bool = False) -> list[dict[str, Any]]:
     """A tool turn on the Responses API: the assistant's text as a message, a
     ``function_call`` item per call, or a ``function_call_output`` item per result."""
     if isinstance(turn, AssistantTurn):
@@ -87,6 +129,10 @@ def response_items(turn: Turn) -> list[dict[str, Any]]:
         ]
         return text + calls
     return [
-        {"type": "function_call_output", "call_id": result.call_id, "output": result.output}
+        {
+            "type": "function_call_output",
+            "call_id": result.call_id,
+            "output": _result_output(turn, result, text_part="input_text", breakpoints=breakpoints),
+        }
         for result in turn.results
     ]

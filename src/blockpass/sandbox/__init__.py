@@ -5,6 +5,7 @@ from blockpass.sandbox.app import DEFAULT_API_KEY, Sandbox, SandboxConfig, creat
 from blockpass.sandbox.clock import ManualClock, SystemClock
 from blockpass.sandbox.faults import FaultPlan
 from blockpass.sandbox.openai.webhooks import DEFAULT_WEBHOOK_SECRET
+from blockpass.sandbox.responder import ToolUse
 from blockpass.sandbox.server import RunningServer, serve, serve_in_thread
 
 __all__ = [
@@ -17,6 +18,7 @@ __all__ = [
     "Sandbox",
     "SandboxConfig",
     "SystemClock",
+    "ToolUse",
     "create_app",
     "serve",
     "serve_in_thread",

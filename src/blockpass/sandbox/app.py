@@ -47,7 +47,7 @@ from blockpass.sandbox.openai.webhooks import (
 )
 from blockpass.sandbox.presence import RuleLinks
 from blockpass.sandbox.ratelimit import RateLimiter
-from blockpass.sandbox.responder import Responder
+from blockpass.sandbox.responder import Responder, ToolUse
 
 DEFAULT_API_KEY = "sandbox-key"
 ADVANCE_EVERY_SECONDS = 0.2
@@ -70,6 +70,7 @@ class SandboxConfig:
     webhook_url: str | None = None
     webhook_secret: str = DEFAULT_WEBHOOK_SECRET
     webhook_retry_delays: tuple[float, ...] = DEFAULT_RETRY_DELAYS
+    tool_use: ToolUse = field(default_factory=ToolUse)
 
     def __post_init__(self) -> None:
         signing_key(self.webhook_secret)  # a bad secret fails here, not at the first delivery
@@ -130,7 +131,7 @@ class Sandbox:
         )
         rules = load_vale_package(config.rules).rules if config.rules else ()
         links = RuleLinks.beside(config.rules) if config.rules else None
-        self.responder = Responder(rules, links)
+        self.responder = Responder(rules, links, config.tool_use)
         self.cache = PromptCache()
         self.limiter = RateLimiter(
             self.clock,

@@ -9,6 +9,13 @@ For a schema that is not blockpass's result schema it returns the smallest insta
 satisfies the schema, and without blocks or schema a short plain-text reply, so that any
 well-formed request gets a well-formed answer.
 
+Offered a lookup tool (one named in ``ToolUse.lookup_tools``, or one whose description says
+it returns rules), it first calls that tool, one call per block with the block's text as the
+argument, as a model that checks the style guide before judging would; once the conversation
+holds ``ToolUse.rounds`` assistant turns of such calls, it answers as it does without tools.
+Each vendor's engine writes the calls in its own wire shape (``tool_use`` blocks,
+``tool_calls``, ``function_call`` items); the tool results do not change the verdicts.
+
 Output faults (``faults.py``) damage the answer here; truncation at ``max_tokens`` belongs to
 the vendor adapter because it counts tokens in the vendor's way.
 """
@@ -16,7 +23,9 @@ the vendor adapter because it counts tokens in the vendor's way.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -30,13 +39,82 @@ from blockpass.sandbox.presence import CarriedRules, RuleLinks
 
 PLAIN_REPLY = "This is the blockpass sandbox. It answers packs of blocks; none were found."
 Verdict = dict[str, Any]
+DEFAULT_LOOKUP_TOOLS = ("search_style_rules",)
+# A model asks for a handful of lookups at once, not one per block of a long pack.
+MAX_CALLS_PER_TURN = 4
+_ABOUT_RULES = re.compile(r"\brules?\b", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OfferedTool:
+    name: str
+    description: str
+    schema: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LookupCall:
+    name: str
+    arguments: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ToolUse:
+    """How the responder uses tools: which it looks rules up with, and for how many turns
+    (a large number plays a model that never stops asking)."""
+
+    lookup_tools: tuple[str, ...] = DEFAULT_LOOKUP_TOOLS
+    rounds: int = 1
+
+    def calls(
+        self, tools: Sequence[OfferedTool], blocks: Sequence[PackedBlock], *, rounds_done: int
+    ) -> list[LookupCall]:
+        """The calls to make now: none once ``rounds`` turns of calls are in the conversation,
+        or when no lookup tool is offered or there is nothing to look up."""
+        # A tool named for lookups first, else one whose description is about rules.
+        lookup = next((tool for tool in tools if tool.name in self.lookup_tools), None) or next(
+            (tool for tool in tools if _ABOUT_RULES.search(tool.description)), None
+        )
+        if lookup is None or rounds_done >= self.rounds or not blocks:
+            return []
+        return [
+            LookupCall(name=lookup.name, arguments=_arguments(lookup.schema, block.text))
+            for block in blocks[:MAX_CALLS_PER_TURN]
+        ]
+
+
+def _arguments(schema: dict[str, Any], text: str) -> dict[str, Any]:
+    """Arguments that fit the tool's schema: the text in its first string property (a
+    required one first), the smallest valid value in every other required one."""
+    properties = schema.get("properties") or {}
+    required = [name for name in schema.get("required", []) if name in properties]
+    strings = [name for name, spec in properties.items() if _is_string(spec)]
+    target = next((name for name in required if name in strings), strings[0] if strings else None)
+    arguments = {name: minimal_instance(properties[name]) for name in required}
+    if target is not None:
+        arguments[target] = text
+    return arguments
+
+
+def _is_string(spec: object) -> bool:
+    if not isinstance(spec, dict):
+        return False
+    kind = spec.get("type")
+    return kind == "string" or (isinstance(kind, list) and "string" in kind)
 
 
 class Responder:
     """``links``: where each rule sits in the guide, for requests that carry only some of
-    it (``presence.py``): a rule is applied only when the request carries it."""
+    it (``presence.py``): a rule is applied only when the request carries it. ``tool_use``:
+    how it looks rules up when offered a tool."""
 
-    def __init__(self, rules: Sequence[Rule] = (), links: RuleLinks | None = None) -> None:
+    def __init__(
+        self,
+        rules: Sequence[Rule] = (),
+        links: RuleLinks | None = None,
+        tool_use: ToolUse | None = None,
+    ) -> None:
+        self.tool_use = tool_use or ToolUse()
         # Heading-scoped rules judge headings only, and the rest judge everything else.
         self._heading_rules = tuple(rule for rule in rules if _heading_scoped(rule))
         self._body_rules = tuple(rule for rule in rules if not _heading_scoped(rule))

@@ -21,7 +21,7 @@ from blockpass.sandbox.errors import invalid_request
 from blockpass.sandbox.faults import RequestFaults
 from blockpass.sandbox.presence import carried_rules
 from blockpass.sandbox.ratelimit import Admission, RateLimiter
-from blockpass.sandbox.responder import Responder
+from blockpass.sandbox.responder import OfferedTool, Responder
 from blockpass.tokens import count_tokens, truncate_to_tokens
 
 
@@ -120,12 +120,17 @@ def _answer(
         return [], "max_tokens", 0
     if faults.refusal:
         return [], "refusal", 0
+    lookups = _lookup_calls(request, responder, blocks)
+    if lookups:
+        produced = count_tokens(json.dumps(lookups), request.model.tokenizer)
+        return lookups, "tool_use", produced
     tool = _answering_tool(request)
     text = responder.reply(
         blocks,
         request.output_schema or (tool or {}).get("input_schema"),
         faults,
-        carried=carried_rules(request.instructions),
+        # Rules the model looked up through a tool count as shown to it.
+        carried=carried_rules(f"{request.instructions}\n{request.looked_up}"),
     )
     family = request.model.tokenizer
     produced = count_tokens(text, family)
@@ -141,6 +146,23 @@ def _answer(
     if tool is None:
         return [{"type": "text", "text": text}], stop_reason, produced
     return [_tool_use(tool["name"], text)], stop_reason, produced
+
+
+def _lookup_calls(
+    request: MessagesRequest, responder: Responder, blocks: list[PackedBlock]
+) -> list[dict[str, Any]]:
+    """The responder's rule lookups as tool_use blocks, where the model may choose a tool."""
+    choice = (request.tool_choice or {"type": "auto"})["type"]
+    if request.thinking or choice in ("none", "tool"):
+        return []
+    offered = [
+        OfferedTool(
+            name=tool["name"], description=tool.get("description", ""), schema=tool["input_schema"]
+        )
+        for tool in request.tools
+    ]
+    calls = responder.tool_use.calls(offered, blocks, rounds_done=request.tool_rounds)
+    return [_tool_use(call.name, json.dumps(call.arguments)) for call in calls]
 
 
 def _answering_tool(request: MessagesRequest) -> dict[str, Any] | None:

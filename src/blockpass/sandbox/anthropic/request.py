@@ -65,13 +65,40 @@ class MessagesRequest:
         return "\n".join(block["text"] for block in self.system if block.get("type") == "text")
 
     @property
+    def looked_up(self) -> str:
+        """What tools answered in the conversation: the model has read it as it has read its
+        instructions."""
+        return "\n".join(
+            _result_text(block.get("content", ""))
+            for message in self.messages
+            for block in message["content"]
+            if block.get("type") == "tool_result"
+        )
+
+    @property
     def last_user_text(self) -> str:
+        """The text of the last user message that has text (tool results have none)."""
         for message in reversed(self.messages):
-            if message["role"] == "user":
-                return "\n".join(
-                    block["text"] for block in message["content"] if block.get("type") == "text"
-                )
+            texts = [block["text"] for block in message["content"] if block.get("type") == "text"]
+            if message["role"] == "user" and texts:
+                return "\n".join(texts)
         return ""
+
+    @property
+    def tool_rounds(self) -> int:
+        """Assistant turns in the conversation that called tools."""
+        return sum(
+            1
+            for message in self.messages
+            if message["role"] == "assistant"
+            and any(block.get("type") == "tool_use" for block in message["content"])
+        )
+
+
+def _result_text(content: object) -> str:
+    if isinstance(content, list):
+        return "\n".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
+    return str(content)
 
 
 def parse_messages_request(
@@ -154,7 +181,42 @@ def _messages(raw: object) -> list[JsonObject]:
             raise invalid_request(f"messages.{index}.role: Input should be 'user' or 'assistant'")
         content = _content_blocks(message.get("content"), f"messages.{index}.content")
         messages.append({"role": message["role"], "content": content})
+    _check_tool_turns(messages)
     return messages
+
+
+def _check_tool_turns(messages: list[JsonObject]) -> None:
+    """Every tool_use is answered by a tool_result in the very next message, and every
+    tool_result answers a tool_use of the message before it (the API's two 400s)."""
+    for index, message in enumerate(messages):
+        calls = [block["id"] for block in message["content"] if block.get("type") == "tool_use"]
+        answered = [
+            block.get("tool_use_id")
+            for block in message["content"]
+            if block.get("type") == "tool_result"
+        ]
+        previous = messages[index - 1]["content"] if index else []
+        asked = {block.get("id") for block in previous if block.get("type") == "tool_use"}
+        unexpected = [call for call in answered if call not in asked]
+        if unexpected:
+            raise invalid_request(
+                f"messages.{index}.content: unexpected `tool_use_id` found in `tool_result` "
+                f"blocks: {unexpected[0]}. Each `tool_result` block must have a corresponding "
+                "`tool_use` block in the previous message."
+            )
+        following = messages[index + 1]["content"] if index + 1 < len(messages) else None
+        if not calls or following is None:
+            continue
+        results = {
+            block.get("tool_use_id") for block in following if block.get("type") == "tool_result"
+        }
+        missing = [call for call in calls if call not in results]
+        if missing:
+            raise invalid_request(
+                f"messages.{index}: `tool_use` ids were found without `tool_result` blocks "
+                f"immediately after: {', '.join(missing)}. Each `tool_use` block must have a "
+                "corresponding `tool_result` block in the next message."
+            )
 
 
 def _system(raw: object) -> list[JsonObject]:

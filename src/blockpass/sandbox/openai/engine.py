@@ -8,6 +8,7 @@ answer is the shared deterministic responder's, the same verdicts as on the Anth
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +23,7 @@ from blockpass.sandbox.openai.prompt import prompt_marks
 from blockpass.sandbox.openai.ratelimit import Admission, OpenAIRateLimiter
 from blockpass.sandbox.openai.request import ChatRequest
 from blockpass.sandbox.presence import carried_rules
-from blockpass.sandbox.responder import Responder
+from blockpass.sandbox.responder import OfferedTool, Responder
 from blockpass.tokens import TokenizerFamily, count_tokens, truncate_to_tokens
 
 REFUSAL = "I'm sorry, but I can't help with that request."
@@ -132,9 +133,15 @@ def _answer(
     if faults.refusal:
         message["refusal"] = REFUSAL
         return message, "stop", count_tokens(REFUSAL, _FAMILY)
+    lookups = _lookup_calls(request, responder, blocks)
+    if lookups:
+        message["tool_calls"] = lookups
+        return message, "tool_calls", count_tokens(json.dumps(lookups), _FAMILY)
     tool = _answering_tool(request)
     schema = tool["function"].get("parameters") if tool else request.schema
-    text = responder.reply(blocks, schema, faults, carried=carried_rules(request.instructions))
+    # Rules the model looked up through a tool count as shown to it.
+    carried = carried_rules(f"{request.instructions}\n{request.looked_up}")
+    text = responder.reply(blocks, schema, faults, carried=carried)
     if schema is None and not blocks and _wants_json(request):
         text = "{}"
     produced = count_tokens(text, _FAMILY)
@@ -160,6 +167,32 @@ def _answer(
             }
         ]
     return message, finish_reason, produced
+
+
+def _lookup_calls(
+    request: ChatRequest, responder: Responder, blocks: list[PackedBlock]
+) -> list[dict[str, Any]]:
+    """The responder's rule lookups as tool calls, where the model may choose a function
+    (one at a time when parallel calls are off)."""
+    if request.tool_choice not in (None, "auto", "required"):
+        return []
+    offered = [
+        OfferedTool(
+            name=function["name"],
+            description=function.get("description", ""),
+            schema=function.get("parameters", {}),
+        )
+        for function in (tool["function"] for tool in request.tools)
+    ]
+    calls = responder.tool_use.calls(offered, blocks, rounds_done=request.tool_rounds)
+    return [
+        {
+            "id": f"call_{uuid.uuid4().hex[:24]}",
+            "type": "function",
+            "function": {"name": call.name, "arguments": json.dumps(call.arguments)},
+        }
+        for call in calls[: None if request.parallel_tool_calls else 1]
+    ]
 
 
 def _wants_json(request: ChatRequest) -> bool:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from blockpass.sandbox.openai.cache import BREAKPOINT_TTLS
-from blockpass.sandbox.openai.errors import invalid, unsupported_parameter
+from blockpass.sandbox.openai.errors import OpenAIApiError, invalid, unsupported_parameter
 from blockpass.sandbox.openai.models import Caching, ChatTools, ModelFacts, find_model
 from blockpass.sandbox.openai.schema import check_strict_schema
 
@@ -48,12 +48,32 @@ class ChatRequest:
         return schema
 
     @property
+    def tool_rounds(self) -> int:
+        """Assistant turns in the conversation that called tools."""
+        return sum(
+            1
+            for message in self.messages
+            if message["role"] == "assistant" and message.get("tool_calls")
+        )
+
+    @property
     def instructions(self) -> str:
         """The system and developer messages' text, joined."""
         return "\n".join(
             text
             for message in self.messages
             if message["role"] in ("system", "developer")
+            for text in _texts(message.get("content"))
+        )
+
+    @property
+    def looked_up(self) -> str:
+        """What tools answered in the conversation: the model has read it as it has read its
+        instructions."""
+        return "\n".join(
+            text
+            for message in self.messages
+            if message["role"] == "tool"
             for text in _texts(message.get("content"))
         )
 
@@ -202,7 +222,39 @@ def _messages(raw: object, model: ModelFacts) -> list[JsonObject]:
             )
         for number, part in enumerate(content):
             check_part(part, f"{where}.content[{number}]", message["role"], model)
+    check_tool_turns(raw)
     return raw
+
+
+def check_tool_turns(messages: list[JsonObject]) -> None:
+    """An assistant message's tool calls are answered by the tool messages right after it,
+    and a tool message answers a call (the API's 400s, in its words)."""
+    pending: list[str] = []
+    for message in messages:
+        if message["role"] == "tool":
+            if message["tool_call_id"] not in pending:
+                raise invalid(
+                    "Invalid parameter: messages with role 'tool' must be a response to a "
+                    "preceeding message with 'tool_calls'.",
+                    "messages",
+                )
+            pending.remove(message["tool_call_id"])
+            continue
+        if pending:
+            raise _unanswered(pending)
+        if message["role"] == "assistant":
+            pending = [call.get("id") for call in message.get("tool_calls") or []]
+    if pending:
+        raise _unanswered(pending)
+
+
+def _unanswered(pending: list[str]) -> OpenAIApiError:
+    return invalid(
+        "An assistant message with 'tool_calls' must be followed by tool messages "
+        "responding to each 'tool_call_id'. The following tool_call_ids did not have "
+        f"response messages: {', '.join(pending)}",
+        "messages",
+    )
 
 
 def check_part(

@@ -33,6 +33,7 @@ from blockpass.sandbox.openai.request import (
     check_part,
     check_sampling,
     check_schema_format,
+    check_tool_turns,
     mentions_json,
     output_limit,
     reasoning_effort,
@@ -77,6 +78,9 @@ def parse_responses_request(body: object, *, in_batch: bool = False) -> Response
     check_sampling(body, model, effort)
     tools = [_nested(tool) for tool in _tools(body.get("tools"))]
     messages = _messages(body.get("instructions"), body.get("input"), model)
+    # Checked in Chat Completions terms, so the 400 for a call without its output (or an
+    # output without its call) reads as that API's.
+    check_tool_turns(messages)
     text_format = _text_format(body.get("text"), messages)
     chat = ChatRequest(
         model=model,
@@ -114,7 +118,7 @@ def response_body(request: ResponsesRequest, completion: Completion) -> JsonObje
         "error": None,
         "incomplete_details": {"reason": "max_output_tokens"} if truncated else None,
         "model": chat["model"],
-        "output": [_output_item(choice["message"], status)],
+        "output": _output_items(choice["message"], status),
         **request.echo,
         "service_tier": chat["service_tier"],
         "usage": {
@@ -142,10 +146,15 @@ def _messages(instructions: object, raw: object, model: ModelFacts) -> list[Json
         raise invalid("Missing required parameter: 'input'.", "input", "missing_required_parameter")
     if not isinstance(raw, list) or not raw:
         raise invalid("Invalid 'input': expected a string or a non-empty array.", "input")
-    return [
-        *messages,
-        *(_message(item, f"input[{index}]", model) for index, item in enumerate(raw)),
-    ]
+    for index, item in enumerate(raw):
+        message = _message(item, f"input[{index}]", model)
+        previous = messages[-1] if messages else {}
+        if message.get("tool_calls") and previous.get("tool_calls"):
+            # Function call items in a row are one assistant turn of parallel calls.
+            previous["tool_calls"] = [*previous["tool_calls"], *message["tool_calls"]]
+        else:
+            messages.append(message)
+    return messages
 
 
 def _message(item: object, where: str, model: ModelFacts) -> JsonObject:
@@ -163,8 +172,8 @@ def _message(item: object, where: str, model: ModelFacts) -> JsonObject:
         }
         return {"role": "assistant", "content": None, "tool_calls": [call]}
     if kind == "function_call_output":
-        call_id, output = (_string(item, key, where) for key in ("call_id", "output"))
-        return {"role": "tool", "tool_call_id": call_id, "content": output}
+        call_id = _string(item, "call_id", where)
+        return {"role": "tool", "tool_call_id": call_id, "content": _output(item, where, model)}
     if kind != "message":
         raise invalid(
             f"Invalid '{where}.type': the sandbox takes 'message', 'function_call' and "
@@ -209,6 +218,18 @@ def _part(part: object, where: str, role: str, model: ModelFacts) -> JsonObject:
         )
     # The engine lays out text parts by the Chat Completions name; the marker goes along.
     return {**part, "type": "text"} if part["type"] in _TEXT_PARTS else part
+
+
+def _output(item: JsonObject, where: str, model: ModelFacts) -> str | list[JsonObject]:
+    """A function call's output: a string, or input_text parts (which may carry a cache
+    breakpoint), as the engine's text parts."""
+    output = item.get("output")
+    if isinstance(output, list) and output:
+        return [
+            _part(part, f"{where}.output[{number}]", "user", model)
+            for number, part in enumerate(output)
+        ]
+    return _string(item, "output", where)
 
 
 def _string(item: JsonObject, key: str, where: str) -> str:
@@ -301,17 +322,19 @@ def _echo(body: JsonObject, chat: ChatRequest, text_format: JsonObject) -> JsonO
     }
 
 
-def _output_item(message: JsonObject, status: str) -> JsonObject:
+def _output_items(message: JsonObject, status: str) -> list[JsonObject]:
     if message.get("tool_calls"):
-        call = message["tool_calls"][0]
-        return {
-            "id": f"fc_{uuid.uuid4().hex}",
-            "type": "function_call",
-            "status": status,
-            "call_id": call["id"],
-            "name": call["function"]["name"],
-            "arguments": call["function"]["arguments"],
-        }
+        return [
+            {
+                "id": f"fc_{uuid.uuid4().hex}",
+                "type": "function_call",
+                "status": status,
+                "call_id": call["id"],
+                "name": call["function"]["name"],
+                "arguments": call["function"]["arguments"],
+            }
+            for call in message["tool_calls"]
+        ]
     content: list[JsonObject] = (
         [{"type": "refusal", "refusal": message["refusal"]}]
         if message["refusal"] is not None
@@ -319,10 +342,12 @@ def _output_item(message: JsonObject, status: str) -> JsonObject:
             {"type": "output_text", "text": message["content"], "annotations": [], "logprobs": []}
         ]
     )
-    return {
-        "id": f"msg_{uuid.uuid4().hex}",
-        "type": "message",
-        "status": status,
-        "role": "assistant",
-        "content": content,
-    }
+    return [
+        {
+            "id": f"msg_{uuid.uuid4().hex}",
+            "type": "message",
+            "status": status,
+            "role": "assistant",
+            "content": content,
+        }
+    ]
