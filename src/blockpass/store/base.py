@@ -1,9 +1,10 @@
 """The run store: what a run has sent, what it paid, and how each block ended.
 
 A run is resumable and its cost report can be rebuilt from the store alone. The embedded
-implementation keeps one SQLite file per run directory (`sqlite.py`); a PostgreSQL one will
-share a job between workers, so nothing here assumes one process, one file or SQLite rowids:
-ids are opaque integers handed out by the store.
+implementation keeps one SQLite file per run directory (`sqlite.py`); the PostgreSQL one
+(`postgres.py`) shares a job between workers, so nothing here assumes one process, one file
+or SQLite rowids: ids are opaque integers handed out by the store, unique and increasing
+for one writer (not in commit order between writers).
 
 Tables (the SQLite layout; another backend keeps the same columns):
 
