@@ -36,6 +36,7 @@ from blockpass.rules.alerts import Alert
 from blockpass.sandbox.errors import invalid_request
 from blockpass.sandbox.faults import NO_FAULTS, RequestFaults
 from blockpass.sandbox.presence import CarriedRules, RuleLinks
+from blockpass.sandbox.quality import UNSURE_NOTE, Judgement, QualityModel
 
 PLAIN_REPLY = "This is the blockpass sandbox. It answers packs of blocks; none were found."
 Verdict = dict[str, Any]
@@ -113,8 +114,11 @@ class Responder:
         rules: Sequence[Rule] = (),
         links: RuleLinks | None = None,
         tool_use: ToolUse | None = None,
+        quality: QualityModel | None = None,
     ) -> None:
         self.tool_use = tool_use or ToolUse()
+        self._quality = quality or QualityModel()
+        self._rule_types = {rule.id: rule.extends for rule in rules}
         # Heading-scoped rules judge headings only, and the rest judge everything else.
         self._heading_rules = tuple(rule for rule in rules if _heading_scoped(rule))
         self._body_rules = tuple(rule for rule in rules if not _heading_scoped(rule))
@@ -132,15 +136,20 @@ class Responder:
         faults: RequestFaults = NO_FAULTS,
         *,
         carried: CarriedRules | None = None,
+        model: str = "",
     ) -> str:
         """The answer as JSON text (or plain text when nothing structured was asked);
-        ``carried``: the rules the request carries, None for all."""
+        ``carried``: the rules the request carries, None for all; ``model``: the model
+        asked, whose findings the quality model thins (``quality.py``)."""
         if schema is not None and not _is_result_schema(schema):
             return _dumps(minimal_instance(schema))
         if not blocks:
             return _dumps(minimal_instance(schema)) if schema is not None else PLAIN_REPLY
         results = [
-            {"id": block.id, **self._verdict(block.text, block.kind == "heading", carried)}
+            {
+                "id": block.id,
+                **self._verdict(block.text, block.kind == "heading", carried, model, index),
+            }
             for index, block in enumerate(blocks)
             if index not in faults.dropped
         ]
@@ -164,7 +173,9 @@ class Responder:
             # model refusing it would, never the server.
             raise invalid_request(str(error)) from None
 
-    def _verdict(self, text: str, heading: bool, carried: CarriedRules | None) -> Verdict:
+    def _verdict(
+        self, text: str, heading: bool, carried: CarriedRules | None, model: str, position: int
+    ) -> Verdict:
         edits: list[dict[str, str]] = []
         notes: list[str] = []
         taken_until = -1
@@ -174,6 +185,18 @@ class Responder:
             if carried is None or carried.carries(alert.rule_id, alert.match, self._links)
         ]
         for alert in alerts:
+            judgement = self._quality.judge(
+                model=model,
+                rule_id=alert.rule_id,
+                rule_type=self._rule_types.get(alert.rule_id, ""),
+                match=alert.match,
+                text=text,
+                position=position,
+            )
+            if judgement is Judgement.UNSURE:
+                notes.append(f"{UNSURE_NOTE} {alert.rule_id}")
+            if judgement is not Judgement.KEPT:
+                continue
             if alert.replacements and alert.start >= taken_until:
                 edits.append(
                     {"find": alert.match, "replace": alert.replacements[0], "rule": alert.rule_id}

@@ -286,6 +286,13 @@ class RunStore(Protocol):
         """
         ...
 
+    async def withdraw_results(self, failures: Sequence[BlockResult]) -> None:
+        """Replace the stored results of these blocks with these failures, whatever they
+        were: a result judged unusable after it was stored (a routed run escalates it to a
+        stronger model, ``routing/runner.py``), so the next pass sends the block again. Every
+        one must be a failure of a stored block (else `ValueError`, nothing stored)."""
+        ...
+
     async def results(self) -> dict[str, BlockResult]:
         """The stored result of every block that has one, keyed by block id."""
         ...

@@ -169,6 +169,7 @@ _UPSERT_RESULT = f"""INSERT INTO results ({_RESULT_COLUMNS}, fingerprint, record
         rejected_edits = excluded.rejected_edits, reason = excluded.reason,
         call_id = excluded.call_id, lane = excluded.lane, recorded_at = excluded.recorded_at
     WHERE results.outcome <> 'result' OR results.content_hash <> excluded.content_hash"""
+_REPLACE_RESULT = _UPSERT_RESULT.rsplit("WHERE", 1)[0]
 # Errors that are the file's or the system's, not blockpass's: the user is told in one line.
 _DAMAGED_CODES = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
 _USER_ERROR_CODES = _DAMAGED_CODES | {
@@ -382,6 +383,13 @@ class SqliteRunStore:
     async def record_results(self, results: Sequence[BlockResult]) -> None:
         fingerprints = self._require_run()
         await self._run(lambda c: _upsert_results(c, results, fingerprints), write=True)
+
+    async def withdraw_results(self, failures: Sequence[BlockResult]) -> None:
+        if any(result.outcome is not Outcome.FAILED for result in failures):
+            raise ValueError("only failures replace a stored result")
+        fingerprints = self._require_run()
+        rows = [(*_result_row(result), fingerprints.of(result), time.time()) for result in failures]
+        await self._run(lambda c: c.executemany(_REPLACE_RESULT, rows), write=True)
 
     async def results(self) -> dict[str, BlockResult]:
         def work(connection: sqlite3.Connection) -> dict[str, BlockResult]:

@@ -1,0 +1,155 @@
+"""A routed job: each block to its tier's lane, doubtful weak answers again on the strongest.
+
+Escalation: after the tiers have answered, a block answered by a weaker tier goes again to the
+strongest when its answer
+  - failed (validation: no usable answer after the retries),
+  - has edits that do not apply (``rejected_edits``), or
+  - is unsure: a note that says so (``UNSURE_MARK`` at its start, as the task asks a model
+    to write when it suspects a problem it cannot settle).
+Its weak result is replaced by a failure whose reason says why it was escalated (the weak
+call stays in the ledger, paid for), and a second pass over the same store sends exactly
+those blocks to the strongest lane. ``routing.json`` in the run directory holds the tier
+report (``routing/report.py``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import TypedDict
+
+import anyio
+
+from blockpass.blocks import Block, BlockResult, Outcome
+from blockpass.estimate import estimate_job
+from blockpass.job_outcome import JobOutcome
+from blockpass.pipeline import JobSpec, read_job_inputs, run_job
+from blockpass.prices import PriceTable
+from blockpass.progress import Spend
+from blockpass.providers import Provider
+from blockpass.routing.report import TierReport, tier_report
+from blockpass.routing.tiers import Routes, heuristic_routes, routed_lanes
+from blockpass.store import CallRecord, RunStore, open_run_store
+
+__all__ = [
+    "ESCALATED",
+    "UNSURE_MARK",
+    "JobListeners",
+    "RoutedOutcome",
+    "escalation_reason",
+    "run_routed",
+]
+
+UNSURE_MARK = "unsure:"
+ESCALATED = "escalated to the strongest tier"
+ROUTING_FILE = "routing.json"
+
+
+class _Callbacks(TypedDict):
+    on_start: Callable[[int, int], None]
+    on_progress: Callable[[int], None]
+    on_call: Callable[[CallRecord], None]
+    on_spend: Callable[[Spend], None]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobListeners:
+    """``run_job``'s callbacks, for both passes of a routed run."""
+
+    on_start: Callable[[int, int], None] = lambda total, done: None
+    on_progress: Callable[[int], None] = lambda done: None
+    on_call: Callable[[CallRecord], None] = lambda call: None
+    on_spend: Callable[[Spend], None] = lambda spend: None
+
+    def as_arguments(self) -> _Callbacks:
+        return _Callbacks(
+            on_start=self.on_start,
+            on_progress=self.on_progress,
+            on_call=self.on_call,
+            on_spend=self.on_spend,
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RoutedOutcome:
+    outcome: JobOutcome
+    routes: Routes
+    report: TierReport
+
+
+def escalation_reason(result: BlockResult) -> str | None:
+    """Why a weak tier's result goes to the strongest tier, None when it stands."""
+    if result.outcome is Outcome.FAILED:
+        return f"failed: {result.reason}"
+    if result.rejected_edits:
+        return f"{len(result.rejected_edits)} edits do not apply"
+    if any(note.strip().lower().startswith(UNSURE_MARK) for note in result.notes):
+        return "the answer is unsure"
+    return None
+
+
+async def run_routed(
+    spec: JobSpec,
+    providers: Sequence[Provider],
+    prices: PriceTable,
+    *,
+    store: RunStore | None = None,
+    listeners: JobListeners | None = None,
+) -> RoutedOutcome:
+    """Run ``spec`` over the tiers' providers (weakest first), routed by the heuristic, with
+    escalation; ``listeners`` hear of both passes as ``run_job``'s callbacks do."""
+    heard = listeners or JobListeners()
+    inputs, blocks, task, check = read_job_inputs(spec)
+    routes = heuristic_routes(inputs, blocks, check, len(providers), spec.prefilter)
+    lanes = routed_lanes(providers, routes.tier_of)
+    strongest = lanes.lanes[-1].name
+    if store is None:
+        async with open_run_store(spec.out_dir) as own:
+            return await run_routed(spec, providers, prices, store=own, listeners=heard)
+    outcome = await run_job(spec, lanes, prices, store=store, **heard.as_arguments())
+    by_id = {block.id: block for block in blocks}
+    escalated = await _escalate(store, by_id, strongest)
+    if escalated:
+        escalated_tier = {block_id: len(providers) - 1 for block_id in escalated}
+        routes_after = {**routes.tier_of, **escalated_tier}
+        lanes = routed_lanes(providers, routes_after)
+        outcome = await run_job(spec, lanes, prices, store=store, **heard.as_arguments())
+    answered = {
+        result.block_id
+        for result in (await store.results()).values()
+        if result.call_id is not None and result.outcome is Outcome.RESULT
+    }
+    strong = partial(estimate_job, spec, lanes.lanes[-1].profile, prices, only=answered)
+    all_strong = (await anyio.to_thread.run_sync(strong)).rows[-1].cost.total
+    report = await tier_report(
+        store, lanes, task, prices, escalated=escalated, all_strong=all_strong
+    )
+    (spec.out_dir / ROUTING_FILE).write_text(
+        json.dumps(report.to_json(routes), indent=2) + "\n", encoding="utf-8"
+    )
+    return RoutedOutcome(outcome=outcome, routes=routes, report=report)
+
+
+async def _escalate(store: RunStore, blocks: dict[str, Block], strongest: str) -> dict[str, str]:
+    """Mark the weak tiers' doubtful results as failed (escalated); their ids and reasons."""
+    escalated: dict[str, str] = {}
+    marked: list[BlockResult] = []
+    for result in (await store.results()).values():
+        if result.block_id not in blocks or result.lane in ("", strongest):
+            continue
+        if (reason := escalation_reason(result)) is not None:
+            escalated[result.block_id] = reason
+            marked.append(
+                BlockResult(
+                    block_id=result.block_id,
+                    content_hash=result.content_hash,
+                    outcome=Outcome.FAILED,
+                    reason=f"{ESCALATED}: {reason}",
+                    call_id=result.call_id,
+                    lane=result.lane,
+                )
+            )
+    await store.withdraw_results(marked)
+    return escalated
