@@ -52,7 +52,7 @@ def test_estimate_with_tiers_adds_the_routing_rows(
     assert main(["estimate", *job(shared_data), *TIERS]) == 0
 
     printed = capsys.readouterr().out
-    assert "routing (heuristic" in printed
+    assert "routing (tiers as the heuristic places them" in printed
     for label in ("tier 0 claude-haiku-4-5:", "tier 1 claude-sonnet-4-5:", "routed:"):
         assert label in printed
     assert "all-strong claude-sonnet-4-5:" in printed

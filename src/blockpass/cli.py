@@ -113,7 +113,7 @@ def _run_job(args: argparse.Namespace) -> int:
                 on_call=on_call,
                 on_spend=progress.spent,
             )
-            return await run_tiers(spec, providers, prices, listeners)
+            return await run_tiers(spec, providers, prices, listeners, args.route)
 
     with progress:
         outcome, routing = anyio.run(run)

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from blockpass.routing.runner import JobListeners
 
 # Parsed before the library is imported: the command line starts fast.
-ROUTE_MODES = ("off", "heuristic")
+ROUTE_MODES = ("off", "heuristic", "classify")
 
 __all__ = [
     "add_routing_arguments",
@@ -43,8 +43,9 @@ def add_routing_arguments(parser: argparse.ArgumentParser) -> None:
         choices=ROUTE_MODES,
         default=ROUTE_MODES[0],
         help="off: every block to --model; heuristic: a tier per block from its kind, "
-        "length, sentence spread, markup, code and rule hits, doubtful weak answers "
-        "escalated to the strongest tier",
+        "length, sentence spread, markup, code and rule hits; classify: the first tier's "
+        "model names each block's tier (many blocks per call); with either, doubtful weak "
+        "answers go again to the last tier",
     )
 
 
@@ -62,15 +63,20 @@ def tiers(args: argparse.Namespace, connection: Connection) -> tuple[Connection,
 
 
 async def run_tiers(
-    spec: JobSpec, providers: list[Provider], prices: PriceTable, listeners: JobListeners
+    spec: JobSpec,
+    providers: list[Provider],
+    prices: PriceTable,
+    listeners: JobListeners,
+    route: str,
 ) -> tuple[JobOutcome, list[str]]:
     """The job on one provider, or routed over the tiers; the routing report's lines."""
     from blockpass.pipeline import run_job
     from blockpass.routing.runner import run_routed
+    from blockpass.routing.tiers import RouteMode
 
     if len(providers) == 1:
         return await run_job(spec, providers[0], prices, **listeners.as_arguments()), []
-    routed = await run_routed(spec, providers, prices, listeners=listeners)
+    routed = await run_routed(spec, providers, prices, mode=RouteMode(route), listeners=listeners)
     return routed.outcome, routed.report.lines()
 
 
@@ -90,4 +96,8 @@ def estimate_lines(spec: JobSpec, chosen: tuple[Connection, ...], prices: PriceT
     from blockpass.routing.forecast import routing_rows
 
     rows = routing_rows(spec, [tier.profile for tier in chosen], prices)
-    return ["routing (heuristic, no escalation forecast):", *(row.line() for row in rows)]
+    heading = (
+        "routing (tiers as the heuristic places them; escalations and a classify pass's "
+        "own calls are known only from answers):"
+    )
+    return [heading, *(row.line() for row in rows)]

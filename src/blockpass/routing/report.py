@@ -12,16 +12,17 @@ routing.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
 from blockpass.blocks import Outcome
 from blockpass.lanes import Lanes
 from blockpass.prices import PriceTable
+from blockpass.routing.classify import CLASSIFY_PACK
 from blockpass.routing.tiers import Routes
 from blockpass.run_costs import cost_report
-from blockpass.store import RunStore
+from blockpass.store import CallRecord, RunStore
 from blockpass.task import Task
 
 __all__ = ["TierLine", "TierReport", "tier_report"]
@@ -44,6 +45,10 @@ class TierReport:
     cost: Decimal
     all_strong: Decimal
     repriced: Decimal
+    # The classify pass's calls, apart from the tiers' (0 when routing by the heuristic).
+    classify_calls: int = 0
+    classify_cost: Decimal = Decimal(0)
+    unanswered: int = 0
 
     @property
     def saving(self) -> Decimal:
@@ -56,6 +61,12 @@ class TierReport:
             for index, line in enumerate(self.tiers)
         ]
         share = f" ({self.saving / self.all_strong:.0%})" if self.all_strong else ""
+        if self.classify_calls:
+            rows.append(
+                f"classify pass on {self.tiers[0].model}: {self.classify_calls:,} calls, "
+                f"${self.classify_cost:.4f}; {self.unanswered:,} blocks it did not place "
+                "went to the strongest tier"
+            )
         rows.append(f"escalated to {self.tiers[-1].model}: {len(self.escalated):,} blocks")
         rows.append(
             f"routed ${self.cost:.4f} against all-strong ${self.all_strong:.4f}: "
@@ -77,6 +88,11 @@ class TierReport:
                 }
                 for line, routed in zip(self.tiers, routes.counts(), strict=True)
             ],
+            "classify": {
+                "calls": self.classify_calls,
+                "cost": str(self.classify_cost),
+                "unanswered": self.unanswered,
+            },
             "escalated": dict(sorted(self.escalated.items())),
             "cost": str(self.cost),
             "all_strong": str(self.all_strong),
@@ -93,6 +109,7 @@ async def tier_report(
     *,
     escalated: Mapping[str, str],
     all_strong: Decimal,
+    unanswered: int = 0,
 ) -> TierReport:
     calls = await store.calls()
     results = await store.results()
@@ -104,8 +121,11 @@ async def tier_report(
     for profile in profiles[:-1]:
         as_strong = as_strong.pricing(profile.id, card, f"{profile.id} priced as {strongest.id}")
 
-    def cost(model: str | None, table: PriceTable) -> Decimal:
-        chosen = [call for call in calls if model is None or call.model == model]
+    classify = [call for call in calls if call.pack_id.startswith(CLASSIFY_PACK)]
+    answering = [call for call in calls if not call.pack_id.startswith(CLASSIFY_PACK)]
+
+    def cost(model: str | None, table: PriceTable, among: Sequence[CallRecord]) -> Decimal:
+        chosen = [call for call in among if model is None or call.model == model]
         report = cost_report(chosen, results, blocks, task, profiles, table, "routing")
         return report.actual.total
 
@@ -118,15 +138,18 @@ async def tier_report(
                 if result.lane == lane.name and result.call_id is not None
                 and result.outcome is Outcome.RESULT
             ),
-            calls=sum(1 for call in calls if call.model == lane.profile.id),
-            cost=cost(lane.profile.id, prices),
+            calls=sum(1 for call in answering if call.model == lane.profile.id),
+            cost=cost(lane.profile.id, prices, answering),
         )
         for lane in lanes.lanes
     )  # fmt: skip
     return TierReport(
         tiers=lines,
         escalated=escalated,
-        cost=cost(None, prices),
+        cost=cost(None, prices, calls),
         all_strong=all_strong,
-        repriced=cost(None, as_strong),
+        repriced=cost(None, as_strong, calls),
+        classify_calls=len(classify),
+        classify_cost=cost(None, prices, classify),
+        unanswered=unanswered,
     )

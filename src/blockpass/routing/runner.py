@@ -16,21 +16,22 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import TypedDict
 
 import anyio
 
-from blockpass.blocks import Block, BlockResult, Outcome
+from blockpass.blocks import BlockResult, Outcome
 from blockpass.estimate import estimate_job
 from blockpass.job_outcome import JobOutcome
 from blockpass.pipeline import JobSpec, read_job_inputs, run_job
 from blockpass.prices import PriceTable
 from blockpass.progress import Spend
 from blockpass.providers import Provider
+from blockpass.routing.classify import classify_blocks
 from blockpass.routing.report import TierReport, tier_report
-from blockpass.routing.tiers import Routes, heuristic_routes, routed_lanes
+from blockpass.routing.tiers import RouteMode, Routes, heuristic_routes, routed_lanes
 from blockpass.store import CallRecord, RunStore, open_run_store
 
 __all__ = [
@@ -95,26 +96,45 @@ async def run_routed(
     providers: Sequence[Provider],
     prices: PriceTable,
     *,
+    mode: RouteMode = RouteMode.HEURISTIC,
     store: RunStore | None = None,
     listeners: JobListeners | None = None,
 ) -> RoutedOutcome:
-    """Run ``spec`` over the tiers' providers (weakest first), routed by the heuristic, with
-    escalation; ``listeners`` hear of both passes as ``run_job``'s callbacks do."""
+    """Run ``spec`` over the tiers' providers (weakest first), routed by the heuristic or by
+    a classify pass on the weakest, with escalation; ``listeners`` hear of every pass as
+    ``run_job``'s callbacks do."""
     heard = listeners or JobListeners()
-    inputs, blocks, task, check = read_job_inputs(spec)
-    routes = heuristic_routes(inputs, blocks, check, len(providers), spec.prefilter)
-    lanes = routed_lanes(providers, routes.tier_of)
-    strongest = lanes.lanes[-1].name
     if store is None:
         async with open_run_store(spec.out_dir) as own:
-            return await run_routed(spec, providers, prices, store=own, listeners=heard)
+            return await run_routed(spec, providers, prices, mode=mode, store=own, listeners=heard)
+    inputs, blocks, task, check = read_job_inputs(spec)
+    routes = heuristic_routes(inputs, blocks, check, len(providers), spec.prefilter)
+    classified = None
+    if mode is RouteMode.CLASSIFY:
+        # A resumed run classifies only what has no result yet: the rest is paid for.
+        done = {
+            block_id
+            for block_id, result in (await store.results()).items()
+            if result.outcome is not Outcome.FAILED
+        }
+        by_id = {block.id: block for block in blocks}
+        undecided = [by_id[block_id] for block_id in routes.tier_of if block_id not in done]
+        names = [provider.profile.id for provider in providers]
+        classified = await classify_blocks(providers[0], undecided, names)
+        routes = replace(routes, tier_of={**routes.tier_of, **classified.tier_of})
+    lanes = routed_lanes(providers, routes.tier_of)
     outcome = await run_job(spec, lanes, prices, store=store, **heard.as_arguments())
-    by_id = {block.id: block for block in blocks}
-    escalated = await _escalate(store, by_id, strongest)
-    if escalated:
-        escalated_tier = {block_id: len(providers) - 1 for block_id in escalated}
-        routes_after = {**routes.tier_of, **escalated_tier}
-        lanes = routed_lanes(providers, routes_after)
+    for call in classified.calls if classified else ():
+        # Recorded once the run is open in the store (a run interrupted before this point
+        # classifies again: those calls were paid for and are not in the ledger).
+        await store.record_call(call, [])
+    escalated = await _escalate(store, {block.id for block in blocks}, lanes.lanes[-1].name)
+    # A second pass sends the escalated blocks; after a classify pass it also writes the
+    # run's outputs again, its report now holding the classify calls recorded above.
+    if escalated or classified:
+        strongest = len(providers) - 1
+        escalated_tier = dict.fromkeys(escalated, strongest)
+        lanes = routed_lanes(providers, {**routes.tier_of, **escalated_tier})
         outcome = await run_job(spec, lanes, prices, store=store, **heard.as_arguments())
     answered = {
         result.block_id
@@ -124,7 +144,13 @@ async def run_routed(
     strong = partial(estimate_job, spec, lanes.lanes[-1].profile, prices, only=answered)
     all_strong = (await anyio.to_thread.run_sync(strong)).rows[-1].cost.total
     report = await tier_report(
-        store, lanes, task, prices, escalated=escalated, all_strong=all_strong
+        store,
+        lanes,
+        task,
+        prices,
+        escalated=escalated,
+        all_strong=all_strong,
+        unanswered=classified.unanswered if classified else 0,
     )
     (spec.out_dir / ROUTING_FILE).write_text(
         json.dumps(report.to_json(routes), indent=2) + "\n", encoding="utf-8"
@@ -132,7 +158,7 @@ async def run_routed(
     return RoutedOutcome(outcome=outcome, routes=routes, report=report)
 
 
-async def _escalate(store: RunStore, blocks: dict[str, Block], strongest: str) -> dict[str, str]:
+async def _escalate(store: RunStore, blocks: set[str], strongest: str) -> dict[str, str]:
     """Mark the weak tiers' doubtful results as failed (escalated); their ids and reasons."""
     escalated: dict[str, str] = {}
     marked: list[BlockResult] = []

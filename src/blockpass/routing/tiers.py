@@ -26,6 +26,7 @@ __all__ = ["RouteMode", "Routes", "heuristic_routes", "parse_tiers", "routed_lan
 class RouteMode(StrEnum):
     OFF = "off"
     HEURISTIC = "heuristic"
+    CLASSIFY = "classify"
 
 
 def parse_tiers(vendor: str, text: str) -> tuple[Connection, ...]:

@@ -30,7 +30,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-__all__ = ["DEFAULT_MISS_RATES", "UNSURE_NOTE", "Judgement", "QualityModel"]
+__all__ = ["DEFAULT_MISS_RATES", "UNSURE_NOTE", "Judgement", "QualityModel", "rule_difficulty"]
 
 UNSURE_NOTE = "unsure:"
 DEFAULT_MISS_RATES: Mapping[str, float] = {
@@ -72,8 +72,7 @@ class QualityModel:
 
     def miss_chance(self, model: str, rule_type: str, position: int) -> float:
         base = self.miss_rates.get(model, 0.0)
-        difficulty = RULE_DIFFICULTY.get(rule_type, OTHER_RULE_DIFFICULTY)
-        return min(1.0, base * difficulty * (1.0 + self.position_slope * position))
+        return min(1.0, base * rule_difficulty(rule_type) * (1.0 + self.position_slope * position))
 
     def judge(
         self, *, model: str, rule_id: str, rule_type: str, match: str, text: str, position: int
@@ -85,6 +84,10 @@ class QualityModel:
         if miss_draw >= chance:
             return Judgement.KEPT
         return Judgement.UNSURE if unsure_draw < self.unsure_share else Judgement.MISSED
+
+
+def rule_difficulty(rule_type: str) -> float:
+    return RULE_DIFFICULTY.get(rule_type, OTHER_RULE_DIFFICULTY)
 
 
 def _draws(*parts: str) -> tuple[float, float]:

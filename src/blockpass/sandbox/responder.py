@@ -36,13 +36,15 @@ from blockpass.rules.alerts import Alert
 from blockpass.sandbox.errors import invalid_request
 from blockpass.sandbox.faults import NO_FAULTS, RequestFaults
 from blockpass.sandbox.presence import CarriedRules, RuleLinks
-from blockpass.sandbox.quality import UNSURE_NOTE, Judgement, QualityModel
+from blockpass.sandbox.quality import UNSURE_NOTE, Judgement, QualityModel, rule_difficulty
 
 PLAIN_REPLY = "This is the blockpass sandbox. It answers packs of blocks; none were found."
 Verdict = dict[str, Any]
 DEFAULT_LOOKUP_TOOLS = ("search_style_rules",)
 # A model asks for a handful of lookups at once, not one per block of a long pack.
 MAX_CALLS_PER_TURN = 4
+# One existence finding (1.5) or a harder one moves a block up a tier; one word choice does not.
+TIER_STEP = 1.5
 _ABOUT_RULES = re.compile(r"\brules?\b", re.IGNORECASE)
 
 
@@ -141,6 +143,11 @@ class Responder:
         """The answer as JSON text (or plain text when nothing structured was asked);
         ``carried``: the rules the request carries, None for all; ``model``: the model
         asked, whose findings the quality model thins (``quality.py``)."""
+        if schema is not None and _is_tier_schema(schema):
+            answer = self._tiers(blocks, schema, model)
+            return _dumps(
+                {"tiers": [one for n, one in enumerate(answer) if n not in faults.dropped]}
+            )
         if schema is not None and not _is_result_schema(schema):
             return _dumps(minimal_instance(schema))
         if not blocks:
@@ -164,6 +171,29 @@ class Responder:
             # Drop the comma between the first two results and the final brace.
             text = text.replace("},{", "}{", 1)[:-1]
         return text
+
+    def _tiers(
+        self, blocks: list[PackedBlock], schema: dict[str, Any], model: str
+    ) -> list[dict[str, str]]:
+        """A classify pass's answer, as a cheap model would give it: the findings it sees
+        (thinned by the quality model as its answers are), weighted by how hard their rules
+        are, move a block up a tier per ``TIER_STEP``."""
+        names = schema["properties"]["tiers"]["items"]["properties"]["tier"]["enum"]
+        answer = []
+        for index, block in enumerate(blocks):
+            weight = 0.0
+            for alert in self._alerts(block.text, block.kind == "heading"):
+                rule_type = self._rule_types.get(alert.rule_id, "")
+                judgement = self._quality.judge(
+                    model=model, rule_id=alert.rule_id, rule_type=rule_type,
+                    match=alert.match, text=block.text, position=index,
+                )  # fmt: skip
+                if judgement is not Judgement.MISSED:
+                    weight += rule_difficulty(rule_type)
+            answer.append(
+                {"id": block.id, "tier": names[min(len(names) - 1, int(weight // TIER_STEP))]}
+            )
+        return answer
 
     def _compute_alerts(self, text: str, heading: bool) -> tuple[Alert, ...]:
         try:
@@ -213,6 +243,15 @@ class Responder:
 
 def _heading_scoped(rule: Rule) -> bool:
     return all(scope.startswith("heading") for scope in rule.scope)
+
+
+def _is_tier_schema(schema: dict[str, Any]) -> bool:
+    """The classify pass's schema (``routing/classify.py``): tier names to choose from."""
+    try:
+        names = schema["properties"]["tiers"]["items"]["properties"]["tier"]["enum"]
+    except (KeyError, TypeError):
+        return False
+    return isinstance(names, list) and bool(names)
 
 
 def _is_result_schema(schema: dict[str, Any]) -> bool:
