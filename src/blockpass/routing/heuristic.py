@@ -16,6 +16,11 @@ a run's routing can be read back from them:
   rule hits     the rule engine's alerts weighted by level (error 2, warning 1, suggestion
                 0.5): a weight of HITS_SOME or more +1, HITS_MANY or more +2
 
+With ``--route classify`` the heuristic settles the blocks it is sure of (no point: the
+weakest tier; SETTLED_MARGIN points past the strongest tier's threshold: the strongest) and
+the classify pass (``classify.py``) names the tier of the others, so its calls carry only
+the blocks where a model's reading can change the decision.
+
 The features never include what the sandbox's quality model uses to decide what a weak tier
 misses (``sandbox/quality.py``): the router sees only the block and the engine's alerts.
 """
@@ -33,6 +38,7 @@ from blockpass.rules.linter import LintAlert
 __all__ = ["POINTS_PER_TIER", "BlockFeatures", "heuristic_tier"]
 
 POINTS_PER_TIER = 2.0
+SETTLED_MARGIN = 2.0
 LONG_WORDS = 60
 VERY_LONG_WORDS = 150
 SPREAD_WORDS = 8.0
@@ -73,6 +79,13 @@ class BlockFeatures:
             code_share=code / max(len(text), 1),
             rule_weight=sum(LEVEL_WEIGHTS.get(alert.level, 1.0) for alert in alerts),
         )
+
+    def settled(self, tiers: int) -> bool:
+        """Whether the heuristic alone decides this block (``--route classify`` asks the
+        classify pass about the others): no point at all (the weakest tier), or
+        ``SETTLED_MARGIN`` points past the last tier's threshold (the strongest)."""
+        score = self.score()
+        return score <= 0 or score >= (tiers - 1) * POINTS_PER_TIER + SETTLED_MARGIN
 
     def score(self) -> float:
         points = KIND_POINTS.get(self.kind, 0.0)

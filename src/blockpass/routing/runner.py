@@ -15,7 +15,7 @@ report (``routing/report.py``).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import TypedDict
@@ -99,18 +99,26 @@ async def run_routed(
     mode: RouteMode = RouteMode.HEURISTIC,
     store: RunStore | None = None,
     listeners: JobListeners | None = None,
+    choose: Callable[[Routes], Mapping[str, int]] | None = None,
 ) -> RoutedOutcome:
     """Run ``spec`` over the tiers' providers (weakest first), routed by the heuristic or by
-    a classify pass on the weakest, with escalation; ``listeners`` hear of every pass as
-    ``run_job``'s callbacks do."""
+    a classify pass on the weakest over the blocks the heuristic leaves unsettled, with
+    escalation; ``listeners`` hear of every pass as
+    ``run_job``'s callbacks do. ``choose``, given the heuristic's routes, names every
+    block's tier instead (another router to compare with, a random one in
+    ``bench/routing.py``)."""
     heard = listeners or JobListeners()
     if store is None:
         async with open_run_store(spec.out_dir) as own:
-            return await run_routed(spec, providers, prices, mode=mode, store=own, listeners=heard)
+            return await run_routed(
+                spec, providers, prices, mode=mode, store=own, listeners=heard, choose=choose
+            )
     inputs, blocks, task, check = read_job_inputs(spec)
     routes = heuristic_routes(inputs, blocks, check, len(providers), spec.prefilter)
     classified = None
-    if mode is RouteMode.CLASSIFY:
+    if choose is not None:
+        routes = replace(routes, tier_of=dict(choose(routes)))
+    elif mode is RouteMode.CLASSIFY:
         # A resumed run classifies only what has no result yet: the rest is paid for.
         done = {
             block_id
@@ -118,7 +126,11 @@ async def run_routed(
             if result.outcome is not Outcome.FAILED
         }
         by_id = {block.id: block for block in blocks}
-        undecided = [by_id[block_id] for block_id in routes.tier_of if block_id not in done]
+        undecided = [
+            by_id[block_id]
+            for block_id in routes.tier_of
+            if block_id not in done and not routes.features[block_id].settled(len(providers))
+        ]
         names = [provider.profile.id for provider in providers]
         classified = await classify_blocks(providers[0], undecided, names)
         routes = replace(routes, tier_of={**routes.tier_of, **classified.tier_of})
