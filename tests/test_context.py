@@ -150,7 +150,7 @@ def test_an_unsure_block_brings_the_whole_guide_with_its_own_breakpoint_where_it
     }
 
 
-def test_blocks_are_grouped_by_their_best_unit_and_unsure_blocks_go_last() -> None:
+def test_blocks_are_grouped_by_their_best_unit_and_unsure_blocks_go_apart() -> None:
     blocks = [block(n, str(n)) for n in range(5)]
     rules = {
         blocks[0].id: BlockRules(("u7",)),
@@ -159,8 +159,8 @@ def test_blocks_are_grouped_by_their_best_unit_and_unsure_blocks_go_last() -> No
         blocks[3].id: BlockRules(("u7", "u1")),
         blocks[4].id: BlockRules(()),
     }
-    ordered = contexts(rules).order(blocks)
-    assert [b.index for b in ordered] == [4, 2, 0, 3, 1]
+    groups = contexts(rules).groups(blocks)
+    assert [[b.index for b in group] for group in groups] == [[4, 2, 0, 3], [1]]
 
 
 def test_packs_of_a_retrieve_run_carry_their_rules_after_the_prefix_and_count_them() -> None:
@@ -178,8 +178,11 @@ def test_packs_of_a_retrieve_run_carry_their_rules_after_the_prefix_and_count_th
         count=count,
         contexts=contexts(rules, full_guide=guide),
     )
-    plain, fallback = planner.plan(blocks)
+    plain, rest, fallback = planner.plan(blocks)
     assert plain.context.units == ("u0", "u1")
+    assert rest.context.units == ("u2",)
+    # The unsure block falls back alone: the blocks retrieval is sure of keep their rules.
+    assert [b.index for b in fallback.blocks] == [3]
     assert fallback.context.text == guide
     for pack in (plain, fallback):
         request = layout.request(pack, expected_gap_seconds=0)

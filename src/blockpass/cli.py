@@ -172,6 +172,8 @@ def _estimate(args: argparse.Namespace) -> int:
         f"{profile.id}, prices read on {prices.read_on}; output estimated per block kind"
     )
     print_forecast(_console(args, sys.stdout), heading, estimate.rows)
+    if estimate.context is not None:
+        print(estimate.context.summary())
     for line in estimate_lines(spec, tiers, prices):
         print(line)
     return 0

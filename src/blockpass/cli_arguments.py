@@ -103,6 +103,31 @@ def _job_arguments(parser: argparse.ArgumentParser) -> None:
         "--no-fixes", action="store_true", help="report substitutions as notes, never apply them"
     )
     parser.add_argument(
+        "--context",
+        choices=("full", "retrieve", "auto"),
+        default="full",
+        help="what requests carry of the guide: all of it, cached (full); its core, cached, and "
+        "the sections retrieved for each pack's blocks (retrieve); whichever is estimated "
+        "cheaper for this job and model (auto)",
+    )
+    parser.add_argument(
+        "--k", type=_count, default=8, help="guide sections retrieved per block (retrieve mode)"
+    )
+    parser.add_argument(
+        "--core",
+        action="append",
+        default=[],
+        metavar="SECTION_ID",
+        help="a guide section every request carries in retrieve mode (repeatable; `blockpass "
+        "rules search` shows ids; default: the guide's short top-level sections)",
+    )
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        help="where guide indexes are kept (default: $XDG_CACHE_HOME/blockpass, else "
+        "~/.cache/blockpass)",
+    )
+    parser.add_argument(
         "--provider",
         choices=VENDORS,
         help=(

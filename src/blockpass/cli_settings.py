@@ -7,6 +7,7 @@ Bad values are bad input: each raises a ``UserInputError`` naming the option.
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -16,6 +17,8 @@ from typing import TYPE_CHECKING
 
 from blockpass.blocks import BlockKind
 from blockpass.cli_arguments import DEFAULT_PROVIDER, PROVIDER_VARIABLE
+from blockpass.cli_rules import default_cache_dir
+from blockpass.context import ContextMode, RetrievalSettings
 from blockpass.documents import SkippedInputs
 from blockpass.errors import UserInputError
 from blockpass.execution.batch import BatchSettings
@@ -53,6 +56,10 @@ def prices(args: argparse.Namespace, chosen: Connection) -> PriceTable:
     )
 
 
+# Blocks retrieval is unsure of are retrieved again with this many times K.
+WIDE_K_FACTOR = 3
+
+
 def job_spec(
     args: argparse.Namespace,
     out_dir: Path,
@@ -87,6 +94,10 @@ def job_spec(
         ),
         on_input_skipped=on_input_skipped,
         on_folder_summary=on_folder_summary,
+        context=ContextMode(args.context),
+        retrieval=RetrievalSettings(k=args.k, wide_k=max(args.k, WIDE_K_FACTOR * args.k)),
+        core=tuple(args.core),
+        index_dir=args.cache_dir or default_cache_dir(os.environ),
     )
 
 

@@ -257,16 +257,17 @@ class PackContexts:
         )
         self.stats = ContextStats()
 
-    def order(self, blocks: Sequence[Block]) -> list[Block]:
-        """Blocks grouped for packing: sure blocks by their best unit, then unsure ones;
-        input order within a group."""
+    def groups(self, blocks: Sequence[Block]) -> list[list[Block]]:
+        """Blocks grouped for packing: the blocks retrieval is sure of, ordered by their best
+        unit, then apart the unsure ones (whose packs fall back); input order within each."""
 
-        def key(block: Block) -> tuple[bool, int]:
-            rules = self._rules.get(block.id, BlockRules(()))
-            best = rules.ranked[0] if rules.ranked else ""
-            return rules.unsure, self._order.get(best, -1)
+        def best(block: Block) -> int:
+            ranked = self._rules.get(block.id, BlockRules(())).ranked
+            return self._order.get(ranked[0], -1) if ranked else -1
 
-        return sorted(blocks, key=key)
+        sure = [block for block in blocks if not self._rules.get(block.id, BlockRules(())).unsure]
+        unsure = [block for block in blocks if self._rules.get(block.id, BlockRules(())).unsure]
+        return [group for group in (sorted(sure, key=best), unsure) if group]
 
     def for_pack(self, blocks: Sequence[Block], room: int) -> PackContext:
         """The context of a pack of ``blocks`` with ``room`` tokens left beside them."""

@@ -44,6 +44,19 @@ class ContextChoice:
     def task(self, whole: Task) -> Task:
         return whole if self.guide is None or self.mode is ContextMode.FULL else self.guide.task
 
+    def summary(self) -> str:
+        """One line: both modes' estimates where priced, and the choice."""
+        priced = [
+            f"{name} ${usd:.4f}"
+            for name, usd in (
+                ("whole guide", self.full_usd),
+                ("retrieved rules", self.retrieve_usd),
+            )
+            if usd is not None
+        ]
+        prices = f"{', '.join(priced)}; " if priced else ""
+        return f"context: {prices}{self.mode.value}: {self.reason}"
+
     def to_json(self) -> dict[str, object]:
         estimates = {
             name: None if usd is None else str(usd.quantize(Decimal("0.0001")))

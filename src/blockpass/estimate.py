@@ -23,10 +23,12 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass, replace
 from functools import partial
 
+from blockpass.context import ContextMode
+from blockpass.context_choice import ContextChoice
 from blockpass.forecast import ForecastRow, PackBounds, Strategy, forecast
 from blockpass.layout import output_cap
 from blockpass.packing import OutputEstimator, block_input_tokens
-from blockpass.pipeline import JobSpec, read_job_inputs
+from blockpass.pipeline import JobSpec, choose_job_context, open_job_guide, read_job_inputs
 from blockpass.prefilter import prefilter
 from blockpass.prices import PriceTable
 from blockpass.providers.base import ModelProfile
@@ -45,6 +47,8 @@ class Estimate:
     """Block ids per pack, in order, as a fresh run sends them."""
     copies: tuple[str, ...] = ()
     """Blocks that take the result of an earlier block with the same text."""
+    context: ContextChoice | None = None
+    """With ``--context retrieve`` or ``auto``: both modes priced on the blocks for the model."""
 
 
 def estimate_job(
@@ -97,6 +101,13 @@ def estimate_job(
         rows.append(_as(final[0], Strategy.RULES, baseline))
     rows += [_as(row, row.strategy, baseline) for row in final[1:]]
     sent = iter(to_model)
+    context = None
+    if spec.context is not ContextMode.FULL and to_model:
+        guide = open_job_guide(spec, task)
+        chosen = [blocks[index] for index in to_model]
+        context, _ = choose_job_context(
+            spec, task, guide, chosen, profile, prices, ContextMode.AUTO
+        )
     return Estimate(
         rows=rows,
         blocks=len(blocks),
@@ -107,6 +118,7 @@ def estimate_job(
             tuple(blocks[next(sent)].id for _ in range(size)) for size in final[-1].pack_sizes
         ),
         copies=tuple(block.id for block in reuse.copies),
+        context=context,
     )
 
 

@@ -24,6 +24,8 @@ __all__ = [
     "Mode",
     "RetrievalSettings",
     "ThisRun",
+    "choose_job_context",
+    "open_job_guide",
     "read_job_inputs",
     "run_job",
 ]
@@ -46,13 +48,13 @@ from blockpass.execution.batch import BatchSettings
 from blockpass.execution.lane_runs import LaneRun, Mode, choose_mode, execute_lane
 from blockpass.execution.packwork import ExecutionParts, ExecutionSettings, ExecutionStats
 from blockpass.execution.planning import PackPlanner
-from blockpass.guide_retrieval import open_guide_index
+from blockpass.guide_retrieval import GuideIndex, open_guide_index
 from blockpass.job_outcome import ContextReport, JobOutcome, ThisRun, finish_job
 from blockpass.lanes import Lanes
 from blockpass.prefilter import PrefilterSettings, prefilter
 from blockpass.prices import PriceTable
 from blockpass.progress import Spend, SpendMeter
-from blockpass.providers.base import Provider
+from blockpass.providers.base import ModelProfile, Provider
 from blockpass.reuse import copy_to_duplicates, reuse_stored_results
 from blockpass.rules import load_styles
 from blockpass.rules.config import read_vale_ini
@@ -147,12 +149,20 @@ async def run_job(
     """
     lanes = models if isinstance(models, Lanes) else Lanes.one(models)
     inputs, blocks, task, check = read_job_inputs(spec)
+    # Opened before the store, so that a bad guide or --core leaves no run directory behind.
+    guide = (
+        None
+        if spec.context is ContextMode.FULL
+        else await anyio.to_thread.run_sync(open_job_guide, spec, task)
+    )
     for lane in lanes.lanes:
         prices.for_model(lane.profile.id)
     listeners = _Listeners(
         on_start=on_start, on_progress=on_progress, on_call=on_call, on_spend=on_spend
     )
-    run = partial(_run_with_store, spec, inputs, blocks, task, check, lanes, prices, listeners)
+    run = partial(
+        _run_with_store, spec, inputs, blocks, task, check, guide, lanes, prices, listeners
+    )
     if store is not None:
         return await run(store)
     async with open_run_store(spec.out_dir) as own:
@@ -165,6 +175,7 @@ async def _run_with_store(
     blocks: list[Block],
     task: Task,
     check: RuleCheck | None,
+    guide: GuideIndex | None,
     lanes: Lanes,
     prices: PriceTable,
     listeners: _Listeners,
@@ -180,7 +191,7 @@ async def _run_with_store(
         or result.content_hash != block.content_hash
     ]
     to_do, skipped = prefilter(pending, spec.prefilter)
-    choice, retrieved = await _choose_context(spec, task, to_do, lanes, prices, store)
+    choice, retrieved = await _choose_context(spec, task, guide, to_do, lanes, prices, store)
     whole_task, task = task, choice.task(task)
     fingerprints = lanes.fingerprints(task)
     await store.open_run(
@@ -300,6 +311,7 @@ def _spend(
 async def _choose_context(
     spec: JobSpec,
     task: Task,
+    guide: GuideIndex | None,
     blocks: list[Block],
     lanes: Lanes,
     prices: PriceTable,
@@ -307,44 +319,68 @@ async def _choose_context(
 ) -> tuple[ContextChoice, RetrievedRules | None]:
     """What the run's requests carry of the guide; an ``auto`` run keeps the choice it
     made when it started (another one would be another task, and its results lost)."""
-    if spec.context is ContextMode.FULL:
+    if guide is None:
         return ContextChoice(mode=ContextMode.FULL, reason="asked for"), None
-    if spec.guide is None:
-        raise UserInputError(f"--context {spec.context.value} retrieves from a guide: give --guide")
-    guide = await anyio.to_thread.run_sync(
-        partial(
-            open_guide_index,
-            task,
-            spec.guide,
-            cache_dir=spec.index_dir or spec.out_dir / "index",
-            settings=spec.retrieval,
-            core=spec.core,
-            on_build=spec.on_index_build,
-        )
-    )
     chosen = (await store.settings()).get("context")
-    if spec.context is ContextMode.AUTO and chosen in (ContextMode.FULL, ContextMode.RETRIEVE):
-        reason = "chosen when the run started"
-        return ContextChoice(mode=ContextMode(chosen), reason=reason, guide=guide), None
-    profile = lanes.first.profile
-    planner = partial(
-        PackPlanner,
-        profile=profile,
-        min_blocks=spec.execution.min_blocks,
-        max_blocks=spec.execution.max_blocks,
-    )
+    kept = spec.context is ContextMode.AUTO and chosen in (ContextMode.FULL, ContextMode.RETRIEVE)
     return await anyio.to_thread.run_sync(
         partial(
-            choose_context,
-            spec.context,
-            whole=task,
-            guide=guide,
-            blocks=blocks,
-            profile=profile,
-            prices=prices.for_model(profile.id),
-            settings=spec.retrieval,
-            planner=planner,
+            choose_job_context,
+            spec,
+            task,
+            guide,
+            blocks,
+            lanes.first.profile,
+            prices,
+            ContextMode(chosen) if kept and chosen else spec.context,
+            reason="chosen when the run started" if kept else "",
         )
+    )
+
+
+def open_job_guide(spec: JobSpec, task: Task) -> GuideIndex:
+    """The guide's index for a run that retrieves from it (blocking: it may build it)."""
+    if spec.guide is None:
+        raise UserInputError(f"--context {spec.context.value} retrieves from a guide: give --guide")
+    return open_guide_index(
+        task,
+        spec.guide,
+        cache_dir=spec.index_dir or spec.out_dir / "index",
+        settings=spec.retrieval,
+        core=spec.core,
+        on_build=spec.on_index_build,
+    )
+
+
+def choose_job_context(
+    spec: JobSpec,
+    task: Task,
+    guide: GuideIndex,
+    blocks: Sequence[Block],
+    profile: ModelProfile,
+    prices: PriceTable,
+    requested: ContextMode,
+    *,
+    reason: str = "",
+) -> tuple[ContextChoice, RetrievedRules | None]:
+    """``requested`` (``retrieve`` or ``auto``; ``full`` with a ``reason`` keeps a choice made
+    before) for ``blocks`` on ``profile``; blocking: it may retrieve for every block."""
+    if reason:
+        return ContextChoice(mode=requested, reason=reason, guide=guide), None
+    return choose_context(
+        requested,
+        whole=task,
+        guide=guide,
+        blocks=blocks,
+        profile=profile,
+        prices=prices.for_model(profile.id),
+        settings=spec.retrieval,
+        planner=partial(
+            PackPlanner,
+            profile=profile,
+            min_blocks=spec.execution.min_blocks,
+            max_blocks=spec.execution.max_blocks,
+        ),
     )
 
 

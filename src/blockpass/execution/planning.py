@@ -80,8 +80,13 @@ class PackPlanner:
         ``max_blocks`` overrides the settings' bound (batch mode packs more per request).
         """
         full = max_blocks or self.limits.max_blocks
-        if self._contexts is not None:
-            blocks = self._contexts.order(blocks)
+        groups = [list(blocks)] if self._contexts is None else self._contexts.groups(blocks)
+        packs: list[Pack] = []
+        for group in groups:
+            packs += self._plan_group(group, full)
+        return [self._with_context(pack) for pack in packs]
+
+    def _plan_group(self, blocks: Sequence[Block], full: int) -> list[Pack]:
         by_size: dict[int, list[Block]] = {}
         for block in blocks:
             size = self._pack_size.get(block.id, full)
@@ -100,7 +105,7 @@ class PackPlanner:
                 input_tokens=lambda block: block_input_tokens(block, self._count),
                 estimate_output=self._estimator.estimate,
             )
-        return [self._with_context(pack) for pack in packs]
+        return packs
 
     @property
     def _block_budget(self) -> int:
