@@ -1,6 +1,10 @@
 """Model routing on the rust-book with the 18F guide, against the sandbox (issue 15).
 
-    python bench/routing.py [--chapters N] [--seed 0]
+    python bench/routing.py [--chapters N] [--seed 0] [--styles]
+
+``--styles`` gives the job the Google package too, so the rule engine runs and the heuristic
+sees its hits (without it the router has no rule feature); the engine's own findings are
+then in every run alike, and only the model's can be lost.
 
 One sandbox (in-process, over HTTP) answers every model with the Google Vale package as its
 rules and its quality model ON (``sandbox/quality.py``: claude-haiku-4-5 misses 25% of
@@ -107,17 +111,21 @@ def describe(name: str, routed: RoutedOutcome, strong_cost: Decimal, lost: float
     return lines
 
 
-async def main(count: int | None, seed: int) -> None:
+async def main(count: int | None, seed: int, styles: bool) -> None:
     inputs = chapters(count)
     prices = load_prices()
     connections = [parse_connection(f"sandbox:{model}") for model in TIERS]
     rehearsal = RehearsalSettings(rules=GOOGLE, quality_model=True)
-    print(f"{len(inputs)} chapters of the rust-book; tiers {' -> '.join(TIERS)}; {QUALITY_NOTE}")
+    engine = "; rule engine: Google" if styles else "; no rule engine"
+    print(f"{len(inputs)} chapters of the rust-book; tiers {' -> '.join(TIERS)}{engine}")
+    print(QUALITY_NOTE)
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
 
         def spec(name: str) -> JobSpec:
-            return JobSpec(inputs=inputs, guide=GUIDE, out_dir=root / name)
+            return JobSpec(
+                inputs=inputs, guide=GUIDE, out_dir=root / name, styles=[GOOGLE] if styles else []
+            )
 
         async with open_connections(connections, rehearsal=rehearsal) as providers:
             started = time.monotonic()
@@ -150,5 +158,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--chapters", type=int, help="the first N chapter files (default: all)")
     parser.add_argument("--seed", type=int, default=0, help="the random router's seed")
+    parser.add_argument("--styles", action="store_true", help="run the rule engine too")
     arguments = parser.parse_args()
-    sys.exit(anyio.run(main, arguments.chapters, arguments.seed))
+    sys.exit(anyio.run(main, arguments.chapters, arguments.seed, arguments.styles))

@@ -46,6 +46,20 @@ def test_a_routed_sandbox_run_prints_blocks_and_cost_per_tier_and_its_quality_wa
     assert sum(tier["routed"] for tier in report["tiers"]) > 0
 
 
+def test_a_classify_run_prints_the_classify_pass_and_its_cost(
+    shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rules = str(shared_data / "styles" / "Google" / "Google")
+    tiers = ["--tiers", "claude-haiku-4-5,claude-sonnet-4-5", "--route", "classify"]
+    out = ["--out", str(tmp_path / "run"), "--sandbox-rules", rules]
+
+    assert main(["run", *job(shared_data), *tiers, *out]) == 0
+
+    printed = capsys.readouterr().out
+    assert "classify pass on claude-haiku-4-5: 1 calls, $" in printed
+    assert "quality model is on" not in printed
+
+
 def test_estimate_with_tiers_adds_the_routing_rows(
     shared_data: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -120,3 +120,13 @@ def test_with_three_tiers_every_two_points_is_one_tier_up_and_the_top_is_a_cap()
     assert heuristic_tier(features(words=151, rule_weight=4.0), 3) == 2
     assert heuristic_tier(features(words=151, rule_weight=4.0, code_share=0.5), 3) == 2
     assert heuristic_tier(features(kind=BlockKind.HEADING), 3) == 0
+
+
+def test_the_heuristic_settles_blocks_with_no_point_or_far_past_the_strong_threshold() -> None:
+    assert features().settled(2)
+    assert features(kind=BlockKind.HEADING).settled(2)
+    assert not features(words=61).settled(2)
+    assert not features(words=151, rule_weight=2.0).settled(2)
+    assert features(words=151, rule_weight=4.0).settled(2)
+    # With three tiers the strongest's threshold is 4 points: settled from 6.
+    assert not features(words=151, rule_weight=4.0).settled(3)

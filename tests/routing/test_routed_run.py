@@ -15,7 +15,7 @@ from blockpass.pipeline import JobSpec
 from blockpass.prices import load_prices
 from blockpass.providers import model_profile, open_adapter
 from blockpass.providers.base import Provider
-from blockpass.routing import escalation_reason, run_routed
+from blockpass.routing import Routes, escalation_reason, run_routed
 from blockpass.routing.forecast import routing_rows
 from blockpass.sandbox import DEFAULT_API_KEY, SandboxConfig
 from blockpass.sandbox.quality import QualityModel
@@ -149,3 +149,24 @@ def test_estimate_gains_a_row_per_tier_the_routed_total_and_all_strong(
     assert weak.blocks > strong.blocks > 0
     assert routed.blocks == all_strong.blocks == weak.blocks + strong.blocks
     assert routed.cost == weak.cost + strong.cost
+
+
+@pytest.mark.anyio
+async def test_another_router_can_name_every_blocks_tier_and_gets_the_same_escalation(
+    start_sandbox: StartSandbox, tmp_path: Path, shared_data: Path
+) -> None:
+    running = start_sandbox(SandboxConfig(rules=shared_data / "styles" / "Google" / "Google"))
+    out = tmp_path / "out"
+
+    def everything_strong(routes: Routes) -> dict[str, int]:
+        return dict.fromkeys(routes.tier_of, 1)
+
+    async with tiers(running.server.base_url) as providers:
+        routed = await run_routed(
+            job(shared_data, out), providers, load_prices(), choose=everything_strong
+        )
+
+    weak, strong = routed.report.tiers
+    assert (weak.blocks, weak.calls) == (0, 0)
+    assert strong.blocks == routed.outcome.report.blocks
+    assert routed.routes.counts() == [0, len(routed.routes.tier_of)]
