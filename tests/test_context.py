@@ -57,10 +57,14 @@ UNITS = [Unit(id=f"u{n}", title=f"Rule {n}", text=f"Text of rule {n}. " * 5) for
 
 class ScriptedIndex:
     """Ranks units by a script: text -> unit numbers, best first, and how many units a
-    trigger certainly fired for (all of them kept only once K holds them)."""
+    trigger certainly fired for (all of them kept only once K holds them); texts in
+    ``disputed`` get no agreement between BM25 and dense retrieval."""
 
-    def __init__(self, script: dict[str, tuple[list[int], int]]) -> None:
+    def __init__(
+        self, script: dict[str, tuple[list[int], int]], disputed: frozenset[str] = frozenset()
+    ) -> None:
         self.script = script
+        self.disputed = disputed
         self.asked: list[tuple[str, int]] = []
 
     def search_many(self, texts: Sequence[str], k: int) -> list[Retrieval]:
@@ -69,7 +73,11 @@ class ScriptedIndex:
             self.asked.append((text, k))
             numbers, triggered = self.script[text]
             kept = numbers[:k]
-            confidence = Confidence(triggered=triggered, triggered_kept=min(triggered, len(kept)))
+            confidence = Confidence(
+                agreement=0.0 if text in self.disputed else 0.5,
+                triggered=triggered,
+                triggered_kept=min(triggered, len(kept)),
+            )
             found.append(Retrieval(tuple(Hit(UNITS[n]) for n in kept), confidence))
         return found
 
@@ -94,9 +102,18 @@ def test_a_block_whose_certain_rules_k_cuts_off_is_retrieved_again_at_the_wide_k
     assert index.asked == [("plain", 3), ("busy", 3), ("busy", 8)]
 
 
-def test_a_block_still_unsure_at_the_wide_k_is_marked_for_a_fallback() -> None:
+def test_a_block_with_more_certain_rules_than_the_wide_k_gets_them_all() -> None:
     index = ScriptedIndex({"crowded": (list(range(20)), 12)})
     (only,) = blocks = [block(0, "crowded")]
+    rules = retrieve_block_rules(index, blocks, RetrievalSettings(k=3, wide_k=8))
+    # Twelve certain units and the k best after them: none of the certain ones is cut off.
+    assert rules[only.id] == BlockRules(tuple(f"u{n}" for n in range(15)), widened=True)
+    assert index.asked == [("crowded", 3), ("crowded", 8), ("crowded", 15)]
+
+
+def test_a_block_the_retrievers_disagree_on_even_at_the_wide_k_is_marked_for_a_fallback() -> None:
+    index = ScriptedIndex({"vague": (list(range(20)), 0)}, disputed=frozenset({"vague"}))
+    (only,) = blocks = [block(0, "vague")]
     rules = retrieve_block_rules(index, blocks, RetrievalSettings(k=3, wide_k=8))
     assert rules[only.id].widened
     assert rules[only.id].unsure

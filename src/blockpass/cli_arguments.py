@@ -111,7 +111,7 @@ def _job_arguments(parser: argparse.ArgumentParser) -> None:
         "cheaper for this job and model (auto)",
     )
     parser.add_argument(
-        "--k", type=_count, default=8, help="guide sections retrieved per block (retrieve mode)"
+        "--k", type=_count, default=5, help="guide sections retrieved per block (retrieve mode)"
     )
     parser.add_argument(
         "--core",

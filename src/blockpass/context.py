@@ -60,8 +60,8 @@ class Fallback(StrEnum):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RetrievalSettings:
-    k: int = 8
-    wide_k: int = 24
+    k: int = 5
+    wide_k: int = 15
 
     def __post_init__(self) -> None:
         if not 1 <= self.k <= self.wide_k:
@@ -115,10 +115,15 @@ class BlockRules:
     unsure: bool = False
 
 
+def _cut_off(retrieval: Retrieval) -> bool:
+    """Units whose trigger certainly fired were left out at this K."""
+    confidence = retrieval.confidence
+    return confidence.triggered_kept < confidence.triggered
+
+
 def _unsure(retrieval: Retrieval) -> bool:
     confidence = retrieval.confidence
-    cut_off = confidence.triggered_kept < confidence.triggered
-    return cut_off or (confidence.agreement == 0.0 and confidence.triggered == 0)
+    return _cut_off(retrieval) or (confidence.agreement == 0.0 and confidence.triggered == 0)
 
 
 def retrieve_block_rules(
@@ -128,25 +133,31 @@ def retrieve_block_rules(
     *,
     core: Iterable[str] = (),
 ) -> dict[str, BlockRules]:
-    """Each block's units by block id: top ``k``, or top ``wide_k`` where ``k`` was unsure."""
+    """Each block's units by block id: top ``k``; top ``wide_k`` where ``k`` was unsure; and
+    where even ``wide_k`` cut off units whose trigger fired, as many as keep them all."""
     in_core = frozenset(core)
 
     def ranked(retrieval: Retrieval) -> tuple[str, ...]:
         return tuple(hit.unit.id for hit in retrieval.hits if hit.unit.id not in in_core)
 
-    found = searcher.search_many([block.text for block in blocks], settings.k)
-    rules = {
-        block.id: BlockRules(ranked(retrieval))
-        for block, retrieval in zip(blocks, found, strict=True)
-    }
-    unsure = [block for block, retrieval in zip(blocks, found, strict=True) if _unsure(retrieval)]
-    if unsure and settings.wide_k > settings.k:
-        wide = searcher.search_many([block.text for block in unsure], settings.wide_k)
-        for block, retrieval in zip(unsure, wide, strict=True):
-            rules[block.id] = BlockRules(ranked(retrieval), widened=True, unsure=_unsure(retrieval))
-    else:
+    def search(chosen: Sequence[Block], k: int) -> list[tuple[Block, Retrieval]]:
+        found = searcher.search_many([block.text for block in chosen], k)
+        return list(zip(chosen, found, strict=True))
+
+    first = search(blocks, settings.k)
+    rules = {block.id: BlockRules(ranked(retrieval)) for block, retrieval in first}
+    unsure = [block for block, retrieval in first if _unsure(retrieval)]
+    if not unsure or settings.wide_k == settings.k:
         for block in unsure:
             rules[block.id] = BlockRules(rules[block.id].ranked, unsure=True)
+        return rules
+    wide = search(unsure, settings.wide_k)
+    for block, retrieval in wide:
+        rules[block.id] = BlockRules(ranked(retrieval), widened=True, unsure=_unsure(retrieval))
+    crowded = [(block, retrieval) for block, retrieval in wide if _cut_off(retrieval)]
+    for block, retrieval in crowded:
+        (_, complete), *_ = search([block], retrieval.confidence.triggered + settings.k)
+        rules[block.id] = BlockRules(ranked(complete), widened=True, unsure=_unsure(complete))
     return rules
 
 
