@@ -54,6 +54,7 @@ from blockpass.store.base import (
     LeaseKind,
     RunStore,
     StoredBatch,
+    require_failures,
 )
 from blockpass.store.locations import RunHold
 from blockpass.store.postgres_schema import (
@@ -255,6 +256,11 @@ class PostgresRunStore:
     async def record_results(self, results: Sequence[BlockResult]) -> None:
         fingerprints = self._require_run()
         await self._run(lambda c: queries.upsert_results(c, results, fingerprints))
+
+    async def withdraw_results(self, failures: Sequence[BlockResult]) -> None:
+        require_failures(failures)
+        fingerprints = self._require_run()
+        await self._run(lambda c: queries.replace_results(c, failures, fingerprints))
 
     async def results(self) -> dict[str, BlockResult]:
         query = f"SELECT {RESULT_COLUMNS} FROM results"

@@ -21,6 +21,7 @@ from blockpass.store.table_rows import (
     START_FIELDS,
     batch_from_row,
     call_row,
+    replace_result_sql,
     result_row,
     upsert_block_sql,
     upsert_result_sql,
@@ -33,6 +34,7 @@ __all__ = [
     "fetch",
     "insert_call",
     "read_batches",
+    "replace_results",
     "returned_id",
     "upsert_results",
 ]
@@ -42,6 +44,7 @@ _T = TypeVar("_T")
 
 UPSERT_BLOCK = upsert_block_sql("%s")
 UPSERT_RESULT = upsert_result_sql("%s")
+REPLACE_RESULT = replace_result_sql("%s")
 INSERT_CALL = (
     f"INSERT INTO calls ({CALL_COLUMNS})"
     f" VALUES ({', '.join(['%s'] * len(CALL_COLUMNS.split(', ')))}) RETURNING id"
@@ -103,6 +106,15 @@ async def upsert_results(
         changed = cursor.rowcount
     if ignored := len(rows) - changed:
         _log.warning("kept the earlier result of %d block(s), ignored the newer one", ignored)
+
+
+async def replace_results(
+    connection: Connection, results: Sequence[BlockResult], fingerprints: LaneFingerprints
+) -> None:
+    now = time.time()
+    rows = [(*result_row(result), fingerprints.of(result), now) for result in results]
+    async with connection.cursor() as cursor:
+        await cursor.executemany(REPLACE_RESULT, rows)
 
 
 async def read_batches(

@@ -41,6 +41,7 @@ from blockpass.store.base import (
     LeaseKind,
     RunStore,
     StoredBatch,
+    require_failures,
 )
 from blockpass.store.table_rows import (
     BATCH_COLUMNS,
@@ -56,6 +57,7 @@ from blockpass.store.table_rows import (
     block_row,
     call_from_row,
     call_row,
+    replace_result_sql,
     result_from_row,
     result_row,
     start_from_row,
@@ -153,6 +155,7 @@ _INSERT_CALL = (
 )
 _UPSERT_BLOCK = upsert_block_sql("?")
 _UPSERT_RESULT = upsert_result_sql("?")
+_REPLACE_RESULT = replace_result_sql("?")
 # Errors that are the file's or the system's, not blockpass's: the user is told in one line.
 _DAMAGED_CODES = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
 _USER_ERROR_CODES = _DAMAGED_CODES | {
@@ -370,6 +373,12 @@ class SqliteRunStore:
     async def record_results(self, results: Sequence[BlockResult]) -> None:
         fingerprints = self._require_run()
         await self._run(lambda c: _upsert_results(c, results, fingerprints), write=True)
+
+    async def withdraw_results(self, failures: Sequence[BlockResult]) -> None:
+        require_failures(failures)
+        fingerprints = self._require_run()
+        rows = [(*result_row(result), fingerprints.of(result), time.time()) for result in failures]
+        await self._run(lambda c: c.executemany(_REPLACE_RESULT, rows), write=True)
 
     async def results(self) -> dict[str, BlockResult]:
         def work(connection: sqlite3.Connection) -> dict[str, BlockResult]:

@@ -65,13 +65,20 @@ def upsert_block_sql(placeholder: str) -> str:
     return _upsert_sql("blocks", BLOCK_COLUMNS.split(", "), "id", placeholder)
 
 
+_STORED_RESULT_COLUMNS = [*RESULT_COLUMNS.split(", "), "fingerprint", "recorded_at"]
+
+
 def upsert_result_sql(placeholder: str) -> str:
     """Store a result (`result_row` plus fingerprint and time) under the at-most-one-result
     rule: only a non-final row, or a row about other content, gives way. A statement that
     meets the rule changes no row, which the row count shows."""
-    columns = [*RESULT_COLUMNS.split(", "), "fingerprint", "recorded_at"]
     rule = "results.outcome <> 'result' OR results.content_hash <> excluded.content_hash"
-    return _upsert_sql("results", columns, "block_id", placeholder, where=rule)
+    return _upsert_sql("results", _STORED_RESULT_COLUMNS, "block_id", placeholder, where=rule)
+
+
+def replace_result_sql(placeholder: str) -> str:
+    """Store a result whatever the block had before (`RunStore.withdraw_results`)."""
+    return _upsert_sql("results", _STORED_RESULT_COLUMNS, "block_id", placeholder)
 
 
 def _upsert_sql(
