@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -15,6 +15,7 @@ from blockpass.sandbox import (
     create_app,
     serve_in_thread,
 )
+from tests.postgres_server import PostgresServer, running_postgres
 from tests.sandbox.support import RunningSandbox, StartSandbox
 
 GUIDE_PAGES = ("plain-language.md", "be-concise.md", "address-the-user.md")
@@ -24,6 +25,13 @@ SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A PostgreSQL server of this test process (each pytest-xdist worker starts its own)."""
+    with running_postgres() as server:
+        yield server
 
 
 @pytest.fixture

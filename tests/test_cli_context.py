@@ -19,6 +19,16 @@ SANDBOX = ["--provider", "sandbox", "--model", "claude-sonnet-4-5"]
 pytestmark = pytest.mark.slow
 
 
+def run_cli(command: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "blockpass.cli", *command, "--out", str(tmp_path / "out")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
 def test_a_retrieve_run_from_the_command_line_reports_its_context(tmp_path: Path) -> None:
     out = tmp_path / "out"
     cache = ["--cache-dir", str(tmp_path / "cache")]
@@ -53,13 +63,7 @@ def test_bad_context_options_are_refused_in_one_line(
     arguments: list[str], message: str, tmp_path: Path
 ) -> None:
     command = ["run", *JOB, *SANDBOX, "--cache-dir", str(tmp_path / "cache"), *arguments]
-    result = subprocess.run(
-        [sys.executable, "-m", "blockpass.cli", *command, "--out", str(tmp_path / "out")],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = run_cli(command, tmp_path)
     assert result.returncode != 0
     assert message in result.stderr
     assert "Traceback" not in result.stderr
@@ -69,13 +73,7 @@ def test_bad_context_options_are_refused_in_one_line(
 def test_retrieve_without_a_guide_says_what_is_missing(tmp_path: Path) -> None:
     styles = ["--styles", str(EXAMPLES / "rules" / "Example")]
     command = ["run", str(EXAMPLES / "sample.md"), *styles, *SANDBOX, "--context", "retrieve"]
-    result = subprocess.run(
-        [sys.executable, "-m", "blockpass.cli", *command, "--out", str(tmp_path / "out")],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = run_cli(command, tmp_path)
     assert result.returncode != 0
     assert "--context retrieve retrieves from a guide: give --guide" in result.stderr
     assert "Traceback" not in result.stderr

@@ -68,18 +68,24 @@ async def stored_calls(out: Path) -> list[CallRecord]:
         await store.close()
 
 
+@pytest.fixture
+def sandbox_url(start_sandbox: StartSandbox, shared_data: Path) -> str:
+    """A served sandbox answering with the Google rules."""
+    config = SandboxConfig(rules=shared_data / "styles" / "Google" / "Google")
+    return start_sandbox(config).server.base_url
+
+
 @pytest.mark.anyio
 async def test_one_job_with_two_lanes_gives_each_model_its_own_prefix_packs_and_ledger_rows(
-    start_sandbox: StartSandbox, tmp_path: Path, shared_data: Path
+    sandbox_url: str, tmp_path: Path, shared_data: Path
 ) -> None:
-    running = start_sandbox(SandboxConfig(rules=shared_data / "styles" / "Google" / "Google"))
     out = tmp_path / "out"
     spec = JobSpec(
         inputs=write_documents(tmp_path / "docs"),
         guide=shared_data / "guides" / "18f-content-guide",
         out_dir=out,
     )
-    async with two_lanes(running.server.base_url) as lanes:
+    async with two_lanes(sandbox_url) as lanes:
         outcome: JobOutcome = await run_job(spec, lanes, load_prices())
         again = await run_job(spec, lanes, load_prices())
 
@@ -119,9 +125,8 @@ async def test_one_job_with_two_lanes_gives_each_model_its_own_prefix_packs_and_
 
 @pytest.mark.anyio
 async def test_a_lane_never_reuses_a_result_another_lane_made_for_the_same_text(
-    start_sandbox: StartSandbox, tmp_path: Path, shared_data: Path
+    sandbox_url: str, tmp_path: Path, shared_data: Path
 ) -> None:
-    running = start_sandbox(SandboxConfig(rules=shared_data / "styles" / "Google" / "Google"))
     out = tmp_path / "out"
     docs = tmp_path / "docs"
     docs.mkdir()
@@ -129,7 +134,7 @@ async def test_a_lane_never_reuses_a_result_another_lane_made_for_the_same_text(
     spec = JobSpec(
         inputs=[docs / "strong.md"], guide=shared_data / "guides" / "18f-content-guide", out_dir=out
     )
-    async with two_lanes(running.server.base_url) as lanes:
+    async with two_lanes(sandbox_url) as lanes:
         await run_job(spec, lanes, load_prices())
         # The same text in a new document of the cheap lane, in the same run directory.
         (docs / "cheap.md").write_text(SHARED + "\n")

@@ -135,13 +135,7 @@ async def test_auto_prices_both_and_a_later_run_keeps_what_it_chose(
 async def test_auto_retrieves_when_the_whole_guide_does_not_fit_the_model(
     start_sandbox: StartSandbox, tmp_path: Path, shared_data: Path
 ) -> None:
-    running = start_sandbox(SandboxConfig(rules=shared_data / "styles" / "Google" / "Google"))
-    provider = open_adapter(
-        model_profile("claude-sonnet-4-5"),
-        api_key=DEFAULT_API_KEY,
-        base_url=running.server.base_url,
-        name="sandbox",
-    )
+    provider = recording(start_sandbox, shared_data)
     guide = tmp_path / "big-guide"
     guide.mkdir()
     # About 240,000 tokens in a few long sections (embedding reads a section's start only):

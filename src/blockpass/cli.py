@@ -69,14 +69,16 @@ def _note_folder_summary(skipped: SkippedInputs) -> None:
 def _run_job(args: argparse.Namespace) -> int:
     import anyio
 
-    from blockpass import cli_settings
-    from blockpass.pipeline import run_job
-    from blockpass.providers import open_connection
+    from blockpass import cli_routing, cli_settings
+    from blockpass.cli_routing import run_tiers
+    from blockpass.providers import open_connections
+    from blockpass.routing.runner import JobListeners
     from blockpass.terminal import RunProgress, batch_line, call_line, print_outcome
 
     connection = cli_settings.connection(args, os.environ)
     prices = cli_settings.prices(args, connection)
     api_key = _api_key(connection, args.base_url)
+    tiers = cli_routing.tiers(args, connection)
     progress = RunProgress(_console(args, sys.stderr))
 
     def on_call(call: CallRecord) -> None:
@@ -96,28 +98,28 @@ def _run_job(args: argparse.Namespace) -> int:
         on_batch_ended=progress.batch_ended,
     )
 
-    async def run() -> JobOutcome:
-        async with open_connection(
-            connection,
+    async def run() -> tuple[JobOutcome, list[str]]:
+        async with open_connections(
+            tiers,
             base_url=args.base_url,
             api_key=api_key,
             model_path=args.model_path,
             threads=args.threads,
             rehearsal=cli_settings.rehearsal(args),
-        ) as provider:
-            return await run_job(
-                spec,
-                provider,
-                prices,
+        ) as providers:
+            listeners = JobListeners(
                 on_start=progress.start,
                 on_progress=progress.advance,
                 on_call=on_call,
                 on_spend=progress.spent,
             )
+            return await run_tiers(spec, providers, prices, listeners, args.route)
 
     with progress:
-        outcome = anyio.run(run)
+        outcome, routing = anyio.run(run)
     print_outcome(_console(args, sys.stdout), outcome)
+    for line in routing + cli_routing.quality_warning(args):
+        print(line)
     for line in outcome.possibly_ours:
         print(f"blockpass: {line}", file=sys.stderr)
     return 0
@@ -153,14 +155,17 @@ def _console(args: argparse.Namespace, stream: TextIO) -> Console | None:
 
 
 def _estimate(args: argparse.Namespace) -> int:
-    from blockpass import cli_settings
+    from blockpass import cli_routing, cli_settings
+    from blockpass.cli_routing import estimate_lines
     from blockpass.estimate import estimate_job
     from blockpass.terminal import print_forecast
 
     connection = cli_settings.connection(args, os.environ)
+    tiers = cli_routing.tiers(args, connection)
     profile = connection.profile
     prices = cli_settings.prices(args, connection)
-    estimate = estimate_job(_job_spec(args, Path(".")), profile, prices)
+    spec = _job_spec(args, Path("."))
+    estimate = estimate_job(spec, profile, prices)
     heading = (
         f"{estimate.blocks:,} blocks: {estimate.kept:,} kept by the pre-filter, "
         f"{estimate.distinct:,} distinct texts, {estimate.to_model:,} for the model; "
@@ -169,6 +174,8 @@ def _estimate(args: argparse.Namespace) -> int:
     print_forecast(_console(args, sys.stdout), heading, estimate.rows)
     if estimate.context is not None:
         print(estimate.context.summary())
+    for line in estimate_lines(spec, tiers, prices):
+        print(line)
     return 0
 
 

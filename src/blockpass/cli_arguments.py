@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import NoReturn, TypeVar, cast
 
 from blockpass.cli_mcp import add_mcp_parser
+from blockpass.cli_routing import add_routing_arguments
 from blockpass.cli_rules import add_rules_parser
 from blockpass.prefilter import DEFAULT_SKIP_KINDS
 from blockpass.providers import DEFAULT_MODELS, VENDORS
@@ -83,6 +84,7 @@ def _sandbox_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser
 
 
 def _job_arguments(parser: argparse.ArgumentParser) -> None:
+    add_routing_arguments(parser)
     parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="documents or folders")
     parser.add_argument("--guide", type=Path, help="style guide: a Markdown file or folder")
     parser.add_argument(
@@ -233,6 +235,12 @@ def _run_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "--sandbox-rules", type=Path, help="Vale style folder the sandbox's responder applies"
     )
     parser.add_argument("--sandbox-faults", default="", help="fault rates for the sandbox")
+    parser.add_argument(
+        "--sandbox-quality",
+        action="store_true",
+        help="the sandbox plays cheaper models as missing findings (assumed rates, "
+        "sandbox/quality.py); its answers are then no measure of any real model",
+    )
     parser.add_argument("--sandbox-latency", type=_seconds, default=0.0)
     parser.add_argument(
         "--sandbox-batch-seconds", type=_seconds, default=5.0, help="time a sandbox batch takes"

@@ -147,6 +147,7 @@ def rehearsal(args: argparse.Namespace) -> RehearsalSettings:
         latency=args.sandbox_latency,
         batch_seconds=args.sandbox_batch_seconds,
         batch_expiry=args.sandbox_batch_expiry,
+        quality_model=args.sandbox_quality,
     )
 
 

@@ -87,21 +87,30 @@ class RuleCheck:
         rules = self._config.rules_for(document.id, self.covered)
         return rules, self._config.ignores_for(document.id)
 
-    def findings(
+    def alerts(
         self, documents: Sequence[Document], wanted: Collection[str]
-    ) -> dict[str, Findings]:
-        """The engine's findings for the wanted blocks, linted in their documents as Vale
-        would (scopes, sentences, no alerts inside code)."""
+    ) -> dict[str, list[LintAlert]]:
+        """The wanted blocks' alerts, linted in their documents as Vale would (scopes,
+        sentences, no alerts inside code); a block without one has no key."""
         by_block: dict[str, list[LintAlert]] = defaultdict(list)
-        fixable: dict[str, bool] = {}
         for document in documents:
             if any(block.id in wanted for block in document.blocks):
                 for alert in lint_document(document, *self._rules_for(document)):
                     if alert.block_id in wanted:
                         by_block[alert.block_id].append(alert)
-                fixable.update(
-                    (block.id, fixable_block(block, document.raw)) for block in document.blocks
-                )
+        return dict(by_block)
+
+    def findings(
+        self, documents: Sequence[Document], wanted: Collection[str]
+    ) -> dict[str, Findings]:
+        """The engine's findings for the wanted blocks, fixes where they are safe."""
+        by_block = self.alerts(documents, wanted)
+        fixable = {
+            block.id: fixable_block(block, document.raw)
+            for document in documents
+            if any(block.id in by_block for block in document.blocks)
+            for block in document.blocks
+        }
         blocks = {block.id: block for document in documents for block in document.blocks}
         return {
             block_id: self._findings(blocks[block_id], alerts, fixable[block_id])

@@ -19,7 +19,7 @@ by block kind, not a measurement. Reuse (``reuse.plan_reuse``) and packing
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, replace
 from functools import partial
 
@@ -51,7 +51,14 @@ class Estimate:
     """With ``--context retrieve`` or ``auto``: both modes priced on the blocks for the model."""
 
 
-def estimate_job(spec: JobSpec, profile: ModelProfile, prices: PriceTable) -> Estimate:
+def estimate_job(
+    spec: JobSpec,
+    profile: ModelProfile,
+    prices: PriceTable,
+    *,
+    only: Collection[str] | None = None,
+) -> Estimate:
+    """``only``: the ids of the blocks this model gets (a routed run's tier), None for all."""
     _, blocks, task, check = read_job_inputs(spec)
     count = partial(count_tokens, family=profile.tokenizer)
     estimator = OutputEstimator()
@@ -80,7 +87,8 @@ def estimate_job(spec: JobSpec, profile: ModelProfile, prices: PriceTable) -> Es
     kept, _ = prefilter(blocks, spec.prefilter)
     reuse = plan_reuse(kept)
     distinct = [position[block.id] for block in reuse.to_send]
-    to_model = distinct if task.needs_model else []
+    to_model = [index for index in distinct if only is None or blocks[index].id in only]
+    to_model = to_model if task.needs_model else []
 
     baseline = rows_for(range(len(blocks)))[0]
     rows = [baseline]

@@ -1,8 +1,9 @@
 """Store fixtures: every test in this folder runs against each `RunStore` implementation.
 
 A factory opens stores by run name: the same name opens the same run again (a new store
-object on the same data, as after a restart), another name a separate run. A PostgreSQL
-implementation joins by adding its factory to `FACTORIES`.
+object on the same data, as after a restart), another name a separate run. The SQLite
+factory keeps a run directory per name; the PostgreSQL one a run (schema) per name in the
+database of this pytest worker's server, with a prefix of its own so tests never share runs.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from pathlib import Path
@@ -22,7 +24,9 @@ import pytest
 
 from blockpass.blocks import Block, BlockKind, BlockResult, Outcome, Verdict
 from blockpass.store import RUN_FILE_NAME, CallRecord, CallStatus, RunStore, open_sqlite_store
+from blockpass.store.postgres import open_postgres_store
 from blockpass.usage import Usage
+from tests.postgres_server import PostgresServer
 
 FINGERPRINT = "fp-task-guide-model"
 SETTINGS = {"mode": "realtime", "concurrency": "4"}
@@ -63,14 +67,41 @@ class SqliteFactory:
             await store.close()
 
 
-FACTORIES: dict[str, Callable[[Path], StoreFactory]] = {"sqlite": SqliteFactory}
+class PostgresFactory:
+    def __init__(self, server: PostgresServer) -> None:
+        self.dsn = server.dsn()
+        self.prefix = f"t{uuid.uuid4().hex[:12]}-"
+        self.opened: list[RunStore] = []
+
+    def run(self, name: str) -> str:
+        return self.prefix + name
+
+    async def open(self, name: str = "run", *, clock: Callable[[], float] = time.time) -> RunStore:
+        store = await open_postgres_store(self.dsn, run=self.run(name), clock=clock)
+        self.opened.append(store)
+        return store
+
+    def child_opener(self, name: str = "run") -> str:
+        return (
+            "from blockpass.store.postgres import open_postgres_store\n"
+            "async def open_store():\n"
+            f"    return await open_postgres_store({self.dsn!r}, run={self.run(name)!r})\n"
+        )
+
+    async def close_all(self) -> None:
+        for store in self.opened:
+            await store.close()
 
 
-@pytest.fixture(params=sorted(FACTORIES))
+@pytest.fixture(params=["sqlite", "postgresql"])
 async def stores(
     request: pytest.FixtureRequest, tmp_path: Path, anyio_backend: str
 ) -> AsyncIterator[StoreFactory]:
-    factory = FACTORIES[request.param](tmp_path)
+    factory: StoreFactory
+    if request.param == "sqlite":
+        factory = SqliteFactory(tmp_path)
+    else:
+        factory = PostgresFactory(request.getfixturevalue("postgres_server"))
     yield factory
     await factory.close_all()
 
@@ -151,11 +182,14 @@ async def put_numbered_blocks(store: RunStore, count: int) -> list[Block]:
 # prints each call id once `record_call` has returned (committed).
 WRITER_UNTIL_KILLED = """
 import time
+import uuid
 from itertools import count
 import anyio
 from blockpass.blocks import Block, BlockKind, BlockResult, Edit, Outcome, Verdict
 from blockpass.store import CallRecord
+from blockpass.store.postgres import open_postgres_store
 from blockpass.usage import Usage
+from tests.postgres_server import PostgresServer
 {opener}
 async def main():
     store = await open_store()

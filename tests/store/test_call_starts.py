@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
-from blockpass.store import CallStart, RunStore, open_sqlite_store
+from blockpass.store import CallStart, RunStore
 from tests.store.conftest import (
-    FINGERPRINT,
     StoreFactory,
     make_block,
     make_call,
-    make_older,
     make_result,
     put_numbered_blocks,
 )
@@ -68,16 +65,3 @@ async def test_a_record_call_that_fails_leaves_its_start_open(store: RunStore) -
         )
 
     assert [start.id for start in await store.call_starts(open_only=True)] == [start_id]
-
-
-async def test_a_version_2_store_gains_the_call_starts_table_when_opened(tmp_path: Path) -> None:
-    store = await open_sqlite_store(tmp_path)
-    await store.close()
-    make_older(tmp_path, 2)
-
-    store = await open_sqlite_store(tmp_path)
-    await store.open_run(fingerprint=FINGERPRINT, settings={})
-    assert await store.call_starts() == []
-    await store.start_call(make_start(()))
-    assert len(await store.call_starts(open_only=True)) == 1
-    await store.close()

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import sqlite3
-from pathlib import Path
-
 import pytest
 
-from blockpass.sandbox.clock import ManualClock
-from blockpass.store import RUN_FILE_NAME, SCHEMA_VERSION, LeaseKind, RunStore, open_sqlite_store
+from blockpass.store import RunStore
 from tests.store.conftest import (
     FINGERPRINT,
     StoreFactory,
     make_call,
-    make_older,
     make_result,
     put_numbered_blocks,
 )
@@ -59,35 +54,6 @@ async def test_a_pack_size_for_a_block_never_stored_is_refused(store: RunStore) 
     assert await store.pack_sizes(LANE) == {}
 
 
-# SQLite only: a run directory written before leases and lanes.
-
-
-async def test_a_version_3_store_opens_with_its_run_and_gains_leases_and_lane_state(
-    tmp_path: Path,
-) -> None:
-    store = await open_sqlite_store(tmp_path)
-    await store.open_run(fingerprint=FINGERPRINT, settings={"model": "m"})
-    blocks = await put_numbered_blocks(store, 2)
-    await store.record_call(make_call((blocks[0].id,)), [make_result(blocks[0])])
-    await store.close()
-    make_older(tmp_path, 3)
-
-    clock = ManualClock()
-    store = await open_sqlite_store(tmp_path, clock=clock.now)
-    await store.open_run(fingerprint=FINGERPRINT, settings={"model": "m"})
-    assert len(await store.calls()) == 1
-    assert set(await store.results()) == {blocks[0].id}
-    await store.limit_pack_sizes(LANE, {blocks[1].id: 5})
-    assert await store.pack_sizes(LANE) == {blocks[1].id: 5}
-    lease = await store.claim(LeaseKind.PACK, ["p-1"], worker="a", seconds=30)
-    assert lease is not None
-    assert lease.expires_at == clock.now() + 30
-    await store.close()
-    with sqlite3.connect(tmp_path / RUN_FILE_NAME) as connection:
-        assert connection.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
-    connection.close()
-
-
 async def test_results_remember_their_lane_and_are_found_only_under_its_fingerprint(
     stores: StoreFactory,
 ) -> None:
@@ -111,24 +77,3 @@ async def test_results_remember_their_lane_and_are_found_only_under_its_fingerpr
     assert set(await store.lookup_previous_results(hashes, "fp-lane-b")) == {second.content_hash}
     # A result of no lane (here, one made without a model) is the run's own.
     assert set(await store.lookup_previous_results(hashes, FINGERPRINT)) == {skipped.content_hash}
-
-
-async def test_a_version_4_store_gains_lanes_and_its_rows_belong_to_the_only_lane(
-    tmp_path: Path,
-) -> None:
-    store = await open_sqlite_store(tmp_path)
-    await store.open_run(fingerprint=FINGERPRINT, settings={})
-    blocks = await put_numbered_blocks(store, 1)
-    await store.record_call(make_call((blocks[0].id,)), [make_result(blocks[0])])
-    await store.add_batch(label="blockpass-old", provider="sandbox", items=[])
-    await store.close()
-    make_older(tmp_path, 4)
-
-    store = await open_sqlite_store(tmp_path)
-    await store.open_run(fingerprint=FINGERPRINT, settings={})
-    (result,) = (await store.results()).values()
-    (batch,) = await store.batches()
-    assert result.lane == batch.lane == ""
-    assert batch.belongs_to(LANE)
-    assert batch.belongs_to(OTHER_LANE)
-    await store.close()

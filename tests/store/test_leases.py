@@ -6,6 +6,8 @@ as two processes would have). Lease time is a manual clock, moved by hand.
 
 from __future__ import annotations
 
+import sys
+
 import anyio
 import pytest
 
@@ -145,3 +147,41 @@ async def test_leases_outlive_the_store_object_that_took_them(stores: StoreFacto
 
     assert await reopened.leases(LeaseKind.BATCH) == [lease]
     assert await reopened.claim(LeaseKind.BATCH, ["submission-1"], worker="b", seconds=60) is None
+
+
+# A child process claiming packs until none is left, printing each key it got.
+CLAIMER = """
+import sys
+
+import anyio
+from blockpass.store import LeaseKind
+{opener}
+async def main():
+    store = await open_store()
+    keys = [f"p-{{number:03}}" for number in range({count})]
+    while lease := await store.claim(LeaseKind.PACK, keys, worker={worker!r}, seconds=600):
+        print(lease.key, flush=True)
+    await store.close()
+anyio.run(main)
+"""
+
+
+async def test_workers_in_separate_processes_claim_every_pack_exactly_once(
+    stores: StoreFactory,
+) -> None:
+    count = 120
+    await (await stores.open()).close()  # the run exists before the workers race
+    outputs: list[str] = []
+
+    async def worker(name: str) -> None:
+        source = CLAIMER.format(opener=stores.child_opener(), count=count, worker=name)
+        done = await anyio.run_process([sys.executable, "-c", source], check=True)
+        outputs.append(done.stdout.decode())
+
+    with anyio.fail_after(120):
+        async with anyio.create_task_group() as group:
+            for number in range(3):
+                group.start_soon(worker, f"process-{number}")
+
+    claimed = [key for output in outputs for key in output.split()]
+    assert sorted(claimed) == [f"p-{number:03}" for number in range(count)]

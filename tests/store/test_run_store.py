@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import logging
-import sqlite3
 import textwrap
 from dataclasses import replace
 from pathlib import Path
@@ -9,15 +8,13 @@ from pathlib import Path
 import anyio
 import pytest
 
-from blockpass.blocks import Block, BlockKind, Edit, Outcome, Span, Verdict
+from blockpass.blocks import Block, BlockKind, BlockResult, Edit, Outcome, Span, Verdict
 from blockpass.errors import UserInputError
 from blockpass.store import (
-    RUN_FILE_NAME,
     BatchItemRecord,
     BatchState,
     CallStatus,
     RunStore,
-    open_sqlite_store,
 )
 from blockpass.usage import Usage
 from tests.store.conftest import (
@@ -28,7 +25,6 @@ from tests.store.conftest import (
     kill_after_lines,
     make_block,
     make_call,
-    make_older,
     make_result,
     put_numbered_blocks,
 )
@@ -340,41 +336,6 @@ async def test_a_committed_call_survives_the_process_being_killed(
     assert sum(result.call_id is not None for result in results.values()) == 3 * len(calls)
 
 
-# SQLite only: the file and the directory.
-
-
-async def test_open_sqlite_store_creates_the_directory_and_the_file(tmp_path: Path) -> None:
-    run_dir = tmp_path / "runs" / "first"
-    async with await open_sqlite_store(run_dir) as store:
-        await store.open_run(fingerprint=FINGERPRINT, settings={})
-
-    assert (run_dir / RUN_FILE_NAME).is_file()
-
-
-async def test_a_file_that_is_not_a_store_is_a_user_error(tmp_path: Path) -> None:
-    (tmp_path / RUN_FILE_NAME).write_bytes(b"not a database at all, " * 100)
-
-    with pytest.raises(UserInputError, match="not a blockpass run store"):
-        await open_sqlite_store(tmp_path)
-
-
-async def test_a_run_directory_that_is_a_file_is_a_user_error(tmp_path: Path) -> None:
-    (tmp_path / "out").write_text("")
-
-    with pytest.raises(UserInputError, match="is a file"):
-        await open_sqlite_store(tmp_path / "out")
-
-
-async def test_a_store_written_by_a_newer_blockpass_is_refused(tmp_path: Path) -> None:
-    await (await open_sqlite_store(tmp_path)).close()
-    with sqlite3.connect(tmp_path / RUN_FILE_NAME) as connection:
-        connection.execute("PRAGMA user_version = 99")
-    connection.close()
-
-    with pytest.raises(UserInputError, match="newer blockpass"):
-        await open_sqlite_store(tmp_path)
-
-
 async def test_a_batch_is_stored_with_its_packs_before_it_has_a_provider_id(
     store: RunStore,
 ) -> None:
@@ -440,17 +401,63 @@ async def test_a_webhook_delivery_is_remembered_once_and_can_be_forgotten(
     assert await store.first_delivery("msg_1", 3.0)
 
 
-async def test_a_version_1_store_gains_the_batch_tables_when_opened(tmp_path: Path) -> None:
-    await (await open_sqlite_store(tmp_path)).close()
-    make_older(tmp_path, 1)
-    with sqlite3.connect(tmp_path / RUN_FILE_NAME) as connection:
-        tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
-    connection.close()
-    assert "batches" not in tables
-    assert "results" in tables
-    store = await open_sqlite_store(tmp_path)
-    assert await store.batches() == []
-    await store.close()
+async def test_workers_recording_the_same_blocks_at_once_keep_one_result_per_block(
+    stores: StoreFactory, store: RunStore
+) -> None:
+    blocks = await put_numbered_blocks(store, 20)
+    workers = [store]
+    for _ in range(3):
+        worker = await stores.open()
+        await worker.open_run(fingerprint=FINGERPRINT, settings=SETTINGS)
+        workers.append(worker)
+    verdicts = [Verdict.OK, Verdict.FLAG, Verdict.EDIT, Verdict.OK]
+
+    seen: list[BlockResult] = []
+
+    async def record(worker: RunStore, verdict: Verdict) -> None:
+        for block in blocks:
+            call = make_call((block.id,), pack_id=f"{verdict}-{block.id}")
+            await worker.record_call(call, [make_result(block, verdict=verdict)])
+            seen.append((await worker.results())[block.id])
+
+    async with anyio.create_task_group() as group:
+        for worker, verdict in zip(workers, verdicts, strict=True):
+            group.start_soon(record, worker, verdict)
+
+    calls = {call.id: call for call in await store.calls()}
+    results = await store.results()
+    # Every call was paid for and is stored; each block keeps the result of one call that
+    # carried it, the one every worker saw once its own call had committed: no later
+    # record replaced it. (Ids need not follow commit order: PostgreSQL hands them out at
+    # insert time.)
+    assert len(calls) == 4 * len(blocks)
+    for block in blocks:
+        kept = results[block.id]
+        assert kept.call_id is not None
+        assert calls[kept.call_id].pack_id == f"{kept.verdict}-{block.id}"
+    assert len(seen) == 4 * len(blocks)
+    assert all(result == results[result.block_id] for result in seen)
+
+
+async def test_a_call_recorded_under_cancellation_is_stored_whole_or_not_at_all(
+    store: RunStore,
+) -> None:
+    blocks = await put_numbered_blocks(store, 3)
+    ids = tuple(block.id for block in blocks)
+
+    for _ in range(3):
+        with anyio.CancelScope() as scope:
+            scope.cancel()  # as a Ctrl-C arriving while the record is on its way
+            await store.record_call(make_call(ids), [make_result(block) for block in blocks])
+
+    calls = await store.calls()
+    results = await store.results()
+    assert len(calls) <= 3
+    if calls:
+        assert {result.call_id for result in results.values()} == {calls[0].id}
+        assert set(results) == set(ids)
+    else:
+        assert results == {}
 
 
 async def test_a_second_connection_joins_the_run_and_its_results_carry_the_runs_fingerprint(

@@ -17,6 +17,7 @@ from blockpass.providers.connections import (
     connect,
     open_adapter,
     open_connection,
+    open_connections,
     parse_connection,
     speaks,
 )
@@ -33,6 +34,7 @@ __all__ = [
     "model_profile",
     "open_adapter",
     "open_connection",
+    "open_connections",
     "parse_connection",
     "speaks",
 ]

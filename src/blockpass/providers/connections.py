@@ -15,7 +15,7 @@ An empty model (``"openai:"``) is the vendor's default model.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +31,7 @@ __all__ = [
     "connect",
     "open_adapter",
     "open_connection",
+    "open_connections",
     "parse_connection",
     "speaks",
 ]
@@ -81,6 +82,8 @@ class RehearsalSettings:
     latency: float = 0.0
     batch_seconds: float = 5.0
     batch_expiry: float = 86_400.0
+    # The sandbox's assumed quality model (``sandbox/quality.py``): cheaper models miss findings.
+    quality_model: bool = False
 
 
 def parse_connection(
@@ -187,3 +190,35 @@ async def open_connection(
         )
         stack.push_async_callback(provider.aclose)
         yield provider
+
+
+@asynccontextmanager
+async def open_connections(
+    connections: Sequence[Connection],
+    *,
+    base_url: str | None = None,
+    api_key: str | None = None,
+    model_path: Path | None = None,
+    threads: int | None = None,
+    rehearsal: RehearsalSettings | None = None,
+) -> AsyncIterator[list[Provider]]:
+    """``open_connection`` for each of several models (a routed run's tiers), in order; the
+    ``sandbox:`` ones share one sandbox, served here when no address is given, which answers
+    every model. ``base_url`` and ``api_key`` go to the connections of the others."""
+    async with AsyncExitStack() as stack:
+        sandbox_url = base_url
+        if sandbox_url is None and any(each.vendor == "sandbox" for each in connections):
+            from blockpass.sandbox.server import serve_rehearsal
+
+            sandbox_url = stack.enter_context(serve_rehearsal(rehearsal or RehearsalSettings()))
+        providers = []
+        for each in connections:
+            opened = open_connection(
+                each,
+                base_url=sandbox_url if each.vendor == "sandbox" else base_url,
+                api_key=api_key,
+                model_path=model_path,
+                threads=threads,
+            )
+            providers.append(await stack.enter_async_context(opened))
+        yield providers

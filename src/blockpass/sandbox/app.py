@@ -46,6 +46,7 @@ from blockpass.sandbox.openai.webhooks import (
     signing_key,
 )
 from blockpass.sandbox.presence import RuleLinks
+from blockpass.sandbox.quality import QualityModel
 from blockpass.sandbox.ratelimit import RateLimiter
 from blockpass.sandbox.responder import Responder, ToolUse
 
@@ -71,6 +72,8 @@ class SandboxConfig:
     webhook_secret: str = DEFAULT_WEBHOOK_SECRET
     webhook_retry_delays: tuple[float, ...] = DEFAULT_RETRY_DELAYS
     tool_use: ToolUse = field(default_factory=ToolUse)
+    # What cheaper models miss (``quality.py``); by default every model finds everything.
+    quality: QualityModel = field(default_factory=QualityModel)
 
     def __post_init__(self) -> None:
         signing_key(self.webhook_secret)  # a bad secret fails here, not at the first delivery
@@ -131,7 +134,7 @@ class Sandbox:
         )
         rules = load_vale_package(config.rules).rules if config.rules else ()
         links = RuleLinks.beside(config.rules) if config.rules else None
-        self.responder = Responder(rules, links, config.tool_use)
+        self.responder = Responder(rules, links, config.tool_use, config.quality)
         self.cache = PromptCache()
         self.limiter = RateLimiter(
             self.clock,

@@ -36,12 +36,15 @@ from blockpass.rules.alerts import Alert
 from blockpass.sandbox.errors import invalid_request
 from blockpass.sandbox.faults import NO_FAULTS, RequestFaults
 from blockpass.sandbox.presence import CarriedRules, RuleLinks
+from blockpass.sandbox.quality import UNSURE_NOTE, Judgement, QualityModel, rule_difficulty
 
 PLAIN_REPLY = "This is the blockpass sandbox. It answers packs of blocks; none were found."
 Verdict = dict[str, Any]
 DEFAULT_LOOKUP_TOOLS = ("search_style_rules",)
 # A model asks for a handful of lookups at once, not one per block of a long pack.
 MAX_CALLS_PER_TURN = 4
+# One existence finding (1.5) or a harder one moves a block up a tier; one word choice does not.
+TIER_STEP = 1.5
 _ABOUT_RULES = re.compile(r"\brules?\b", re.IGNORECASE)
 
 
@@ -113,8 +116,11 @@ class Responder:
         rules: Sequence[Rule] = (),
         links: RuleLinks | None = None,
         tool_use: ToolUse | None = None,
+        quality: QualityModel | None = None,
     ) -> None:
         self.tool_use = tool_use or ToolUse()
+        self._quality = quality or QualityModel()
+        self._rule_types = {rule.id: rule.extends for rule in rules}
         # Heading-scoped rules judge headings only, and the rest judge everything else.
         self._heading_rules = tuple(rule for rule in rules if _heading_scoped(rule))
         self._body_rules = tuple(rule for rule in rules if not _heading_scoped(rule))
@@ -132,15 +138,25 @@ class Responder:
         faults: RequestFaults = NO_FAULTS,
         *,
         carried: CarriedRules | None = None,
+        model: str = "",
     ) -> str:
         """The answer as JSON text (or plain text when nothing structured was asked);
-        ``carried``: the rules the request carries, None for all."""
+        ``carried``: the rules the request carries, None for all; ``model``: the model
+        asked, whose findings the quality model thins (``quality.py``)."""
+        if schema is not None and _is_tier_schema(schema):
+            answer = self._tiers(blocks, schema, model)
+            return _dumps(
+                {"tiers": [one for n, one in enumerate(answer) if n not in faults.dropped]}
+            )
         if schema is not None and not _is_result_schema(schema):
             return _dumps(minimal_instance(schema))
         if not blocks:
             return _dumps(minimal_instance(schema)) if schema is not None else PLAIN_REPLY
         results = [
-            {"id": block.id, **self._verdict(block.text, block.kind == "heading", carried)}
+            {
+                "id": block.id,
+                **self._verdict(block.text, block.kind == "heading", carried, model, index),
+            }
             for index, block in enumerate(blocks)
             if index not in faults.dropped
         ]
@@ -156,6 +172,29 @@ class Responder:
             text = text.replace("},{", "}{", 1)[:-1]
         return text
 
+    def _tiers(
+        self, blocks: list[PackedBlock], schema: dict[str, Any], model: str
+    ) -> list[dict[str, str]]:
+        """A classify pass's answer, as a cheap model would give it: the findings it sees
+        (thinned by the quality model as its answers are), weighted by how hard their rules
+        are, move a block up a tier per ``TIER_STEP``."""
+        names = schema["properties"]["tiers"]["items"]["properties"]["tier"]["enum"]
+        answer = []
+        for index, block in enumerate(blocks):
+            weight = 0.0
+            for alert in self._alerts(block.text, block.kind == "heading"):
+                rule_type = self._rule_types.get(alert.rule_id, "")
+                judgement = self._quality.judge(
+                    model=model, rule_id=alert.rule_id, rule_type=rule_type,
+                    match=alert.match, text=block.text, position=index,
+                )  # fmt: skip
+                if judgement is not Judgement.MISSED:
+                    weight += rule_difficulty(rule_type)
+            answer.append(
+                {"id": block.id, "tier": names[min(len(names) - 1, int(weight // TIER_STEP))]}
+            )
+        return answer
+
     def _compute_alerts(self, text: str, heading: bool) -> tuple[Alert, ...]:
         try:
             return tuple(check_text(text, self._heading_rules if heading else self._body_rules))
@@ -164,7 +203,9 @@ class Responder:
             # model refusing it would, never the server.
             raise invalid_request(str(error)) from None
 
-    def _verdict(self, text: str, heading: bool, carried: CarriedRules | None) -> Verdict:
+    def _verdict(
+        self, text: str, heading: bool, carried: CarriedRules | None, model: str, position: int
+    ) -> Verdict:
         edits: list[dict[str, str]] = []
         notes: list[str] = []
         taken_until = -1
@@ -174,6 +215,18 @@ class Responder:
             if carried is None or carried.carries(alert.rule_id, alert.match, self._links)
         ]
         for alert in alerts:
+            judgement = self._quality.judge(
+                model=model,
+                rule_id=alert.rule_id,
+                rule_type=self._rule_types.get(alert.rule_id, ""),
+                match=alert.match,
+                text=text,
+                position=position,
+            )
+            if judgement is Judgement.UNSURE:
+                notes.append(f"{UNSURE_NOTE} {alert.rule_id}")
+            if judgement is not Judgement.KEPT:
+                continue
             if alert.replacements and alert.start >= taken_until:
                 edits.append(
                     {"find": alert.match, "replace": alert.replacements[0], "rule": alert.rule_id}
@@ -190,6 +243,15 @@ class Responder:
 
 def _heading_scoped(rule: Rule) -> bool:
     return all(scope.startswith("heading") for scope in rule.scope)
+
+
+def _is_tier_schema(schema: dict[str, Any]) -> bool:
+    """The classify pass's schema (``routing/classify.py``): tier names to choose from."""
+    try:
+        names = schema["properties"]["tiers"]["items"]["properties"]["tier"]["enum"]
+    except (KeyError, TypeError):
+        return False
+    return isinstance(names, list) and bool(names)
 
 
 def _is_result_schema(schema: dict[str, Any]) -> bool:

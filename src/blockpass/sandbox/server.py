@@ -23,6 +23,7 @@ from blockpass.errors import UserInputError
 from blockpass.sandbox.anthropic.batches import BatchSettings
 from blockpass.sandbox.app import Sandbox, SandboxConfig, create_app
 from blockpass.sandbox.faults import FaultPlan, FaultSpecError, parse_rates
+from blockpass.sandbox.quality import QualityModel
 from blockpass.sandbox.streaming import HideInjectedDrops
 
 if TYPE_CHECKING:
@@ -94,6 +95,7 @@ def serve_rehearsal(settings: RehearsalSettings) -> Iterator[str]:
             batches=BatchSettings(
                 processing_seconds=settings.batch_seconds, expiry_seconds=settings.batch_expiry
             ),
+            quality=QualityModel.assumed() if settings.quality_model else QualityModel(),
         ),
         faults=faults,
     )

@@ -1,4 +1,8 @@
-"""The run store: blocks, provider calls with their usage, and per-block results of a run."""
+"""The run store: blocks, provider calls with their usage, and per-block results of a run.
+
+The PostgreSQL store (`blockpass.store.postgres`) is not imported here: it needs the
+`postgres` extra, and `open_store_at` loads it only for a `postgresql://` location.
+"""
 
 from blockpass.store.base import (
     OPEN_BATCH_STATES,
@@ -12,6 +16,7 @@ from blockpass.store.base import (
     RunStore,
     StoredBatch,
 )
+from blockpass.store.locations import RunHold, open_store_at
 from blockpass.store.sqlite import (
     RUN_FILE_NAME,
     SCHEMA_VERSION,
@@ -31,9 +36,11 @@ __all__ = [
     "CallStatus",
     "Lease",
     "LeaseKind",
+    "RunHold",
     "RunStore",
     "SqliteRunStore",
     "StoredBatch",
     "open_run_store",
     "open_sqlite_store",
+    "open_store_at",
 ]

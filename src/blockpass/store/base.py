@@ -1,9 +1,10 @@
 """The run store: what a run has sent, what it paid, and how each block ended.
 
 A run is resumable and its cost report can be rebuilt from the store alone. The embedded
-implementation keeps one SQLite file per run directory (`sqlite.py`); a PostgreSQL one will
-share a job between workers, so nothing here assumes one process, one file or SQLite rowids:
-ids are opaque integers handed out by the store.
+implementation keeps one SQLite file per run directory (`sqlite.py`); the PostgreSQL one
+(`postgres.py`) shares a job between workers, so nothing here assumes one process, one file
+or SQLite rowids: ids are opaque integers handed out by the store, unique and increasing
+for one writer (not in commit order between writers).
 
 Tables (the SQLite layout; another backend keeps the same columns):
 
@@ -75,7 +76,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
-from blockpass.blocks import Block, BlockResult
+from blockpass.blocks import Block, BlockResult, Outcome
 from blockpass.usage import Usage
 
 __all__ = [
@@ -205,6 +206,12 @@ class LaneFingerprints:
         return self.lanes.get(result.lane, self.run)
 
 
+def require_failures(results: Sequence[BlockResult]) -> None:
+    """What `RunStore.withdraw_results` accepts: failures only."""
+    if any(result.outcome is not Outcome.FAILED for result in results):
+        raise ValueError("only failures replace a stored result")
+
+
 class LeaseKind(StrEnum):
     PACK = "pack"  # a pack to send; its key is the pack id
     BATCH = "batch"  # a provider batch to poll and collect; its key is the batch label
@@ -290,6 +297,13 @@ class RunStore(Protocol):
         at-most-one-result rule applies; an unknown block raises `ValueError` and nothing of
         this batch is stored.
         """
+        ...
+
+    async def withdraw_results(self, failures: Sequence[BlockResult]) -> None:
+        """Replace the stored results of these blocks with these failures, whatever they
+        were: a result judged unusable after it was stored (a routed run escalates it to a
+        stronger model, ``routing/runner.py``), so the next pass sends the block again. Every
+        one must be a failure of a stored block (else `ValueError`, nothing stored)."""
         ...
 
     async def results(self) -> dict[str, BlockResult]:

@@ -20,14 +20,14 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import asdict, replace
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
-from typing import IO, Any, Self, TypeVar
+from typing import IO, Self, TypeVar
 
 import anyio.to_thread
 
-from blockpass.blocks import Block, BlockKind, BlockResult, Edit, Outcome, Span, Verdict
+from blockpass.blocks import Block, BlockResult
 from blockpass.errors import UserInputError
 from blockpass.files import run_directory_errors
 from blockpass.store import sqlite_workers
@@ -41,8 +41,30 @@ from blockpass.store.base import (
     LeaseKind,
     RunStore,
     StoredBatch,
+    require_failures,
 )
-from blockpass.usage import Usage
+from blockpass.store.table_rows import (
+    BATCH_COLUMNS,
+    BLOCK_COLUMNS,
+    CALL_COLUMNS,
+    CALL_FIELDS,
+    FINAL_BATCH_STATES,
+    RESULT_COLUMNS,
+    START_FIELDS,
+    USAGE_FIELDS,
+    batch_from_row,
+    block_from_row,
+    block_row,
+    call_from_row,
+    call_row,
+    replace_result_sql,
+    result_from_row,
+    result_row,
+    start_from_row,
+    start_row,
+    upsert_block_sql,
+    upsert_result_sql,
+)
 
 __all__ = [
     "RUN_FILE_NAME",
@@ -127,48 +149,13 @@ _LANE_SCHEMA = (
     "ALTER TABLE results ADD COLUMN lane TEXT NOT NULL DEFAULT ''",
     "ALTER TABLE batches ADD COLUMN lane TEXT NOT NULL DEFAULT ''",
 )
-_START_FIELDS: tuple[str, ...] = ("pack_id", "provider", "model", "block_ids", "attempt")
-_START_FIELDS += ("input_tokens", "max_output", "cache_ttl", "started_at")
-_BATCH_COLUMNS = (
-    "id, label, provider, remote_id, state, remote_status, priming,"
-    " created_at, submitted_at, ended_at, lane"
-)
-_FINAL_BATCH_STATES = tuple(
-    state.value for state in (BatchState.COLLECTED, BatchState.ABANDONED, BatchState.UNPROVEN)
-)
-
-_BLOCK_COLUMNS = (
-    "id, document_id, block_index, kind, text, content_hash,"
-    " span_start, span_end, span_line, span_column"
-)
-# Named as the fields of CallRecord and Usage, so rows convert by name.
-_CALL_FIELDS: tuple[str, ...] = ("pack_id", "provider", "model", "batch", "status", "error")
-_CALL_FIELDS += ("attempt", "started_at", "finished_at")
-_USAGE_FIELDS = ("uncached_input", "cache_write_5m", "cache_write_1h", "cache_read", "output")
-_CALL_COLUMNS = ", ".join((*_CALL_FIELDS, *_USAGE_FIELDS))
 _INSERT_CALL = (
-    f"INSERT INTO calls ({_CALL_COLUMNS})"
-    f" VALUES ({', '.join('?' * (len(_CALL_FIELDS) + len(_USAGE_FIELDS)))})"
+    f"INSERT INTO calls ({CALL_COLUMNS})"
+    f" VALUES ({', '.join('?' * (len(CALL_FIELDS) + len(USAGE_FIELDS)))})"
 )
-_RESULT_COLUMNS = (
-    "block_id, content_hash, outcome, verdict, edits, notes, rejected_edits, reason, call_id, lane"
-)
-_UPSERT_BLOCK = f"""INSERT INTO blocks ({_BLOCK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-    ON CONFLICT (id) DO UPDATE SET document_id = excluded.document_id,
-        block_index = excluded.block_index, kind = excluded.kind, text = excluded.text,
-        content_hash = excluded.content_hash, span_start = excluded.span_start,
-        span_end = excluded.span_end, span_line = excluded.span_line,
-        span_column = excluded.span_column"""
-# The WHERE clause is the at-most-one-result rule: only a non-final row, or a row about
-# other content, gives way. Statements that hit it change no row, which rowcount shows.
-_UPSERT_RESULT = f"""INSERT INTO results ({_RESULT_COLUMNS}, fingerprint, recorded_at)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-    ON CONFLICT (block_id) DO UPDATE SET content_hash = excluded.content_hash,
-        fingerprint = excluded.fingerprint, outcome = excluded.outcome,
-        verdict = excluded.verdict, edits = excluded.edits, notes = excluded.notes,
-        rejected_edits = excluded.rejected_edits, reason = excluded.reason,
-        call_id = excluded.call_id, lane = excluded.lane, recorded_at = excluded.recorded_at
-    WHERE results.outcome <> 'result' OR results.content_hash <> excluded.content_hash"""
+_UPSERT_BLOCK = upsert_block_sql("?")
+_UPSERT_RESULT = upsert_result_sql("?")
+_REPLACE_RESULT = replace_result_sql("?")
 # Errors that are the file's or the system's, not blockpass's: the user is told in one line.
 _DAMAGED_CODES = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
 _USER_ERROR_CODES = _DAMAGED_CODES | {
@@ -197,16 +184,18 @@ async def open_sqlite_store(
 
 @asynccontextmanager
 async def open_run_store(
-    run_dir: Path, *, clock: Callable[[], float] = time.time
+    run_dir: Path, *, clock: Callable[[], float] = time.time, shared: bool = False
 ) -> AsyncIterator[SqliteRunStore]:
     """The run directory's store opened for one run, and closed (unlocked) after it.
 
     One run at a time per run directory: two would pay for the same blocks twice. The lock
     is an advisory ``flock``, which the kernel drops when the holder dies, so a killed run
-    never leaves a stale lock behind; a second opener is refused in one line.
+    never leaves a stale lock behind; a second opener is refused in one line. `shared` is
+    for the workers of one job, which divide its packs by lease: they take the lock shared,
+    so they keep a sole run out, and it them.
     """
     store = await anyio.to_thread.run_sync(
-        partial(SqliteRunStore.open_blocking, run_dir, clock=clock, for_run=True)
+        partial(SqliteRunStore.open_blocking, run_dir, clock=clock, for_run=True, shared=shared)
     )
     async with store:
         yield store
@@ -232,10 +221,15 @@ class SqliteRunStore:
 
     @classmethod
     def open_blocking(
-        cls, run_dir: Path, *, clock: Callable[[], float] = time.time, for_run: bool = False
+        cls,
+        run_dir: Path,
+        *,
+        clock: Callable[[], float] = time.time,
+        for_run: bool = False,
+        shared: bool = False,
     ) -> SqliteRunStore:
         """Open the store; `for_run` takes the run directory's lock first (`open_run_store`)."""
-        run_lock = _lock_run_directory(run_dir) if for_run else None
+        run_lock = _lock_run_directory(run_dir, shared=shared) if for_run else None
         try:
             connection = cls._connect(run_dir)
         except BaseException:
@@ -348,13 +342,13 @@ class SqliteRunStore:
         return await self._run(work)
 
     async def put_blocks(self, blocks: Sequence[Block]) -> None:
-        rows = [_block_row(block) for block in blocks]
+        rows = [block_row(block) for block in blocks]
         await self._run(lambda connection: connection.executemany(_UPSERT_BLOCK, rows), write=True)
 
     async def blocks(self) -> list[Block]:
         def work(connection: sqlite3.Connection) -> list[Block]:
-            query = f"SELECT {_BLOCK_COLUMNS} FROM blocks ORDER BY document_id, block_index"
-            return [_block_from_row(row) for row in connection.execute(query)]
+            query = f"SELECT {BLOCK_COLUMNS} FROM blocks ORDER BY document_id, block_index"
+            return [block_from_row(row) for row in connection.execute(query)]
 
         return await self._run(work)
 
@@ -365,13 +359,10 @@ class SqliteRunStore:
         )
 
     async def start_call(self, start: CallStart) -> int:
-        row = tuple(
-            json.dumps(start.block_ids) if name == "block_ids" else getattr(start, name)
-            for name in _START_FIELDS
-        )
+        row = start_row(start)
         query = (
-            f"INSERT INTO call_starts ({', '.join(_START_FIELDS)})"
-            f" VALUES ({', '.join('?' * len(_START_FIELDS))})"
+            f"INSERT INTO call_starts ({', '.join(START_FIELDS)})"
+            f" VALUES ({', '.join('?' * len(START_FIELDS))})"
         )
 
         def work(connection: sqlite3.Connection) -> int:
@@ -383,10 +374,10 @@ class SqliteRunStore:
 
     async def call_starts(self, *, open_only: bool = False) -> list[CallStart]:
         where = "WHERE call_id IS NULL" if open_only else ""
-        query = f"SELECT id, {', '.join(_START_FIELDS)}, call_id FROM call_starts {where}"
+        query = f"SELECT id, {', '.join(START_FIELDS)}, call_id FROM call_starts {where}"
 
         def work(connection: sqlite3.Connection) -> list[CallStart]:
-            return [_start_from_row(row) for row in connection.execute(query + " ORDER BY id")]
+            return [start_from_row(row) for row in connection.execute(query + " ORDER BY id")]
 
         return await self._run(work)
 
@@ -394,10 +385,16 @@ class SqliteRunStore:
         fingerprints = self._require_run()
         await self._run(lambda c: _upsert_results(c, results, fingerprints), write=True)
 
+    async def withdraw_results(self, failures: Sequence[BlockResult]) -> None:
+        require_failures(failures)
+        fingerprints = self._require_run()
+        rows = [(*result_row(result), fingerprints.of(result), time.time()) for result in failures]
+        await self._run(lambda c: c.executemany(_REPLACE_RESULT, rows), write=True)
+
     async def results(self) -> dict[str, BlockResult]:
         def work(connection: sqlite3.Connection) -> dict[str, BlockResult]:
-            rows = connection.execute(f"SELECT {_RESULT_COLUMNS} FROM results")
-            return {row[0]: _result_from_row(row) for row in rows}
+            rows = connection.execute(f"SELECT {RESULT_COLUMNS} FROM results")
+            return {row[0]: result_from_row(row) for row in rows}
 
         return await self._run(work)
 
@@ -407,8 +404,8 @@ class SqliteRunStore:
             query = "SELECT call_id, block_id FROM call_blocks ORDER BY call_id, position"
             for call_id, block_id in connection.execute(query):
                 carried.setdefault(call_id, []).append(block_id)
-            rows = connection.execute(f"SELECT id, {_CALL_COLUMNS} FROM calls ORDER BY id")
-            return [_call_from_row(row, tuple(carried.get(row[0], ()))) for row in rows]
+            rows = connection.execute(f"SELECT id, {CALL_COLUMNS} FROM calls ORDER BY id")
+            return [call_from_row(row, tuple(carried.get(row[0], ()))) for row in rows]
 
         return await self._run(work)
 
@@ -422,12 +419,12 @@ class SqliteRunStore:
             for start in range(0, len(wanted), _LOOKUP_CHUNK):
                 chunk = wanted[start : start + _LOOKUP_CHUNK]
                 query = (
-                    f"SELECT {_RESULT_COLUMNS} FROM results WHERE outcome = 'result'"
+                    f"SELECT {RESULT_COLUMNS} FROM results WHERE outcome = 'result'"
                     f" AND fingerprint = ? AND content_hash IN ({', '.join('?' * len(chunk))})"
                     " ORDER BY block_id"
                 )
                 for row in connection.execute(query, (fingerprint, *chunk)):
-                    result = _result_from_row(row)
+                    result = result_from_row(row)
                     found.setdefault(result.content_hash, result)
             return found
 
@@ -475,17 +472,17 @@ class SqliteRunStore:
             assignments.append(f"{stamp} = COALESCE({stamp}, ?)")
         query = (
             f"UPDATE batches SET {', '.join(assignments)}"
-            f" WHERE id = ? AND state NOT IN ({', '.join('?' * len(_FINAL_BATCH_STATES))})"
+            f" WHERE id = ? AND state NOT IN ({', '.join('?' * len(FINAL_BATCH_STATES))})"
         )
         values: tuple[object, ...] = (state.value, remote_id, remote_status)
         values += (time.time(),) if stamp is not None else ()
-        values += (batch_id, *_FINAL_BATCH_STATES)
+        values += (batch_id, *FINAL_BATCH_STATES)
         await self._run(lambda connection: connection.execute(query, values), write=True)
 
     async def batches(self, *, open_only: bool = False) -> list[StoredBatch]:
-        where = f"WHERE state NOT IN ({', '.join('?' * len(_FINAL_BATCH_STATES))})"
+        where = f"WHERE state NOT IN ({', '.join('?' * len(FINAL_BATCH_STATES))})"
         if open_only:
-            return await self._run(lambda c: _read_batches(c, where, _FINAL_BATCH_STATES))
+            return await self._run(lambda c: _read_batches(c, where, FINAL_BATCH_STATES))
         return await self._run(lambda c: _read_batches(c, "", ()))
 
     async def batch_by_remote_id(self, remote_id: str) -> StoredBatch | None:
@@ -578,12 +575,12 @@ class SqliteRunStore:
         await anyio.to_thread.run_sync(work)
 
 
-def _lock_run_directory(run_dir: Path) -> IO[str]:
+def _lock_run_directory(run_dir: Path, *, shared: bool) -> IO[str]:
     with run_directory_errors("cannot use the run directory"):
         run_dir.mkdir(parents=True, exist_ok=True)
         handle = (run_dir / ".lock").open("w")
     try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(handle, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
     except BlockingIOError:
         handle.close()
         raise UserInputError(f"another blockpass run is using {run_dir}") from None
@@ -672,11 +669,7 @@ def _insert_call(
     results: Sequence[BlockResult],
     fingerprints: LaneFingerprints,
 ) -> int:
-    call_row = (
-        *(getattr(call, name) for name in _CALL_FIELDS),
-        *(getattr(call.usage, name) for name in _USAGE_FIELDS),
-    )
-    call_id = connection.execute(_INSERT_CALL, call_row).lastrowid
+    call_id = connection.execute(_INSERT_CALL, call_row(call)).lastrowid
     assert call_id is not None
     connection.executemany(
         "INSERT INTO call_blocks (call_id, position, block_id) VALUES (?, ?, ?)",
@@ -694,8 +687,8 @@ def _insert_call(
 def _read_batches(
     connection: sqlite3.Connection, where: str, values: Sequence[object]
 ) -> list[StoredBatch]:
-    rows = connection.execute(f"SELECT {_BATCH_COLUMNS} FROM batches {where} ORDER BY id", values)
-    batches = [_batch_from_row(row) for row in rows.fetchall()]
+    rows = connection.execute(f"SELECT {BATCH_COLUMNS} FROM batches {where} ORDER BY id", values)
+    batches = [batch_from_row(row) for row in rows.fetchall()]
     if not batches:
         return []
     items: dict[int, list[BatchItemRecord]] = {batch.id: [] for batch in batches}
@@ -714,106 +707,13 @@ def _read_batches(
     return [replace(batch, items=tuple(items[batch.id])) for batch in batches]
 
 
-def _batch_from_row(row: Any) -> StoredBatch:
-    batch_id, label, provider, remote_id, state, remote_status, priming, *times, lane = row
-    created_at, submitted_at, ended_at = times
-    return StoredBatch(
-        id=batch_id,
-        label=label,
-        provider=provider,
-        remote_id=remote_id,
-        state=BatchState(state),
-        remote_status=remote_status,
-        priming=bool(priming),
-        created_at=created_at,
-        submitted_at=submitted_at,
-        ended_at=ended_at,
-        items=(),
-        lane=lane,
-    )
-
-
 def _upsert_results(
     connection: sqlite3.Connection, results: Sequence[BlockResult], fingerprints: LaneFingerprints
 ) -> None:
     now = time.time()
-    rows = [(*_result_row(result), fingerprints.of(result), now) for result in results]
+    rows = [(*result_row(result), fingerprints.of(result), now) for result in results]
     if ignored := len(rows) - connection.executemany(_UPSERT_RESULT, rows).rowcount:
         _log.warning("kept the earlier result of %d block(s), ignored the newer one", ignored)
-
-
-def _block_row(block: Block) -> tuple[object, ...]:
-    span = block.span
-    where = (None,) * 4 if span is None else (span.start, span.end, span.line, span.column)
-    kind = block.kind.value
-    return (block.id, block.document_id, block.index, kind, block.text, block.content_hash, *where)
-
-
-def _block_from_row(row: Any) -> Block:
-    block_id, document_id, index, kind, text, content_hash, start, end, line, column = row
-    span = None if start is None else Span(start=start, end=end, line=line, column=column)
-    return Block(
-        id=block_id,
-        document_id=document_id,
-        index=index,
-        kind=BlockKind(kind),
-        text=text,
-        content_hash=content_hash,
-        span=span,
-    )
-
-
-def _start_from_row(row: Any) -> CallStart:
-    values = dict(zip(("id", *_START_FIELDS, "call_id"), row, strict=True))
-    values["block_ids"] = tuple(json.loads(values["block_ids"]))
-    return CallStart(**values)
-
-
-def _call_from_row(row: Any, block_ids: tuple[str, ...]) -> CallRecord:
-    values = dict(zip(("id", *_CALL_FIELDS), row, strict=False))
-    values["batch"] = bool(values["batch"])
-    usage = Usage(**dict(zip(_USAGE_FIELDS, row[-len(_USAGE_FIELDS) :], strict=True)))
-    return CallRecord(**values, block_ids=block_ids, usage=usage)
-
-
-# Most results carry no edits and no notes: the shortcuts for empty lists halve the time
-# to write and read 100,000 results.
-def _edits_json(edits: tuple[Edit, ...]) -> str:
-    return json.dumps([asdict(edit) for edit in edits], ensure_ascii=False) if edits else "[]"
-
-
-def _edits(text: str) -> tuple[Edit, ...]:
-    return () if text == "[]" else tuple(Edit(**item) for item in json.loads(text))
-
-
-def _result_row(result: BlockResult) -> tuple[object, ...]:
-    return (
-        result.block_id,
-        result.content_hash,
-        result.outcome.value,
-        None if result.verdict is None else result.verdict.value,
-        _edits_json(result.edits),
-        json.dumps(result.notes, ensure_ascii=False) if result.notes else "[]",
-        _edits_json(result.rejected_edits),
-        result.reason,
-        result.call_id,
-        result.lane,
-    )
-
-
-def _result_from_row(row: Any) -> BlockResult:
-    return BlockResult(
-        block_id=row[0],
-        content_hash=row[1],
-        outcome=Outcome(row[2]),
-        verdict=None if row[3] is None else Verdict(row[3]),
-        edits=_edits(row[4]),
-        notes=() if row[5] == "[]" else tuple(json.loads(row[5])),
-        rejected_edits=_edits(row[6]),
-        reason=row[7],
-        call_id=row[8],
-        lane=row[9],
-    )
 
 
 # mypy checks here that the class satisfies the protocol.

@@ -131,6 +131,7 @@ def _answer(
         faults,
         # Rules the model looked up through a tool count as shown to it.
         carried=carried_rules(f"{request.instructions}\n{request.looked_up}"),
+        model=request.model.id,
     )
     family = request.model.tokenizer
     produced = count_tokens(text, family)

@@ -141,7 +141,7 @@ def _answer(
     schema = tool["function"].get("parameters") if tool else request.schema
     # Rules the model looked up through a tool count as shown to it.
     carried = carried_rules(f"{request.instructions}\n{request.looked_up}")
-    text = responder.reply(blocks, schema, faults, carried=carried)
+    text = responder.reply(blocks, schema, faults, carried=carried, model=request.model.id)
     if schema is None and not blocks and _wants_json(request):
         text = "{}"
     produced = count_tokens(text, _FAMILY)

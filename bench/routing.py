@@ -1,0 +1,163 @@
+"""Model routing on the rust-book with the 18F guide, against the sandbox (issue 15).
+
+    python bench/routing.py [--chapters N] [--seed 0] [--styles]
+
+``--styles`` gives the job the Google package too, so the rule engine runs and the heuristic
+sees its hits (without it the router has no rule feature); the engine's own findings are
+then in every run alike, and only the model's can be lost.
+
+One sandbox (in-process, over HTTP) answers every model with the Google Vale package as its
+rules and its quality model ON (``sandbox/quality.py``: claude-haiku-4-5 misses 25% of
+substitution findings, more for harder rules and later pack positions; ASSUMED rates, not
+measured ones). Tiers: claude-haiku-4-5 -> claude-sonnet-4-5. Runs, each in a fresh run
+directory:
+
+  all-strong   every block on claude-sonnet-4-5 (the reference: its findings, its cost)
+  heuristic    --route heuristic, with escalation
+  classify     --route classify, with escalation
+  random       each block to the strong tier with the heuristic's strong share (seeded),
+               with the same escalation
+
+For each: blocks and cost per tier, the classify pass's cost, escalations, the saving
+against the all-strong run's own cost, the classify cost as a share of that saving (target
+< 10%), and the findings lost against all-strong (a finding: a block and a rule the answer
+names in a note or an edit; the weak tier's ``unsure:`` notes are not findings).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from benchkit import DATA, GOOGLE
+from blockpass.blocks import BlockResult, Outcome
+from blockpass.pipeline import JobSpec, run_job
+from blockpass.prices import load_prices
+from blockpass.providers import RehearsalSettings, open_connections, parse_connection
+from blockpass.routing import RoutedOutcome, Routes, run_routed
+from blockpass.routing.tiers import RouteMode
+from blockpass.store import open_sqlite_store
+
+BOOK = DATA / "corpora" / "rust-book"
+GUIDE = DATA / "guides" / "18f-content-guide"
+TIERS = ("claude-haiku-4-5", "claude-sonnet-4-5")
+QUALITY_NOTE = (
+    "quality model: the sandbox's, ON, with ASSUMED miss rates (sandbox/quality.py), not "
+    "measurements of any real model"
+)
+
+
+def chapters(count: int | None) -> list[Path]:
+    files = sorted(BOOK.glob("ch*.md"))
+    return files if count is None else files[:count]
+
+
+def findings(results: Mapping[str, BlockResult]) -> set[tuple[str, str]]:
+    found = set()
+    for result in results.values():
+        if result.outcome is not Outcome.RESULT:
+            continue
+        for note in result.notes:
+            if not note.lower().startswith("unsure:"):
+                found.add((result.block_id, note.split(":", 1)[0]))
+        found.update((result.block_id, edit.rule) for edit in result.edits)
+    return found
+
+
+async def stored_results(out: Path) -> dict[str, BlockResult]:
+    store = await open_sqlite_store(out)
+    try:
+        return await store.results()
+    finally:
+        await store.close()
+
+
+def random_router(seed: int) -> Callable[[Routes], dict[str, int]]:
+    """As many blocks on the strong tier as the heuristic puts there, drawn at random."""
+
+    def choose(routes: Routes) -> dict[str, int]:
+        ids = sorted(routes.tier_of)
+        strong = set(random.Random(seed).sample(ids, routes.counts()[-1]))
+        return {block_id: int(block_id in strong) for block_id in ids}
+
+    return choose
+
+
+def describe(name: str, routed: RoutedOutcome, strong_cost: Decimal, lost: float) -> list[str]:
+    report = routed.report
+    saving = strong_cost - report.cost
+    share = report.classify_cost / saving if saving > 0 else None
+    lines = [f"== {name}: routed {routed.routes.counts()} blocks (weak, strong)"]
+    lines += [f"   {line}" for line in report.lines()[:-1]]
+    lines.append(
+        f"   cost ${report.cost:.4f} vs all-strong run ${strong_cost:.4f}: saved "
+        f"${saving:.4f} ({saving / strong_cost:.1%})"
+    )
+    if report.classify_calls:
+        lines.append(
+            "   classify cost / saving: "
+            + (f"{share:.1%} (target < 10%)" if share is not None else "no saving")
+        )
+    lines.append(f"   findings lost against all-strong: {lost:.1%}")
+    return lines
+
+
+async def main(count: int | None, seed: int, styles: bool) -> None:
+    inputs = chapters(count)
+    prices = load_prices()
+    connections = [parse_connection(f"sandbox:{model}") for model in TIERS]
+    rehearsal = RehearsalSettings(rules=GOOGLE, quality_model=True)
+    engine = "; rule engine: Google" if styles else "; no rule engine"
+    print(f"{len(inputs)} chapters of the rust-book; tiers {' -> '.join(TIERS)}{engine}")
+    print(QUALITY_NOTE)
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+
+        def spec(name: str) -> JobSpec:
+            return JobSpec(
+                inputs=inputs, guide=GUIDE, out_dir=root / name, styles=[GOOGLE] if styles else []
+            )
+
+        async with open_connections(connections, rehearsal=rehearsal) as providers:
+            started = time.monotonic()
+            strong = await run_job(spec("all-strong"), providers[-1], prices)
+            reference = findings(await stored_results(root / "all-strong"))
+            strong_cost = strong.report.actual.total
+            print(
+                f"== all-strong: {strong.report.blocks:,} blocks, {strong.report.calls} calls, "
+                f"${strong_cost:.4f}, {len(reference):,} findings "
+                f"({time.monotonic() - started:.1f} s)"
+            )
+            runs: dict[str, dict[str, Any]] = {
+                "heuristic": {"mode": RouteMode.HEURISTIC},
+                "classify": {"mode": RouteMode.CLASSIFY},
+                "random (heuristic's strong share)": {"choose": random_router(seed)},
+            }
+            for index, (name, options) in enumerate(runs.items()):
+                started = time.monotonic()
+                out = f"routed-{index}"
+                routed = await run_routed(spec(out), providers, prices, **options)
+                found = findings(await stored_results(root / out))
+                lost = len(reference - found) / max(len(reference), 1)
+                for line in describe(name, routed, strong_cost, lost):
+                    print(line)
+                print(f"   ({time.monotonic() - started:.1f} s)")
+    print(QUALITY_NOTE)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--chapters", type=int, help="the first N chapter files (default: all)")
+    parser.add_argument("--seed", type=int, default=0, help="the random router's seed")
+    parser.add_argument("--styles", action="store_true", help="run the rule engine too")
+    arguments = parser.parse_args()
+    sys.exit(anyio.run(main, arguments.chapters, arguments.seed, arguments.styles))

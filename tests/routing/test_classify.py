@@ -1,0 +1,124 @@
+"""The classify pass: the cheapest tier names each block's tier, through the sandbox."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from blockpass.blocks import Block
+from blockpass.documents import read_inputs
+from blockpass.pipeline import JobSpec
+from blockpass.prices import load_prices
+from blockpass.routing import run_routed
+from blockpass.routing.classify import classify_blocks, read_tiers
+from blockpass.routing.tiers import RouteMode
+from blockpass.sandbox import FaultPlan, SandboxConfig
+from blockpass.store import open_sqlite_store
+from tests.routing.test_routed_run import CHAPTER, STRONG, WEAK, tiers
+from tests.sandbox.support import StartSandbox
+
+NAMES = (WEAK, STRONG)
+
+
+def chapter_blocks(shared_data: Path) -> list[Block]:
+    inputs = read_inputs([shared_data / CHAPTER])
+    return [block for block in inputs.documents[0].blocks if block.kind.value != "code"]
+
+
+def tiers_answer(*entries: object) -> str:
+    return json.dumps({"tiers": list(entries)})
+
+
+@pytest.mark.parametrize(
+    ("answer", "placed"),
+    [
+        (
+            tiers_answer({"id": "b0", "tier": WEAK}, {"id": "b1", "tier": STRONG}),
+            {"b0": 0, "b1": 1},
+        ),
+        # A tier that does not exist, a missing id, an id twice, ids not in the pack.
+        (
+            tiers_answer({"id": "b0", "tier": "claude-opus-9"}, {"id": "b1", "tier": WEAK}),
+            {"b1": 0},
+        ),
+        (tiers_answer({"id": "b1", "tier": STRONG}), {"b1": 1}),
+        (tiers_answer({"id": "b0", "tier": WEAK}, {"id": "b0", "tier": STRONG}), {}),
+        (tiers_answer({"id": "b7", "tier": WEAK}, "b1", {"id": 3}), {}),
+        # Not the schema's shape, or no JSON at all.
+        (json.dumps({"tiers": {"b0": WEAK}}), {}),
+        (tiers_answer({"id": "b0", "tier": WEAK})[:-2], {}),
+        ("[]", {}),
+    ],
+)
+def test_an_answer_places_only_known_ids_named_once_with_a_tier_that_exists(
+    answer: str, placed: dict[str, int]
+) -> None:
+    assert read_tiers(answer, ["b0", "b1"], NAMES) == placed
+
+
+@pytest.mark.anyio
+async def test_the_classify_pass_places_every_block_in_one_call_over_http(
+    start_sandbox: StartSandbox, shared_data: Path
+) -> None:
+    running = start_sandbox(SandboxConfig(rules=shared_data / "styles" / "Google" / "Google"))
+    blocks = chapter_blocks(shared_data)
+    async with tiers(running.server.base_url) as providers:
+        classified = await classify_blocks(providers[0], blocks, NAMES)
+
+    assert classified.unanswered == 0
+    assert set(classified.tier_of) == {block.id for block in blocks}
+    assert set(classified.tier_of.values()) == {0, 1}
+    (call,) = classified.calls
+    assert (call.model, call.status, call.pack_id) == (WEAK, "ok", "classify-0")
+    assert call.usage.output > 0
+    # Headings carry at most a capitalization finding: some stay on the weak tier.
+    headings = [block.id for block in blocks if block.kind.value == "heading"]
+    assert any(classified.tier_of[block_id] == 0 for block_id in headings)
+
+
+@pytest.mark.anyio
+async def test_blocks_a_cut_off_or_partial_classify_answer_leaves_out_go_to_the_strongest_tier(
+    start_sandbox: StartSandbox, shared_data: Path
+) -> None:
+    running = start_sandbox(
+        SandboxConfig(rules=shared_data / "styles" / "Google" / "Google"),
+        faults=FaultPlan(rates={"truncate": 1.0}),
+    )
+    blocks = chapter_blocks(shared_data)
+    async with tiers(running.server.base_url) as providers:
+        classified = await classify_blocks(providers[0], blocks, NAMES)
+
+    assert classified.unanswered == len(blocks)
+    assert set(classified.tier_of.values()) == {1}
+    assert [call.status for call in classified.calls] == ["truncated"]
+
+
+@pytest.mark.anyio
+async def test_a_classify_run_records_its_pass_as_calls_and_reports_its_cost_apart(
+    start_sandbox: StartSandbox, tmp_path: Path, shared_data: Path
+) -> None:
+    running = start_sandbox(SandboxConfig(rules=shared_data / "styles" / "Google" / "Google"))
+    out = tmp_path / "out"
+    spec = JobSpec(
+        inputs=[shared_data / CHAPTER], guide=shared_data / "guides" / "18f-content-guide",
+        out_dir=out,
+    )  # fmt: skip
+    async with tiers(running.server.base_url) as providers:
+        routed = await run_routed(spec, providers, load_prices(), mode=RouteMode.CLASSIFY)
+
+    report = routed.report
+    assert report.classify_calls == 1
+    assert report.classify_cost > 0
+    assert report.cost == report.classify_cost + sum(line.cost for line in report.tiers)
+    assert report.cost == routed.outcome.report.actual.total
+    store = await open_sqlite_store(out)
+    try:
+        models = [call.model for call in await store.calls() if call.pack_id == "classify-0"]
+    finally:
+        await store.close()
+    assert models == [WEAK]
+    written = json.loads((out / "routing.json").read_text())
+    assert written["classify"]["calls"] == 1
+    assert "classify pass on claude-haiku-4-5: 1 calls" in "\n".join(report.lines())
