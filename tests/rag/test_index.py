@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -129,14 +128,10 @@ def test_nothing_to_index_and_an_unwritable_cache_are_one_line_errors(tmp_path: 
         open_index(UNITS, cache_dir=blocker / "cache", embedder=HashingEmbedder())
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes anywhere")
-def test_a_read_only_cache_folder_is_a_one_line_error(tmp_path: Path) -> None:
-    tmp_path.chmod(0o500)
-    try:
-        with pytest.raises(UserInputError, match="cannot write the rule index"):
-            open_index(UNITS, cache_dir=tmp_path / "cache", embedder=HashingEmbedder())
-    finally:
-        tmp_path.chmod(0o700)
+def test_a_read_only_cache_folder_is_a_one_line_error() -> None:
+    # /proc takes no new folder from anyone, root included (CI runs as root).
+    with pytest.raises(UserInputError, match="cannot write the rule index"):
+        open_index(UNITS, cache_dir=Path("/proc/blockpass-cache"), embedder=HashingEmbedder())
 
 
 def test_the_red_hat_guide_finds_a_glossary_entry_by_an_incorrect_form(
