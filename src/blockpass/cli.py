@@ -8,9 +8,10 @@ for in the library's terms is ``cli_settings.py``'s.
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -201,16 +202,9 @@ def _webhooks(args: argparse.Namespace) -> int:
     return 0
 
 
-def _rules(args: argparse.Namespace) -> int:
-    from blockpass.cli_rules import rules_command
-
-    return rules_command(args)
-
-
-def _mcp(args: argparse.Namespace) -> int:
-    from blockpass.cli_mcp import mcp_command
-
-    return mcp_command(args)
+def _command_in(module: str, name: str) -> Callable[[argparse.Namespace], int]:
+    """A command whose module is imported only when it runs (every start would pay for it)."""
+    return lambda args: getattr(importlib.import_module(module), name)(args)
 
 
 def _first(group: BaseExceptionGroup[BaseException]) -> BaseException:
@@ -226,8 +220,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "lint": _lint,
         "sandbox": _run_sandbox,
         "webhooks": _webhooks,
-        "rules": _rules,
-        "mcp": _mcp,
+        "rules": _command_in("blockpass.cli_rules", "rules_command"),
+        "mcp": _command_in("blockpass.cli_mcp", "mcp_command"),
     }
     try:
         return handlers[args.command](args)
