@@ -24,6 +24,7 @@ import pytest
 
 from blockpass.sandbox import DEFAULT_API_KEY, Sandbox, SandboxConfig, create_app, serve_in_thread
 from blockpass.store import open_sqlite_store
+from tests.signals import interruptible
 from tests.test_cli import chapters, read_store
 
 pytestmark = pytest.mark.slow
@@ -105,7 +106,12 @@ def interrupt_in_flight(
 ) -> tuple[StoredCallLines, int]:
     """Run `command` until its calls are answered or held, signal it; its lines, exit code."""
     child = subprocess.Popen(
-        command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=environment
+        command,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        env=environment,
+        preexec_fn=interruptible,
     )
     try:
         stderr = StoredCallLines(child)

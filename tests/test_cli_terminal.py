@@ -26,6 +26,7 @@ from blockpass.prices import load_prices
 from blockpass.progress import Spend
 from blockpass.providers import model_profile, open_adapter
 from blockpass.sandbox import DEFAULT_API_KEY, Sandbox, SandboxConfig, create_app, serve_in_thread
+from tests.signals import interruptible
 from tests.test_cli import chapters
 from tests.test_cli_interruptions import ANSWERED, CONCURRENCY, WAIT_SECONDS, HoldAfter, wait_for
 
@@ -56,7 +57,13 @@ class Terminal:
         self._master, slave = pty.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
         self.child = subprocess.Popen(
-            command, stdin=slave, stdout=slave, stderr=slave, env=env, cwd=cwd
+            command,
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            env=env,
+            cwd=cwd,
+            preexec_fn=interruptible,
         )
         os.close(slave)
         self._chunks: list[bytes] = []
