@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import shutil
 from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -76,3 +77,13 @@ def guide(shared_data: Path) -> str:
 @pytest.fixture
 def google_rules(shared_data: Path) -> Path:
     return shared_data / "styles" / "Google" / "Google"
+
+
+@pytest.fixture
+def small_guide(tmp_path: Path, shared_data: Path) -> Path:
+    """Three pages of the 18F guide (``GUIDE_PAGES``), as a guide folder."""
+    folder = tmp_path / "guide"
+    folder.mkdir()
+    for page in GUIDE_PAGES:
+        shutil.copy(shared_data / "guides" / "18f-content-guide" / "our-approach" / page, folder)
+    return folder

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -14,10 +13,10 @@ from blockpass.pipeline import JobOutcome, JobSpec, run_job
 from blockpass.prices import load_prices
 from blockpass.providers import model_profile, open_adapter
 from blockpass.providers.anthropic import AnthropicProvider
-from blockpass.providers.base import ModelRequest, ModelResponse, PartKind
+from blockpass.providers.base import PartKind
 from blockpass.sandbox import DEFAULT_API_KEY, SandboxConfig
 from tests.conftest import GUIDE_PAGES
-from tests.execution.wrapped import WrappedProvider
+from tests.execution.wrapped import RecordingProvider
 from tests.sandbox.support import StartSandbox
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
@@ -29,26 +28,6 @@ PARAGRAPHS = (
     "Government websites should use plain language so that everyone can understand them.",
     "Keep your sentences short and address the reader as you whenever you can.",
 )
-
-
-class RecordingProvider(WrappedProvider):
-    def __init__(self, inner: AnthropicProvider) -> None:
-        super().__init__(inner)
-        self.requests: list[ModelRequest] = []
-
-    async def complete(self, request: ModelRequest) -> ModelResponse:
-        self.requests.append(request)
-        return await super().complete(request)
-
-
-@pytest.fixture
-def small_guide(tmp_path: Path, shared_data: Path) -> Path:
-    """Three pages of the 18F guide, as a guide folder."""
-    folder = tmp_path / "guide"
-    folder.mkdir()
-    for page in GUIDE_PAGES:
-        shutil.copy(shared_data / "guides" / "18f-content-guide" / "our-approach" / page, folder)
-    return folder
 
 
 def spec_for(tmp_path: Path, guide: Path, context: ContextMode, out: str = "out") -> JobSpec:

@@ -30,3 +30,15 @@ class WrappedProvider:
 
     async def aclose(self) -> None:
         await self._inner.aclose()
+
+
+class RecordingProvider(WrappedProvider):
+    """Keeps every request it passes on, in order."""
+
+    def __init__(self, inner: AnthropicProvider) -> None:
+        super().__init__(inner)
+        self.requests: list[ModelRequest] = []
+
+    async def complete(self, request: ModelRequest) -> ModelResponse:
+        self.requests.append(request)
+        return await super().complete(request)

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -17,11 +16,11 @@ from blockpass.mcp_bridge.rule_tools import MAX_K, SEARCH_TOOL, StyleRuleTools
 from blockpass.pipeline import JobSpec, Mode, RetrievalSettings, read_job_inputs, run_job
 from blockpass.prices import load_prices
 from blockpass.providers import model_profile, open_adapter
-from blockpass.providers.base import ModelRequest, ModelResponse, Provider, ToolCall
+from blockpass.providers.anthropic import AnthropicProvider
+from blockpass.providers.base import ToolCall
 from blockpass.sandbox import DEFAULT_API_KEY, SandboxConfig
 from blockpass.store import open_run_store
-from tests.conftest import GUIDE_PAGES
-from tests.execution.wrapped import WrappedProvider
+from tests.execution.wrapped import RecordingProvider
 from tests.mcp_bridge.support import stdio_server
 from tests.sandbox.support import StartSandbox
 
@@ -32,25 +31,6 @@ PARAGRAPHS = (
     "Please click on the Save button, and then you will see the results of the query.",
     "It is very important to note that the configuration file must be edited carefully.",
 )
-
-
-class RecordingProvider(WrappedProvider):
-    def __init__(self, inner: Provider) -> None:
-        super().__init__(inner)  # type: ignore[arg-type]
-        self.requests: list[ModelRequest] = []
-
-    async def complete(self, request: ModelRequest) -> ModelResponse:
-        self.requests.append(request)
-        return await super().complete(request)
-
-
-@pytest.fixture
-def small_guide(tmp_path: Path, shared_data: Path) -> Path:
-    folder = tmp_path / "guide"
-    folder.mkdir()
-    for page in GUIDE_PAGES:
-        shutil.copy(shared_data / "guides" / "18f-content-guide" / "our-approach" / page, folder)
-    return folder
 
 
 @pytest.fixture
@@ -64,6 +44,7 @@ async def provider(
         base_url=running.server.base_url,
         name="sandbox",
     )
+    assert isinstance(inner, AnthropicProvider)
     yield RecordingProvider(inner)
     await inner.aclose()
 
