@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from blockpass.blocks import BY_AGENT, Block, BlockResult, Outcome
@@ -169,14 +169,4 @@ class RunDesk:
 
 def _from_outside(result: BlockResult) -> BlockResult:
     """A result no paid call produced: recorded without a call, and said to be an agent's."""
-    return BlockResult(
-        block_id=result.block_id,
-        content_hash=result.content_hash,
-        outcome=result.outcome,
-        verdict=result.verdict,
-        edits=result.edits,
-        notes=result.notes,
-        rejected_edits=result.rejected_edits,
-        reason=BY_AGENT,
-        lane="mcp",
-    )
+    return replace(result, call_id=None, reason=BY_AGENT, lane="mcp")
