@@ -7,7 +7,8 @@ shuffled with the seed so that every source lands at every position; the guide i
 suite's rules (``labelled.suite_guide``). A block's pack size and position are read from the
 stored call that produced its result (a pack cut smaller after a bad answer counts at the
 size it was answered in), and a block that an answered call carried without giving it a
-result counts an id failure at that call.
+result counts an id failure at that call. A block the pre-filter keeps from the model is
+counted apart, not scored.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import anyio
 
+from blockpass.blocks import Outcome
 from blockpass.evaluation.labelled import LabelledBlock, Suite, suite_guide
 from blockpass.evaluation.scoring import BlockScore, score_block
 from blockpass.execution.batch import BatchSettings
@@ -60,6 +62,8 @@ class CellRun:
     cell: Cell
     suite: str
     scores: tuple[BlockScore, ...]
+    # Blocks the pre-filter kept from the model (too few letters, a skipped kind): not scored.
+    skipped: int
     cost: Decimal
     calls: int
     # The run's execution counts (malformed and truncated answers, unknown, duplicate and
@@ -72,6 +76,7 @@ class CellRun:
             "mode": self.cell.mode.value,
             "pack_size": self.cell.pack_size,
             "suite": self.suite,
+            "skipped": self.skipped,
             "cost": str(self.cost),
             "calls": self.calls,
             "stats": self.stats,
@@ -138,12 +143,17 @@ async def run_cell(
             elif call.status == "ok":
                 id_failures[case_id] = id_failures.get(case_id, 0) + 1
     scores = []
+    skipped = 0
     for case in cases:
+        result = by_case.get(case.id)
+        if result is not None and result.outcome is Outcome.SKIPPED:
+            skipped += 1
+            continue
         size_and_position = placed.get(case.id, (0, 0))
         scores.append(
             score_block(
                 case,
-                by_case.get(case.id),
+                result,
                 suite.rule_ids,
                 pack_size=size_and_position[0],
                 position=size_and_position[1],
@@ -154,6 +164,7 @@ async def run_cell(
         cell=cell,
         suite=suite.name,
         scores=tuple(scores),
+        skipped=skipped,
         cost=outcome.report.actual.total,
         calls=sum(1 for call in calls if call.status in _ANSWERED),
         stats=asdict(outcome.stats),
