@@ -51,6 +51,8 @@ async def test_a_sweep_runs_each_cell_as_a_job_and_places_every_block_in_its_pac
         assert all(0 <= score.position < score.pack_size for score in run.scores)
         assert run.calls == -(-40 // size)
         assert run.cost > 0
+        # Each paid call's price is shared among the blocks it carried.
+        assert sum(score.cost for score in run.scores) == pytest.approx(float(run.cost))
     eight = by_cell["claude-sonnet-4-5", 8].scores
     assert {score.position for score in eight} == set(range(8))
     # The sandbox's sonnet finds what Vale's feature files list; its haiku (ASSUMED miss

@@ -53,6 +53,8 @@ class BlockScore:
     id_failures: int = 0
     pack_size: int = 0
     position: int = 0
+    # US$: each paid call that carried the block, its price shared among its blocks.
+    cost: float = 0.0
 
 
 def finding_rules(result: BlockResult) -> set[str]:
@@ -76,6 +78,7 @@ def score_block(
     pack_size: int = 0,
     position: int = 0,
     id_failures: int = 0,
+    cost: float = 0.0,
 ) -> BlockScore:
     """``result`` is None or a failure when the block never got an answer: its expected
     findings are then all missed, and it counts as unanswered."""
@@ -88,6 +91,7 @@ def score_block(
             pack_size=pack_size,
             position=position,
             id_failures=id_failures,
+            cost=cost,
         )
     resolve = _resolver(rule_ids)
     claimed: set[str] = set()
@@ -116,6 +120,7 @@ def score_block(
         pack_size=pack_size,
         position=position,
         id_failures=id_failures,
+        cost=cost,
     )
 
 

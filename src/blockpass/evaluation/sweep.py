@@ -29,6 +29,7 @@ from blockpass.evaluation.scoring import BlockScore, score_block
 from blockpass.execution.batch import BatchSettings
 from blockpass.execution.lane_runs import Mode
 from blockpass.execution.packwork import ExecutionSettings
+from blockpass.ledger import cost
 from blockpass.pipeline import JobSpec, run_job
 from blockpass.prices import PriceTable
 from blockpass.providers import Connection, Provider
@@ -134,9 +135,15 @@ async def run_cell(
     by_case = {block_id.rpartition("#")[2]: result for block_id, result in results.items()}
     placed: dict[str, tuple[int, int]] = {}
     id_failures: dict[str, int] = {}
+    costs: dict[str, float] = {}
     for call in sorted(calls, key=lambda call: call.id or 0):
+        if call.status in _ANSWERED:
+            paid = cost(call.usage, prices.for_model(call.model), batch=call.batch).total
+            share = float(paid) / max(len(call.block_ids), 1)
         for position, block_id in enumerate(call.block_ids):
             case_id = block_id.rpartition("#")[2]
+            if call.status in _ANSWERED:
+                costs[case_id] = costs.get(case_id, 0.0) + share
             result = by_case.get(case_id)
             if result is not None and result.call_id == call.id:
                 placed[case_id] = (len(call.block_ids), position)
@@ -158,6 +165,7 @@ async def run_cell(
                 pack_size=size_and_position[0],
                 position=size_and_position[1],
                 id_failures=id_failures.get(case.id, 0),
+                cost=costs.get(case.id, 0.0),
             )
         )
     return CellRun(
