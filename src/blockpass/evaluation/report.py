@@ -5,8 +5,8 @@ Written into a folder:
                               bounds with their data, the notes, the settings
   blocks.jsonl                every block's score, one line per block and cell
   quality_by_pack_size.png    precision, recall, F1 and exact-fix rate against pack size
-  recall_by_position.png      recall and precision by position in the pack, one line per
-                              model, mode and pack size
+  recall_by_position.png      recall by position in the pack, a panel per model and mode,
+                              a line per pack size
   failures_by_pack_size.png   false edits, unanswered blocks, id failures and rejected edits
   cost_per_block.png          what a block cost against pack size
   report.html                 all of it, the plots inline
@@ -73,7 +73,8 @@ def write_report(
                 out.write(json.dumps({**cell, **block}) + "\n")
     panels = (
         ("precision", "recall", "f1", "exact_fix_rate"),
-        ("recall", "precision"),
+        # One panel per model and mode: its recall by position, a line per pack size.
+        tuple(f"{model} {mode}" for model, mode in _series(summary)),
         ("false_edit_rate", "unanswered_rate", "id_failures_per_block", "rejected_edits_per_block"),
         ("cost",),
     )
@@ -140,23 +141,21 @@ def _by_size(axes: Axes, summary: Summary, metric: str) -> None:
     axes.set_title("US$ per block (recorded usage, price table)" if metric == "cost" else metric)
 
 
-def _by_position(axes: Axes, summary: Summary, metric: str) -> None:
+def _by_position(axes: Axes, summary: Summary, panel: str) -> None:
+    """Recall by position bin for the model and mode ``panel`` names, a line per pack size."""
     labels = [row.label for row in summary.positions]
     labels = sorted(set(labels), key=labels.index)
-    lines: dict[tuple[str, str, int], list[tuple[int, float]]] = {}
+    lines: dict[int, list[tuple[int, float]]] = {}
     for row in summary.positions:
-        value = row.metrics[metric].value
-        if value is not None and row.pack_size > 1:
-            key = (row.model, row.mode, row.pack_size)
-            lines.setdefault(key, []).append((labels.index(row.label), value))
-    for (model, mode, size), points in lines.items():
-        axes.plot(
-            [x for x, _ in points], [v for _, v in points], marker="o",
-            label=f"{model} {mode} pack {size}",
-        )  # fmt: skip
+        value = row.metrics["recall"].value
+        if value is not None and row.pack_size > 1 and f"{row.model} {row.mode}" == panel:
+            lines.setdefault(row.pack_size, []).append((labels.index(row.label), value))
+    for size, points in lines.items():
+        axes.plot([x for x, _ in points], [v for _, v in points], marker="o", label=f"pack {size}")
     axes.set_xticks(range(len(labels)), labels)
     axes.set_xlabel("position in the pack (from 1)")
-    axes.set_title(metric)
+    axes.set_ylabel("recall")
+    axes.set_title(panel)
 
 
 def _html(
