@@ -60,7 +60,7 @@ from blockpass.routing.heuristic import (
     BlockFeatures,
     heuristic_tier,
 )  # fmt: skip
-from blockpass.rules import check_text, load_vale_package
+from blockpass.rules import RulePackage, check_text, load_vale_package
 
 matplotlib.use("Agg")
 from matplotlib import pyplot
@@ -74,10 +74,11 @@ QUALITY_NOTE = (
 )
 
 
-def features(suite: Suite, case_text: str, block: Block) -> BlockFeatures:
-    package = load_vale_package(suite.rules_dir)
+def features(package: RulePackage, block: Block) -> BlockFeatures:
+    """The heuristic's features, with the package's rule hits as a run with ``--styles``
+    weighs them."""
     levels = {rule.id: rule.level for rule in package.rules}
-    alerts = check_text(case_text, package.rules)
+    alerts = check_text(block.text, package.rules)
     weight = sum(LEVEL_WEIGHTS.get(levels.get(alert.rule_id, ""), 1.0) for alert in alerts)
     return replace(BlockFeatures.of(block), rule_weight=weight)
 
@@ -113,7 +114,8 @@ async def suite_rows(
             for n, case in enumerate(cases)
             if case.id in scored
         }
-        found = {c: features(suite, block.text, block) for c, block in blocks.items()}
+        package = load_vale_package(suite.rules_dir)
+        found = {c: features(package, block) for c, block in blocks.items()}
         score = {case_id: f.score() for case_id, f in found.items()}
         unsettled = [blocks[c] for c, f in found.items() if not f.settled(len(TIERS))]
         case_of = {block.id: case_id for case_id, block in blocks.items()}
