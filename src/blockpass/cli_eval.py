@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from blockpass.errors import UserInputError
+from blockpass.providers import VENDORS
 
 if TYPE_CHECKING:
     from blockpass.evaluation.labelled import Suite
@@ -64,7 +65,7 @@ def add_eval_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser
     parser.add_argument(
         "--inject", type=int, default=40, help="injected (and as many clean) blocks per suite"
     )
-    parser.add_argument("--provider", choices=("sandbox", "anthropic", "openai", "local"))
+    parser.add_argument("--provider", choices=VENDORS)
     parser.add_argument(
         "--models", help="comma-separated models of the provider (default: its default model)"
     )
@@ -135,7 +136,7 @@ def eval_command(args: argparse.Namespace) -> int:
     prices = load_prices(args.prices)
     for connection in connections:
         prices.for_model(connection.profile.id)
-    sandbox_served = vendor == "sandbox" and args.base_url is None
+    rehearsal = connections[0].rehearsal
 
     @asynccontextmanager
     async def open_for(connection: Connection, suite: Suite) -> AsyncIterator[Provider]:
@@ -150,7 +151,7 @@ def eval_command(args: argparse.Namespace) -> int:
 
     plan = SweepPlan(
         models=connections, modes=modes, pack_sizes=sizes, seed=args.seed, limit=args.limit,
-        poll_initial=0.2 if vendor == "sandbox" else 5.0,
+        poll_initial=0.2 if rehearsal else 5.0,
     )  # fmt: skip
     started = datetime.now(UTC).strftime("%Y-%m-%dT%H:%MZ")
     runs = anyio.run(
@@ -163,7 +164,7 @@ def eval_command(args: argparse.Namespace) -> int:
         )
     )  # fmt: skip
     notes = []
-    if vendor == "sandbox":
+    if rehearsal:
         notes.append(SANDBOX_QUALITY_NOTE if args.sandbox_quality else SANDBOX_NOTE)
     quality = " (sandbox quality model, ASSUMED rates)" if args.sandbox_quality else ""
     suite_names = ",".join(suite.name for suite in suites)
@@ -175,7 +176,7 @@ def eval_command(args: argparse.Namespace) -> int:
     settings: dict[str, object] = {
         "run": run_name,
         "provider": vendor,
-        "served_sandbox": sandbox_served,
+        "served_sandbox": rehearsal and args.base_url is None,
         "models": [c.profile.id for c in connections],
         "modes": [mode.value for mode in modes],
         "pack_sizes": list(sizes),
