@@ -31,7 +31,7 @@ _HEADER = """\
 # The default pack-size bound per model (blocks per realtime pack), chosen by `blockpass eval`
 # (evaluation/bounds.py: the largest swept size that keeps 95% of the smallest size's F1 and
 # no more unanswered blocks) and written with the data it came from. Packing uses max_blocks
-# when no --max-blocks is given (execution/packwork.py); a model without an entry keeps 40.
+# when no --max-blocks is given (packing.pack_size_bounds); a model without one keeps 40.
 # Entries made on the sandbox rest on its quality model's ASSUMED miss rates (their note says
 # so); measure a real model with `blockpass eval --provider anthropic|openai` and write again.
 """
