@@ -43,6 +43,10 @@ def test_eval_on_the_sandbox_writes_plots_a_report_and_each_models_bound_with_it
     assert set(rows) == {(m, s) for m in ("claude-haiku-4-5", "claude-sonnet-4-5") for s in (1, 8)}
     assert rows["claude-sonnet-4-5", 1]["metrics"]["recall"]["value"] == 1.0
     assert float(rows["claude-sonnet-4-5", 8]["cost_per_block"]) > 0
+    lines = [json.loads(line) for line in (out / "blocks.jsonl").read_text().splitlines()]
+    assert len(lines) == 2 * 2 * 24
+    assert {line["cell_pack_size"] for line in lines} == {1, 8}
+    assert all(line["pack_size"] <= line["cell_pack_size"] for line in lines)
     written = tomllib.loads(bounds.read_text())["models"]
     assert set(written) == {"claude-haiku-4-5", "claude-sonnet-4-5"}
     sonnet = written["claude-sonnet-4-5"]

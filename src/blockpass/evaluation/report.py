@@ -70,7 +70,8 @@ def write_report(
         for run in runs:
             cell = run.to_json()
             for block in cell.pop("blocks"):  # type: ignore[attr-defined]
-                out.write(json.dumps({**cell, **block}) + "\n")
+                # The block's own pack_size is the pack that answered it; the cell's, asked.
+                out.write(json.dumps({**cell, "cell_pack_size": cell["pack_size"], **block}) + "\n")
     panels = (
         ("precision", "recall", "f1", "exact_fix_rate"),
         # One panel per model and mode: its recall by position, a line per pack size.
