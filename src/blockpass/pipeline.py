@@ -163,10 +163,6 @@ async def run_job(
             " provider batch sends each request once and cannot hand tool results back to the"
             " model"
         )
-    if spec.mcp_servers and agentic:
-        raise UserInputError(
-            "agentic mode serves its own search_style_rules tool: run it without --mcp"
-        )
     inputs, blocks, task, check = read_job_inputs(spec)
     # Opened before the store, so that a bad guide or --core leaves no run directory behind.
     guide = (

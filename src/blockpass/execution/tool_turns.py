@@ -43,17 +43,14 @@ async def open_job_tools(
     server_log: Path,
     own: ToolRunner | None = None,
 ) -> AsyncIterator[ToolLoop | None]:
-    """The job's MCP servers, connected once for all its packs, or ``own`` tools served
-    in-process; None without either. What launched servers write to stderr is appended to
-    ``server_log``."""
-    if own is not None:
-        yield ToolLoop(runner=own, limits=limits)
-        return
+    """The job's MCP servers, connected once for all its packs, with ``own`` tools served
+    in-process beside theirs; None without either. What launched servers write to stderr
+    is appended to ``server_log``."""
     if not servers:
-        yield None
+        yield None if own is None else ToolLoop(runner=own, limits=limits)
         return
     with server_log.open("a", encoding="utf-8") as log:
-        async with open_toolbox(servers, server_log=log) as toolbox:
+        async with open_toolbox(servers, own=own, server_log=log) as toolbox:
             yield ToolLoop(runner=toolbox, limits=limits)
 
 
