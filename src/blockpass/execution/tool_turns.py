@@ -20,9 +20,16 @@ from blockpass.execution.clock import Clock
 from blockpass.execution.packwork import ExecutionParts
 from blockpass.ledger import TOOL_TURN
 from blockpass.mcp_bridge.client import ServerAddress, open_toolbox
-from blockpass.mcp_bridge.loop import LoopEnd, LoopLimits, LoopTurn, ToolRunner, run_tool_loop
+from blockpass.mcp_bridge.loop import (
+    Continuations,
+    LoopEnd,
+    LoopLimits,
+    LoopTurn,
+    ToolRunner,
+    run_tool_loop,
+)
 from blockpass.packing import Pack
-from blockpass.providers.base import CacheTtl, ModelRequest, ModelResponse, Provider
+from blockpass.providers.base import ModelRequest, ModelResponse, Provider
 
 __all__ = ["TOOL_TURN", "OpenCall", "ToolLoop", "open_job_tools", "send_through_tools"]
 
@@ -33,6 +40,8 @@ class ToolLoop:
 
     runner: ToolRunner
     limits: LoopLimits = field(default_factory=LoopLimits)
+    # What the run's turns did so far, which decides where conversation breakpoints pay.
+    continuations: Continuations = field(default_factory=Continuations)
 
 
 @asynccontextmanager
@@ -104,15 +113,8 @@ async def send_through_tools(
         request,
         tools.runner,
         limits=tools.limits,
-        breakpoint_ttl=_breakpoint_ttl(request),
+        continuations=tools.continuations,
         on_send=send,
         on_turn=record_turn,
     )
     return outcome.response if outcome.end is LoopEnd.ANSWERED else outcome.end
-
-
-def _breakpoint_ttl(request: ModelRequest) -> CacheTtl:
-    """The conversation comes after the parts, so its TTL may not be longer than theirs
-    (Anthropic rejects a 1h breakpoint after a 5m one)."""
-    ttls = {part.cache_ttl for part in request.parts if part.cache_ttl is not None}
-    return CacheTtl.ONE_HOUR if ttls == {CacheTtl.ONE_HOUR} else CacheTtl.FIVE_MINUTES

@@ -215,6 +215,12 @@ def require_failures(results: Sequence[BlockResult]) -> None:
 class LeaseKind(StrEnum):
     PACK = "pack"  # a pack to send; its key is the pack id
     BATCH = "batch"  # a provider batch to poll and collect; its key is the batch label
+    # A block being worked on, by a run's pack in flight or an outside agent's batch, which
+    # nobody else takes up meanwhile; its key is the block id.
+    BLOCK = "block"
+    # A batch of blocks handed to an outside agent (``blockpass mcp serve``), held by the
+    # batch itself like its blocks' leases; its key is ``{batch id}/{number of blocks}``.
+    HANDOUT = "handout"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
