@@ -202,12 +202,14 @@ async def test_the_last_turn_the_caps_allow_writes_nothing_to_the_cache_it_canno
 @pytest.mark.parametrize(
     ("continuations", "marked"),
     [
+        (Continuations(), False),
+        (Continuations(continued=MIN_TURNS_SEEN - 1), False),
         (Continuations(answered=MIN_TURNS_SEEN), False),
-        (Continuations(answered=MIN_TURNS_SEEN - 1), True),
+        (Continuations(continued=MIN_TURNS_SEEN), True),
         (Continuations(answered=MIN_TURNS_SEEN, continued=MIN_TURNS_SEEN // 2), True),
     ],
 )
-async def test_a_run_whose_model_answers_after_its_lookups_stops_marking_the_answering_turn(
+async def test_the_conversation_is_marked_for_the_cache_only_in_runs_whose_turns_often_go_on(
     run_loop, continuations: Continuations, marked: bool
 ) -> None:
     answered_before = continuations.answered

@@ -21,9 +21,10 @@ breakpoint when the parts already use them all).
 
 A breakpoint writes the conversation to the cache at a premium (1.25x the input price), which
 only a next turn reads back (at 0.1x). So a turn that cannot be continued (the last one the
-caps allow) carries none, and in a run whose model mostly answers after its lookups rather
-than looking up again (``Continuations``), the answering turn's write would be waste: the
-breakpoint is left out there too.
+caps allow) carries none; and whether a turn after lookups is continued is learned from the
+run's own turns (``Continuations``): a model that looks its rules up and then answers, the
+usual pattern, would pay the premium on every answering turn for a write nobody reads, so
+the breakpoint is placed only once the run has shown that its turns go on often enough.
 """
 
 from __future__ import annotations
@@ -78,8 +79,9 @@ class LoopLimits:
 # A conversation breakpoint costs 0.25x the input price of what it writes and saves 0.9x of
 # it on the next turn: it pays off when more than this share of turns are continued.
 BREAK_EVEN_CONTINUED = 0.25 / 0.9
-# Turns seen before the share is trusted; until then every turn gets its breakpoint.
-MIN_TURNS_SEEN = 8
+# Turns seen before the share is trusted; until then no turn gets a breakpoint: a few
+# conversations read again at the full price cost less than a premium on every pack's answer.
+MIN_TURNS_SEEN = 4
 
 
 @dataclass(slots=True)
@@ -100,7 +102,7 @@ class Continuations:
     @property
     def worth_a_breakpoint(self) -> bool:
         seen = self.continued + self.answered
-        return seen < MIN_TURNS_SEEN or self.continued / seen > BREAK_EVEN_CONTINUED
+        return seen >= MIN_TURNS_SEEN and self.continued / seen > BREAK_EVEN_CONTINUED
 
 
 class LoopEnd(StrEnum):
