@@ -45,6 +45,7 @@ from blockpass.deterministic import NO_FINDINGS, RuleCheck, engine_result, merge
 from blockpass.documents import Inputs, SkippedInputs, read_inputs
 from blockpass.errors import UserInputError
 from blockpass.execution.batch import BatchSettings
+from blockpass.execution.block_leases import drop_dead_runs_leases
 from blockpass.execution.lane_runs import LaneRun, Mode, choose_mode, execute_lane
 from blockpass.execution.packwork import ExecutionParts, ExecutionSettings, ExecutionStats
 from blockpass.execution.planning import PackPlanner
@@ -215,6 +216,9 @@ async def _run_with_store(
         lanes=fingerprints,
     )
     await store.put_blocks(blocks)
+    # This job is its run's one runner (``RunHold.SOLE``): leases of an earlier runner are
+    # a killed one's.
+    await drop_dead_runs_leases(store)
     earlier_calls = len(await store.calls())
     await store.record_results(skipped)
     to_send: dict[str, list[Block]] = {}

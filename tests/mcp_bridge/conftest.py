@@ -66,6 +66,7 @@ class PendingRun:
     spec: JobSpec
     provider: Provider
     blocks: int
+    sandbox: RunningSandbox  # the one ``provider`` is on
 
 
 @pytest.fixture
@@ -99,6 +100,6 @@ async def pending_run(
     ]
     outcome = await run_job(spec, providers[0], load_prices())
     assert outcome.outcomes == {"failed": 6}, "the fixture needs every block pending"
-    yield PendingRun(spec=spec, provider=providers[1], blocks=6)
+    yield PendingRun(spec=spec, provider=providers[1], blocks=6, sandbox=working)
     for provider in providers:
         await provider.aclose()

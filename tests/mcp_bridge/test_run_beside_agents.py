@@ -16,14 +16,20 @@ from mcp import Client
 
 from blockpass.blocks import BY_AGENT, Outcome
 from blockpass.mcp_bridge.server import build_server
-from blockpass.pipeline import JobSpec, run_job
+from blockpass.execution.batch import BatchSettings
+from blockpass.execution.block_leases import run_worker
+from blockpass.pipeline import JobSpec, Mode, run_job
 from blockpass.prices import load_prices
 from blockpass.providers.base import ModelRequest, ModelResponse
-from blockpass.store import open_run_store, open_sqlite_store
+from blockpass.store import LeaseKind, StoredBatch, open_run_store, open_sqlite_store
 from tests.execution.wrapped import WrappedProvider
 from tests.mcp_bridge.conftest import PendingRun
 
 pytestmark = pytest.mark.anyio
+
+QUICK_BATCHES = BatchSettings(prime=False, poll_initial=0.01, poll_max=0.05, store_check=0.01)
+# Longer than a sandbox batch takes.
+BATCH_TIME = 120.0
 
 
 class FirstCallWatcher(WrappedProvider):
@@ -126,3 +132,54 @@ async def test_blocks_whose_agent_lease_ends_without_results_are_sent_by_the_run
     sent = [block_id for call in calls if call.status == "ok" for block_id in call.block_ids]
     assert sorted(sent) == sorted(set(sent))
     assert {block["block_id"] for block in batch["blocks"]} <= set(sent)
+
+
+async def test_a_batch_mode_run_submits_none_of_the_blocks_an_agent_holds_and_waits_for_them(
+    pending_run: PendingRun,
+) -> None:
+    async with agent_on(pending_run, lease_seconds=600) as agent:
+        batch = await tool(agent, "get_block_batch", run="run", max_blocks=2)
+        agents = {block["block_id"] for block in batch["blocks"]}
+
+        def on_submitted(submitted: StoredBatch) -> None:
+            # The provider's batch takes its time; the agent answers meanwhile.
+            pending_run.sandbox.clock.advance(BATCH_TIME)
+            in_batch.update(b for item in submitted.items for b in item.block_ids)
+            answering.set()
+
+        async def answer() -> None:
+            await answering.wait()
+            answers = [{"id": block["id"], "verdict": "ok"} for block in batch["blocks"]]
+            await tool(agent, "submit_results", batch_id=batch["batch_id"], results=answers)
+
+        in_batch: set[str] = set()
+        answering = anyio.Event()
+        spec = replace(
+            quick_polls(pending_run.spec),
+            mode=Mode.BATCH,
+            batch=QUICK_BATCHES,
+            on_batch_submitted=on_submitted,
+        )
+        async with anyio.create_task_group() as group:
+            group.start_soon(answer)
+            outcome = await run_job(spec, pending_run.provider, load_prices())
+
+    assert in_batch
+    assert in_batch.isdisjoint(agents)
+    assert outcome.breakdown.by_agents == len(agents)
+    assert outcome.outcomes == {Outcome.RESULT.value: pending_run.blocks}
+
+
+async def test_the_leases_a_killed_run_left_behind_do_not_hold_the_next_run_up(
+    pending_run: PendingRun,
+) -> None:
+    store = await open_sqlite_store(pending_run.spec.out_dir)
+    try:
+        first = (await store.blocks())[0]
+        assert await store.claim(LeaseKind.BLOCK, [first.id], worker=run_worker(), seconds=3600)
+    finally:
+        await store.close()
+    # Left to wait, the run would poll for an hour.
+    with anyio.fail_after(120):
+        outcome = await run_job(pending_run.spec, pending_run.provider, load_prices())
+    assert outcome.outcomes == {Outcome.RESULT.value: pending_run.blocks}

@@ -14,6 +14,7 @@ up is seen as done, never done again.
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -24,9 +25,30 @@ import anyio
 from blockpass.blocks import Block, BlockResult, Outcome
 from blockpass.store import Lease, LeaseKind, RunStore
 
-__all__ = ["BlockLeases", "Claimed", "still_to_do"]
+__all__ = ["BlockLeases", "Claimed", "drop_dead_runs_leases", "run_worker", "still_to_do"]
 
 _log = logging.getLogger(__name__)
+RUN_WORKER_PREFIX = "run-"
+
+
+def run_worker() -> str:
+    """A new name for a run's executor as a lease holder."""
+    return f"{RUN_WORKER_PREFIX}{secrets.token_hex(8)}"
+
+
+async def drop_dead_runs_leases(store: RunStore) -> int:
+    """Give up the block leases of earlier runs, for a run that holds its run alone
+    (``RunHold.SOLE``): no other run can be working on it, so those are the leases of a run
+    that was killed before it gave them up, which would keep its blocks waiting until they
+    expire. Agents' leases stay. How many were dropped."""
+    dead = [
+        lease
+        for lease in await store.leases(LeaseKind.BLOCK)
+        if lease.worker.startswith(RUN_WORKER_PREFIX)
+    ]
+    for lease in dead:
+        await store.release(lease)
+    return len(dead)
 
 
 def still_to_do(block: Block, results: Mapping[str, BlockResult]) -> bool:

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import math
 import random
-import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -39,7 +38,7 @@ from blockpass.errors import (
     RateLimited,
     TransientProviderError,
 )
-from blockpass.execution.block_leases import BlockLeases
+from blockpass.execution.block_leases import BlockLeases, run_worker
 from blockpass.execution.clock import SYSTEM_CLOCK, Clock
 from blockpass.execution.packwork import ExecutionParts, ExecutionSettings, ExecutionStats
 from blockpass.execution.tool_turns import OpenCall, ToolLoop, send_through_tools
@@ -111,7 +110,7 @@ class RealtimeExecutor:
         self._warm = False
         self._leases = BlockLeases(
             parts.store,
-            worker=f"run-{secrets.token_hex(8)}",
+            worker=run_worker(),
             seconds=parts.settings.lease_seconds,
             poll_seconds=parts.settings.lease_poll_seconds,
         )
@@ -119,6 +118,11 @@ class RealtimeExecutor:
     @property
     def stats(self) -> ExecutionStats:
         return self._parts.stats
+
+    @property
+    def leases(self) -> BlockLeases:
+        """The run's block leases, which a batch executor falling back to this one shares."""
+        return self._leases
 
     async def run(self, blocks: Sequence[Block]) -> ExecutionStats:
         queue = list(blocks)
