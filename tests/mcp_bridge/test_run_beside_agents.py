@@ -15,9 +15,9 @@ import pytest
 from mcp import Client
 
 from blockpass.blocks import BY_AGENT, Outcome
-from blockpass.mcp_bridge.server import build_server
 from blockpass.execution.batch import BatchSettings
 from blockpass.execution.block_leases import run_worker
+from blockpass.mcp_bridge.server import build_server
 from blockpass.pipeline import JobSpec, Mode, run_job
 from blockpass.prices import load_prices
 from blockpass.providers.base import ModelRequest, ModelResponse
