@@ -110,7 +110,7 @@ class BlockLeases:
                     continue
                 self._held[block.id] = lease
             leased.append(block)
-        results = await self._store.results()
+        results = await self._store.results([block.id for block in leased])
         done = [block for block in leased if not still_to_do(block, results)]
         await self.release(done)
         return Claimed(
@@ -175,6 +175,6 @@ class BlockLeases:
         if ends:
             # Lease ends are Unix seconds by the store's clock, which is the system's.
             await anyio.sleep(max(0.0, min(min(ends) - time.time(), self._poll_seconds)))
-        results = await self._store.results()
+        results = await self._store.results([block.id for block in blocks])
         left = [block for block in blocks if still_to_do(block, results)]
         return left, len(blocks) - len(left)

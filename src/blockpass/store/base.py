@@ -312,8 +312,9 @@ class RunStore(Protocol):
         one must be a failure of a stored block (else `ValueError`, nothing stored)."""
         ...
 
-    async def results(self) -> dict[str, BlockResult]:
-        """The stored result of every block that has one, keyed by block id."""
+    async def results(self, block_ids: Collection[str] | None = None) -> dict[str, BlockResult]:
+        """The stored result of every block that has one (of these blocks only, given
+        ``block_ids``), keyed by block id."""
         ...
 
     async def calls(self) -> list[CallRecord]:
