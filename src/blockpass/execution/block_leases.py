@@ -149,19 +149,28 @@ class BlockLeases:
             raise failures.exceptions[0] from None
 
     async def keep_alive(self) -> None:
-        """Renew the leases held, three times a lease, until cancelled. A lease lost
-        meanwhile (this worker stalled past its end and another took the block over) is
-        dropped: its block's result, if this worker still stores one, is kept only where
-        the other's is not there first (``RunStore``: a result is final)."""
+        """Renew the leases held, three times a lease, until cancelled."""
         while True:
             await anyio.sleep(self._seconds / 3)
-            for block_id, lease in list(self._held.items()):
-                renewed = await self._store.renew(lease, seconds=self._seconds)
-                if renewed is None:
-                    _log.warning("the lease on block %s was lost: another worker has it", block_id)
-                    self._held.pop(block_id, None)
-                elif self._held.get(block_id) == lease:
-                    self._held[block_id] = renewed
+            await self.renew_all()
+
+    async def renew_all(self) -> None:
+        """Renew every lease held. A lease given up meanwhile (its pack ended) is left
+        alone, as is the one that replaced it; a lease lost (this worker stalled past its
+        end and another took the block over) is dropped: its block's result, if this worker
+        still stores one, is kept only where the other's is not there first (a result is
+        final)."""
+        for block_id, lease in list(self._held.items()):
+            if self._held.get(block_id) != lease:
+                continue
+            renewed = await self._store.renew(lease, seconds=self._seconds)
+            if self._held.get(block_id) != lease:
+                continue
+            if renewed is None:
+                _log.warning("the lease on block %s was lost: another worker has it", block_id)
+                del self._held[block_id]
+            else:
+                self._held[block_id] = renewed
 
     async def wait_for(self, blocks: Sequence[Block]) -> tuple[list[Block], int]:
         """Wait until the first of the others' leases on ``blocks`` ends, or for a poll's
