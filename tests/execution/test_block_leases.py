@@ -12,26 +12,19 @@ import pytest
 
 from blockpass.execution.block_leases import BlockLeases
 from blockpass.store import Lease, LeaseKind, RunStore, open_sqlite_store
+from tests.execution.clocks import StoreClock
 from tests.store.conftest import FINGERPRINT, SETTINGS, make_result, put_numbered_blocks
 
 pytestmark = pytest.mark.anyio
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
+@pytest.fixture
+def clock() -> StoreClock:
+    return StoreClock()
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-async def store(tmp_path: Path, clock: Clock) -> AsyncIterator[RunStore]:
+async def store(tmp_path: Path, clock: StoreClock) -> AsyncIterator[RunStore]:
     opened = await open_sqlite_store(tmp_path / "run", clock=clock)
     await opened.open_run(fingerprint=FINGERPRINT, settings=SETTINGS)
     yield opened
@@ -102,7 +95,7 @@ async def test_a_renewal_never_drops_a_lease_given_up_and_taken_again_meanwhile(
 
 
 async def test_a_lease_another_worker_took_over_is_dropped_with_a_warning(
-    store: RunStore, clock: Clock, caplog: pytest.LogCaptureFixture
+    store: RunStore, clock: StoreClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     (block,) = await put_numbered_blocks(store, 1)
     leases = BlockLeases(store, worker="run-a", seconds=60)

@@ -12,7 +12,7 @@ import pytest
 
 from blockpass.context import ContextMode
 from blockpass.errors import UserInputError
-from blockpass.guide_retrieval import open_guide_index
+from blockpass.guide_retrieval import GuideIndex, open_guide_index
 from blockpass.ledger import TOOL_TURN
 from blockpass.mcp_bridge.client import open_toolbox, parse_server_address
 from blockpass.mcp_bridge.rule_tools import MAX_K, SEARCH_TOOL, StyleRuleTools
@@ -50,6 +50,16 @@ async def provider(
     assert isinstance(inner, AnthropicProvider)
     yield RecordingProvider(inner)
     await inner.aclose()
+
+
+@pytest.fixture
+def guide_index(tmp_path: Path, small_guide: Path) -> GuideIndex:
+    """The small guide's index, as an agentic run over it opens it."""
+    spec = agentic_spec(tmp_path, small_guide)
+    _, _, task, _ = read_job_inputs(spec)
+    return open_guide_index(
+        task, small_guide, cache_dir=tmp_path / "indexes", settings=spec.retrieval
+    )
 
 
 def agentic_spec(tmp_path: Path, guide: Path, **options: object) -> JobSpec:
@@ -126,14 +136,9 @@ async def test_an_agentic_run_with_an_npm_mcp_server_offers_one_sorted_catalog_t
 
 
 async def test_a_server_tool_named_like_blockpasss_own_search_is_renamed_and_each_is_called_where_it_lives(
-    tmp_path: Path, small_guide: Path
+    guide_index: GuideIndex,
 ) -> None:
-    spec = agentic_spec(tmp_path, small_guide)
-    _, _, task, _ = read_job_inputs(spec)
-    guide = open_guide_index(
-        task, small_guide, cache_dir=tmp_path / "indexes", settings=spec.retrieval
-    )
-    own = StyleRuleTools(guide.index, core=guide.core_ids)
+    own = StyleRuleTools(guide_index.index, core=guide_index.core_ids)
     arguments = {"text": "we will utilize it", "k": 2}
     async with open_toolbox([stdio_server("rules")], own=own, cwd=REPOSITORY) as toolbox:
         catalog = await toolbox.catalog()
@@ -164,14 +169,9 @@ async def test_a_server_tool_named_like_blockpasss_own_search_is_renamed_and_eac
     ],
 )
 async def test_bad_search_arguments_are_tool_errors_that_say_what_is_wrong(
-    tmp_path: Path, small_guide: Path, arguments: dict[str, object], error: str
+    guide_index: GuideIndex, arguments: dict[str, object], error: str
 ) -> None:
-    spec = agentic_spec(tmp_path, small_guide)
-    _, _, task, _ = read_job_inputs(spec)
-    guide = open_guide_index(
-        task, small_guide, cache_dir=tmp_path / "indexes", settings=spec.retrieval
-    )
-    tools = StyleRuleTools(guide.index, core=guide.core_ids)
+    tools = StyleRuleTools(guide_index.index, core=guide_index.core_ids)
     result = await tools.call(ToolCall(id="c1", name=SEARCH_TOOL, arguments=arguments))
     assert result.is_error
     assert result.output.startswith(error)
@@ -180,4 +180,4 @@ async def test_bad_search_arguments_are_tool_errors_that_say_what_is_wrong(
     )
     assert not found.is_error
     assert found.output.count('<rule id="') == 2
-    assert not any(f'<rule id="{unit_id}"' in found.output for unit_id in guide.core_ids)
+    assert not any(f'<rule id="{unit_id}"' in found.output for unit_id in guide_index.core_ids)

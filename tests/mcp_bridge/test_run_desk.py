@@ -16,17 +16,10 @@ from blockpass.mcp_bridge.run_desk import DeskError, RunDesk
 from blockpass.pipeline import run_job
 from blockpass.prices import load_prices
 from blockpass.store import LeaseKind, open_sqlite_store
+from tests.execution.clocks import StoreClock
 from tests.mcp_bridge.conftest import PendingRun
 
 pytestmark = pytest.mark.anyio
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @asynccontextmanager
@@ -34,7 +27,7 @@ async def desk_on(
     run_dir: Path, clock: Callable[[], float] | None = None
 ) -> AsyncIterator[RunDesk]:
     """A desk on its own connection to the run's store, as a second server would have."""
-    store = await open_sqlite_store(run_dir, clock=clock or Clock())
+    store = await open_sqlite_store(run_dir, clock=clock or StoreClock())
     try:
         assert await store.join_run()
         yield RunDesk(store, lease_seconds=60)
@@ -64,7 +57,7 @@ async def test_two_clients_asking_at_once_never_get_the_same_block(
 async def test_a_lease_that_expires_gives_its_blocks_to_the_next_batch_and_voids_its_batch(
     pending_run: PendingRun,
 ) -> None:
-    clock = Clock()
+    clock = StoreClock()
     run_dir = pending_run.spec.out_dir
     async with desk_on(run_dir, clock) as one, desk_on(run_dir, clock) as two:
         first = await one.batch(budget_tokens=None, max_blocks=pending_run.blocks)
@@ -158,7 +151,7 @@ async def test_a_batch_is_submitted_once_through_another_server_after_the_one_th
 async def test_a_batch_some_of_whose_blocks_went_to_another_client_is_refused_whole(
     pending_run: PendingRun,
 ) -> None:
-    clock = Clock()
+    clock = StoreClock()
     run_dir = pending_run.spec.out_dir
     async with desk_on(run_dir, clock) as first, desk_on(run_dir, clock) as second:
         batch = await first.batch(budget_tokens=None, max_blocks=2)
