@@ -16,6 +16,7 @@ from blockpass.cli_routing import add_routing_arguments
 from blockpass.cli_rules import add_rules_parser
 from blockpass.prefilter import DEFAULT_SKIP_KINDS
 from blockpass.providers import DEFAULT_MODELS, VENDORS
+from blockpass.verdicts import VerdictFormat
 
 __all__ = ["DEFAULT_PROVIDER", "EXIT_USER_ERROR", "PROVIDER_VARIABLE", "build_parser"]
 
@@ -110,6 +111,13 @@ def _job_arguments(parser: argparse.ArgumentParser) -> None:
         help="what requests carry of the guide: all of it, cached (full); its core, cached, and "
         "the sections retrieved for each pack's blocks (retrieve); whichever is estimated "
         "cheaper for this job and model (auto)",
+    )
+    parser.add_argument(
+        "--verdicts",
+        choices=[verdict_format.value for verdict_format in VerdictFormat],
+        default=VerdictFormat.FULL.value,
+        help="how the model answers: short findings citing rules by code (compact), or verdicts,"
+        " edits and notes written out (full)",
     )
     parser.add_argument(
         "--k", type=_count, default=5, help="guide sections retrieved per block (retrieve mode)"

@@ -29,6 +29,7 @@ from blockpass.prefilter import PrefilterSettings
 from blockpass.prices import PriceTable, job_prices
 from blockpass.providers import VENDORS, Connection, RehearsalSettings, parse_connection
 from blockpass.store import StoredBatch
+from blockpass.verdicts import VerdictFormat
 
 if TYPE_CHECKING:
     from blockpass.sandbox import Sandbox
@@ -96,6 +97,7 @@ def job_spec(
         on_input_skipped=on_input_skipped,
         on_folder_summary=on_folder_summary,
         context=ContextMode(args.context),
+        verdicts=VerdictFormat(args.verdicts),
         retrieval=RetrievalSettings(k=args.k, wide_k=max(args.k, WIDE_K_FACTOR * args.k)),
         core=tuple(args.core),
         index_dir=args.cache_dir or default_cache_dir(os.environ),

@@ -25,6 +25,7 @@ from blockpass.packing import (
     plan_packs,
 )
 from blockpass.providers.base import ModelProfile
+from blockpass.verdicts import RuleCodes, compact_item
 
 __all__ = ["PackPlanner"]
 
@@ -39,10 +40,13 @@ class PackPlanner:
         max_blocks: int,
         count: Callable[[str], int],
         contexts: PackContexts | None = None,
+        codes: RuleCodes | None = None,
     ) -> None:
         """``contexts``: the retrieved rules each pack carries (retrieve mode); the blocks
-        of a pack then take at most half the input budget, leaving the rest to them."""
+        of a pack then take at most half the input budget, leaving the rest to them.
+        ``codes``: answers are compact, citing these (their items are what output costs)."""
         self._count = count
+        self._codes = codes
         self._contexts = contexts
         self._estimator = OutputEstimator()
         self._pack_size: dict[str, int] = {}
@@ -158,7 +162,12 @@ class PackPlanner:
         for block in pack.blocks:
             result = results.get(block.id)
             if result is not None:
-                self._estimator.observe(block.kind, self._count(_result_json(result)))
+                item = (
+                    _result_json(result)
+                    if self._codes is None
+                    else compact_item(result, self._codes)
+                )
+                self._estimator.observe(block.kind, self._count(item))
 
 
 def _result_json(result: BlockResult) -> str:
