@@ -46,6 +46,7 @@ __all__ = [
     "COMPACT_SCHEMA",
     "EDIT_MARK",
     "NOTE_MARK",
+    "OUTPUT_SCALE",
     "RuleCodes",
     "VerdictFormat",
     "compact_id",
@@ -55,6 +56,9 @@ __all__ = [
 ]
 
 EDIT_MARK = " => "
+# Output per block against the full format, before any answer is seen (a third on the
+# rust-book with the sandbox; a real model's notes in words make it more).
+OUTPUT_SCALE = {"full": 1.0, "compact": 0.5}
 NOTE_MARK = "-"
 _GUIDE_REFERENCE = "guide: "
 _RULE_REFERENCE = "rule: "

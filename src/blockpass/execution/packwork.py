@@ -32,7 +32,7 @@ from blockpass.results import parse_answer
 from blockpass.store import CallRecord, RunStore
 from blockpass.task import Task
 from blockpass.tokens import count_tokens
-from blockpass.verdicts import RuleCodes
+from blockpass.verdicts import OUTPUT_SCALE, RuleCodes
 
 __all__ = ["ExecutionParts", "ExecutionSettings", "ExecutionStats"]
 
@@ -106,6 +106,7 @@ class ExecutionParts:
                 count=count,
                 contexts=None if retrieved is None else retrieved.contexts(count),
                 codes=codes,
+                output_scale=OUTPUT_SCALE[task.verdicts],
             ),
             layout=layout,
             retries=RetryPolicy(max_attempts=settings.max_attempts, stats=stats),

@@ -60,6 +60,10 @@ class CacheTtl(StrEnum):
     ONE_HOUR = "1h"
 
 
+# About 200 blocks in compact verdicts (``verdicts.py``), 60 in full ones.
+DEFAULT_PACK_OUTPUT = 4_096
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ModelProfile:
     id: str
@@ -73,6 +77,9 @@ class ModelProfile:
     answers: AnswerMode = AnswerMode.FULL
     # Whether the model may be offered tools beyond its result tool (a tool loop needs it).
     tools: bool = True
+    # The most output a pack's answer is planned at: what bounds a pack's size (a longer
+    # answer takes longer, holds more at risk of one truncation, and is where quality drops).
+    pack_output: int = DEFAULT_PACK_OUTPUT
 
     @property
     def results_key(self) -> str:
@@ -350,6 +357,7 @@ def _profiles() -> dict[str, ModelProfile]:
             api=WireApi(facts.get("api", WireApi.CHAT)),
             answers=AnswerMode(facts.get("answers", AnswerMode.FULL)),
             tools=facts.get("tools", True),
+            pack_output=facts.get("pack_output", DEFAULT_PACK_OUTPUT),
         )
         for model_id, facts in raw["models"].items()
     }
