@@ -115,9 +115,9 @@ def _job_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--verdicts",
         choices=[verdict_format.value for verdict_format in VerdictFormat],
-        default=VerdictFormat.FULL.value,
-        help="how the model answers: short findings citing rules by code (compact), or verdicts,"
-        " edits and notes written out (full)",
+        help="how the model answers: short findings citing rules by code (compact, the default"
+        " where every model of the run writes it), or verdicts, edits and notes written out"
+        " (full, the default for the bundled local model)",
     )
     parser.add_argument(
         "--k", type=_count, default=5, help="guide sections retrieved per block (retrieve mode)"

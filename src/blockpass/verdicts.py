@@ -52,6 +52,7 @@ __all__ = [
     "compact_id",
     "compact_item",
     "expand_item",
+    "full_item",
     "is_compact_schema",
 ]
 
@@ -268,6 +269,19 @@ def _edit(words: str, block_text: str) -> tuple[str, str] | None:
     found = [split for split in reversed(splits) if split[0] and split[0] in block_text]
     chosen = found or splits
     return chosen[0] if chosen else None
+
+
+def full_item(result: BlockResult) -> str:
+    """The full-format answer item a result came from, as the model would have written it
+    (for output estimates)."""
+    item: dict[str, object] = {"id": "b1", "verdict": result.verdict}
+    if result.edits or result.verdict == "edit":
+        item["edits"] = [
+            {"find": e.find, "replace": e.replace, "rule": e.rule} for e in result.edits
+        ]
+    if result.notes or result.verdict != "ok":
+        item["notes"] = list(result.notes)
+    return json.dumps(item, separators=(",", ":"))
 
 
 def compact_item(result: BlockResult, codes: RuleCodes) -> str:

@@ -8,7 +8,6 @@ learned from the results that come back (``packing.OutputEstimator``).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
@@ -25,7 +24,7 @@ from blockpass.packing import (
     plan_packs,
 )
 from blockpass.providers.base import ModelProfile
-from blockpass.verdicts import RuleCodes, compact_item
+from blockpass.verdicts import RuleCodes, compact_item, full_item
 
 __all__ = ["PackPlanner"]
 
@@ -179,20 +178,6 @@ class PackPlanner:
             result = results.get(block.id)
             if result is not None:
                 item = (
-                    _result_json(result)
-                    if self._codes is None
-                    else compact_item(result, self._codes)
+                    full_item(result) if self._codes is None else compact_item(result, self._codes)
                 )
                 self._estimator.observe(block, self._count(item))
-
-
-def _result_json(result: BlockResult) -> str:
-    """The answer item a result came from, as the model would have written it."""
-    item: dict[str, object] = {"id": "b1", "verdict": result.verdict}
-    if result.edits or result.verdict == "edit":
-        item["edits"] = [
-            {"find": e.find, "replace": e.replace, "rule": e.rule} for e in result.edits
-        ]
-    if result.notes or result.verdict != "ok":
-        item["notes"] = list(result.notes)
-    return json.dumps(item, separators=(",", ":"))

@@ -80,6 +80,9 @@ class ModelProfile:
     # The most output a pack's answer is planned at: what bounds a pack's size (a longer
     # answer takes longer, holds more at risk of one truncation, and is where quality drops).
     pack_output: int = DEFAULT_PACK_OUTPUT
+    # Whether the model is asked for compact verdicts by default (``verdicts.py``); a small
+    # local model keeps the full format its grammars are built for.
+    compact_verdicts: bool = True
 
     @property
     def results_key(self) -> str:
@@ -358,6 +361,7 @@ def _profiles() -> dict[str, ModelProfile]:
             answers=AnswerMode(facts.get("answers", AnswerMode.FULL)),
             tools=facts.get("tools", True),
             pack_output=facts.get("pack_output", DEFAULT_PACK_OUTPUT),
+            compact_verdicts=facts.get("compact_verdicts", True),
         )
         for model_id, facts in raw["models"].items()
     }
