@@ -1,5 +1,6 @@
-"""Output tokens and what they cost: full verdicts in 10-40 block packs against compact ones
-in packs sized by the planned answer length (#16), on the whole rust-book.
+"""Output tokens and what they cost: full verdicts in 10-40 block packs (before #16) against
+the defaults, compact ones in packs sized by the planned answer length, on the whole
+rust-book.
 
 Setting: `blockpass run` over ../shared/data/corpora/rust-book with the 18F guide on the
 in-process sandbox (the Google Vale package as the responder's rules), priced as
@@ -38,7 +39,8 @@ GUIDE = DATA / "guides" / "18f-content-guide"
 BATCH = ["--mode", "batch", "--poll-interval", "0.5", "--poll-max", "2",
          "--sandbox-batch-seconds", "5"]  # fmt: skip
 BEFORE = ["--verdicts", "full", "--max-blocks", "40", "--batch-max-blocks", "100"]
-AFTER = ["--verdicts", "compact", "--max-blocks", "400", "--batch-max-blocks", "400"]
+# The defaults: compact verdicts, packs bounded by the model's planned answer length.
+AFTER: list[str] = []
 
 
 def run(out: Path, options: list[str]) -> tuple[dict[str, Any], float]:

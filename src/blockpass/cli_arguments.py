@@ -18,6 +18,10 @@ from blockpass.prefilter import DEFAULT_SKIP_KINDS
 from blockpass.providers import DEFAULT_MODELS, VENDORS
 from blockpass.verdicts import VerdictFormat
 
+# A backstop only: what bounds a pack is the output its answer is planned at (a model
+# profile's pack_output; about 200 blocks in compact verdicts, 100 in full ones).
+MAX_BLOCKS = 400
+
 __all__ = ["DEFAULT_PROVIDER", "EXIT_USER_ERROR", "PROVIDER_VARIABLE", "build_parser"]
 
 DESCRIPTION = (
@@ -173,7 +177,12 @@ def _job_arguments(parser: argparse.ArgumentParser) -> None:
         help="price the run's recorded usage with another model's prices (a what-if report)",
     )
     parser.add_argument("--min-blocks", type=int, default=10, help="blocks per pack, lower bound")
-    parser.add_argument("--max-blocks", type=int, default=40, help="blocks per pack, upper bound")
+    parser.add_argument(
+        "--max-blocks",
+        type=int,
+        default=MAX_BLOCKS,
+        help="blocks per pack, upper bound (the model's planned answer length bounds it first)",
+    )
     parser.add_argument(
         "--skip-kinds",
         default=",".join(sorted(kind.value for kind in DEFAULT_SKIP_KINDS)),
@@ -237,7 +246,7 @@ def _run_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "--max-batch-requests", type=int, help="split batches below the provider's limit"
     )
     parser.add_argument(
-        "--batch-max-blocks", type=int, default=100, help="blocks per pack in batch mode"
+        "--batch-max-blocks", type=int, default=MAX_BLOCKS, help="blocks per pack in batch mode"
     )
     parser.add_argument(
         "--sandbox-rules", type=Path, help="Vale style folder the sandbox's responder applies"
