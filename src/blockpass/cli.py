@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
     from blockpass.documents import SkippedInputs
     from blockpass.pipeline import JobOutcome, JobSpec
+    from blockpass.providers import Connection
     from blockpass.store import CallRecord, StoredBatch
 
 __all__ = ["EXIT_USER_ERROR", "build_parser", "main"]
@@ -92,7 +93,7 @@ def _run_job(args: argparse.Namespace) -> int:
             print(batch_line(batch), file=sys.stderr, flush=True)
 
     spec = cli_settings.with_run_options(
-        _job_spec(args, args.out),
+        _job_spec(args, args.out, tiers),
         args,
         on_batch_submitted=on_batch_submitted,
         on_batch_ended=progress.batch_ended,
@@ -125,7 +126,7 @@ def _run_job(args: argparse.Namespace) -> int:
     return 0
 
 
-def _job_spec(args: argparse.Namespace, out_dir: Path) -> JobSpec:
+def _job_spec(args: argparse.Namespace, out_dir: Path, tiers: Sequence[Connection]) -> JobSpec:
     from blockpass import cli_settings
 
     return cli_settings.job_spec(
@@ -133,6 +134,7 @@ def _job_spec(args: argparse.Namespace, out_dir: Path) -> JobSpec:
         out_dir,
         on_input_skipped=_note_skipped_input,
         on_folder_summary=_note_folder_summary,
+        profiles=[tier.profile for tier in tiers],
     )
 
 
@@ -153,7 +155,7 @@ def _estimate(args: argparse.Namespace) -> int:
     tiers = cli_routing.tiers(args, connection)
     profile = connection.profile
     prices = cli_settings.prices(args, connection)
-    spec = _job_spec(args, Path("."))
+    spec = _job_spec(args, Path("."), tiers)
     estimate = estimate_job(spec, profile, prices)
     heading = (
         f"{estimate.blocks:,} blocks: {estimate.kept:,} kept by the pre-filter, "

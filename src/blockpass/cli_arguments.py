@@ -17,6 +17,7 @@ from blockpass.cli_routing import add_routing_arguments
 from blockpass.cli_rules import add_rules_parser
 from blockpass.prefilter import DEFAULT_SKIP_KINDS
 from blockpass.providers import DEFAULT_MODELS, VENDORS
+from blockpass.verdicts import VerdictFormat
 
 __all__ = ["DEFAULT_PROVIDER", "EXIT_USER_ERROR", "PROVIDER_VARIABLE", "build_parser"]
 
@@ -111,6 +112,13 @@ def _job_arguments(parser: argparse.ArgumentParser) -> None:
         help="what requests carry of the guide: all of it, cached (full); its core, cached, and "
         "the sections retrieved for each pack's blocks (retrieve); whichever is estimated "
         "cheaper for this job and model (auto)",
+    )
+    parser.add_argument(
+        "--verdicts",
+        choices=[verdict_format.value for verdict_format in VerdictFormat],
+        help="how the model answers: short findings citing rules by code (compact, the default"
+        " where every model of the run writes it), or verdicts, edits and notes written out"
+        " (full, the default for the bundled local model)",
     )
     parser.add_argument(
         "--k", type=_count, default=5, help="guide sections retrieved per block (retrieve mode)"
@@ -235,7 +243,9 @@ def _run_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "--max-batch-requests", type=int, help="split batches below the provider's limit"
     )
     parser.add_argument(
-        "--batch-max-blocks", type=int, default=100, help="blocks per pack in batch mode"
+        "--batch-max-blocks",
+        type=int,
+        help="blocks per pack in batch mode (default: the same bound as --max-blocks)",
     )
     parser.add_argument(
         "--sandbox-rules", type=Path, help="Vale style folder the sandbox's responder applies"

@@ -34,6 +34,7 @@ from blockpass.prices import PriceTable
 from blockpass.providers.base import ModelProfile
 from blockpass.reuse import plan_reuse
 from blockpass.tokens import count_tokens
+from blockpass.verdicts import OUTPUT_SCALE
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -61,7 +62,7 @@ def estimate_job(
     """``only``: the ids of the blocks this model gets (a routed run's tier), None for all."""
     _, blocks, task, check = read_job_inputs(spec)
     count = partial(count_tokens, family=profile.tokenizer)
-    estimator = OutputEstimator()
+    estimator = OutputEstimator(scale=OUTPUT_SCALE[task.verdicts])
     model_prices = prices.for_model(profile.id)
     prefix_tokens = count(task.system_prefix)
     low, high = pack_size_bounds(profile, spec.execution.min_blocks, spec.execution.max_blocks)

@@ -60,6 +60,10 @@ class CacheTtl(StrEnum):
     ONE_HOUR = "1h"
 
 
+# About 200 blocks in compact verdicts (``verdicts.py``), 60 in full ones.
+DEFAULT_PACK_OUTPUT = 4_096
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ModelProfile:
     id: str
@@ -76,6 +80,12 @@ class ModelProfile:
     # Blocks per realtime pack when the job sets no bound: what `blockpass eval` measured
     # (pack_bounds.toml, with the data it came from); None: packing's own default.
     pack_bound: int | None = None
+    # The most output a pack's answer is planned at: what bounds a pack's size (a longer
+    # answer takes longer, holds more at risk of one truncation, and is where quality drops).
+    pack_output: int = DEFAULT_PACK_OUTPUT
+    # Whether the model is asked for compact verdicts by default (``verdicts.py``); a small
+    # local model keeps the full format its grammars are built for.
+    compact_verdicts: bool = True
 
     @property
     def results_key(self) -> str:
@@ -356,6 +366,8 @@ def _profiles() -> dict[str, ModelProfile]:
             answers=AnswerMode(facts.get("answers", AnswerMode.FULL)),
             tools=facts.get("tools", True),
             pack_bound=bounds.get(model_id, {}).get("max_blocks"),
+            pack_output=facts.get("pack_output", DEFAULT_PACK_OUTPUT),
+            compact_verdicts=facts.get("compact_verdicts", True),
         )
         for model_id, facts in raw["models"].items()
     }
