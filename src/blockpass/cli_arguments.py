@@ -188,7 +188,12 @@ def _run_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     parser.add_argument(
         "--base-url", help="API base URL: another endpoint, or any OpenAI-compatible server"
     )
-    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        help="at most this many calls in flight (default: as many as the provider's rate "
+        "limits allow, 8 while it states none)",
+    )
     parser.add_argument("--verbose", action="store_true", help="one line per stored call")
     parser.add_argument(
         "--mode",

@@ -84,4 +84,6 @@ async def test_anthropic_rate_limit_headers_fill_the_neutral_buckets(
         RateLimitBucket.INPUT_TOKENS,
         RateLimitBucket.OUTPUT_TOKENS,
     }
+    assert state.limits[RateLimitBucket.INPUT_TOKENS] == 100_000
+    assert state.limits[RateLimitBucket.REQUESTS] == 10
     assert not state.cached_input_counts

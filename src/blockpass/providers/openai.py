@@ -378,24 +378,25 @@ def _priced(*, prompt: int, cached: int, written: int, output: int) -> Usage:
 def _rate_limits(headers: httpx2.Headers) -> RateLimitState | None:
     remaining: dict[RateLimitBucket, int] = {}
     reset_at: dict[RateLimitBucket, float] = {}
+    limits: dict[RateLimitBucket, int] = {}
     now = time.time()
     for header, bucket in _BUCKETS.items():
         left = headers.get(f"x-ratelimit-remaining-{header}")
         reset = headers.get(f"x-ratelimit-reset-{header}")
+        limit = headers.get(f"x-ratelimit-limit-{header}")
         if left is not None and left.isdigit():
             remaining[bucket] = int(left)
+        if limit is not None and limit.isdigit():
+            limits[bucket] = int(limit)
         if reset:
             with contextlib.suppress(ValueError):
                 reset_at[bucket] = now + _duration_seconds(reset)
-    # One bucket holds prompt and output tokens; the executor checks a pack's input against
-    # the input bucket, so the shared bucket stands in for it.
-    if RateLimitBucket.TOKENS in remaining:
-        remaining[RateLimitBucket.INPUT_TOKENS] = remaining[RateLimitBucket.TOKENS]
-    if RateLimitBucket.TOKENS in reset_at:
-        reset_at[RateLimitBucket.INPUT_TOKENS] = reset_at[RateLimitBucket.TOKENS]
     if not remaining:
         return None
-    return RateLimitState(remaining=remaining, reset_at=reset_at, cached_input_counts=True)
+    # One tokens bucket holds the prompt, cached tokens included, and the output.
+    return RateLimitState(
+        remaining=remaining, reset_at=reset_at, limits=limits, cached_input_counts=True
+    )
 
 
 def _duration_seconds(text: str) -> float:
