@@ -1,6 +1,7 @@
 """How much of the binding rate limit a realtime run uses, against the served sandbox.
 
-Each run is `blockpass run` on the first 40 rust-book chapters with the 18F guide, in
+Each run is `blockpass run` on the first 40 rust-book chapters (``--chapters``; 0: all 101)
+with the 18F guide, in
 realtime, against its own fresh `blockpass sandbox --rpm 1000 --itpm 450000 --otpm 90000
 --latency 0.5 --token-latency 0.01` (the Google package as the responder's rules), so every
 run starts with full buckets and a cold cache.
@@ -23,7 +24,7 @@ minute's worth), so a short run can pass 100% of "limit x minutes" without a sin
 shows how the planner's output estimate (max_tokens is twice it plus slack) fits the
 output each call produced.
 
-    python bench/throughput.py [--runs 3] [--models claude-sonnet-4-5,gpt-5-mini]
+    python bench/throughput.py [--runs 3] [--models claude-sonnet-4-5,gpt-5-mini] [--chapters 40]
 
 Prints one line per run, then the medians per model, with the load average.
 """
@@ -49,7 +50,6 @@ from blockpass.store.sqlite import open_sqlite_store
 
 BOOK = DATA / "corpora" / "rust-book"
 GUIDE = DATA / "guides" / "18f-content-guide"
-CHAPTERS = 40
 LIMITS = {"requests": 1000, "input": 450_000, "output": 90_000}
 SANDBOX = ["--rpm", "1000", "--itpm", "450000", "--otpm", "90000", "--latency", "0.5"]
 SANDBOX += ["--token-latency", "0.01"]
@@ -77,10 +77,10 @@ class RunFigures:
         return max(self.used, key=self.share)
 
 
-def chapters(folder: Path) -> Path:
+def chapters(folder: Path, count: int) -> Path:
     inputs = folder / "chapters"
     inputs.mkdir()
-    for chapter in sorted(BOOK.glob("ch*.md"))[:CHAPTERS]:
+    for chapter in sorted(BOOK.glob("ch*.md"))[: count or None]:
         shutil.copy(chapter, inputs / chapter.name)
     return inputs
 
@@ -105,11 +105,7 @@ async def measured(out: Path, model: str) -> tuple[float, float, dict[str, int],
     else:
         used["input"] = uncached
     reserved = {start.call_id: start.max_output for start in starts}
-    fits = [
-        call.usage.output / reserved[call.id]
-        for call in answered
-        if call.id in reserved and reserved[call.id]
-    ]
+    fits = [call.usage.output / reserved[call.id] for call in answered if reserved.get(call.id)]
     return began, ended - began, used, len(answered), statistics.median(fits) if fits else 0.0
 
 
@@ -119,15 +115,12 @@ def one_run(folder: Path, inputs: Path, model: str, run: int) -> RunFigures:
     out = folder / f"{model}-{run}"
     try:
         began = time.perf_counter()
-        subprocess.run(
-            [
-                sys.executable, "-m", "blockpass.cli", "run", str(inputs), "--guide", str(GUIDE),
-                "--provider", "sandbox", "--base-url", f"http://127.0.0.1:{port}",
-                "--model", model, "--mode", "realtime", "--out", str(out),
-            ],  # fmt: skip
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
+        command = [
+            sys.executable, "-m", "blockpass.cli", "run", str(inputs), "--guide", str(GUIDE),
+            "--provider", "sandbox", "--base-url", f"http://127.0.0.1:{port}",
+            "--model", model, "--mode", "realtime", "--out", str(out),
+        ]  # fmt: skip
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
         wall = time.perf_counter() - began
         stats = httpx2.get(f"http://127.0.0.1:{port}/_sandbox/stats", timeout=5).json()
     finally:
@@ -172,11 +165,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--models", default="claude-sonnet-4-5,gpt-5-mini")
+    parser.add_argument("--chapters", type=int, default=40, help="the first N; 0: all")
     args = parser.parse_args()
-    print(f"sandbox {' '.join(SANDBOX)}; {CHAPTERS} rust-book chapters, 18F guide, realtime")
+    print(
+        f"sandbox {' '.join(SANDBOX)}; {args.chapters or 'all'} rust-book chapters, 18F guide, "
+        "Google responder rules, realtime"
+    )
     with tempfile.TemporaryDirectory() as temporary:
         folder = Path(temporary)
-        inputs = chapters(folder)
+        inputs = chapters(folder, args.chapters)
         for model in args.models.split(","):
             runs = []
             for run in range(1, args.runs + 1):

@@ -79,7 +79,8 @@ class _Bucket:
         # A call larger than the whole bucket goes when the bucket is full; the provider
         # then decides.
         missing = min(amount, self.per_minute) - self.level
-        return 0.0 if missing <= 0 else missing * 60.0 / self.per_minute
+        # At least a millisecond: a shortfall of a rounding error still moves the clock on.
+        return 0.0 if missing <= 0 else max(0.001, missing * 60.0 / self.per_minute)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -139,14 +139,14 @@ class AnthropicProvider:
             raise translate_error(error) from None
         except (anthropic.APIConnectionError, httpx2.TransportError) as error:
             raise connection_failure(self._name, self._client.base_url, error) from None
-        return message_response(await raw.parse(), rate_limits=_rate_limits(raw.headers))
+        return message_response(await raw.parse(), rate_limits=rate_limit_state(raw.headers))
 
     async def complete_streamed(
         self, request: ModelRequest, *, on_start: Callable[[RateLimitState | None], None]
     ) -> ModelResponse:
         try:
             async with self._client.messages.stream(**self.request_body(request)) as stream:
-                rate_limits = _rate_limits(stream.response.headers)
+                rate_limits = rate_limit_state(stream.response.headers)
                 async for event in stream:
                     if event.type == "message_start":
                         on_start(rate_limits)
@@ -229,7 +229,7 @@ def _object(value: object) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _rate_limits(headers: httpx2.Headers) -> RateLimitState | None:
+def rate_limit_state(headers: httpx2.Headers) -> RateLimitState | None:
     remaining: dict[RateLimitBucket, int] = {}
     reset_at: dict[RateLimitBucket, float] = {}
     limits: dict[RateLimitBucket, int] = {}

@@ -194,7 +194,7 @@ class OpenAIProvider:
             raise translate_error(error) from None
         except (openai.APIConnectionError, httpx2.TransportError) as error:
             raise connection_failure(self._name, self._client.base_url, error) from None
-        return replace(self.parse_response_body(body), rate_limits=_rate_limits(headers))
+        return replace(self.parse_response_body(body), rate_limits=rate_limit_state(headers))
 
     async def _post(self, body: dict[str, Any]) -> tuple[dict[str, Any], httpx2.Headers]:
         if self._responses:
@@ -375,7 +375,7 @@ def _priced(*, prompt: int, cached: int, written: int, output: int) -> Usage:
     )
 
 
-def _rate_limits(headers: httpx2.Headers) -> RateLimitState | None:
+def rate_limit_state(headers: httpx2.Headers) -> RateLimitState | None:
     remaining: dict[RateLimitBucket, int] = {}
     reset_at: dict[RateLimitBucket, float] = {}
     limits: dict[RateLimitBucket, int] = {}
