@@ -17,7 +17,9 @@ calls fit the output bucket at once.
 - The mirror is corrected by every answer: the input the provider actually counted replaces
   the estimate, and a bucket the headers show lower than the mirror expected (another client
   on the same key) is lowered to match.
-- A 429 stops every admission for its ``retry-after``.
+- A 429 stops every admission for its ``retry-after`` and empties the mirrored buckets: the
+  mirror was ahead of the provider (a clock apart, a request that took long to arrive), and
+  from empty it is behind it again.
 - Before the first headers, and for a provider that sends none, concurrency is adaptive
   instead (``AdaptiveLimit``): it halves when the provider pushes back and grows back with
   successes.
@@ -145,24 +147,36 @@ class RateLimitScheduler:
                 await self._wait_for_release(wait)
 
     def release(
-        self, admission: Admission, *, usage: Usage | None, state: RateLimitState | None
+        self,
+        admission: Admission,
+        *,
+        usage: Usage | None,
+        state: RateLimitState | None,
+        refused: bool = False,
     ) -> None:
         """The call is over: give back what it did not use, and learn from its headers.
 
         ``usage`` None: nothing was generated or counted (an error before or instead of an
-        answer), so everything it took comes back but the request itself.
+        answer), so everything it took comes back but the request itself. ``refused``: a
+        429, so the mirror was ahead of the provider; every bucket starts again from empty,
+        which is never ahead of it.
         """
         self._in_flight -= 1
         now = self._clock.now()
         counted = self._counted(admission, usage)
         if state is not None:
-            self._learn(state, admission, counted)
+            self._learn(state, admission, counted, observed_at=admission.sent_at)
         for bucket, taken in admission.taken.items():
             mirror = self._buckets.get(bucket)
             if mirror is None:
                 continue
             mirror.refill(now)
-            mirror.level = min(float(mirror.per_minute), mirror.level + taken - counted[bucket])
+            given_back = taken - counted[bucket]
+            mirror.level = (
+                min(mirror.level, 0.0)
+                if refused
+                else min(float(mirror.per_minute), mirror.level + given_back)
+            )
         if usage is not None:
             self._adaptive.succeeded()
         self._wake()
@@ -177,7 +191,9 @@ class RateLimitScheduler:
     def started(self, admission: Admission, state: RateLimitState | None) -> None:
         """The call's response has begun: its headers may state the limits already."""
         if state is not None and not self._buckets:
-            self._learn(state, admission, {})
+            # The headers describe the bucket when the provider admitted the call, some
+            # time after it was sent: counted from now, the mirror is never ahead of it.
+            self._learn(state, admission, {}, observed_at=self._clock.now())
             self._wake()
 
     @property
@@ -219,12 +235,18 @@ class RateLimitScheduler:
         return Admission(needs=needs, taken=amounts, level_after=level_after, sent_at=now)
 
     def _learn(
-        self, state: RateLimitState, admission: Admission, counted: dict[RateLimitBucket, int]
+        self,
+        state: RateLimitState,
+        admission: Admission,
+        counted: dict[RateLimitBucket, int],
+        *,
+        observed_at: float,
     ) -> None:
         """Limits from the headers; a level lower than the mirror expects is taken as true.
 
-        The headers describe the provider's bucket right after it admitted this call, at
-        about the time it was sent, having counted the prompt as it really was.
+        The headers describe the provider's bucket right after it admitted this call, a
+        little after it was sent, having counted the prompt as it really was. A bucket seen
+        for the first time is mirrored as it was at ``observed_at``.
         """
         self._cached_input_counts = state.cached_input_counts
         separate = {RateLimitBucket.INPUT_TOKENS, RateLimitBucket.OUTPUT_TOKENS} & set(state.limits)
@@ -237,7 +259,7 @@ class RateLimitScheduler:
             mirror = self._buckets.get(bucket)
             if mirror is None:
                 self._buckets[bucket] = _Bucket(
-                    per_minute=per_minute, level=float(remaining), updated_at=admission.sent_at
+                    per_minute=per_minute, level=float(remaining), updated_at=observed_at
                 )
                 continue
             mirror.per_minute = per_minute

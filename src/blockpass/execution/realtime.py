@@ -181,10 +181,12 @@ class RealtimeExecutor:
         """
         current = OpenCall()
         answer: ModelResponse | LoopEnd | None = None
+        refused = False
         try:
             answer = await self._call(request, pack, attempt, admission, current)
         except TransientProviderError as failure:
             self.stats.transient_errors += 1
+            refused = isinstance(failure, RateLimited)
             self._scheduler.throttled(
                 failure.retry_after if isinstance(failure, RateLimited) else None
             )
@@ -206,6 +208,7 @@ class RealtimeExecutor:
                 admission,
                 usage=None if response is None else response.usage,
                 state=None if response is None else response.rate_limits,
+                refused=refused,
             )
         with anyio.CancelScope(shield=True):
             self._warm = True
