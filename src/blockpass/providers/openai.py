@@ -28,12 +28,14 @@ from __future__ import annotations
 import contextlib
 import re
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import httpx2
 import openai
 import pydantic
+from openai.lib.streaming.chat import ChatCompletionStreamState
 from openai.types.chat import ChatCompletion
 from openai.types.responses import Response
 
@@ -195,6 +197,37 @@ class OpenAIProvider:
         except (openai.APIConnectionError, httpx2.TransportError) as error:
             raise connection_failure(self._name, self._client.base_url, error) from None
         return replace(self.parse_response_body(body), rate_limits=rate_limit_state(headers))
+
+    async def complete_streamed(
+        self, request: ModelRequest, *, on_start: Callable[[RateLimitState | None], None]
+    ) -> ModelResponse:
+        """Chat Completions streamed (usage in the last chunk); a Responses API model is
+        answered whole, its start reported with its end."""
+        if self._responses:
+            response = await self.complete(request)
+            on_start(response.rate_limits)
+            return response
+        body = {
+            **self.request_body(request),
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        try:
+            stream = await self._client.chat.completions.create(**body)
+            rate_limits = rate_limit_state(stream.response.headers)
+            chunks = ChatCompletionStreamState[None]()
+            began = False
+            async for chunk in stream:
+                if not began:
+                    began = True
+                    on_start(rate_limits)
+                chunks.handle_chunk(chunk)
+            completion = chunks.get_final_completion()
+        except openai.APIStatusError as error:
+            raise translate_error(error) from None
+        except (openai.APIConnectionError, httpx2.TransportError) as error:
+            raise connection_failure(self._name, self._client.base_url, error) from None
+        return replace(_read_chat(completion), rate_limits=rate_limits)
 
     async def _post(self, body: dict[str, Any]) -> tuple[dict[str, Any], httpx2.Headers]:
         if self._responses:
