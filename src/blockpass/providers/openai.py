@@ -222,7 +222,9 @@ class OpenAIProvider:
                     began = True
                     on_start(rate_limits)
                 chunks.handle_chunk(chunk)
-            completion = chunks.get_final_completion()
+            # The snapshot, not get_final_completion, which raises on a "length" finish: a
+            # cut-off answer is read like any other (its complete results are kept).
+            completion = ChatCompletion.model_validate(chunks.current_completion_snapshot.to_dict())
         except openai.APIStatusError as error:
             raise translate_error(error) from None
         except (openai.APIConnectionError, httpx2.TransportError) as error:
