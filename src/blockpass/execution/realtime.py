@@ -81,10 +81,6 @@ class RealtimeExecutor:
     def stats(self) -> ExecutionStats:
         return self._parts.stats
 
-    @property
-    def scheduler(self) -> RateLimitScheduler:
-        return self._scheduler
-
     async def run(self, blocks: Sequence[Block]) -> ExecutionStats:
         try:
             await self._dispatch(list(blocks))
@@ -108,7 +104,7 @@ class RealtimeExecutor:
                 if not ready:
                     if self._packs_running == 0:
                         break
-                    await self._wait_for_a_pack()
+                    await self._pack_done.wait()
                     continue
                 pack = ready.pop(0)
                 request = self._request(pack)
@@ -122,9 +118,6 @@ class RealtimeExecutor:
     def _largest_first(packs: list[Pack]) -> list[Pack]:
         """Packs by estimated output, largest first: the run's last calls are its shortest."""
         return sorted(packs, key=lambda pack: pack.estimated_output, reverse=True)
-
-    async def _wait_for_a_pack(self) -> None:
-        await self._pack_done.wait()
 
     def _request(self, pack: Pack) -> ModelRequest:
         return self._parts.layout.request(
