@@ -83,3 +83,14 @@ async def _all_other_tasks_blocked() -> None:
 def _waiting(task: asyncio.Task[object]) -> bool:
     waiter = task._fut_waiter  # type: ignore[attr-defined]
     return waiter is not None and not waiter.done()
+
+
+class StoreClock:
+    """A store's clock (Unix seconds, as ``open_sqlite_store(clock=...)`` reads it), moved by
+    hand: leases expire when a test says."""
+
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now

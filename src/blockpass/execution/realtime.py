@@ -17,6 +17,10 @@ at the end of a round. What an answer means (kept results, re-packing, failures)
   produced, in one transaction. A crash leaves the calls in flight as starts without an
   answer, which the report prices at their upper bound; a Ctrl-C first stores every call
   already answered.
+- A pack's blocks are leased before it is sent (``block_leases.py``), so an outside agent
+  working on the same run (``blockpass mcp serve``) never gets them meanwhile; blocks an
+  agent holds are left to it, and waited for once nothing else is left: done when it
+  submits them, sent when its lease ends without their results.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from blockpass.errors import (
     RateLimited,
     TransientProviderError,
 )
+from blockpass.execution.block_leases import BlockLeases, run_worker
 from blockpass.execution.clock import SYSTEM_CLOCK, Clock
 from blockpass.execution.packwork import ExecutionParts, ExecutionSettings, ExecutionStats
 from blockpass.execution.rate_limits import Admission, CallNeeds, RateLimitScheduler
@@ -76,14 +81,26 @@ class RealtimeExecutor:
         self._warm = False  # an answer has come back in this run
         self._packs_running = 0
         self._pack_done = anyio.Event()
+        self._leases = BlockLeases(
+            parts.store,
+            worker=run_worker(),
+            seconds=parts.settings.lease_seconds,
+            poll_seconds=parts.settings.lease_poll_seconds,
+        )
 
     @property
     def stats(self) -> ExecutionStats:
         return self._parts.stats
 
+    @property
+    def leases(self) -> BlockLeases:
+        """The run's block leases, which a batch executor falling back to this one shares."""
+        return self._leases
+
     async def run(self, blocks: Sequence[Block]) -> ExecutionStats:
         try:
-            await self._dispatch(list(blocks))
+            async with self._leases.kept():
+                await self._dispatch(list(blocks))
         except BaseExceptionGroup as group:
             # The first call's own error, as a caller that sent it alone would see it.
             unreachable = group.subgroup(ProviderUnreachable)
@@ -94,25 +111,51 @@ class RealtimeExecutor:
 
     async def _dispatch(self, to_pack: list[Block]) -> None:
         """Packs out as the rate limits let them go; the blocks that come back are packed
-        again once the packs planned before them have gone out."""
+        again once the packs planned before them have gone out. Blocks another worker
+        holds are left to it, and waited for once nothing of this run's is in flight."""
         ready: list[Pack] = []
         async with anyio.create_task_group() as group:
             while True:
                 if not ready and to_pack:
-                    ready = self._largest_first(self._parts.planner.plan(to_pack))
-                    to_pack.clear()  # the running packs add to this same list
+                    elsewhere = await self._leases.held_elsewhere(to_pack)
+                    if len(elsewhere) == len(to_pack):
+                        if self._packs_running:
+                            await self._pack_done.wait()
+                        else:
+                            waited, done = await self._leases.wait_for(list(to_pack))
+                            to_pack[:] = waited
+                            self._parts.recorder.progress(done)
+                        continue
+                    waiting = {block.id for block in elsewhere}
+                    free = [block for block in to_pack if block.id not in waiting]
+                    ready = self._largest_first(self._parts.planner.plan(free))
+                    to_pack[:] = elsewhere  # the running packs add to this same list
                 if not ready:
                     if self._packs_running == 0:
                         break
                     await self._pack_done.wait()
                     continue
-                pack = ready.pop(0)
+                pack = await self._claimed(ready.pop(0), to_pack)
+                if pack is None:
+                    continue
                 request = self._request(pack)
                 admission = await self._scheduler.admit(self._needs(request))
                 self._packs_running += 1
                 group.start_soon(self._run_pack, pack, request, admission, to_pack)
                 if not self._prefix_cached.is_set():
                     await self._prefix_cached.wait()
+
+    async def _claimed(self, pack: Pack, to_pack: list[Block]) -> Pack | None:
+        """Lease the pack's blocks: the pack of those this run now holds (None: none); the
+        blocks another worker took meanwhile go to ``to_pack``."""
+        claimed = await self._leases.claim(pack.blocks)
+        to_pack.extend(claimed.held_elsewhere)
+        self._parts.recorder.progress(len(claimed.done_elsewhere))
+        if not claimed.leased:
+            return None
+        if len(claimed.leased) < len(pack.blocks):
+            return self._parts.planner.pack_of(claimed.leased)
+        return pack
 
     @staticmethod
     def _largest_first(packs: list[Pack]) -> list[Pack]:
@@ -139,7 +182,11 @@ class RealtimeExecutor:
         """Send one pack, retrying transient errors; its blocks to try again go to
         ``to_pack``."""
         try:
-            to_pack.extend(await self._send_pack(pack, request, admission))
+            again = await self._send_pack(pack, request, admission)
+            to_pack.extend(again)  # still leased
+            kept = {block.id for block in again}
+            with anyio.CancelScope(shield=True):
+                await self._leases.release([b for b in pack.blocks if b.id not in kept])
         finally:
             self._prefix_cached.set()
             self._packs_running -= 1
