@@ -202,7 +202,12 @@ def _run_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     parser.add_argument(
         "--base-url", help="API base URL: another endpoint, or any OpenAI-compatible server"
     )
-    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        help="at most this many calls in flight (default: as many as the provider's rate "
+        "limits allow, 8 while it states none)",
+    )
     parser.add_argument("--verbose", action="store_true", help="one line per stored call")
     parser.add_argument(
         "--mode",
@@ -245,7 +250,8 @@ def _run_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     parser.add_argument(
         "--batch-max-blocks",
         type=int,
-        help="blocks per pack in batch mode (default: the same bound as --max-blocks)",
+        default=400,
+        help="blocks per pack in batch mode, upper bound (the planned answer length caps it)",
     )
     parser.add_argument(
         "--sandbox-rules", type=Path, help="Vale style folder the sandbox's responder applies"

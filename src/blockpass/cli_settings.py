@@ -101,7 +101,7 @@ def job_spec(
         apply_fixes=not args.no_fixes,
         out_dir=out_dir,
         execution=ExecutionSettings(
-            concurrency=max(1, getattr(args, "concurrency", 8)),
+            **_concurrency(getattr(args, "concurrency", None)),
             min_blocks=args.min_blocks,
             max_blocks=args.max_blocks,
         ),
@@ -225,3 +225,10 @@ def sandbox(args: argparse.Namespace) -> Sandbox:
     except ValueError as error:
         raise UserInputError(f"--webhook-secret: {error}") from None
     return Sandbox(config, clock=ManualClock() if args.manual_clock else None, faults=faults)
+
+
+def _concurrency(given: int | None) -> dict[str, int]:
+    """A stated ``--concurrency`` bounds calls in flight whatever the rate limits allow."""
+    if given is None:
+        return {}
+    return {"concurrency": max(1, given), "max_concurrency": max(1, given)}

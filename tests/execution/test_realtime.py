@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from blockpass.blocks import Block, BlockKind, Outcome
+from blockpass.execution.clock import SYSTEM_CLOCK, Clock
 from blockpass.execution.packwork import ExecutionParts, ExecutionSettings, ExecutionStats
 from blockpass.execution.realtime import RealtimeExecutor
 from blockpass.packformat import RESULT_SCHEMA, PackedBlock
@@ -52,6 +53,7 @@ async def execute(
     blocks: list[Block],
     tmp_path: Path,
     settings: ExecutionSettings = FAST,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> tuple[ExecutionStats, RunStore]:
     provider = AnthropicProvider(
         profile=model_profile(MODEL),
@@ -70,7 +72,7 @@ async def execute(
             store=store,
             settings=settings,
         )
-        stats = await RealtimeExecutor(provider=provider, parts=parts).run(blocks)
+        stats = await RealtimeExecutor(provider=provider, parts=parts, clock=clock).run(blocks)
     finally:
         await provider.aclose()
     return stats, store

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import anthropic
 import pytest
 
 from blockpass.packformat import RESULT_SCHEMA
 from blockpass.providers.anthropic import AnthropicProvider, message_response
-from blockpass.providers.base import RateLimitBucket, StopReason, model_profile
+from blockpass.providers.base import (
+    CacheTtl,
+    ModelRequest,
+    RateLimitBucket,
+    RateLimitState,
+    StopReason,
+    model_profile,
+)
 from blockpass.sandbox import DEFAULT_API_KEY, SandboxConfig
 from tests.providers.requests import prefix_and_pack
 from tests.sandbox.support import StartSandbox, pack
@@ -84,4 +93,36 @@ async def test_anthropic_rate_limit_headers_fill_the_neutral_buckets(
         RateLimitBucket.INPUT_TOKENS,
         RateLimitBucket.OUTPUT_TOKENS,
     }
+    assert state.limits[RateLimitBucket.INPUT_TOKENS] == 100_000
+    assert state.limits[RateLimitBucket.REQUESTS] == 10
     assert not state.cached_input_counts
+
+
+@pytest.mark.anyio
+async def test_a_streamed_message_is_the_whole_message_and_says_when_it_began(
+    start_sandbox: StartSandbox, guide: str, google_rules: Path
+) -> None:
+    running = start_sandbox(SandboxConfig(rules=google_rules, output_tokens_per_minute=50_000))
+    adapter = AnthropicProvider(
+        profile=model_profile(MODEL), api_key=DEFAULT_API_KEY, base_url=running.server.base_url
+    )
+
+    def request() -> ModelRequest:
+        return prefix_and_pack(
+            model=MODEL, system=guide, cache_ttl=CacheTtl.FIVE_MINUTES,
+            user=pack("Click OK to abort."), max_tokens=1000, schema=RESULT_SCHEMA,
+        )  # fmt: skip
+
+    began: list[RateLimitState | None] = []
+    try:
+        streamed = await adapter.complete_streamed(request(), on_start=began.append)
+        whole = await adapter.complete(request())
+    finally:
+        await adapter.aclose()
+    assert len(began) == 1
+    assert began[0] is not None
+    assert began[0].limits[RateLimitBucket.OUTPUT_TOKENS] == 50_000
+    assert (streamed.text, streamed.stop_reason) == (whole.text, whole.stop_reason)
+    assert streamed.usage.output == whole.usage.output > 0
+    # The streamed call wrote the guide's cache entry; the whole one read it.
+    assert streamed.usage.cache_write == whole.usage.cache_read > 2000

@@ -22,7 +22,13 @@ from blockpass.errors import (
 from blockpass.ledger import cost
 from blockpass.packformat import RESULT_SCHEMA, RESULT_TOOL_NAME
 from blockpass.prices import load_prices
-from blockpass.providers.base import OutputMechanism, RateLimitBucket, StopReason, model_profile
+from blockpass.providers.base import (
+    OutputMechanism,
+    RateLimitBucket,
+    RateLimitState,
+    StopReason,
+    model_profile,
+)
 from blockpass.providers.openai import OpenAIProvider, compatible_profile
 from blockpass.providers.openai import _usage as map_usage
 from blockpass.providers.tooldefs import result_tool, to_chat_completions
@@ -243,16 +249,10 @@ async def test_rate_limit_headers_become_the_executors_state(
     state = response.rate_limits
     assert state is not None
     assert state.remaining[RateLimitBucket.REQUESTS] == 9
-    assert (
-        state.remaining[RateLimitBucket.INPUT_TOKENS]
-        == state.remaining[RateLimitBucket.TOKENS]
-        < 100_000
-    )
-    assert set(state.reset_at) == {
-        RateLimitBucket.REQUESTS,
-        RateLimitBucket.TOKENS,
-        RateLimitBucket.INPUT_TOKENS,
-    }
+    assert 0 < state.remaining[RateLimitBucket.TOKENS] < 100_000
+    assert state.limits == {RateLimitBucket.REQUESTS: 10, RateLimitBucket.TOKENS: 100_000}
+    # One bucket for prompt and output: no input bucket of its own is made up.
+    assert set(state.reset_at) == set(state.remaining) == set(state.limits)
     # Cached prompt tokens use up OpenAI's TPM: the executor must budget the whole prompt.
     assert state.cached_input_counts
 
@@ -309,3 +309,22 @@ def test_each_chat_finish_reason_has_its_neutral_name(
         ],
     }
     assert provider.parse_response_body(body).stop_reason is neutral
+
+
+async def test_a_streamed_answer_is_the_whole_answer_and_says_when_it_began(
+    start_sandbox: StartSandbox, provider_for: MakeProvider, guide: str, google_rules: Path
+) -> None:
+    running = start_sandbox(SandboxConfig(rules=google_rules, requests_per_minute=10))
+    provider = provider_for(running, "gpt-5-mini")
+    began: list[RateLimitState | None] = []
+    streamed = await provider.complete_streamed(
+        request_for("gpt-5-mini", guide, "Click OK to abort."), on_start=began.append
+    )
+    whole = await provider.complete(request_for("gpt-5-mini", guide, "Click OK to abort."))
+    assert len(began) == 1
+    assert began[0] is not None
+    assert began[0].limits == {RateLimitBucket.REQUESTS: 10}
+    assert (streamed.text, streamed.stop_reason) == (whole.text, whole.stop_reason)
+    assert streamed.usage.output == whole.usage.output > 0
+    assert streamed.usage.input_total == whole.usage.input_total
+    assert json.loads(streamed.text)["results"][0]["verdict"] == "edit"

@@ -39,7 +39,10 @@ __all__ = ["ExecutionParts", "ExecutionSettings", "ExecutionStats"]
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ExecutionSettings:
+    # Calls in flight while the provider has stated no rate limits (and for one that never
+    # does); once it has, its limits decide, up to ``max_concurrency``.
     concurrency: int = 8
+    max_concurrency: int = 256
     max_attempts: int = 4
     max_call_retries: int = 8
     backoff_base: float = 0.5

@@ -1,15 +1,16 @@
 """Realtime execution: packs to provider calls, with every block accounted for.
 
-Work goes in rounds. Each round packs the blocks still to do and runs the packs with bounded,
-adaptive concurrency; whatever comes back without a result is queued for the next round.
-What an answer means (kept results, re-packing, failures) is ``packwork.py``'s.
+Packs go out as fast as the provider's rate limits allow (``rate_limits.py``), largest
+estimated output first so that the last calls of a run are short. Whatever comes back
+without a result is packed again as soon as the packs planned before it have gone out, not
+at the end of a round. What an answer means (kept results, re-packing, failures) is
+``packwork.py``'s.
 
-- The first call of a run goes alone, so its cache write exists before the fan-out (parallel
-  first calls all miss and all write).
+- The first call of a run goes alone, streamed where the provider can stream, and the
+  others follow as soon as its response begins: its cache write exists from then on
+  (parallel first calls all miss and all write).
 - Transient errors (429, 529, 5xx, dropped connections) are retried with backoff, honouring
-  ``retry-after``; throttling halves the concurrency, and successes grow it back by one per
-  window. Rate-limit headers that show a bucket too empty for the next call make it wait
-  for the bucket's reset.
+  ``retry-after``, which also holds back every other call.
 - A provider that cannot be connected to at all before its first answer ends the run at
   once (a wrong address, not a blip); a connection lost later is retried like any other.
 - Each call is stored as started before it is sent, and then together with the results it
@@ -24,10 +25,8 @@ What an answer means (kept results, re-packing, failures) is ``packwork.py``'s.
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 import anyio
 
@@ -41,6 +40,7 @@ from blockpass.errors import (
 from blockpass.execution.block_leases import BlockLeases, run_worker
 from blockpass.execution.clock import SYSTEM_CLOCK, Clock
 from blockpass.execution.packwork import ExecutionParts, ExecutionSettings, ExecutionStats
+from blockpass.execution.rate_limits import Admission, CallNeeds, RateLimitScheduler
 from blockpass.execution.tool_turns import OpenCall, ToolLoop, send_through_tools
 from blockpass.mcp_bridge.loop import LoopEnd
 from blockpass.packing import Pack
@@ -48,46 +48,11 @@ from blockpass.providers.base import (
     ModelRequest,
     ModelResponse,
     Provider,
-    RateLimitBucket,
     RateLimitState,
+    StreamingProvider,
 )
 
-__all__ = ["AdaptiveLimit", "ExecutionSettings", "ExecutionStats", "RealtimeExecutor"]
-
-
-@dataclass(slots=True)
-class AdaptiveLimit:
-    """Concurrency that halves when the provider pushes back and creeps up when it doesn't."""
-
-    ceiling: int
-    limit: int = 0
-    in_use: int = 0
-    successes: int = 0
-    _changed: anyio.Condition = field(default_factory=anyio.Condition)
-
-    def __post_init__(self) -> None:
-        self.limit = self.ceiling
-
-    async def acquire(self) -> None:
-        async with self._changed:
-            while self.in_use >= self.limit:
-                await self._changed.wait()
-            self.in_use += 1
-
-    async def release(self) -> None:
-        async with self._changed:
-            self.in_use -= 1
-            self._changed.notify_all()
-
-    def throttled(self) -> None:
-        self.limit = max(1, self.limit // 2)
-        self.successes = 0
-
-    def succeeded(self) -> None:
-        self.successes += 1
-        if self.successes >= self.limit and self.limit < self.ceiling:
-            self.limit += 1
-            self.successes = 0
+__all__ = ["ExecutionSettings", "ExecutionStats", "RealtimeExecutor"]
 
 
 class RealtimeExecutor:
@@ -105,9 +70,17 @@ class RealtimeExecutor:
         self._clock = clock
         self._parts = parts
         self._settings = parts.settings
-        self._limit = AdaptiveLimit(ceiling=max(1, parts.settings.concurrency))
-        self._rate_limits: RateLimitState | None = None
-        self._warm = False
+        self._scheduler = RateLimitScheduler(
+            clock,
+            concurrency=parts.settings.concurrency,
+            max_concurrency=parts.settings.max_concurrency,
+        )
+        # Set once the first call's response has begun (or its pack is done with): from
+        # then on the prefix can be read from the cache, and the other calls may go.
+        self._prefix_cached = anyio.Event()
+        self._warm = False  # an answer has come back in this run
+        self._packs_running = 0
+        self._pack_done = anyio.Event()
         self._leases = BlockLeases(
             parts.store,
             worker=run_worker(),
@@ -125,52 +98,109 @@ class RealtimeExecutor:
         return self._leases
 
     async def run(self, blocks: Sequence[Block]) -> ExecutionStats:
-        queue = list(blocks)
-        async with self._leases.kept():
-            while queue:
-                elsewhere = await self._leases.held_elsewhere(queue)
-                if len(elsewhere) == len(queue):
-                    queue, done = await self._leases.wait_for(queue)
-                    self._parts.recorder.progress(done)
-                    continue
-                waiting = {block.id for block in elsewhere}
-                packs = self._parts.planner.plan([b for b in queue if b.id not in waiting])
-                queue = elsewhere
-                if not self._warm:
-                    await self._run_pack_into(packs.pop(0), queue)
-                async with anyio.create_task_group() as group:
-                    for pack in packs:
-                        group.start_soon(self._run_pack_into, pack, queue)
+        try:
+            async with self._leases.kept():
+                await self._dispatch(list(blocks))
+        except BaseExceptionGroup as group:
+            # The first call's own error, as a caller that sent it alone would see it.
+            unreachable = group.subgroup(ProviderUnreachable)
+            if unreachable is not None and len(group.exceptions) == 1:
+                raise unreachable.exceptions[0] from None
+            raise
         return self.stats
 
-    async def _run_pack_into(self, pack: Pack, queue: list[Block]) -> None:
-        """Lease the pack's blocks and send it; the blocks another worker took meanwhile,
-        and those to try again (still leased), go to ``queue``."""
+    async def _dispatch(self, to_pack: list[Block]) -> None:
+        """Packs out as the rate limits let them go; the blocks that come back are packed
+        again once the packs planned before them have gone out. Blocks another worker
+        holds are left to it, and waited for once nothing of this run's is in flight."""
+        ready: list[Pack] = []
+        async with anyio.create_task_group() as group:
+            while True:
+                if not ready and to_pack:
+                    elsewhere = await self._leases.held_elsewhere(to_pack)
+                    if len(elsewhere) == len(to_pack):
+                        if self._packs_running:
+                            await self._pack_done.wait()
+                        else:
+                            waited, done = await self._leases.wait_for(list(to_pack))
+                            to_pack[:] = waited
+                            self._parts.recorder.progress(done)
+                        continue
+                    waiting = {block.id for block in elsewhere}
+                    free = [block for block in to_pack if block.id not in waiting]
+                    ready = self._largest_first(self._parts.planner.plan(free))
+                    to_pack[:] = elsewhere  # the running packs add to this same list
+                if not ready:
+                    if self._packs_running == 0:
+                        break
+                    await self._pack_done.wait()
+                    continue
+                pack = await self._claimed(ready.pop(0), to_pack)
+                if pack is None:
+                    continue
+                request = self._request(pack)
+                admission = await self._scheduler.admit(self._needs(request))
+                self._packs_running += 1
+                group.start_soon(self._run_pack, pack, request, admission, to_pack)
+                if not self._prefix_cached.is_set():
+                    await self._prefix_cached.wait()
+
+    async def _claimed(self, pack: Pack, to_pack: list[Block]) -> Pack | None:
+        """Lease the pack's blocks: the pack of those this run now holds (None: none); the
+        blocks another worker took meanwhile go to ``to_pack``."""
         claimed = await self._leases.claim(pack.blocks)
-        queue.extend(claimed.held_elsewhere)
+        to_pack.extend(claimed.held_elsewhere)
         self._parts.recorder.progress(len(claimed.done_elsewhere))
         if not claimed.leased:
-            return
+            return None
         if len(claimed.leased) < len(pack.blocks):
-            pack = self._parts.planner.pack_of(claimed.leased)
-        again = await self._run_pack(pack)
-        queue.extend(again)
-        kept = {block.id for block in again}
-        with anyio.CancelScope(shield=True):
-            await self._leases.release([block for block in pack.blocks if block.id not in kept])
+            return self._parts.planner.pack_of(claimed.leased)
+        return pack
 
-    async def _run_pack(self, pack: Pack) -> list[Block]:
-        """Send one pack, retrying transient errors; return the blocks to try again."""
-        request = self._parts.layout.request(
+    @staticmethod
+    def _largest_first(packs: list[Pack]) -> list[Pack]:
+        """Packs by estimated output, largest first: the run's last calls are its shortest."""
+        return sorted(packs, key=lambda pack: pack.estimated_output, reverse=True)
+
+    def _request(self, pack: Pack) -> ModelRequest:
+        return self._parts.layout.request(
             pack, expected_gap_seconds=self._settings.expected_gap_seconds
         )
+
+    def _needs(self, request: ModelRequest) -> CallNeeds:
+        layout = self._parts.layout
+        cached = layout.prefix_tokens if layout.cacheable and self._prefix_cached.is_set() else 0
+        return CallNeeds(
+            prompt_tokens=layout.input_tokens(request),
+            cached_tokens=cached,
+            output_reserve=request.max_tokens,
+        )
+
+    async def _run_pack(
+        self, pack: Pack, request: ModelRequest, admission: Admission, to_pack: list[Block]
+    ) -> None:
+        """Send one pack, retrying transient errors; its blocks to try again go to
+        ``to_pack``."""
+        try:
+            again = await self._send_pack(pack, request, admission)
+            to_pack.extend(again)  # still leased
+            kept = {block.id for block in again}
+            with anyio.CancelScope(shield=True):
+                await self._leases.release([b for b in pack.blocks if b.id not in kept])
+        finally:
+            self._prefix_cached.set()
+            self._packs_running -= 1
+            self._pack_done.set()
+            self._pack_done = anyio.Event()
+
+    async def _send_pack(
+        self, pack: Pack, request: ModelRequest, admission: Admission
+    ) -> list[Block]:
         failure: TransientProviderError | None = None
         for attempt in range(self._settings.max_call_retries + 1):
-            await self._limit.acquire()
-            try:
-                outcome = await self._attempt(request, pack, attempt)
-            finally:
-                await self._limit.release()
+            if attempt:
+                admission = await self._scheduler.admit(self._needs(request))
+            outcome = await self._attempt(request, pack, attempt, admission)
             if not isinstance(outcome, TransientProviderError):
                 return outcome
             failure = outcome
@@ -181,7 +211,7 @@ class RealtimeExecutor:
         )
 
     async def _attempt(
-        self, request: ModelRequest, pack: Pack, attempt: int
+        self, request: ModelRequest, pack: Pack, attempt: int, admission: Admission
     ) -> list[Block] | TransientProviderError:
         """One call: the blocks to try again once it is stored, or the error to retry after.
 
@@ -189,27 +219,17 @@ class RealtimeExecutor:
         call is paid for: storing it with its results is shielded from cancellation, so a
         Ctrl-C waits for it instead of dropping an answered call.
         """
-        await self._respect_rate_limits(pack)
         current = OpenCall()
+        answer: ModelResponse | LoopEnd | None = None
+        refused = False
         try:
-            if self._tools is None:
-                current.start_id = await self._parts.recorder.start_call(
-                    pack,
-                    request,
-                    input_tokens=self._parts.layout.input_tokens(request),
-                    attempt=attempt,
-                )
-                current.started = self._clock.now()
-                answer: ModelResponse | LoopEnd = await self._provider.complete(request)
-            else:
-                answer = await send_through_tools(
-                    provider=self._provider, parts=self._parts, tools=self._tools,
-                    clock=self._clock, pack=pack, request=request, attempt=attempt,
-                    current=current,
-                )  # fmt: skip
+            answer = await self._call(request, pack, attempt, admission, current)
         except TransientProviderError as failure:
             self.stats.transient_errors += 1
-            self._limit.throttled()
+            refused = isinstance(failure, RateLimited)
+            self._scheduler.throttled(
+                failure.retry_after if isinstance(failure, RateLimited) else None
+            )
             with anyio.CancelScope(shield=True):
                 await self._record_unanswered(pack, "error", failure, attempt, current)
             if isinstance(failure, ProviderUnreachable) and not self._warm:
@@ -222,8 +242,15 @@ class RealtimeExecutor:
                 await self._record_unanswered(pack, "rejected", failure, attempt, current)
                 retry = await self._parts.retry_or_fail(pack.blocks, str(failure), smaller=False)
             return retry
+        finally:
+            response = answer if isinstance(answer, ModelResponse) else None
+            self._scheduler.release(
+                admission,
+                usage=None if response is None else response.usage,
+                state=None if response is None else response.rate_limits,
+                refused=refused,
+            )
         with anyio.CancelScope(shield=True):
-            self._limit.succeeded()
             self._warm = True
             if isinstance(answer, LoopEnd):
                 # Every turn is stored; the blocks go out again, or fail once out of attempts.
@@ -231,14 +258,42 @@ class RealtimeExecutor:
                     pack.blocks, f"tool loop stopped: {answer.value}", smaller=False
                 )
             self.stats.calls += 1
-            if answer.rate_limits is not None:
-                self._rate_limits = answer.rate_limits
             call = self._parts.recorder.call_record(
                 pack, status="ok", started=current.started, attempt=attempt,
                 start_id=current.start_id,
             )  # fmt: skip
             retry = await self._parts.take_answer(pack, answer, call)
         return retry
+
+    async def _call(
+        self,
+        request: ModelRequest,
+        pack: Pack,
+        attempt: int,
+        admission: Admission,
+        current: OpenCall,
+    ) -> ModelResponse | LoopEnd:
+        if self._tools is not None:
+            return await send_through_tools(
+                provider=self._provider, parts=self._parts, tools=self._tools,
+                clock=self._clock, pack=pack, request=request, attempt=attempt,
+                current=current,
+            )  # fmt: skip
+        current.start_id = await self._parts.recorder.start_call(
+            pack,
+            request,
+            input_tokens=self._parts.layout.input_tokens(request),
+            attempt=attempt,
+        )
+        current.started = self._clock.now()
+        if self._prefix_cached.is_set() or not isinstance(self._provider, StreamingProvider):
+            return await self._provider.complete(request)
+
+        def response_began(limits: RateLimitState | None) -> None:
+            self._scheduler.started(admission, limits)
+            self._prefix_cached.set()
+
+        return await self._provider.complete_streamed(request, on_start=response_began)
 
     async def _record_unanswered(
         self,
@@ -253,25 +308,6 @@ class RealtimeExecutor:
             start_id=current.start_id,
         )  # fmt: skip
         await self._parts.recorder.record_unanswered(call)
-
-    async def _respect_rate_limits(self, pack: Pack) -> None:
-        state = self._rate_limits
-        if state is None:
-            return
-        prefix = self._parts.layout.prefix_tokens if state.cached_input_counts else 0
-        needs = {
-            RateLimitBucket.REQUESTS: 1,
-            RateLimitBucket.INPUT_TOKENS: prefix + pack.input_tokens,
-            RateLimitBucket.OUTPUT_TOKENS: pack.estimated_output,
-        }
-        waits = [
-            state.reset_at[bucket] - self._clock.now()
-            for bucket, amount in needs.items()
-            if state.remaining.get(bucket, math.inf) < amount and bucket in state.reset_at
-        ]
-        wait = max(waits, default=0.0)
-        if wait > 0:
-            await self._clock.sleep(min(wait, self._settings.backoff_cap))
 
     def _backoff(self, attempt: int) -> float:
         delay = min(self._settings.backoff_cap, self._settings.backoff_base * 2.0**attempt)

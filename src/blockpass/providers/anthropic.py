@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -138,7 +139,23 @@ class AnthropicProvider:
             raise translate_error(error) from None
         except (anthropic.APIConnectionError, httpx2.TransportError) as error:
             raise connection_failure(self._name, self._client.base_url, error) from None
-        return message_response(await raw.parse(), rate_limits=_rate_limits(raw.headers))
+        return message_response(await raw.parse(), rate_limits=rate_limit_state(raw.headers))
+
+    async def complete_streamed(
+        self, request: ModelRequest, *, on_start: Callable[[RateLimitState | None], None]
+    ) -> ModelResponse:
+        try:
+            async with self._client.messages.stream(**self.request_body(request)) as stream:
+                rate_limits = rate_limit_state(stream.response.headers)
+                async for event in stream:
+                    if event.type == "message_start":
+                        on_start(rate_limits)
+                message = await stream.get_final_message()
+        except anthropic.APIStatusError as error:
+            raise translate_error(error) from None
+        except (anthropic.APIConnectionError, httpx2.TransportError) as error:
+            raise connection_failure(self._name, self._client.base_url, error) from None
+        return message_response(message, rate_limits=rate_limits)
 
 
 def message_response(
@@ -212,18 +229,24 @@ def _object(value: object) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _rate_limits(headers: httpx2.Headers) -> RateLimitState | None:
+def rate_limit_state(headers: httpx2.Headers) -> RateLimitState | None:
     remaining: dict[RateLimitBucket, int] = {}
     reset_at: dict[RateLimitBucket, float] = {}
+    limits: dict[RateLimitBucket, int] = {}
     for header, bucket in _BUCKETS.items():
         left = headers.get(f"anthropic-ratelimit-{header}-remaining")
         reset = headers.get(f"anthropic-ratelimit-{header}-reset")
+        limit = headers.get(f"anthropic-ratelimit-{header}-limit")
         if left is not None and left.isdigit():
             remaining[bucket] = int(left)
+        if limit is not None and limit.isdigit():
+            limits[bucket] = int(limit)
         if reset:
             with contextlib.suppress(ValueError):
                 reset_at[bucket] = datetime.fromisoformat(reset.replace("Z", "+00:00")).timestamp()
-    return RateLimitState(remaining=remaining, reset_at=reset_at) if remaining else None
+    if not remaining:
+        return None
+    return RateLimitState(remaining=remaining, reset_at=reset_at, limits=limits)
 
 
 def translate_error(error: anthropic.APIStatusError) -> ProviderError:

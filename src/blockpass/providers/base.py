@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 import tomllib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from functools import cache
 from importlib import resources
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from blockpass.errors import UserInputError
 from blockpass.packformat import RESULT_TOOL_NAME
@@ -22,6 +22,8 @@ from blockpass.tokens import TokenizerFamily
 from blockpass.usage import Usage
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from blockpass.providers.batches import BatchApi
 
 
@@ -305,12 +307,14 @@ class RateLimitBucket(StrEnum):
 class RateLimitState:
     """What the provider's headers said was left, and when each bucket is full again.
 
+    ``limits``: each bucket's per-minute limit (its capacity), where the headers state it.
     ``cached_input_counts``: cache reads use up the input bucket too (OpenAI's TPM counts
     them; Anthropic's ITPM does not), so a request needs its whole prompt there.
     """
 
     remaining: dict[RateLimitBucket, int]
     reset_at: dict[RateLimitBucket, float]
+    limits: dict[RateLimitBucket, int] = field(default_factory=dict)
     cached_input_counts: bool = False
 
 
@@ -346,6 +350,18 @@ class Provider(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class StreamingProvider(Protocol):
+    """A provider that can tell when a response begins, before it is complete."""
+
+    async def complete_streamed(
+        self, request: ModelRequest, *, on_start: Callable[[RateLimitState | None], None]
+    ) -> ModelResponse:
+        """One call, streamed: ``on_start`` runs once, when the response begins (from then
+        on the prompt's cache entry can be read), with the rate limits its headers state."""
+        ...
 
 
 @cache

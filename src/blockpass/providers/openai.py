@@ -28,12 +28,14 @@ from __future__ import annotations
 import contextlib
 import re
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import httpx2
 import openai
 import pydantic
+from openai.lib.streaming.chat import ChatCompletionStreamState
 from openai.types.chat import ChatCompletion
 from openai.types.responses import Response
 
@@ -194,7 +196,40 @@ class OpenAIProvider:
             raise translate_error(error) from None
         except (openai.APIConnectionError, httpx2.TransportError) as error:
             raise connection_failure(self._name, self._client.base_url, error) from None
-        return replace(self.parse_response_body(body), rate_limits=_rate_limits(headers))
+        return replace(self.parse_response_body(body), rate_limits=rate_limit_state(headers))
+
+    async def complete_streamed(
+        self, request: ModelRequest, *, on_start: Callable[[RateLimitState | None], None]
+    ) -> ModelResponse:
+        """Chat Completions streamed (usage in the last chunk); a Responses API model is
+        answered whole, its start reported with its end."""
+        if self._responses:
+            response = await self.complete(request)
+            on_start(response.rate_limits)
+            return response
+        body = {
+            **self.request_body(request),
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        try:
+            stream = await self._client.chat.completions.create(**body)
+            rate_limits = rate_limit_state(stream.response.headers)
+            chunks = ChatCompletionStreamState[None]()
+            began = False
+            async for chunk in stream:
+                if not began:
+                    began = True
+                    on_start(rate_limits)
+                chunks.handle_chunk(chunk)
+            # The snapshot, not get_final_completion, which raises on a "length" finish: a
+            # cut-off answer is read like any other (its complete results are kept).
+            completion = ChatCompletion.model_validate(chunks.current_completion_snapshot.to_dict())
+        except openai.APIStatusError as error:
+            raise translate_error(error) from None
+        except (openai.APIConnectionError, httpx2.TransportError) as error:
+            raise connection_failure(self._name, self._client.base_url, error) from None
+        return replace(_read_chat(completion), rate_limits=rate_limits)
 
     async def _post(self, body: dict[str, Any]) -> tuple[dict[str, Any], httpx2.Headers]:
         if self._responses:
@@ -375,27 +410,28 @@ def _priced(*, prompt: int, cached: int, written: int, output: int) -> Usage:
     )
 
 
-def _rate_limits(headers: httpx2.Headers) -> RateLimitState | None:
+def rate_limit_state(headers: httpx2.Headers) -> RateLimitState | None:
     remaining: dict[RateLimitBucket, int] = {}
     reset_at: dict[RateLimitBucket, float] = {}
+    limits: dict[RateLimitBucket, int] = {}
     now = time.time()
     for header, bucket in _BUCKETS.items():
         left = headers.get(f"x-ratelimit-remaining-{header}")
         reset = headers.get(f"x-ratelimit-reset-{header}")
+        limit = headers.get(f"x-ratelimit-limit-{header}")
         if left is not None and left.isdigit():
             remaining[bucket] = int(left)
+        if limit is not None and limit.isdigit():
+            limits[bucket] = int(limit)
         if reset:
             with contextlib.suppress(ValueError):
                 reset_at[bucket] = now + _duration_seconds(reset)
-    # One bucket holds prompt and output tokens; the executor checks a pack's input against
-    # the input bucket, so the shared bucket stands in for it.
-    if RateLimitBucket.TOKENS in remaining:
-        remaining[RateLimitBucket.INPUT_TOKENS] = remaining[RateLimitBucket.TOKENS]
-    if RateLimitBucket.TOKENS in reset_at:
-        reset_at[RateLimitBucket.INPUT_TOKENS] = reset_at[RateLimitBucket.TOKENS]
     if not remaining:
         return None
-    return RateLimitState(remaining=remaining, reset_at=reset_at, cached_input_counts=True)
+    # One tokens bucket holds the prompt, cached tokens included, and the output.
+    return RateLimitState(
+        remaining=remaining, reset_at=reset_at, limits=limits, cached_input_counts=True
+    )
 
 
 def _duration_seconds(text: str) -> float:
