@@ -41,9 +41,13 @@ class PackPlanner:
         contexts: PackContexts | None = None,
     ) -> None:
         """``contexts``: the retrieved rules each pack carries (retrieve mode); the blocks
-        of a pack then take at most half the input budget, leaving the rest to them."""
+        of a pack then take at most half the input budget, leaving the rest to them. Where
+        ``profile``'s model caches, the units many packs carry are shared (``PackContexts.
+        share``)."""
         self._count = count
         self._contexts = contexts
+        self._profile = profile
+        self._prefix_tokens = prefix_tokens
         self._estimator = OutputEstimator()
         self._pack_size: dict[str, int] = {}
         input_budget = profile.context_window - prefix_tokens - profile.max_output
@@ -84,6 +88,14 @@ class PackPlanner:
         packs: list[Pack] = []
         for group in groups:
             packs += self._plan_group(group, full)
+        if self._contexts is not None and self._profile.min_cacheable > 0:
+            # The first plan holds all the lane's blocks: what recurs across its packs is
+            # sent once, cached, in a quarter of the input budget at most.
+            self._contexts.share(
+                [pack.blocks for pack in packs],
+                room=self.limits.input_budget // 4,
+                min_tokens=self._profile.min_cacheable - self._prefix_tokens,
+            )
         return [self._with_context(pack) for pack in packs]
 
     def _plan_group(self, blocks: Sequence[Block], full: int) -> list[Pack]:
@@ -117,7 +129,7 @@ class PackPlanner:
             return pack
         room = self.limits.input_budget - pack.input_tokens
         context = self._contexts.for_pack(pack.blocks, room)
-        return replace(pack, context=context, input_tokens=pack.input_tokens + context.tokens)
+        return replace(pack, context=context, input_tokens=pack.input_tokens + context.all_tokens)
 
     def pack_of(self, blocks: Sequence[Block]) -> Pack:
         """The pack of these blocks in this order, as ``plan`` would have made it."""
