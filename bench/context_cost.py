@@ -97,7 +97,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--guide", choices=sorted(GUIDES), required=True)
     parser.add_argument("--chapters", type=int, default=0, help="first N chapters (0: all)")
-    parser.add_argument("--k", type=int, default=5)
+    parser.add_argument("--k", type=int, default=3)
     parser.add_argument("--cache-dir", type=Path, help="keep guide indexes here between runs")
     args = parser.parse_args()
     guide, package = GUIDES[args.guide]

@@ -72,8 +72,8 @@ class Fallback(StrEnum):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RetrievalSettings:
-    k: int = 5
-    wide_k: int = 15
+    k: int = 3
+    wide_k: int = 9
 
     def __post_init__(self) -> None:
         if not 1 <= self.k <= self.wide_k:
@@ -229,7 +229,7 @@ class PackContexts:
         self._count = count
         self._unit_tokens: dict[str, int] = {}
         self._shared = NO_SHARED_UNITS
-        self._shared_chosen = False
+        self.share_pending = True
         self._full_guide = PackContext(
             text=full_guide, tokens=count(full_guide), fallback=Fallback.FULL_GUIDE, cached=True
         )
@@ -237,11 +237,14 @@ class PackContexts:
 
     def groups(self, blocks: Sequence[Block]) -> list[list[Block]]:
         """Blocks grouped for packing: the blocks retrieval is sure of, ordered by their best
-        unit, then apart the unsure ones (whose packs fall back); input order within each."""
+        unit not shared, then apart the unsure ones (whose packs fall back); input order
+        within each."""
 
         def best(block: Block) -> int:
-            ranked = self._rule(block).ranked
-            return self._order.get(ranked[0], -1) if ranked else -1
+            own = [unit_id for unit_id in self._rule(block).ranked if unit_id not in shared]
+            return self._order.get(own[0], -1) if own else -1
+
+        shared = frozenset(self._shared.units)
 
         sure = [block for block in blocks if not self._rule(block).unsure]
         unsure = [block for block in blocks if self._rule(block).unsure]
@@ -255,9 +258,9 @@ class PackContexts:
         the packs), most recurring first, within ``room`` tokens. None are shared when the
         chosen come to fewer than ``min_tokens``: too short to be cached after the prefix,
         every pack would send them whole."""
-        if self._shared_chosen:
+        if not self.share_pending:
             return
-        self._shared_chosen = True
+        self.share_pending = False
         sure = [pack for pack in packs if not any(self._rule(block).unsure for block in pack)]
         carried = Counter(
             unit_id

@@ -84,19 +84,25 @@ class PackPlanner:
         ``max_blocks`` overrides the settings' bound (batch mode packs more per request).
         """
         full = max_blocks or self.limits.max_blocks
-        groups = [list(blocks)] if self._contexts is None else self._contexts.groups(blocks)
-        packs: list[Pack] = []
-        for group in groups:
-            packs += self._plan_group(group, full)
-        if self._contexts is not None and self._profile.min_cacheable > 0:
+        packs = self._grouped_packs(blocks, full)
+        # A profile without a cacheable length (a local model, an unknown compatible server)
+        # caches nothing that sharing could save.
+        caches = self._profile.min_cacheable > 0
+        if self._contexts is not None and self._contexts.share_pending and caches:
             # The first plan holds all the lane's blocks: what recurs across its packs is
-            # sent once, cached, in a quarter of the input budget at most.
+            # sent once, cached, in at most three quarters of the room the blocks leave;
+            # the blocks are then grouped again by the units they do not share.
             self._contexts.share(
                 [pack.blocks for pack in packs],
-                room=self.limits.input_budget // 4,
+                room=(self.limits.input_budget - self._block_budget) * 3 // 4,
                 min_tokens=self._profile.min_cacheable - self._prefix_tokens,
             )
+            packs = self._grouped_packs(blocks, full)
         return [self._with_context(pack) for pack in packs]
+
+    def _grouped_packs(self, blocks: Sequence[Block], full: int) -> list[Pack]:
+        groups = [list(blocks)] if self._contexts is None else self._contexts.groups(blocks)
+        return [pack for group in groups for pack in self._plan_group(group, full)]
 
     def _plan_group(self, blocks: Sequence[Block], full: int) -> list[Pack]:
         by_size: dict[int, list[Block]] = {}
