@@ -290,3 +290,15 @@ def test_a_lane_that_caches_sends_the_shared_part_with_its_own_breakpoint_and_on
             assert first.input_tokens == first.context.all_tokens + sum(
                 block_input_tokens(b, count) for b in first.blocks
             )
+
+
+def test_once_units_are_shared_blocks_are_grouped_by_their_best_unit_not_shared() -> None:
+    blocks = [block(n, str(n)) for n in range(20)]
+    # Every block's best unit is u1 (shared); its next one is one of u11 down to u2, each
+    # in two packs (too few to share).
+    rules = {b.id: BlockRules(("u1", f"u{11 - b.index % 10}")) for b in blocks}
+    packs = contexts(rules)
+    assert [b.index for b in packs.groups(blocks)[0]] == list(range(20))
+    packs.share([[b] for b in blocks], room=10_000, min_tokens=0)
+    (grouped,) = packs.groups(blocks)
+    assert [b.index for b in grouped] == [n + m for n in range(9, -1, -1) for m in (0, 10)]

@@ -58,3 +58,15 @@ def test_a_cache_that_cannot_be_written_only_costs_time(tmp_path: Path) -> None:
     assert vectors.embed(["gamma"]).shape == (1, 64)
     assert vectors.embed(["gamma"]).shape == (1, 64)
     assert embedder.embedded == ["gamma"]  # kept in memory for this process
+
+
+@pytest.mark.parametrize("content", [b"not a shard", b"PK\x03\x04torn", b""])
+def test_a_broken_shard_is_skipped_and_its_texts_embedded_again(
+    tmp_path: Path, content: bytes
+) -> None:
+    folder = tmp_path / "queries"
+    QueryVectors(folder, HashingEmbedder()).embed(["kept"])
+    (folder / "broken.npz").write_bytes(content)
+    embedder = HashingEmbedder()
+    QueryVectors(folder, embedder).embed(["kept", "new"])
+    assert embedder.embedded == ["new"]

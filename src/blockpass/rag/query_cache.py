@@ -15,6 +15,7 @@ import contextlib
 import hashlib
 import os
 import tempfile
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,6 +28,7 @@ __all__ = ["QueryVectors"]
 # Past this many shards, the next store writes all known vectors as one.
 MERGE_AT = 16
 _SUFFIX = ".npz"
+_UNREADABLE = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile)
 
 
 def text_key(text: str) -> str:
@@ -62,8 +64,11 @@ class QueryVectors:
             self._known = {}
             self._shards = sorted(self.folder.glob(f"*{_SUFFIX}"))
             for shard in self._shards:
-                # A shard another process merged away meanwhile, or a torn one: skipped.
-                with contextlib.suppress(OSError, ValueError, KeyError), np.load(shard) as data:
+                # A shard another process merged away meanwhile, or a broken one: skipped.
+                with (
+                    contextlib.suppress(*_UNREADABLE),
+                    np.load(shard, allow_pickle=False) as data,
+                ):
                     self._known.update(zip(data["keys"].tolist(), data["vectors"], strict=True))
         return self._known
 
