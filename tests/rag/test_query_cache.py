@@ -70,3 +70,16 @@ def test_a_broken_shard_is_skipped_and_its_texts_embedded_again(
     embedder = HashingEmbedder()
     QueryVectors(folder, embedder).embed(["kept", "new"])
     assert embedder.embedded == ["new"]
+
+
+def test_another_corpus_with_the_same_embedder_reads_the_same_query_vectors(
+    tmp_path: Path,
+) -> None:
+    open_index(UNITS, cache_dir=tmp_path, embedder=HashingEmbedder()).search("click here")
+    embedder = HashingEmbedder()
+    edited = open_index(UNITS[:3], cache_dir=tmp_path, embedder=embedder)
+    edited.search("click here")
+    assert embedder.embedded == [unit.search_text for unit in UNITS[:3]]
+    other = HashingEmbedder(name="another model")
+    open_index(UNITS, cache_dir=tmp_path, embedder=other).search("click here")
+    assert other.embedded[-1] == "click here"

@@ -7,8 +7,9 @@ embedded again), a changed one (an edited section, another model) is built anew.
 is written to a temporary folder and renamed into place, so a reader never sees half an
 index and two builders of the same corpus do not clash.
 
-Query texts are embedded once per index folder (``query_cache.py``): a text searched
-again, in this run or a later one, is not embedded again.
+Query texts are embedded once per embedder under ``cache_dir`` (``query_cache.py``): a text
+searched again, in this run or a later one, against this index or another, is not embedded
+again.
 
 Ranking (``Retriever.HYBRID``): every unit whose trigger fires comes first (certainty), and
 the guide's section on a grammar construction the text shows (its cue unit, ``triggers.py``),
@@ -30,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from blockpass.errors import UserInputError
-from blockpass.rag.query_cache import QueryVectors
+from blockpass.rag.query_cache import QueryVectors, queries_folder
 from blockpass.rag.retrievers import Bm25, Embedder
 from blockpass.rag.triggers import CUES, TriggerMatcher, cues_in, query_with_cues
 from blockpass.rag.units import RuleUnit
@@ -45,7 +46,6 @@ RRF_K = 60
 _EMBEDDINGS = "embeddings.npy"
 _MANIFEST = "manifest.json"
 _BM25 = "bm25"
-_QUERIES = "queries"
 
 
 class Retriever(StrEnum):
@@ -105,7 +105,7 @@ class RuleIndex:
         self.path = path
         self._bm25 = bm25
         self._embeddings = embeddings
-        self._queries = QueryVectors(path / _QUERIES, embedder)
+        self._queries = QueryVectors(queries_folder(path.parent, embedder), embedder)
         self._triggers = TriggerMatcher(units)
         self._cue_units = _cue_units(self.units, bm25)
 

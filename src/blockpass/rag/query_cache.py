@@ -2,11 +2,12 @@
 
 A run retrieves for every block, an ``auto`` run prices retrieval before it runs, a widened
 block is searched again, and the next run of the same documents asks the same questions:
-embedding is most of a search's time, so a text is embedded once per index folder. The
-vectors live in ``queries/`` inside the index's folder (the folder names the embedder), one
-shard per batch of new texts, each written to a temporary file and renamed into place; many
-shards are merged into one. A cache that cannot be written only costs time: a search never
-fails for it.
+embedding is most of a search's time, so a text is embedded once per embedder. The vectors
+live beside the indexes, in a folder of the cache named by the embedder
+(``queries_folder``): a query's vector does not depend on the corpus, so every index (an
+edited guide's, another guide's) reads them. One shard per batch of new texts, each written
+to a temporary file and renamed into place; many shards are merged into one. A cache that
+cannot be written only costs time: a search never fails for it.
 """
 
 from __future__ import annotations
@@ -23,12 +24,16 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from blockpass.rag.retrievers import Embedder, Vectors
 
-__all__ = ["QueryVectors"]
+__all__ = ["QueryVectors", "queries_folder"]
 
 # Past this many shards, the next store writes all known vectors as one.
 MERGE_AT = 16
 _SUFFIX = ".npz"
 _UNREADABLE = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile)
+
+
+def queries_folder(cache_dir: Path, embedder: Embedder) -> Path:
+    return cache_dir / f"queries-{hashlib.sha256(embedder.name.encode()).hexdigest()[:16]}"
 
 
 def text_key(text: str) -> str:
