@@ -23,7 +23,6 @@ if TYPE_CHECKING:
 
     from blockpass.documents import SkippedInputs
     from blockpass.pipeline import JobOutcome, JobSpec
-    from blockpass.providers import Connection
     from blockpass.store import CallRecord, StoredBatch
 
 __all__ = ["EXIT_USER_ERROR", "build_parser", "main"]
@@ -78,7 +77,7 @@ def _run_job(args: argparse.Namespace) -> int:
 
     connection = cli_settings.connection(args, os.environ)
     prices = cli_settings.prices(args, connection)
-    api_key = _api_key(connection, args.base_url)
+    api_key = cli_settings.api_key(connection, args.base_url, os.environ)
     tiers = cli_routing.tiers(args, connection)
     progress = RunProgress(_console(args, sys.stderr))
 
@@ -137,17 +136,6 @@ def _job_spec(args: argparse.Namespace, out_dir: Path) -> JobSpec:
     )
 
 
-def _api_key(connection: Connection, base_url: str | None) -> str | None:
-    """The vendor's key from ``$VENDOR_API_KEY``, where its API wants one."""
-    if not connection.needs_api_key:
-        return None
-    variable = f"{connection.vendor.upper()}_API_KEY"
-    api_key = os.environ.get(variable, "")
-    if not api_key and base_url is None:
-        raise UserInputError(f"{variable} is not set (or use --provider local or sandbox)")
-    return api_key or None
-
-
 def _console(args: argparse.Namespace, stream: TextIO) -> Console | None:
     from blockpass.terminal import console_for
 
@@ -183,6 +171,7 @@ def _estimate(args: argparse.Namespace) -> int:
 def _webhooks(args: argparse.Namespace) -> int:
     import anyio
 
+    from blockpass import cli_settings
     from blockpass.providers import parse_connection
     from blockpass.providers.batch_webhooks import WEBHOOK_VENDOR, open_run_receiver
     from blockpass.sandbox import serve
@@ -191,7 +180,7 @@ def _webhooks(args: argparse.Namespace) -> int:
     if not secret:
         raise UserInputError("OPENAI_WEBHOOK_SECRET is not set")
     connection = parse_connection(f"{WEBHOOK_VENDOR}:")
-    api_key = _api_key(connection, args.base_url) or ""
+    api_key = cli_settings.api_key(connection, args.base_url, os.environ) or ""
     app = anyio.run(
         lambda: open_run_receiver(
             args.out, secret=secret, api_key=api_key, base_url=args.base_url, path=args.path
@@ -222,6 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "webhooks": _webhooks,
         "rules": _command_in("blockpass.cli_rules", "rules_command"),
         "mcp": _command_in("blockpass.cli_mcp", "mcp_command"),
+        "eval": _command_in("blockpass.cli_eval", "eval_command"),
     }
     try:
         return handlers[args.command](args)

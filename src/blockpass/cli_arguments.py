@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn, TypeVar, cast
 
+from blockpass.cli_eval import add_eval_parser
 from blockpass.cli_mcp import add_mcp_parser
 from blockpass.cli_routing import add_routing_arguments
 from blockpass.cli_rules import add_rules_parser
@@ -168,7 +169,12 @@ def _job_arguments(parser: argparse.ArgumentParser) -> None:
         help="price the run's recorded usage with another model's prices (a what-if report)",
     )
     parser.add_argument("--min-blocks", type=int, default=10, help="blocks per pack, lower bound")
-    parser.add_argument("--max-blocks", type=int, default=40, help="blocks per pack, upper bound")
+    parser.add_argument(
+        "--max-blocks",
+        type=int,
+        help="blocks per pack, upper bound (default: the model's bound measured by blockpass "
+        "eval, in providers/pack_bounds.toml, else 40)",
+    )
     parser.add_argument(
         "--skip-kinds",
         default=",".join(sorted(kind.value for kind in DEFAULT_SKIP_KINDS)),
@@ -321,6 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
     _webhooks_parser(commands)
     add_rules_parser(commands)
     add_mcp_parser(commands)
+    add_eval_parser(commands)
     return parser
 
 

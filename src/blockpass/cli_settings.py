@@ -46,6 +46,17 @@ def connection(args: argparse.Namespace, environ: Mapping[str, str]) -> Connecti
     )
 
 
+def api_key(connection: Connection, base_url: str | None, environ: Mapping[str, str]) -> str | None:
+    """The vendor's key from ``$VENDOR_API_KEY``, where its API wants one."""
+    if not connection.needs_api_key:
+        return None
+    variable = f"{connection.vendor.upper()}_API_KEY"
+    key = environ.get(variable, "")
+    if not key and base_url is None:
+        raise UserInputError(f"{variable} is not set (or use --provider local or sandbox)")
+    return key or None
+
+
 def prices(args: argparse.Namespace, chosen: Connection) -> PriceTable:
     profile = chosen.profile
     return job_prices(
@@ -69,7 +80,7 @@ def job_spec(
     on_folder_summary: Callable[[SkippedInputs], None],
 ) -> JobSpec:
     """The options `run` and `estimate` share: what is read, checked and sent how."""
-    if not 1 <= args.min_blocks <= args.max_blocks:
+    if args.min_blocks < 1 or (args.max_blocks is not None and args.min_blocks > args.max_blocks):
         raise UserInputError("--min-blocks must be at least 1 and at most --max-blocks")
     names = [name.strip() for name in args.skip_kinds.split(",") if name.strip()]
     known = {kind.value for kind in BlockKind}

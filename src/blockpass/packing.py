@@ -23,12 +23,26 @@ from blockpass.blocks import Block, BlockKind
 from blockpass.context import NO_CONTEXT, PackContext
 from blockpass.errors import UserInputError
 from blockpass.packformat import PackedBlock, render_pack
+from blockpass.providers.base import ModelProfile
 
 # Output tokens per block before anything is observed: an "ok" costs about a dozen tokens,
 # an edit or flag with its notes about fifty.
 DEFAULT_OUTPUT_ESTIMATE = 40
 _DEFAULT_BY_KIND = {BlockKind.HEADING: 25, BlockKind.LIST_ITEM: 35}
 _LEARNING_RATE = 0.2
+
+
+# Blocks per pack when neither the job nor the model's profile (``pack_bound``) says.
+DEFAULT_MAX_BLOCKS = 40
+
+
+def pack_size_bounds(
+    profile: ModelProfile, min_blocks: int, max_blocks: int | None
+) -> tuple[int, int]:
+    """The job's bounds, its upper one (None: not given) else the profile's measured bound
+    else ``DEFAULT_MAX_BLOCKS``; a lower bound above that upper one comes down to it."""
+    chosen = max_blocks or profile.pack_bound or DEFAULT_MAX_BLOCKS
+    return min(min_blocks, chosen), chosen
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -44,8 +44,13 @@ class ExecutionSettings:
     backoff_base: float = 0.5
     backoff_cap: float = 60.0
     min_blocks: int = 10
-    max_blocks: int = 40
+    # None: the model profile's measured bound (providers/pack_bounds.toml), else 40.
+    max_blocks: int | None = None
     expected_gap_seconds: float = 0.0
+    # A block sent is leased meanwhile (``block_leases.py``), renewed while the run lives;
+    # a block leased by another worker is looked at again every ``lease_poll_seconds``.
+    lease_seconds: float = 120.0
+    lease_poll_seconds: float = 5.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

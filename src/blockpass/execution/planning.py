@@ -22,6 +22,7 @@ from blockpass.packing import (
     PackLimits,
     block_input_tokens,
     pack_id,
+    pack_size_bounds,
     plan_packs,
 )
 from blockpass.providers.base import ModelProfile
@@ -36,7 +37,7 @@ class PackPlanner:
         profile: ModelProfile,
         prefix_tokens: int,
         min_blocks: int,
-        max_blocks: int,
+        max_blocks: int | None,
         count: Callable[[str], int],
         contexts: PackContexts | None = None,
     ) -> None:
@@ -58,11 +59,12 @@ class PackPlanner:
                 f"{profile.max_output:,} of them kept for the answer): shorten the guide or "
                 "choose a model with a larger context window"
             )
+        low, high = pack_size_bounds(profile, min_blocks, max_blocks)
         self.limits = PackLimits(
             input_budget=input_budget,
             output_cap=output_cap(profile),
-            min_blocks=min_blocks,
-            max_blocks=max_blocks,
+            min_blocks=low,
+            max_blocks=high,
         )
 
     @property

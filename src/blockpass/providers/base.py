@@ -73,6 +73,9 @@ class ModelProfile:
     answers: AnswerMode = AnswerMode.FULL
     # Whether the model may be offered tools beyond its result tool (a tool loop needs it).
     tools: bool = True
+    # Blocks per realtime pack when the job sets no bound: what `blockpass eval` measured
+    # (pack_bounds.toml, with the data it came from); None: packing's own default.
+    pack_bound: int | None = None
 
     @property
     def results_key(self) -> str:
@@ -337,7 +340,9 @@ class Provider(Protocol):
 
 @cache
 def _profiles() -> dict[str, ModelProfile]:
-    raw = tomllib.loads(resources.files(__package__).joinpath("profiles.toml").read_text())
+    files = resources.files(__package__)
+    raw = tomllib.loads(files.joinpath("profiles.toml").read_text())
+    bounds = tomllib.loads(files.joinpath("pack_bounds.toml").read_text()).get("models", {})
     return {
         model_id: ModelProfile(
             id=model_id,
@@ -350,6 +355,7 @@ def _profiles() -> dict[str, ModelProfile]:
             api=WireApi(facts.get("api", WireApi.CHAT)),
             answers=AnswerMode(facts.get("answers", AnswerMode.FULL)),
             tools=facts.get("tools", True),
+            pack_bound=bounds.get(model_id, {}).get("max_blocks"),
         )
         for model_id, facts in raw["models"].items()
     }
