@@ -20,13 +20,17 @@ guide, Google for 18F). A retrieve-mode request gets only the rules it carries
 other, counted over all rules and over the rules the guide has a section for (the others
 are not in the guide at all: a model shown the whole guide would not know them either).
 Google rules have no section in the 18F guide, so on 18F the retrieve run finds none of
-them: that comparison is one of cost only.
+them: that comparison is one of cost only, and its output cost (the findings written) falls
+with the findings; the input cost (what retrieval changes, and what ``auto`` compares at an
+equal output estimate) is printed apart, as are truncated calls (a pack whose answer did not
+fit its max_tokens, sent again in smaller packs).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -76,9 +80,29 @@ def describe(name: str, out: Path, seconds: float) -> dict[str, object]:
         f"cache hit {report['cache_hit_ratio'] or 0:.3f}  {len(findings(out)):6} findings  "
         f"{seconds:7.1f} s  mode {context.get('mode')}: {context.get('reason')}"
     )
+    usd = report["actual_usd"]
+    truncated = sum(1 for call in calls(out) if call == "truncated")
+    print(
+        f"{'':9} input ${input_usd(report):.4f} (cache reads "
+        f"${float(usd['cache_read']):.4f}), output ${float(usd['output']):.4f}; "
+        f"{truncated} of the calls truncated"
+    )
     if retrieval:
         print(f"{'':9} retrieval: {json.dumps(retrieval)}")
     return report
+
+
+def input_usd(report: dict[str, object]) -> float:
+    usd = report["actual_usd"]
+    assert isinstance(usd, dict)
+    parts = ("uncached_input", "cache_write_5m", "cache_write_1h", "cache_read")
+    return sum(float(usd[part]) for part in parts)
+
+
+def calls(out: Path) -> list[str]:
+    """Each call's status, from the run's store."""
+    with sqlite3.connect(out / "run.sqlite") as store:
+        return [status for (status,) in store.execute("SELECT status FROM calls")]
 
 
 def lost(full: set[tuple[str, str]], other: set[tuple[str, str]], linked: set[str]) -> str:
@@ -97,7 +121,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--guide", choices=sorted(GUIDES), required=True)
     parser.add_argument("--chapters", type=int, default=0, help="first N chapters (0: all)")
-    parser.add_argument("--k", type=int, default=5)
+    parser.add_argument("--k", type=int, default=3)
     parser.add_argument("--cache-dir", type=Path, help="keep guide indexes here between runs")
     args = parser.parse_args()
     guide, package = GUIDES[args.guide]
@@ -127,8 +151,10 @@ def main() -> None:
         for mode in ("retrieve", "auto"):
             cost = float(outs[mode]["actual_usd"]["total"])  # type: ignore[index]
             full_cost = float(outs["full"]["actual_usd"]["total"])  # type: ignore[index]
+            inputs_ratio = input_usd(outs["full"]) / input_usd(outs[mode])
             print(
-                f"{mode}: {full_cost / cost:.2f}x cheaper than the whole guide; "
+                f"{mode}: {full_cost / cost:.2f}x cheaper than the whole guide "
+                f"(input alone: {inputs_ratio:.2f}x); "
                 f"{lost(full, findings(base / mode), linked)}"
             )
 

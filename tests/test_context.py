@@ -15,10 +15,11 @@ from blockpass.context import (
     PackContexts,
     RetrievalSettings,
     render_units,
-    retrieve_block_rules,
+    wrap_retrieved,
 )
 from blockpass.execution.planning import PackPlanner
 from blockpass.execution.requests import RequestLayout
+from blockpass.guide_retrieval import retrieve_block_rules
 from blockpass.packing import block_input_tokens
 from blockpass.providers.base import PartKind, model_profile
 from blockpass.task import load_task
@@ -44,6 +45,7 @@ class Confidence:
 @dataclass(frozen=True)
 class Hit:
     unit: Unit
+    triggered: bool = False
 
 
 @dataclass(frozen=True)
@@ -56,8 +58,8 @@ UNITS = [Unit(id=f"u{n}", title=f"Rule {n}", text=f"Text of rule {n}. " * 5) for
 
 
 class ScriptedIndex:
-    """Ranks units by a script: text -> unit numbers, best first, and how many units a
-    trigger certainly fired for (all of them kept only once K holds them); texts in
+    """Ranks units by a script: text -> unit numbers, best first, and how many of them (the
+    first ones, as an index ranks them) a trigger certainly fired for; texts in
     ``disputed`` get no agreement between BM25 and dense retrieval."""
 
     def __init__(
@@ -78,7 +80,8 @@ class ScriptedIndex:
                 triggered=triggered,
                 triggered_kept=min(triggered, len(kept)),
             )
-            found.append(Retrieval(tuple(Hit(UNITS[n]) for n in kept), confidence))
+            hits = tuple(Hit(UNITS[n], triggered=rank < triggered) for rank, n in enumerate(kept))
+            found.append(Retrieval(hits, confidence))
         return found
 
 
@@ -90,25 +93,31 @@ def count(text: str) -> int:
     return count_tokens(text, model_profile("claude-sonnet-4-5").tokenizer)
 
 
-def test_a_block_whose_certain_rules_k_cuts_off_is_retrieved_again_at_the_wide_k() -> None:
-    index = ScriptedIndex({"plain": ([1, 2, 3], 0), "busy": (list(range(10)), 6)})
+def test_a_block_gets_every_certain_unit_and_the_k_best_others_past_the_core() -> None:
+    index = ScriptedIndex({"plain": (list(range(1, 9)), 0), "busy": (list(range(12)), 6)})
     blocks = [block(0, "plain"), block(1, "busy")]
     rules = retrieve_block_rules(index, blocks, RetrievalSettings(k=3, wide_k=8), core=["u0"])
     assert rules[blocks[0].id] == BlockRules(("u1", "u2", "u3"))
-    # Six certain units: three at k, all six at the wide k; the core unit u0 is left out.
-    assert rules[blocks[1].id] == BlockRules(
-        ("u1", "u2", "u3", "u4", "u5", "u6", "u7"), widened=True
-    )
-    assert index.asked == [("plain", 3), ("busy", 3), ("busy", 8)]
+    # Six certain units (the core's u0 among them, left out), then three others: the
+    # certain ones took the places of the first search, so it searched deeper.
+    assert rules[blocks[1].id] == BlockRules(("u1", "u2", "u3", "u4", "u5", "u6", "u7", "u8"))
+    assert index.asked == [("plain", 4), ("busy", 4), ("busy", 10)]
 
 
-def test_a_block_with_more_certain_rules_than_the_wide_k_gets_them_all() -> None:
+def test_a_block_with_more_certain_units_than_the_wide_k_gets_them_all_unwidened() -> None:
     index = ScriptedIndex({"crowded": (list(range(20)), 12)})
     (only,) = blocks = [block(0, "crowded")]
     rules = retrieve_block_rules(index, blocks, RetrievalSettings(k=3, wide_k=8))
-    # Twelve certain units and the k best after them: none of the certain ones is cut off.
-    assert rules[only.id] == BlockRules(tuple(f"u{n}" for n in range(15)), widened=True)
-    assert index.asked == [("crowded", 3), ("crowded", 8), ("crowded", 15)]
+    assert rules[only.id] == BlockRules(tuple(f"u{n}" for n in range(15)))
+    assert index.asked == [("crowded", 3), ("crowded", 15)]
+
+
+def test_a_block_the_retrievers_disagree_on_is_retrieved_again_at_the_wide_k() -> None:
+    index = ScriptedIndex({"vague": (list(range(20)), 0)}, disputed=frozenset({"vague"}))
+    (only,) = blocks = [block(0, "vague")]
+    rules = retrieve_block_rules(index, blocks, RetrievalSettings(k=3, wide_k=8))
+    assert rules[only.id].ranked == tuple(f"u{n}" for n in range(8))
+    assert index.asked == [("vague", 3), ("vague", 8)]
 
 
 def test_a_block_the_retrievers_disagree_on_even_at_the_wide_k_is_marked_for_a_fallback() -> None:
@@ -214,3 +223,82 @@ def test_packs_of_a_retrieve_run_carry_their_rules_after_the_prefix_and_count_th
 def test_retrieval_settings_refuse_a_wide_k_below_k() -> None:
     with pytest.raises(ValueError, match="k <= wide_k"):
         RetrievalSettings(k=5, wide_k=3)
+
+
+def test_units_many_packs_carry_are_shared_once_and_left_out_of_each_packs_own() -> None:
+    blocks = [block(n, str(n)) for n in range(20)]
+    # u1 in every pack, u2 in three of twenty (the break-even is 1.25 + 0.1 * 19 = 3.15).
+    rules = {
+        b.id: BlockRules(("u1", f"u{10 + b.index % 10}", *(("u2",) if b.index < 3 else ())))
+        for b in blocks
+    }
+    packs = contexts(rules)
+    packs.share([[b] for b in blocks], room=10_000, min_tokens=0)
+    context = packs.for_pack([blocks[0], blocks[1]], room=10_000)
+    assert context.shared.units == ("u1",)
+    assert context.shared.tokens == count(context.shared.text)
+    assert render_units([UNITS[1]]) in context.shared.text
+    assert context.units == ("u2", "u10", "u11")
+    assert context.all_tokens == context.tokens + context.shared.tokens
+    assert packs.stats.to_json()["shared_units"] == 1
+    # Chosen once: a later plan (a retry's) keeps the shared part its requests cache.
+    packs.share([[blocks[0]]], room=10_000, min_tokens=0)
+    assert packs.for_pack([blocks[5]], room=10_000).shared.units == ("u1",)
+
+
+def test_nothing_is_shared_that_would_be_too_short_to_cache_or_that_no_pack_room_holds() -> None:
+    blocks = [block(n, str(n)) for n in range(20)]
+    rules = {b.id: BlockRules(("u1",)) for b in blocks}
+    short = contexts(rules)
+    short.share([[b] for b in blocks], room=10_000, min_tokens=1_024)
+    assert short.for_pack(blocks[:1], room=10_000).shared.units == ()
+    assert short.for_pack(blocks[:1], room=10_000).units == ("u1",)
+    both = {b.id: BlockRules(("u1", "u2")) for b in blocks}
+    shared = contexts(both)
+    shared.share([[b] for b in blocks], room=10_000, min_tokens=0)
+    one_unit = count(render_units([UNITS[1]])) + 1
+    cramped = shared.for_pack(blocks[:1], room=count(wrap_retrieved("")) + one_unit)
+    # The shared part does not fit this pack: it keeps what fits of its own, best first.
+    assert (cramped.shared.units, cramped.units) == ((), ("u1",))
+
+
+def test_a_lane_that_caches_sends_the_shared_part_with_its_own_breakpoint_and_one_that_cannot_never_shares() -> (
+    None
+):
+    blocks = [block(n, f"Paragraph {n}.") for n in range(40)]
+    # Every block needs the long units u0-u19 (shared, they come to more than 1,024 tokens)
+    # and one of its own.
+    many = [Unit(id=f"u{n}", title=f"Rule {n}", text=f"Text of rule {n}. " * 40) for n in range(60)]
+    rules = {b.id: BlockRules((*(f"u{n}" for n in range(20)), f"u{20 + b.index}")) for b in blocks}
+    for model, shares in (("claude-sonnet-4-5", True), ("smollm2-135m-instruct", False)):
+        profile = model_profile(model)
+        task = load_task(EXAMPLES / "guide.md").with_core("", retrieval="test-index k=3")
+        layout = RequestLayout(task=task, profile=profile, count=count)
+        planner = PackPlanner(
+            profile=profile, prefix_tokens=layout.prefix_tokens, min_blocks=1, max_blocks=4,
+            count=count,
+            contexts=PackContexts(units=many, rules=rules, full_guide="", count=count),
+        )  # fmt: skip
+        first, *_ = planner.plan(blocks)
+        assert bool(first.context.shared.units) is shares
+        if shares:
+            request = layout.request(first, expected_gap_seconds=0)
+            shared, own = [part for part in request.parts if part.kind is PartKind.CONTEXT]
+            assert shared.text == first.context.shared.text
+            assert shared.cache_ttl is not None
+            assert own.cache_ttl is None
+            assert first.input_tokens == first.context.all_tokens + sum(
+                block_input_tokens(b, count) for b in first.blocks
+            )
+
+
+def test_once_units_are_shared_blocks_are_grouped_by_their_best_unit_not_shared() -> None:
+    blocks = [block(n, str(n)) for n in range(20)]
+    # Every block's best unit is u1 (shared); its next one is one of u11 down to u2, each
+    # in two packs (too few to share).
+    rules = {b.id: BlockRules(("u1", f"u{11 - b.index % 10}")) for b in blocks}
+    packs = contexts(rules)
+    assert [b.index for b in packs.groups(blocks)[0]] == list(range(20))
+    packs.share([[b] for b in blocks], room=10_000, min_tokens=0)
+    (grouped,) = packs.groups(blocks)
+    assert [b.index for b in grouped] == [n + m for n in range(9, -1, -1) for m in (0, 10)]

@@ -121,7 +121,10 @@ def _job_arguments(parser: argparse.ArgumentParser) -> None:
         " (full, the default for the bundled local model)",
     )
     parser.add_argument(
-        "--k", type=_count, default=5, help="guide sections retrieved per block (retrieve mode)"
+        "--k",
+        type=_count,
+        default=3,
+        help="guide sections retrieved per block besides those its words trigger (retrieve mode)",
     )
     parser.add_argument(
         "--core",

@@ -5,10 +5,13 @@ In retrieve mode the cached prefix holds the instructions, the schema and the co
 (``Task.for_retrieval``); after its breakpoint, each pack carries the units retrieved for its
 blocks, deduplicated, in the reference material's reading order (``PackContexts``):
 
-- Each block gets its top ``k`` units (``rag.RuleIndex``: triggers, BM25 and dense ranks,
-  fused). Retrieval is unsure of a block when units whose trigger certainly fired were cut
-  off at ``k``, or when BM25 and dense retrieval share nothing in their top ``k``; such a
-  block is retrieved again at ``wide_k`` (*widened*).
+- Each block gets every unit whose trigger fired and its best ``k`` others
+  (``guide_retrieval.retrieve_block_rules``); a block retrieval is unsure of gets ``wide_k``
+  others (*widened*).
+- The units that many of a lane's packs carry are its *shared* units: sent once per request
+  in a part of their own right after the prefix, with its own breakpoint, so they are
+  written to the cache once and read after (``PackContexts.share``: where a unit recurs in
+  more packs than a cache write and the reads cost). Each pack's own part holds the rest.
 - A block still unsure at ``wide_k`` makes its pack fall back: to the whole guide, where it
   fits beside the pack (one context part for every such pack, with its own breakpoint, so
   it is cached after the first), or else to the core and the best units that fit.
@@ -22,8 +25,9 @@ Everything that happens is counted in ``ContextStats`` for the report.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Protocol
 
@@ -40,8 +44,13 @@ __all__ = [
     "RetrievalSettings",
     "RetrievedRules",
     "render_units",
-    "retrieve_block_rules",
 ]
+
+
+# What a cached input token costs against an uncached one: written once (Anthropic: 1.25),
+# read after (0.1; OpenAI's automatic caching writes at 1 and reads at 0.1 to 0.5).
+CACHE_WRITE_COST = 1.25
+CACHE_READ_COST = 0.1
 
 
 class ContextMode(StrEnum):
@@ -63,8 +72,8 @@ class Fallback(StrEnum):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RetrievalSettings:
-    k: int = 5
-    wide_k: int = 15
+    k: int = 3
+    wide_k: int = 9
 
     def __post_init__(self) -> None:
         if not 1 <= self.k <= self.wide_k:
@@ -82,86 +91,17 @@ class Unit(Protocol):
     def text(self) -> str: ...
 
 
-class Confidence(Protocol):
-    @property
-    def agreement(self) -> float: ...
-    @property
-    def triggered(self) -> int: ...
-    @property
-    def triggered_kept(self) -> int: ...
-
-
-class Hit(Protocol):
-    @property
-    def unit(self) -> Unit: ...
-
-
-class Retrieval(Protocol):
-    @property
-    def hits(self) -> Sequence[Hit]: ...
-    @property
-    def confidence(self) -> Confidence: ...
-
-
-class Searcher(Protocol):
-    """What retrieval needs of an index (``rag.RuleIndex`` is one)."""
-
-    def search_many(self, texts: Sequence[str], k: int) -> Sequence[Retrieval]: ...
-
-
 @dataclass(frozen=True, slots=True)
 class BlockRules:
-    """The units retrieved for one block, best first, core units left out."""
+    """The units retrieved for one block: the certain ones, then the others best first,
+    core units left out."""
 
     ranked: tuple[str, ...]
     widened: bool = False
     unsure: bool = False
 
 
-def _cut_off(retrieval: Retrieval) -> bool:
-    """Units whose trigger certainly fired were left out at this K."""
-    confidence = retrieval.confidence
-    return confidence.triggered_kept < confidence.triggered
-
-
-def _unsure(retrieval: Retrieval) -> bool:
-    confidence = retrieval.confidence
-    return _cut_off(retrieval) or (confidence.agreement == 0.0 and confidence.triggered == 0)
-
-
-def retrieve_block_rules(
-    searcher: Searcher,
-    blocks: Sequence[Block],
-    settings: RetrievalSettings,
-    *,
-    core: Iterable[str] = (),
-) -> dict[str, BlockRules]:
-    """Each block's units by block id: top ``k``; top ``wide_k`` where ``k`` was unsure; and
-    where even ``wide_k`` cut off units whose trigger fired, as many as keep them all."""
-    in_core = frozenset(core)
-
-    def ranked(retrieval: Retrieval) -> tuple[str, ...]:
-        return tuple(hit.unit.id for hit in retrieval.hits if hit.unit.id not in in_core)
-
-    def search(chosen: Sequence[Block], k: int) -> list[tuple[Block, Retrieval]]:
-        found = searcher.search_many([block.text for block in chosen], k)
-        return list(zip(chosen, found, strict=True))
-
-    first = search(blocks, settings.k)
-    rules = {block.id: BlockRules(ranked(retrieval)) for block, retrieval in first}
-    unsure = [block for block, retrieval in first if _unsure(retrieval)]
-    if not unsure or settings.wide_k == settings.k:
-        for block in unsure:
-            rules[block.id] = BlockRules(rules[block.id].ranked, unsure=True)
-        return rules
-    wide = search(unsure, settings.wide_k)
-    for block, retrieval in wide:
-        rules[block.id] = BlockRules(ranked(retrieval), widened=True, unsure=_unsure(retrieval))
-    crowded = [(block, retrieval) for block, retrieval in wide if _cut_off(retrieval)]
-    for block, retrieval in crowded:
-        (_, complete), *_ = search([block], retrieval.confidence.triggered + settings.k)
-        rules[block.id] = BlockRules(ranked(complete), widened=True, unsure=_unsure(complete))
-    return rules
+NO_RULES = BlockRules(())
 
 
 def render_units(units: Iterable[Unit]) -> str:
@@ -177,15 +117,34 @@ def _attribute(text: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class SharedUnits:
+    """The units many packs of a lane carry, sent once per request in a part of their own
+    right after the prefix, with its own breakpoint: written to the cache once, read after."""
+
+    text: str = ""
+    tokens: int = 0
+    units: tuple[str, ...] = ()
+
+
+NO_SHARED_UNITS = SharedUnits()
+
+
+@dataclass(frozen=True, slots=True)
 class PackContext:
-    """What one pack carries after the prefix's breakpoint. ``cached``: the text recurs in
-    other packs (the whole guide of a fallback) and gets its own breakpoint."""
+    """What one pack carries after the prefix's breakpoint: the lane's ``shared`` units (if
+    any), then its own. ``cached``: its own text recurs in other packs (the whole guide of a
+    fallback) and gets its own breakpoint; ``tokens`` counts its own text only."""
 
     text: str = ""
     tokens: int = 0
     units: tuple[str, ...] = ()
     fallback: Fallback | None = None
     cached: bool = False
+    shared: SharedUnits = NO_SHARED_UNITS
+
+    @property
+    def all_tokens(self) -> int:
+        return self.tokens + self.shared.tokens
 
 
 NO_CONTEXT = PackContext()
@@ -201,6 +160,7 @@ class ContextStats:
     trimmed_units: int = 0
     packs: int = 0
     units_sent: int = 0
+    shared_units: int = 0
 
     @classmethod
     def merged(cls, lanes: Iterable[ContextStats | None]) -> ContextStats | None:
@@ -217,6 +177,7 @@ class ContextStats:
             merged.trimmed_units += stats.trimmed_units
             merged.packs += stats.packs
             merged.units_sent += stats.units_sent
+            merged.shared_units = max(merged.shared_units, stats.shared_units)
         return merged
 
     def to_json(self) -> dict[str, object]:
@@ -227,6 +188,7 @@ class ContextStats:
             "trimmed_units": self.trimmed_units,
             "packs": self.packs,
             "units_per_pack": round(self.units_sent / self.packs, 1) if self.packs else 0,
+            "shared_units": self.shared_units,
         }
 
 
@@ -266,6 +228,8 @@ class PackContexts:
         self._rules = rules
         self._count = count
         self._unit_tokens: dict[str, int] = {}
+        self._shared = NO_SHARED_UNITS
+        self.share_pending = True
         self._full_guide = PackContext(
             text=full_guide, tokens=count(full_guide), fallback=Fallback.FULL_GUIDE, cached=True
         )
@@ -273,19 +237,57 @@ class PackContexts:
 
     def groups(self, blocks: Sequence[Block]) -> list[list[Block]]:
         """Blocks grouped for packing: the blocks retrieval is sure of, ordered by their best
-        unit, then apart the unsure ones (whose packs fall back); input order within each."""
+        unit not shared, then apart the unsure ones (whose packs fall back); input order
+        within each."""
 
         def best(block: Block) -> int:
-            ranked = self._rules.get(block.id, BlockRules(())).ranked
-            return self._order.get(ranked[0], -1) if ranked else -1
+            own = [unit_id for unit_id in self._rule(block).ranked if unit_id not in shared]
+            return self._order.get(own[0], -1) if own else -1
 
-        sure = [block for block in blocks if not self._rules.get(block.id, BlockRules(())).unsure]
-        unsure = [block for block in blocks if self._rules.get(block.id, BlockRules(())).unsure]
+        shared = frozenset(self._shared.units)
+
+        sure = [block for block in blocks if not self._rule(block).unsure]
+        unsure = [block for block in blocks if self._rule(block).unsure]
         return [group for group in (sorted(sure, key=best), unsure) if group]
+
+    def share(self, packs: Sequence[Sequence[Block]], *, room: int, min_tokens: int) -> None:
+        """Choose the lane's shared units, once, from its first plan (``packs``: each pack's
+        blocks). A unit that ``n`` of the ``P`` packs retrieval is sure of carry costs ``n``
+        uncached sends apart; shared, one cache write and ``P - 1`` cache reads: it is
+        shared where that is cheaper (at Anthropic's prices, in more than about a tenth of
+        the packs), most recurring first, within ``room`` tokens. None are shared when the
+        chosen come to fewer than ``min_tokens``: too short to be cached after the prefix,
+        every pack would send them whole."""
+        if not self.share_pending:
+            return
+        self.share_pending = False
+        sure = [pack for pack in packs if not any(self._rule(block).unsure for block in pack)]
+        carried = Counter(
+            unit_id
+            for pack in sure
+            for unit_id in {unit_id for block in pack for unit_id in self._rule(block).ranked}
+        )
+        break_even = CACHE_WRITE_COST + CACHE_READ_COST * (len(sure) - 1)
+        chosen: list[str] = []
+        used = self._count(wrap_retrieved(""))
+        for unit_id, packs_with_it in sorted(
+            carried.items(), key=lambda item: (-item[1], self._order.get(item[0], 0))
+        ):
+            if packs_with_it <= break_even:
+                break
+            if used + self._tokens(unit_id) <= room:
+                chosen.append(unit_id)
+                used += self._tokens(unit_id)
+        if not chosen or used < min_tokens:
+            return
+        chosen.sort(key=lambda unit_id: self._order.get(unit_id, 0))
+        text = wrap_retrieved(render_units(self._units[unit_id] for unit_id in chosen))
+        self._shared = SharedUnits(text=text, tokens=self._count(text), units=tuple(chosen))
+        self.stats.shared_units = len(chosen)
 
     def for_pack(self, blocks: Sequence[Block], room: int) -> PackContext:
         """The context of a pack of ``blocks`` with ``room`` tokens left beside them."""
-        rules = [self._rules.get(block.id, BlockRules(())) for block in blocks]
+        rules = [self._rule(block) for block in blocks]
         self._count_blocks(blocks, rules)
         if any(rule.unsure for rule in rules):
             if self._full_guide.tokens <= room:
@@ -293,20 +295,23 @@ class PackContexts:
                 return self._counted(self._full_guide)
             context = self._best_fitting(rules, room)
             self._count_fallback(Fallback.WIDEST_FIT, blocks)
-            return self._counted(
-                PackContext(context.text, context.tokens, context.units, Fallback.WIDEST_FIT)
-            )
+            return self._counted(replace(context, fallback=Fallback.WIDEST_FIT))
         return self._counted(self._best_fitting(rules, room))
 
+    def _rule(self, block: Block) -> BlockRules:
+        return self._rules.get(block.id, NO_RULES)
+
     def _best_fitting(self, rules: Sequence[BlockRules], room: int) -> PackContext:
-        """The pack's units, best rank first across its blocks, while they fit."""
+        """The shared units (where they fit), then the pack's own, best rank first across
+        its blocks, while they fit."""
+        shared = self._shared if self._shared.tokens <= room else NO_SHARED_UNITS
         best_rank: dict[str, int] = {}
         for rule in rules:
             for rank, unit_id in enumerate(rule.ranked):
-                if rank < best_rank.get(unit_id, len(rule.ranked) + 1):
+                if unit_id not in shared.units and rank < best_rank.get(unit_id, rank + 1):
                     best_rank[unit_id] = rank
         kept: list[str] = []
-        used = self._count(wrap_retrieved(""))
+        used = shared.tokens + self._count(wrap_retrieved(""))
         for unit_id in sorted(best_rank, key=lambda u: (best_rank[u], self._order.get(u, 0))):
             tokens = self._tokens(unit_id)
             if used + tokens <= room:
@@ -315,9 +320,9 @@ class PackContexts:
         self.stats.trimmed_units += len(best_rank) - len(kept)
         kept.sort(key=lambda unit_id: self._order.get(unit_id, 0))
         if not kept:
-            return NO_CONTEXT
+            return PackContext(shared=shared)
         text = wrap_retrieved(render_units(self._units[unit_id] for unit_id in kept))
-        return PackContext(text=text, tokens=self._count(text), units=tuple(kept))
+        return PackContext(text=text, tokens=self._count(text), units=tuple(kept), shared=shared)
 
     def _tokens(self, unit_id: str) -> int:
         if unit_id not in self._unit_tokens:

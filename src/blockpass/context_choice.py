@@ -17,9 +17,9 @@ from decimal import Decimal
 from functools import partial
 
 from blockpass.blocks import Block
-from blockpass.context import ContextMode, RetrievalSettings, RetrievedRules, retrieve_block_rules
+from blockpass.context import ContextMode, RetrievalSettings, RetrievedRules
 from blockpass.execution.planning import PackPlanner
-from blockpass.guide_retrieval import GuideIndex
+from blockpass.guide_retrieval import GuideIndex, retrieve_block_rules
 from blockpass.ledger import price_usage
 from blockpass.packing import Pack
 from blockpass.prices import ModelPrices
@@ -79,24 +79,35 @@ def retrieved_rules(
 def price_packs(
     packs: Sequence[Pack], *, prefix_tokens: int, profile: ModelProfile, prices: ModelPrices
 ) -> Decimal:
-    """Realtime cost of sending ``packs`` after a prefix of ``prefix_tokens``, cached when it
-    is long enough for ``profile``'s model."""
+    """Realtime cost of sending ``packs`` after a prefix of ``prefix_tokens``: the prefix,
+    and each context part with its own breakpoint (the shared units, a fallback's whole
+    guide), written to the cache the first time and read after, where the prompt up to it is
+    long enough for ``profile``'s model to cache it."""
     total = Decimal(0)
     written: set[str] = set()
-    cached_prefix = prefix_tokens if profile.min_cacheable <= prefix_tokens else 0
-    for position, pack in enumerate(packs):
+    for pack in packs:
         context = pack.context
-        recurring = context.tokens if context.cached else 0
-        prefix_write = cached_prefix if position == 0 else 0
-        context_write = recurring if context.text not in written else 0
-        if recurring:
-            written.add(context.text)
+        breakpoints = [(prefix_tokens, "")]
+        if context.shared.text:
+            breakpoints.append((context.shared.tokens, context.shared.text))
+        if context.cached:
+            breakpoints.append((context.tokens, context.text))
+        uncached = pack.input_tokens - sum(tokens for tokens, _ in breakpoints[1:])
+        write = read = 0
+        reach = 0
+        for tokens, text in breakpoints:
+            reach += tokens
+            if reach < profile.min_cacheable:
+                uncached += tokens
+            elif text in written:
+                read += tokens
+            else:
+                write += tokens
+                written.add(text)
         usage = Usage(
-            uncached_input=pack.input_tokens - recurring + (prefix_tokens - cached_prefix),
-            cache_write_5m=prefix_write + context_write,
-            cache_read=(cached_prefix - prefix_write) + (recurring - context_write),
+            uncached_input=uncached, cache_write_5m=write, cache_read=read,
             output=pack.estimated_output,
-        )
+        )  # fmt: skip
         prompt = prefix_tokens + pack.input_tokens
         total += price_usage(usage, prices, batch=False, long=prices.is_long(prompt)).total
     return total

@@ -7,20 +7,35 @@ with retrieval are never taken for whole-guide results or the other way round.
 
 The core is the units a user names (``--core``), or by default the guide's short top-level
 sections: rules that apply everywhere, cheap to cache once.
+
+``retrieve_block_rules`` gives each block its units: every unit whose trigger certainly
+fired (the block uses its term, matches its pattern, or shows the construction it is about)
+and the best ``k`` others past the core. Retrieval is unsure of a block when no trigger
+fired and BM25 and dense retrieval share nothing in their top ``k``: it gets the best
+``wide_k`` others (*widened*), and a block still unsure then makes its pack fall back
+(``context.PackContexts``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
-from blockpass.context import RetrievalSettings, render_units
+from blockpass.blocks import Block
+from blockpass.context import BlockRules, RetrievalSettings, Unit, render_units
 from blockpass.errors import UserInputError
 from blockpass.rag import MiniLmEmbedder, RuleIndex, RuleUnit, guide_units, open_index
 from blockpass.task import Task
 
-__all__ = ["GuideIndex", "default_core", "open_guide_index"]
+__all__ = [
+    "GuideIndex",
+    "Searcher",
+    "default_core",
+    "open_guide_index",
+    "retrieve_block_rules",
+]
 
 # A default core unit: a top-level section (level 0 or 1) of at most this many words; the
 # core as a whole stays under CORE_WORDS.
@@ -84,3 +99,83 @@ def open_guide_index(
         task=task.with_core(render_units(chosen), retrieval),
         full_guide=task.guide_part,
     )
+
+
+class Confidence(Protocol):
+    @property
+    def agreement(self) -> float: ...
+    @property
+    def triggered(self) -> int: ...
+
+
+class Hit(Protocol):
+    @property
+    def unit(self) -> Unit: ...
+    @property
+    def triggered(self) -> bool: ...
+
+
+class Retrieval(Protocol):
+    @property
+    def hits(self) -> Sequence[Hit]: ...
+    @property
+    def confidence(self) -> Confidence: ...
+
+
+class Searcher(Protocol):
+    """What retrieval needs of an index (``rag.RuleIndex`` is one)."""
+
+    def search_many(self, texts: Sequence[str], k: int) -> Sequence[Retrieval]: ...
+
+
+def _unsure(retrieval: Retrieval) -> bool:
+    """No trigger fired, and BM25 and dense retrieval share nothing in their top K."""
+    confidence = retrieval.confidence
+    return confidence.agreement == 0.0 and confidence.triggered == 0
+
+
+def retrieve_block_rules(
+    searcher: Searcher,
+    blocks: Sequence[Block],
+    settings: RetrievalSettings,
+    *,
+    core: Iterable[str] = (),
+) -> dict[str, BlockRules]:
+    """Each block's units by block id: every unit whose trigger fired (certain: the block
+    uses its term, or shows its construction) and the best ``k`` others; the best ``wide_k``
+    others where retrieval was unsure at ``k``."""
+    in_core = frozenset(core)
+
+    def chosen(retrieval: Retrieval, k: int) -> tuple[str, ...]:
+        certain = [hit.unit.id for hit in retrieval.hits if hit.triggered]
+        others = [hit.unit.id for hit in retrieval.hits if not hit.triggered]
+        best = [unit_id for unit_id in others if unit_id not in in_core][:k]
+        return tuple(unit_id for unit_id in certain if unit_id not in in_core) + tuple(best)
+
+    def search(chosen_blocks: Sequence[Block], k: int) -> list[tuple[Block, Retrieval]]:
+        """Deep enough for ``k`` units past the core and every certain one."""
+        reach = k + len(in_core)
+        texts = [block.text for block in chosen_blocks]
+        found = list(zip(chosen_blocks, searcher.search_many(texts, reach), strict=True))
+        crowded = [(block, r.confidence.triggered) for block, r in found if r.confidence.triggered]
+        if crowded:
+            deeper = reach + max(triggered for _, triggered in crowded)
+            again = searcher.search_many([block.text for block, _ in crowded], deeper)
+            by_id = {
+                block.id: retrieval for (block, _), retrieval in zip(crowded, again, strict=True)
+            }
+            found = [(block, by_id.get(block.id, retrieval)) for block, retrieval in found]
+        return found
+
+    first = search(blocks, settings.k)
+    rules = {block.id: BlockRules(chosen(retrieval, settings.k)) for block, retrieval in first}
+    unsure = [block for block, retrieval in first if _unsure(retrieval)]
+    if not unsure or settings.wide_k == settings.k:
+        for block in unsure:
+            rules[block.id] = BlockRules(rules[block.id].ranked, unsure=True)
+        return rules
+    for block, retrieval in search(unsure, settings.wide_k):
+        rules[block.id] = BlockRules(
+            chosen(retrieval, settings.wide_k), widened=True, unsure=_unsure(retrieval)
+        )
+    return rules

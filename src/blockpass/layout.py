@@ -48,19 +48,26 @@ def build_request(
     ttl: CacheTtl | None,
     *,
     cache_key: str = "",
+    shared: str = "",
+    shared_ttl: CacheTtl | None = None,
     context: str = "",
     context_ttl: CacheTtl | None = None,
 ) -> ModelRequest:
-    """The task's prefix, the breakpoint, the pack's ``context`` (when there is one), the pack.
+    """The task's prefix, the breakpoint, the ``shared`` context and the pack's own
+    ``context`` (each when there is one), the pack.
 
     ``cache_key`` groups a run's requests (the task fingerprint, computed once per run).
     ``context`` is text chosen for this pack (retrieved rules, or the whole guide for a pack
     that falls back): it sits after the prefix's breakpoint, so it never changes the cached
     prefix; ``context_ttl`` gives it a breakpoint of its own, for a context that recurs.
+    ``shared`` is context every pack of the run carries (the rules many packs need), cached
+    after the prefix with ``shared_ttl``.
     """
-    context_parts = (
-        [RequestPart(kind=PartKind.CONTEXT, text=context, cache_ttl=context_ttl)] if context else []
-    )
+    context_parts = [
+        RequestPart(kind=PartKind.CONTEXT, text=text, cache_ttl=part_ttl)
+        for text, part_ttl in ((shared, shared_ttl), (context, context_ttl))
+        if text
+    ]
     return ModelRequest(
         model=profile.id,
         parts=(

@@ -144,3 +144,28 @@ def test_the_red_hat_guide_finds_a_glossary_entry_by_an_incorrect_form(
     assert found.hits[0].triggered
     bm25 = index.search("Avoid contractions in product documentation", 1, Retriever.BM25)
     assert bm25.hits[0].unit.anchor == "contractions"
+
+
+VOICE = [
+    section(
+        "voice", "Prefer the active voice; use the passive voice only when the actor is unknown."
+    ),
+    section("files", "Name files in lower case. A file is deleted with rm."),
+    section("broker", "Call it the AMQ broker.", terms=("A-MQ",)),
+]
+
+
+def test_a_passive_block_gets_the_section_that_names_the_passive_voice_as_certain(
+    tmp_path: Path,
+) -> None:
+    index = open_index(VOICE, cache_dir=tmp_path, embedder=HashingEmbedder())
+    found = index.search("The file was deleted by the cleanup script.", k=1)
+    assert [(hit.unit.anchor, hit.triggered) for hit in found.hits] == [("voice", True)]
+    assert found.confidence.triggered == 1
+    assert not any(hit.triggered for hit in index.search("Delete the file.", k=3).hits)
+
+
+def test_a_guide_that_never_names_the_construction_has_no_cue_unit(tmp_path: Path) -> None:
+    index = open_index(UNITS, cache_dir=tmp_path, embedder=HashingEmbedder())
+    found = index.search("The dates were written by hand.", k=5)
+    assert not any(hit.triggered for hit in found.hits)

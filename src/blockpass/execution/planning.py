@@ -46,12 +46,15 @@ class PackPlanner:
         output_scale: float = 1.0,
     ) -> None:
         """``contexts``: the retrieved rules each pack carries (retrieve mode); the blocks
-        of a pack then take at most half the input budget, leaving the rest to them.
-        ``codes``: answers are compact, citing these (their items are what output costs);
-        ``output_scale``: what the answer format writes per block against the full one."""
+        of a pack then take at most half the input budget, leaving the rest to them. Where
+        ``profile``'s model caches, the units many packs carry are shared (``PackContexts.
+        share``). ``codes``: answers are compact, citing these (their items are what output
+        costs); ``output_scale``: what the answer format writes per block against the full one."""
         self._count = count
         self._codes = codes
         self._contexts = contexts
+        self._profile = profile
+        self._prefix_tokens = prefix_tokens
         self._estimator = OutputEstimator(scale=output_scale)
         self._pack_size: dict[str, int] = {}
         input_budget = profile.context_window - prefix_tokens - profile.max_output
@@ -89,11 +92,25 @@ class PackPlanner:
         ``max_blocks`` overrides the settings' bound (batch mode packs more per request).
         """
         full = max_blocks or self.limits.max_blocks
-        groups = [list(blocks)] if self._contexts is None else self._contexts.groups(blocks)
-        packs: list[Pack] = []
-        for group in groups:
-            packs += self._plan_group(group, full)
+        packs = self._grouped_packs(blocks, full)
+        # A profile without a cacheable length (a local model, an unknown compatible server)
+        # caches nothing that sharing could save.
+        caches = self._profile.min_cacheable > 0
+        if self._contexts is not None and self._contexts.share_pending and caches:
+            # The first plan holds all the lane's blocks: what recurs across its packs is
+            # sent once, cached, in at most three quarters of the room the blocks leave;
+            # the blocks are then grouped again by the units they do not share.
+            self._contexts.share(
+                [pack.blocks for pack in packs],
+                room=(self.limits.input_budget - self._block_budget) * 3 // 4,
+                min_tokens=self._profile.min_cacheable - self._prefix_tokens,
+            )
+            packs = self._grouped_packs(blocks, full)
         return [self._with_context(pack) for pack in packs]
+
+    def _grouped_packs(self, blocks: Sequence[Block], full: int) -> list[Pack]:
+        groups = [list(blocks)] if self._contexts is None else self._contexts.groups(blocks)
+        return [pack for group in groups for pack in self._plan_group(group, full)]
 
     def _plan_group(self, blocks: Sequence[Block], full: int) -> list[Pack]:
         by_size: dict[int, list[Block]] = {}
@@ -126,7 +143,7 @@ class PackPlanner:
             return pack
         room = self.limits.input_budget - pack.input_tokens
         context = self._contexts.for_pack(pack.blocks, room)
-        return replace(pack, context=context, input_tokens=pack.input_tokens + context.tokens)
+        return replace(pack, context=context, input_tokens=pack.input_tokens + context.all_tokens)
 
     def pack_of(self, blocks: Sequence[Block]) -> Pack:
         """The pack of these blocks in this order, as ``plan`` would have made it."""

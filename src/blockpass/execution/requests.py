@@ -56,9 +56,11 @@ class RequestLayout:
             self.profile,
             ttl(self.prefix_tokens),
             cache_key=self._cache_key,
+            shared=context.shared.text,
+            shared_ttl=ttl(self.prefix_tokens + context.shared.tokens),
             context=context.text,
             # A context that recurs (the whole guide of a fallback) is cached with the prefix.
-            context_ttl=ttl(self.prefix_tokens + context.tokens) if context.cached else None,
+            context_ttl=ttl(self.prefix_tokens + context.all_tokens) if context.cached else None,
         )
 
     def input_tokens(self, request: ModelRequest) -> int:

@@ -7,8 +7,13 @@ embedded again), a changed one (an edited section, another model) is built anew.
 is written to a temporary folder and renamed into place, so a reader never sees half an
 index and two builders of the same corpus do not clash.
 
-Ranking (``Retriever.HYBRID``): every unit whose trigger fires comes first (certainty), then
-the rest; within each group units are ordered by reciprocal rank fusion (RRF, k = 60) of
+Query texts are embedded once per embedder under ``cache_dir`` (``query_cache.py``): a text
+searched again, in this run or a later one, against this index or another, is not embedded
+again.
+
+Ranking (``Retriever.HYBRID``): every unit whose trigger fires comes first (certainty), and
+the guide's section on a grammar construction the text shows (its cue unit, ``triggers.py``),
+then the rest; within each group units are ordered by reciprocal rank fusion (RRF, k = 60) of
 their trigger, BM25 and dense ranks. The single retrievers are there to measure each part.
 """
 
@@ -26,8 +31,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from blockpass.errors import UserInputError
+from blockpass.rag.query_cache import QueryVectors, queries_folder
 from blockpass.rag.retrievers import Bm25, Embedder
-from blockpass.rag.triggers import TriggerMatcher, query_with_cues
+from blockpass.rag.triggers import CUES, TriggerMatcher, cues_in, query_with_cues
 from blockpass.rag.units import RuleUnit
 
 if TYPE_CHECKING:
@@ -99,8 +105,9 @@ class RuleIndex:
         self.path = path
         self._bm25 = bm25
         self._embeddings = embeddings
-        self._embedder = embedder
+        self._queries = QueryVectors(queries_folder(path.parent, embedder), embedder)
         self._triggers = TriggerMatcher(units)
+        self._cue_units = _cue_units(self.units, bm25)
 
     def search(self, text: str, k: int = 10, retriever: Retriever = Retriever.HYBRID) -> Retrieval:
         return self.search_many([text], k, retriever)[0]
@@ -115,7 +122,7 @@ class RuleIndex:
             return [Retrieval(text, (), Confidence(0.0, 0.0, 0, 0)) for text in texts]
         dense_needed = retriever in (Retriever.DENSE, Retriever.HYBRID)
         expanded = [query_with_cues(text) for text in texts]
-        queries = self._embedder.embed(expanded) if dense_needed else None
+        queries = self._queries.embed(expanded) if dense_needed else None
         return [
             self._ranked(
                 text, expanded[row], None if queries is None else queries[row], k, retriever
@@ -129,7 +136,7 @@ class RuleIndex:
         import numpy as np
 
         count = len(self.units)
-        fired = self._triggers.fired(text) if retriever != Retriever.DENSE else {}
+        fired = self._fired(text) if retriever != Retriever.DENSE else {}
         bm25 = self._bm25.scores(expanded) if retriever != Retriever.DENSE else np.zeros(count)
         dense = self._embeddings @ query if query is not None else np.zeros(count)
         bm25_ranks = _ranks(bm25, positive_only=True)
@@ -166,6 +173,26 @@ class RuleIndex:
             for position in kept
         )
         return Retrieval(text, hits, _confidence(order, fused, bm25_ranks, dense_ranks, fired, k))
+
+    def _fired(self, text: str) -> dict[int, int]:
+        """Triggered unit positions → match length: terms and patterns, and cue units."""
+        fired = self._triggers.fired(text)
+        for name in cues_in(text):
+            if (position := self._cue_units.get(name)) is not None:
+                fired[position] = max(fired.get(position, 0), len(name))
+        return fired
+
+
+def _cue_units(units: Sequence[RuleUnit], bm25: Bm25) -> dict[str, int]:
+    """Each cue's unit: of the units that name the construction, the one BM25 ranks first
+    for its name; none where no unit names it (a guide silent on contractions)."""
+    found: dict[str, int] = {}
+    for _, name in CUES:
+        naming = [p for p, unit in enumerate(units) if name in unit.search_text.lower()]
+        if naming:
+            scores = bm25.scores(name)
+            found[name] = max(naming, key=lambda position: (scores[position], -position))
+    return found
 
 
 def _ranks(scores: Scores | Vectors, *, positive_only: bool) -> dict[int, int]:

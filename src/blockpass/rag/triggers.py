@@ -17,6 +17,11 @@ guide's index. The detectors are plain English grammar, the same for every guide
 deliberately conservative: a missed cue leaves the query as it was, a wrong one only adds a
 candidate.
 
+A cue also makes the guide's own section on the construction a certain candidate (its
+*cue unit*, ``index.py``): the unit that BM25 ranks first for the construction's name among
+those that name it. A block in the passive voice needs what the guide says about the
+passive voice whatever else it is about; ranked on its topic, that section comes far down.
+
 - contraction: a word with ``n't``, ``'ll``, ``'re``, ``'ve``, ``'d`` or ``'m``, or ``'s``
   after a pronoun or question word (``it's``; ``the cluster's`` is a possessive);
 - passive voice: a form of *be* (or *get*), negated or not, followed (an adverb in ``-ly``
@@ -33,7 +38,7 @@ from collections.abc import Sequence
 from blockpass.rag.units import RuleUnit
 from blockpass.rules.patterns import Pattern, RegexError, SlowPattern, compile_pattern
 
-__all__ = ["CUES", "TriggerMatcher", "query_with_cues", "term_tokens"]
+__all__ = ["CUES", "TriggerMatcher", "cues_in", "query_with_cues", "term_tokens"]
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 _APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "ʼ": "'"})
@@ -116,7 +121,12 @@ _PASSIVE = re.compile(
 CUES = ((_CONTRACTION, "contractions"), (_PASSIVE, "passive voice"))
 
 
+def cues_in(text: str) -> list[str]:
+    """The names of the constructions ``text`` shows, in ``CUES`` order."""
+    return [name for detector, name in CUES if detector.search(text)]
+
+
 def query_with_cues(text: str) -> str:
     """``text`` with the name of each construction it shows appended, once."""
-    names = [name for detector, name in CUES if detector.search(text)]
+    names = cues_in(text)
     return "\n".join((text, *names)) if names else text
