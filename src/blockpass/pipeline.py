@@ -318,8 +318,10 @@ async def _run_with_store(
         stats=ContextStats.merged(run.parts.planner.context_stats for run in lane_runs),
     )
     # Costs are counted against one call per block with the whole guide, whatever was sent.
+    served_by = ", ".join(dict.fromkeys(lane.provider.name for lane in lanes.lanes))
     return await finish_job(
-        spec.out_dir, inputs, blocks, whole_task, lanes, prices, store,
+        spec.out_dir, inputs, blocks, whole_task, [lane.profile for lane in lanes.lanes],
+        prices, store, served_by=served_by,
         mode=mode, stats=stats, started=started, earlier_calls=earlier_calls, pending=pending,
         context=context,
     )  # fmt: skip

@@ -215,15 +215,21 @@ def _object(value: object) -> dict[str, Any]:
 def _rate_limits(headers: httpx2.Headers) -> RateLimitState | None:
     remaining: dict[RateLimitBucket, int] = {}
     reset_at: dict[RateLimitBucket, float] = {}
+    limits: dict[RateLimitBucket, int] = {}
     for header, bucket in _BUCKETS.items():
         left = headers.get(f"anthropic-ratelimit-{header}-remaining")
         reset = headers.get(f"anthropic-ratelimit-{header}-reset")
+        limit = headers.get(f"anthropic-ratelimit-{header}-limit")
         if left is not None and left.isdigit():
             remaining[bucket] = int(left)
+        if limit is not None and limit.isdigit():
+            limits[bucket] = int(limit)
         if reset:
             with contextlib.suppress(ValueError):
                 reset_at[bucket] = datetime.fromisoformat(reset.replace("Z", "+00:00")).timestamp()
-    return RateLimitState(remaining=remaining, reset_at=reset_at) if remaining else None
+    if not remaining:
+        return None
+    return RateLimitState(remaining=remaining, reset_at=reset_at, limits=limits)
 
 
 def translate_error(error: anthropic.APIStatusError) -> ProviderError:

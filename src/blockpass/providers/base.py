@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import tomllib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from functools import cache
 from importlib import resources
@@ -299,6 +299,8 @@ class RateLimitState:
     remaining: dict[RateLimitBucket, int]
     reset_at: dict[RateLimitBucket, float]
     cached_input_counts: bool = False
+    # Each bucket's size per minute, as announced: what workers sharing the account divide.
+    limits: dict[RateLimitBucket, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

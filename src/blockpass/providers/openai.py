@@ -378,12 +378,16 @@ def _priced(*, prompt: int, cached: int, written: int, output: int) -> Usage:
 def _rate_limits(headers: httpx2.Headers) -> RateLimitState | None:
     remaining: dict[RateLimitBucket, int] = {}
     reset_at: dict[RateLimitBucket, float] = {}
+    limits: dict[RateLimitBucket, int] = {}
     now = time.time()
     for header, bucket in _BUCKETS.items():
         left = headers.get(f"x-ratelimit-remaining-{header}")
         reset = headers.get(f"x-ratelimit-reset-{header}")
+        limit = headers.get(f"x-ratelimit-limit-{header}")
         if left is not None and left.isdigit():
             remaining[bucket] = int(left)
+        if limit is not None and limit.isdigit():
+            limits[bucket] = int(limit)
         if reset:
             with contextlib.suppress(ValueError):
                 reset_at[bucket] = now + _duration_seconds(reset)
@@ -395,7 +399,9 @@ def _rate_limits(headers: httpx2.Headers) -> RateLimitState | None:
         reset_at[RateLimitBucket.INPUT_TOKENS] = reset_at[RateLimitBucket.TOKENS]
     if not remaining:
         return None
-    return RateLimitState(remaining=remaining, reset_at=reset_at, cached_input_counts=True)
+    return RateLimitState(
+        remaining=remaining, reset_at=reset_at, cached_input_counts=True, limits=limits
+    )
 
 
 def _duration_seconds(text: str) -> float:

@@ -1,0 +1,118 @@
+"""The Procrastinate job of a distributed run: one pack, sent by whichever worker takes it.
+
+A pack's job has a lock and a queueing lock keyed by its run and pack id: no two jobs of one
+pack run at once, and submitting again does not queue a pack that is still waiting. A worker
+that dies leaves its job `doing`; a live worker retries it once the dead one's heartbeat is
+older than the stalled timeout (`worker.py`). A job that finds its pack leased by a worker
+still alive (``PackHeld``: a slow worker, not a dead one) is retried later by Procrastinate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import procrastinate
+from procrastinate import JobContext, RetryStrategy
+
+from blockpass.blocks import Edit
+from blockpass.deterministic import Findings
+from blockpass.errors import BlockpassError
+
+__all__ = ["QUEUE", "SEND_PACK", "PackHeld", "PackJob", "PackSender", "register_tasks"]
+
+SEND_PACK = "blockpass.send_pack"
+# Every run's packs wait in one queue (a job names its run), so a worker serves every run
+# of the database and never takes a job of another application sharing it.
+QUEUE = "blockpass"
+# Waits before a job whose pack is held elsewhere tries again, and how often.
+HELD_RETRY_SECONDS = 5
+HELD_RETRIES = 100
+
+
+class PackHeld(BlockpassError):
+    """Another live worker holds the pack's lease."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PackJob:
+    run: str
+    pack: str
+    blocks: tuple[str, ...]
+    # Blocks elsewhere in the run with the text of one of these: they take its result.
+    copies: tuple[str, ...] = ()
+    # The rule engine's findings, merged into the model's results (`deterministic.merge`).
+    findings: Mapping[str, Findings]
+
+    @property
+    def lock(self) -> str:
+        return f"{self.run}/{self.pack}"
+
+    async def defer(self, app: procrastinate.App) -> int:
+        """Queue the job; ``AlreadyEnqueued`` if this pack's job is waiting already."""
+        task = app.tasks[SEND_PACK]
+        deferrer = task.configure(lock=self.lock, queueing_lock=self.lock, queue=QUEUE)
+        return await deferrer.defer_async(**self.to_args())
+
+    def to_args(self) -> dict[str, Any]:
+        return {
+            "run": self.run,
+            "pack": self.pack,
+            "blocks": list(self.blocks),
+            "copies": list(self.copies),
+            "findings": {
+                block_id: {
+                    "edits": [
+                        [edit.find, edit.replace, edit.rule, edit.source] for edit in found.edits
+                    ],
+                    "notes": list(found.notes),
+                }
+                for block_id, found in self.findings.items()
+            },
+        }
+
+    @classmethod
+    def from_args(cls, args: Mapping[str, Any]) -> PackJob:
+        return cls(
+            run=args["run"],
+            pack=args["pack"],
+            blocks=tuple(args["blocks"]),
+            copies=tuple(args.get("copies", ())),
+            findings={
+                block_id: Findings(
+                    edits=tuple(
+                        Edit(find=find, replace=replace, rule=rule, source=source)
+                        for find, replace, rule, source in found["edits"]
+                    ),
+                    notes=tuple(found["notes"]),
+                )
+                for block_id, found in args.get("findings", {}).items()
+            },
+        )
+
+
+class PackSender(Protocol):
+    async def send(self, job: PackJob) -> None: ...
+
+
+SENDER = "pack_sender"
+
+
+async def _send_pack(context: JobContext, /, **args: Any) -> None:
+    sender: PackSender = context.additional_context[SENDER]
+    await sender.send(PackJob.from_args(args))
+
+
+def register_tasks(app: procrastinate.App) -> procrastinate.App:
+    """``app`` with blockpass's task; a worker passes its `PackSender` as the additional
+    context ``SENDER``."""
+    app.task(
+        name=SEND_PACK,
+        queue=QUEUE,
+        pass_context=True,
+        retry=RetryStrategy(
+            max_attempts=HELD_RETRIES, wait=HELD_RETRY_SECONDS, retry_exceptions={PackHeld}
+        ),
+    )(_send_pack)
+    return app

@@ -1,0 +1,167 @@
+"""`blockpass submit`: read a job's documents, store its blocks, plan its packs and queue one
+Procrastinate job per pack, for workers on any machine (`worker.py`) to send.
+
+Everything before sending is what a single-process run does (`pipeline.run_job`): the same
+pre-filter, reuse of stored results, rule engine and pack planning, on the same store, so the
+workers' results are the ones `blockpass run` would have written. A pack's job carries what
+is particular to its blocks: their ids, the rule engine's findings for them, and the blocks
+elsewhere in the run with the same text, which take its result when it is stored.
+
+Submitting the same run again queues what is still to do: blocks with a final result are not
+planned again, and a pack whose job is still waiting is not queued twice (its queueing lock).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+
+from procrastinate.exceptions import AlreadyEnqueued
+
+from blockpass.blocks import Block, Outcome
+from blockpass.context import ContextMode
+from blockpass.deterministic import NO_FINDINGS, engine_result
+from blockpass.errors import UserInputError
+from blockpass.execution.lane_runs import Mode
+from blockpass.execution.packwork import ExecutionParts
+from blockpass.lanes import lane_name
+from blockpass.pipeline import JobSpec, read_job_inputs
+from blockpass.prefilter import prefilter
+from blockpass.providers import Connection
+from blockpass.reuse import reuse_stored_results
+from blockpass.store import RunHold, RunStore, open_store_at
+from blockpass.workers.jobs import PackJob, register_tasks
+from blockpass.workers.queue import (
+    Submission,
+    open_queue,
+    prepare_database,
+    save_submission,
+)
+
+__all__ = ["Submitted", "submit_job"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Submitted:
+    blocks: int
+    already_done: int
+    to_send: int
+    packs: int
+    queued: int
+    # Packs whose job from an earlier submission is still waiting.
+    already_queued: int
+
+
+def refuse_unsupported(spec: JobSpec) -> None:
+    """What workers do not run yet, said before anything is read."""
+    if spec.mode is Mode.BATCH:
+        raise UserInputError("submit sends packs in realtime: provider batches are run by `run`")
+    if spec.context is not ContextMode.FULL:
+        raise UserInputError("submit sends the whole guide with every pack: leave --context out")
+    if spec.mcp_servers:
+        raise UserInputError("submit does not run tool loops: leave --mcp out")
+
+
+async def submit_job(spec: JobSpec, connection: Connection, *, url: str, run: str) -> Submitted:
+    """Store the job's blocks in run ``run`` of the database at ``url`` and queue its packs."""
+    refuse_unsupported(spec)
+    inputs, blocks, task, check = read_job_inputs(spec)
+    profile = connection.profile
+    await prepare_database(url)
+    async with open_store_at(url, run=run, hold=RunHold.SHARED) as store:
+        fingerprint = task.fingerprint(profile.results_key)
+        lane = lane_name(connection.vendor, profile)
+        await store.open_run(
+            fingerprint=fingerprint,
+            settings={
+                "provider": connection.vendor,
+                "model": profile.id,
+                "guide": str(spec.guide),
+                "context": ContextMode.FULL.value,
+            },
+            lanes={lane: fingerprint},
+        )
+        await store.put_blocks(blocks)
+        to_send, copies, done = await _blocks_to_send(store, blocks, spec, fingerprint)
+        sending = {block.id for block in to_send}
+        findings = check.findings(inputs.documents, sending) if check else {}
+        if not task.needs_model:
+            await store.record_results(
+                [engine_result(block, findings.get(block.id, NO_FINDINGS)) for block in to_send]
+            )
+            to_send = []
+        parts = ExecutionParts.build(
+            profile=profile,
+            provider_name=connection.vendor,
+            task=task,
+            store=store,
+            settings=spec.execution,
+        )
+        await parts.resume_lane()
+        to_send = await parts.keep_fitting(to_send)
+        packs = parts.planner.plan(to_send)
+    await save_submission(
+        url,
+        Submission(
+            run=run,
+            connection=f"{connection.vendor}:{profile.id}",
+            task=task,
+            execution=spec.execution,
+            submitted_at=time.time(),
+        ),
+        inputs.documents,
+    )
+    copies_of: dict[str, list[str]] = defaultdict(list)
+    for copy in copies:
+        copies_of[copy.content_hash].append(copy.id)
+    app = register_tasks(open_queue(url))
+    queued = 0
+    async with app.open_async():
+        for pack in packs:
+            job = PackJob(
+                run=run,
+                pack=pack.id,
+                blocks=tuple(block.id for block in pack.blocks),
+                copies=tuple(
+                    copy for block in pack.blocks for copy in copies_of.pop(block.content_hash, ())
+                ),
+                findings={
+                    block.id: found
+                    for block in pack.blocks
+                    if (found := findings.get(block.id, NO_FINDINGS)) != NO_FINDINGS
+                },
+            )
+            try:
+                await job.defer(app)
+            except AlreadyEnqueued:
+                continue
+            queued += 1
+    return Submitted(
+        blocks=len(blocks),
+        already_done=done,
+        to_send=len(to_send),
+        packs=len(packs),
+        queued=queued,
+        already_queued=len(packs) - queued,
+    )
+
+
+async def _blocks_to_send(
+    store: RunStore, blocks: list[Block], spec: JobSpec, fingerprint: str
+) -> tuple[list[Block], list[Block], int]:
+    """The blocks to send, the copies that take their results, and how many blocks had a
+    final result already; skips and reused results are stored on the way."""
+    stored = await store.results()
+    # A stored result ends a block only while the block still has the text it was made for.
+    pending = [
+        block
+        for block in blocks
+        if (result := stored.get(block.id)) is None
+        or result.outcome is Outcome.FAILED
+        or result.content_hash != block.content_hash
+    ]
+    to_do, skipped = prefilter(pending, spec.prefilter)
+    await store.record_results(skipped)
+    to_send, copies = await reuse_stored_results(store, to_do, fingerprint)
+    return to_send, copies, len(blocks) - len(pending)
