@@ -128,9 +128,7 @@ def submit_command(args: argparse.Namespace) -> int:
     submitted = anyio.run(lambda: submit_job(spec, connection, url=url, run=args.run))
     print(
         f"run {args.run}: {submitted.blocks:,} blocks, {submitted.already_done:,} already"
-        f" done, {submitted.to_send:,} to send in {submitted.packs:,} packs;"
-        f" {submitted.queued:,} jobs queued"
-        + (f", {submitted.already_queued:,} already waiting" if submitted.already_queued else "")
+        f" done, {submitted.to_send:,} to send: {submitted.packs:,} pack jobs queued"
     )
     return 0
 

@@ -19,8 +19,19 @@ from procrastinate import JobContext, RetryStrategy
 from blockpass.blocks import Edit
 from blockpass.deterministic import Findings
 from blockpass.errors import BlockpassError
+from blockpass.workers.queue import connect
 
-__all__ = ["QUEUE", "SEND_PACK", "PackHeld", "PackJob", "PackSender", "register_tasks"]
+__all__ = [
+    "OPEN_JOB_STATES",
+    "QUEUE",
+    "SEND_PACK",
+    "PackHeld",
+    "PackJob",
+    "PackSender",
+    "job_counts",
+    "open_jobs",
+    "register_tasks",
+]
 
 SEND_PACK = "blockpass.send_pack"
 # Every run's packs wait in one queue (a job names its run), so a worker serves every run
@@ -29,6 +40,8 @@ QUEUE = "blockpass"
 # Waits before a job whose pack is held elsewhere tries again, and how often.
 HELD_RETRY_SECONDS = 5
 HELD_RETRIES = 100
+# Jobs that may still send something.
+OPEN_JOB_STATES = ("todo", "doing")
 
 
 class PackHeld(BlockpassError):
@@ -116,3 +129,20 @@ def register_tasks(app: procrastinate.App) -> procrastinate.App:
         ),
     )(_send_pack)
     return app
+
+
+async def job_counts(url: str, run: str) -> dict[str, int]:
+    """The run's pack jobs by Procrastinate's status (todo, doing, succeeded, failed, ...)."""
+    async with await connect(url) as connection:
+        cursor = await connection.execute(
+            "SELECT status::text, count(*) FROM procrastinate_jobs"
+            " WHERE queue_name = %s AND args->>'run' = %s GROUP BY status",
+            (QUEUE, run),
+        )
+        rows = await cursor.fetchall()
+    return {status: count for status, count in rows}
+
+
+async def open_jobs(url: str, run: str) -> int:
+    counts = await job_counts(url, run)
+    return sum(counts.get(state, 0) for state in OPEN_JOB_STATES)

@@ -8,8 +8,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-import psycopg
-
 from blockpass.documents import Inputs, SkippedInputs, parse_document
 from blockpass.errors import UserInputError
 from blockpass.execution.lane_runs import Mode
@@ -19,13 +17,10 @@ from blockpass.prices import PriceTable, job_prices
 from blockpass.providers import parse_connection
 from blockpass.run_costs import cost_report
 from blockpass.store import RunHold, open_store_at
-from blockpass.workers.jobs import QUEUE
+from blockpass.workers.jobs import OPEN_JOB_STATES, job_counts, open_jobs
 from blockpass.workers.queue import Submission, read_documents, read_submission
 
 __all__ = ["RunStatus", "run_status", "write_report"]
-
-# Jobs that may still send something.
-OPEN_JOB_STATES = ("todo", "doing")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -72,7 +67,7 @@ async def run_status(url: str, run: str, price_file: Path | None = None) -> RunS
     submission = await read_submission(url, run)
     profile = parse_connection(submission.connection).profile
     prices = _prices(submission, price_file)
-    jobs = await _job_counts(url, run)
+    jobs = await job_counts(url, run)
     async with open_store_at(url, run=run, hold=RunHold.NONE) as store:
         results = await store.results()
         calls = await store.calls()
@@ -102,8 +97,7 @@ async def write_report(
     """results.jsonl, the revised documents and report.json of an ended run, in ``out_dir``."""
     submission = await read_submission(url, run)
     connection = parse_connection(submission.connection)
-    jobs = await _job_counts(url, run)
-    waiting = sum(jobs.get(state, 0) for state in OPEN_JOB_STATES)
+    waiting = await open_jobs(url, run)
     if waiting:
         raise UserInputError(
             f"run {run} has {waiting:,} pack jobs waiting or running: report once it has ended"
@@ -136,14 +130,3 @@ async def write_report(
 def _prices(submission: Submission, price_file: Path | None) -> PriceTable:
     profile = parse_connection(submission.connection).profile
     return job_prices(profile.id, profile.provider, price_file=price_file)
-
-
-async def _job_counts(url: str, run: str) -> dict[str, int]:
-    async with await psycopg.AsyncConnection.connect(url) as connection:
-        cursor = await connection.execute(
-            "SELECT status::text, count(*) FROM procrastinate_jobs"
-            " WHERE queue_name = %s AND args->>'run' = %s GROUP BY status",
-            (QUEUE, run),
-        )
-        rows = await cursor.fetchall()
-    return {status: count for status, count in rows}

@@ -28,10 +28,12 @@ from psycopg.types.json import Jsonb
 from blockpass.blocks import Document
 from blockpass.errors import UserInputError
 from blockpass.execution.packwork import ExecutionSettings
+from blockpass.store.postgres_schema import Connection, connect_holder, describe_location
 from blockpass.task import Task
 
 __all__ = [
     "Submission",
+    "connect",
     "open_queue",
     "prepare_database",
     "read_documents",
@@ -80,10 +82,7 @@ async def prepare_database(url: str) -> None:
     Several submitters and workers may start at once: one transaction under an advisory
     lock creates everything, the others find it there.
     """
-    try:
-        connection = await psycopg.AsyncConnection.connect(url)
-    except psycopg.OperationalError as error:
-        raise UserInputError(f"cannot reach the PostgreSQL store: {error}".strip()) from None
+    connection = await connect(url)
     async with connection, connection.transaction():
         await connection.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
         cursor = await connection.execute("SELECT to_regclass('procrastinate_jobs') IS NOT NULL")
@@ -91,6 +90,12 @@ async def prepare_database(url: str) -> None:
         if not (found and found[0]):
             await connection.execute(SchemaManager.get_schema())
         await connection.execute(_TABLES)
+
+
+async def connect(url: str) -> Connection:
+    """A connection to the database at ``url`` (autocommit: each use opens its own
+    transaction); one that cannot be made is bad input, said in one line."""
+    return await connect_holder(url, describe_location(url))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -105,7 +110,7 @@ class Submission:
 
 
 async def save_submission(url: str, submission: Submission, documents: Sequence[Document]) -> None:
-    connection = await psycopg.AsyncConnection.connect(url)
+    connection = await connect(url)
     async with connection, connection.transaction():
         await connection.execute(
             "INSERT INTO blockpass_submissions AS s"
@@ -143,13 +148,17 @@ async def save_submission(url: str, submission: Submission, documents: Sequence[
 
 async def read_submission(url: str, run: str) -> Submission:
     """The run's submission; a run nobody submitted is bad input."""
-    async with await psycopg.AsyncConnection.connect(url) as connection:
-        cursor = await connection.execute(
-            "SELECT connection, task, execution, submitted_at FROM blockpass_submissions"
-            " WHERE run = %s",
-            (run,),
-        )
-        row = await cursor.fetchone()
+    async with await connect(url) as connection:
+        try:
+            cursor = await connection.execute(
+                "SELECT connection, task, execution, submitted_at FROM blockpass_submissions"
+                " WHERE run = %s",
+                (run,),
+            )
+        except psycopg.errors.UndefinedTable:
+            row = None  # nothing was ever submitted to this database
+        else:
+            row = await cursor.fetchone()
     if row is None:
         raise UserInputError(f"no run {run!r} was submitted to this store (blockpass submit)")
     connection_text, task, execution, submitted_at = row
@@ -164,7 +173,7 @@ async def read_submission(url: str, run: str) -> Submission:
 
 async def read_documents(url: str, run: str) -> list[tuple[str, str, bytes]]:
     """The run's documents as submitted: (document id, path as read, bytes), in order."""
-    async with await psycopg.AsyncConnection.connect(url) as connection:
+    async with await connect(url) as connection:
         cursor = await connection.execute(
             "SELECT document_id, path, raw FROM blockpass_documents WHERE run = %s"
             " ORDER BY position",

@@ -7,8 +7,10 @@ workers' results are the ones `blockpass run` would have written. A pack's job c
 is particular to its blocks: their ids, the rule engine's findings for them, and the blocks
 elsewhere in the run with the same text, which take its result when it is stored.
 
-Submitting the same run again queues what is still to do: blocks with a final result are not
-planned again, and a pack whose job is still waiting is not queued twice (its queueing lock).
+Submitting the same run again once its jobs have ended queues what is still to do (failures,
+blocks of changed text): blocks with a final result are not planned again. While jobs of the
+run wait or run, it is refused: packs planned anew could hold blocks a waiting job holds, and
+two workers would send them at once.
 """
 
 from __future__ import annotations
@@ -16,8 +18,6 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from dataclasses import dataclass
-
-from procrastinate.exceptions import AlreadyEnqueued
 
 from blockpass.blocks import Block, Outcome
 from blockpass.context import ContextMode
@@ -31,7 +31,7 @@ from blockpass.prefilter import prefilter
 from blockpass.providers import Connection
 from blockpass.reuse import reuse_stored_results
 from blockpass.store import RunHold, RunStore, open_store_at
-from blockpass.workers.jobs import PackJob, register_tasks
+from blockpass.workers.jobs import PackJob, open_jobs, register_tasks
 from blockpass.workers.queue import (
     Submission,
     open_queue,
@@ -48,9 +48,6 @@ class Submitted:
     already_done: int
     to_send: int
     packs: int
-    queued: int
-    # Packs whose job from an earlier submission is still waiting.
-    already_queued: int
 
 
 def refuse_unsupported(spec: JobSpec) -> None:
@@ -69,6 +66,12 @@ async def submit_job(spec: JobSpec, connection: Connection, *, url: str, run: st
     inputs, blocks, task, check = read_job_inputs(spec)
     profile = connection.profile
     await prepare_database(url)
+    waiting = await open_jobs(url, run)
+    if waiting:
+        raise UserInputError(
+            f"run {run} has {waiting:,} pack jobs waiting or running: submit it again once"
+            " they have ended (blockpass status), or under another --run"
+        )
     async with open_store_at(url, run=run, hold=RunHold.SHARED) as store:
         fingerprint = task.fingerprint(profile.results_key)
         lane = lane_name(connection.vendor, profile)
@@ -116,7 +119,6 @@ async def submit_job(spec: JobSpec, connection: Connection, *, url: str, run: st
     for copy in copies:
         copies_of[copy.content_hash].append(copy.id)
     app = register_tasks(open_queue(url))
-    queued = 0
     async with app.open_async():
         for pack in packs:
             job = PackJob(
@@ -132,19 +134,8 @@ async def submit_job(spec: JobSpec, connection: Connection, *, url: str, run: st
                     if (found := findings.get(block.id, NO_FINDINGS)) != NO_FINDINGS
                 },
             )
-            try:
-                await job.defer(app)
-            except AlreadyEnqueued:
-                continue
-            queued += 1
-    return Submitted(
-        blocks=len(blocks),
-        already_done=done,
-        to_send=len(to_send),
-        packs=len(packs),
-        queued=queued,
-        already_queued=len(packs) - queued,
-    )
+            await job.defer(app)
+    return Submitted(blocks=len(blocks), already_done=done, to_send=len(to_send), packs=len(packs))
 
 
 async def _blocks_to_send(
