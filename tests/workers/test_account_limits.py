@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 
+import anyio
 import pytest
 
 from blockpass.providers.base import RateLimitBucket, RateLimitState
@@ -26,29 +27,69 @@ async def two_workers(dsn: str) -> tuple[SharedBuckets, SharedBuckets]:
     return SharedBuckets(dsn, account), SharedBuckets(dsn, account)
 
 
+def announced(
+    remaining: dict[RateLimitBucket, int], limits: dict[RateLimitBucket, int]
+) -> RateLimitState:
+    return RateLimitState(remaining=remaining, reset_at={}, limits=limits)
+
+
+async def test_an_accounts_first_request_goes_alone_and_its_answer_tells_the_others(
+    postgres_server: PostgresServer,
+) -> None:
+    first, second = await two_workers(postgres_server.dsn())
+    async with first, second:
+        assert await first.reserve({REQUESTS: 1}) == (0.0, True)
+        waited: list[tuple[float, bool]] = []
+
+        async def reserve_second() -> None:
+            waited.append(await second.reserve({REQUESTS: 1}))
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(reserve_second)
+            await anyio.wait_all_tasks_blocked()
+            assert not waited, "nothing goes out before the limits are known"
+            # 60 requests a minute, 2 left: one more every second.
+            await first.settle(announced({REQUESTS: 2}, {REQUESTS: 60}), {})
+        assert waited == [(0.0, False)]
+
+
 async def test_workers_of_one_account_queue_for_its_announced_rate_whoever_reserves(
     postgres_server: PostgresServer,
 ) -> None:
     first, second = await two_workers(postgres_server.dsn())
     async with first, second:
-        # 60 requests a minute, 2 left: one more every second.
-        await first.announce(
-            RateLimitState(remaining={REQUESTS: 2}, reset_at={}, limits={REQUESTS: 60})
-        )
-        waits = [await worker.reserve({REQUESTS: 1}) for worker in (first, second, first, second)]
+        await first.reserve({REQUESTS: 1})
+        await first.settle(announced({REQUESTS: 2}, {REQUESTS: 60}), {})
+        waits = [
+            (await worker.reserve({REQUESTS: 1}))[0] for worker in (first, second, first, second)
+        ]
         assert waits[:2] == [0.0, 0.0]
         assert 1 - SLACK < waits[2] <= 1
         assert 2 - SLACK < waits[3] <= 2, "the second worker waits behind the first's turn"
-        await second.give_back({REQUESTS: 2})
-        assert 1 - SLACK < await first.reserve({REQUESTS: 1}) <= 1
+        await second.settle(None, {REQUESTS: 2})
+        wait, first_request = await first.reserve({REQUESTS: 1})
+        assert 1 - SLACK < wait <= 1
+        assert not first_request
 
 
-async def test_nothing_is_limited_before_the_provider_announces_a_limit(
+async def test_a_provider_that_announces_no_limits_is_not_limited(
     postgres_server: PostgresServer,
 ) -> None:
-    first, _ = await two_workers(postgres_server.dsn())
-    async with first:
-        assert [await first.reserve({REQUESTS: 1}) for _ in range(5)] == [0.0] * 5
+    first, second = await two_workers(postgres_server.dsn())
+    async with first, second:
+        await first.reserve({REQUESTS: 1})
+        await first.settle(None, {})
+        assert [await second.reserve({REQUESTS: 1}) for _ in range(5)] == [(0.0, False)] * 5
+
+
+async def test_a_first_request_that_failed_lets_another_find_the_limits_out(
+    postgres_server: PostgresServer,
+) -> None:
+    first, second = await two_workers(postgres_server.dsn())
+    async with first, second:
+        assert await first.reserve({REQUESTS: 1}) == (0.0, True)
+        await first.give_up_probe()
+        assert await second.reserve({REQUESTS: 1}) == (0.0, True)
 
 
 async def test_anthropics_tokens_headers_stand_aside_where_input_and_output_are_announced(
@@ -61,15 +102,16 @@ async def test_anthropics_tokens_headers_stand_aside_where_input_and_output_are_
             RateLimitBucket.INPUT_TOKENS: 6_000,
             RateLimitBucket.OUTPUT_TOKENS: 600,
         }
-        await first.announce(RateLimitState(remaining=limits, reset_at={}, limits=limits))
+        await first.reserve({REQUESTS: 1})
+        await first.settle(announced(limits, limits), {})
         needs = {
             RateLimitBucket.TOKENS: 1_100,
             RateLimitBucket.INPUT_TOKENS: 1_000,
             RateLimitBucket.OUTPUT_TOKENS: 100,
         }
-        assert [await second.reserve(needs) for _ in range(6)] == [0.0] * 6
+        assert [(await second.reserve(needs))[0] for _ in range(6)] == [0.0] * 6
         # The output bucket is empty now: 100 tokens at 10 a second.
-        assert 10 - SLACK < await first.reserve(needs) <= 10
+        assert 10 - SLACK < (await first.reserve(needs))[0] <= 10
 
 
 def test_an_account_is_a_key_at_an_address() -> None:

@@ -62,8 +62,30 @@ class _Bucket:
         self.updated_at = now
 
 
+# The row of an account that says whether its limits are known (level 1) or being found out
+# (level 0, since updated_at) rather than a bucket.
+_PROBE = ""
+# A first request that has not told the limits by then is presumed lost with its worker.
+PROBE_SECONDS = 60.0
+PROBE_POLL_SECONDS = 0.2
+
+
+@dataclass(slots=True, kw_only=True)
+class _Account:
+    buckets: dict[str, _Bucket]
+    # The provider has answered: its limits, or that it announces none, are in ``buckets``.
+    known: bool = False
+    # When the request that will tell was sent, while they are not known.
+    probe_started: float | None = None
+
+
 class SharedBuckets:
-    """One account's buckets in the database at ``url``; open with ``async with``."""
+    """One account's buckets in the database at ``url``; open with ``async with``.
+
+    Until the provider has answered once, its limits are unknown and what is left of them
+    too: the account's first request goes alone (as the first request of a run does anyway,
+    to write the cache), and the others wait for its answer, which tells both.
+    """
 
     def __init__(self, url: str, account: str) -> None:
         self._account = account
@@ -76,49 +98,75 @@ class SharedBuckets:
     async def __aexit__(self, *exc_info: object) -> None:
         await self._pool.close()
 
-    async def reserve(self, needs: Mapping[RateLimitBucket, float]) -> float:
-        """Take ``needs`` from the buckets; return how many seconds to wait before sending."""
-        waits = [0.0]
+    async def reserve(self, needs: Mapping[RateLimitBucket, float]) -> tuple[float, bool]:
+        """Take ``needs`` from the buckets: how many seconds to wait before sending, and
+        whether this request is the account's first (whose answer `settle` must report)."""
+        # Another machine's answer ends the wait: it is polled for, no event reaches here.
+        while True:
+            taken = await self._reserve_once(needs)
+            if taken is not None:
+                return taken
+            await anyio.sleep(PROBE_POLL_SECONDS)
 
-        def take(buckets: dict[str, _Bucket], now: float) -> None:
-            for name, bucket in buckets.items():
+    async def _reserve_once(
+        self, needs: Mapping[RateLimitBucket, float]
+    ) -> tuple[float, bool] | None:
+        """None while another request is finding the limits out."""
+        taken: list[tuple[float, bool]] = []
+
+        def take(account: _Account, now: float) -> None:
+            if not account.known:
+                started = account.probe_started
+                if started is None or now - started >= PROBE_SECONDS:
+                    account.probe_started = now
+                    taken.append((0.0, True))
+                return
+            waits = [0.0]
+            for name, bucket in account.buckets.items():
                 amount = min(needs.get(RateLimitBucket(name), 0.0), bucket.per_minute)
                 bucket.level -= amount
                 if bucket.level < 0:
                     waits.append(-bucket.level * 60.0 / bucket.per_minute)
+            taken.append((max(waits), False))
 
         await self._change(take)
-        return max(waits)
+        return taken[0] if taken else None
 
-    async def give_back(self, amounts: Mapping[RateLimitBucket, float]) -> None:
-        def add(buckets: dict[str, _Bucket], now: float) -> None:
-            for name, bucket in buckets.items():
-                returned = max(0.0, amounts.get(RateLimitBucket(name), 0.0))
-                bucket.level = min(bucket.per_minute, bucket.level + returned)
+    async def settle(
+        self, state: RateLimitState | None, unused: Mapping[RateLimitBucket, float]
+    ) -> None:
+        """An answer came: learn what its headers announce (a bucket seen for the first time
+        starts at what they say is left; a changed limit is taken as it is), and give back
+        what was reserved beyond what the provider counted."""
+        limits = _buckets_limited(state.limits) if state is not None else {}
 
-        await self._change(add)
-
-    async def announce(self, state: RateLimitState) -> None:
-        """What the provider's headers said: a bucket seen for the first time starts at
-        what they say is left; a changed limit is taken as it is."""
-        limits = _buckets_limited(state.limits)
-
-        def learn(buckets: dict[str, _Bucket], now: float) -> None:
-            for bucket, per_minute in limits.items():
-                known = buckets.get(bucket.value)
-                if known is None:
-                    left = state.remaining.get(bucket, per_minute)
-                    buckets[bucket.value] = _Bucket(
+        def learn(account: _Account, now: float) -> None:
+            for announced, per_minute in limits.items():
+                known = account.buckets.get(announced.value)
+                if known is not None:
+                    known.per_minute = per_minute
+                elif state is not None:
+                    left = state.remaining.get(announced, per_minute)
+                    account.buckets[announced.value] = _Bucket(
                         per_minute=per_minute, level=min(left, per_minute), updated_at=now
                     )
-                else:
-                    known.per_minute = per_minute
+            account.known = True
+            for name, bucket in account.buckets.items():
+                returned = max(0.0, unused.get(RateLimitBucket(name), 0.0))
+                bucket.level = min(bucket.per_minute, bucket.level + returned)
 
-        if limits:
-            await self._change(learn)
+        await self._change(learn)
 
-    async def _change(self, change: Callable[[dict[str, _Bucket], float], None]) -> None:
-        """Apply ``change`` to the account's buckets, refilled to now, and store them."""
+    async def give_up_probe(self) -> None:
+        """The first request failed without an answer: another may try at once."""
+
+        def release(account: _Account, now: float) -> None:
+            account.probe_started = None
+
+        await self._change(release)
+
+    async def _change(self, change: Callable[[_Account, float], None]) -> None:
+        """Apply ``change`` to the account, its buckets refilled to now, and store it."""
         async with self._pool.connection() as connection, connection.transaction():
             cursor = await connection.execute(
                 "SELECT bucket, per_minute, level, extract(epoch FROM updated_at)"
@@ -126,17 +174,36 @@ class SharedBuckets:
                 (self._account,),
             )
             rows = await cursor.fetchall()
+            if not rows:
+                # The first writer creates the account's row; a rival waits on it here.
+                await connection.execute(
+                    "INSERT INTO blockpass_rate_limits (account, bucket, per_minute, level,"
+                    " updated_at) VALUES (%s, %s, 0, 0, to_timestamp(0))"
+                    " ON CONFLICT DO NOTHING",
+                    (self._account, _PROBE),
+                )
+                cursor = await connection.execute(
+                    "SELECT bucket, per_minute, level, extract(epoch FROM updated_at)"
+                    " FROM blockpass_rate_limits WHERE account = %s ORDER BY bucket FOR UPDATE",
+                    (self._account,),
+                )
+                rows = await cursor.fetchall()
             clock = await connection.execute("SELECT extract(epoch FROM clock_timestamp())")
             now_row = await clock.fetchone()
             assert now_row is not None
             now = float(now_row[0])
-            buckets = {
-                name: _Bucket(per_minute=per_minute, level=level, updated_at=float(updated))
-                for name, per_minute, level, updated in rows
-            }
-            for bucket in buckets.values():
-                bucket.refill(now)
-            change(buckets, now)
+            account = _Account(buckets={})
+            for name, per_minute, level, updated in rows:
+                if name == _PROBE:
+                    account.known = level >= 1
+                    account.probe_started = float(updated) if float(updated) > 0 else None
+                else:
+                    bucket = _Bucket(per_minute=per_minute, level=level, updated_at=float(updated))
+                    bucket.refill(now)
+                    account.buckets[name] = bucket
+            change(account, now)
+            marker = (self._account, _PROBE, 0.0, 1.0 if account.known else 0.0,
+                      account.probe_started or 0.0)  # fmt: skip
             async with connection.cursor() as writer:
                 await writer.executemany(
                     "INSERT INTO blockpass_rate_limits"
@@ -146,8 +213,11 @@ class SharedBuckets:
                     " per_minute = excluded.per_minute, level = excluded.level,"
                     " updated_at = excluded.updated_at",
                     [
-                        (self._account, name, bucket.per_minute, bucket.level, bucket.updated_at)
-                        for name, bucket in buckets.items()
+                        marker,
+                        *(
+                            (self._account, name, each.per_minute, each.level, each.updated_at)
+                            for name, each in sorted(account.buckets.items())
+                        ),
                     ],
                 )
 
@@ -204,26 +274,29 @@ class AccountLimitedProvider:
             RateLimitBucket.OUTPUT_TOKENS: float(request.max_tokens),
             RateLimitBucket.TOKENS: float(input_tokens + request.max_tokens),
         }
-        wait = await self._buckets.reserve(needs)
+        wait, first = await self._buckets.reserve(needs)
         if wait > 0:
             await anyio.sleep(wait)
         self._on_send()
         try:
             response = await self._inner.complete(request)
-        except RateLimited:
-            # The reservation stays taken: the buckets were too generous, not the provider.
-            self.rate_limited += 1
+        except BaseException as error:
+            if isinstance(error, RateLimited):
+                # The reservation stays taken: the buckets were too generous, not the provider.
+                self.rate_limited += 1
+            if first:
+                with anyio.CancelScope(shield=True):
+                    await self._buckets.give_up_probe()
             raise
-        if response.rate_limits is not None:
-            await self._buckets.announce(response.rate_limits)
         counted = _counted_input(response.usage, response.rate_limits)
         unused_output = max(0, request.max_tokens - response.usage.output)
-        await self._buckets.give_back(
+        await self._buckets.settle(
+            response.rate_limits,
             {
                 RateLimitBucket.INPUT_TOKENS: input_tokens - counted,
                 RateLimitBucket.OUTPUT_TOKENS: unused_output,
                 RateLimitBucket.TOKENS: input_tokens - counted + unused_output,
-            }
+            },
         )
         return response
 

@@ -3,8 +3,9 @@
 A pack's job has a lock and a queueing lock keyed by its run and pack id: no two jobs of one
 pack run at once, and submitting again does not queue a pack that is still waiting. A worker
 that dies leaves its job `doing`; a live worker retries it once the dead one's heartbeat is
-older than the stalled timeout (`worker.py`). A job that finds its pack leased by a worker
-still alive (``PackHeld``: a slow worker, not a dead one) is retried later by Procrastinate.
+older than the stalled timeout (`worker.py`). A job that fails is retried later by
+Procrastinate: one that finds its pack leased by a worker still alive (``PackHeld``: a slow
+worker, not a dead one), or met a passing error; blocks it stored are not sent again.
 """
 
 from __future__ import annotations
@@ -37,9 +38,10 @@ SEND_PACK = "blockpass.send_pack"
 # Every run's packs wait in one queue (a job names its run), so a worker serves every run
 # of the database and never takes a job of another application sharing it.
 QUEUE = "blockpass"
-# Waits before a job whose pack is held elsewhere tries again, and how often.
-HELD_RETRY_SECONDS = 5
-HELD_RETRIES = 100
+# A job that fails (its pack held by a live worker, the database or the provider gone for a
+# moment) is tried again, waiting 5 s more each time: about 17 minutes in all.
+RETRIES = 20
+RETRY_WAIT_SECONDS = 5
 # Jobs that may still send something.
 OPEN_JOB_STATES = ("todo", "doing")
 
@@ -125,7 +127,7 @@ def register_tasks(app: procrastinate.App) -> procrastinate.App:
         queue=QUEUE,
         pass_context=True,
         retry=RetryStrategy(
-            max_attempts=HELD_RETRIES, wait=HELD_RETRY_SECONDS, retry_exceptions={PackHeld}
+            max_attempts=RETRIES, wait=RETRY_WAIT_SECONDS, linear_wait=RETRY_WAIT_SECONDS
         ),
     )(_send_pack)
     return app
