@@ -88,23 +88,16 @@ def submit(dsn: str, inputs: list[Path], *options: str) -> None:
     subprocess.run(command, check=True, capture_output=True, timeout=600)
 
 
-def start_workers(dsn: str, base_url: str, count: int, concurrency: int) -> list[subprocess.Popen]:
+def start_workers(
+    dsn: str, base_url: str, count: int, concurrency: int
+) -> list[subprocess.Popen[bytes]]:
+    options = [
+        "--store", dsn, "--base-url", base_url, "--exit-when-done",
+        "--concurrency", str(concurrency), "--stalled-after", str(STALLED_AFTER),
+    ]  # fmt: skip
     return [
         subprocess.Popen(
-            blockpass(
-                "worker",
-                "--store",
-                dsn,
-                "--base-url",
-                base_url,
-                "--exit-when-done",
-                "--concurrency",
-                str(concurrency),
-                "--stalled-after",
-                str(STALLED_AFTER),
-                "--name",
-                f"w{number}",
-            ),  # fmt: skip
+            blockpass("worker", *options, "--name", f"w{number}"),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -214,7 +207,7 @@ def latency_part(server: PostgresServer, runs: int, chapters: list[Path]) -> Non
                 ["--latency", "1"],
                 workers=workers,
                 concurrency=2,
-            )  # fmt: skip
+            )
             for _ in range(runs)
         ]
         seconds = statistics.median(sent.sending_seconds for sent in results)
