@@ -76,7 +76,7 @@ def test_a_submitted_run_shows_its_progress_and_refuses_a_report_until_it_ends(
     store = ["--store", postgres_server.new_database(), "--run", f"waiting-{uuid.uuid4().hex[:8]}"]
     assert main(["submit", *job(shared_data, tmp_path), *store]) == 0
     submitted = capsys.readouterr().out
-    assert "pack jobs queued" in submitted
+    assert "jobs queued" in submitted
     assert main(["status", *store]) == 0
     status = capsys.readouterr().out
     assert "blocks ended" in status

@@ -18,6 +18,7 @@ import os
 import socket
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -67,6 +68,17 @@ def add_worker_parsers(
     submit.add_argument(
         "--concurrency", type=int, default=8, help="calls one pack may have in flight"
     )
+    submit.add_argument(
+        "--mode",
+        choices=("realtime", "batch"),
+        default="realtime",
+        help="realtime calls, or provider batches at half price (one job submits a batch, a "
+        "job that queues itself again polls it, the last one collects it)",
+    )
+    submit.add_argument("--poll-interval", type=float, default=5.0, help="first poll wait (s)")
+    submit.add_argument("--poll-max", type=float, default=60.0, help="longest poll wait (s)")
+    submit.add_argument("--batch-max-blocks", type=int, default=100, help="blocks per pack")
+    submit.add_argument("--max-batch-requests", type=int, help="packs per batch, at most")
     worker = commands.add_parser(
         "worker",
         help="send the packs queued in a PostgreSQL store, beside any number of other workers",
@@ -112,6 +124,8 @@ def submit_command(args: argparse.Namespace) -> int:
 
     from blockpass import cli_settings
     from blockpass.cli import _note_folder_summary, _note_skipped_input
+    from blockpass.execution.batch import BatchSettings
+    from blockpass.execution.lane_runs import Mode
     from blockpass.workers.submit import submit_job
 
     url = _postgres_url(args)
@@ -125,10 +139,21 @@ def submit_command(args: argparse.Namespace) -> int:
         on_input_skipped=_note_skipped_input,
         on_folder_summary=_note_folder_summary,
     )
+    spec = replace(
+        spec,
+        mode=Mode(args.mode),
+        batch=BatchSettings(
+            poll_initial=args.poll_interval,
+            poll_max=args.poll_max,
+            max_blocks=args.batch_max_blocks,
+            max_requests=args.max_batch_requests,
+        ),
+    )
     submitted = anyio.run(lambda: submit_job(spec, connection, url=url, run=args.run))
     print(
         f"run {args.run}: {submitted.blocks:,} blocks, {submitted.already_done:,} already"
-        f" done, {submitted.to_send:,} to send: {submitted.packs:,} pack jobs queued"
+        f" done, {submitted.to_send:,} to send in {submitted.packs:,} packs: {submitted.jobs:,}"
+        " jobs queued"
     )
     return 0
 

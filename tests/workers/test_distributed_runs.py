@@ -13,10 +13,11 @@ from collections import Counter
 from pathlib import Path
 
 import anyio
+import psycopg
 import pytest
 
 from blockpass.cli import main
-from blockpass.sandbox import Sandbox, SandboxConfig, create_app, serve_in_thread
+from blockpass.sandbox import BatchSettings, Sandbox, SandboxConfig, create_app, serve_in_thread
 from blockpass.store import CallRecord, CallStart, RunHold, open_store_at
 from tests.postgres_server import PostgresServer
 from tests.test_cli import chapters
@@ -92,7 +93,7 @@ def test_a_submitted_job_sent_by_two_workers_started_later_writes_what_run_write
         assert main(["report", "--store", dsn, "--run", "later", "--out", str(tmp_path / "w")]) == 0
         capsys.readouterr()
         assert main(["submit", *options, "--store", dsn, "--run", "later"]) == 0
-        assert "0 to send: 0 pack jobs queued" in capsys.readouterr().out, "all was done"
+        assert "0 to send in 0 packs: 0 jobs queued" in capsys.readouterr().out, "all was done"
         single = ["run", *options, "--base-url", server.base_url, "--mode", "realtime"]
         assert main([*single, "--out", str(tmp_path / "single")]) == 0
 
@@ -142,3 +143,44 @@ def test_a_worker_killed_mid_pack_leaves_it_to_another_and_no_block_is_paid_twic
     assert set(sent_blocks(calls).values()) == {1}, "no stored result was paid for twice"
     lost = set(open_starts[0].block_ids)
     assert lost <= set(sent_blocks(calls)), "the lost call's blocks were sent again, once"
+
+
+async def count_jobs(dsn: str) -> Counter[str]:
+    async with await psycopg.AsyncConnection.connect(dsn) as connection:
+        cursor = await connection.execute("SELECT task_name, status::text FROM procrastinate_jobs")
+        return Counter(f"{task} {status}" for task, status in await cursor.fetchall())
+
+
+def test_a_batch_submitted_by_one_job_is_polled_by_a_job_that_queues_itself_and_collected_once(
+    shared_data: Path, postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    book = chapters(shared_data, 2, tmp_path)
+    dsn = postgres_server.new_database()
+    config = SandboxConfig(
+        rules=shared_data / "styles" / "Google" / "Google",
+        batches=BatchSettings(processing_seconds=2),
+    )
+    sandbox = Sandbox(config)
+    with serve_in_thread(create_app(sandbox)) as server:
+        options = job_options(shared_data, book)
+        batch = ["--mode", "batch", "--poll-interval", "0.5", "--poll-max", "0.5"]
+        assert main(["submit", *options, *batch, "--store", dsn, "--run", "batch"]) == 0
+        finish(start_worker(dsn, server.base_url, "batcher", "--exit-when-done"))
+        requests = sandbox.stats.requests.get("POST /v1/messages", 0)
+        created = sandbox.stats.batches["anthropic"]["created"]
+        assert main(["report", "--store", dsn, "--run", "batch", "--out", str(tmp_path / "w")]) == 0
+        single = ["run", *options, "--base-url", server.base_url, "--mode", "batch"]
+        assert main([*single, "--poll-interval", "0.5", "--out", str(tmp_path / "single")]) == 0
+
+    calls, open_starts, blocks, ended = anyio.run(read_run, dsn, "batch")
+    jobs = anyio.run(count_jobs, dsn)
+    assert ended == blocks, "every block ended"
+    assert created == 1, "one batch, submitted once"
+    assert requests == 0, "nothing went in realtime"
+    assert all(call.batch for call in calls)
+    assert set(sent_blocks(calls).values()) == {1}, "every item was collected once"
+    assert jobs["blockpass.submit_batch succeeded"] == 1
+    assert jobs["blockpass.poll_batch succeeded"] >= 2, "the poll job queued itself again"
+    assert not open_starts
+    written = (tmp_path / "w" / "results.jsonl").read_text()
+    assert written == (tmp_path / "single" / "results.jsonl").read_text()

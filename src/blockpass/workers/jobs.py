@@ -1,4 +1,7 @@
-"""The Procrastinate job of a distributed run: one pack, sent by whichever worker takes it.
+"""The Procrastinate jobs of a distributed run: one pack, sent by whichever worker takes it;
+or, in batch mode, one provider batch: a job submits it, a job polls it and queues itself
+again (after a wait growing to ``poll_max``) until it has ended, then collects it; items
+without a result become pack jobs.
 
 A pack's job has a lock and a queueing lock keyed by its run and pack id: no two jobs of one
 pack run at once, and submitting again does not queue a pack that is still waiting. A worker
@@ -10,6 +13,7 @@ worker, not a dead one), or met a passing error; blocks it stored are not sent a
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -26,6 +30,8 @@ __all__ = [
     "OPEN_JOB_STATES",
     "QUEUE",
     "SEND_PACK",
+    "TASKS",
+    "BatchJob",
     "PackHeld",
     "PackJob",
     "PackSender",
@@ -35,6 +41,9 @@ __all__ = [
 ]
 
 SEND_PACK = "blockpass.send_pack"
+SUBMIT_BATCH = "blockpass.submit_batch"
+POLL_BATCH = "blockpass.poll_batch"
+TASKS = (SEND_PACK, SUBMIT_BATCH, POLL_BATCH)
 # Every run's packs wait in one queue (a job names its run), so a worker serves every run
 # of the database and never takes a job of another application sharing it.
 QUEUE = "blockpass"
@@ -66,9 +75,7 @@ class PackJob:
 
     async def defer(self, app: procrastinate.App) -> int:
         """Queue the job; ``AlreadyEnqueued`` if this pack's job is waiting already."""
-        task = app.tasks[SEND_PACK]
-        deferrer = task.configure(lock=self.lock, queueing_lock=self.lock, queue=QUEUE)
-        return await deferrer.defer_async(**self.to_args())
+        return await _defer(app, SEND_PACK, self.lock, self.to_args())
 
     def to_args(self) -> dict[str, Any]:
         return {
@@ -76,15 +83,7 @@ class PackJob:
             "pack": self.pack,
             "blocks": list(self.blocks),
             "copies": list(self.copies),
-            "findings": {
-                block_id: {
-                    "edits": [
-                        [edit.find, edit.replace, edit.rule, edit.source] for edit in found.edits
-                    ],
-                    "notes": list(found.notes),
-                }
-                for block_id, found in self.findings.items()
-            },
+            "findings": _findings_args(self.findings),
         }
 
     @classmethod
@@ -93,22 +92,104 @@ class PackJob:
             run=args["run"],
             pack=args["pack"],
             blocks=tuple(args["blocks"]),
-            copies=tuple(args.get("copies", ())),
-            findings={
-                block_id: Findings(
-                    edits=tuple(
-                        Edit(find=find, replace=replace, rule=rule, source=source)
-                        for find, replace, rule, source in found["edits"]
-                    ),
-                    notes=tuple(found["notes"]),
-                )
-                for block_id, found in args.get("findings", {}).items()
-            },
+            copies=tuple(args["copies"]),
+            findings=_findings(args["findings"]),
         )
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BatchJob:
+    """A provider batch of a run's packs: submitted by one job (``batch`` None), then polled
+    by a job that defers itself until the batch has ended, and collected by the last one."""
+
+    run: str
+    packs: tuple[tuple[str, ...], ...]
+    copies: tuple[str, ...] = ()
+    findings: Mapping[str, Findings]
+    poll_initial: float
+    poll_max: float
+    # The stored batch, once submitted; the wait before the next poll.
+    batch: int | None = None
+    delay: float = 0.0
+
+    @property
+    def lock(self) -> str:
+        digest = hashlib.sha256("\n".join(map(" ".join, self.packs)).encode()).hexdigest()
+        return f"{self.run}/batch-{digest[:20]}"
+
+    async def defer(self, app: procrastinate.App) -> int:
+        """Queue the submission, or (``batch`` set) the next poll after ``delay``."""
+        if self.batch is None:
+            return await _defer(app, SUBMIT_BATCH, self.lock, self.to_args())
+        return await _defer(app, POLL_BATCH, self.lock, self.to_args(), delay=self.delay)
+
+    def to_args(self) -> dict[str, Any]:
+        return {
+            "run": self.run,
+            "packs": [list(pack) for pack in self.packs],
+            "copies": list(self.copies),
+            "findings": _findings_args(self.findings),
+            "poll_initial": self.poll_initial,
+            "poll_max": self.poll_max,
+            "batch": self.batch,
+            "delay": self.delay,
+        }
+
+    @classmethod
+    def from_args(cls, args: Mapping[str, Any]) -> BatchJob:
+        return cls(
+            run=args["run"],
+            packs=tuple(tuple(pack) for pack in args["packs"]),
+            copies=tuple(args["copies"]),
+            findings=_findings(args["findings"]),
+            poll_initial=args["poll_initial"],
+            poll_max=args["poll_max"],
+            batch=args["batch"],
+            delay=args["delay"],
+        )
+
+
+async def _defer(
+    app: procrastinate.App, task: str, lock: str, args: dict[str, Any], *, delay: float = 0.0
+) -> int:
+    deferrer = app.tasks[task].configure(
+        lock=lock,
+        queueing_lock=lock,
+        queue=QUEUE,
+        schedule_in={"milliseconds": round(delay * 1000)},
+    )
+    return await deferrer.defer_async(**args)
+
+
+def _findings_args(findings: Mapping[str, Findings]) -> dict[str, Any]:
+    return {
+        block_id: {
+            "edits": [[edit.find, edit.replace, edit.rule, edit.source] for edit in found.edits],
+            "notes": list(found.notes),
+        }
+        for block_id, found in findings.items()
+    }
+
+
+def _findings(args: Mapping[str, Any]) -> dict[str, Findings]:
+    return {
+        block_id: Findings(
+            edits=tuple(
+                Edit(find=find, replace=replace, rule=rule, source=source)
+                for find, replace, rule, source in found["edits"]
+            ),
+            notes=tuple(found["notes"]),
+        )
+        for block_id, found in args.items()
+    }
+
+
 class PackSender(Protocol):
-    async def send(self, job: PackJob) -> None: ...
+    async def send(self, job: PackJob, app: procrastinate.App) -> None: ...
+
+    async def submit_batch(self, job: BatchJob, app: procrastinate.App) -> None: ...
+
+    async def poll_batch(self, job: BatchJob, app: procrastinate.App) -> None: ...
 
 
 SENDER = "pack_sender"
@@ -116,20 +197,31 @@ SENDER = "pack_sender"
 
 async def _send_pack(context: JobContext, /, **args: Any) -> None:
     sender: PackSender = context.additional_context[SENDER]
-    await sender.send(PackJob.from_args(args))
+    await sender.send(PackJob.from_args(args), context.app)
+
+
+async def _submit_batch(context: JobContext, /, **args: Any) -> None:
+    sender: PackSender = context.additional_context[SENDER]
+    await sender.submit_batch(BatchJob.from_args(args), context.app)
+
+
+async def _poll_batch(context: JobContext, /, **args: Any) -> None:
+    sender: PackSender = context.additional_context[SENDER]
+    await sender.poll_batch(BatchJob.from_args(args), context.app)
 
 
 def register_tasks(app: procrastinate.App) -> procrastinate.App:
-    """``app`` with blockpass's task; a worker passes its `PackSender` as the additional
+    """``app`` with blockpass's tasks; a worker passes its `PackSender` as the additional
     context ``SENDER``."""
-    app.task(
-        name=SEND_PACK,
-        queue=QUEUE,
-        pass_context=True,
-        retry=RetryStrategy(
-            max_attempts=RETRIES, wait=RETRY_WAIT_SECONDS, linear_wait=RETRY_WAIT_SECONDS
-        ),
-    )(_send_pack)
+    retry = RetryStrategy(
+        max_attempts=RETRIES, wait=RETRY_WAIT_SECONDS, linear_wait=RETRY_WAIT_SECONDS
+    )
+    for name, function in (
+        (SEND_PACK, _send_pack),
+        (SUBMIT_BATCH, _submit_batch),
+        (POLL_BATCH, _poll_batch),
+    ):
+        app.task(name=name, queue=QUEUE, pass_context=True, retry=retry)(function)
     return app
 
 

@@ -1,5 +1,6 @@
 """`blockpass submit`: read a job's documents, store its blocks, plan its packs and queue one
-Procrastinate job per pack, for workers on any machine (`worker.py`) to send.
+Procrastinate job per pack (or, ``--mode batch``, one per provider batch), for workers on
+any machine (`worker.py`) to send.
 
 Everything before sending is what a single-process run does (`pipeline.run_job`): the same
 pre-filter, reuse of stored results, rule engine and pack planning, on the same store, so the
@@ -17,21 +18,23 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from blockpass.blocks import Block, Outcome
 from blockpass.context import ContextMode
-from blockpass.deterministic import NO_FINDINGS, engine_result
+from blockpass.deterministic import NO_FINDINGS, Findings, engine_result
 from blockpass.errors import UserInputError
 from blockpass.execution.lane_runs import Mode
 from blockpass.execution.packwork import ExecutionParts
 from blockpass.lanes import lane_name
+from blockpass.packing import Pack
 from blockpass.pipeline import JobSpec, read_job_inputs
 from blockpass.prefilter import prefilter
 from blockpass.providers import Connection
 from blockpass.reuse import reuse_stored_results
 from blockpass.store import RunHold, RunStore, open_store_at
-from blockpass.workers.jobs import PackJob, open_jobs, register_tasks
+from blockpass.workers.jobs import BatchJob, PackJob, open_jobs, register_tasks
 from blockpass.workers.queue import (
     Submission,
     open_queue,
@@ -41,6 +44,9 @@ from blockpass.workers.queue import (
 
 __all__ = ["Submitted", "submit_job"]
 
+# Packs per provider batch, unless --max-batch-requests says fewer (both vendors take more).
+BATCH_PACKS = 10_000
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Submitted:
@@ -48,12 +54,13 @@ class Submitted:
     already_done: int
     to_send: int
     packs: int
+    jobs: int
 
 
 def refuse_unsupported(spec: JobSpec) -> None:
     """What workers do not run yet, said before anything is read."""
-    if spec.mode is Mode.BATCH:
-        raise UserInputError("submit sends packs in realtime: provider batches are run by `run`")
+    if spec.mode is Mode.AUTO:
+        raise UserInputError("submit sends in realtime or in provider batches: --mode one of them")
     if spec.context is not ContextMode.FULL:
         raise UserInputError("submit sends the whole guide with every pack: leave --context out")
     if spec.mcp_servers:
@@ -63,6 +70,8 @@ def refuse_unsupported(spec: JobSpec) -> None:
 async def submit_job(spec: JobSpec, connection: Connection, *, url: str, run: str) -> Submitted:
     """Store the job's blocks in run ``run`` of the database at ``url`` and queue its packs."""
     refuse_unsupported(spec)
+    if spec.mode is Mode.BATCH and connection.vendor == "local":
+        raise UserInputError("the local model has no batch API: use --mode realtime")
     inputs, blocks, task, check = read_job_inputs(spec)
     profile = connection.profile
     await prepare_database(url)
@@ -103,7 +112,8 @@ async def submit_job(spec: JobSpec, connection: Connection, *, url: str, run: st
         )
         await parts.resume_lane()
         to_send = await parts.keep_fitting(to_send)
-        packs = parts.planner.plan(to_send)
+        batch = spec.mode is Mode.BATCH
+        packs = parts.planner.plan(to_send, max_blocks=spec.batch.max_blocks if batch else None)
     await save_submission(
         url,
         Submission(
@@ -118,24 +128,53 @@ async def submit_job(spec: JobSpec, connection: Connection, *, url: str, run: st
     copies_of: dict[str, list[str]] = defaultdict(list)
     for copy in copies:
         copies_of[copy.content_hash].append(copy.id)
+
+    def copies_in(group: Sequence[Pack]) -> tuple[str, ...]:
+        return tuple(
+            copy
+            for pack in group
+            for block in pack.blocks
+            for copy in copies_of.pop(block.content_hash, ())
+        )
+
+    def findings_in(group: Sequence[Pack]) -> dict[str, Findings]:
+        return {
+            block.id: found
+            for pack in group
+            for block in pack.blocks
+            if (found := findings.get(block.id, NO_FINDINGS)) != NO_FINDINGS
+        }
+
     app = register_tasks(open_queue(url))
     async with app.open_async():
-        for pack in packs:
-            job = PackJob(
-                run=run,
-                pack=pack.id,
-                blocks=tuple(block.id for block in pack.blocks),
-                copies=tuple(
-                    copy for block in pack.blocks for copy in copies_of.pop(block.content_hash, ())
-                ),
-                findings={
-                    block.id: found
-                    for block in pack.blocks
-                    if (found := findings.get(block.id, NO_FINDINGS)) != NO_FINDINGS
-                },
-            )
-            await job.defer(app)
-    return Submitted(blocks=len(blocks), already_done=done, to_send=len(to_send), packs=len(packs))
+        size = spec.batch.max_requests or BATCH_PACKS
+        if spec.mode is Mode.BATCH:
+            for start in range(0, len(packs), size):
+                group = packs[start : start + size]
+                await BatchJob(
+                    run=run,
+                    packs=tuple(tuple(block.id for block in pack.blocks) for pack in group),
+                    copies=copies_in(group),
+                    findings=findings_in(group),
+                    poll_initial=spec.batch.poll_initial,
+                    poll_max=spec.batch.poll_max,
+                ).defer(app)
+        else:
+            for pack in packs:
+                await PackJob(
+                    run=run,
+                    pack=pack.id,
+                    blocks=tuple(block.id for block in pack.blocks),
+                    copies=copies_in([pack]),
+                    findings=findings_in([pack]),
+                ).defer(app)
+    return Submitted(
+        blocks=len(blocks),
+        already_done=done,
+        to_send=len(to_send),
+        packs=len(packs),
+        jobs=len(range(0, len(packs), size)) if spec.mode is Mode.BATCH else len(packs),
+    )
 
 
 async def _blocks_to_send(

@@ -18,7 +18,7 @@ that holds the pack's lease in the store while it works:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import dataclass, replace
 from functools import partial
@@ -30,16 +30,29 @@ from procrastinate.exceptions import ConnectorException
 from blockpass.blocks import Block, BlockResult
 from blockpass.deterministic import NO_FINDINGS, Findings, merge
 from blockpass.errors import UserInputError
+from blockpass.execution.batch import BatchExecutor, BatchSettings
 from blockpass.execution.packwork import ExecutionParts
 from blockpass.execution.realtime import RealtimeExecutor
 from blockpass.providers import Connection, Provider, parse_connection
 from blockpass.reuse import copy_to_duplicates
-from blockpass.store import CallRecord, Lease, LeaseKind, RunHold, RunStore, open_store_at
+from blockpass.store import (
+    OPEN_BATCH_STATES,
+    BatchState,
+    CallRecord,
+    Lease,
+    LeaseKind,
+    RunHold,
+    RunStore,
+    open_store_at,
+)
 from blockpass.workers.account_limits import AccountLimitedProvider, SharedBuckets
-from blockpass.workers.jobs import QUEUE, SEND_PACK, SENDER, PackHeld, PackJob, register_tasks
+from blockpass.workers.jobs import QUEUE, SENDER, BatchJob, PackHeld, PackJob, register_tasks
 from blockpass.workers.queue import open_queue, prepare_database, read_submission
 
 __all__ = ["WorkerSettings", "run_worker"]
+
+# How much longer each wait between polls of a batch is than the one before.
+POLL_FACTOR = 1.5
 
 Connect = Callable[[Connection], AbstractAsyncContextManager[Provider]]
 
@@ -93,7 +106,7 @@ class PackWorker:
         self._opening = anyio.Lock()
         self.packs = 0
 
-    async def send(self, job: PackJob) -> None:
+    async def send(self, job: PackJob, app: procrastinate.App) -> None:
         run = await self._run(job.run)
         store = run.store
         lease = await store.claim(
@@ -103,12 +116,7 @@ class PackWorker:
         if lease is None:
             raise PackHeld(f"pack {job.pack} of run {job.run} is held by another worker")
         try:
-            stored = await store.results()
-            pending = [
-                run.blocks[block_id]
-                for block_id in job.blocks
-                if not _ended(stored.get(block_id), run.blocks[block_id])
-            ]
+            pending = _pending(run, job.blocks, await store.results())
             self._on_event(f"run {job.run} pack {job.pack}: {len(pending)} blocks to send")
             parts = replace(run.parts, add_findings=partial(_with_findings, job.findings))
             to_send = await parts.keep_fitting(pending)
@@ -122,6 +130,104 @@ class PackWorker:
                 await store.release(lease)
         self.packs += 1
         self._on_event(f"run {job.run} pack {job.pack}: done")
+
+    async def submit_batch(self, job: BatchJob, app: procrastinate.App) -> None:
+        """Submit the job's packs as one provider batch and queue its first poll. A retried
+        job finds the batch an earlier attempt stored: a batch is never submitted twice."""
+        run = await self._run(job.run)
+        wanted = {block_id for pack in job.packs for block_id in pack}
+        earlier = [
+            batch
+            for batch in await run.store.batches(open_only=True)
+            if {block_id for item in batch.items for block_id in item.block_ids} == wanted
+        ]
+        batch = earlier[0] if earlier else None
+        if batch is None:
+            stored = await run.store.results()
+            packs = [
+                run.parts.planner.pack_of(blocks)
+                for pack in job.packs
+                if (blocks := _pending(run, pack, stored))
+            ]
+            if not packs:
+                return
+            batch = await self._batch_executor(run, job).submit_packs(packs)
+            if batch is None:
+                self._on_event(f"run {job.run}: a batch was refused; its packs go in realtime")
+                refused = [block for pack in packs for block in pack.blocks]
+                await self._queue_realtime(run, job, refused, app)
+                return
+        self._on_event(f"run {job.run}: batch {batch.label} submitted")
+        await replace(job, batch=batch.id, delay=job.poll_initial).defer(app)
+
+    async def poll_batch(self, job: BatchJob, app: procrastinate.App) -> None:
+        """Poll the job's batch once; queue the next poll while it runs, collect it when it
+        has ended (collecting twice stores nothing twice), and queue what came back without
+        a result as realtime packs."""
+        run = await self._run(job.run)
+        batch = next((each for each in await run.store.batches() if each.id == job.batch), None)
+        if batch is None or batch.state not in OPEN_BATCH_STATES:
+            return
+        api = run.provider.batches
+        if api is None:
+            raise UserInputError(f"run {job.run}: this worker's provider has no batch API")
+        if batch.state is BatchState.SUBMITTED and batch.remote_id is not None:
+            status = await api.status(batch.remote_id)
+            if not status.ended:
+                await run.store.update_batch(
+                    batch.id, BatchState.SUBMITTED, remote_status=status.status
+                )
+                delay = min(job.delay * POLL_FACTOR, job.poll_max)
+                await replace(job, delay=delay).defer(app)
+                return
+            await run.store.update_batch(batch.id, BatchState.ENDED, remote_status=status.status)
+        blocks = [run.blocks[block_id] for pack in job.packs for block_id in pack]
+        again = await self._batch_executor(run, job).collect(batch, blocks)
+        self._on_event(f"run {job.run}: batch {batch.label} collected, {len(again)} to resend")
+        if again:
+            await self._queue_realtime(run, job, again, app)
+        else:
+            copies = [run.blocks[block_id] for block_id in job.copies]
+            await copy_to_duplicates(run.store, copies, run.fingerprint)
+
+    def _batch_executor(self, run: _Run, job: BatchJob) -> BatchExecutor:
+        api = run.provider.batches
+        if api is None:
+            raise UserInputError(f"run {job.run}: this worker's provider has no batch API")
+        parts = replace(run.parts, add_findings=partial(_with_findings, job.findings))
+        return BatchExecutor(
+            provider_name=run.provider.name,
+            api=api,
+            parts=parts,
+            realtime=RealtimeExecutor(provider=run.provider, parts=parts),
+            settings=BatchSettings(poll_initial=job.poll_initial, poll_max=job.poll_max),
+        )
+
+    async def _queue_realtime(
+        self, run: _Run, job: BatchJob, blocks: list[Block], app: procrastinate.App
+    ) -> None:
+        """Realtime pack jobs for blocks a batch did not answer, each with the copies of its
+        blocks' texts."""
+        packs = run.parts.planner.plan(blocks)
+        copies_of: dict[str, list[str]] = {}
+        for block_id in job.copies:
+            copies_of.setdefault(run.blocks[block_id].content_hash, []).append(block_id)
+        for pack in packs:
+            await PackJob(
+                run=job.run,
+                pack=pack.id,
+                blocks=tuple(block.id for block in pack.blocks),
+                copies=tuple(
+                    copy for block in pack.blocks for copy in copies_of.pop(block.content_hash, ())
+                ),
+                findings={
+                    block.id: job.findings[block.id]
+                    for block in pack.blocks
+                    if block.id in job.findings
+                },
+            ).defer(app)
+        leftover = [run.blocks[block_id] for ids in copies_of.values() for block_id in ids]
+        await copy_to_duplicates(run.store, leftover, run.fingerprint)
 
     async def _send_holding(
         self, run: _Run, parts: ExecutionParts, lease: Lease, blocks: list[Block]
@@ -198,6 +304,14 @@ class PackWorker:
         self._on_event(f"run {run} pack {call.pack_id}: call {call.status}, {blocks} blocks")
 
 
+def _pending(run: _Run, block_ids: Sequence[str], stored: Mapping[str, BlockResult]) -> list[Block]:
+    return [
+        run.blocks[block_id]
+        for block_id in block_ids
+        if not _ended(stored.get(block_id), run.blocks[block_id])
+    ]
+
+
 def _ended(result: BlockResult | None, block: Block) -> bool:
     return result is not None and result.content_hash == block.content_hash
 
@@ -249,7 +363,7 @@ async def _watch_queue(
     while True:
         await anyio.sleep(settings.stalled_after / 4)
         stalled = await manager.get_stalled_jobs(
-            queue=QUEUE, task_name=SEND_PACK, seconds_since_heartbeat=settings.stalled_after
+            queue=QUEUE, seconds_since_heartbeat=settings.stalled_after
         )
         for job in stalled:
             try:
