@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 
 import anyio
+import psycopg
 import pytest
 
 from blockpass.providers.base import RateLimitBucket, RateLimitState
@@ -21,9 +22,9 @@ REQUESTS = RateLimitBucket.REQUESTS
 SLACK = 0.5
 
 
-async def two_workers(dsn: str) -> tuple[SharedBuckets, SharedBuckets]:
+async def two_workers(dsn: str, account: str = "") -> tuple[SharedBuckets, SharedBuckets]:
     await prepare_database(dsn)
-    account = uuid.uuid4().hex
+    account = account or uuid.uuid4().hex
     return SharedBuckets(dsn, account), SharedBuckets(dsn, account)
 
 
@@ -49,7 +50,7 @@ async def test_an_accounts_first_request_goes_alone_and_its_answer_tells_the_oth
             await anyio.wait_all_tasks_blocked()
             assert not waited, "nothing goes out before the limits are known"
             # 60 requests a minute, 2 left: one more every second.
-            await first.settle(announced({REQUESTS: 2}, {REQUESTS: 60}), {})
+            await first.settle(announced({REQUESTS: 2}, {REQUESTS: 60}), {}, reserved={})
         assert waited == [(0.0, False)]
 
 
@@ -59,14 +60,14 @@ async def test_workers_of_one_account_queue_for_its_announced_rate_whoever_reser
     first, second = await two_workers(postgres_server.dsn())
     async with first, second:
         await first.reserve({REQUESTS: 1})
-        await first.settle(announced({REQUESTS: 2}, {REQUESTS: 60}), {})
+        await first.settle(announced({REQUESTS: 2}, {REQUESTS: 60}), {}, reserved={})
         waits = [
             (await worker.reserve({REQUESTS: 1}))[0] for worker in (first, second, first, second)
         ]
         assert waits[:2] == [0.0, 0.0]
         assert 1 - SLACK < waits[2] <= 1
         assert 2 - SLACK < waits[3] <= 2, "the second worker waits behind the first's turn"
-        await second.settle(None, {REQUESTS: 2})
+        await second.settle(None, {REQUESTS: 2}, reserved={})
         wait, first_request = await first.reserve({REQUESTS: 1})
         assert 1 - SLACK < wait <= 1
         assert not first_request
@@ -78,7 +79,7 @@ async def test_a_provider_that_announces_no_limits_is_not_limited(
     first, second = await two_workers(postgres_server.dsn())
     async with first, second:
         await first.reserve({REQUESTS: 1})
-        await first.settle(None, {})
+        await first.settle(None, {}, reserved={})
         assert [await second.reserve({REQUESTS: 1}) for _ in range(5)] == [(0.0, False)] * 5
 
 
@@ -88,7 +89,7 @@ async def test_a_first_request_that_failed_lets_another_find_the_limits_out(
     first, second = await two_workers(postgres_server.dsn())
     async with first, second:
         assert await first.reserve({REQUESTS: 1}) == (0.0, True)
-        await first.give_up_probe()
+        await first.unanswered({REQUESTS: 1}, first=True)
         assert await second.reserve({REQUESTS: 1}) == (0.0, True)
 
 
@@ -103,7 +104,7 @@ async def test_anthropics_tokens_headers_stand_aside_where_input_and_output_are_
             RateLimitBucket.OUTPUT_TOKENS: 600,
         }
         await first.reserve({REQUESTS: 1})
-        await first.settle(announced(limits, limits), {})
+        await first.settle(announced(limits, limits), {}, reserved={})
         needs = {
             RateLimitBucket.TOKENS: 1_100,
             RateLimitBucket.INPUT_TOKENS: 1_000,
@@ -120,3 +121,26 @@ def test_an_account_is_a_key_at_an_address() -> None:
     assert one != account_key("anthropic", None, "key-2")
     assert one != account_key("anthropic", "http://127.0.0.1:9", "key-1")
     assert "key-1" not in one
+
+
+async def test_a_full_bucket_does_not_refill_what_requests_in_flight_have_reserved(
+    postgres_server: PostgresServer,
+) -> None:
+    account = uuid.uuid4().hex
+    first, second = await two_workers(postgres_server.dsn(), account)
+    async with first, second:
+        await first.reserve({REQUESTS: 1})
+        await first.settle(announced({REQUESTS: 60}, {REQUESTS: 60}), {}, reserved={})
+        assert await first.reserve({REQUESTS: 1}) == (0.0, False)
+        # Two seconds pass with that request in flight: the provider's bucket, full, has not
+        # taken it yet and stops at 60; this one at 60 less (nearly all of) the one in flight.
+        async with await psycopg.AsyncConnection.connect(postgres_server.dsn()) as connection:
+            await connection.execute(
+                "UPDATE blockpass_rate_limits SET updated_at = updated_at - interval '2 s'"
+                " WHERE account = %s",
+                (account,),
+            )
+        waits = [(await second.reserve({REQUESTS: 1}))[0] for _ in range(60)]
+        assert waits[:59] == [0.0] * 59
+        assert 1 - SLACK < waits[59] <= 1
+        await first.unanswered({REQUESTS: 1}, first=False)

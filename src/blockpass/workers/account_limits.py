@@ -12,6 +12,9 @@ request reserves what it needs there before it is sent:
 - Output is reserved at ``max_tokens`` and input at the whole request, as the provider
   counts them at admission; once the answer says what was used (cache reads do not count
   against Anthropic's input limit), the difference goes back.
+- A bucket never refills past its size less what requests in flight have reserved: the
+  provider's bucket, which has not taken those yet, stops at its size too, and a late
+  request must not find it emptier than the copy here says.
 - Nothing is limited before the provider has announced a limit (its first answer).
 - Time is the database's clock, so machines whose clocks disagree still agree on the refill.
 
@@ -55,13 +58,25 @@ class _Bucket:
     per_minute: float
     level: float
     updated_at: float
+    # Reserved by requests that have not ended yet.
+    in_flight: float = 0.0
 
     def refill(self, now: float) -> None:
         elapsed = max(0.0, now - self.updated_at)
-        self.level = min(self.per_minute, self.level + elapsed * self.per_minute / 60.0)
+        # What a killed worker reserved is never settled: it fades, a whole bucket's worth
+        # in LOST_AFTER_SECONDS, far longer than any request takes.
+        self.in_flight = max(0.0, self.in_flight - elapsed * self.per_minute / LOST_AFTER_SECONDS)
+        refilled = min(self.ceiling, self.level + elapsed * self.per_minute / 60.0)
+        self.level = max(self.level, refilled)
         self.updated_at = now
 
+    @property
+    def ceiling(self) -> float:
+        return self.per_minute - self.in_flight
 
+
+# How long before reservations that were never settled stop holding a bucket below its size.
+LOST_AFTER_SECONDS = 600.0
 # The row of an account that says whether its limits are known (level 1) or being found out
 # (level 0, since updated_at) rather than a bucket.
 _PROBE = ""
@@ -125,6 +140,7 @@ class SharedBuckets:
             for name, bucket in account.buckets.items():
                 amount = min(needs.get(RateLimitBucket(name), 0.0), bucket.per_minute)
                 bucket.level -= amount
+                bucket.in_flight += amount
                 if bucket.level < 0:
                     waits.append(-bucket.level * 60.0 / bucket.per_minute)
             taken.append((max(waits), False))
@@ -133,11 +149,16 @@ class SharedBuckets:
         return taken[0] if taken else None
 
     async def settle(
-        self, state: RateLimitState | None, unused: Mapping[RateLimitBucket, float]
+        self,
+        state: RateLimitState | None,
+        unused: Mapping[RateLimitBucket, float],
+        *,
+        reserved: Mapping[RateLimitBucket, float],
     ) -> None:
-        """An answer came: learn what its headers announce (a bucket seen for the first time
-        starts at what they say is left; a changed limit is taken as it is), and give back
-        what was reserved beyond what the provider counted."""
+        """An answer came to a request that reserved ``reserved``: learn what its headers
+        announce (a bucket seen for the first time starts at what they say is left; a
+        changed limit is taken as it is), and give back what was reserved beyond what the
+        provider counted."""
         limits = _buckets_limited(state.limits) if state is not None else {}
 
         def learn(account: _Account, now: float) -> None:
@@ -151,17 +172,22 @@ class SharedBuckets:
                         per_minute=per_minute, level=min(left, per_minute), updated_at=now
                     )
             account.known = True
+            _end_flight(account, reserved)
             for name, bucket in account.buckets.items():
                 returned = max(0.0, unused.get(RateLimitBucket(name), 0.0))
-                bucket.level = min(bucket.per_minute, bucket.level + returned)
+                bucket.level = max(bucket.level, min(bucket.ceiling, bucket.level + returned))
 
         await self._change(learn)
 
-    async def give_up_probe(self) -> None:
-        """The first request failed without an answer: another may try at once."""
+    async def unanswered(self, reserved: Mapping[RateLimitBucket, float], *, first: bool) -> None:
+        """A request ended without an answer: what it reserved stays taken (the provider
+        may have counted it), but is no longer in flight; after a first request, another
+        may find the limits out at once."""
 
         def release(account: _Account, now: float) -> None:
-            account.probe_started = None
+            _end_flight(account, reserved)
+            if first:
+                account.probe_started = None
 
         await self._change(release)
 
@@ -169,7 +195,7 @@ class SharedBuckets:
         """Apply ``change`` to the account, its buckets refilled to now, and store it."""
         async with self._pool.connection() as connection, connection.transaction():
             cursor = await connection.execute(
-                "SELECT bucket, per_minute, level, extract(epoch FROM updated_at)"
+                "SELECT bucket, per_minute, level, in_flight, extract(epoch FROM updated_at)"
                 " FROM blockpass_rate_limits WHERE account = %s ORDER BY bucket FOR UPDATE",
                 (self._account,),
             )
@@ -183,7 +209,7 @@ class SharedBuckets:
                     (self._account, _PROBE),
                 )
                 cursor = await connection.execute(
-                    "SELECT bucket, per_minute, level, extract(epoch FROM updated_at)"
+                    "SELECT bucket, per_minute, level, in_flight, extract(epoch FROM updated_at)"
                     " FROM blockpass_rate_limits WHERE account = %s ORDER BY bucket FOR UPDATE",
                     (self._account,),
                 )
@@ -193,33 +219,42 @@ class SharedBuckets:
             assert now_row is not None
             now = float(now_row[0])
             account = _Account(buckets={})
-            for name, per_minute, level, updated in rows:
+            for name, per_minute, level, in_flight, updated in rows:
                 if name == _PROBE:
                     account.known = level >= 1
                     account.probe_started = float(updated) if float(updated) > 0 else None
                 else:
-                    bucket = _Bucket(per_minute=per_minute, level=level, updated_at=float(updated))
+                    bucket = _Bucket(
+                        per_minute=per_minute,
+                        level=level,
+                        in_flight=in_flight,
+                        updated_at=float(updated),
+                    )
                     bucket.refill(now)
                     account.buckets[name] = bucket
             change(account, now)
-            marker = (self._account, _PROBE, 0.0, 1.0 if account.known else 0.0,
-                      account.probe_started or 0.0)  # fmt: skip
+            known = 1.0 if account.known else 0.0
+            rows_out = [(self._account, _PROBE, 0.0, known, 0.0, account.probe_started or 0.0)]
+            rows_out += [
+                (self._account, name, each.per_minute, each.level, each.in_flight, each.updated_at)
+                for name, each in sorted(account.buckets.items())
+            ]
             async with connection.cursor() as writer:
                 await writer.executemany(
                     "INSERT INTO blockpass_rate_limits"
-                    " (account, bucket, per_minute, level, updated_at)"
-                    " VALUES (%s, %s, %s, %s, to_timestamp(%s))"
+                    " (account, bucket, per_minute, level, in_flight, updated_at)"
+                    " VALUES (%s, %s, %s, %s, %s, to_timestamp(%s))"
                     " ON CONFLICT (account, bucket) DO UPDATE SET"
                     " per_minute = excluded.per_minute, level = excluded.level,"
-                    " updated_at = excluded.updated_at",
-                    [
-                        marker,
-                        *(
-                            (self._account, name, each.per_minute, each.level, each.updated_at)
-                            for name, each in sorted(account.buckets.items())
-                        ),
-                    ],
+                    " in_flight = excluded.in_flight, updated_at = excluded.updated_at",
+                    rows_out,
                 )
+
+
+def _end_flight(account: _Account, reserved: Mapping[RateLimitBucket, float]) -> None:
+    for name, bucket in account.buckets.items():
+        amount = min(reserved.get(RateLimitBucket(name), 0.0), bucket.per_minute)
+        bucket.in_flight = max(0.0, bucket.in_flight - amount)
 
 
 def _buckets_limited(limits: Mapping[RateLimitBucket, int]) -> dict[RateLimitBucket, int]:
@@ -284,9 +319,8 @@ class AccountLimitedProvider:
             if isinstance(error, RateLimited):
                 # The reservation stays taken: the buckets were too generous, not the provider.
                 self.rate_limited += 1
-            if first:
-                with anyio.CancelScope(shield=True):
-                    await self._buckets.give_up_probe()
+            with anyio.CancelScope(shield=True):
+                await self._buckets.unanswered(needs, first=first)
             raise
         counted = _counted_input(response.usage, response.rate_limits)
         unused_output = max(0, request.max_tokens - response.usage.output)
@@ -297,6 +331,7 @@ class AccountLimitedProvider:
                 RateLimitBucket.OUTPUT_TOKENS: unused_output,
                 RateLimitBucket.TOKENS: input_tokens - counted + unused_output,
             },
+            reserved=needs,
         )
         return response
 

@@ -9,7 +9,7 @@ three of blockpass's live in the database's default schema:
                            run's packs without the submitter's files
     blockpass_documents    (run, position) PK, document_id, path, raw: the documents as read,
                            byte for byte, so `blockpass report` writes revised copies anywhere
-    blockpass_rate_limits  (account, bucket) PK, per_minute, level, updated_at: the token
+    blockpass_rate_limits  (account, bucket) PK, per_minute, level, in_flight, updated_at: the token
                            buckets all workers of one provider account share
                            (`account_limits.py`)
 """
@@ -65,6 +65,7 @@ CREATE TABLE IF NOT EXISTS blockpass_rate_limits (
     bucket text NOT NULL,
     per_minute double precision NOT NULL,
     level double precision NOT NULL,
+    in_flight double precision NOT NULL DEFAULT 0,
     updated_at timestamptz NOT NULL DEFAULT clock_timestamp(),
     PRIMARY KEY (account, bucket)
 );
