@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
+import threading
 from collections import Counter
 from pathlib import Path
 
@@ -184,3 +186,56 @@ def test_a_batch_submitted_by_one_job_is_polled_by_a_job_that_queues_itself_and_
     assert not open_starts
     written = (tmp_path / "w" / "results.jsonl").read_text()
     assert written == (tmp_path / "single" / "results.jsonl").read_text()
+
+
+class WorkerLines:
+    """A worker's `--verbose` lines, read as they come."""
+
+    def __init__(self, worker: subprocess.Popen[str]) -> None:
+        self.lines: list[str] = []
+        self.changed = threading.Condition()
+        threading.Thread(target=self._read, args=(worker,), daemon=True).start()
+
+    def _read(self, worker: subprocess.Popen[str]) -> None:
+        assert worker.stderr is not None
+        for line in worker.stderr:
+            with self.changed:
+                self.lines.append(line)
+                self.changed.notify_all()
+
+    def packs_done(self) -> int:
+        return sum(line.rstrip().endswith(": done") for line in self.lines)
+
+
+def queued_packs(capsys: pytest.CaptureFixture[str]) -> int:
+    return int(re.findall(r"in ([\d,]+) packs", capsys.readouterr().out)[-1].replace(",", ""))
+
+
+def test_a_running_worker_takes_the_packs_of_documents_added_to_its_run_later(
+    shared_data: Path,
+    postgres_server: PostgresServer,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    dsn = postgres_server.new_database()
+    (tmp_path / "one").mkdir()
+    (tmp_path / "two").mkdir()
+    sandbox = Sandbox(SandboxConfig(rules=shared_data / "styles" / "Google" / "Google"))
+    with serve_in_thread(create_app(sandbox)) as server:
+        worker = start_worker(dsn, server.base_url, "long-lived")
+        try:
+            lines = WorkerLines(worker)
+            first = job_options(shared_data, chapters(shared_data, 1, tmp_path / "one"))
+            assert main(["submit", *first, "--store", dsn, "--run", "growing"]) == 0
+            expected = queued_packs(capsys)
+            wait_for(lines.changed, lambda: lines.packs_done() == expected, "the first packs")
+            both = job_options(shared_data, chapters(shared_data, 2, tmp_path / "two"))
+            assert main(["submit", *both, "--store", dsn, "--run", "growing"]) == 0
+            expected += queued_packs(capsys)
+            wait_for(lines.changed, lambda: lines.packs_done() == expected, "the later packs")
+        finally:
+            worker.send_signal(signal.SIGTERM)
+            worker.wait(timeout=WAIT_SECONDS)
+    _, open_starts, blocks, ended = anyio.run(read_run, dsn, "growing")
+    assert ended == blocks
+    assert not open_starts

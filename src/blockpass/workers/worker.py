@@ -107,7 +107,7 @@ class PackWorker:
         self.packs = 0
 
     async def send(self, job: PackJob, app: procrastinate.App) -> None:
-        run = await self._run(job.run)
+        run = await self._run(job.run, [*job.blocks, *job.copies])
         store = run.store
         lease = await store.claim(
             LeaseKind.PACK, [job.pack], worker=self._settings.name,
@@ -134,7 +134,8 @@ class PackWorker:
     async def submit_batch(self, job: BatchJob, app: procrastinate.App) -> None:
         """Submit the job's packs as one provider batch and queue its first poll. A retried
         job finds the batch an earlier attempt stored: a batch is never submitted twice."""
-        run = await self._run(job.run)
+        named = [*(block_id for pack in job.packs for block_id in pack), *job.copies]
+        run = await self._run(job.run, named)
         wanted = {block_id for pack in job.packs for block_id in pack}
         earlier = [
             batch
@@ -164,7 +165,8 @@ class PackWorker:
         """Poll the job's batch once; queue the next poll while it runs, collect it when it
         has ended (collecting twice stores nothing twice), and queue what came back without
         a result as realtime packs."""
-        run = await self._run(job.run)
+        named = [*(block_id for pack in job.packs for block_id in pack), *job.copies]
+        run = await self._run(job.run, named)
         batch = next((each for each in await run.store.batches() if each.id == job.batch), None)
         if batch is None or batch.state not in OPEN_BATCH_STATES:
             return
@@ -252,11 +254,16 @@ class PackWorker:
             kept = False
         return kept
 
-    async def _run(self, name: str) -> _Run:
+    async def _run(self, name: str, block_ids: Sequence[str] = ()) -> _Run:
+        """The run, opened once; its blocks read again when a job names one this worker
+        has not seen (the run was submitted again with more documents)."""
         async with self._opening:
             if name not in self._runs:
                 self._runs[name] = await self._open_run(name)
-            return self._runs[name]
+            run = self._runs[name]
+            if any(block_id not in run.blocks for block_id in block_ids):
+                run.blocks = {block.id: block for block in await run.store.blocks()}
+            return run
 
     async def _open_run(self, name: str) -> _Run:
         submission = await read_submission(self._url, name)
