@@ -10,7 +10,6 @@ import re
 import signal
 import subprocess
 import sys
-import threading
 from collections import Counter
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from blockpass.sandbox import BatchSettings, Sandbox, SandboxConfig, create_app,
 from blockpass.store import CallRecord, CallStart, RunHold, open_store_at
 from tests.postgres_server import PostgresServer
 from tests.test_cli import chapters
-from tests.test_cli_interruptions import WAIT_SECONDS, HoldAfter, wait_for
+from tests.test_cli_interruptions import WAIT_SECONDS, HoldAfter, StoredCallLines, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -188,23 +187,8 @@ def test_a_batch_submitted_by_one_job_is_polled_by_a_job_that_queues_itself_and_
     assert written == (tmp_path / "single" / "results.jsonl").read_text()
 
 
-class WorkerLines:
-    """A worker's `--verbose` lines, read as they come."""
-
-    def __init__(self, worker: subprocess.Popen[str]) -> None:
-        self.lines: list[str] = []
-        self.changed = threading.Condition()
-        threading.Thread(target=self._read, args=(worker,), daemon=True).start()
-
-    def _read(self, worker: subprocess.Popen[str]) -> None:
-        assert worker.stderr is not None
-        for line in worker.stderr:
-            with self.changed:
-                self.lines.append(line)
-                self.changed.notify_all()
-
-    def packs_done(self) -> int:
-        return sum(line.rstrip().endswith(": done") for line in self.lines)
+def packs_done(lines: StoredCallLines) -> int:
+    return sum(line.rstrip().endswith(": done") for line in lines.lines)
 
 
 def queued_packs(capsys: pytest.CaptureFixture[str]) -> int:
@@ -224,15 +208,15 @@ def test_a_running_worker_takes_the_packs_of_documents_added_to_its_run_later(
     with serve_in_thread(create_app(sandbox)) as server:
         worker = start_worker(dsn, server.base_url, "long-lived")
         try:
-            lines = WorkerLines(worker)
+            lines = StoredCallLines(worker)  # a worker's --verbose lines, as they come
             first = job_options(shared_data, chapters(shared_data, 1, tmp_path / "one"))
             assert main(["submit", *first, "--store", dsn, "--run", "growing"]) == 0
             expected = queued_packs(capsys)
-            wait_for(lines.changed, lambda: lines.packs_done() == expected, "the first packs")
+            wait_for(lines.changed, lambda: packs_done(lines) == expected, "the first packs")
             both = job_options(shared_data, chapters(shared_data, 2, tmp_path / "two"))
             assert main(["submit", *both, "--store", dsn, "--run", "growing"]) == 0
             expected += queued_packs(capsys)
-            wait_for(lines.changed, lambda: lines.packs_done() == expected, "the later packs")
+            wait_for(lines.changed, lambda: packs_done(lines) == expected, "the later packs")
         finally:
             worker.send_signal(signal.SIGTERM)
             worker.wait(timeout=WAIT_SECONDS)

@@ -21,7 +21,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from blockpass.blocks import Block, Outcome
+from blockpass.blocks import Block
 from blockpass.context import ContextMode
 from blockpass.deterministic import NO_FINDINGS, Findings, engine_result
 from blockpass.errors import UserInputError
@@ -32,7 +32,7 @@ from blockpass.packing import Pack
 from blockpass.pipeline import JobSpec, read_job_inputs
 from blockpass.prefilter import prefilter
 from blockpass.providers import Connection
-from blockpass.reuse import reuse_stored_results
+from blockpass.reuse import reuse_stored_results, unfinished
 from blockpass.store import RunHold, RunStore, open_store_at
 from blockpass.workers.jobs import BatchJob, PackJob, open_jobs, register_tasks
 from blockpass.workers.queue import (
@@ -182,15 +182,7 @@ async def _blocks_to_send(
 ) -> tuple[list[Block], list[Block], int]:
     """The blocks to send, the copies that take their results, and how many blocks had a
     final result already; skips and reused results are stored on the way."""
-    stored = await store.results()
-    # A stored result ends a block only while the block still has the text it was made for.
-    pending = [
-        block
-        for block in blocks
-        if (result := stored.get(block.id)) is None
-        or result.outcome is Outcome.FAILED
-        or result.content_hash != block.content_hash
-    ]
+    pending = unfinished(blocks, await store.results())
     to_do, skipped = prefilter(pending, spec.prefilter)
     await store.record_results(skipped)
     to_send, copies = await reuse_stored_results(store, to_do, fingerprint)
