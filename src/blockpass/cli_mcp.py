@@ -1,6 +1,7 @@
 """``blockpass mcp serve``: a run directory and its rules as an MCP server.
 
     blockpass mcp serve --out RUN_DIR --guide GUIDE [--styles STYLES] [--http PORT]
+    blockpass mcp serve --out postgresql://... --run NAME --guide GUIDE ...
 
 Over stdio by default (an MCP client launches it: ``stdio:blockpass mcp serve --out ...``),
 or over streamable HTTP on 127.0.0.1 with ``--http PORT`` (0: any free port), at ``/mcp``.
@@ -11,6 +12,7 @@ the protocol's channel; what the command says goes to stderr.
 from __future__ import annotations
 
 import argparse
+import os
 import socket
 import sys
 from pathlib import Path
@@ -35,7 +37,12 @@ def add_mcp_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]
         description="Tools: search_style_rules, get_block_batch, get_schema_for_block_type, "
         "lookup_previous_results, submit_results.",
     )
-    serve.add_argument("--out", type=Path, required=True, help="the run directory to serve")
+    serve.add_argument(
+        "--out",
+        required=True,
+        help="the run to serve: a run directory, or a postgresql:// URL with --run",
+    )
+    serve.add_argument("--run", help="the run's name in a PostgreSQL database")
     serve.add_argument("--guide", type=Path, action="append", default=[], help="repeatable")
     serve.add_argument(
         "--styles", type=Path, action="append", default=[], help="a Vale style folder; repeatable"
@@ -49,15 +56,24 @@ def add_mcp_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]
         default=600.0,
         help="how long a batch's blocks stay with the client that got them (default 600)",
     )
-    serve.add_argument("--cache-dir", type=Path, help="where the rule index is kept")
+    serve.add_argument(
+        "--cache-dir",
+        type=Path,
+        help="where the rule index is kept (default: the run directory, or the user's cache)",
+    )
 
 
 def mcp_command(args: argparse.Namespace) -> int:
+    from blockpass.cli_rules import default_cache_dir
     from blockpass.rag import MiniLmEmbedder, load_units, open_index
     from blockpass.rules import load_styles
     from blockpass.store import RUN_FILE_NAME
+    from blockpass.store.locations import is_postgres_url
 
-    if not (args.out / RUN_FILE_NAME).is_file():
+    in_database = is_postgres_url(args.out)
+    if in_database and not args.run:
+        raise UserInputError(f"--out {args.out}: a PostgreSQL store needs --run NAME")
+    if not in_database and not (Path(args.out) / RUN_FILE_NAME).is_file():
         raise UserInputError(
             f"{args.out} holds no run: start one with `blockpass run ... --out {args.out}`"
         )
@@ -68,7 +84,8 @@ def mcp_command(args: argparse.Namespace) -> int:
     units = load_units(args.guide, load_styles(args.styles))
     index = None
     if units:
-        cache_dir = args.cache_dir or args.out / "index"
+        default = default_cache_dir(os.environ) if in_database else Path(args.out) / "index"
+        cache_dir = args.cache_dir or default
         index = open_index(units, cache_dir=cache_dir, embedder=MiniLmEmbedder())
     anyio.run(_serve, args, index)
     return 0
@@ -78,13 +95,24 @@ async def _serve(args: argparse.Namespace, index: RuleIndex | None) -> None:
     import uvicorn
 
     from blockpass.mcp_bridge.server import build_server
-    from blockpass.store import open_sqlite_store
+    from blockpass.store import RunHold, open_store_at
 
-    store = await open_sqlite_store(args.out)
-    try:
+    # A reader's hold: the run's own `blockpass run` (or its workers) may hold it meanwhile,
+    # and the blocks this server hands out are leased like theirs.
+    async with open_store_at(args.out, run=args.run, hold=RunHold.NONE) as store:
         if not await store.join_run():
             raise UserInputError(f"{args.out}: no run was ever started in it")
-        server = build_server(store, args.out, index, lease_seconds=args.lease_seconds)
+        if args.run:
+            server = build_server(store, args.run, index, lease_seconds=args.lease_seconds)
+        else:
+            out = Path(args.out)
+            server = build_server(
+                store,
+                out.name,
+                index,
+                report_path=out / "report.json",
+                lease_seconds=args.lease_seconds,
+            )
         if args.http is None:
             await server.run_stdio_async()
             return
@@ -92,10 +120,12 @@ async def _serve(args: argparse.Namespace, index: RuleIndex | None) -> None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", args.http))
         port = sock.getsockname()[1]
+        # Listening before the address is announced: a client that connects at once is
+        # queued until uvicorn accepts, not refused.
+        sock.listen(128)
         config = uvicorn.Config(
             server.streamable_http_app(host="127.0.0.1"), log_level="warning", access_log=False
         )
-        print(f"blockpass mcp on http://127.0.0.1:{port}/mcp for {args.out}", file=sys.stderr)
+        served = args.out if args.run is None else f"run {args.run!r}"
+        print(f"blockpass mcp on http://127.0.0.1:{port}/mcp for {served}", file=sys.stderr)
         await uvicorn.Server(config).serve(sockets=[sock])
-    finally:
-        await store.close()

@@ -45,6 +45,7 @@ from blockpass.deterministic import NO_FINDINGS, RuleCheck, engine_result, merge
 from blockpass.documents import Inputs, SkippedInputs, read_inputs
 from blockpass.errors import UserInputError
 from blockpass.execution.batch import BatchSettings
+from blockpass.execution.block_leases import drop_dead_runs_leases
 from blockpass.execution.lane_runs import LaneRun, Mode, choose_mode, execute_lane
 from blockpass.execution.packwork import ExecutionParts, ExecutionSettings, ExecutionStats
 from blockpass.execution.planning import PackPlanner
@@ -163,10 +164,6 @@ async def run_job(
             " provider batch sends each request once and cannot hand tool results back to the"
             " model"
         )
-    if spec.mcp_servers and agentic:
-        raise UserInputError(
-            "agentic mode serves its own search_style_rules tool: run it without --mcp"
-        )
     inputs, blocks, task, check = read_job_inputs(spec)
     # Opened before the store, so that a bad guide or --core leaves no run directory behind.
     guide = (
@@ -211,6 +208,9 @@ async def _run_with_store(
         lanes=fingerprints,
     )
     await store.put_blocks(blocks)
+    # This job is its run's one runner (``RunHold.SOLE``): leases of an earlier runner are
+    # a killed one's.
+    await drop_dead_runs_leases(store)
     earlier_calls = len(await store.calls())
     await store.record_results(skipped)
     to_send: dict[str, list[Block]] = {}

@@ -27,3 +27,14 @@ class SteppedClock:
         self._now += max(0.0, seconds)
         # Still a checkpoint: other tasks run, as they would while a real sleep waits.
         await anyio.lowlevel.checkpoint()
+
+
+class StoreClock:
+    """A store's clock (Unix seconds, as ``open_sqlite_store(clock=...)`` reads it), moved by
+    hand: leases expire when a test says."""
+
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +15,26 @@ from blockpass.providers import model_profile, open_adapter
 from blockpass.providers.base import Provider
 from blockpass.rules import load_vale_package
 from blockpass.sandbox import DEFAULT_API_KEY, FaultPlan, SandboxConfig, ToolUse
+from tests.mcp_bridge.support import REPOSITORY
 from tests.sandbox.support import RunningSandbox, StartSandbox
+
+EVERYTHING = REPOSITORY / ".ci" / "npm" / "node_modules" / ".bin" / "mcp-server-everything"
+INSTALL = "npm ci --prefix .ci/npm"
+
+
+@pytest.fixture
+def everything() -> str:
+    """The reference "everything" MCP server of the npm registry
+    (``@modelcontextprotocol/server-everything``, pinned in ``.ci/npm/package-lock.json`` and
+    installed by ``.ci/run``), as a ``--mcp`` address."""
+    if not EVERYTHING.exists():
+        if shutil.which("npm") is None:
+            pytest.skip("npm is absent: the npm registry's MCP servers cannot be installed")
+        message = f"the npm MCP server is not installed: run `{INSTALL}` (.ci/run does)"
+        if os.environ.get("BLOCKPASS_REQUIRE_NPM_SERVERS"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return f"stdio:{EVERYTHING} stdio"
 
 
 @pytest.fixture
@@ -45,6 +66,7 @@ class PendingRun:
     spec: JobSpec
     provider: Provider
     blocks: int
+    sandbox: RunningSandbox  # the one ``provider`` is on
 
 
 @pytest.fixture
@@ -78,6 +100,6 @@ async def pending_run(
     ]
     outcome = await run_job(spec, providers[0], load_prices())
     assert outcome.outcomes == {"failed": 6}, "the fixture needs every block pending"
-    yield PendingRun(spec=spec, provider=providers[1], blocks=6)
+    yield PendingRun(spec=spec, provider=providers[1], blocks=6, sandbox=working)
     for provider in providers:
         await provider.aclose()

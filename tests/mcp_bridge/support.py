@@ -3,6 +3,8 @@ providers of the three wire APIs pointed at a running sandbox."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,6 +27,7 @@ from blockpass.sandbox import DEFAULT_API_KEY, serve_in_thread
 from tests.mcp_bridge.servers import http_app
 
 REPOSITORY = Path(__file__).resolve().parents[2]
+SOURCE = REPOSITORY / "src"
 # Models of the three wire APIs whose output is a JSON schema and which take function tools.
 ANTHROPIC_MODEL = "claude-sonnet-4-6"
 CHAT_MODEL = "gpt-4.1-mini"
@@ -44,6 +47,27 @@ def http_server(name: str, order: str = "") -> Iterator[ServerAddress]:
     """A test server over streamable HTTP, served by uvicorn on 127.0.0.1."""
     with serve_in_thread(http_app(name, order)) as running:
         yield parse_server_address(f"{running.base_url}/mcp")
+
+
+@contextmanager
+def mcp_serve(*arguments: str) -> Iterator[str]:
+    """``blockpass mcp serve ARGUMENTS --http 0`` in a process of its own, as a user starts
+    it: its URL while it runs."""
+    command = [sys.executable, "-m", "blockpass.cli", "mcp", "serve", *arguments, "--http", "0"]
+    # Blocking reads of its stderr until it listens: the caller needs nothing else meanwhile.
+    server = subprocess.Popen(
+        command, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(SOURCE)}
+    )
+    assert server.stderr is not None
+    try:
+        for line in server.stderr:  # ends if the server exits
+            if line.startswith("blockpass mcp on "):
+                yield line.split()[3]
+                return
+        raise AssertionError("blockpass mcp serve exited before it listened")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
 
 
 def provider_for(model: str, base_url: str, profile: ModelProfile | None = None) -> Provider:

@@ -14,7 +14,15 @@ import pytest
 
 from blockpass.errors import ToolServerGone, UserInputError
 from blockpass.mcp_bridge.client import ServerAddress, open_toolbox, parse_server_address
-from blockpass.mcp_bridge.loop import LoopEnd, LoopLimits, LoopOutcome, LoopTurn, run_tool_loop
+from blockpass.mcp_bridge.loop import (
+    MIN_TURNS_SEEN,
+    Continuations,
+    LoopEnd,
+    LoopLimits,
+    LoopOutcome,
+    LoopTurn,
+    run_tool_loop,
+)
 from blockpass.providers.base import (
     AssistantTurn,
     CacheTtl,
@@ -71,6 +79,7 @@ def run_loop(start_rules_sandbox, guide, rust_paragraphs, heard) -> RunLoop:
         call_timeout: float = 10.0,
         blocks: int = 2,
         profile: ModelProfile | None = None,
+        continuations: Continuations | None = None,
     ) -> Ran:
         running = start_rules_sandbox(tool_use)
         provider = provider_for(model, running.server.base_url, profile)
@@ -83,7 +92,12 @@ def run_loop(start_rules_sandbox, guide, rust_paragraphs, heard) -> RunLoop:
         try:
             async with open_toolbox(servers, cwd=REPOSITORY, call_timeout=call_timeout) as tools:
                 outcome = await run_tool_loop(
-                    provider, request, tools, limits=limits or LoopLimits(), on_turn=hear
+                    provider,
+                    request,
+                    tools,
+                    limits=limits or LoopLimits(),
+                    continuations=continuations,
+                    on_turn=hear,
                 )
         finally:
             await provider.aclose()
@@ -161,6 +175,48 @@ async def test_the_newest_tool_results_carry_the_one_moving_cache_breakpoint(run
     reads = [turn.response.usage.cache_read for turn in ran.outcome.turns]
     assert reads == sorted(reads)
     assert reads[-1] > reads[1] > 0
+
+
+def conversation_breakpoints(ran: Ran) -> list[bool]:
+    """For each turn: whether its request marked the conversation for the cache."""
+    return [
+        any(
+            isinstance(block, dict) and "cache_control" in block
+            for message in body["messages"]
+            for block in message["content"]
+        )
+        for body in ran.bodies
+    ]
+
+
+async def test_the_last_turn_the_caps_allow_writes_nothing_to_the_cache_it_cannot_read(
+    run_loop,
+) -> None:
+    ran = await run_loop(
+        [stdio_server("rules")], tool_use=ToolUse(rounds=100), limits=LoopLimits(max_turns=3)
+    )
+    assert ran.outcome.end is LoopEnd.TURN_CAP
+    assert conversation_breakpoints(ran) == [False, True, False]
+
+
+@pytest.mark.parametrize(
+    ("continuations", "marked"),
+    [
+        (Continuations(), False),
+        (Continuations(continued=MIN_TURNS_SEEN - 1), False),
+        (Continuations(answered=MIN_TURNS_SEEN), False),
+        (Continuations(continued=MIN_TURNS_SEEN), True),
+        (Continuations(answered=MIN_TURNS_SEEN, continued=MIN_TURNS_SEEN // 2), True),
+    ],
+)
+async def test_the_conversation_is_marked_for_the_cache_only_in_runs_whose_turns_often_go_on(
+    run_loop, continuations: Continuations, marked: bool
+) -> None:
+    answered_before = continuations.answered
+    ran = await run_loop([stdio_server("rules")], continuations=continuations)
+    assert conversation_breakpoints(ran) == [False, marked]
+    # The turn after the lookups is counted: it answered.
+    assert continuations.answered == answered_before + 1
 
 
 async def test_a_tool_that_raises_reaches_the_model_as_a_tool_error_and_the_loop_goes_on(

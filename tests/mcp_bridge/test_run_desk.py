@@ -15,29 +15,22 @@ from blockpass.blocks import BY_AGENT, Outcome
 from blockpass.mcp_bridge.run_desk import DeskError, RunDesk
 from blockpass.pipeline import run_job
 from blockpass.prices import load_prices
-from blockpass.store import open_sqlite_store
+from blockpass.store import LeaseKind, open_sqlite_store
+from tests.execution.clocks import StoreClock
 from tests.mcp_bridge.conftest import PendingRun
 
 pytestmark = pytest.mark.anyio
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @asynccontextmanager
 async def desk_on(
-    run_dir: Path, worker: str, clock: Callable[[], float] | None = None
+    run_dir: Path, clock: Callable[[], float] | None = None
 ) -> AsyncIterator[RunDesk]:
     """A desk on its own connection to the run's store, as a second server would have."""
-    store = await open_sqlite_store(run_dir, clock=clock or Clock())
+    store = await open_sqlite_store(run_dir, clock=clock or StoreClock())
     try:
         assert await store.join_run()
-        yield RunDesk(store, worker=worker, lease_seconds=60)
+        yield RunDesk(store, lease_seconds=60)
     finally:
         await store.close()
 
@@ -47,7 +40,7 @@ async def test_two_clients_asking_at_once_never_get_the_same_block(
 ) -> None:
     run_dir = pending_run.spec.out_dir
     got: dict[str, list[str]] = {}
-    async with desk_on(run_dir, "one") as one, desk_on(run_dir, "two") as two:
+    async with desk_on(run_dir) as one, desk_on(run_dir) as two:
 
         async def take(name: str, desk: RunDesk) -> None:
             while (batch := await desk.batch(budget_tokens=None, max_blocks=1)) is not None:
@@ -64,9 +57,9 @@ async def test_two_clients_asking_at_once_never_get_the_same_block(
 async def test_a_lease_that_expires_gives_its_blocks_to_the_next_batch_and_voids_its_batch(
     pending_run: PendingRun,
 ) -> None:
-    clock = Clock()
+    clock = StoreClock()
     run_dir = pending_run.spec.out_dir
-    async with desk_on(run_dir, "one", clock) as one, desk_on(run_dir, "two", clock) as two:
+    async with desk_on(run_dir, clock) as one, desk_on(run_dir, clock) as two:
         first = await one.batch(budget_tokens=None, max_blocks=pending_run.blocks)
         assert first is not None
         assert await two.batch(budget_tokens=None, max_blocks=1) is None
@@ -81,7 +74,7 @@ async def test_a_lease_that_expires_gives_its_blocks_to_the_next_batch_and_voids
 async def test_the_budget_bounds_a_batch_and_a_block_over_it_is_a_clear_error(
     pending_run: PendingRun,
 ) -> None:
-    async with desk_on(pending_run.spec.out_dir, "one") as desk:
+    async with desk_on(pending_run.spec.out_dir) as desk:
         with pytest.raises(DeskError, match="the next block alone is"):
             await desk.batch(budget_tokens=1, max_blocks=None)
         small = await desk.batch(budget_tokens=120, max_blocks=None)
@@ -96,7 +89,7 @@ async def test_the_budget_bounds_a_batch_and_a_block_over_it_is_a_clear_error(
 async def test_submitted_results_are_checked_like_a_models_and_a_later_run_counts_them(
     pending_run: PendingRun,
 ) -> None:
-    async with desk_on(pending_run.spec.out_dir, "agent") as desk:
+    async with desk_on(pending_run.spec.out_dir) as desk:
         batch = await desk.batch(budget_tokens=None, max_blocks=pending_run.blocks)
         assert batch is not None
         first_text = batch.blocks["b1"].text
@@ -135,3 +128,48 @@ async def test_submitted_results_are_checked_like_a_models_and_a_later_run_count
     assert outcome.this_run.answered == 1
     assert outcome.breakdown.by_agents == pending_run.blocks - 1
     assert outcome.outcomes == {Outcome.RESULT.value: pending_run.blocks}
+
+
+async def test_a_batch_is_submitted_once_through_another_server_after_the_one_that_handed_it_out_is_gone(
+    pending_run: PendingRun,
+) -> None:
+    run_dir = pending_run.spec.out_dir
+    async with desk_on(run_dir) as first:
+        batch = await first.batch(budget_tokens=None, max_blocks=3)
+    assert batch is not None
+    answers = [{"id": short_id, "verdict": "ok"} for short_id in batch.blocks]
+    async with desk_on(run_dir) as second:
+        submitted = await second.submit(batch.id, answers)
+        pending = await second.pending()
+    assert submitted.stored == tuple(batch.blocks)
+    assert {block.id for block in pending}.isdisjoint(b.id for b in batch.blocks.values())
+    async with desk_on(run_dir) as third:
+        with pytest.raises(DeskError, match="unknown batch id"):
+            await third.submit(batch.id, answers)
+
+
+async def test_a_batch_some_of_whose_blocks_went_to_another_client_is_refused_whole(
+    pending_run: PendingRun,
+) -> None:
+    clock = StoreClock()
+    run_dir = pending_run.spec.out_dir
+    async with desk_on(run_dir, clock) as first, desk_on(run_dir, clock) as second:
+        batch = await first.batch(budget_tokens=None, max_blocks=2)
+        assert batch is not None
+        # Its first block's lease runs out first and another client takes the block.
+        store = await open_sqlite_store(run_dir, clock=clock)
+        try:
+            (lease, _) = [
+                lease
+                for lease in await store.leases(LeaseKind.BLOCK)
+                if lease.worker.endswith(batch.id)
+            ]
+            await store.release(lease)
+        finally:
+            await store.close()
+        taken = await second.batch(budget_tokens=None, max_blocks=1)
+        assert taken is not None
+        assert list(taken.blocks.values()) == [batch.blocks["b1"]]
+        with pytest.raises(DeskError, match="some of its blocks went back"):
+            await first.submit(batch.id, [{"id": "b2", "verdict": "ok"}])
+        assert batch.blocks["b2"] in await second.pending()

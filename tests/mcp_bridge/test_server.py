@@ -8,7 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +21,11 @@ from blockpass.pipeline import JobSpec, run_job
 from blockpass.prices import load_prices
 from blockpass.store import open_run_store
 from tests.mcp_bridge.conftest import PendingRun
-from tests.mcp_bridge.support import REPOSITORY
+from tests.mcp_bridge.support import REPOSITORY, SOURCE, mcp_serve
 
 pytestmark = pytest.mark.anyio
 
 INSPECTOR = REPOSITORY / ".ci" / "npm" / "node_modules" / ".bin" / "mcp-inspector"
-SOURCE = REPOSITORY / "src"
 GUIDE = REPOSITORY / "examples" / "guide.md"
 TOOLS = {
     "get_block_batch",
@@ -50,27 +49,10 @@ def inspector() -> Path:
 
 
 @pytest.fixture
-async def served(pending_run: PendingRun) -> AsyncIterator[str]:
-    """``blockpass mcp serve --http 0`` on the pending run, as a user starts it: its URL."""
-    command = [sys.executable, "-m", "blockpass.cli", "mcp", "serve"]
-    command += ["--out", str(pending_run.spec.out_dir), "--guide", str(GUIDE), "--http", "0"]
-    # Blocking reads of its stderr until it listens: the fixture needs nothing else meanwhile.
-    server = subprocess.Popen(  # noqa: ASYNC220
-        command,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(SOURCE)},
-    )
-    assert server.stderr is not None
-    try:
-        for line in server.stderr:  # ends if the server exits
-            if line.startswith("blockpass mcp on "):
-                yield line.split()[3]
-                return
-        pytest.fail("blockpass mcp serve exited before it listened")
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+def served(pending_run: PendingRun) -> Iterator[str]:
+    """``blockpass mcp serve --http 0`` on the pending run: its URL."""
+    with mcp_serve("--out", str(pending_run.spec.out_dir), "--guide", str(GUIDE)) as url:
+        yield url
 
 
 def inspect(inspector: Path, url: str, *arguments: str) -> dict[str, Any]:

@@ -5,32 +5,15 @@ from the npm registry (``@modelcontextprotocol/server-everything``, pinned in
 from __future__ import annotations
 
 import json
-import os
-import shutil
 
 import pytest
 
 from blockpass.mcp_bridge.client import open_toolbox, parse_server_address
 from blockpass.mcp_bridge.loop import LoopEnd, run_tool_loop
 from blockpass.sandbox import ToolUse
-from tests.mcp_bridge.support import REPOSITORY, WIRE_APIS, pack_request, provider_for
+from tests.mcp_bridge.support import WIRE_APIS, pack_request, provider_for
 
 pytestmark = pytest.mark.anyio
-
-EVERYTHING = REPOSITORY / ".ci" / "npm" / "node_modules" / ".bin" / "mcp-server-everything"
-INSTALL = "npm ci --prefix .ci/npm"
-
-
-@pytest.fixture
-def everything() -> str:
-    if not EVERYTHING.exists():
-        if shutil.which("npm") is None:
-            pytest.skip("npm is absent: the npm registry's MCP servers cannot be installed")
-        message = f"the npm MCP server is not installed: run `{INSTALL}` (.ci/run does)"
-        if os.environ.get("BLOCKPASS_REQUIRE_NPM_SERVERS"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return f"stdio:{EVERYTHING} stdio"
 
 
 @pytest.mark.parametrize("model", WIRE_APIS)

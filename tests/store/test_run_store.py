@@ -122,6 +122,16 @@ async def test_results_round_trip_exactly(store: RunStore) -> None:
     }
 
 
+async def test_results_of_some_blocks_are_those_blocks_results_only(store: RunStore) -> None:
+    blocks = await put_numbered_blocks(store, 4)
+    results = [make_result(block) for block in blocks[:3]]
+    await store.record_results(results)
+
+    wanted = [blocks[0].id, blocks[2].id, blocks[3].id, "no-such-block", 'it\'s; -- "odd"']
+    assert await store.results(wanted) == {blocks[0].id: results[0], blocks[2].id: results[2]}
+    assert await store.results([]) == {}
+
+
 async def test_record_call_sets_its_own_id_on_every_result(store: RunStore) -> None:
     blocks = await put_numbered_blocks(store, 2)
     call_id = await store.record_call(

@@ -37,6 +37,10 @@ Anthropic shows them only once a batch has ended, so:
   with their ids and its packs are sent again (in realtime); the report says "possibly ours,
   not touched", a possible double payment if one of them was ours.
 
+Leases: a round's blocks are leased (``block_leases.py``, the realtime executor's leases)
+until the round ends, so an outside agent working on the same run never gets them; blocks an
+agent holds wait for the next round, or for its lease to end.
+
 Deadline: past ``deadline``, batches still running are cancelled (their finished items are
 kept) and whatever is left goes through realtime execution.
 """
@@ -142,17 +146,32 @@ class BatchExecutor:
             batch.state is BatchState.COLLECTED and batch.belongs_to(lane)
             for batch in await self._store.batches()
         )
-        while queue:
-            if self._past_deadline():
-                await self._realtime.run(queue)
-                break
-            packs = self._parts.planner.plan(queue, max_blocks=self._settings.max_blocks)
-            queue = []
-            if self._settings.prime and self._cacheable and not primed and len(packs) > 1:
-                queue += await self._round([packs.pop(0)], by_id, priming=True)
-            primed = True
-            queue += await self._round(packs, by_id, priming=False)
-            self.stats.resubmitted_blocks += len(queue)
+        leases = self._realtime.leases
+        async with leases.kept():
+            while queue:
+                if self._past_deadline():
+                    await self._realtime.run(queue)
+                    break
+                # A round's blocks are leased until it ends: an outside agent on the run
+                # (``block_leases.py``) never gets them while they are at the provider.
+                claimed = await leases.claim(queue)
+                self._parts.recorder.progress(len(claimed.done_elsewhere))
+                if not claimed.leased:
+                    queue, done = await leases.wait_for(list(claimed.held_elsewhere))
+                    self._parts.recorder.progress(done)
+                    continue
+                packs = self._parts.planner.plan(
+                    claimed.leased, max_blocks=self._settings.max_blocks
+                )
+                again: list[Block] = []
+                if self._settings.prime and self._cacheable and not primed and len(packs) > 1:
+                    again += await self._round([packs.pop(0)], by_id, priming=True)
+                primed = True
+                again += await self._round(packs, by_id, priming=False)
+                self.stats.resubmitted_blocks += len(again)
+                kept = {block.id for block in again}
+                await leases.release([block for block in claimed.leased if block.id not in kept])
+                queue = [*again, *claimed.held_elsewhere]
         return self.stats
 
     async def submit_packs(self, packs: list[Pack]) -> StoredBatch | None:

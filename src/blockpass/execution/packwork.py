@@ -46,6 +46,10 @@ class ExecutionSettings:
     min_blocks: int = 10
     max_blocks: int = 40
     expected_gap_seconds: float = 0.0
+    # A block sent is leased meanwhile (``block_leases.py``), renewed while the run lives;
+    # a block leased by another worker is looked at again every ``lease_poll_seconds``.
+    lease_seconds: float = 120.0
+    lease_poll_seconds: float = 5.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

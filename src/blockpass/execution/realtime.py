@@ -16,6 +16,10 @@ What an answer means (kept results, re-packing, failures) is ``packwork.py``'s.
   produced, in one transaction. A crash leaves the calls in flight as starts without an
   answer, which the report prices at their upper bound; a Ctrl-C first stores every call
   already answered.
+- A pack's blocks are leased before it is sent (``block_leases.py``), so an outside agent
+  working on the same run (``blockpass mcp serve``) never gets them meanwhile; blocks an
+  agent holds are left to it, and waited for once nothing else is left: done when it
+  submits them, sent when its lease ends without their results.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from blockpass.errors import (
     RateLimited,
     TransientProviderError,
 )
+from blockpass.execution.block_leases import BlockLeases, run_worker
 from blockpass.execution.clock import SYSTEM_CLOCK, Clock
 from blockpass.execution.packwork import ExecutionParts, ExecutionSettings, ExecutionStats
 from blockpass.execution.tool_turns import OpenCall, ToolLoop, send_through_tools
@@ -103,25 +108,56 @@ class RealtimeExecutor:
         self._limit = AdaptiveLimit(ceiling=max(1, parts.settings.concurrency))
         self._rate_limits: RateLimitState | None = None
         self._warm = False
+        self._leases = BlockLeases(
+            parts.store,
+            worker=run_worker(),
+            seconds=parts.settings.lease_seconds,
+            poll_seconds=parts.settings.lease_poll_seconds,
+        )
 
     @property
     def stats(self) -> ExecutionStats:
         return self._parts.stats
 
+    @property
+    def leases(self) -> BlockLeases:
+        """The run's block leases, which a batch executor falling back to this one shares."""
+        return self._leases
+
     async def run(self, blocks: Sequence[Block]) -> ExecutionStats:
         queue = list(blocks)
-        while queue:
-            packs = self._parts.planner.plan(queue)
-            queue = []
-            if not self._warm:
-                queue += await self._run_pack(packs.pop(0))
-            async with anyio.create_task_group() as group:
-                for pack in packs:
-                    group.start_soon(self._run_pack_into, pack, queue)
+        async with self._leases.kept():
+            while queue:
+                elsewhere = await self._leases.held_elsewhere(queue)
+                if len(elsewhere) == len(queue):
+                    queue, done = await self._leases.wait_for(queue)
+                    self._parts.recorder.progress(done)
+                    continue
+                waiting = {block.id for block in elsewhere}
+                packs = self._parts.planner.plan([b for b in queue if b.id not in waiting])
+                queue = elsewhere
+                if not self._warm:
+                    await self._run_pack_into(packs.pop(0), queue)
+                async with anyio.create_task_group() as group:
+                    for pack in packs:
+                        group.start_soon(self._run_pack_into, pack, queue)
         return self.stats
 
     async def _run_pack_into(self, pack: Pack, queue: list[Block]) -> None:
-        queue.extend(await self._run_pack(pack))
+        """Lease the pack's blocks and send it; the blocks another worker took meanwhile,
+        and those to try again (still leased), go to ``queue``."""
+        claimed = await self._leases.claim(pack.blocks)
+        queue.extend(claimed.held_elsewhere)
+        self._parts.recorder.progress(len(claimed.done_elsewhere))
+        if not claimed.leased:
+            return
+        if len(claimed.leased) < len(pack.blocks):
+            pack = self._parts.planner.pack_of(claimed.leased)
+        again = await self._run_pack(pack)
+        queue.extend(again)
+        kept = {block.id for block in again}
+        with anyio.CancelScope(shield=True):
+            await self._leases.release([block for block in pack.blocks if block.id not in kept])
 
     async def _run_pack(self, pack: Pack) -> list[Block]:
         """Send one pack, retrying transient errors; return the blocks to try again."""

@@ -20,9 +20,16 @@ from blockpass.execution.clock import Clock
 from blockpass.execution.packwork import ExecutionParts
 from blockpass.ledger import TOOL_TURN
 from blockpass.mcp_bridge.client import ServerAddress, open_toolbox
-from blockpass.mcp_bridge.loop import LoopEnd, LoopLimits, LoopTurn, ToolRunner, run_tool_loop
+from blockpass.mcp_bridge.loop import (
+    Continuations,
+    LoopEnd,
+    LoopLimits,
+    LoopTurn,
+    ToolRunner,
+    run_tool_loop,
+)
 from blockpass.packing import Pack
-from blockpass.providers.base import CacheTtl, ModelRequest, ModelResponse, Provider
+from blockpass.providers.base import ModelRequest, ModelResponse, Provider
 
 __all__ = ["TOOL_TURN", "OpenCall", "ToolLoop", "open_job_tools", "send_through_tools"]
 
@@ -33,6 +40,8 @@ class ToolLoop:
 
     runner: ToolRunner
     limits: LoopLimits = field(default_factory=LoopLimits)
+    # What the run's turns did so far, which decides where conversation breakpoints pay.
+    continuations: Continuations = field(default_factory=Continuations)
 
 
 @asynccontextmanager
@@ -43,17 +52,14 @@ async def open_job_tools(
     server_log: Path,
     own: ToolRunner | None = None,
 ) -> AsyncIterator[ToolLoop | None]:
-    """The job's MCP servers, connected once for all its packs, or ``own`` tools served
-    in-process; None without either. What launched servers write to stderr is appended to
-    ``server_log``."""
-    if own is not None:
-        yield ToolLoop(runner=own, limits=limits)
-        return
+    """The job's MCP servers, connected once for all its packs, with ``own`` tools served
+    in-process beside theirs; None without either. What launched servers write to stderr
+    is appended to ``server_log``."""
     if not servers:
-        yield None
+        yield None if own is None else ToolLoop(runner=own, limits=limits)
         return
     with server_log.open("a", encoding="utf-8") as log:
-        async with open_toolbox(servers, server_log=log) as toolbox:
+        async with open_toolbox(servers, own=own, server_log=log) as toolbox:
             yield ToolLoop(runner=toolbox, limits=limits)
 
 
@@ -107,15 +113,8 @@ async def send_through_tools(
         request,
         tools.runner,
         limits=tools.limits,
-        breakpoint_ttl=_breakpoint_ttl(request),
+        continuations=tools.continuations,
         on_send=send,
         on_turn=record_turn,
     )
     return outcome.response if outcome.end is LoopEnd.ANSWERED else outcome.end
-
-
-def _breakpoint_ttl(request: ModelRequest) -> CacheTtl:
-    """The conversation comes after the parts, so its TTL may not be longer than theirs
-    (Anthropic rejects a 1h breakpoint after a 5m one)."""
-    ttls = {part.cache_ttl for part in request.parts if part.cache_ttl is not None}
-    return CacheTtl.ONE_HOUR if ttls == {CacheTtl.ONE_HOUR} else CacheTtl.FIVE_MINUTES

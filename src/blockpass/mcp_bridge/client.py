@@ -3,7 +3,9 @@
 A server is given as ``"stdio:COMMAND ARGS"`` (split as a shell would, and launched as a
 subprocess speaking over its stdin and stdout) or as an ``http://``/``https://`` URL
 (streamable HTTP). ``open_toolbox`` connects to several at once and offers their tools under
-unique names (``tools.py``).
+unique names (``tools.py``), beside blockpass's own tools served in-process (``own``: agentic
+mode's ``search_style_rules``), which keep their names: a server's tool of the same name is
+the one renamed. The model sees one catalog, sorted by name.
 
 Each connection lists its tools once and keeps the list until the server says it changed
 (``notifications/tools/list_changed``): the next ``catalog()`` lists again. Connections use
@@ -33,6 +35,7 @@ from typing import TYPE_CHECKING, TextIO, TypeVar
 import anyio
 
 from blockpass.errors import ToolServerGone, UserInputError
+from blockpass.mcp_bridge.loop import ToolRunner
 from blockpass.mcp_bridge.tools import ServerTool, ToolCatalog, build_catalog
 from blockpass.providers.base import ToolCall, ToolResult
 
@@ -112,12 +115,14 @@ class _Connection:
 
 @dataclass(slots=True)
 class McpToolbox:
-    """The tools of several MCP servers, called by the names the model sees."""
+    """The tools of several MCP servers, and ``own`` tools beside them, called by the names
+    the model sees."""
 
     connections: list[_Connection]
     call_timeout: float
+    own: ToolRunner | None = None
     _catalog: ToolCatalog | None = field(default=None)
-    _listed_from: tuple[tuple[ServerTool, ...], ...] = ()
+    _listed_from: tuple[ToolCatalog | None, tuple[tuple[ServerTool, ...], ...]] = (None, ())
 
     @property
     def listings(self) -> int:
@@ -127,14 +132,19 @@ class McpToolbox:
 
     async def catalog(self) -> ToolCatalog:
         """The tools of every server, listed again where a server said its list changed."""
+        own = None if self.own is None else await self.own.catalog()
         listed = tuple([await self._guarded(c, c.tools) for c in self.connections])
-        if self._catalog is None or listed != self._listed_from:
-            self._catalog = build_catalog([tool for tools in listed for tool in tools])
-            self._listed_from = listed
+        if self._catalog is None or (own, listed) != self._listed_from:
+            reserved = frozenset() if own is None else frozenset(own.names)
+            servers = build_catalog([tool for tools in listed for tool in tools], reserved=reserved)
+            self._catalog = servers if own is None else servers.beside(own)
+            self._listed_from = (own, listed)
         return self._catalog
 
     async def call(self, call: ToolCall) -> ToolResult:
         """One call, answered with the tool's output or with a tool error."""
+        if self.own is not None and call.name in (await self.own.catalog()).names:
+            return await self.own.call(call)
         entry = (await self.catalog()).find(call.name)
         if entry is None:
             return _error(call, f"there is no tool named {call.name!r}")
@@ -184,6 +194,7 @@ async def open_toolbox(
     addresses: Sequence[ServerAddress],
     *,
     call_timeout: float = DEFAULT_CALL_TIMEOUT_SECONDS,
+    own: ToolRunner | None = None,
     cwd: Path | None = None,
     env: dict[str, str] | None = None,
     server_log: TextIO = sys.stderr,
@@ -216,7 +227,7 @@ async def open_toolbox(
                     raised.append(failure)
                     raise failure from None
                 connections.append(connection)
-            toolbox = McpToolbox(connections=connections, call_timeout=call_timeout)
+            toolbox = McpToolbox(connections=connections, call_timeout=call_timeout, own=own)
             await toolbox.catalog()
             try:
                 yield toolbox

@@ -14,9 +14,17 @@ holds tool calls and no answer, and the caller treats the pack's blocks as unans
 
 Caching: the tools sit in the cached prefix, sorted, so they are the same bytes on every turn
 (``tools.py``). The conversation grows by whole turns, and the newest tool results carry one
-more cache breakpoint (``ToolResultsTurn.cache_ttl``), so each turn reads what the turn before
-wrote: the breakpoint moves with the conversation, and the request never holds more than
-``MAX_BREAKPOINTS`` (no moving breakpoint when the parts already use them all).
+more cache breakpoint (``ToolResultsTurn.cache_ttl``, 5 minutes: a conversation goes on
+within seconds), so each turn reads what the turn before wrote: the breakpoint moves with
+the conversation, and the request never holds more than ``MAX_BREAKPOINTS`` (no moving
+breakpoint when the parts already use them all).
+
+A breakpoint writes the conversation to the cache at a premium (1.25x the input price), which
+only a next turn reads back (at 0.1x). So a turn that cannot be continued (the last one the
+caps allow) carries none; and whether a turn after lookups is continued is learned from the
+run's own turns (``Continuations``): a model that looks its rules up and then answers, the
+usual pattern, would pay the premium on every answering turn for a write nobody reads, so
+the breakpoint is placed only once the run has shown that its turns go on often enough.
 """
 
 from __future__ import annotations
@@ -68,6 +76,35 @@ class LoopLimits:
             raise ValueError(f"loop limits must allow one turn: {self}")
 
 
+# A conversation breakpoint costs 0.25x the input price of what it writes and saves 0.9x of
+# it on the next turn: it pays off when more than this share of turns are continued.
+BREAK_EVEN_CONTINUED = 0.25 / 0.9
+# Turns seen before the share is trusted; until then no turn gets a breakpoint: a few
+# conversations read again at the full price cost less than a premium on every pack's answer.
+MIN_TURNS_SEEN = 4
+
+
+@dataclass(slots=True)
+class Continuations:
+    """How often, in one run, a turn that carried tool results was followed by another turn
+    (the model asked for more tools) rather than answered: whether a breakpoint on such a
+    turn is likely to be read."""
+
+    continued: int = 0
+    answered: int = 0
+
+    def saw(self, response: ModelResponse) -> None:
+        if response.tool_calls:
+            self.continued += 1
+        else:
+            self.answered += 1
+
+    @property
+    def worth_a_breakpoint(self) -> bool:
+        seen = self.continued + self.answered
+        return seen >= MIN_TURNS_SEEN and self.continued / seen > BREAK_EVEN_CONTINUED
+
+
 class LoopEnd(StrEnum):
     """Why the loop stopped: the model answered, or a cap was reached."""
 
@@ -113,14 +150,16 @@ async def run_tool_loop(
     tools: ToolRunner,
     *,
     limits: LoopLimits = LoopLimits(),
-    breakpoint_ttl: CacheTtl = CacheTtl.FIVE_MINUTES,
+    continuations: Continuations | None = None,
     on_send: Callable[[ModelRequest], Awaitable[None]] | None = None,
     on_turn: Callable[[LoopTurn], Awaitable[None]] | None = None,
 ) -> LoopOutcome:
     """Run the loop for ``request`` (a pack's request, without tools of its own).
 
-    ``on_send`` hears of each request just before it goes out (a run stores it as a call
-    started), ``on_turn`` of each response as it comes back."""
+    ``continuations``: what the run's turns did so far, updated here (None: every turn that
+    may be continued gets its breakpoint). ``on_send`` hears of each request just before it
+    goes out (a run stores it as a call started), ``on_turn`` of each response as it comes
+    back."""
     if not provider.profile.tools:
         raise UserInputError(
             f"model {provider.profile.id!r} cannot call tools: run it without MCP servers"
@@ -130,14 +169,18 @@ async def run_tool_loop(
     calls_made = 0
     while True:
         catalog = await tools.catalog()
+        may_go_on = len(turns) + 1 < limits.max_turns and calls_made < limits.max_tool_calls
+        marked = may_go_on and (continuations is None or continuations.worth_a_breakpoint)
         sent = replace(
             request,
             tools=catalog.definitions,
-            turns=_with_breakpoint(conversation, request, breakpoint_ttl),
+            turns=_with_breakpoint(conversation, request, marked=marked),
         )
         if on_send is not None:
             await on_send(sent)
         response = await provider.complete(sent)
+        if continuations is not None and turns:
+            continuations.saw(response)
         turns.append(LoopTurn(request=sent, response=response))
         if on_turn is not None:
             await on_turn(turns[-1])
@@ -193,14 +236,15 @@ def _first(group: BaseExceptionGroup[ToolServerGone]) -> ToolServerGone:
 
 
 def _with_breakpoint(
-    conversation: list[Turn], request: ModelRequest, ttl: CacheTtl
+    conversation: list[Turn], request: ModelRequest, *, marked: bool
 ) -> tuple[Turn, ...]:
-    """The conversation with one breakpoint, on its newest tool results."""
+    """The conversation with one breakpoint, on its newest tool results, if ``marked``."""
     used = sum(1 for part in request.parts if part.cache_ttl is not None)
     turns = [
         replace(turn, cache_ttl=None) if isinstance(turn, ToolResultsTurn) else turn
         for turn in conversation
     ]
-    if turns and isinstance(turns[-1], ToolResultsTurn) and used < MAX_BREAKPOINTS:
-        turns[-1] = replace(turns[-1], cache_ttl=ttl)
+    last = turns[-1] if turns else None
+    if marked and isinstance(last, ToolResultsTurn) and used < MAX_BREAKPOINTS:
+        turns[-1] = replace(last, cache_ttl=CacheTtl.FIVE_MINUTES)
     return tuple(turns)

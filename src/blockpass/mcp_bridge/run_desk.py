@@ -7,10 +7,15 @@ model's answer (``results.parse_answer``: salvage, unknown and duplicate ids cou
 whose ``find`` is not in the block rejected), then stores them so a later ``blockpass run``
 sees those blocks as done and its report counts them (results no paid call produced).
 
-Leases are the store's (``RunStore.claim``), one per block, so two clients, in this process
-or in another server on the same run, never get the same block while its lease runs; a lease
-that expires gives its blocks to the next batch. A batch id is unguessable and good for one
-submission, while its leases last; anything else is a ``DeskError`` saying what is wrong.
+Leases are the store's, one per block (``execution/block_leases.py``, as a run takes them
+for the packs it sends), so two clients, in this process or in another server on the same
+run, and the run itself, never get the same block while its lease runs; a lease that expires
+gives its blocks to the next batch. The batch lives in the store, not in the server: its
+blocks' leases are held by the batch (worker ``batch:{id}``) and one more lease on the
+batch itself (``LeaseKind.HANDOUT``) says how many blocks it has, so a batch is submitted
+through any server on the run, restarted or not, while all its leases last. A batch id is
+unguessable and good for one submission; anything else is a ``DeskError`` saying what is
+wrong.
 """
 
 from __future__ import annotations
@@ -21,7 +26,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from blockpass.blocks import BY_AGENT, Block, BlockResult, Outcome
+from blockpass.blocks import BY_AGENT, Block, BlockResult
+from blockpass.execution.block_leases import BlockLeases, still_to_do
 from blockpass.results import parse_answer
 from blockpass.store import Lease, LeaseKind, RunStore
 from blockpass.tokens import count_tokens
@@ -60,22 +66,14 @@ class Submitted:
 class RunDesk:
     """On a store bound to its run (``RunStore.join_run``)."""
 
-    def __init__(self, store: RunStore, *, worker: str, lease_seconds: float) -> None:
+    def __init__(self, store: RunStore, *, lease_seconds: float) -> None:
         self._store = store
-        self._worker = worker
         self._lease_seconds = lease_seconds
-        self._open: dict[str, Batch] = {}
 
     async def pending(self) -> list[Block]:
         """Blocks without a result (or with a failure, or a result for other text)."""
         results = await self._store.results()
-        return [
-            block
-            for block in await self._store.blocks()
-            if (result := results.get(block.id)) is None
-            or result.outcome is Outcome.FAILED
-            or result.content_hash != block.content_hash
-        ]
+        return [block for block in await self._store.blocks() if still_to_do(block, results)]
 
     async def batch(self, *, budget_tokens: int | None, max_blocks: int | None) -> Batch | None:
         """The next pending blocks nobody holds, leased, up to ``max_blocks`` and
@@ -86,65 +84,70 @@ class RunDesk:
             raise DeskError(f"budget_tokens must be at least 1, not {budget_tokens}")
         if max_blocks is not None and not 1 <= max_blocks <= MAX_BATCH_BLOCKS:
             raise DeskError(f"max_blocks must be from 1 to {MAX_BATCH_BLOCKS}, not {max_blocks}")
-        limit = max_blocks or MAX_BATCH_BLOCKS
-        candidates = await self.pending()
-        leases: list[Lease] = []
-        blocks: list[Block] = []
-        tokens = 0
-        by_id = {block.id: block for block in candidates}
-        keys = list(by_id)
-        while keys and len(blocks) < limit:
-            lease = await self._store.claim(
-                LeaseKind.PACK, keys, worker=self._worker, seconds=self._lease_seconds
-            )
-            if lease is None:
-                break
-            keys = keys[keys.index(lease.key) + 1 :]
-            size = count_tokens(by_id[lease.key].text)
-            if budget_tokens is not None and tokens + size > budget_tokens:
-                await self._store.release(lease)
-                if not blocks:
-                    raise DeskError(
-                        f"the next block alone is {size} tokens: give budget_tokens of at"
-                        f" least {size}"
-                    )
-                break
-            leases.append(lease)
-            blocks.append(by_id[lease.key])
-            tokens += size
+        batch_id = secrets.token_urlsafe(16)
+        leases = BlockLeases(self._store, worker=_holder(batch_id), seconds=self._lease_seconds)
+        pending = await self.pending()
+        held = {block.id for block in await leases.held_elsewhere(pending)}
+        chosen = _within(
+            [block for block in pending if block.id not in held],
+            budget_tokens=budget_tokens,
+            limit=max_blocks or MAX_BATCH_BLOCKS,
+        )
+        # Another worker may take some of them first: the batch is what this one got.
+        blocks = (await leases.claim(chosen)).leased
         if not blocks:
             return None
-        batch = Batch(
-            id=secrets.token_urlsafe(16),
-            blocks={f"b{number}": block for number, block in enumerate(blocks, start=1)},
-            leases=tuple(leases),
-            tokens=tokens,
+        # The batch itself, beside its blocks' leases: a server restarted, or another one on
+        # the same run, finds it by its id and knows whether all of its blocks are still held.
+        handout = await self._store.claim(
+            LeaseKind.HANDOUT,
+            [f"{batch_id}/{len(blocks)}"],
+            worker=leases.worker,
+            seconds=self._lease_seconds,
         )
-        self._open[batch.id] = batch
-        return batch
+        if handout is None:
+            raise RuntimeError(f"batch id {batch_id} drawn twice")
+        return Batch(
+            id=batch_id,
+            blocks=_short_ids(blocks),
+            leases=tuple(leases.held.values()),
+            tokens=sum(count_tokens(block.text) for block in blocks),
+        )
 
     async def submit(self, batch_id: str, results: Sequence[Any]) -> Submitted:
         """Store a batch's results as a model's answer would be, and give its blocks up."""
-        batch = self._open.get(batch_id)
-        if batch is None:
+        holder = _holder(batch_id)
+        handouts = [
+            lease for lease in await self._store.leases(LeaseKind.HANDOUT) if lease.worker == holder
+        ]
+        if not handouts:
             raise DeskError(
-                f"unknown batch id {batch_id!r}: it was never handed out by this server or was"
-                " submitted already; get_block_batch gives a new one"
+                f"unknown batch id {batch_id!r}: it was never handed out, was submitted"
+                " already, or expired and its blocks went back to the run; get_block_batch"
+                " gives a new one"
             )
-        held = {lease.id for lease in await self._store.leases(LeaseKind.PACK)}
-        if any(lease.id not in held for lease in batch.leases):
-            del self._open[batch_id]
+        (handout,) = handouts
+        leases = [
+            lease for lease in await self._store.leases(LeaseKind.BLOCK) if lease.worker == holder
+        ]
+        # Given up first: a batch is submitted once.
+        await self._store.release(handout)
+        leased = {lease.key for lease in leases}
+        if len(leased) != int(handout.key.rsplit("/", 1)[1]):
+            for lease in leases:
+                await self._store.release(lease)
             raise DeskError(
-                f"batch {batch_id!r} expired and its blocks went back to the run: get a new batch"
+                f"batch {batch_id!r} expired and some of its blocks went back to the run: get a"
+                " new batch"
             )
-        del self._open[batch_id]
-        parsed = parse_answer(json.dumps({"results": list(results)}), batch.blocks)
+        blocks = _short_ids([block for block in await self._store.blocks() if block.id in leased])
+        parsed = parse_answer(json.dumps({"results": list(results)}), blocks)
         stored = [_from_outside(result) for result in parsed.results.values()]
         if stored:
             await self._store.record_results(stored)
-        for lease in batch.leases:
+        for lease in leases:
             await self._store.release(lease)
-        short = {block.id: short_id for short_id, block in batch.blocks.items()}
+        short = {block.id: short_id for short_id, block in blocks.items()}
         return Submitted(
             stored=tuple(short[result.block_id] for result in stored),
             missing=tuple(short[block.id] for block in parsed.missing),
@@ -165,6 +168,32 @@ class RunDesk:
             found = results.get(block_id)
             return [] if found is None else [found]
         return [result for result in results.values() if result.content_hash == content_hash]
+
+
+def _holder(batch_id: str) -> str:
+    """The worker a batch's leases are held by: the batch itself."""
+    return f"batch:{batch_id}"
+
+
+def _within(blocks: Sequence[Block], *, budget_tokens: int | None, limit: int) -> list[Block]:
+    chosen: list[Block] = []
+    tokens = 0
+    for block in blocks[:limit]:
+        size = count_tokens(block.text)
+        if budget_tokens is not None and tokens + size > budget_tokens:
+            if not chosen:
+                raise DeskError(
+                    f"the next block alone is {size} tokens: give budget_tokens of at least {size}"
+                )
+            break
+        chosen.append(block)
+        tokens += size
+    return chosen
+
+
+def _short_ids(blocks: Sequence[Block]) -> dict[str, Block]:
+    """Short ids in the run's block order, the same whenever the batch's blocks are read."""
+    return {f"b{number}": block for number, block in enumerate(blocks, start=1)}
 
 
 def _from_outside(result: BlockResult) -> BlockResult:

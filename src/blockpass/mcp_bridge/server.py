@@ -1,4 +1,5 @@
-"""blockpass as an MCP server over one run directory (official ``mcp`` SDK 2.x, ``MCPServer``).
+"""blockpass as an MCP server over one run (official ``mcp`` SDK 2.x, ``MCPServer``): a run
+directory or a run in a PostgreSQL database, whichever store it is given.
 
 Five tools, each with typed input and output schemas (pydantic models), for agents that
 want blockpass's rules, or want to do a run's work themselves:
@@ -18,8 +19,6 @@ No ``from __future__ import annotations`` here: the SDK reads the tools' annotat
 name values of ``build_server`` (the run's name), so they must be evaluated where defined.
 """
 
-import os
-import secrets
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -95,15 +94,14 @@ class SubmitOutcome(BaseModel):
 
 def build_server(
     store: RunStore,
-    run_dir: Path,
+    run_name: str,
     index: RuleIndex | None,
     *,
+    report_path: Path | None = None,
     lease_seconds: float = 600.0,
 ) -> MCPServer:
-    run_name = run_dir.name
-    desk = RunDesk(
-        store, worker=f"mcp-{os.getpid()}-{secrets.token_hex(4)}", lease_seconds=lease_seconds
-    )
+    """``report_path``: the run's report.json (a PostgreSQL run keeps none)."""
+    desk = RunDesk(store, lease_seconds=lease_seconds)
     server = MCPServer(
         "blockpass",
         instructions=(
@@ -238,10 +236,11 @@ def build_server(
     @server.resource("blockpass://run/report", mime_type="application/json")
     def run_report() -> str:
         """The run's report.json, as its last `blockpass run` wrote it."""
-        report = run_dir / "report.json"
-        if not report.is_file():
+        if report_path is None:
+            raise ResourceError(f"{run_name} is a PostgreSQL run: it keeps no report.json")
+        if not report_path.is_file():
             raise ResourceError(f"{run_name} has no report yet: `blockpass run` writes it")
-        return report.read_text(encoding="utf-8")
+        return report_path.read_text(encoding="utf-8")
 
     @server.resource("blockpass://rules/units", mime_type="application/json")
     def rule_units() -> list[dict[str, str]]:

@@ -8,10 +8,11 @@ part of a cached prefix is the same bytes whatever order a server lists its tool
 whichever connection listed them.
 
 Names. A vendor takes ``^[a-zA-Z0-9_-]{1,64}$``; an MCP name may hold dots or slashes, which
-become ``_``. When two servers offer the same name (or a name is the result tool's), each
-clashing tool is called ``s{N}_{name}`` after its server's position in the list the run was
-given (``s1_``, ``s2_``...), so names stay stable from one run to the next; a unique name is
-kept as the server gave it.
+become ``_``. When two servers offer the same name (or a name is the result tool's, or one of
+blockpass's own tools served beside the servers: ``reserved``), each clashing tool is called
+``s{N}_{name}`` after its server's position in the list the run was given (``s1_``,
+``s2_``...), so names stay stable from one run to the next; a unique name is kept as the
+server gave it.
 
 Strict mode. Anthropic and OpenAI both need every object closed (``additionalProperties:
 false``) with every property required; Anthropic also rejects length and number bounds
@@ -86,6 +87,10 @@ class ToolCatalog:
         return tuple(entry.definition for entry in self.entries)
 
     @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(entry.definition.name for entry in self.entries)
+
+    @property
     def flagged(self) -> tuple[FlaggedTool, ...]:
         """The tools sent without strict mode, and why their schemas cannot be strict."""
         return tuple(
@@ -99,15 +104,25 @@ class ToolCatalog:
     def find(self, name: str) -> CatalogEntry | None:
         return next((entry for entry in self.entries if entry.definition.name == name), None)
 
+    def beside(self, other: ToolCatalog) -> ToolCatalog:
+        """Both catalogs' tools in one, sorted by name (their names must not meet: build one
+        with the other's names ``reserved``)."""
+        entries = sorted(self.entries + other.entries, key=lambda entry: entry.definition.name)
+        return ToolCatalog(entries=tuple(entries))
 
-def build_catalog(tools: Sequence[ServerTool]) -> ToolCatalog:
+
+def build_catalog(
+    tools: Sequence[ServerTool], *, reserved: frozenset[str] = frozenset()
+) -> ToolCatalog:
+    """``reserved``: names taken by tools served beside these, which a server's tool of the
+    same name gives way to."""
     valid = [_valid_name(tool.name) for tool in tools]
     counts = Counter(valid)
     entries = []
-    taken: set[str] = set()
+    taken: set[str] = set(reserved)
     for tool, name in zip(tools, valid, strict=True):
         shown = name
-        if counts[name] > 1 or name == RESULT_TOOL_NAME:
+        if counts[name] > 1 or name == RESULT_TOOL_NAME or name in reserved:
             shown = f"s{tool.server + 1}_{name}"[:MAX_NAME_LENGTH]
         # Two names of one server may still meet once made valid ("a.b", "a_b").
         suffix = 2

@@ -215,6 +215,12 @@ def require_failures(results: Sequence[BlockResult]) -> None:
 class LeaseKind(StrEnum):
     PACK = "pack"  # a pack to send; its key is the pack id
     BATCH = "batch"  # a provider batch to poll and collect; its key is the batch label
+    # A block being worked on, by a run's pack in flight or an outside agent's batch, which
+    # nobody else takes up meanwhile; its key is the block id.
+    BLOCK = "block"
+    # A batch of blocks handed to an outside agent (``blockpass mcp serve``), held by the
+    # batch itself like its blocks' leases; its key is ``{batch id}/{number of blocks}``.
+    HANDOUT = "handout"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -306,8 +312,9 @@ class RunStore(Protocol):
         one must be a failure of a stored block (else `ValueError`, nothing stored)."""
         ...
 
-    async def results(self) -> dict[str, BlockResult]:
-        """The stored result of every block that has one, keyed by block id."""
+    async def results(self, block_ids: Collection[str] | None = None) -> dict[str, BlockResult]:
+        """The stored result of every block that has one (of these blocks only, given
+        ``block_ids``), keyed by block id."""
         ...
 
     async def calls(self) -> list[CallRecord]:

@@ -273,9 +273,13 @@ class PostgresRunStore:
         fingerprints = self._require_run()
         await self._run(lambda c: queries.replace_results(c, failures, fingerprints))
 
-    async def results(self) -> dict[str, BlockResult]:
+    async def results(self, block_ids: Collection[str] | None = None) -> dict[str, BlockResult]:
         query = f"SELECT {RESULT_COLUMNS} FROM results"
-        found = await self._run(lambda c: queries.fetch(c, query, (), result_from_row))
+        values: tuple[object, ...] = ()
+        if block_ids is not None:
+            query += " WHERE block_id = ANY(%s)"
+            values = (list(block_ids),)
+        found = await self._run(lambda c: queries.fetch(c, query, values, result_from_row))
         return {result.block_id: result for result in found}
 
     async def calls(self) -> list[CallRecord]:

@@ -391,9 +391,15 @@ class SqliteRunStore:
         rows = [(*result_row(result), fingerprints.of(result), time.time()) for result in failures]
         await self._run(lambda c: c.executemany(_REPLACE_RESULT, rows), write=True)
 
-    async def results(self) -> dict[str, BlockResult]:
+    async def results(self, block_ids: Collection[str] | None = None) -> dict[str, BlockResult]:
         def work(connection: sqlite3.Connection) -> dict[str, BlockResult]:
-            rows = connection.execute(f"SELECT {RESULT_COLUMNS} FROM results")
+            query = f"SELECT {RESULT_COLUMNS} FROM results"
+            if block_ids is None:
+                rows = connection.execute(query)
+            else:
+                wanted = json.dumps(list(block_ids))
+                where = " WHERE block_id IN (SELECT value FROM json_each(?))"
+                rows = connection.execute(query + where, (wanted,))
             return {row[0]: result_from_row(row) for row in rows}
 
         return await self._run(work)

@@ -287,7 +287,15 @@ class PackWorker:
             provider_name=provider.name,
             task=submission.task,
             store=store,
-            settings=submission.execution,
+            # Blocks leased by a worker that died are free once it is known dead: as soon as
+            # its jobs are retried, not after the single-process run's two minutes.
+            settings=replace(
+                submission.execution,
+                lease_seconds=self._settings.stalled_after,
+                lease_poll_seconds=min(
+                    submission.execution.lease_poll_seconds, self._settings.stalled_after / 4
+                ),
+            ),
             on_call=partial(self._call_event, name),
         )
         await parts.resume_lane()
