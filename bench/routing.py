@@ -1,6 +1,10 @@
 """Model routing on the rust-book with the 18F guide, against the sandbox (issue 15).
 
-    python bench/routing.py [--chapters N] [--seed 0] [--styles]
+    python bench/routing.py [--chapters N] [--seed 0] [--styles] [--classifier MODEL]
+        [--max-blocks N]
+
+``--max-blocks`` holds every run's packs to N blocks (default: each model's bound from
+``providers/pack_bounds.toml``, else 40).
 
 ``--styles`` gives the job the Google package too, so the rule engine runs and the heuristic
 sees its hits (without it the router has no rule feature); the engine's own findings are
@@ -14,7 +18,9 @@ directory:
 
   all-strong   every block on claude-sonnet-4-5 (the reference: its findings, its cost)
   heuristic    --route heuristic, with escalation
-  classify     --route classify, with escalation
+  classify     --route classify, with escalation; the pass on the weakest tier's model, or
+               on ``--classifier`` (a cheaper model the sandbox also serves, e.g.
+               claude-haiku-5-5)
   random       each block to the strong tier with the heuristic's strong share (seeded),
                with the same escalation
 
@@ -40,6 +46,7 @@ import anyio
 
 from benchkit import DATA, GOOGLE
 from blockpass.blocks import BlockResult, Outcome
+from blockpass.execution.packwork import ExecutionSettings
 from blockpass.pipeline import JobSpec, run_job
 from blockpass.prices import load_prices
 from blockpass.providers import RehearsalSettings, open_connections, parse_connection
@@ -111,23 +118,29 @@ def describe(name: str, routed: RoutedOutcome, strong_cost: Decimal, lost: float
     return lines
 
 
-async def main(count: int | None, seed: int, styles: bool) -> None:
+async def main(
+    count: int | None, seed: int, styles: bool, classifier: str | None, max_blocks: int | None
+) -> None:
     inputs = chapters(count)
     prices = load_prices()
-    connections = [parse_connection(f"sandbox:{model}") for model in TIERS]
+    models = [*TIERS, classifier] if classifier else list(TIERS)
+    connections = [parse_connection(f"sandbox:{model}") for model in models]
     rehearsal = RehearsalSettings(rules=GOOGLE, quality_model=True)
     engine = "; rule engine: Google" if styles else "; no rule engine"
-    print(f"{len(inputs)} chapters of the rust-book; tiers {' -> '.join(TIERS)}{engine}")
+    packs = f"; packs of at most {max_blocks}" if max_blocks else "; packs: the models' bounds"
+    print(f"{len(inputs)} chapters of the rust-book; tiers {' -> '.join(TIERS)}{engine}{packs}")
     print(QUALITY_NOTE)
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
 
         def spec(name: str) -> JobSpec:
             return JobSpec(
-                inputs=inputs, guide=GUIDE, out_dir=root / name, styles=[GOOGLE] if styles else []
-            )
+                inputs=inputs, guide=GUIDE, out_dir=root / name, styles=[GOOGLE] if styles else [],
+                execution=ExecutionSettings(max_blocks=max_blocks),
+            )  # fmt: skip
 
-        async with open_connections(connections, rehearsal=rehearsal) as providers:
+        async with open_connections(connections, rehearsal=rehearsal) as opened:
+            providers, classifiers = opened[: len(TIERS)], opened[len(TIERS) :]
             started = time.monotonic()
             strong = await run_job(spec("all-strong"), providers[-1], prices)
             reference = findings(await stored_results(root / "all-strong"))
@@ -139,7 +152,10 @@ async def main(count: int | None, seed: int, styles: bool) -> None:
             )
             runs: dict[str, dict[str, Any]] = {
                 "heuristic": {"mode": RouteMode.HEURISTIC},
-                "classify": {"mode": RouteMode.CLASSIFY},
+                "classify": {
+                    "mode": RouteMode.CLASSIFY,
+                    "classifier": classifiers[0] if classifiers else None,
+                },
                 "random (heuristic's strong share)": {"choose": random_router(seed)},
             }
             for index, (name, options) in enumerate(runs.items()):
@@ -159,5 +175,16 @@ if __name__ == "__main__":
     parser.add_argument("--chapters", type=int, help="the first N chapter files (default: all)")
     parser.add_argument("--seed", type=int, default=0, help="the random router's seed")
     parser.add_argument("--styles", action="store_true", help="run the rule engine too")
+    parser.add_argument("--classifier", help="the classify pass's model (default: the weakest)")
+    parser.add_argument("--max-blocks", type=int, help="blocks per pack in every run")
     arguments = parser.parse_args()
-    sys.exit(anyio.run(main, arguments.chapters, arguments.seed, arguments.styles))
+    sys.exit(
+        anyio.run(
+            main,
+            arguments.chapters,
+            arguments.seed,
+            arguments.styles,
+            arguments.classifier,
+            arguments.max_blocks,
+        )
+    )

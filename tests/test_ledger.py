@@ -162,6 +162,28 @@ def test_calls_without_results_are_paid_and_shown_as_retries(table: PriceTable) 
     assert report.baseline.total == Decimal("0.165")
 
 
+def test_the_report_shows_output_per_block_and_truncation_waste_on_lines_of_their_own(
+    table: PriceTable,
+) -> None:
+    ledger = two_calls_five_blocks(table)
+    ledger.record(
+        LedgerCall(
+            model=SONNET,
+            usage=Usage(uncached_input=500, cache_read=10_000, output=2_000),
+            status="truncated",
+        )
+    )
+    report = ledger.report()
+    # 600 + 100 + 2,000 output tokens for 5 blocks; the truncated call is $0.0345 of $0.09.
+    assert report.output_per_block == 540
+    assert report.truncation.calls == 1
+    assert report.truncation_share == pytest.approx(0.0345 / 0.09)
+    lines = render_table(report).splitlines()
+    assert "output/block      540.0 tokens (2,700 for 5 blocks)" in lines
+    assert "truncation waste  $0.034500 (38.3% of cost) in 1 call" in lines
+    assert json.loads(json.dumps(report.to_json()))["truncation_usd"] == "0.03450000"
+
+
 def test_batch_calls_are_discounted_but_the_baseline_is_realtime(table: PriceTable) -> None:
     ledger = Ledger(table, prefix_tokens=1_000)
     ledger.record(

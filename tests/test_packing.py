@@ -89,12 +89,31 @@ def test_pack_ids_are_short_and_map_back_to_blocks() -> None:
     )
 
 
+def test_the_output_estimate_grows_with_a_blocks_length_once_its_kind_is_observed() -> None:
+    """Long paragraphs hold more findings than short ones: a pack of long ones is planned
+    at more output, so that its max_tokens leaves it room."""
+    estimator = OutputEstimator()
+    short, long = blocks_of(["word " * 20, "word " * 200])
+    assert estimator.estimate(short) == estimator.estimate(long)
+    estimator.observe(short, 14 + 10)
+    estimator.observe(long, 14 + 100)
+    assert estimator.estimate(long) == 14 + 100
+    assert estimator.estimate(short) == 14 + 10
+
+
+def test_a_compact_format_starts_its_estimates_at_its_share_of_the_full_ones() -> None:
+    paragraph = blocks_of(["P"])[0]
+    assert OutputEstimator(scale=0.5).estimate(paragraph) * 2 == OutputEstimator().estimate(
+        paragraph
+    )
+
+
 def test_the_output_estimate_learns_per_kind() -> None:
     estimator = OutputEstimator()
     heading, paragraph = blocks_of(["H"], BlockKind.HEADING)[0], blocks_of(["P"])[0]
     before = estimator.estimate(paragraph)
     for _ in range(30):
-        estimator.observe(BlockKind.PARAGRAPH, 100)
+        estimator.observe(paragraph, 100)
     assert estimator.estimate(paragraph) > before
     assert 95 <= estimator.estimate(paragraph) <= 100
     assert estimator.estimate(heading) == 25

@@ -78,7 +78,7 @@ def _run_job(args: argparse.Namespace) -> int:
 
     connection = cli_settings.connection(args, os.environ)
     prices = cli_settings.prices(args, connection)
-    api_key = _api_key(connection, args.base_url)
+    api_key = cli_settings.api_key(connection, args.base_url, os.environ)
     tiers = cli_routing.tiers(args, connection)
     progress = RunProgress(_console(args, sys.stderr))
 
@@ -93,7 +93,7 @@ def _run_job(args: argparse.Namespace) -> int:
             print(batch_line(batch), file=sys.stderr, flush=True)
 
     spec = cli_settings.with_run_options(
-        _job_spec(args, args.out),
+        _job_spec(args, args.out, tiers),
         args,
         on_batch_submitted=on_batch_submitted,
         on_batch_ended=progress.batch_ended,
@@ -126,7 +126,7 @@ def _run_job(args: argparse.Namespace) -> int:
     return 0
 
 
-def _job_spec(args: argparse.Namespace, out_dir: Path) -> JobSpec:
+def _job_spec(args: argparse.Namespace, out_dir: Path, tiers: Sequence[Connection]) -> JobSpec:
     from blockpass import cli_settings
 
     return cli_settings.job_spec(
@@ -134,18 +134,8 @@ def _job_spec(args: argparse.Namespace, out_dir: Path) -> JobSpec:
         out_dir,
         on_input_skipped=_note_skipped_input,
         on_folder_summary=_note_folder_summary,
+        profiles=[tier.profile for tier in tiers],
     )
-
-
-def _api_key(connection: Connection, base_url: str | None) -> str | None:
-    """The vendor's key from ``$VENDOR_API_KEY``, where its API wants one."""
-    if not connection.needs_api_key:
-        return None
-    variable = f"{connection.vendor.upper()}_API_KEY"
-    api_key = os.environ.get(variable, "")
-    if not api_key and base_url is None:
-        raise UserInputError(f"{variable} is not set (or use --provider local or sandbox)")
-    return api_key or None
 
 
 def _console(args: argparse.Namespace, stream: TextIO) -> Console | None:
@@ -165,7 +155,7 @@ def _estimate(args: argparse.Namespace) -> int:
     tiers = cli_routing.tiers(args, connection)
     profile = connection.profile
     prices = cli_settings.prices(args, connection)
-    spec = _job_spec(args, Path("."))
+    spec = _job_spec(args, Path("."), tiers)
     estimate = estimate_job(spec, profile, prices)
     heading = (
         f"{estimate.blocks:,} blocks: {estimate.kept:,} kept by the pre-filter, "
@@ -183,6 +173,7 @@ def _estimate(args: argparse.Namespace) -> int:
 def _webhooks(args: argparse.Namespace) -> int:
     import anyio
 
+    from blockpass import cli_settings
     from blockpass.providers import parse_connection
     from blockpass.providers.batch_webhooks import WEBHOOK_VENDOR, open_run_receiver
     from blockpass.sandbox import serve
@@ -191,7 +182,7 @@ def _webhooks(args: argparse.Namespace) -> int:
     if not secret:
         raise UserInputError("OPENAI_WEBHOOK_SECRET is not set")
     connection = parse_connection(f"{WEBHOOK_VENDOR}:")
-    api_key = _api_key(connection, args.base_url) or ""
+    api_key = cli_settings.api_key(connection, args.base_url, os.environ) or ""
     app = anyio.run(
         lambda: open_run_receiver(
             args.out, secret=secret, api_key=api_key, base_url=args.base_url, path=args.path
@@ -222,6 +213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "webhooks": _webhooks,
         "rules": _command_in("blockpass.cli_rules", "rules_command"),
         "mcp": _command_in("blockpass.cli_mcp", "mcp_command"),
+        "eval": _command_in("blockpass.cli_eval", "eval_command"),
         **{name: _command_in("blockpass.cli_workers", f"{name}_command") for name in WORKERS},
     }
     try:

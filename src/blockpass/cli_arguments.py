@@ -11,12 +11,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn, TypeVar, cast
 
+from blockpass.cli_eval import add_eval_parser
 from blockpass.cli_mcp import add_mcp_parser
 from blockpass.cli_routing import add_routing_arguments
 from blockpass.cli_rules import add_rules_parser
 from blockpass.cli_workers import WORKERS, add_worker_parsers
 from blockpass.prefilter import DEFAULT_SKIP_KINDS
 from blockpass.providers import DEFAULT_MODELS, VENDORS
+from blockpass.verdicts import VerdictFormat
 
 __all__ = ["DEFAULT_PROVIDER", "EXIT_USER_ERROR", "PROVIDER_VARIABLE", "WORKERS", "build_parser"]
 
@@ -113,6 +115,13 @@ def _job_arguments(parser: argparse.ArgumentParser) -> None:
         "cheaper for this job and model (auto)",
     )
     parser.add_argument(
+        "--verdicts",
+        choices=[verdict_format.value for verdict_format in VerdictFormat],
+        help="how the model answers: short findings citing rules by code (compact, the default"
+        " where every model of the run writes it), or verdicts, edits and notes written out"
+        " (full, the default for the bundled local model)",
+    )
+    parser.add_argument(
         "--k", type=_count, default=5, help="guide sections retrieved per block (retrieve mode)"
     )
     parser.add_argument(
@@ -166,7 +175,12 @@ def _job_arguments(parser: argparse.ArgumentParser) -> None:
         help="price the run's recorded usage with another model's prices (a what-if report)",
     )
     parser.add_argument("--min-blocks", type=int, default=10, help="blocks per pack, lower bound")
-    parser.add_argument("--max-blocks", type=int, default=40, help="blocks per pack, upper bound")
+    parser.add_argument(
+        "--max-blocks",
+        type=int,
+        help="blocks per pack, upper bound (default: the model's bound measured by blockpass "
+        "eval, in providers/pack_bounds.toml, else 40)",
+    )
     parser.add_argument(
         "--skip-kinds",
         default=",".join(sorted(kind.value for kind in DEFAULT_SKIP_KINDS)),
@@ -230,7 +244,9 @@ def _run_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "--max-batch-requests", type=int, help="split batches below the provider's limit"
     )
     parser.add_argument(
-        "--batch-max-blocks", type=int, default=100, help="blocks per pack in batch mode"
+        "--batch-max-blocks",
+        type=int,
+        help="blocks per pack in batch mode (default: the same bound as --max-blocks)",
     )
     parser.add_argument(
         "--sandbox-rules", type=Path, help="Vale style folder the sandbox's responder applies"
@@ -319,6 +335,7 @@ def build_parser() -> argparse.ArgumentParser:
     _webhooks_parser(commands)
     add_rules_parser(commands)
     add_mcp_parser(commands)
+    add_eval_parser(commands)
     add_worker_parsers(commands, job_arguments=_job_arguments)
     return parser
 

@@ -10,7 +10,7 @@ import argparse
 import os
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,7 +28,9 @@ from blockpass.pipeline import JobSpec, Mode
 from blockpass.prefilter import PrefilterSettings
 from blockpass.prices import PriceTable, job_prices
 from blockpass.providers import VENDORS, Connection, RehearsalSettings, parse_connection
+from blockpass.providers.base import ModelProfile
 from blockpass.store import StoredBatch
+from blockpass.verdicts import VerdictFormat
 
 if TYPE_CHECKING:
     from blockpass.sandbox import Sandbox
@@ -44,6 +46,17 @@ def connection(args: argparse.Namespace, environ: Mapping[str, str]) -> Connecti
         context_window=args.context_window,
         max_output=args.max_output,
     )
+
+
+def api_key(connection: Connection, base_url: str | None, environ: Mapping[str, str]) -> str | None:
+    """The vendor's key from ``$VENDOR_API_KEY``, where its API wants one."""
+    if not connection.needs_api_key:
+        return None
+    variable = f"{connection.vendor.upper()}_API_KEY"
+    key = environ.get(variable, "")
+    if not key and base_url is None:
+        raise UserInputError(f"{variable} is not set (or use --provider local or sandbox)")
+    return key or None
 
 
 def prices(args: argparse.Namespace, chosen: Connection) -> PriceTable:
@@ -67,9 +80,11 @@ def job_spec(
     *,
     on_input_skipped: Callable[[Path, str], None],
     on_folder_summary: Callable[[SkippedInputs], None],
+    profiles: Sequence[ModelProfile] = (),
 ) -> JobSpec:
-    """The options `run` and `estimate` share: what is read, checked and sent how."""
-    if not 1 <= args.min_blocks <= args.max_blocks:
+    """The options `run` and `estimate` share: what is read, checked and sent how.
+    ``profiles``: the run's models, which choose the verdict format unless it is given."""
+    if args.min_blocks < 1 or (args.max_blocks is not None and args.min_blocks > args.max_blocks):
         raise UserInputError("--min-blocks must be at least 1 and at most --max-blocks")
     names = [name.strip() for name in args.skip_kinds.split(",") if name.strip()]
     known = {kind.value for kind in BlockKind}
@@ -96,10 +111,19 @@ def job_spec(
         on_input_skipped=on_input_skipped,
         on_folder_summary=on_folder_summary,
         context=ContextMode(args.context),
+        verdicts=verdict_format(args.verdicts, profiles),
         retrieval=RetrievalSettings(k=args.k, wide_k=max(args.k, WIDE_K_FACTOR * args.k)),
         core=tuple(args.core),
         index_dir=args.cache_dir or default_cache_dir(os.environ),
     )
+
+
+def verdict_format(chosen: str | None, profiles: Sequence[ModelProfile]) -> VerdictFormat:
+    """``--verdicts``, else compact where every model of the run writes it."""
+    if chosen:
+        return VerdictFormat(chosen)
+    compact = all(profile.compact_verdicts for profile in profiles)
+    return VerdictFormat.COMPACT if compact else VerdictFormat.FULL
 
 
 # Not a way of sending (``Mode``) but a way of giving the model its rules, in realtime.

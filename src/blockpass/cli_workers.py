@@ -161,7 +161,7 @@ def submit_command(args: argparse.Namespace) -> int:
 def worker_command(args: argparse.Namespace) -> int:
     import anyio
 
-    from blockpass.cli import _api_key
+    from blockpass.cli_settings import api_key
     from blockpass.providers import open_connection
     from blockpass.workers.account_limits import account_key
     from blockpass.workers.worker import WorkerSettings, run_worker
@@ -171,13 +171,14 @@ def worker_command(args: argparse.Namespace) -> int:
         raise UserInputError("--concurrency must be at least 1 and --stalled-after positive")
     name = args.name or f"{socket.gethostname()}:{os.getpid()}"
 
+    def key(connection: Connection) -> str | None:
+        return api_key(connection, args.base_url, os.environ)
+
     def connect(connection: Connection) -> AbstractAsyncContextManager[Provider]:
-        return open_connection(
-            connection, base_url=args.base_url, api_key=_api_key(connection, args.base_url)
-        )
+        return open_connection(connection, base_url=args.base_url, api_key=key(connection))
 
     def account(connection: Connection) -> str:
-        return account_key(connection.vendor, args.base_url, _api_key(connection, args.base_url))
+        return account_key(connection.vendor, args.base_url, key(connection))
 
     def say(line: str) -> None:
         if args.verbose:

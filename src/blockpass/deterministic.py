@@ -133,6 +133,11 @@ class RuleCheck:
         notes.extend(_note(fixes[id(edit)][1]) for edit in rejected)
         return Findings(edits=tuple(edit for edit, _ in accepted), notes=tuple(notes))
 
+    def messages(self) -> tuple[tuple[str, str], ...]:
+        """Every rule's id and message: a compact answer's note on a rule reads as the
+        engine's own note on it would (``verdicts.RuleCodes``)."""
+        return tuple((rule.id, rule.message) for rule in self._rules)
+
     def instructions_for_model(self) -> str:
         """The rules the engine cannot run, as the model should read them."""
         return "\n".join(_describe(rule) for rule in self.uncovered)

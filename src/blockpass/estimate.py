@@ -27,13 +27,14 @@ from blockpass.context import ContextMode
 from blockpass.context_choice import ContextChoice
 from blockpass.forecast import ForecastRow, PackBounds, Strategy, forecast
 from blockpass.layout import output_cap
-from blockpass.packing import OutputEstimator, block_input_tokens
+from blockpass.packing import OutputEstimator, block_input_tokens, pack_size_bounds
 from blockpass.pipeline import JobSpec, choose_job_context, open_job_guide, read_job_inputs
 from blockpass.prefilter import prefilter
 from blockpass.prices import PriceTable
 from blockpass.providers.base import ModelProfile
 from blockpass.reuse import plan_reuse
 from blockpass.tokens import count_tokens
+from blockpass.verdicts import OUTPUT_SCALE
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -61,9 +62,10 @@ def estimate_job(
     """``only``: the ids of the blocks this model gets (a routed run's tier), None for all."""
     _, blocks, task, check = read_job_inputs(spec)
     count = partial(count_tokens, family=profile.tokenizer)
-    estimator = OutputEstimator()
+    estimator = OutputEstimator(scale=OUTPUT_SCALE[task.verdicts])
     model_prices = prices.for_model(profile.id)
     prefix_tokens = count(task.system_prefix)
+    low, high = pack_size_bounds(profile, spec.execution.min_blocks, spec.execution.max_blocks)
 
     def rows_for(indices: Iterable[int]) -> list[ForecastRow]:
         chosen = array("I", indices)
@@ -75,9 +77,7 @@ def estimate_job(
             context_window=profile.context_window,
             max_output=profile.max_output,
             min_cacheable=profile.min_cacheable,
-            bounds=PackBounds(
-                min_blocks=spec.execution.min_blocks, max_blocks=spec.execution.max_blocks
-            ),
+            bounds=PackBounds(min_blocks=low, max_blocks=high),
             output_cap=output_cap(profile),
         )
 

@@ -36,8 +36,9 @@ def output_reserve(pack: Pack, profile: ModelProfile) -> int:
 
 
 def output_cap(profile: ModelProfile) -> int:
-    """The most estimated output a pack may carry so that its max_tokens fits the model."""
-    return (profile.max_output - _OUTPUT_SLACK) // OUTPUT_HEADROOM
+    """The most estimated output a pack may carry: the model's planned answer length, and
+    no more than lets its max_tokens fit the model."""
+    return min(profile.pack_output, (profile.max_output - _OUTPUT_SLACK) // OUTPUT_HEADROOM)
 
 
 def build_request(

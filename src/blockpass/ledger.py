@@ -49,6 +49,7 @@ __all__ = [
 ]
 
 OK = "ok"
+TRUNCATED = "truncated"
 # A tool loop's turn that asked for tools (``execution/tool_turns.py``): work towards the
 # answer, not a retry.
 TOOL_TURN = "tool_turn"
@@ -221,6 +222,23 @@ class CostReport:
         return self.batch_usage.cache_read / cacheable if cacheable else None
 
     @property
+    def output_per_block(self) -> float | None:
+        """Output tokens per block the model answered (retries and truncations included)."""
+        return self.usage.output / self.blocks if self.blocks else None
+
+    @property
+    def truncation(self) -> StatusLine:
+        """The calls whose answer was cut at max_tokens: paid for in full, though the
+        results they hold before the cut are kept."""
+        return self.by_status.get(TRUNCATED, StatusLine(calls=0, usage=Usage(), cost=Money()))
+
+    @property
+    def truncation_share(self) -> float:
+        """The truncated calls' share of what the run cost."""
+        total = self.actual.total
+        return float(self.truncation.cost.total / total) if total else 0.0
+
+    @property
     def retry_calls(self) -> int:
         return sum(line.calls for status, line in self.by_status.items() if status not in WORKING)
 
@@ -277,6 +295,10 @@ class CostReport:
             ],
             "retry_calls": self.retry_calls,
             "retry_usd": _usd_json(self.retry_cost.total),
+            "output_tokens_per_block": self.output_per_block,
+            "truncation_calls": self.truncation.calls,
+            "truncation_usd": _usd_json(self.truncation.cost.total),
+            "truncation_share": self.truncation_share,
             "by_status": {
                 status: {
                     "calls": line.calls,

@@ -3,7 +3,7 @@
 - Input budget: the model's context window minus the cached prefix minus the output reserve.
 - Output cap: a pack's estimated output stays under the model's maximum output times a safety
   margin, so a pack is rarely truncated; per-kind output estimates start from defaults and
-  learn from observed results (an exponential moving average).
+  learn from observed results, per character of a block's text (``OutputEstimator``).
 - Blocks per pack stay within bounds (default 10 to 40); only budgets or the end of the
   queue make a pack smaller than the lower bound.
 
@@ -23,12 +23,30 @@ from blockpass.blocks import Block, BlockKind
 from blockpass.context import NO_CONTEXT, PackContext
 from blockpass.errors import UserInputError
 from blockpass.packformat import PackedBlock, render_pack
+from blockpass.providers.base import ModelProfile
 
 # Output tokens per block before anything is observed: an "ok" costs about a dozen tokens,
 # an edit or flag with its notes about fifty.
 DEFAULT_OUTPUT_ESTIMATE = 40
 _DEFAULT_BY_KIND = {BlockKind.HEADING: 25, BlockKind.LIST_ITEM: 35}
 _LEARNING_RATE = 0.2
+# An ok item in the full format (``{"id":"b12","verdict":"ok"},``).
+_OK_ITEM_TOKENS = 14
+# Each observed block's weight in a kind's rate decays by this per later block of the kind.
+_RATE_DECAY = 0.98
+
+
+# Blocks per pack when neither the job nor the model's profile (``pack_bound``) says.
+DEFAULT_MAX_BLOCKS = 40
+
+
+def pack_size_bounds(
+    profile: ModelProfile, min_blocks: int, max_blocks: int | None
+) -> tuple[int, int]:
+    """The job's bounds, its upper one (None: not given) else the profile's measured bound
+    else ``DEFAULT_MAX_BLOCKS``; a lower bound above that upper one comes down to it."""
+    chosen = max_blocks or profile.pack_bound or DEFAULT_MAX_BLOCKS
+    return min(min_blocks, chosen), chosen
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -72,20 +90,44 @@ class Pack:
 
 @dataclass(slots=True)
 class OutputEstimator:
-    """Expected output tokens per block, by kind, learned from observed results."""
+    """Expected output tokens per block, learned from observed results: an answer item's
+    fixed cost plus a rate per character of the block's text, by kind (a long paragraph has
+    more to find than a short one, and packs mix both). Before a kind is observed, its
+    default per block; ``scale``: what the verdict format writes against the full one.
 
+    The rate is a ratio of decayed sums (output over characters, each block counting for
+    its length), so one short block with many findings cannot swing it.
+    """
+
+    scale: float = 1.0
+    # Per block, an exponential moving average: what the store keeps per lane.
     by_kind: dict[BlockKind, float] = field(default_factory=dict)
+    # Per kind: decayed sums of output beyond an ok item's cost, and of characters.
+    rates: dict[BlockKind, tuple[float, float]] = field(default_factory=dict)
+
+    @property
+    def item_cost(self) -> float:
+        """What an ``ok`` item costs: the floor of every block's estimate."""
+        return _OK_ITEM_TOKENS * self.scale
 
     def estimate(self, block: Block) -> int:
-        default = _DEFAULT_BY_KIND.get(block.kind, DEFAULT_OUTPUT_ESTIMATE)
+        rate = self.rates.get(block.kind)
+        if rate is not None and rate[1] > 0:
+            return round(self.item_cost + rate[0] / rate[1] * len(block.text))
+        default = _DEFAULT_BY_KIND.get(block.kind, DEFAULT_OUTPUT_ESTIMATE) * self.scale
         return round(self.by_kind.get(block.kind, default))
 
-    def observe(self, kind: BlockKind, output_tokens: float) -> None:
-        current = self.by_kind.get(kind)
-        self.by_kind[kind] = (
+    def observe(self, block: Block, output_tokens: float) -> None:
+        current = self.by_kind.get(block.kind)
+        self.by_kind[block.kind] = (
             output_tokens
             if current is None
             else current + _LEARNING_RATE * (output_tokens - current)
+        )
+        beyond, characters = self.rates.get(block.kind, (0.0, 0.0))
+        self.rates[block.kind] = (
+            _RATE_DECAY * beyond + max(0.0, output_tokens - self.item_cost),
+            _RATE_DECAY * characters + len(block.text),
         )
 
 

@@ -66,6 +66,7 @@ from blockpass.rules.config import read_vale_ini
 from blockpass.run_costs import PromptTokens
 from blockpass.store import CallRecord, RunStore, StoredBatch, open_run_store
 from blockpass.task import Task, load_task
+from blockpass.verdicts import VerdictFormat
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -90,6 +91,9 @@ class JobSpec:
     # What requests carry of the guide: all of it, cached; or its core, cached, and the rules
     # retrieved for each pack (``context.py``); or whichever costs less.
     context: ContextMode = ContextMode.FULL
+    # How the model answers (``verdicts.py``): the compact format costs a fraction of the
+    # output tokens for the same findings.
+    verdicts: VerdictFormat = VerdictFormat.FULL
     retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
     core: Sequence[str] = ()
     # Where rule indexes are kept, one per guide content; None: inside the run directory.
@@ -127,6 +131,8 @@ def read_job_inputs(spec: JobSpec) -> tuple[Inputs, list[Block], Task, RuleCheck
         spec.guide,
         model_rules=check.instructions_for_model() if check else "",
         engine_digest=check.digest() if check else "",
+        verdicts=spec.verdicts,
+        rule_messages=check.messages() if check else (),
     )
     return inputs, blocks, task, check
 

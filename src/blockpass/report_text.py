@@ -130,6 +130,19 @@ def report_sections(report: CostReport) -> ReportSections:
             + (f" ({retry})" if retry else ""),
         ),
     ]
+    per_block = report.output_per_block
+    if per_block is not None:
+        tail += [
+            (
+                "output/block",
+                f"{per_block:.1f} tokens ({report.usage.output:,} for {report.blocks:,} blocks)",
+            ),
+            (
+                "truncation waste",
+                f"{usd(report.truncation.cost.total)} ({report.truncation_share:.1%} of cost) in "
+                + count_calls(report.truncation.calls),
+            ),
+        ]
     if report.batch_calls:
         batch_hit = report.batch_cache_hit_ratio
         tail += [

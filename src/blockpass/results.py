@@ -1,6 +1,7 @@
 """Model answers into one result per block: parse, validate, salvage, apply edits.
 
-An answer is ``{"results": [...]}`` with one item per short id (``packformat``). Parsing is
+An answer is ``{"results": [...]}`` with one item per short id (``packformat``); an item in
+the compact format is expanded into the full one first (``verdicts.expand_item``). Parsing is
 item by item, so a truncated or broken answer still yields every item that was complete
 before the damage: those results are kept, and the rest of the pack goes back to the queue.
 Unknown ids and repeated ids are ignored and counted. An item that does not have the shape
@@ -20,8 +21,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from blockpass.blocks import Block, BlockResult, Edit, Outcome, Verdict
+from blockpass.verdicts import RuleCodes, compact_id, expand_item
 
 _RESULTS_ARRAY = re.compile(r'"results"\s*:\s*\[')
+_LEGEND = re.compile(r'"rules"\s*:\s*\[')
 _DECODER = json.JSONDecoder()
 
 
@@ -36,12 +39,19 @@ class ParsedAnswer:
     complete: bool = True
 
 
-def parse_answer(text: str, short_ids: Mapping[str, Block]) -> ParsedAnswer:
+def parse_answer(
+    text: str, short_ids: Mapping[str, Block], codes: RuleCodes | None = None
+) -> ParsedAnswer:
+    """``codes``: the answer is in the compact format (``verdicts.py``), citing these."""
     results: dict[str, BlockResult] = {}
     unknown = duplicates = invalid = rejected = 0
     items, complete = _items(text)
+    if codes is not None:
+        codes = codes.reading(_legend(text))
     for item in items:
-        short_id = item.get("id")
+        if codes is None and not isinstance(item, dict):
+            continue
+        short_id = item.get("id") if codes is None else compact_id(item)
         block = short_ids.get(short_id) if isinstance(short_id, str) else None
         if block is None:
             unknown += 1
@@ -49,7 +59,9 @@ def parse_answer(text: str, short_ids: Mapping[str, Block]) -> ParsedAnswer:
         if block.id in results:
             duplicates += 1
             continue
-        result = _result(item, block)
+        # Edits are told from notes by where their words occur in the block.
+        full_item = item if codes is None else expand_item(item, codes, block.text)
+        result = _result(full_item, block)
         if result is None:
             invalid += 1
             continue
@@ -67,7 +79,7 @@ def parse_answer(text: str, short_ids: Mapping[str, Block]) -> ParsedAnswer:
     )
 
 
-def _items(text: str) -> tuple[list[dict[str, Any]], bool]:
+def _items(text: str) -> tuple[list[Any], bool]:
     """Every complete item of the results array, and whether the whole answer parsed."""
     try:
         whole = json.loads(text)
@@ -76,10 +88,26 @@ def _items(text: str) -> tuple[list[dict[str, Any]], bool]:
     results = whole.get("results") if isinstance(whole, dict) else None
     if not isinstance(results, list):
         return [], False
-    return [item for item in results if isinstance(item, dict)], True
+    return [item for item in results if isinstance(item, dict | list)], True
 
 
-def _salvaged_items(text: str) -> Iterator[dict[str, Any]]:
+def _legend(text: str) -> object:
+    """A compact answer's ``rules`` (it comes before the results, so a truncated answer
+    still has it whole)."""
+    try:
+        whole = json.loads(text)
+    except json.JSONDecodeError:
+        opening = _LEGEND.search(text)
+        if opening is None:
+            return None
+        try:
+            return _DECODER.raw_decode(text, opening.end() - 1)[0]
+        except json.JSONDecodeError:
+            return None
+    return whole.get("rules") if isinstance(whole, dict) else None
+
+
+def _salvaged_items(text: str) -> Iterator[Any]:
     opening = _RESULTS_ARRAY.search(text)
     if opening is None:
         return
@@ -87,14 +115,13 @@ def _salvaged_items(text: str) -> Iterator[dict[str, Any]]:
     while True:
         while position < len(text) and text[position] in " \t\r\n,":
             position += 1
-        if position >= len(text) or text[position] != "{":
+        if position >= len(text) or text[position] not in "{[":
             return
         try:
             item, position = _DECODER.raw_decode(text, position)
         except json.JSONDecodeError:
             return
-        if isinstance(item, dict):
-            yield item
+        yield item
 
 
 def _strings(value: object) -> tuple[str, ...] | None:

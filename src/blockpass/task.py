@@ -21,6 +21,7 @@ from blockpass.documents.markdown import split_front_matter
 from blockpass.errors import UserInputError
 from blockpass.files import read_text
 from blockpass.packformat import RESULT_SCHEMA
+from blockpass.verdicts import COMPACT_INSTRUCTIONS, COMPACT_SCHEMA, RuleCodes, VerdictFormat
 
 PACK_FORMAT_VERSION = "2"
 
@@ -75,6 +76,11 @@ class Task:
     # How each pack's rules are retrieved (the index's corpus and the settings), when the
     # prefix holds only the guide's core; "" when it holds the whole guide.
     retrieval: str = ""
+    # The compact format cites rules by codes defined once in the prefix (``verdicts.py``).
+    verdicts: VerdictFormat = VerdictFormat.FULL
+    # The messages of the style packages' rules, by id, for compact notes on rules the
+    # prompt does not write out (the engine's own); never sent.
+    rule_messages: tuple[tuple[str, str], ...] = ()
 
     @property
     def needs_model(self) -> bool:
@@ -95,6 +101,23 @@ class Task:
     @property
     def system_prefix(self) -> str:
         """The stable text every request of a run starts with, byte for byte."""
+        codes = self.rule_codes
+        return (
+            self._guidance
+            if codes is None or not codes.table
+            else f"{self._guidance}\n{codes.table}"
+        )
+
+    @property
+    def rule_codes(self) -> RuleCodes | None:
+        """The codes answers cite rules by (compact verdicts); None in the full format."""
+        if self.verdicts is not VerdictFormat.COMPACT:
+            return None
+        guidance = self._guidance
+        return RuleCodes.for_prompt(prompt_references(guidance), guidance, self.rule_messages)
+
+    @property
+    def _guidance(self) -> str:
         parts = [self.instructions]
         if self.guide_part:
             parts.append(self.guide_part)
@@ -156,19 +179,25 @@ def load_task(
     *,
     model_rules: str = "",
     engine_digest: str = "",
-    instructions: str = DEFAULT_INSTRUCTIONS,
+    instructions: str | None = None,
+    verdicts: VerdictFormat = VerdictFormat.FULL,
+    rule_messages: tuple[tuple[str, str], ...] = (),
 ) -> Task:
     if guide_path is None and not engine_digest:
         raise UserInputError(
             "give a style guide (--guide), style packages (--styles or --config), or both"
         )
+    compact = verdicts is VerdictFormat.COMPACT
+    default_instructions = COMPACT_INSTRUCTIONS if compact else DEFAULT_INSTRUCTIONS
     return Task(
-        instructions=instructions,
+        instructions=default_instructions if instructions is None else instructions,
         guide=load_guide(guide_path) if guide_path is not None else "",
         guide_name=guide_path.name if guide_path is not None else "",
-        schema=RESULT_SCHEMA,
+        schema=COMPACT_SCHEMA if compact else RESULT_SCHEMA,
         model_rules=model_rules,
         engine_digest=engine_digest,
+        verdicts=verdicts,
+        rule_messages=rule_messages,
     )
 
 

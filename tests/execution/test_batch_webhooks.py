@@ -84,7 +84,8 @@ def test_a_valid_signed_webhook_completes_a_batch_job_waiting_an_hour_between_po
                 "run", str(book), "--guide", str(shared_data / "guides" / "18f-content-guide"),
                 "--provider", "openai", "--base-url", f"{server.base_url}/v1", "--model", MODEL,
                 "--mode", "batch", "--poll-interval", "3600", "--poll-max", "3600",
-                "--out", str(out),
+                # Two packs, so a priming batch and the rest: two webhooks.
+                "--batch-max-blocks", "100", "--out", str(out),
             ]  # fmt: skip
             codes: list[int] = []
             runner = threading.Thread(target=lambda: codes.append(main(arguments)), daemon=True)

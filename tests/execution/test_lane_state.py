@@ -66,7 +66,13 @@ async def test_output_estimates_learned_in_one_run_start_the_next(
     learned = await store.output_estimates(f"{PROVIDER}:{MODEL}")
     await store.close()
 
-    assert set(learned) == {BlockKind.PARAGRAPH.value}
-    expected = round(learned[BlockKind.PARAGRAPH.value]) * len(blocks)
+    paragraph = BlockKind.PARAGRAPH.value
+    assert set(learned) == {paragraph, f"{paragraph}/beyond", f"{paragraph}/characters"}
+    # Restarted, the lane plans with what it learned per character, not with the defaults.
+    ran = fresh.planner
+    ran.resume({}, learned)
+    expected = ran.pack_of(blocks).estimated_output
+    rate = learned[f"{paragraph}/beyond"] / learned[f"{paragraph}/characters"]
+    assert expected == sum(round(14 + rate * len(block.text)) for block in blocks)
     assert restarted.planner.pack_of(blocks).estimated_output == expected
-    assert fresh.planner.pack_of(blocks).estimated_output != expected
+    assert parts_on(store, task).planner.pack_of(blocks).estimated_output != expected

@@ -11,10 +11,11 @@ from blockpass.blocks import Block
 from blockpass.documents import read_inputs
 from blockpass.pipeline import JobSpec
 from blockpass.prices import load_prices
+from blockpass.providers import model_profile, open_adapter
 from blockpass.routing import run_routed
 from blockpass.routing.classify import classify_blocks, read_tiers
 from blockpass.routing.tiers import RouteMode
-from blockpass.sandbox import FaultPlan, SandboxConfig
+from blockpass.sandbox import DEFAULT_API_KEY, FaultPlan, SandboxConfig
 from blockpass.store import open_sqlite_store
 from tests.routing.test_routed_run import CHAPTER, STRONG, WEAK, tiers
 from tests.sandbox.support import StartSandbox
@@ -122,3 +123,34 @@ async def test_a_classify_run_records_its_pass_as_calls_and_reports_its_cost_apa
     written = json.loads((out / "routing.json").read_text())
     assert written["classify"]["calls"] == 1
     assert "classify pass on claude-haiku-4-5: 1 calls" in "\n".join(report.lines())
+
+
+@pytest.mark.anyio
+async def test_the_classify_pass_can_run_on_a_cheaper_model_than_any_tier_and_costs_less(
+    start_sandbox: StartSandbox, tmp_path: Path, shared_data: Path
+) -> None:
+    running = start_sandbox(SandboxConfig(rules=shared_data / "styles" / "Google" / "Google"))
+    costs = {}
+    for name in ("weakest", "cheaper"):
+        spec = JobSpec(
+            inputs=[shared_data / CHAPTER], guide=shared_data / "guides" / "18f-content-guide",
+            out_dir=tmp_path / name,
+        )  # fmt: skip
+        cheap = model_profile("claude-haiku-5-5")
+        async with tiers(running.server.base_url) as providers:
+            classifier = open_adapter(
+                cheap, api_key=DEFAULT_API_KEY, base_url=running.server.base_url, name="sandbox"
+            )
+            try:
+                routed = await run_routed(
+                    spec, providers, load_prices(), mode=RouteMode.CLASSIFY,
+                    classifier=classifier if name == "cheaper" else None,
+                )  # fmt: skip
+            finally:
+                await classifier.aclose()
+        costs[name] = routed.report.classify_cost
+    written = json.loads((tmp_path / "cheaper" / "routing.json").read_text())
+    assert written["classify"]["model"] == "claude-haiku-5-5"
+    assert "classify pass on claude-haiku-5-5" in "\n".join(routed.report.lines())
+    # The same request priced at a tenth of the input and output price.
+    assert 0 < costs["cheaper"] < costs["weakest"] / 5

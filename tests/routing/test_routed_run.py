@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from blockpass.blocks import BlockResult, Edit, Outcome, Verdict
+from blockpass.execution.packwork import ExecutionSettings
 from blockpass.pipeline import JobSpec
 from blockpass.prices import load_prices
 from blockpass.providers import model_profile, open_adapter
@@ -43,6 +44,9 @@ def job(shared_data: Path, out: Path) -> JobSpec:
         inputs=[shared_data / CHAPTER],
         guide=shared_data / "guides" / "18f-content-guide",
         out_dir=out,
+        # One pack per tier whatever the models' measured bounds (providers/pack_bounds.toml):
+        # the call counts below are about routing.
+        execution=ExecutionSettings(max_blocks=40),
     )
 
 

@@ -96,9 +96,10 @@ class BatchSettings:
     poll_max: float = 60.0
     store_check: float = 1.0
     deadline: float | None = None  # Unix time
-    # A batch request's latency does not matter, and every request pays for the prefix again
-    # (a read, or a 1h write when the best-effort cache misses): bigger packs, fewer prefixes.
-    max_blocks: int = 100
+    # None: the same bound as realtime packs (the job's, else the model's measured one), which
+    # the planned answer length caps; a batch request's latency does not matter, so a job may
+    # set more here to pay for the prefix (a read, or a 1h write on a miss) fewer times.
+    max_blocks: int | None = None
     max_requests: int | None = None  # below the provider's limit, to split smaller
     max_bytes: int | None = None
 

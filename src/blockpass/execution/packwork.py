@@ -32,6 +32,7 @@ from blockpass.results import parse_answer
 from blockpass.store import CallRecord, RunStore
 from blockpass.task import Task
 from blockpass.tokens import count_tokens
+from blockpass.verdicts import OUTPUT_SCALE, RuleCodes
 
 __all__ = ["ExecutionParts", "ExecutionSettings", "ExecutionStats"]
 
@@ -44,7 +45,8 @@ class ExecutionSettings:
     backoff_base: float = 0.5
     backoff_cap: float = 60.0
     min_blocks: int = 10
-    max_blocks: int = 40
+    # None: the model profile's measured bound (providers/pack_bounds.toml), else 40.
+    max_blocks: int | None = None
     expected_gap_seconds: float = 0.0
     # A block sent is leased meanwhile (``block_leases.py``), renewed while the run lives;
     # a block leased by another worker is looked at again every ``lease_poll_seconds``.
@@ -68,6 +70,8 @@ class ExecutionParts:
     # its results carry it.
     lane: str
     store: RunStore
+    # What compact answers cite rules by; None for the full format.
+    codes: RuleCodes | None = None
 
     @classmethod
     def build(
@@ -95,6 +99,7 @@ class ExecutionParts:
 
         layout = RequestLayout(task=task, profile=profile, count=count)
         lane = lane_name(provider_name, profile)
+        codes = task.rule_codes
         return cls(
             settings=settings,
             stats=stats,
@@ -105,6 +110,8 @@ class ExecutionParts:
                 max_blocks=settings.max_blocks,
                 count=count,
                 contexts=None if retrieved is None else retrieved.contexts(count),
+                codes=codes,
+                output_scale=OUTPUT_SCALE[task.verdicts],
             ),
             layout=layout,
             retries=RetryPolicy(max_attempts=settings.max_attempts, stats=stats),
@@ -120,6 +127,7 @@ class ExecutionParts:
             add_findings=add_findings,
             lane=lane,
             store=store,
+            codes=codes,
         )
 
     async def resume_lane(self) -> None:
@@ -162,7 +170,7 @@ class ExecutionParts:
 
         ``call`` describes the call; its status is decided here from the answer.
         """
-        parsed = parse_answer(response.text, pack.short_ids)
+        parsed = parse_answer(response.text, pack.short_ids, self.codes)
         status = answer_status(response, complete=parsed.complete)
         self.stats.count_status(status)
         call = replace(call, status=status, usage=response.usage)

@@ -8,7 +8,6 @@ learned from the results that come back (``packing.OutputEstimator``).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
@@ -22,11 +21,15 @@ from blockpass.packing import (
     PackLimits,
     block_input_tokens,
     pack_id,
+    pack_size_bounds,
     plan_packs,
 )
 from blockpass.providers.base import ModelProfile
+from blockpass.verdicts import RuleCodes, compact_item, full_item
 
 __all__ = ["PackPlanner"]
+
+_RATE_PART = "/"
 
 
 class PackPlanner:
@@ -36,15 +39,20 @@ class PackPlanner:
         profile: ModelProfile,
         prefix_tokens: int,
         min_blocks: int,
-        max_blocks: int,
+        max_blocks: int | None,
         count: Callable[[str], int],
         contexts: PackContexts | None = None,
+        codes: RuleCodes | None = None,
+        output_scale: float = 1.0,
     ) -> None:
         """``contexts``: the retrieved rules each pack carries (retrieve mode); the blocks
-        of a pack then take at most half the input budget, leaving the rest to them."""
+        of a pack then take at most half the input budget, leaving the rest to them.
+        ``codes``: answers are compact, citing these (their items are what output costs);
+        ``output_scale``: what the answer format writes per block against the full one."""
         self._count = count
+        self._codes = codes
         self._contexts = contexts
-        self._estimator = OutputEstimator()
+        self._estimator = OutputEstimator(scale=output_scale)
         self._pack_size: dict[str, int] = {}
         input_budget = profile.context_window - prefix_tokens - profile.max_output
         if input_budget <= 0:
@@ -54,11 +62,12 @@ class PackPlanner:
                 f"{profile.max_output:,} of them kept for the answer): shorten the guide or "
                 "choose a model with a larger context window"
             )
+        low, high = pack_size_bounds(profile, min_blocks, max_blocks)
         self.limits = PackLimits(
             input_budget=input_budget,
             output_cap=output_cap(profile),
-            min_blocks=min_blocks,
-            max_blocks=max_blocks,
+            min_blocks=low,
+            max_blocks=high,
         )
 
     @property
@@ -141,8 +150,15 @@ class PackPlanner:
         """Start from sizes and estimates learned before (stored by an earlier run of the
         lane, or another worker), not from full packs and defaults."""
         self._pack_size.update(pack_sizes)
-        for kind, tokens in tokens_by_kind.items():
-            self._estimator.by_kind[BlockKind(kind)] = tokens
+        rates: dict[str, dict[str, float]] = {}
+        for key, tokens in tokens_by_kind.items():
+            kind, _, part = key.partition(_RATE_PART)
+            if part:
+                rates.setdefault(kind, {})[part] = tokens
+            else:
+                self._estimator.by_kind[BlockKind(kind)] = tokens
+        for kind, sums in rates.items():
+            self._estimator.rates[BlockKind(kind)] = (sums["beyond"], sums["characters"])
 
     def pack_sizes(self, blocks: Sequence[Block]) -> dict[str, int]:
         """The smaller pack sizes these blocks have now (the ones still at full size left out)."""
@@ -151,23 +167,19 @@ class PackPlanner:
         }
 
     def output_estimates(self) -> dict[str, float]:
-        return {kind.value: tokens for kind, tokens in self._estimator.by_kind.items()}
+        """Per kind, output per block and the rate's sums (``kind/beyond``, ``kind/characters``)."""
+        estimates = {kind.value: tokens for kind, tokens in self._estimator.by_kind.items()}
+        for kind, (beyond, characters) in self._estimator.rates.items():
+            estimates[f"{kind.value}{_RATE_PART}beyond"] = beyond
+            estimates[f"{kind.value}{_RATE_PART}characters"] = characters
+        return estimates
 
     def learn(self, pack: Pack, results: dict[str, BlockResult]) -> None:
         """Output estimates from the results a pack's answer held."""
         for block in pack.blocks:
             result = results.get(block.id)
             if result is not None:
-                self._estimator.observe(block.kind, self._count(_result_json(result)))
-
-
-def _result_json(result: BlockResult) -> str:
-    """The answer item a result came from, as the model would have written it."""
-    item: dict[str, object] = {"id": "b1", "verdict": result.verdict}
-    if result.edits or result.verdict == "edit":
-        item["edits"] = [
-            {"find": e.find, "replace": e.replace, "rule": e.rule} for e in result.edits
-        ]
-    if result.notes or result.verdict != "ok":
-        item["notes"] = list(result.notes)
-    return json.dumps(item, separators=(",", ":"))
+                item = (
+                    full_item(result) if self._codes is None else compact_item(result, self._codes)
+                )
+                self._estimator.observe(block, self._count(item))

@@ -60,6 +60,10 @@ class CacheTtl(StrEnum):
     ONE_HOUR = "1h"
 
 
+# About 200 blocks in compact verdicts (``verdicts.py``), 60 in full ones.
+DEFAULT_PACK_OUTPUT = 4_096
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ModelProfile:
     id: str
@@ -73,6 +77,15 @@ class ModelProfile:
     answers: AnswerMode = AnswerMode.FULL
     # Whether the model may be offered tools beyond its result tool (a tool loop needs it).
     tools: bool = True
+    # Blocks per realtime pack when the job sets no bound: what `blockpass eval` measured
+    # (pack_bounds.toml, with the data it came from); None: packing's own default.
+    pack_bound: int | None = None
+    # The most output a pack's answer is planned at: what bounds a pack's size (a longer
+    # answer takes longer, holds more at risk of one truncation, and is where quality drops).
+    pack_output: int = DEFAULT_PACK_OUTPUT
+    # Whether the model is asked for compact verdicts by default (``verdicts.py``); a small
+    # local model keeps the full format its grammars are built for.
+    compact_verdicts: bool = True
 
     @property
     def results_key(self) -> str:
@@ -339,7 +352,9 @@ class Provider(Protocol):
 
 @cache
 def _profiles() -> dict[str, ModelProfile]:
-    raw = tomllib.loads(resources.files(__package__).joinpath("profiles.toml").read_text())
+    files = resources.files(__package__)
+    raw = tomllib.loads(files.joinpath("profiles.toml").read_text())
+    bounds = tomllib.loads(files.joinpath("pack_bounds.toml").read_text()).get("models", {})
     return {
         model_id: ModelProfile(
             id=model_id,
@@ -352,6 +367,9 @@ def _profiles() -> dict[str, ModelProfile]:
             api=WireApi(facts.get("api", WireApi.CHAT)),
             answers=AnswerMode(facts.get("answers", AnswerMode.FULL)),
             tools=facts.get("tools", True),
+            pack_bound=bounds.get(model_id, {}).get("max_blocks"),
+            pack_output=facts.get("pack_output", DEFAULT_PACK_OUTPUT),
+            compact_verdicts=facts.get("compact_verdicts", True),
         )
         for model_id, facts in raw["models"].items()
     }

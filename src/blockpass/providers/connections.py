@@ -66,6 +66,11 @@ class Connection:
         return self.vendor in _KEYED
 
     @property
+    def rehearsal(self) -> bool:
+        """Whether calls go to the sandbox: its answers rehearse a job, they are no model's."""
+        return self.vendor == "sandbox"
+
+    @property
     def priced_by_user(self) -> bool:
         """A model described by a profile the user stated has no list price of its own."""
         return self.profile.provider == COMPATIBLE_PROVIDER

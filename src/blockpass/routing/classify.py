@@ -2,11 +2,12 @@
 
 One request per ``BLOCKS_PER_CALL`` blocks, the blocks in the pack format every request uses,
 answered through the provider's structured output with a small schema of its own: an object
-``{"tiers": [{"id": "b0", "tier": "<tier name>"}, ...]}``, the tier names an enum, weakest
-first. An answer that names a tier that does not exist, leaves a block out, repeats one or
-is no JSON at all sends those blocks to the strongest tier (the safe side), counted as
-``unanswered``. A call that fails (rejected, or a transient error) does the same for its
-blocks; a spend limit or an unreachable provider ends the run as for any call.
+``{"tiers": [{"id": "b0", "tier": "t1"}, ...]}``, the tier an enum of short labels (``t1``
+the weakest; the instructions say which model each stands for), since the answer's tokens
+are the pass's dearest part. An answer that names a tier that does not exist, leaves a block
+out, repeats one or is no JSON at all sends those blocks to the strongest tier (the safe
+side), counted as ``unanswered``. A call that fails (rejected, or a transient error) does the
+same for its blocks; a spend limit or an unreachable provider ends the run as for any call.
 
 The calls are ``CallRecord``s with a pack id starting ``classify-``; they carry no results,
 so the ledger prices them with the run and the tier report shows them apart.
@@ -98,17 +99,25 @@ def read_tiers(text: str, ids: Sequence[str], names: Sequence[str]) -> dict[str,
     return placed
 
 
+def tier_labels(count: int) -> list[str]:
+    return [f"t{number}" for number in range(1, count + 1)]
+
+
 async def classify_blocks(
     provider: Provider, blocks: Sequence[Block], names: Sequence[str]
 ) -> Classified:
-    """Each block's tier (0 the weakest) as the cheapest model names it."""
+    """Each block's tier (0 the weakest, ``names`` the tiers' models) as ``provider``'s model
+    names it: the weakest tier's, or any cheaper one."""
     strongest = len(names) - 1
+    labels = tier_labels(len(names))
     tier_of: dict[str, int] = {}
     calls: list[CallRecord] = []
     unanswered = 0
     prefix = RequestPart(
         kind=PartKind.PREFIX,
-        text=INSTRUCTIONS.format(tiers=", ".join(names)),
+        text=INSTRUCTIONS.format(
+            tiers=", ".join(f"{label} ({name})" for label, name in zip(labels, names, strict=True))
+        ),
         cache_ttl=CacheTtl("5m"),
     )
     for start in range(0, len(blocks), BLOCKS_PER_CALL):
@@ -125,12 +134,12 @@ async def classify_blocks(
                 provider.profile.max_output,
                 ANSWER_TOKENS_FIXED + ANSWER_TOKENS_PER_BLOCK * len(chunk),
             ),
-            schema=tier_schema(names),
+            schema=tier_schema(labels),
         )
         started = time.time()
         try:
             response = await provider.complete(request)
-            placed = read_tiers(response.text, ids, names)
+            placed = read_tiers(response.text, ids, labels)
             usage, error = response.usage, ""
             # A cut-off answer is no JSON: its blocks go to the strongest tier.
             status = (

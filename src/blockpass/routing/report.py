@@ -48,6 +48,8 @@ class TierReport:
     # The classify pass's calls, apart from the tiers' (0 when routing by the heuristic).
     classify_calls: int = 0
     classify_cost: Decimal = Decimal(0)
+    # The classify pass's model when it was not the weakest tier's ("" when it was).
+    classifier: str = ""
     unanswered: int = 0
 
     @property
@@ -63,7 +65,8 @@ class TierReport:
         share = f" ({self.saving / self.all_strong:.0%})" if self.all_strong else ""
         if self.classify_calls:
             rows.append(
-                f"classify pass on {self.tiers[0].model}: {self.classify_calls:,} calls, "
+                f"classify pass on {self.classifier or self.tiers[0].model}: "
+                f"{self.classify_calls:,} calls, "
                 f"${self.classify_cost:.4f}; {self.unanswered:,} blocks it did not place "
                 "went to the strongest tier"
             )
@@ -89,6 +92,7 @@ class TierReport:
                 for line, routed in zip(self.tiers, routes.counts(), strict=True)
             ],
             "classify": {
+                "model": self.classifier or self.tiers[0].model,
                 "calls": self.classify_calls,
                 "cost": str(self.classify_cost),
                 "unanswered": self.unanswered,
@@ -151,5 +155,6 @@ async def tier_report(
         repriced=cost(None, as_strong, calls),
         classify_calls=len(classify),
         classify_cost=cost(None, prices, classify),
+        classifier=next((c.model for c in classify if c.model != profiles[0].id), ""),
         unanswered=unanswered,
     )

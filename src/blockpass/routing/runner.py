@@ -100,19 +100,22 @@ async def run_routed(
     store: RunStore | None = None,
     listeners: JobListeners | None = None,
     choose: Callable[[Routes], Mapping[str, int]] | None = None,
+    classifier: Provider | None = None,
 ) -> RoutedOutcome:
     """Run ``spec`` over the tiers' providers (weakest first), routed by the heuristic or by
     a classify pass on the weakest over the blocks the heuristic leaves unsettled, with
     escalation; ``listeners`` hear of every pass as
     ``run_job``'s callbacks do. ``choose``, given the heuristic's routes, names every
     block's tier instead (another router to compare with, a random one in
-    ``bench/routing.py``)."""
+    ``bench/routing.py``). ``classifier``: the provider of the classify pass (default: the
+    weakest tier's), a cheaper model than any tier when the pass costs too much."""
     heard = listeners or JobListeners()
     if store is None:
         async with open_run_store(spec.out_dir) as own:
             return await run_routed(
-                spec, providers, prices, mode=mode, store=own, listeners=heard, choose=choose
-            )
+                spec, providers, prices, mode=mode, store=own, listeners=heard, choose=choose,
+                classifier=classifier,
+            )  # fmt: skip
     inputs, blocks, task, check = read_job_inputs(spec)
     routes = heuristic_routes(inputs, blocks, check, len(providers), spec.prefilter)
     classified = None
@@ -132,7 +135,7 @@ async def run_routed(
             if block_id not in done and not routes.features[block_id].settled(len(providers))
         ]
         names = [provider.profile.id for provider in providers]
-        classified = await classify_blocks(providers[0], undecided, names)
+        classified = await classify_blocks(classifier or providers[0], undecided, names)
         routes = replace(routes, tier_of={**routes.tier_of, **classified.tier_of})
     lanes = routed_lanes(providers, routes.tier_of)
     outcome = await run_job(spec, lanes, prices, store=store, **heard.as_arguments())

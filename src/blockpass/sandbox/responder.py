@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
@@ -37,6 +37,7 @@ from blockpass.sandbox.errors import invalid_request
 from blockpass.sandbox.faults import NO_FAULTS, RequestFaults
 from blockpass.sandbox.presence import CarriedRules, RuleLinks
 from blockpass.sandbox.quality import UNSURE_NOTE, Judgement, QualityModel, rule_difficulty
+from blockpass.verdicts import EDIT_MARK, NOTE_MARK, RuleCodes, is_compact_schema
 
 PLAIN_REPLY = "This is the blockpass sandbox. It answers packs of blocks; none were found."
 Verdict = dict[str, Any]
@@ -139,10 +140,12 @@ class Responder:
         *,
         carried: CarriedRules | None = None,
         model: str = "",
+        codes: RuleCodes | None = None,
     ) -> str:
         """The answer as JSON text (or plain text when nothing structured was asked);
         ``carried``: the rules the request carries, None for all; ``model``: the model
-        asked, whose findings the quality model thins (``quality.py``)."""
+        asked, whose findings the quality model thins (``quality.py``); ``codes``: the rule
+        codes the request defines, cited when the schema asks for compact verdicts."""
         if schema is not None and _is_tier_schema(schema):
             answer = self._tiers(blocks, schema, model)
             return _dumps(
@@ -152,24 +155,32 @@ class Responder:
             return _dumps(minimal_instance(schema))
         if not blocks:
             return _dumps(minimal_instance(schema)) if schema is not None else PLAIN_REPLY
-        results = [
-            {
-                "id": block.id,
-                **self._verdict(block.text, block.kind == "heading", carried, model, index),
-            }
+        found = [
+            (block.id, self._findings(block.text, block.kind == "heading", carried, model, index))
             for index, block in enumerate(blocks)
             if index not in faults.dropped
         ]
+        legend: dict[str, list[str]] = {}
+        if is_compact_schema(schema):
+            # Rules the request has no code for get a letter in the answer's legend.
+            named = (codes or RuleCodes({}, {})).with_legend(
+                [rule for _, findings in found for rule in findings.rules]
+            )
+            legend["rules"] = named.legend
+            results: list[Any] = [[id_, *findings.compact(named)] for id_, findings in found]
+        else:
+            results = [{"id": id_, **findings.full()} for id_, findings in found]
         if faults.duplicate_ids and results:
             results.append(results[0])
         if faults.invent_ids:
-            results.append({"id": f"b{len(blocks) + 7}", "verdict": "ok"})
+            invented = f"b{len(blocks) + 7}"
+            results.append([invented] if legend else {"id": invented, "verdict": "ok"})
         if faults.reorder_ids:
             results.reverse()
-        text = _dumps({"results": results})
+        text = _dumps({**legend, "results": results})
         if faults.malformed_json:
             # Drop the comma between the first two results and the final brace.
-            text = text.replace("},{", "}{", 1)[:-1]
+            text = text.replace("},{", "}{", 1).replace("],[", "][", 1)[:-1]
         return text
 
     def _tiers(
@@ -203,11 +214,11 @@ class Responder:
             # model refusing it would, never the server.
             raise invalid_request(str(error)) from None
 
-    def _verdict(
+    def _findings(
         self, text: str, heading: bool, carried: CarriedRules | None, model: str, position: int
-    ) -> Verdict:
-        edits: list[dict[str, str]] = []
-        notes: list[str] = []
+    ) -> Findings:
+        """What the block breaks, as the quality model lets ``model`` see it."""
+        found = Findings()
         taken_until = -1
         alerts = [
             alert
@@ -224,21 +235,57 @@ class Responder:
                 position=position,
             )
             if judgement is Judgement.UNSURE:
-                notes.append(f"{UNSURE_NOTE} {alert.rule_id}")
+                found.notes.append(f"{UNSURE_NOTE} {alert.rule_id}")
             if judgement is not Judgement.KEPT:
                 continue
             if alert.replacements and alert.start >= taken_until:
-                edits.append(
-                    {"find": alert.match, "replace": alert.replacements[0], "rule": alert.rule_id}
-                )
+                found.edits.append(alert)
                 taken_until = alert.end
             elif not alert.replacements:
-                notes.append(f"{alert.rule_id}: {alert.message}")
-        if edits:
+                found.notes.append(alert)
+        return found
+
+
+@dataclass(frozen=True, slots=True)
+class Findings:
+    """One block's findings, in the order a model writes them: edits, and notes (an alert,
+    or an ``unsure:`` note in words)."""
+
+    edits: list[Alert] = field(default_factory=list)
+    notes: list[Alert | str] = field(default_factory=list)
+
+    @property
+    def flagged(self) -> list[Alert]:
+        return [note for note in self.notes if isinstance(note, Alert)]
+
+    @property
+    def rules(self) -> list[str]:
+        return [alert.rule_id for alert in (*self.edits, *self.flagged)]
+
+    def full(self) -> Verdict:
+        """The verdict with edits and notes written out (``packformat.RESULT_SCHEMA``)."""
+        notes = [
+            note if isinstance(note, str) else f"{note.rule_id}: {note.message}"
+            for note in self.notes
+        ]
+        if self.edits:
+            edits = [
+                {"find": alert.match, "replace": alert.replacements[0], "rule": alert.rule_id}
+                for alert in self.edits
+            ]
             return {"verdict": "edit", "edits": edits, "notes": notes}
         if notes:
             return {"verdict": "flag", "notes": notes}
         return {"verdict": "ok"}
+
+    def compact(self, codes: RuleCodes) -> list[str]:
+        """The findings citing ``codes`` (``verdicts.COMPACT_SCHEMA``)."""
+        findings = [
+            f"{codes.code_for(alert.rule_id)} {alert.match}{EDIT_MARK}{alert.replacements[0]}"
+            for alert in self.edits
+        ]
+        findings += [f"{codes.code_for(alert.rule_id)} {alert.match}" for alert in self.flagged]
+        return findings + [f"{NOTE_MARK} {note}" for note in self.notes if isinstance(note, str)]
 
 
 def _heading_scoped(rule: Rule) -> bool:
@@ -255,6 +302,7 @@ def _is_tier_schema(schema: dict[str, Any]) -> bool:
 
 
 def _is_result_schema(schema: dict[str, Any]) -> bool:
+    """blockpass's result schema, in either verdict format."""
     properties = schema.get("properties")
     return isinstance(properties, dict) and "results" in properties
 

@@ -23,6 +23,7 @@ from blockpass.sandbox.presence import carried_rules
 from blockpass.sandbox.ratelimit import Admission, RateLimiter
 from blockpass.sandbox.responder import OfferedTool, Responder
 from blockpass.tokens import count_tokens, truncate_to_tokens
+from blockpass.verdicts import RuleCodes
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -132,6 +133,7 @@ def _answer(
         # Rules the model looked up through a tool count as shown to it.
         carried=carried_rules(f"{request.instructions}\n{request.looked_up}"),
         model=request.model.id,
+        codes=RuleCodes.read(request.instructions),
     )
     family = request.model.tokenizer
     produced = count_tokens(text, family)

@@ -25,6 +25,7 @@ from blockpass.sandbox.openai.request import ChatRequest
 from blockpass.sandbox.presence import carried_rules
 from blockpass.sandbox.responder import OfferedTool, Responder
 from blockpass.tokens import TokenizerFamily, count_tokens, truncate_to_tokens
+from blockpass.verdicts import RuleCodes
 
 REFUSAL = "I'm sorry, but I can't help with that request."
 FINGERPRINT = "fp_blockpass_sandbox"
@@ -141,7 +142,10 @@ def _answer(
     schema = tool["function"].get("parameters") if tool else request.schema
     # Rules the model looked up through a tool count as shown to it.
     carried = carried_rules(f"{request.instructions}\n{request.looked_up}")
-    text = responder.reply(blocks, schema, faults, carried=carried, model=request.model.id)
+    codes = RuleCodes.read(request.instructions)
+    text = responder.reply(
+        blocks, schema, faults, carried=carried, model=request.model.id, codes=codes
+    )
     if schema is None and not blocks and _wants_json(request):
         text = "{}"
     produced = count_tokens(text, _FAMILY)
