@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import procrastinate
 import psycopg
@@ -30,6 +31,7 @@ from blockpass.errors import UserInputError
 from blockpass.execution.packwork import ExecutionSettings
 from blockpass.store.postgres_schema import Connection, connect_holder, describe_location
 from blockpass.task import Task
+from blockpass.verdicts import VerdictFormat
 
 __all__ = [
     "Submission",
@@ -166,7 +168,7 @@ async def read_submission(url: str, run: str) -> Submission:
     return Submission(
         run=run,
         connection=connection_text,
-        task=Task(**task),
+        task=_task(task),
         execution=ExecutionSettings(**execution),
         submitted_at=submitted_at,
     )
@@ -182,3 +184,15 @@ async def read_documents(url: str, run: str) -> list[tuple[str, str, bytes]]:
         )
         rows = await cursor.fetchall()
     return [(document_id, path, bytes(raw)) for document_id, path, raw in rows]
+
+
+def _task(stored: dict[str, Any]) -> Task:
+    """The submitted task as it was, its values back in their own types (JSON has lists
+    and strings), so that its prefix and fingerprint are the submitter's byte for byte."""
+    return Task(
+        **{
+            **stored,
+            "verdicts": VerdictFormat(stored["verdicts"]),
+            "rule_messages": tuple(tuple(pair) for pair in stored["rule_messages"]),
+        }
+    )
