@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from blockpass.cli_arguments import EXIT_USER_ERROR, build_parser
+from blockpass.cli_arguments import EXIT_USER_ERROR, WORKERS, build_parser
 from blockpass.errors import BlockpassError, UserInputError
 
 if TYPE_CHECKING:
@@ -214,6 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "rules": _command_in("blockpass.cli_rules", "rules_command"),
         "mcp": _command_in("blockpass.cli_mcp", "mcp_command"),
         "eval": _command_in("blockpass.cli_eval", "eval_command"),
+        **{name: _command_in("blockpass.cli_workers", f"{name}_command") for name in WORKERS},
     }
     try:
         return handlers[args.command](args)

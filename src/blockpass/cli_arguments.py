@@ -15,11 +15,12 @@ from blockpass.cli_eval import add_eval_parser
 from blockpass.cli_mcp import add_mcp_parser
 from blockpass.cli_routing import add_routing_arguments
 from blockpass.cli_rules import add_rules_parser
+from blockpass.cli_workers import WORKERS, add_worker_parsers
 from blockpass.prefilter import DEFAULT_SKIP_KINDS
 from blockpass.providers import DEFAULT_MODELS, VENDORS
 from blockpass.verdicts import VerdictFormat
 
-__all__ = ["DEFAULT_PROVIDER", "EXIT_USER_ERROR", "PROVIDER_VARIABLE", "build_parser"]
+__all__ = ["DEFAULT_PROVIDER", "EXIT_USER_ERROR", "PROVIDER_VARIABLE", "WORKERS", "build_parser"]
 
 DESCRIPTION = (
     "The command line: parse arguments, call the library, render. Nothing else lives here."
@@ -344,6 +345,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_rules_parser(commands)
     add_mcp_parser(commands)
     add_eval_parser(commands)
+    add_worker_parsers(commands, job_arguments=_job_arguments)
     return parser
 
 

@@ -20,10 +20,10 @@ from blockpass.execution.lane_runs import Mode
 from blockpass.execution.ownership import possibly_ours
 from blockpass.execution.stats import ExecutionStats
 from blockpass.files import run_directory_errors
-from blockpass.lanes import Lanes
 from blockpass.ledger import CostReport, WhatIf
 from blockpass.outputs import Timing, write_outputs
 from blockpass.prices import PriceTable
+from blockpass.providers.base import ModelProfile
 from blockpass.run_costs import PromptTokens, cost_report, what_if
 from blockpass.store import RUN_FILE_NAME, RunStore, StoredBatch
 from blockpass.task import Task
@@ -78,10 +78,11 @@ async def finish_job(
     inputs: Inputs,
     blocks: list[Block],
     task: Task,
-    lanes: Lanes,
+    profiles: Sequence[ModelProfile],
     prices: PriceTable,
     store: RunStore,
     *,
+    served_by: str,
     mode: Mode,
     stats: ExecutionStats,
     started: float,
@@ -90,29 +91,28 @@ async def finish_job(
     context: ContextReport | None = None,
 ) -> JobOutcome:
     """Price every call the run directory holds, write the outputs, and say what this
-    invocation did."""
+    invocation did. ``profiles``: the run's models, its first lane's first; ``served_by``:
+    the providers that served them."""
     results = await store.results()
     calls = await store.calls()
     # Every block the run directory ever held: earlier invocations may have paid for blocks of
     # inputs this one no longer names.
     stored_blocks = await store.blocks()
     interrupted = await store.call_starts(open_only=True)
-    profiles = [lane.profile for lane in lanes.lanes]
-    served_by = ", ".join(dict.fromkeys(lane.provider.name for lane in lanes.lanes))
     report_for = partial(
         cost_report, calls, results, stored_blocks, task, profiles,
         served_by=served_by, interrupted=interrupted,
     )  # fmt: skip
     report = report_for(prices)
     # Savings are priced as the first lane's model: the one a run of one lane would use.
-    first = PromptTokens.of(lanes.first.profile, task)
+    first = PromptTokens.of(profiles[0], task)
     summary = breakdown(
         blocks,
         results,
         report,
         prefix_tokens=first.prefix,
         count=first.count,
-        prices=prices.for_model(lanes.first.profile.id),
+        prices=prices.for_model(profiles[0].id),
     )
     batches = await store.batches()
     timing = _timing(started, batches)

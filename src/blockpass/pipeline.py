@@ -38,7 +38,7 @@ from pathlib import Path
 
 import anyio
 
-from blockpass.blocks import Block, BlockResult, Outcome
+from blockpass.blocks import Block, BlockResult
 from blockpass.context import ContextMode, ContextStats, RetrievalSettings, RetrievedRules
 from blockpass.context_choice import ContextChoice, choose_context, retrieved_rules
 from blockpass.deterministic import NO_FINDINGS, RuleCheck, engine_result, merge
@@ -60,7 +60,7 @@ from blockpass.prefilter import PrefilterSettings, prefilter
 from blockpass.prices import PriceTable
 from blockpass.progress import Spend, SpendMeter
 from blockpass.providers.base import ModelProfile, Provider
-from blockpass.reuse import copy_to_duplicates, reuse_stored_results
+from blockpass.reuse import copy_to_duplicates, reuse_stored_results, unfinished
 from blockpass.rules import load_styles
 from blockpass.rules.config import read_vale_ini
 from blockpass.run_costs import PromptTokens
@@ -203,15 +203,7 @@ async def _run_with_store(
     listeners: _Listeners,
     store: RunStore,
 ) -> JobOutcome:
-    stored = await store.results()
-    # A stored result ends a block only while the block still has the text it was made for.
-    pending = [
-        block
-        for block in blocks
-        if (result := stored.get(block.id)) is None
-        or result.outcome is Outcome.FAILED
-        or result.content_hash != block.content_hash
-    ]
+    pending = unfinished(blocks, await store.results())
     to_do, skipped = prefilter(pending, spec.prefilter)
     choice, retrieved = await _choose_context(spec, task, guide, to_do, lanes, prices, store)
     whole_task, task = task, choice.task(task)
@@ -324,8 +316,10 @@ async def _run_with_store(
         stats=ContextStats.merged(run.parts.planner.context_stats for run in lane_runs),
     )
     # Costs are counted against one call per block with the whole guide, whatever was sent.
+    served_by = ", ".join(dict.fromkeys(lane.provider.name for lane in lanes.lanes))
     return await finish_job(
-        spec.out_dir, inputs, blocks, whole_task, lanes, prices, store,
+        spec.out_dir, inputs, blocks, whole_task, [lane.profile for lane in lanes.lanes],
+        prices, store, served_by=served_by,
         mode=mode, stats=stats, started=started, earlier_calls=earlier_calls, pending=pending,
         context=context,
     )  # fmt: skip

@@ -10,13 +10,13 @@ routed to another.
 
 from __future__ import annotations
 
-from collections.abc import Container, Iterable
+from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from blockpass.blocks import REUSED, Block, BlockResult, Outcome
 from blockpass.store import RunStore
 
-__all__ = ["ReusePlan", "copy_to_duplicates", "plan_reuse", "reuse_stored_results"]
+__all__ = ["ReusePlan", "copy_to_duplicates", "plan_reuse", "reuse_stored_results", "unfinished"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -83,6 +83,18 @@ async def copy_to_duplicates(store: RunStore, copies: list[Block], fingerprint: 
             for block in copies
         ]
     )
+
+
+def unfinished(blocks: Sequence[Block], stored: Mapping[str, BlockResult]) -> list[Block]:
+    """The blocks a run still has to do: a stored result ends a block only while the block
+    still has the text it was made for, and a failure is tried again."""
+    return [
+        block
+        for block in blocks
+        if (result := stored.get(block.id)) is None
+        or result.outcome is Outcome.FAILED
+        or result.content_hash != block.content_hash
+    ]
 
 
 def reused_for(source: BlockResult, block: Block) -> BlockResult:

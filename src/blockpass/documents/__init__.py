@@ -25,6 +25,7 @@ __all__ = [
     "SUPPORTED_SUFFIXES",
     "Inputs",
     "SkippedInputs",
+    "parse_document",
     "read_document",
     "read_documents",
     "read_inputs",
@@ -62,6 +63,15 @@ class Inputs:
 def read_document(path: Path, *, document_id: str) -> Document:
     reader, raw = _read_raw(path)
     return reader(raw, document_id=document_id, path=path)
+
+
+def parse_document(raw: bytes, *, path: Path, document_id: str) -> Document:
+    """A document from bytes read before (a distributed run keeps them in its store), by
+    the suffix of the path they were read from."""
+    found = _READERS.get(path.suffix.lower())
+    if found is None:
+        raise UserInputError(f"{path}: unsupported file type")
+    return found[0](raw, document_id=document_id, path=path)
 
 
 def _read_raw(path: Path) -> tuple[_Reader, bytes]:

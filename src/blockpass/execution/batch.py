@@ -175,6 +175,16 @@ class BatchExecutor:
                 queue = [*again, *claimed.held_elsewhere]
         return self.stats
 
+    async def submit_packs(self, packs: list[Pack]) -> StoredBatch | None:
+        """One batch of ``packs``, stored, submitted and its id stored; None if the provider
+        refused it. A distributed run's batch job, which a poll job then follows."""
+        return await self._submit(packs, priming=False)
+
+    async def collect(self, batch: StoredBatch, blocks: Sequence[Block]) -> list[Block]:
+        """Wait for ``batch`` to end (at once if the store says it has) and take every item
+        not taken before; return the blocks to send again."""
+        return await self._finish(batch, {block.id: block for block in blocks})
+
     def _past_deadline(self) -> bool:
         deadline = self._settings.deadline
         return deadline is not None and self._clock.now() >= deadline

@@ -84,7 +84,8 @@ async def limit_pack_sizes(connection: Connection, lane: str, sizes: Mapping[str
             "INSERT INTO lane_pack_sizes (lane, block_id, max_blocks) VALUES (%s, %s, %s)"
             " ON CONFLICT (lane, block_id) DO UPDATE"
             " SET max_blocks = LEAST(lane_pack_sizes.max_blocks, excluded.max_blocks)",
-            [(lane, block_id, size) for block_id, size in sizes.items()],
+            # In one order in every writer, so that two workers' upserts never deadlock.
+            [(lane, block_id, size) for block_id, size in sorted(sizes.items())],
         )
 
 
@@ -102,7 +103,7 @@ async def save_output_estimates(
         await cursor.executemany(
             "INSERT INTO lane_output_estimates (lane, kind, tokens) VALUES (%s, %s, %s)"
             " ON CONFLICT (lane, kind) DO UPDATE SET tokens = excluded.tokens",
-            [(lane, kind, tokens) for kind, tokens in tokens_by_kind.items()],
+            [(lane, kind, tokens) for kind, tokens in sorted(tokens_by_kind.items())],
         )
 
 
