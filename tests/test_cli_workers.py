@@ -49,6 +49,14 @@ def test_submit_refuses_what_workers_do_not_run_before_reading_anything(
         assert said in error_line(capsys)
 
 
+def test_submit_refuses_batch_mode_for_a_model_without_a_batch_api_before_reading_anything(
+    shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    book = [str(chapters(shared_data, 1, tmp_path)), "--provider", "local", "--mode", "batch"]
+    assert main(["submit", *book, "--store", "postgresql://nobody@127.0.0.1:1/none"]) == 2
+    assert "has no batch API" in error_line(capsys)
+
+
 def test_a_worker_on_an_unreachable_store_says_so_in_one_line(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

@@ -48,6 +48,8 @@ VENDORS = tuple(DEFAULT_MODELS)
 _WIRE = {"anthropic": "anthropic", "openai": "openai", COMPATIBLE_PROVIDER: "openai"}
 # Vendors whose real API needs a key; the local model and the sandbox do not.
 _KEYED = frozenset({"anthropic", "openai"})
+# Vendors without a batch API: the local model answers one call at a time.
+_WITHOUT_BATCHES = frozenset({"local"})
 # Self-hosted compatible servers (vLLM, llama.cpp, Ollama) usually ignore the key, but the
 # SDK will not start without one.
 _PLACEHOLDER_KEY = "unused"
@@ -64,6 +66,11 @@ class Connection:
     def needs_api_key(self) -> bool:
         """Whether the vendor's own API wants a key (a compatible server may not)."""
         return self.vendor in _KEYED
+
+    @property
+    def has_batch_api(self) -> bool:
+        """Whether jobs can go to the vendor's Batch API (``Provider.batches`` once connected)."""
+        return self.vendor not in _WITHOUT_BATCHES
 
     @property
     def rehearsal(self) -> bool:

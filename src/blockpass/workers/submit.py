@@ -70,8 +70,8 @@ def refuse_unsupported(spec: JobSpec) -> None:
 async def submit_job(spec: JobSpec, connection: Connection, *, url: str, run: str) -> Submitted:
     """Store the job's blocks in run ``run`` of the database at ``url`` and queue its packs."""
     refuse_unsupported(spec)
-    if spec.mode is Mode.BATCH and connection.vendor == "local":
-        raise UserInputError("the local model has no batch API: use --mode realtime")
+    if spec.mode is Mode.BATCH and not connection.has_batch_api:
+        raise UserInputError(f"{connection.profile.id} has no batch API: use --mode realtime")
     inputs, blocks, task, check = read_job_inputs(spec)
     profile = connection.profile
     await prepare_database(url)
