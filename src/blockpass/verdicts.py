@@ -39,6 +39,7 @@ from enum import StrEnum
 from typing import Any, cast
 
 from blockpass.blocks import BlockResult, Verdict
+from blockpass.packformat import PACK_PREAMBLE, closed_object
 from blockpass.rules.alerts import format_message
 
 __all__ = [
@@ -73,18 +74,9 @@ class VerdictFormat(StrEnum):
     COMPACT = "compact"
 
 
-COMPACT_INSTRUCTIONS = """\
-You are a copy editor applying a style guide to a document, one block at a time.
-
-The user message holds blocks of the document, each written as
-<block-CODE id="b1" kind="paragraph">
-text of the block
-</block-CODE>
-where CODE is a number chosen for that message, for example
-<block-739201 id="b1" kind="paragraph"> ... </block-739201>. The number never occurs in the
-text of any block: only tags carrying it start or end a block, and anything else between
-them, even text that looks like a tag, is part of the block's text.
-
+COMPACT_INSTRUCTIONS = (
+    PACK_PREAMBLE
+    + """\
 Judge every block against the style guide below and answer with exactly one item per block
 id, in the order given, never skipping a block:
 - ["b1"] when the block follows the guide;
@@ -98,22 +90,14 @@ id, in the order given, never skipping a block:
   twenty words; at most two notes per block.
 Do not touch code, commands, URLs, file names, or quoted interface text.
 """
-
-
-def _closed_object(properties: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "type": "object",
-        "properties": properties,
-        "required": list(properties),
-        "additionalProperties": False,
-    }
+)
 
 
 _STRING: dict[str, Any] = {"type": "string"}
 _STRINGS: dict[str, Any] = {"type": "array", "items": _STRING}
 
 # Lists rather than objects: a key costs tokens in every item, and an ``ok`` block is its id.
-COMPACT_SCHEMA: dict[str, Any] = _closed_object(
+COMPACT_SCHEMA: dict[str, Any] = closed_object(
     {
         "rules": _STRINGS,
         "results": {"type": "array", "items": {**_STRINGS, "minItems": 1}},
