@@ -25,8 +25,10 @@ import random
 import statistics
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, replace
 from pathlib import Path
+from typing import Any
 
 import anyio
 import matplotlib
@@ -245,39 +247,35 @@ def report(
 
 
 def plot(out: Path, results: list[Replay], curves: Curves) -> None:
-    figure, axes = pyplot.subplots(figsize=(7, 5))
-    for name, points in curves.items():
-        axes.plot(
-            [p.replay.cost for p in points],
-            [p.replay.quality for p in points],
-            marker=".",
-            label=name,
-        )
+    axes = curve_axes(curves, lambda point: (point.replay.cost, point.replay.quality))
     for result in results:
         axes.scatter([result.cost], [result.quality], marker="x")
         axes.annotate(result.router, (result.cost, result.quality), fontsize=6)
     axes.set_xlabel("US$ per block (test split)")
     axes.set_ylabel("mean block quality")
     axes.set_title("Cost and quality per router (sandbox quality model, ASSUMED rates)")
-    axes.legend(fontsize=7)
-    figure.tight_layout()
-    figure.savefig(out / "cost_quality.png", dpi=100)
-    pyplot.close(figure)
-    figure, axes = pyplot.subplots(figsize=(7, 5))
-    for name, points in curves.items():
-        axes.plot(
-            [p.replay.strong_share for p in points],
-            [p.replay.pgr for p in points],
-            marker=".",
-            label=name,
-        )
+    save(axes, out / "cost_quality.png")
+    axes = curve_axes(curves, lambda point: (point.replay.strong_share, point.replay.pgr))
     axes.set_xlabel("share of blocks sent to the strong tier")
     axes.set_ylabel("PGR (performance gap recovered)")
     axes.set_title("PGR against strong calls (held-out split)")
+    save(axes, out / "pgr_curve.png")
+
+
+def curve_axes(curves: Curves, xy: Callable[[CurvePoint], tuple[float, float | None]]) -> Any:
+    """A new figure with one line per router's curve, each point placed by ``xy``."""
+    _, axes = pyplot.subplots(figsize=(7, 5))
+    for name, points in curves.items():
+        placed = [xy(point) for point in points]
+        axes.plot([x for x, _ in placed], [y for _, y in placed], marker=".", label=name)
+    return axes
+
+
+def save(axes: Any, path: Path) -> None:
     axes.legend(fontsize=7)
-    figure.tight_layout()
-    figure.savefig(out / "pgr_curve.png", dpi=100)
-    pyplot.close(figure)
+    axes.figure.tight_layout()
+    axes.figure.savefig(path, dpi=100)
+    pyplot.close(axes.figure)
 
 
 if __name__ == "__main__":
