@@ -72,6 +72,7 @@ def _run_job(args: argparse.Namespace) -> int:
 
     from blockpass import cli_routing, cli_settings
     from blockpass.cli_routing import run_tiers
+    from blockpass.cli_workers import run_store
     from blockpass.providers import open_connections
     from blockpass.routing.runner import JobListeners
     from blockpass.terminal import RunProgress, batch_line, call_line, print_outcome
@@ -100,21 +101,24 @@ def _run_job(args: argparse.Namespace) -> int:
     )
 
     async def run() -> tuple[JobOutcome, list[str]]:
-        async with open_connections(
-            tiers,
-            base_url=args.base_url,
-            api_key=api_key,
-            model_path=args.model_path,
-            threads=args.threads,
-            rehearsal=cli_settings.rehearsal(args),
-        ) as providers:
+        async with (
+            open_connections(
+                tiers,
+                base_url=args.base_url,
+                api_key=api_key,
+                model_path=args.model_path,
+                threads=args.threads,
+                rehearsal=cli_settings.rehearsal(args),
+            ) as providers,
+            run_store(args) as store,
+        ):
             listeners = JobListeners(
                 on_start=progress.start,
                 on_progress=progress.advance,
                 on_call=on_call,
                 on_spend=progress.spent,
             )
-            return await run_tiers(spec, providers, prices, listeners, args.route)
+            return await run_tiers(spec, providers, prices, listeners, args.route, store=store)
 
     with progress:
         outcome, routing = anyio.run(run)

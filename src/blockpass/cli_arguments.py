@@ -15,7 +15,7 @@ from blockpass.cli_eval import add_eval_parser
 from blockpass.cli_mcp import add_mcp_parser
 from blockpass.cli_routing import add_routing_arguments
 from blockpass.cli_rules import add_rules_parser
-from blockpass.cli_workers import WORKERS, add_worker_parsers
+from blockpass.cli_workers import WORKERS, add_run_store_arguments, add_worker_parsers
 from blockpass.prefilter import DEFAULT_SKIP_KINDS
 from blockpass.providers import DEFAULT_MODELS, VENDORS
 from blockpass.verdicts import VerdictFormat
@@ -203,6 +203,7 @@ def _run_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     parser = commands.add_parser("run", help="run the task over every block")
     _job_arguments(parser)
     parser.add_argument("--out", type=Path, default=Path("blockpass-run"), help="run directory")
+    add_run_store_arguments(parser)
     parser.add_argument(
         "--base-url", help="API base URL: another endpoint, or any OpenAI-compatible server"
     )

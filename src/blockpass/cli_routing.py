@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from blockpass.prices import PriceTable
     from blockpass.providers import Connection, Provider
     from blockpass.routing.runner import JobListeners
+    from blockpass.store import RunStore
 
 # Parsed before the library is imported: the command line starts fast.
 ROUTE_MODES = ("off", "heuristic", "classify")
@@ -68,15 +69,21 @@ async def run_tiers(
     prices: PriceTable,
     listeners: JobListeners,
     route: str,
+    *,
+    store: RunStore | None = None,
 ) -> tuple[JobOutcome, list[str]]:
-    """The job on one provider, or routed over the tiers; the routing report's lines."""
+    """The job on one provider, or routed over the tiers; the routing report's lines.
+    ``store``: the run's store (None: the run directory's own)."""
     from blockpass.pipeline import run_job
     from blockpass.routing.runner import run_routed
     from blockpass.routing.tiers import RouteMode
 
     if len(providers) == 1:
-        return await run_job(spec, providers[0], prices, **listeners.as_arguments()), []
-    routed = await run_routed(spec, providers, prices, mode=RouteMode(route), listeners=listeners)
+        arguments = listeners.as_arguments()
+        return await run_job(spec, providers[0], prices, store=store, **arguments), []
+    routed = await run_routed(
+        spec, providers, prices, mode=RouteMode(route), listeners=listeners, store=store
+    )
     return routed.outcome, routed.report.lines()
 
 

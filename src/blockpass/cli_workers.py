@@ -28,11 +28,14 @@ if TYPE_CHECKING:
     from contextlib import AbstractAsyncContextManager
 
     from blockpass.providers import Connection, Provider
+    from blockpass.store import RunStore
 
 __all__ = [
     "WORKERS",
+    "add_run_store_arguments",
     "add_worker_parsers",
     "report_command",
+    "run_store",
     "status_command",
     "submit_command",
     "worker_command",
@@ -109,6 +112,31 @@ def add_worker_parsers(
     report.add_argument("--out", type=Path, required=True, help="where the outputs go")
     report.add_argument("--prices", type=Path, help="a price file overriding the shipped one")
     report.add_argument("--plain", action="store_true", help="plain text, even on a terminal")
+
+
+def add_run_store_arguments(parser: argparse.ArgumentParser) -> None:
+    """``run``'s store options: the run in a PostgreSQL store instead of ``--out``'s file."""
+    parser.add_argument(
+        "--store",
+        metavar="URL",
+        help="keep the run in a PostgreSQL store (postgresql://...) instead of --out's "
+        "run.sqlite; the outputs still go to --out",
+    )
+    parser.add_argument("--run", help=f"the run's name in --store (default: {DEFAULT_RUN})")
+
+
+def run_store(args: argparse.Namespace) -> AbstractAsyncContextManager[RunStore | None]:
+    """``run``'s store: the PostgreSQL run ``--store`` and ``--run`` name, held by this
+    process alone; None for the run directory's own file."""
+    from contextlib import nullcontext
+
+    from blockpass.store import RunHold, open_store_at
+
+    if args.store is None:
+        if args.run is not None:
+            raise UserInputError("--run names a run in a PostgreSQL store: give --store too")
+        return nullcontext(None)
+    return open_store_at(_postgres_url(args), run=args.run or DEFAULT_RUN, hold=RunHold.SOLE)
 
 
 def _postgres_url(args: argparse.Namespace) -> str:
