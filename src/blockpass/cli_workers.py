@@ -81,6 +81,11 @@ def add_worker_parsers(
     submit.add_argument("--poll-interval", type=float, default=5.0, help="first poll wait (s)")
     submit.add_argument("--poll-max", type=float, default=60.0, help="longest poll wait (s)")
     submit.add_argument("--batch-max-blocks", type=int, default=100, help="blocks per pack")
+    submit.add_argument(
+        "--no-prime",
+        action="store_true",
+        help="submit every batch at once instead of one pack's batch first to write the cache",
+    )
     submit.add_argument("--max-batch-requests", type=int, help="packs per batch, at most")
     worker = commands.add_parser(
         "worker",
@@ -160,6 +165,7 @@ def submit_command(args: argparse.Namespace) -> int:
     if args.tiers or args.route != "off":
         raise UserInputError("submit runs one model: leave --tiers and --route out")
     connection = cli_settings.connection(args, os.environ)
+    prices = cli_settings.prices(args, connection)
     spec = cli_settings.job_spec(
         args,
         # submit writes no file: outputs come from `blockpass report`.
@@ -171,13 +177,14 @@ def submit_command(args: argparse.Namespace) -> int:
         spec,
         mode=Mode(args.mode),
         batch=BatchSettings(
+            prime=not args.no_prime,
             poll_initial=args.poll_interval,
             poll_max=args.poll_max,
             max_blocks=args.batch_max_blocks,
             max_requests=args.max_batch_requests,
         ),
     )
-    submitted = anyio.run(lambda: submit_job(spec, connection, url=url, run=args.run))
+    submitted = anyio.run(lambda: submit_job(spec, connection, prices, url=url, run=args.run))
     print(
         f"run {args.run}: {submitted.blocks:,} blocks, {submitted.already_done:,} already"
         f" done, {submitted.to_send:,} to send in {submitted.packs:,} packs: {submitted.jobs:,}"

@@ -200,11 +200,17 @@ class RetrievedRules:
     units: Sequence[Unit]
     rules: Mapping[str, BlockRules]
     full_guide: str
+    # The shared units, where another process chose them from the lane's first plan (a
+    # submitted run's); None: the lane's first plan here chooses them.
+    shared: Sequence[str] | None = None
 
     def contexts(self, count: Callable[[str], int]) -> PackContexts:
-        return PackContexts(
+        contexts = PackContexts(
             units=self.units, rules=self.rules, full_guide=self.full_guide, count=count
         )
+        if self.shared is not None:
+            contexts.keep_shared(self.shared)
+        return contexts
 
 
 class PackContexts:
@@ -280,10 +286,21 @@ class PackContexts:
                 used += self._tokens(unit_id)
         if not chosen or used < min_tokens:
             return
-        chosen.sort(key=lambda unit_id: self._order.get(unit_id, 0))
+        self.keep_shared(chosen)
+
+    def keep_shared(self, unit_ids: Sequence[str]) -> None:
+        """Share these units instead of choosing from a first plan."""
+        self.share_pending = False
+        if not unit_ids:
+            return
+        chosen = sorted(unit_ids, key=lambda unit_id: self._order.get(unit_id, 0))
         text = wrap_retrieved(render_units(self._units[unit_id] for unit_id in chosen))
         self._shared = SharedUnits(text=text, tokens=self._count(text), units=tuple(chosen))
         self.stats.shared_units = len(chosen)
+
+    @property
+    def shared_units(self) -> tuple[str, ...]:
+        return self._shared.units
 
     def for_pack(self, blocks: Sequence[Block], room: int) -> PackContext:
         """The context of a pack of ``blocks`` with ``room`` tokens left beside them."""

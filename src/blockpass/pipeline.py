@@ -25,6 +25,7 @@ __all__ = [
     "RetrievalSettings",
     "ThisRun",
     "choose_job_context",
+    "choose_run_context",
     "open_job_guide",
     "read_job_inputs",
     "run_job",
@@ -205,7 +206,9 @@ async def _run_with_store(
 ) -> JobOutcome:
     pending = unfinished(blocks, await store.results())
     to_do, skipped = prefilter(pending, spec.prefilter)
-    choice, retrieved = await _choose_context(spec, task, guide, to_do, lanes, prices, store)
+    choice, retrieved = await choose_run_context(
+        spec, task, guide, to_do, lanes.first.profile, prices, store
+    )
     whole_task, task = task, choice.task(task)
     fingerprints = lanes.fingerprints(task)
     await store.open_run(
@@ -339,17 +342,18 @@ def _spend(
     on_spend(meter.add(call, results, prefix_tokens=tokens.prefix, block_tokens=block_tokens))
 
 
-async def _choose_context(
+async def choose_run_context(
     spec: JobSpec,
     task: Task,
     guide: GuideIndex | None,
     blocks: list[Block],
-    lanes: Lanes,
+    profile: ModelProfile,
     prices: PriceTable,
     store: RunStore,
 ) -> tuple[ContextChoice, RetrievedRules | None]:
-    """What the run's requests carry of the guide; an ``auto`` run keeps the choice it
-    made when it started (another one would be another task, and its results lost)."""
+    """What the run's requests carry of the guide, priced on ``profile`` (its first lane's
+    model); an ``auto`` run keeps the choice it made when it started (another one would be
+    another task, and its results lost)."""
     if guide is None:
         return ContextChoice(mode=ContextMode.FULL, reason="asked for"), None
     if spec.context is ContextMode.AGENTIC:
@@ -363,7 +367,7 @@ async def _choose_context(
             task,
             guide,
             blocks,
-            lanes.first.profile,
+            profile,
             prices,
             ContextMode(chosen) if kept and chosen else spec.context,
             reason="chosen when the run started" if kept else "",

@@ -19,7 +19,7 @@ import pytest
 
 from blockpass.cli import main
 from blockpass.sandbox import BatchSettings, Sandbox, SandboxConfig, create_app, serve_in_thread
-from blockpass.store import CallRecord, CallStart, RunHold, open_store_at
+from blockpass.store import CallRecord, CallStart, RunHold, StoredBatch, open_store_at
 from tests.postgres_server import PostgresServer
 from tests.test_cli import chapters
 from tests.test_cli_interruptions import WAIT_SECONDS, HoldAfter, StoredCallLines, wait_for
@@ -164,7 +164,7 @@ def test_a_batch_submitted_by_one_job_is_polled_by_a_job_that_queues_itself_and_
     sandbox = Sandbox(config)
     with serve_in_thread(create_app(sandbox)) as server:
         options = job_options(shared_data, book)
-        batch = ["--mode", "batch", "--poll-interval", "0.5", "--poll-max", "0.5"]
+        batch = ["--mode", "batch", "--poll-interval", "0.5", "--poll-max", "0.5", "--no-prime"]
         assert main(["submit", *options, *batch, "--store", dsn, "--run", "batch"]) == 0
         finish(start_worker(dsn, server.base_url, "batcher", "--exit-when-done"))
         requests = sandbox.stats.requests.get("POST /v1/messages", 0)
@@ -185,6 +185,51 @@ def test_a_batch_submitted_by_one_job_is_polled_by_a_job_that_queues_itself_and_
     assert not open_starts
     written = (tmp_path / "w" / "results.jsonl").read_text()
     assert written == (tmp_path / "single" / "results.jsonl").read_text()
+
+
+async def read_batches(dsn: str, run: str) -> list[StoredBatch]:
+    async with open_store_at(dsn, run=run, hold=RunHold.NONE) as store:
+        return await store.batches()
+
+
+def test_a_submitted_batch_run_primes_the_cache_with_one_pack_and_submits_the_rest_once_it_ended(
+    shared_data: Path, postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    book = chapters(shared_data, 2, tmp_path)
+    dsn = postgres_server.new_database()
+    config = SandboxConfig(
+        rules=shared_data / "styles" / "Google" / "Google",
+        batches=BatchSettings(processing_seconds=1),
+    )
+    sandbox = Sandbox(config)
+    with serve_in_thread(create_app(sandbox)) as server:
+        options = [
+            *job_options(shared_data, book), "--mode", "batch", "--poll-interval", "0.2",
+            "--poll-max", "0.5", "--batch-max-blocks", "6", "--max-batch-requests", "4",
+        ]  # fmt: skip
+        assert main(["submit", *options, "--store", dsn, "--run", "primed"]) == 0
+        workers = [start_worker(dsn, server.base_url, f"b{n}", "--exit-when-done") for n in (1, 2)]
+        for worker in workers:
+            finish(worker)
+        created = sandbox.stats.batches["anthropic"]["created"]
+        requests = sandbox.stats.requests.get("POST /v1/messages", 0)
+
+    calls, open_starts, blocks, ended = anyio.run(read_run, dsn, "primed")
+    primer, *rest = sorted(anyio.run(read_batches, dsn, "primed"), key=lambda batch: batch.id)
+    assert ended == blocks
+    assert not open_starts
+    assert requests == 0, "nothing went in realtime"
+    assert primer.priming
+    assert len(primer.items) == 1, "one pack primes the cache"
+    assert len(rest) >= 2
+    assert not any(batch.priming for batch in rest)
+    assert primer.ended_at is not None
+    assert all(batch.created_at >= primer.ended_at for batch in rest), "after the primer ended"
+    assert created == 1 + len(rest), "every batch submitted once, though its job waited"
+    assert set(sent_blocks(calls).values()) == {1}
+    first = next(call for call in calls if call.block_ids == primer.items[0].block_ids)
+    assert first.usage.cache_write_1h > 0
+    assert all(call.usage.cache_read > 0 for call in calls if call is not first)
 
 
 def packs_done(lines: StoredCallLines) -> int:

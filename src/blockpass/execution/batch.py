@@ -175,10 +175,10 @@ class BatchExecutor:
                 queue = [*again, *claimed.held_elsewhere]
         return self.stats
 
-    async def submit_packs(self, packs: list[Pack]) -> StoredBatch | None:
+    async def submit_packs(self, packs: list[Pack], *, priming: bool = False) -> StoredBatch | None:
         """One batch of ``packs``, stored, submitted and its id stored; None if the provider
         refused it. A distributed run's batch job, which a poll job then follows."""
-        return await self._submit(packs, priming=False)
+        return await self._submit(packs, priming=priming)
 
     async def collect(self, batch: StoredBatch, blocks: Sequence[Block]) -> list[Block]:
         """Wait for ``batch`` to end (at once if the store says it has) and take every item

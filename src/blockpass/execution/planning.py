@@ -78,6 +78,11 @@ class PackPlanner:
         """What retrieval did for this lane's packs; None when they carry no context."""
         return None if self._contexts is None else self._contexts.stats
 
+    @property
+    def shared_units(self) -> tuple[str, ...]:
+        """The units this lane's packs share (retrieve mode, once its first plan is made)."""
+        return () if self._contexts is None else self._contexts.shared_units
+
     def too_large(self, blocks: Sequence[Block]) -> dict[str, int]:
         """Input tokens of each block that cannot fit a request beside the prefix, by id."""
         return {

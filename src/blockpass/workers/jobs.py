@@ -36,6 +36,7 @@ __all__ = [
     "PackJob",
     "PackSender",
     "job_counts",
+    "lock_held",
     "open_jobs",
     "register_tasks",
 ]
@@ -68,6 +69,9 @@ class PackJob:
     copies: tuple[str, ...] = ()
     # The rule engine's findings, merged into the model's results (`deterministic.merge`).
     findings: Mapping[str, Findings]
+    # When the run was submitted: a worker that opened it for an earlier submission (another
+    # task, other retrieved rules) prepares it again.
+    submitted: float
 
     @property
     def lock(self) -> str:
@@ -84,6 +88,7 @@ class PackJob:
             "blocks": list(self.blocks),
             "copies": list(self.copies),
             "findings": _findings_args(self.findings),
+            "submitted": self.submitted,
         }
 
     @classmethod
@@ -94,6 +99,7 @@ class PackJob:
             blocks=tuple(args["blocks"]),
             copies=tuple(args["copies"]),
             findings=_findings(args["findings"]),
+            submitted=args["submitted"],
         )
 
 
@@ -108,6 +114,12 @@ class BatchJob:
     findings: Mapping[str, Findings]
     poll_initial: float
     poll_max: float
+    submitted: float
+    # The run's first batch, of one pack, whose requests write the prompt cache the others
+    # read (`BatchSettings.prime`).
+    priming: bool = False
+    # The lock of the priming batch's jobs: this batch is submitted once they have ended.
+    after: str = ""
     # The stored batch, once submitted; the wait before the next poll.
     batch: int | None = None
     delay: float = 0.0
@@ -118,10 +130,10 @@ class BatchJob:
         return f"{self.run}/batch-{digest[:20]}"
 
     async def defer(self, app: procrastinate.App) -> int:
-        """Queue the submission, or (``batch`` set) the next poll after ``delay``."""
-        if self.batch is None:
-            return await _defer(app, SUBMIT_BATCH, self.lock, self.to_args())
-        return await _defer(app, POLL_BATCH, self.lock, self.to_args(), delay=self.delay)
+        """Queue the submission (after ``delay`` when it waits for the priming batch), or
+        (``batch`` set) the next poll after ``delay``."""
+        task = SUBMIT_BATCH if self.batch is None else POLL_BATCH
+        return await _defer(app, task, self.lock, self.to_args(), delay=self.delay)
 
     def to_args(self) -> dict[str, Any]:
         return {
@@ -133,6 +145,9 @@ class BatchJob:
             "poll_max": self.poll_max,
             "batch": self.batch,
             "delay": self.delay,
+            "submitted": self.submitted,
+            "priming": self.priming,
+            "after": self.after,
         }
 
     @classmethod
@@ -146,6 +161,9 @@ class BatchJob:
             poll_max=args["poll_max"],
             batch=args["batch"],
             delay=args["delay"],
+            submitted=args["submitted"],
+            priming=args["priming"],
+            after=args["after"],
         )
 
 
@@ -235,6 +253,17 @@ async def job_counts(url: str, run: str) -> dict[str, int]:
         )
         rows = await cursor.fetchall()
     return {status: count for status, count in rows}
+
+
+async def lock_held(app: procrastinate.App, lock: str) -> bool:
+    """Whether a job with this lock is still waiting or running."""
+    row = await app.connector.execute_query_one_async(
+        "SELECT count(*) AS open FROM procrastinate_jobs WHERE queue_name = %(queue)s"
+        " AND lock = %(lock)s AND status IN ('todo', 'doing')",
+        queue=QUEUE,
+        lock=lock,
+    )
+    return bool(row["open"])
 
 
 async def open_jobs(url: str, run: str) -> int:

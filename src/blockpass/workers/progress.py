@@ -74,7 +74,7 @@ async def run_status(url: str, run: str, price_file: Path | None = None) -> RunS
         blocks = await store.blocks()
         in_flight = await store.call_starts(open_only=True)
     report = cost_report(
-        calls, results, blocks, submission.task, [profile], prices,
+        calls, results, blocks, submission.report_task, [profile], prices,
         submission.connection.partition(":")[0], interrupted=in_flight,
     )  # fmt: skip
     return RunStatus(
@@ -113,7 +113,7 @@ async def write_report(
             out_dir,
             Inputs(documents=documents, skipped=SkippedInputs(files={}, folders={})),
             blocks,
-            submission.task,
+            submission.report_task,
             [connection.profile],
             _prices(submission, price_file),
             store,

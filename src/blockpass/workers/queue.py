@@ -12,6 +12,10 @@ three of blockpass's live in the database's default schema:
     blockpass_rate_limits  (account, bucket) PK, per_minute, level, in_flight, updated_at: the token
                            buckets all workers of one provider account share
                            (`account_limits.py`)
+    blockpass_retrievals   run PK, full_guide, shared units; with blockpass_rule_units
+                           (the guide's units, in reading order) and blockpass_block_rules
+                           (each block's ranked units): a retrieve-mode run's retrieval,
+                           done once by `submit` (`retrieval.py`)
 """
 
 from __future__ import annotations
@@ -27,11 +31,13 @@ from procrastinate.schema import SchemaManager
 from psycopg.types.json import Jsonb
 
 from blockpass.blocks import Document
+from blockpass.context import RetrievedRules
 from blockpass.errors import UserInputError
 from blockpass.execution.packwork import ExecutionSettings
 from blockpass.store.postgres_schema import Connection, connect_holder, describe_location
 from blockpass.task import Task
 from blockpass.verdicts import VerdictFormat
+from blockpass.workers.retrieval import save_retrieval
 
 __all__ = [
     "Submission",
@@ -54,6 +60,7 @@ CREATE TABLE IF NOT EXISTS blockpass_submissions (
     execution jsonb NOT NULL,
     submitted_at double precision NOT NULL
 );
+ALTER TABLE blockpass_submissions ADD COLUMN IF NOT EXISTS whole_task jsonb;
 CREATE TABLE IF NOT EXISTS blockpass_documents (
     run text NOT NULL REFERENCES blockpass_submissions (run) ON DELETE CASCADE,
     position integer NOT NULL,
@@ -70,6 +77,27 @@ CREATE TABLE IF NOT EXISTS blockpass_rate_limits (
     in_flight double precision NOT NULL DEFAULT 0,
     updated_at timestamptz NOT NULL DEFAULT clock_timestamp(),
     PRIMARY KEY (account, bucket)
+);
+CREATE TABLE IF NOT EXISTS blockpass_retrievals (
+    run text PRIMARY KEY REFERENCES blockpass_submissions (run) ON DELETE CASCADE,
+    full_guide text NOT NULL,
+    shared text[] NOT NULL
+);
+CREATE TABLE IF NOT EXISTS blockpass_rule_units (
+    run text NOT NULL REFERENCES blockpass_retrievals (run) ON DELETE CASCADE,
+    position integer NOT NULL,
+    unit_id text NOT NULL,
+    title text NOT NULL,
+    text text NOT NULL,
+    PRIMARY KEY (run, position)
+);
+CREATE TABLE IF NOT EXISTS blockpass_block_rules (
+    run text NOT NULL REFERENCES blockpass_retrievals (run) ON DELETE CASCADE,
+    block_id text COLLATE "C" NOT NULL,
+    ranked text[] NOT NULL,
+    widened boolean NOT NULL,
+    unsure boolean NOT NULL,
+    PRIMARY KEY (run, block_id)
 );
 """
 
@@ -103,32 +131,50 @@ async def connect(url: str) -> Connection:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Submission:
-    """What workers need to send a run's packs: the model, the task and the pack limits."""
+    """What workers need to send a run's packs: the model, the task and the pack limits.
+    ``whole_task``: the whole-guide task costs are counted against, where the requests
+    carry retrieved rules instead (None: ``task`` itself)."""
 
     run: str
     connection: str
     task: Task
     execution: ExecutionSettings
     submitted_at: float
+    whole_task: Task | None = None
+
+    @property
+    def report_task(self) -> Task:
+        return self.whole_task or self.task
 
 
-async def save_submission(url: str, submission: Submission, documents: Sequence[Document]) -> None:
+async def save_submission(
+    url: str,
+    submission: Submission,
+    documents: Sequence[Document],
+    retrieved: RetrievedRules | None = None,
+) -> None:
+    """The submission, its documents and (retrieve mode) its retrieval, in one transaction:
+    what an earlier submission of the run left is replaced."""
+    whole = submission.whole_task
     connection = await connect(url)
     async with connection, connection.transaction():
         await connection.execute(
             "INSERT INTO blockpass_submissions AS s"
-            " (run, connection, task, execution, submitted_at) VALUES (%s, %s, %s, %s, %s)"
+            " (run, connection, task, execution, submitted_at, whole_task)"
+            " VALUES (%s, %s, %s, %s, %s, %s)"
             " ON CONFLICT (run) DO UPDATE SET connection = excluded.connection,"
             " task = excluded.task, execution = excluded.execution,"
-            " submitted_at = excluded.submitted_at",
+            " submitted_at = excluded.submitted_at, whole_task = excluded.whole_task",
             (
                 submission.run,
                 submission.connection,
                 Jsonb(asdict(submission.task)),
                 Jsonb(asdict(submission.execution)),
                 submission.submitted_at,
+                None if whole is None else Jsonb(asdict(whole)),
             ),
         )
+        await save_retrieval(connection, submission.run, retrieved)
         await connection.execute(
             "DELETE FROM blockpass_documents WHERE run = %s", (submission.run,)
         )
@@ -154,8 +200,8 @@ async def read_submission(url: str, run: str) -> Submission:
     async with await connect(url) as connection:
         try:
             cursor = await connection.execute(
-                "SELECT connection, task, execution, submitted_at FROM blockpass_submissions"
-                " WHERE run = %s",
+                "SELECT connection, task, execution, submitted_at, whole_task"
+                " FROM blockpass_submissions WHERE run = %s",
                 (run,),
             )
         except psycopg.errors.UndefinedTable:
@@ -164,13 +210,14 @@ async def read_submission(url: str, run: str) -> Submission:
             row = await cursor.fetchone()
     if row is None:
         raise UserInputError(f"no run {run!r} was submitted to this store (blockpass submit)")
-    connection_text, task, execution, submitted_at = row
+    connection_text, task, execution, submitted_at, whole_task = row
     return Submission(
         run=run,
         connection=connection_text,
         task=_task(task),
         execution=ExecutionSettings(**execution),
         submitted_at=submitted_at,
+        whole_task=None if whole_task is None else _task(whole_task),
     )
 
 

@@ -3,8 +3,10 @@ Procrastinate job per pack (or, ``--mode batch``, one per provider batch), for w
 any machine (`worker.py`) to send.
 
 Everything before sending is what a single-process run does (`pipeline.run_job`): the same
-pre-filter, reuse of stored results, rule engine and pack planning, on the same store, so the
-workers' results are the ones `blockpass run` would have written. A pack's job carries what
+pre-filter, choice of context, retrieval, reuse of stored results, rule engine and pack
+planning, on the same store, so the workers' results are the ones `blockpass run` would have
+written. In retrieve mode the retrieval is kept for the workers (`retrieval.py`): they read
+each block's units and lay out its pack's context as this plan did. A pack's job carries what
 is particular to its blocks: their ids, the rule engine's findings for them, and the blocks
 elsewhere in the run with the same text, which take its result when it is stored.
 
@@ -19,21 +21,24 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from blockpass.blocks import Block
+import anyio
+
 from blockpass.context import ContextMode
+from blockpass.context_choice import retrieved_rules
 from blockpass.deterministic import NO_FINDINGS, Findings, engine_result
 from blockpass.errors import UserInputError
 from blockpass.execution.lane_runs import Mode
 from blockpass.execution.packwork import ExecutionParts
 from blockpass.lanes import lane_name
 from blockpass.packing import Pack
-from blockpass.pipeline import JobSpec, read_job_inputs
+from blockpass.pipeline import JobSpec, choose_run_context, open_job_guide, read_job_inputs
 from blockpass.prefilter import prefilter
+from blockpass.prices import PriceTable
 from blockpass.providers import Connection
 from blockpass.reuse import reuse_stored_results, unfinished
-from blockpass.store import RunHold, RunStore, open_store_at
+from blockpass.store import RunHold, open_store_at
 from blockpass.workers.jobs import BatchJob, PackJob, open_jobs, register_tasks
 from blockpass.workers.queue import (
     Submission,
@@ -61,18 +66,25 @@ def refuse_unsupported(spec: JobSpec) -> None:
     """What workers do not run yet, said before anything is read."""
     if spec.mode is Mode.AUTO:
         raise UserInputError("submit sends in realtime or in provider batches: --mode one of them")
-    if spec.context is not ContextMode.FULL:
-        raise UserInputError("submit sends the whole guide with every pack: leave --context out")
-    if spec.mcp_servers:
+    if spec.mcp_servers or spec.context is ContextMode.AGENTIC:
         raise UserInputError("submit does not run tool loops: leave --mcp out")
 
 
-async def submit_job(spec: JobSpec, connection: Connection, *, url: str, run: str) -> Submitted:
-    """Store the job's blocks in run ``run`` of the database at ``url`` and queue its packs."""
+async def submit_job(
+    spec: JobSpec, connection: Connection, prices: PriceTable, *, url: str, run: str
+) -> Submitted:
+    """Store the job's blocks in run ``run`` of the database at ``url`` and queue its packs.
+    ``prices``: what ``--context auto`` compares the two modes at."""
     refuse_unsupported(spec)
     if spec.mode is Mode.BATCH and not connection.has_batch_api:
         raise UserInputError(f"{connection.profile.id} has no batch API: use --mode realtime")
     inputs, blocks, task, check = read_job_inputs(spec)
+    # Opened before the database is touched, so that a bad guide or --core leaves no run.
+    guide = (
+        None
+        if spec.context is ContextMode.FULL
+        else await anyio.to_thread.run_sync(open_job_guide, spec, task)
+    )
     profile = connection.profile
     await prepare_database(url)
     waiting = await open_jobs(url, run)
@@ -82,6 +94,12 @@ async def submit_job(spec: JobSpec, connection: Connection, *, url: str, run: st
             " they have ended (blockpass status), or under another --run"
         )
     async with open_store_at(url, run=run, hold=RunHold.SHARED) as store:
+        pending = unfinished(blocks, await store.results())
+        to_do, skipped = prefilter(pending, spec.prefilter)
+        choice, retrieved = await choose_run_context(
+            spec, task, guide, to_do, profile, prices, store
+        )
+        whole_task, task = task, choice.task(task)
         fingerprint = task.fingerprint(profile.results_key)
         lane = lane_name(connection.vendor, profile)
         await store.open_run(
@@ -90,12 +108,13 @@ async def submit_job(spec: JobSpec, connection: Connection, *, url: str, run: st
                 "provider": connection.vendor,
                 "model": profile.id,
                 "guide": str(spec.guide),
-                "context": ContextMode.FULL.value,
+                "context": choice.mode.value,
             },
             lanes={lane: fingerprint},
         )
         await store.put_blocks(blocks)
-        to_send, copies, done = await _blocks_to_send(store, blocks, spec, fingerprint)
+        await store.record_results(skipped)
+        to_send, copies = await reuse_stored_results(store, to_do, fingerprint)
         sending = {block.id for block in to_send}
         findings = check.findings(inputs.documents, sending) if check else {}
         if not task.needs_model:
@@ -103,17 +122,23 @@ async def submit_job(spec: JobSpec, connection: Connection, *, url: str, run: st
                 [engine_result(block, findings.get(block.id, NO_FINDINGS)) for block in to_send]
             )
             to_send = []
+        if choice.guide is not None and choice.mode is ContextMode.RETRIEVE and retrieved is None:
+            retrieved = await anyio.to_thread.run_sync(
+                retrieved_rules, choice.guide, to_send, spec.retrieval
+            )
         parts = ExecutionParts.build(
             profile=profile,
             provider_name=connection.vendor,
             task=task,
             store=store,
             settings=spec.execution,
+            retrieved=retrieved,
         )
         await parts.resume_lane()
         to_send = await parts.keep_fitting(to_send)
         batch = spec.mode is Mode.BATCH
         packs = parts.planner.plan(to_send, max_blocks=spec.batch.max_blocks if batch else None)
+    submitted_at = time.time()
     await save_submission(
         url,
         Submission(
@@ -121,9 +146,12 @@ async def submit_job(spec: JobSpec, connection: Connection, *, url: str, run: st
             connection=f"{connection.vendor}:{profile.id}",
             task=task,
             execution=spec.execution,
-            submitted_at=time.time(),
+            submitted_at=submitted_at,
+            whole_task=None if task is whole_task else whole_task,
         ),
         inputs.documents,
+        # Workers lay out each pack's context as this plan did: with its shared units.
+        None if retrieved is None else replace(retrieved, shared=parts.planner.shared_units),
     )
     copies_of: dict[str, list[str]] = defaultdict(list)
     for copy in copies:
@@ -148,17 +176,30 @@ async def submit_job(spec: JobSpec, connection: Connection, *, url: str, run: st
     app = register_tasks(open_queue(url))
     async with app.open_async():
         size = spec.batch.max_requests or BATCH_PACKS
+        # As a single-process run does: one pack alone first, whose batch writes the cache
+        # the other batches read; they are submitted once it has ended.
+        priming = spec.batch.prime and parts.layout.cacheable and len(packs) > 1
+        groups = [packs[:1], packs[1:]] if priming else [packs]
+        batches = [
+            group[start : start + size] for group in groups for start in range(0, len(group), size)
+        ]
         if spec.mode is Mode.BATCH:
-            for start in range(0, len(packs), size):
-                group = packs[start : start + size]
-                await BatchJob(
+            primer = ""
+            for number, group in enumerate(batches):
+                job = BatchJob(
                     run=run,
                     packs=tuple(tuple(block.id for block in pack.blocks) for pack in group),
                     copies=copies_in(group),
                     findings=findings_in(group),
                     poll_initial=spec.batch.poll_initial,
                     poll_max=spec.batch.poll_max,
-                ).defer(app)
+                    submitted=submitted_at,
+                    priming=priming and number == 0,
+                    after=primer,
+                )
+                await job.defer(app)
+                if job.priming:
+                    primer = job.lock
         else:
             for pack in packs:
                 await PackJob(
@@ -167,23 +208,12 @@ async def submit_job(spec: JobSpec, connection: Connection, *, url: str, run: st
                     blocks=tuple(block.id for block in pack.blocks),
                     copies=copies_in([pack]),
                     findings=findings_in([pack]),
+                    submitted=submitted_at,
                 ).defer(app)
     return Submitted(
         blocks=len(blocks),
-        already_done=done,
+        already_done=len(blocks) - len(pending),
         to_send=len(to_send),
         packs=len(packs),
-        jobs=len(range(0, len(packs), size)) if spec.mode is Mode.BATCH else len(packs),
+        jobs=len(batches) if spec.mode is Mode.BATCH else len(packs),
     )
-
-
-async def _blocks_to_send(
-    store: RunStore, blocks: list[Block], spec: JobSpec, fingerprint: str
-) -> tuple[list[Block], list[Block], int]:
-    """The blocks to send, the copies that take their results, and how many blocks had a
-    final result already; skips and reused results are stored on the way."""
-    pending = unfinished(blocks, await store.results())
-    to_do, skipped = prefilter(pending, spec.prefilter)
-    await store.record_results(skipped)
-    to_send, copies = await reuse_stored_results(store, to_do, fingerprint)
-    return to_send, copies, len(blocks) - len(pending)

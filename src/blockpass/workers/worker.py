@@ -14,13 +14,16 @@ that holds the pack's lease in the store while it works:
   (`account_limits.py`).
 - Jobs of a worker that stopped sending heartbeats are retried by the others once it has
   been silent for ``stalled_after`` seconds (Procrastinate's stalled jobs).
+- A batch job holds a lease too, keyed by its lock, while it looks for its stored batch and
+  submits it: a job retried while its first attempt still runs never submits beside it.
+  Batch jobs after the priming batch queue themselves again until its jobs have ended.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager, AsyncExitStack
-from dataclasses import dataclass, replace
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import replace
 from functools import partial
 
 import anyio
@@ -31,60 +34,34 @@ from blockpass.blocks import Block, BlockResult
 from blockpass.deterministic import NO_FINDINGS, Findings, merge
 from blockpass.errors import UserInputError
 from blockpass.execution.batch import BatchExecutor, BatchSettings
-from blockpass.execution.packwork import ExecutionParts
 from blockpass.execution.realtime import RealtimeExecutor
-from blockpass.providers import Connection, Provider, parse_connection
+from blockpass.providers import Connection
 from blockpass.reuse import copy_to_duplicates
-from blockpass.store import (
-    OPEN_BATCH_STATES,
-    BatchState,
-    CallRecord,
-    Lease,
-    LeaseKind,
-    RunHold,
-    RunStore,
-    open_store_at,
+from blockpass.store import OPEN_BATCH_STATES, BatchState, Lease, LeaseKind
+from blockpass.workers.jobs import (
+    QUEUE,
+    SENDER,
+    BatchJob,
+    PackHeld,
+    PackJob,
+    lock_held,
+    register_tasks,
 )
-from blockpass.workers.account_limits import AccountLimitedProvider, SharedBuckets
-from blockpass.workers.jobs import QUEUE, SENDER, BatchJob, PackHeld, PackJob, register_tasks
-from blockpass.workers.queue import open_queue, prepare_database, read_submission
+from blockpass.workers.queue import open_queue, prepare_database
+from blockpass.workers.runs import Connect, WorkerRun, WorkerRuns, WorkerSettings
 
 __all__ = ["WorkerSettings", "run_worker"]
 
 # How much longer each wait between polls of a batch is than the one before.
 POLL_FACTOR = 1.5
 
-Connect = Callable[[Connection], AbstractAsyncContextManager[Provider]]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class WorkerSettings:
-    name: str
-    # Packs in flight at once in this worker.
-    concurrency: int = 4
-    # Seconds without a heartbeat after which a worker's jobs are retried elsewhere; also
-    # how long a pack's lease lasts between renewals.
-    stalled_after: float = 30.0
-    # Stop once no job of any run is waiting or running (else: until SIGINT or SIGTERM).
-    exit_when_done: bool = False
-
 
 class PackLost(Exception):
     """The pack's lease expired and was taken over while this worker was sending it."""
 
 
-@dataclass(slots=True, kw_only=True)
-class _Run:
-    store: RunStore
-    parts: ExecutionParts
-    provider: Provider
-    blocks: dict[str, Block]
-    fingerprint: str
-
-
 class PackWorker:
-    """The runs this worker has taken jobs of, each opened once: its store, provider and
-    execution parts."""
+    """Sends the jobs of every run it is given (`PackSender`)."""
 
     def __init__(
         self,
@@ -96,46 +73,50 @@ class PackWorker:
         account: Callable[[Connection], str],
         on_event: Callable[[str], None],
     ) -> None:
-        self._url = url
         self._settings = settings
-        self._stack = stack
-        self._connect = connect
-        self._account = account
         self._on_event = on_event
-        self._runs: dict[str, _Run] = {}
-        self._opening = anyio.Lock()
+        self._runs = WorkerRuns(
+            url, settings, stack, connect=connect, account=account, on_event=on_event
+        )
         self.packs = 0
 
     async def send(self, job: PackJob, app: procrastinate.App) -> None:
-        run = await self._run(job.run, [*job.blocks, *job.copies])
+        run = await self._runs.get(job.run, job.submitted, [*job.blocks, *job.copies])
         store = run.store
-        lease = await store.claim(
-            LeaseKind.PACK, [job.pack], worker=self._settings.name,
-            seconds=self._settings.stalled_after,
-        )  # fmt: skip
-        if lease is None:
-            raise PackHeld(f"pack {job.pack} of run {job.run} is held by another worker")
-        try:
+        held = f"pack {job.pack} of run {job.run} is held by another worker"
+        async with self._leased(run, job.pack, held) as lease:
             pending = _pending(run, job.blocks, await store.results())
             self._on_event(f"run {job.run} pack {job.pack}: {len(pending)} blocks to send")
             parts = replace(run.parts, add_findings=partial(_with_findings, job.findings))
             to_send = await parts.keep_fitting(pending)
-            if to_send and not await self._send_holding(run, parts, lease, to_send):
+            sending = partial(RealtimeExecutor(provider=run.provider, parts=parts).run, to_send)
+            if to_send and not await self._holding(run, lease, sending):
                 self._on_event(f"run {job.run} pack {job.pack}: taken over, dropped")
                 return
             copies = [run.blocks[block_id] for block_id in job.copies]
             await copy_to_duplicates(store, copies, run.fingerprint)
-        finally:
-            with anyio.CancelScope(shield=True):
-                await store.release(lease)
         self.packs += 1
         self._on_event(f"run {job.run} pack {job.pack}: done")
 
     async def submit_batch(self, job: BatchJob, app: procrastinate.App) -> None:
         """Submit the job's packs as one provider batch and queue its first poll. A retried
-        job finds the batch an earlier attempt stored: a batch is never submitted twice."""
+        job finds the batch an earlier attempt stored: a batch is never submitted twice. A
+        job that comes after the priming batch queues itself again until that has ended."""
+        if job.after and await lock_held(app, job.after):
+            # The priming batch has not ended: its cache entry is not there to read yet.
+            delay = min(max(job.delay * POLL_FACTOR, job.poll_initial), job.poll_max)
+            await replace(job, delay=delay).defer(app)
+            return
         named = [*(block_id for pack in job.packs for block_id in pack), *job.copies]
-        run = await self._run(job.run, named)
+        run = await self._runs.get(job.run, job.submitted, named)
+        # Held while the batch is looked for and submitted: a job retried while its first
+        # attempt still runs (a heartbeat late on a busy machine) waits instead of
+        # submitting the same packs beside it.
+        held = f"batch {job.lock} is being submitted by another worker"
+        async with self._leased(run, job.lock, held) as lease:
+            await self._holding(run, lease, partial(self._submit_batch, run, job, app))
+
+    async def _submit_batch(self, run: WorkerRun, job: BatchJob, app: procrastinate.App) -> None:
         wanted = {block_id for pack in job.packs for block_id in pack}
         earlier = [
             batch
@@ -152,7 +133,7 @@ class PackWorker:
             ]
             if not packs:
                 return
-            batch = await self._batch_executor(run, job).submit_packs(packs)
+            batch = await self._batch_executor(run, job).submit_packs(packs, priming=job.priming)
             if batch is None:
                 self._on_event(f"run {job.run}: a batch was refused; its packs go in realtime")
                 refused = [block for pack in packs for block in pack.blocks]
@@ -166,7 +147,7 @@ class PackWorker:
         has ended (collecting twice stores nothing twice), and queue what came back without
         a result as realtime packs."""
         named = [*(block_id for pack in job.packs for block_id in pack), *job.copies]
-        run = await self._run(job.run, named)
+        run = await self._runs.get(job.run, job.submitted, named)
         batch = next((each for each in await run.store.batches() if each.id == job.batch), None)
         if batch is None or batch.state not in OPEN_BATCH_STATES:
             return
@@ -192,7 +173,7 @@ class PackWorker:
             copies = [run.blocks[block_id] for block_id in job.copies]
             await copy_to_duplicates(run.store, copies, run.fingerprint)
 
-    def _batch_executor(self, run: _Run, job: BatchJob) -> BatchExecutor:
+    def _batch_executor(self, run: WorkerRun, job: BatchJob) -> BatchExecutor:
         api = run.provider.batches
         if api is None:
             raise UserInputError(f"run {job.run}: this worker's provider has no batch API")
@@ -206,7 +187,7 @@ class PackWorker:
         )
 
     async def _queue_realtime(
-        self, run: _Run, job: BatchJob, blocks: list[Block], app: procrastinate.App
+        self, run: WorkerRun, job: BatchJob, blocks: list[Block], app: procrastinate.App
     ) -> None:
         """Realtime pack jobs for blocks a batch did not answer, each with the copies of its
         blocks' texts."""
@@ -217,6 +198,7 @@ class PackWorker:
         for pack in packs:
             await PackJob(
                 run=job.run,
+                submitted=job.submitted,
                 pack=pack.id,
                 blocks=tuple(block.id for block in pack.blocks),
                 copies=tuple(
@@ -231,10 +213,25 @@ class PackWorker:
         leftover = [run.blocks[block_id] for ids in copies_of.values() for block_id in ids]
         await copy_to_duplicates(run.store, leftover, run.fingerprint)
 
-    async def _send_holding(
-        self, run: _Run, parts: ExecutionParts, lease: Lease, blocks: list[Block]
+    @asynccontextmanager
+    async def _leased(self, run: WorkerRun, key: str, held: str) -> AsyncIterator[Lease]:
+        """The store's lease on a pack (or a batch) of ``run`` while the block runs, released
+        after; ``PackHeld`` (the job is retried later) while another live worker has it."""
+        lease = await run.store.claim(
+            LeaseKind.PACK, [key], worker=self._settings.name, seconds=self._settings.stalled_after
+        )
+        if lease is None:
+            raise PackHeld(held)
+        try:
+            yield lease
+        finally:
+            with anyio.CancelScope(shield=True):
+                await run.store.release(lease)
+
+    async def _holding(
+        self, run: WorkerRun, lease: Lease, work: Callable[[], Awaitable[object]]
     ) -> bool:
-        """Send while holding the pack's lease; False if it was taken over meanwhile."""
+        """Do ``work`` while renewing ``lease``; False if it was taken over meanwhile."""
 
         async def keep_lease(held: Lease) -> None:
             while True:
@@ -248,78 +245,16 @@ class PackWorker:
         try:
             async with anyio.create_task_group() as group:
                 group.start_soon(keep_lease, lease)
-                await RealtimeExecutor(provider=run.provider, parts=parts).run(blocks)
+                await work()
                 group.cancel_scope.cancel()
         except* PackLost:
             kept = False
         return kept
 
-    async def _run(self, name: str, block_ids: Sequence[str] = ()) -> _Run:
-        """The run, opened once; its blocks read again when a job names one this worker
-        has not seen (the run was submitted again with more documents)."""
-        async with self._opening:
-            if name not in self._runs:
-                self._runs[name] = await self._open_run(name)
-            run = self._runs[name]
-            if any(block_id not in run.blocks for block_id in block_ids):
-                run.blocks = {block.id: block for block in await run.store.blocks()}
-            return run
 
-    async def _open_run(self, name: str) -> _Run:
-        submission = await read_submission(self._url, name)
-        connection = parse_connection(submission.connection)
-        store = await self._stack.enter_async_context(
-            open_store_at(self._url, run=name, hold=RunHold.SHARED)
-        )
-        if not await store.join_run():
-            raise UserInputError(f"run {name!r} has a submission but no run in its store")
-        provider = await self._stack.enter_async_context(self._connect(connection))
-        if provider.name != connection.vendor:
-            raise UserInputError(
-                f"run {name!r} was submitted for {connection.vendor}; this worker connects"
-                f" to {provider.name}"
-            )
-        buckets = await self._stack.enter_async_context(
-            SharedBuckets(self._url, self._account(connection))
-        )
-        parts = ExecutionParts.build(
-            profile=provider.profile,
-            provider_name=provider.name,
-            task=submission.task,
-            store=store,
-            # Blocks leased by a worker that died are free once it is known dead: as soon as
-            # its jobs are retried, not after the single-process run's two minutes.
-            settings=replace(
-                submission.execution,
-                lease_seconds=self._settings.stalled_after,
-                lease_poll_seconds=min(
-                    submission.execution.lease_poll_seconds, self._settings.stalled_after / 4
-                ),
-            ),
-            on_call=partial(self._call_event, name),
-        )
-        await parts.resume_lane()
-        worker = self._settings.name
-        limited = AccountLimitedProvider(
-            provider,
-            buckets,
-            measure=parts.layout.input_tokens,
-            on_send=lambda: self._on_event(f"run {name}: sending a request ({worker})"),
-        )
-        return _Run(
-            store=store,
-            parts=parts,
-            provider=limited,
-            blocks={block.id: block for block in await store.blocks()},
-            fingerprint=submission.task.fingerprint(provider.profile.results_key),
-        )
-
-    def _call_event(self, run: str, call: CallRecord) -> None:
-        blocks = len(call.block_ids)
-        self._on_event(f"run {run} pack {call.pack_id}: call {call.status}, {blocks} blocks")
-
-
-def _pending(run: _Run, block_ids: Sequence[str], stored: Mapping[str, BlockResult]) -> list[Block]:
+def _pending(
+    run: WorkerRun, block_ids: Sequence[str], stored: Mapping[str, BlockResult]
+) -> list[Block]:
     return [
         run.blocks[block_id]
         for block_id in block_ids
