@@ -46,6 +46,20 @@ def test_submit_refuses_what_workers_do_not_run_before_reading_anything(
     assert "--tiers" in error_line(capsys)
 
 
+def test_submit_in_retrieve_mode_checks_the_guide_and_core_before_touching_the_store(
+    shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = ["--store", "postgresql://nobody@127.0.0.1:1/none"]
+    book = [str(chapters(shared_data, 1, tmp_path)), "--provider", "sandbox"]
+    styles = ["--styles", str(shared_data / "styles" / "Google")]
+    assert main(["submit", *book, *styles, *store, "--context", "retrieve"]) == 2
+    assert "give --guide" in error_line(capsys)
+    guide = ["--guide", str(shared_data / "guides" / "18f-content-guide")]
+    core = ["--core", "no/such#section", "--cache-dir", str(tmp_path / "cache")]
+    assert main(["submit", *book, *guide, *store, "--context", "auto", *core]) == 2
+    assert "--core names no section" in error_line(capsys)
+
+
 def test_submit_refuses_batch_mode_for_a_model_without_a_batch_api_before_reading_anything(
     shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -157,6 +157,7 @@ def submit_command(args: argparse.Namespace) -> int:
 
     from blockpass import cli_settings
     from blockpass.cli import _note_folder_summary, _note_skipped_input
+    from blockpass.context import ContextMode
     from blockpass.execution.batch import BatchSettings
     from blockpass.execution.lane_runs import Mode
     from blockpass.workers.submit import submit_job
@@ -190,6 +191,8 @@ def submit_command(args: argparse.Namespace) -> int:
         f" done, {submitted.to_send:,} to send in {submitted.packs:,} packs: {submitted.jobs:,}"
         " jobs queued"
     )
+    if spec.context is not ContextMode.FULL:
+        print(submitted.context)
     return 0
 
 

@@ -60,6 +60,8 @@ class Submitted:
     to_send: int
     packs: int
     jobs: int
+    # What the requests carry of the guide, and why (``ContextChoice.summary``).
+    context: str
 
 
 def refuse_unsupported(spec: JobSpec) -> None:
@@ -216,4 +218,5 @@ async def submit_job(
         to_send=len(to_send),
         packs=len(packs),
         jobs=len(batches) if spec.mode is Mode.BATCH else len(packs),
+        context=choice.summary(),
     )
