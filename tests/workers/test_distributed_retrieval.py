@@ -120,3 +120,5 @@ def test_a_submitted_retrieve_run_sends_what_run_sends_and_its_workers_keep_no_i
     pooled = json.loads((tmp_path / "w" / "report.json").read_text())
     reported = json.loads((tmp_path / "single" / "report.json").read_text())
     assert pooled["baseline_usd"] == reported["baseline_usd"], "priced against the whole guide"
+    assert pooled["context"]["mode"] == reported["context"]["mode"] == "retrieve"
+    assert pooled["context"]["reason"] == reported["context"]["reason"]

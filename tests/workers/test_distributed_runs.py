@@ -111,6 +111,10 @@ def test_a_submitted_job_sent_by_two_workers_started_later_writes_what_run_write
         assert twin.read_bytes() == revised.read_bytes()
     report = json.loads((tmp_path / "w" / "report.json").read_text())
     assert report["calls"] == len(calls)
+    assert (
+        report["context"]
+        == json.loads((tmp_path / "single" / "report.json").read_text())["context"]
+    )
 
 
 def test_a_worker_killed_mid_pack_leaves_it_to_another_and_no_block_is_paid_twice(

@@ -12,7 +12,7 @@ from blockpass.documents import Inputs, SkippedInputs, parse_document
 from blockpass.errors import UserInputError
 from blockpass.execution.lane_runs import Mode
 from blockpass.execution.stats import ExecutionStats
-from blockpass.job_outcome import JobOutcome, finish_job
+from blockpass.job_outcome import ContextReport, JobOutcome, finish_job
 from blockpass.prices import PriceTable, job_prices
 from blockpass.providers import parse_connection
 from blockpass.run_costs import cost_report
@@ -124,6 +124,8 @@ async def write_report(
             # Every call is the workers', none of an earlier run.
             earlier_calls=0,
             pending=blocks,
+            # What retrieval did is counted in each worker, not kept: the choice only.
+            context=ContextReport(choice=submission.context),
         )
 
 

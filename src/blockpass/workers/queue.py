@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from decimal import Decimal
 from typing import Any
 
 import procrastinate
@@ -31,7 +32,8 @@ from procrastinate.schema import SchemaManager
 from psycopg.types.json import Jsonb
 
 from blockpass.blocks import Document
-from blockpass.context import RetrievedRules
+from blockpass.context import ContextMode, RetrievedRules
+from blockpass.context_choice import ContextChoice
 from blockpass.errors import UserInputError
 from blockpass.execution.packwork import ExecutionSettings
 from blockpass.store.postgres_schema import Connection, connect_holder, describe_location
@@ -61,6 +63,7 @@ CREATE TABLE IF NOT EXISTS blockpass_submissions (
     submitted_at double precision NOT NULL
 );
 ALTER TABLE blockpass_submissions ADD COLUMN IF NOT EXISTS whole_task jsonb;
+ALTER TABLE blockpass_submissions ADD COLUMN IF NOT EXISTS context jsonb;
 CREATE TABLE IF NOT EXISTS blockpass_documents (
     run text NOT NULL REFERENCES blockpass_submissions (run) ON DELETE CASCADE,
     position integer NOT NULL,
@@ -129,6 +132,9 @@ async def connect(url: str) -> Connection:
     return await connect_holder(url, describe_location(url))
 
 
+WHOLE_GUIDE = ContextChoice(mode=ContextMode.FULL, reason="asked for")
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Submission:
     """What workers need to send a run's packs: the model, the task and the pack limits.
@@ -141,6 +147,8 @@ class Submission:
     execution: ExecutionSettings
     submitted_at: float
     whole_task: Task | None = None
+    # What the requests carry of the guide, and why: the report says it as `run`'s does.
+    context: ContextChoice = WHOLE_GUIDE
 
     @property
     def report_task(self) -> Task:
@@ -160,11 +168,12 @@ async def save_submission(
     async with connection, connection.transaction():
         await connection.execute(
             "INSERT INTO blockpass_submissions AS s"
-            " (run, connection, task, execution, submitted_at, whole_task)"
-            " VALUES (%s, %s, %s, %s, %s, %s)"
+            " (run, connection, task, execution, submitted_at, whole_task, context)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s)"
             " ON CONFLICT (run) DO UPDATE SET connection = excluded.connection,"
             " task = excluded.task, execution = excluded.execution,"
-            " submitted_at = excluded.submitted_at, whole_task = excluded.whole_task",
+            " submitted_at = excluded.submitted_at, whole_task = excluded.whole_task,"
+            " context = excluded.context",
             (
                 submission.run,
                 submission.connection,
@@ -172,6 +181,7 @@ async def save_submission(
                 Jsonb(asdict(submission.execution)),
                 submission.submitted_at,
                 None if whole is None else Jsonb(asdict(whole)),
+                Jsonb(submission.context.to_json()),
             ),
         )
         await save_retrieval(connection, submission.run, retrieved)
@@ -200,7 +210,7 @@ async def read_submission(url: str, run: str) -> Submission:
     async with await connect(url) as connection:
         try:
             cursor = await connection.execute(
-                "SELECT connection, task, execution, submitted_at, whole_task"
+                "SELECT connection, task, execution, submitted_at, whole_task, context"
                 " FROM blockpass_submissions WHERE run = %s",
                 (run,),
             )
@@ -210,7 +220,7 @@ async def read_submission(url: str, run: str) -> Submission:
             row = await cursor.fetchone()
     if row is None:
         raise UserInputError(f"no run {run!r} was submitted to this store (blockpass submit)")
-    connection_text, task, execution, submitted_at, whole_task = row
+    connection_text, task, execution, submitted_at, whole_task, context = row
     return Submission(
         run=run,
         connection=connection_text,
@@ -218,6 +228,7 @@ async def read_submission(url: str, run: str) -> Submission:
         execution=ExecutionSettings(**execution),
         submitted_at=submitted_at,
         whole_task=None if whole_task is None else _task(whole_task),
+        context=WHOLE_GUIDE if context is None else _context(context),
     )
 
 
@@ -231,6 +242,19 @@ async def read_documents(url: str, run: str) -> list[tuple[str, str, bytes]]:
         )
         rows = await cursor.fetchall()
     return [(document_id, path, bytes(raw)) for document_id, path, raw in rows]
+
+
+def _context(stored: dict[str, Any]) -> ContextChoice:
+    """The submitter's choice of context as ``ContextChoice.to_json`` wrote it."""
+    estimates = {
+        name: None if usd is None else Decimal(usd) for name, usd in stored["estimated_usd"].items()
+    }
+    return ContextChoice(
+        mode=ContextMode(stored["mode"]),
+        reason=stored["reason"],
+        full_usd=estimates["full"],
+        retrieve_usd=estimates["retrieve"],
+    )
 
 
 def _task(stored: dict[str, Any]) -> Task:

@@ -150,6 +150,7 @@ async def submit_job(
             execution=spec.execution,
             submitted_at=submitted_at,
             whole_task=None if task is whole_task else whole_task,
+            context=replace(choice, guide=None),
         ),
         inputs.documents,
         # Workers lay out each pack's context as this plan did: with its shared units.
