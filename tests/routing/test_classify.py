@@ -13,7 +13,12 @@ from blockpass.pipeline import JobSpec
 from blockpass.prices import load_prices
 from blockpass.providers import model_profile, open_adapter
 from blockpass.routing import run_routed
-from blockpass.routing.classify import classify_blocks, read_tiers
+from blockpass.routing.classify import (
+    ANSWER_TOKENS_FIXED,
+    ANSWER_TOKENS_PER_BLOCK,
+    classify_blocks,
+    read_tiers,
+)
 from blockpass.routing.tiers import RouteMode
 from blockpass.sandbox import DEFAULT_API_KEY, FaultPlan, SandboxConfig
 from blockpass.store import open_sqlite_store
@@ -28,35 +33,38 @@ def chapter_blocks(shared_data: Path) -> list[Block]:
     return [block for block in inputs.documents[0].blocks if block.kind.value != "code"]
 
 
-def tiers_answer(*entries: object) -> str:
-    return json.dumps({"tiers": list(entries)})
+LABELS = ("t1", "t2")
 
 
 @pytest.mark.parametrize(
     ("answer", "placed"),
     [
-        (
-            tiers_answer({"id": "b0", "tier": WEAK}, {"id": "b1", "tier": STRONG}),
-            {"b0": 0, "b1": 1},
-        ),
-        # A tier that does not exist, a missing id, an id twice, ids not in the pack.
-        (
-            tiers_answer({"id": "b0", "tier": "claude-opus-9"}, {"id": "b1", "tier": WEAK}),
-            {"b1": 0},
-        ),
-        (tiers_answer({"id": "b1", "tier": STRONG}), {"b1": 1}),
-        (tiers_answer({"id": "b0", "tier": WEAK}, {"id": "b0", "tier": STRONG}), {}),
-        (tiers_answer({"id": "b7", "tier": WEAK}, "b1", {"id": 3}), {}),
-        # Not the schema's shape, or no JSON at all.
-        (json.dumps({"tiers": {"b0": WEAK}}), {}),
-        (tiers_answer({"id": "b0", "tier": WEAK})[:-2], {}),
+        # Blocks no list names stay on the weakest tier.
+        (json.dumps({"t2": ["b1"]}), {"b0": 0, "b1": 1}),
+        (json.dumps({"t2": []}), {"b0": 0, "b1": 0}),
+        # Ids not in the pack are ignored; an id listed twice is not trusted (strongest).
+        (json.dumps({"t2": ["b7", "b1", 3]}), {"b0": 0, "b1": 1}),
+        (json.dumps({"t2": ["b0", "b0"]}), {"b1": 0}),
+        # Not the schema's shape, cut off, or no JSON at all: nothing placed.
+        (json.dumps({"t2": "b0"}), {}),
+        (json.dumps({"tiers": [{"id": "b0", "tier": "t2"}]}), {}),
+        (json.dumps({"t2": ["b0"]})[:-2], {}),
         ("[]", {}),
     ],
 )
-def test_an_answer_places_only_known_ids_named_once_with_a_tier_that_exists(
+def test_an_answer_lists_the_blocks_above_the_weakest_tier_and_leaves_the_rest_on_it(
     answer: str, placed: dict[str, int]
 ) -> None:
-    assert read_tiers(answer, ["b0", "b1"], NAMES) == placed
+    assert read_tiers(answer, ["b0", "b1"], LABELS) == placed
+
+
+def test_with_three_tiers_an_id_under_two_labels_goes_to_neither() -> None:
+    answer = json.dumps({"t2": ["b0", "b1"], "t3": ["b1", "b2"]})
+    assert read_tiers(answer, ["b0", "b1", "b2", "b3"], ("t1", "t2", "t3")) == {
+        "b0": 1,
+        "b2": 2,
+        "b3": 0,
+    }
 
 
 @pytest.mark.anyio
@@ -73,7 +81,9 @@ async def test_the_classify_pass_places_every_block_in_one_call_over_http(
     assert set(classified.tier_of.values()) == {0, 1}
     (call,) = classified.calls
     assert (call.model, call.status, call.pack_id) == (WEAK, "ok", "classify-0")
-    assert call.usage.output > 0
+    # Only the blocks above the weakest tier are spelled out, a few tokens each.
+    above = sum(1 for tier in classified.tier_of.values() if tier)
+    assert 0 < call.usage.output <= ANSWER_TOKENS_FIXED + ANSWER_TOKENS_PER_BLOCK * above
     # Headings carry at most a capitalization finding: some stay on the weak tier.
     headings = [block.id for block in blocks if block.kind.value == "heading"]
     assert any(classified.tier_of[block_id] == 0 for block_id in headings)
