@@ -49,14 +49,13 @@ import anyio
 from benchkit import DATA, GOOGLE
 from blockpass.blocks import BlockResult, Outcome
 from blockpass.execution.packwork import ExecutionSettings
+from blockpass.ledger import cost
 from blockpass.pipeline import JobSpec, run_job
-from blockpass.prices import load_prices
+from blockpass.prices import PriceTable, load_prices
 from blockpass.providers import RehearsalSettings, open_connections, parse_connection
 from blockpass.routing import RoutedOutcome, Routes, run_routed
-from blockpass.routing.tiers import RouteMode
-from blockpass.ledger import cost
-from blockpass.prices import PriceTable
 from blockpass.routing.classify import CLASSIFY_PACK
+from blockpass.routing.tiers import RouteMode
 from blockpass.store import CallRecord, open_sqlite_store
 from blockpass.usage import TokenClass, Usage
 from blockpass.verdicts import VerdictFormat

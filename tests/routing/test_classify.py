@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 
 from blockpass.blocks import Block
 from blockpass.documents import read_inputs
+from blockpass.ledger import cost
 from blockpass.pipeline import JobSpec
 from blockpass.prices import load_prices
 from blockpass.providers import model_profile, open_adapter
+from blockpass.providers.base import Provider
 from blockpass.routing import run_routed
 from blockpass.routing.classify import (
     ANSWER_TOKENS_FIXED,
@@ -25,6 +29,7 @@ from blockpass.store import open_sqlite_store
 from tests.routing.test_routed_run import CHAPTER, STRONG, WEAK, tiers
 from tests.sandbox.support import StartSandbox
 
+CHEAPER = "claude-haiku-5-5"
 NAMES = (WEAK, STRONG)
 
 
@@ -106,22 +111,43 @@ async def test_blocks_a_cut_off_or_partial_classify_answer_leaves_out_go_to_the_
     assert [call.status for call in classified.calls] == ["truncated"]
 
 
+@asynccontextmanager
+async def cheaper_classifier(base_url: str) -> AsyncIterator[Provider]:
+    provider = open_adapter(
+        model_profile(CHEAPER), api_key=DEFAULT_API_KEY, base_url=base_url, name="sandbox"
+    )
+    try:
+        yield provider
+    finally:
+        await provider.aclose()
+
+
+def chapter_job(shared_data: Path, out: Path) -> JobSpec:
+    return JobSpec(
+        inputs=[shared_data / CHAPTER], guide=shared_data / "guides" / "18f-content-guide",
+        out_dir=out,
+    )  # fmt: skip
+
+
 @pytest.mark.anyio
 async def test_a_classify_run_records_its_pass_as_calls_and_reports_its_cost_apart(
     start_sandbox: StartSandbox, tmp_path: Path, shared_data: Path
 ) -> None:
     running = start_sandbox(SandboxConfig(rules=shared_data / "styles" / "Google" / "Google"))
     out = tmp_path / "out"
-    spec = JobSpec(
-        inputs=[shared_data / CHAPTER], guide=shared_data / "guides" / "18f-content-guide",
-        out_dir=out,
-    )  # fmt: skip
-    async with tiers(running.server.base_url) as providers:
-        routed = await run_routed(spec, providers, load_prices(), mode=RouteMode.CLASSIFY)
+    async with (
+        tiers(running.server.base_url) as providers,
+        cheaper_classifier(running.server.base_url) as classifier,
+    ):
+        routed = await run_routed(
+            chapter_job(shared_data, out), providers, load_prices(), mode=RouteMode.CLASSIFY,
+            classifier=classifier,
+        )  # fmt: skip
 
     report = routed.report
     assert report.classify_calls == 1
     assert report.classify_cost > 0
+    assert report.asked > 0
     assert report.cost == report.classify_cost + sum(line.cost for line in report.tiers)
     assert report.cost == routed.outcome.report.actual.total
     store = await open_sqlite_store(out)
@@ -129,38 +155,50 @@ async def test_a_classify_run_records_its_pass_as_calls_and_reports_its_cost_apa
         models = [call.model for call in await store.calls() if call.pack_id == "classify-0"]
     finally:
         await store.close()
-    assert models == [WEAK]
+    assert models == [CHEAPER]
     written = json.loads((out / "routing.json").read_text())
+    assert written["classify"]["model"] == CHEAPER
     assert written["classify"]["calls"] == 1
-    assert "classify pass on claude-haiku-4-5: 1 calls" in "\n".join(report.lines())
+    assert written["classify"]["asked"] == report.asked
+    assert f"classify pass on {CHEAPER}: 1 calls over {report.asked:,} blocks" in "\n".join(
+        report.lines()
+    )
 
 
 @pytest.mark.anyio
-async def test_the_classify_pass_can_run_on_a_cheaper_model_than_any_tier_and_costs_less(
-    start_sandbox: StartSandbox, tmp_path: Path, shared_data: Path
+async def test_the_same_classify_pass_on_a_model_a_tenth_the_price_costs_a_tenth(
+    start_sandbox: StartSandbox, shared_data: Path
 ) -> None:
     running = start_sandbox(SandboxConfig(rules=shared_data / "styles" / "Google" / "Google"))
+    blocks = chapter_blocks(shared_data)
+    prices = load_prices()
     costs = {}
-    for name in ("weakest", "cheaper"):
-        spec = JobSpec(
-            inputs=[shared_data / CHAPTER], guide=shared_data / "guides" / "18f-content-guide",
-            out_dir=tmp_path / name,
-        )  # fmt: skip
-        cheap = model_profile("claude-haiku-5-5")
-        async with tiers(running.server.base_url) as providers:
-            classifier = open_adapter(
-                cheap, api_key=DEFAULT_API_KEY, base_url=running.server.base_url, name="sandbox"
-            )
-            try:
-                routed = await run_routed(
-                    spec, providers, load_prices(), mode=RouteMode.CLASSIFY,
-                    classifier=classifier if name == "cheaper" else None,
-                )  # fmt: skip
-            finally:
-                await classifier.aclose()
-        costs[name] = routed.report.classify_cost
-    written = json.loads((tmp_path / "cheaper" / "routing.json").read_text())
-    assert written["classify"]["model"] == "claude-haiku-5-5"
-    assert "classify pass on claude-haiku-5-5" in "\n".join(routed.report.lines())
-    # The same request priced at a tenth of the input and output price.
-    assert 0 < costs["cheaper"] < costs["weakest"] / 5
+    async with (
+        tiers(running.server.base_url) as providers,
+        cheaper_classifier(running.server.base_url) as classifier,
+    ):
+        for provider in (providers[0], classifier):
+            (call,) = (await classify_blocks(provider, blocks, NAMES)).calls
+            costs[provider.profile.id] = cost(
+                call.usage, prices.for_model(call.model), batch=False
+            ).total
+    assert 0 < costs[CHEAPER] < costs[WEAK] / 5
+
+
+@pytest.mark.anyio
+async def test_a_classify_pass_on_a_weakest_tier_that_costs_half_the_saving_asks_about_nothing(
+    start_sandbox: StartSandbox, tmp_path: Path, shared_data: Path
+) -> None:
+    # claude-haiku-4-5 reads a block at a third of claude-sonnet-4-5's price: asking it about
+    # a block costs half of the most its answer can save, never a tenth.
+    running = start_sandbox(SandboxConfig(rules=shared_data / "styles" / "Google" / "Google"))
+    out = tmp_path / "out"
+    async with tiers(running.server.base_url) as providers:
+        routed = await run_routed(
+            chapter_job(shared_data, out), providers, load_prices(), mode=RouteMode.CLASSIFY
+        )
+
+    report = routed.report
+    assert (report.classify_calls, report.asked) == (0, 0)
+    assert report.not_asked > 0
+    assert f"{report.not_asked:,} unsettled blocks not asked about" in "\n".join(report.lines())

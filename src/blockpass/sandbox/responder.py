@@ -150,7 +150,9 @@ class Responder:
             # The weakest tier's label is not in the schema: its blocks are left out.
             later = list(schema["properties"])
             listed: dict[str, list[str]] = {name: [] for name in later}
-            for index, (block, tier) in enumerate(zip(blocks, self._tiers(blocks, model), strict=True)):
+            for index, (block, tier) in enumerate(
+                zip(blocks, self._tiers(blocks, model), strict=True)
+            ):
                 if tier and index not in faults.dropped:
                     listed[later[min(tier, len(later)) - 1]].append(block.id)
             return _dumps(listed)
