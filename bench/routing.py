@@ -1,33 +1,38 @@
 """Model routing on the rust-book with the 18F guide, against the sandbox (issue 15).
 
     python bench/routing.py [--chapters N] [--seed 0] [--styles] [--classifier MODEL]
-        [--max-blocks N]
+        [--max-blocks N] [--tiers WEAK,STRONG] [--verdicts compact|full]
 
 ``--max-blocks`` holds every run's packs to N blocks (default: each model's bound from
-``providers/pack_bounds.toml``, else 40).
+``providers/pack_bounds.toml``, else 40). ``--verdicts``: the answer format, by default the
+compact one ``blockpass run`` asks these models for.
 
 ``--styles`` gives the job the Google package too, so the rule engine runs and the heuristic
 sees its hits (without it the router has no rule feature); the engine's own findings are
 then in every run alike, and only the model's can be lost.
 
-One sandbox (in-process, over HTTP) answers every model with the Google Vale package as its
+A sandbox (in-process, over HTTP) answers every model with the Google Vale package as its
 rules and its quality model ON (``sandbox/quality.py``: claude-haiku-4-5 misses 25% of
-substitution findings, more for harder rules and later pack positions; ASSUMED rates, not
-measured ones). Tiers: claude-haiku-4-5 -> claude-sonnet-4-5. Runs, each in a fresh run
-directory:
+substitution findings, claude-haiku-5-5 20%, more for harder rules and later pack
+positions; ASSUMED rates, not measured ones); each run gets a sandbox of its own, so no run
+reads a cache another one wrote. Tiers (``--tiers``): claude-haiku-4-5 -> claude-sonnet-4-5.
+Runs, each in a fresh run directory:
 
-  all-strong   every block on claude-sonnet-4-5 (the reference: its findings, its cost)
+  all-strong   every block on the strongest tier (the reference: its findings, its cost)
   heuristic    --route heuristic, with escalation
   classify     --route classify, with escalation; the pass on the weakest tier's model, or
                on ``--classifier`` (a cheaper model the sandbox also serves, e.g.
-               claude-haiku-5-5)
+               claude-haiku-5-5), asked only about the blocks its answer can pay for
   random       each block to the strong tier with the heuristic's strong share (seeded),
-               with the same escalation
+               with the same escalation; then again with the classify run's strong share
 
 For each: blocks and cost per tier, the classify pass's cost, escalations, the saving
 against the all-strong run's own cost, the classify cost as a share of that saving (target
 < 10%), and the findings lost against all-strong (a finding: a block and a rule the answer
-names in a note or an edit; the weak tier's ``unsure:`` notes are not findings).
+names in a note or an edit; the weak tier's ``unsure:`` notes are not findings). Under each
+run, where its money went: per tier, the escalation pass and the classify pass, calls,
+blocks carried (a block sent twice counts twice), tokens and cost by class (uncached input,
+cache writes, cache reads, which are the prefix, and output per block).
 """
 
 from __future__ import annotations
@@ -62,7 +67,7 @@ from blockpass.verdicts import VerdictFormat
 
 BOOK = DATA / "corpora" / "rust-book"
 GUIDE = DATA / "guides" / "18f-content-guide"
-TIERS = ("claude-haiku-4-5", "claude-sonnet-4-5")
+TIERS = "claude-haiku-4-5,claude-sonnet-4-5"
 QUALITY_NOTE = (
     "quality model: the sandbox's, ON, with ASSUMED miss rates (sandbox/quality.py), not "
     "measurements of any real model"
@@ -175,16 +180,18 @@ async def main(
     classifier: str | None,
     max_blocks: int | None,
     verdicts: VerdictFormat,
+    tier_list: str,
 ) -> None:
+    tiers = tier_list.split(",")
     inputs = chapters(count)
     prices = load_prices()
-    models = [*TIERS, classifier] if classifier else list(TIERS)
+    models = [*tiers, classifier] if classifier else tiers
     connections = [parse_connection(f"sandbox:{model}") for model in models]
     rehearsal = RehearsalSettings(rules=GOOGLE, quality_model=True)
     engine = "; rule engine: Google" if styles else "; no rule engine"
     packs = f"; packs of at most {max_blocks}" if max_blocks else "; packs: the models' bounds"
     print(
-        f"{len(inputs)} chapters of the rust-book; tiers {' -> '.join(TIERS)}{engine}{packs}; "
+        f"{len(inputs)} chapters of the rust-book; tiers {' -> '.join(tiers)}{engine}{packs}; "
         f"{verdicts} verdicts; each run on a sandbox of its own (caches start cold)"
     )
     print(QUALITY_NOTE)
@@ -198,7 +205,9 @@ async def main(
             )  # fmt: skip
 
         started = time.monotonic()
-        async with open_connections(connections[1:2], rehearsal=rehearsal) as opened:
+        async with open_connections(
+            connections[len(tiers) - 1 : len(tiers)], rehearsal=rehearsal
+        ) as opened:
             strong = await run_job(spec("all-strong"), opened[0], prices)
         strong_results, strong_calls = await stored_run(root / "all-strong")
         reference = findings(strong_results)
@@ -208,14 +217,17 @@ async def main(
             f"${strong_cost:.4f}, {len(reference):,} findings "
             f"({time.monotonic() - started:.1f} s)"
         )
-        for line in breakdown(strong_calls, {}, TIERS[-1], prices):
+        for line in breakdown(strong_calls, {}, tiers[-1], prices):
             print(f"     {line}")
+
+        names: list[str] = []
 
         async def routed_run(name: str, **options: Any) -> RoutedOutcome:
             started = time.monotonic()
-            out = f"routed-{name.split()[0]}"
+            names.append(name)
+            out = f"routed-{len(names)}"
             async with open_connections(connections, rehearsal=rehearsal) as opened:
-                providers, classifiers = opened[: len(TIERS)], opened[len(TIERS) :]
+                providers, classifiers = opened[: len(tiers)], opened[len(tiers) :]
                 if options.get("mode") is RouteMode.CLASSIFY and classifiers:
                     options["classifier"] = classifiers[0]
                 routed = await run_routed(spec(out), providers, prices, **options)
@@ -223,7 +235,7 @@ async def main(
             lost = len(reference - findings(results)) / max(len(reference), 1)
             for line in describe(name, routed, strong_cost, lost):
                 print(line)
-            for line in breakdown(calls, routed.report.escalated, TIERS[-1], prices):
+            for line in breakdown(calls, routed.report.escalated, tiers[-1], prices):
                 print(f"     {line}")
             print(f"   ({time.monotonic() - started:.1f} s)")
             return routed
@@ -245,6 +257,7 @@ if __name__ == "__main__":
     parser.add_argument("--styles", action="store_true", help="run the rule engine too")
     parser.add_argument("--classifier", help="the classify pass's model (default: the weakest)")
     parser.add_argument("--max-blocks", type=int, help="blocks per pack in every run")
+    parser.add_argument("--tiers", default=TIERS, help=f"weakest first (default: {TIERS})")
     parser.add_argument(
         "--verdicts",
         choices=[each.value for each in VerdictFormat],
@@ -261,5 +274,6 @@ if __name__ == "__main__":
             arguments.classifier,
             arguments.max_blocks,
             VerdictFormat(arguments.verdicts),
+            arguments.tiers,
         )
     )
