@@ -8,17 +8,10 @@ import anyio
 import pytest
 
 from blockpass.cli import main
-from blockpass.store import CallRecord, open_sqlite_store
+from blockpass.store import CallRecord
+from tests.test_lanes import stored_calls
 
 CHAPTERS = ("ch03-01-variables-and-mutability.md", "ch03-02-data-types.md")
-
-
-async def stored_calls(out: Path) -> list[CallRecord]:
-    store = await open_sqlite_store(out)
-    try:
-        return list(await store.calls())
-    finally:
-        await store.close()
 
 
 def batch_run(shared_data: Path, out: Path, model: str) -> list[CallRecord]:

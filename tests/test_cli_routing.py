@@ -12,7 +12,7 @@ import pytest
 
 from blockpass.cli import main
 from blockpass.sandbox import DEFAULT_API_KEY, Sandbox, SandboxConfig, create_app, serve_in_thread
-from blockpass.store import CallRecord, open_sqlite_store
+from tests.test_lanes import stored_calls
 
 CHAPTER = "corpora/rust-book/ch03-01-variables-and-mutability.md"
 TIERS = ["--tiers", "claude-haiku-4-5,claude-sonnet-4-5", "--route", "heuristic"]
@@ -157,11 +157,3 @@ def test_a_classify_run_against_a_served_anthropic_endpoint_sends_the_pass_to_th
         "claude-haiku-4-5", "claude-sonnet-4-5", "claude-haiku-5-5"
     }  # fmt: skip
     assert sandbox.stats.requests["POST /v1/messages"] == len(calls)
-
-
-async def stored_calls(out: Path) -> list[CallRecord]:
-    store = await open_sqlite_store(out)
-    try:
-        return list(await store.calls())
-    finally:
-        await store.close()

@@ -12,7 +12,6 @@ import pytest
 from blockpass.blocks import Block
 from blockpass.documents import read_inputs
 from blockpass.ledger import cost
-from blockpass.pipeline import JobSpec
 from blockpass.prices import load_prices
 from blockpass.providers import model_profile, open_adapter
 from blockpass.providers.base import Provider
@@ -25,9 +24,9 @@ from blockpass.routing.classify import (
 )
 from blockpass.routing.tiers import RouteMode
 from blockpass.sandbox import DEFAULT_API_KEY, FaultPlan, SandboxConfig
-from blockpass.store import open_sqlite_store
-from tests.routing.test_routed_run import CHAPTER, STRONG, WEAK, tiers
+from tests.routing.test_routed_run import CHAPTER, STRONG, WEAK, job, tiers
 from tests.sandbox.support import StartSandbox
+from tests.test_lanes import stored_calls
 
 CHEAPER = "claude-haiku-5-5"
 NAMES = (WEAK, STRONG)
@@ -122,13 +121,6 @@ async def cheaper_classifier(base_url: str) -> AsyncIterator[Provider]:
         await provider.aclose()
 
 
-def chapter_job(shared_data: Path, out: Path) -> JobSpec:
-    return JobSpec(
-        inputs=[shared_data / CHAPTER], guide=shared_data / "guides" / "18f-content-guide",
-        out_dir=out,
-    )  # fmt: skip
-
-
 @pytest.mark.anyio
 async def test_a_classify_run_records_its_pass_as_calls_and_reports_its_cost_apart(
     start_sandbox: StartSandbox, tmp_path: Path, shared_data: Path
@@ -140,7 +132,7 @@ async def test_a_classify_run_records_its_pass_as_calls_and_reports_its_cost_apa
         cheaper_classifier(running.server.base_url) as classifier,
     ):
         routed = await run_routed(
-            chapter_job(shared_data, out), providers, load_prices(), mode=RouteMode.CLASSIFY,
+            job(shared_data, out), providers, load_prices(), mode=RouteMode.CLASSIFY,
             classifier=classifier,
         )  # fmt: skip
 
@@ -150,11 +142,7 @@ async def test_a_classify_run_records_its_pass_as_calls_and_reports_its_cost_apa
     assert report.asked > 0
     assert report.cost == report.classify_cost + sum(line.cost for line in report.tiers)
     assert report.cost == routed.outcome.report.actual.total
-    store = await open_sqlite_store(out)
-    try:
-        models = [call.model for call in await store.calls() if call.pack_id == "classify-0"]
-    finally:
-        await store.close()
+    models = [call.model for call in await stored_calls(out) if call.pack_id == "classify-0"]
     assert models == [CHEAPER]
     written = json.loads((out / "routing.json").read_text())
     assert written["classify"]["model"] == CHEAPER
@@ -195,7 +183,7 @@ async def test_a_classify_pass_on_a_weakest_tier_that_costs_half_the_saving_asks
     out = tmp_path / "out"
     async with tiers(running.server.base_url) as providers:
         routed = await run_routed(
-            chapter_job(shared_data, out), providers, load_prices(), mode=RouteMode.CLASSIFY
+            job(shared_data, out), providers, load_prices(), mode=RouteMode.CLASSIFY
         )
 
     report = routed.report
