@@ -60,16 +60,15 @@ def routing_rows(
             )
         )
     if classifier is not None:
-        by_id = {block.id: block for block in blocks}
+        unsettled = [
+            block for block in blocks
+            if block.id in routes.features and not routes.features[block.id].settled(len(tiers))
+        ]  # fmt: skip
         costs = TierCosts.of(
-            [by_id[block_id] for block_id in routes.tier_of], tiers, prices, task,
-            max_blocks=spec.execution.max_blocks, classifier=classifier,
+            unsettled, tiers, prices, task, max_blocks=spec.execution.max_blocks,
+            classifier=classifier,
         )  # fmt: skip
-        asked = [
-            block_id
-            for block_id, features in routes.features.items()
-            if not features.settled(len(tiers)) and worth_asking(block_id, costs)
-        ]
+        asked = [block.id for block in unsettled if worth_asking(block.id, costs)]
         rows.append(
             RoutingRow(
                 label=f"classify pass on {classifier.id} (at most)",

@@ -106,8 +106,8 @@ async def run_routed(
     """Run ``spec`` over the tiers' providers (weakest first), routed by the heuristic or by
     a classify pass on the weakest over the blocks the heuristic leaves unsettled and whose
     answer can pay for itself (``economics.py``), with escalation; ``listeners`` hear of
-    every pass as ``run_job``'s callbacks do. ``choose``, given the heuristic's routes, names every
-    block's tier instead (another router to compare with, a random one in
+    every pass as ``run_job``'s callbacks do. ``choose``, given the heuristic's routes,
+    names every block's tier instead (another router to compare with, a random one in
     ``bench/routing.py``). ``classifier``: the provider of the classify pass (default: the
     weakest tier's), a cheaper model than any tier when the pass costs too much."""
     heard = listeners or JobListeners()
@@ -119,15 +119,6 @@ async def run_routed(
             )  # fmt: skip
     inputs, blocks, task, check = read_job_inputs(spec)
     routes = heuristic_routes(inputs, blocks, check, len(providers), spec.prefilter)
-    by_id = {block.id: block for block in blocks}
-    costs = TierCosts.of(
-        [by_id[block_id] for block_id in routes.tier_of],
-        [provider.profile for provider in providers],
-        prices,
-        task,
-        max_blocks=spec.execution.max_blocks,
-        classifier=(classifier or providers[0]).profile,
-    )
     classified = None
     not_asked = 0
     if choose is not None:
@@ -139,11 +130,20 @@ async def run_routed(
             for block_id, result in (await store.results()).items()
             if result.outcome is not Outcome.FAILED
         }
+        by_id = {block.id: block for block in blocks}
         unsettled = [
             block_id
             for block_id in routes.tier_of
             if block_id not in done and not routes.features[block_id].settled(len(providers))
         ]
+        costs = TierCosts.of(
+            [by_id[block_id] for block_id in unsettled],
+            [provider.profile for provider in providers],
+            prices,
+            task,
+            max_blocks=spec.execution.max_blocks,
+            classifier=(classifier or providers[0]).profile,
+        )
         undecided = [by_id[block_id] for block_id in unsettled if worth_asking(block_id, costs)]
         not_asked = len(unsettled) - len(undecided)
         names = [provider.profile.id for provider in providers]
