@@ -25,7 +25,7 @@ from blockpass.routing.classify import (
 from blockpass.routing.tiers import RouteMode
 from blockpass.sandbox import DEFAULT_API_KEY, FaultPlan, SandboxConfig
 from tests.routing.test_routed_run import CHAPTER, STRONG, WEAK, job, tiers
-from tests.sandbox.support import StartSandbox
+from tests.sandbox.support import StartSandbox, scripted
 from tests.test_lanes import stored_calls
 
 CHEAPER = "claude-haiku-5-5"
@@ -43,32 +43,52 @@ LABELS = ("t1", "t2")
 @pytest.mark.parametrize(
     ("answer", "placed"),
     [
-        # Blocks no list names stay on the weakest tier.
-        (json.dumps({"t2": ["b1"]}), {"b0": 0, "b1": 1}),
-        (json.dumps({"t2": []}), {"b0": 0, "b1": 0}),
-        # Ids not in the pack are ignored; an id listed twice is not trusted (strongest).
-        (json.dumps({"t2": ["b7", "b1", 3]}), {"b0": 0, "b1": 1}),
-        (json.dumps({"t2": ["b0", "b0"]}), {"b1": 0}),
+        (json.dumps({"t1": ["b0"], "t2": ["b1"]}), {"b0": 0, "b1": 1}),
+        # A block no list names is not placed (the caller sends it to the strongest tier).
+        (json.dumps({"t1": ["b0"], "t2": []}), {"b0": 0}),
+        (json.dumps({"t1": [], "t2": []}), {}),
+        # Ids not in the pack are ignored; an id listed twice is not trusted.
+        (json.dumps({"t1": ["b0"], "t2": ["b7", "b1", 3]}), {"b0": 0, "b1": 1}),
+        (json.dumps({"t1": ["b0", "b1"], "t2": ["b0"]}), {"b1": 0}),
         # Not the schema's shape, cut off, or no JSON at all: nothing placed.
-        (json.dumps({"t2": "b0"}), {}),
+        (json.dumps({"t2": ["b0"]}), {}),
+        (json.dumps({"t1": [], "t2": "b0"}), {}),
         (json.dumps({"tiers": [{"id": "b0", "tier": "t2"}]}), {}),
-        (json.dumps({"t2": ["b0"]})[:-2], {}),
+        (json.dumps({"t1": ["b1"], "t2": ["b0"]})[:-2], {}),
         ("[]", {}),
     ],
 )
-def test_an_answer_lists_the_blocks_above_the_weakest_tier_and_leaves_the_rest_on_it(
+def test_an_answer_places_each_block_its_tier_list_names_once_and_no_other(
     answer: str, placed: dict[str, int]
 ) -> None:
     assert read_tiers(answer, ["b0", "b1"], LABELS) == placed
 
 
 def test_with_three_tiers_an_id_under_two_labels_goes_to_neither() -> None:
-    answer = json.dumps({"t2": ["b0", "b1"], "t3": ["b1", "b2"]})
+    answer = json.dumps({"t1": ["b3"], "t2": ["b0", "b1"], "t3": ["b1", "b2"]})
     assert read_tiers(answer, ["b0", "b1", "b2", "b3"], ("t1", "t2", "t3")) == {
         "b0": 1,
         "b2": 2,
         "b3": 0,
     }
+
+
+@pytest.mark.anyio
+async def test_a_block_the_classifier_forgets_goes_to_the_strongest_tier(
+    start_sandbox: StartSandbox, shared_data: Path
+) -> None:
+    running = start_sandbox(
+        SandboxConfig(rules=shared_data / "styles" / "Google" / "Google"),
+        faults=scripted("drop_ids"),
+    )
+    blocks = chapter_blocks(shared_data)[:5]
+    async with tiers(running.server.base_url) as providers:
+        classified = await classify_blocks(
+            providers[0], blocks, [provider.profile.id for provider in providers]
+        )
+    # The script drops the middle block's entry.
+    assert classified.tier_of[blocks[2].id] == len(providers) - 1
+    assert classified.unanswered == 1
 
 
 @pytest.mark.anyio

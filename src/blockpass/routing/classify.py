@@ -3,17 +3,17 @@
 One request per ``BLOCKS_PER_CALL`` blocks, the blocks in the pack format every request uses
 after a few lines of instructions (no guide: the pass decides who reviews a block, not what
 is wrong with it), answered through the provider's structured output with a small schema of
-its own: an object with one list of block ids per tier above the weakest, under short labels
-(``{"t2": ["b3", "b17"]}``; ``t1`` is the weakest, the instructions say which model each
-label stands for). A block no list names goes to the weakest tier: output costs five times
-input, so the answer spells out only the blocks that need more than the cheapest model, a
-few tokens each, where an entry per block cost 16. The block text is the pass's main cost
-then, so the pass asks only about the blocks the free first pass leaves unsettled
-(``runner.py``). An answer that is no JSON or not the schema's shape (a cut-off one) sends
-all its blocks to the strongest tier (the safe side), counted as ``unanswered``; a block
-listed under two tiers goes to the strongest, counted too. A call that fails (rejected, or a
-transient error) does the same for its blocks; a spend limit or an unreachable provider ends
-the run as for any call.
+its own: an object with one list of block ids per tier, under short labels
+(``{"t1": ["b0", "b2"], "t2": ["b1"]}``; ``t1`` is the weakest, the instructions say which
+model each label stands for). Every block gets its verdict, a few tokens each where an entry
+object per block cost 16: an answer that lists only the blocks needing more than the
+cheapest model would leave a forgotten block on the weak side, and asking for the ids that
+need something is known to degrade. The block text is the pass's main cost then, so the
+pass asks only about the blocks the free first pass leaves unsettled (``runner.py``). A
+block no list names, or two lists name, goes to the strongest tier (the safe side), counted
+as ``unanswered``; so do all the blocks of an answer that is no JSON or not the schema's
+shape (a cut-off one), and of a call that fails (rejected, or a transient error); a spend
+limit or an unreachable provider ends the run as for any call.
 
 The calls are ``CallRecord``s with a pack id starting ``classify-``; they carry no results,
 so the ledger prices them with the run and the tier report shows them apart.
@@ -53,8 +53,8 @@ Tiers, cheapest and weakest first: {tiers}.
 Name the cheapest tier that will review each block well: plain, short text with at most a
 simple word choice to fix stays on the first tier; long sentences, subtle grammar (passive
 voice, capitalization, punctuation), markup or code that an edit must keep intact, or several
-problems at once go to a later tier. List under each later tier's label the ids of the blocks
-it should review; leave the first tier's blocks out."""
+problems at once go to a later tier. List every block's id once, under the label of the tier
+that should review it."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -66,35 +66,36 @@ class Classified:
 
 
 def tier_schema(names: Sequence[str]) -> dict[str, Any]:
-    """A list of block ids under each label but the first (the weakest tier's)."""
+    """A list of block ids under each tier's label."""
     ids = {"type": "array", "items": {"type": "string"}}
     return {
         "type": "object",
-        "properties": {name: ids for name in names[1:]},
-        "required": list(names[1:]),
+        "properties": dict.fromkeys(names, ids),
+        "required": list(names),
         "additionalProperties": False,
     }
 
 
 def read_tiers(text: str, ids: Sequence[str], names: Sequence[str]) -> dict[str, int]:
-    """The tier index (0 the weakest) of each pack id the answer places: the weakest unless
-    one list names it; none at all when the answer is no JSON or not the schema's shape."""
+    """The tier index (0 the weakest) of each pack id the answer lists exactly once; none
+    at all when the answer is no JSON or not the schema's shape."""
     try:
         answer = json.loads(text)
     except json.JSONDecodeError:
         return {}
-    lists = [answer.get(name) if isinstance(answer, dict) else None for name in names[1:]]
+    lists = [answer.get(name) if isinstance(answer, dict) else None for name in names]
     if not all(isinstance(listed, list) for listed in lists):
         return {}
-    placed = dict.fromkeys(ids, 0)
+    wanted = set(ids)
+    placed: dict[str, int] = {}
     named: dict[str, int] = {}
-    for tier, listed in enumerate(lists, start=1):
+    for tier, listed in enumerate(lists):
         for pack_id in listed or ():
-            if pack_id in placed:
+            if pack_id in wanted:
                 named[pack_id] = named.get(pack_id, 0) + 1
                 placed[pack_id] = tier
     # Named twice: whichever is right, the answer is not to be trusted on it.
-    return {pack_id: tier for pack_id, tier in placed.items() if named.get(pack_id, 0) < 2}
+    return {pack_id: tier for pack_id, tier in placed.items() if named[pack_id] == 1}
 
 
 def tier_labels(count: int) -> list[str]:

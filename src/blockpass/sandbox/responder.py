@@ -147,14 +147,13 @@ class Responder:
         asked, whose findings the quality model thins (``quality.py``); ``codes``: the rule
         codes the request defines, cited when the schema asks for compact verdicts."""
         if schema is not None and _is_tier_schema(schema):
-            # The weakest tier's label is not in the schema: its blocks are left out.
-            later = list(schema["properties"])
-            listed: dict[str, list[str]] = {name: [] for name in later}
+            labels = list(schema["properties"])
+            listed: dict[str, list[str]] = {name: [] for name in labels}
             for index, (block, tier) in enumerate(
                 zip(blocks, self._tiers(blocks, model), strict=True)
             ):
-                if tier and index not in faults.dropped:
-                    listed[later[min(tier, len(later)) - 1]].append(block.id)
+                if index not in faults.dropped:
+                    listed[labels[min(tier, len(labels) - 1)]].append(block.id)
             return _dumps(listed)
         if schema is not None and not _is_result_schema(schema):
             return _dumps(minimal_instance(schema))
@@ -294,7 +293,7 @@ def _heading_scoped(rule: Rule) -> bool:
 
 def _is_tier_schema(schema: dict[str, Any]) -> bool:
     """The classify pass's schema (``routing/classify.py``): a list of block ids under each
-    tier label above the weakest (``t2``, ``t3``, ...)."""
+    tier label (``t1``, ``t2``, ...)."""
     properties = schema.get("properties")
     return (
         isinstance(properties, dict)
