@@ -27,8 +27,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import anyio
+from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
 from blockpass.errors import RateLimited
@@ -194,26 +196,24 @@ class SharedBuckets:
     async def _change(self, change: Callable[[_Account, float], None]) -> None:
         """Apply ``change`` to the account, its buckets refilled to now, and store it."""
         async with self._pool.connection() as connection, connection.transaction():
+            # The account's probe row is locked before its buckets are read: rows locked by
+            # the statement that reads them come as they were when it began, so a
+            # reservation that waited on the first answer's settle would find the limits
+            # known but not the buckets that settle created, and go out taking nothing.
+            if not await self._lock_account(connection):
+                # The first writer creates the row; a rival waits on it here.
+                await connection.execute(
+                    "INSERT INTO blockpass_rate_limits (account, bucket, per_minute, level,"
+                    " updated_at) VALUES (%s, %s, 0, 0, to_timestamp(0)) ON CONFLICT DO NOTHING",
+                    (self._account, _PROBE),
+                )
+                await self._lock_account(connection)
             cursor = await connection.execute(
                 "SELECT bucket, per_minute, level, in_flight, extract(epoch FROM updated_at)"
-                " FROM blockpass_rate_limits WHERE account = %s ORDER BY bucket FOR UPDATE",
+                " FROM blockpass_rate_limits WHERE account = %s ORDER BY bucket",
                 (self._account,),
             )
             rows = await cursor.fetchall()
-            if not rows:
-                # The first writer creates the account's row; a rival waits on it here.
-                await connection.execute(
-                    "INSERT INTO blockpass_rate_limits (account, bucket, per_minute, level,"
-                    " updated_at) VALUES (%s, %s, 0, 0, to_timestamp(0))"
-                    " ON CONFLICT DO NOTHING",
-                    (self._account, _PROBE),
-                )
-                cursor = await connection.execute(
-                    "SELECT bucket, per_minute, level, in_flight, extract(epoch FROM updated_at)"
-                    " FROM blockpass_rate_limits WHERE account = %s ORDER BY bucket FOR UPDATE",
-                    (self._account,),
-                )
-                rows = await cursor.fetchall()
             clock = await connection.execute("SELECT extract(epoch FROM clock_timestamp())")
             now_row = await clock.fetchone()
             assert now_row is not None
@@ -249,6 +249,14 @@ class SharedBuckets:
                     " in_flight = excluded.in_flight, updated_at = excluded.updated_at",
                     rows_out,
                 )
+
+    async def _lock_account(self, connection: AsyncConnection[Any]) -> bool:
+        """Lock the account's probe row for the transaction; False if it does not exist yet."""
+        cursor = await connection.execute(
+            "SELECT 1 FROM blockpass_rate_limits WHERE account = %s AND bucket = %s FOR UPDATE",
+            (self._account, _PROBE),
+        )
+        return await cursor.fetchone() is not None
 
 
 def _end_flight(account: _Account, reserved: Mapping[RateLimitBucket, float]) -> None:
