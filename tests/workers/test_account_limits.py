@@ -196,3 +196,16 @@ async def test_a_reservation_that_waited_on_the_first_answer_takes_from_the_buck
         ((wait, first_request),) = waited
         assert not first_request
         assert 1 - SLACK < wait <= 1, "the reservation took its request from the new bucket"
+
+
+async def test_a_429_holds_every_worker_of_the_account_for_its_retry_after(
+    postgres_server: PostgresServer,
+) -> None:
+    first, second = await two_workers(postgres_server.dsn())
+    async with first, second:
+        await first.reserve({REQUESTS: 1})
+        await first.settle(announced({REQUESTS: 50}, {REQUESTS: 60}), {}, reserved={})
+        assert await first.reserve({REQUESTS: 1}) == (0.0, False)
+        await first.unanswered({REQUESTS: 1}, first=False, retry_after=5.0)
+        wait, _ = await second.reserve({REQUESTS: 1})
+        assert 6 - SLACK < wait <= 6, "five seconds held, then its own request's second"

@@ -16,6 +16,8 @@ request reserves what it needs there before it is sent:
   provider's bucket, which has not taken those yet, stops at its size too, and a late
   request must not find it emptier than the copy here says.
 - Nothing is limited before the provider has announced a limit (its first answer).
+- A 429's ``retry-after`` holds every worker of the account, not only the one refused: the
+  buckets were ahead of the provider, and its instruction is to the account.
 - Time is the database's clock, so machines whose clocks disagree still agree on the refill.
 
 One row per account, locked for the few statements of a reservation, so reservations never
@@ -181,15 +183,28 @@ class SharedBuckets:
 
         await self._change(learn)
 
-    async def unanswered(self, reserved: Mapping[RateLimitBucket, float], *, first: bool) -> None:
+    async def unanswered(
+        self,
+        reserved: Mapping[RateLimitBucket, float],
+        *,
+        first: bool,
+        retry_after: float | None = None,
+    ) -> None:
         """A request ended without an answer: what it reserved stays taken (the provider
         may have counted it), but is no longer in flight; after a first request, another
-        may find the limits out at once."""
+        may find the limits out at once. ``retry_after``: the provider refused it (429)
+        and said when to try again, which holds for the whole account: every bucket is
+        taken down to what it holds that many seconds before refilling to zero, so no
+        worker's next request goes before then."""
 
         def release(account: _Account, now: float) -> None:
             _end_flight(account, reserved)
             if first:
                 account.probe_started = None
+            if retry_after is not None:
+                for bucket in account.buckets.values():
+                    owed = retry_after * bucket.per_minute / 60.0
+                    bucket.level = min(bucket.level, -owed)
 
         await self._change(release)
 
@@ -324,11 +339,13 @@ class AccountLimitedProvider:
         try:
             response = await self._inner.complete(request)
         except BaseException as error:
+            retry_after = None
             if isinstance(error, RateLimited):
                 # The reservation stays taken: the buckets were too generous, not the provider.
                 self.rate_limited += 1
+                retry_after = error.retry_after
             with anyio.CancelScope(shield=True):
-                await self._buckets.unanswered(needs, first=first)
+                await self._buckets.unanswered(needs, first=first, retry_after=retry_after)
             raise
         counted = _counted_input(response.usage, response.rate_limits)
         unused_output = max(0, request.max_tokens - response.usage.output)
