@@ -223,18 +223,17 @@ class SharedBuckets:
                     (self._account, _PROBE),
                 )
                 await self._lock_account(connection)
+            # Now is when this statement began: after the lock was granted.
             cursor = await connection.execute(
-                "SELECT bucket, per_minute, level, in_flight, extract(epoch FROM updated_at)"
+                "SELECT bucket, per_minute, level, in_flight, extract(epoch FROM updated_at),"
+                " extract(epoch FROM statement_timestamp())"
                 " FROM blockpass_rate_limits WHERE account = %s ORDER BY bucket",
                 (self._account,),
             )
             rows = await cursor.fetchall()
-            clock = await connection.execute("SELECT extract(epoch FROM clock_timestamp())")
-            now_row = await clock.fetchone()
-            assert now_row is not None
-            now = float(now_row[0])
+            now = float(rows[0][5])
             account = _Account(buckets={})
-            for name, per_minute, level, in_flight, updated in rows:
+            for name, per_minute, level, in_flight, updated, _ in rows:
                 if name == _PROBE:
                     account.known = level >= 1
                     account.probe_started = float(updated) if float(updated) > 0 else None
