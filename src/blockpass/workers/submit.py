@@ -138,8 +138,9 @@ async def submit_job(
         )
         await parts.resume_lane()
         to_send = await parts.keep_fitting(to_send)
-        batch = spec.mode is Mode.BATCH
-        packs = parts.planner.plan(to_send, max_blocks=spec.batch.max_blocks if batch else None)
+        planner = parts.planner
+        batch_bound = planner.batch_pack_bound(spec.batch.max_blocks)
+        packs = planner.plan(to_send, max_blocks=batch_bound if spec.mode is Mode.BATCH else None)
     submitted_at = time.time()
     await save_submission(
         url,
