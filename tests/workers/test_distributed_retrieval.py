@@ -96,7 +96,12 @@ def test_a_submitted_retrieve_run_sends_what_run_sends_and_its_workers_keep_no_i
         os.environ["XDG_CACHE_HOME"] = str(worker_cache)
         try:
             workers = [
-                start_worker(dsn, server.base_url, f"w{n}", "--exit-when-done") for n in (1, 2)
+                # No worker dies here: a longer stalled timeout keeps a late heartbeat on a
+                # loaded machine from having a live worker's job retried beside it.
+                start_worker(
+                    dsn, server.base_url, f"w{n}", "--exit-when-done", "--stalled-after", "10"
+                )
+                for n in (1, 2)
             ]
         finally:
             del os.environ["XDG_CACHE_HOME"]

@@ -212,7 +212,10 @@ def test_a_submitted_batch_run_primes_the_cache_with_one_pack_and_submits_the_re
             "--poll-max", "0.5", "--batch-max-blocks", "6", "--max-batch-requests", "4",
         ]  # fmt: skip
         assert main(["submit", *options, "--store", dsn, "--run", "primed"]) == 0
-        workers = [start_worker(dsn, server.base_url, f"b{n}", "--exit-when-done") for n in (1, 2)]
+        # No worker dies here: a longer stalled timeout keeps a heartbeat late on a loaded
+        # machine from having a live worker's job retried beside it.
+        patient = ["--exit-when-done", "--stalled-after", "10"]
+        workers = [start_worker(dsn, server.base_url, f"b{n}", *patient) for n in (1, 2)]
         for worker in workers:
             finish(worker)
         created = sandbox.stats.batches["anthropic"]["created"]
