@@ -57,7 +57,7 @@ def test_the_cached_prefix_bytes_are_pinned() -> None:
     assert hashlib.sha256(data).hexdigest() == PINNED_PREFIX_SHA256
 
 
-PINNED_PREFIX_SHA256 = "80e714b54122844e7b49206ab41f4231441a2546efe2f397c4ba0ff09f785e3e"
+PINNED_PREFIX_SHA256 = "2cbd17982c92bfdb43c0988ff258edb5b6fc7406360b55af204d974ca0a9bedf"
 
 
 def test_a_pack_context_follows_the_breakpoint_and_leaves_the_pinned_prefix_unchanged() -> None:

@@ -132,13 +132,16 @@ class OutputEstimator:
 
 
 def block_input_tokens(block: Block, count: Callable[[str], int]) -> int:
-    """Tokens a block adds to a pack: its text plus its tags (a pack id is two or three chars)."""
-    return count(block.text) + count(_empty_tags(block.kind))
+    """Tokens a block adds to a pack: its text plus its tag (a pack id is two or three
+    chars; the pack's one closing tag is left out)."""
+    return count(block.text) + count(_opening_tag(block.kind))
 
 
 @cache
-def _empty_tags(kind: BlockKind) -> str:
-    return render_pack([PackedBlock(id="b10", kind=kind.value, text="")]) + "\n"
+def _opening_tag(kind: BlockKind) -> str:
+    """A block's tag line and the line break before the next block."""
+    rendered = render_pack([PackedBlock(id="b10", kind=kind.value, text="")])
+    return rendered[: rendered.index("\n") + 1] + "\n"
 
 
 def pack_id(blocks: Iterable[Block]) -> str:

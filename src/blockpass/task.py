@@ -23,7 +23,7 @@ from blockpass.files import read_text
 from blockpass.packformat import PACK_PREAMBLE, RESULT_SCHEMA
 from blockpass.verdicts import COMPACT_INSTRUCTIONS, COMPACT_SCHEMA, RuleCodes, VerdictFormat
 
-PACK_FORMAT_VERSION = "2"
+PACK_FORMAT_VERSION = "3"
 
 DEFAULT_INSTRUCTIONS = (
     PACK_PREAMBLE
