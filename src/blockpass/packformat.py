@@ -49,6 +49,7 @@ __all__ = [
     "pack_fence",
     "parse_pack",
     "render_pack",
+    "result_schema",
 ]
 
 # What every answer format's instructions open with: the task, and how a pack frames its
@@ -179,30 +180,43 @@ _STRING: dict[str, Any] = {"type": "string"}
 _NOTES: dict[str, Any] = {"type": "array", "items": _STRING}
 _EDIT = closed_object({"find": _STRING, "replace": _STRING, "rule": _STRING})
 
-RESULT_SCHEMA: dict[str, Any] = closed_object(
-    {
-        "results": {
-            "type": "array",
-            "items": {
-                "anyOf": [
-                    closed_object({"id": _STRING, "verdict": {"type": "string", "enum": ["ok"]}}),
-                    closed_object(
-                        {
-                            "id": _STRING,
-                            "verdict": {"type": "string", "enum": ["edit"]},
-                            "edits": {"type": "array", "items": _EDIT},
-                            "notes": _NOTES,
-                        }
-                    ),
-                    closed_object(
-                        {
-                            "id": _STRING,
-                            "verdict": {"type": "string", "enum": ["flag"]},
-                            "notes": _NOTES,
-                        }
-                    ),
-                ]
-            },
+_NUMBERS: dict[str, Any] = {"type": "array", "items": {"type": "integer"}}
+
+
+def result_schema(*, proposals: bool = False) -> dict[str, Any]:
+    """The full format's schema; with ``proposals``, an edit item also lists the numbers of
+    the rule engine's proposals it accepts (``proposals.py``)."""
+    accept = {"accept": _NUMBERS} if proposals else {}
+    return closed_object(
+        {
+            "results": {
+                "type": "array",
+                "items": {
+                    "anyOf": [
+                        closed_object(
+                            {"id": _STRING, "verdict": {"type": "string", "enum": ["ok"]}}
+                        ),
+                        closed_object(
+                            {
+                                "id": _STRING,
+                                "verdict": {"type": "string", "enum": ["edit"]},
+                                "edits": {"type": "array", "items": _EDIT},
+                                "notes": _NOTES,
+                                **accept,
+                            }
+                        ),
+                        closed_object(
+                            {
+                                "id": _STRING,
+                                "verdict": {"type": "string", "enum": ["flag"]},
+                                "notes": _NOTES,
+                            }
+                        ),
+                    ]
+                },
+            }
         }
-    }
-)
+    )
+
+
+RESULT_SCHEMA: dict[str, Any] = result_schema()

@@ -23,6 +23,7 @@ from blockpass.blocks import Block, BlockKind
 from blockpass.context import NO_CONTEXT, PackContext
 from blockpass.errors import UserInputError
 from blockpass.packformat import PackedBlock, render_pack
+from blockpass.proposals import Proposal, proposal_lines
 from blockpass.providers.base import ModelProfile
 
 # Output tokens per block before anything is observed: an "ok" costs about a dozen tokens,
@@ -30,6 +31,9 @@ from blockpass.providers.base import ModelProfile
 DEFAULT_OUTPUT_ESTIMATE = 40
 _DEFAULT_BY_KIND = {BlockKind.HEADING: 25, BlockKind.LIST_ITEM: 35}
 _LEARNING_RATE = 0.2
+# Output per rule-engine hit before one is observed (a finding written out in the full
+# format, about 20 tokens; scaled for the verdict format).
+DEFAULT_HIT_TOKENS = 16
 # An ok item in the full format (``{"id":"b12","verdict":"ok"},``).
 _OK_ITEM_TOKENS = 14
 # Each observed block's weight in a kind's rate decays by this per later block of the kind.
@@ -75,15 +79,32 @@ class Pack:
     input_tokens: int
     estimated_output: int
     context: PackContext = NO_CONTEXT
+    # The rule engine's proposals for each block, in block order (``proposals.py``); empty
+    # when the run makes none.
+    proposals: tuple[tuple[Proposal, ...], ...] = ()
 
     @property
     def short_ids(self) -> dict[str, Block]:
         """``b1``, ``b2``, ... in pack order: ids that cost almost nothing."""
         return {f"b{number}": block for number, block in enumerate(self.blocks, start=1)}
 
+    @property
+    def proposals_by_short_id(self) -> dict[str, tuple[Proposal, ...]]:
+        return {
+            short_id: proposed
+            for short_id, proposed in zip(self.short_ids, self.proposals, strict=False)
+            if proposed
+        }
+
     def render(self) -> str:
+        proposed = self.proposals_by_short_id
         return render_pack(
-            PackedBlock(id=short_id, kind=block.kind.value, text=block.text)
+            PackedBlock(
+                id=short_id,
+                kind=block.kind.value,
+                text=block.text,
+                proposals=proposal_lines(proposed.get(short_id, ())),
+            )
             for short_id, block in self.short_ids.items()
         )
 
@@ -91,12 +112,16 @@ class Pack:
 @dataclass(slots=True)
 class OutputEstimator:
     """Expected output tokens per block, learned from observed results: an answer item's
-    fixed cost plus a rate per character of the block's text, by kind (a long paragraph has
-    more to find than a short one, and packs mix both). Before a kind is observed, its
-    default per block; ``scale``: what the verdict format writes against the full one.
+    fixed cost, a rate per character of the block's text, by kind (a long paragraph has
+    more to find than a short one, and packs mix both), and a rate per rule-engine hit (a
+    block the engine flagged has findings to write, or proposals to answer). Before a kind
+    is observed, its default per block; before a hit is, ``DEFAULT_HIT_TOKENS`` each;
+    ``scale``: what the verdict format writes against the full one.
 
-    The rate is a ratio of decayed sums (output over characters, each block counting for
-    its length), so one short block with many findings cannot swing it.
+    The rates are ratios of decayed sums (output over characters, each block counting for
+    its length; what is left over hits), so one short block with many findings cannot
+    swing them. The character rate learns from blocks without hits, the hit rate from what
+    blocks with hits wrote beyond it; with no engine, no block has hits.
     """
 
     scale: float = 1.0
@@ -104,31 +129,51 @@ class OutputEstimator:
     by_kind: dict[BlockKind, float] = field(default_factory=dict)
     # Per kind: decayed sums of output beyond an ok item's cost, and of characters.
     rates: dict[BlockKind, tuple[float, float]] = field(default_factory=dict)
+    # Decayed sums of output beyond the item and its characters' share, and of hits.
+    hit_rate: tuple[float, float] = (0.0, 0.0)
 
     @property
     def item_cost(self) -> float:
         """What an ``ok`` item costs: the floor of every block's estimate."""
         return _OK_ITEM_TOKENS * self.scale
 
-    def estimate(self, block: Block) -> int:
+    @property
+    def per_hit(self) -> float:
+        beyond, hits = self.hit_rate
+        return beyond / hits if hits > 0 else DEFAULT_HIT_TOKENS * self.scale
+
+    def estimate(self, block: Block, hits: int = 0) -> int:
         rate = self.rates.get(block.kind)
         if rate is not None and rate[1] > 0:
-            return round(self.item_cost + rate[0] / rate[1] * len(block.text))
+            return round(self.item_cost + self._by_characters(block) + self.per_hit * hits)
+        if hits and self.hit_rate[1] > 0:
+            # Nothing learned of the kind's blocks without hits: its hits say the most.
+            return round(self.item_cost + self.per_hit * hits)
         default = _DEFAULT_BY_KIND.get(block.kind, DEFAULT_OUTPUT_ESTIMATE) * self.scale
-        return round(self.by_kind.get(block.kind, default))
+        return round(self.by_kind.get(block.kind, default) + self.per_hit * hits)
 
-    def observe(self, block: Block, output_tokens: float) -> None:
+    def observe(self, block: Block, output_tokens: float, hits: int = 0) -> None:
         current = self.by_kind.get(block.kind)
         self.by_kind[block.kind] = (
             output_tokens
             if current is None
             else current + _LEARNING_RATE * (output_tokens - current)
         )
+        beyond_item = max(0.0, output_tokens - self.item_cost)
+        if hits:
+            beyond, counted = self.hit_rate
+            left = max(0.0, beyond_item - self._by_characters(block))
+            self.hit_rate = (_RATE_DECAY * beyond + left, _RATE_DECAY * counted + hits)
+            return
         beyond, characters = self.rates.get(block.kind, (0.0, 0.0))
         self.rates[block.kind] = (
-            _RATE_DECAY * beyond + max(0.0, output_tokens - self.item_cost),
+            _RATE_DECAY * beyond + beyond_item,
             _RATE_DECAY * characters + len(block.text),
         )
+
+    def _by_characters(self, block: Block) -> float:
+        beyond, characters = self.rates.get(block.kind, (0.0, 0.0))
+        return beyond / characters * len(block.text) if characters > 0 else 0.0
 
 
 def block_input_tokens(block: Block, count: Callable[[str], int]) -> int:
