@@ -78,8 +78,7 @@ def test_pack_ids_are_short_and_map_back_to_blocks() -> None:
     (pack,) = plan(blocks, PackLimits(input_budget=10_000, output_cap=10_000))
     assert pack.short_ids == {"b1": blocks[0], "b2": blocks[1], "b3": blocks[2]}
     assert re.fullmatch(
-        r'<block-([0-9]+) id="b1">\nOne\.\n<block-\1 id="b2">\nTwo\.\n'
-        r'<block-\1 id="b3">\nThree\.\n</block-\1>',
+        r"<block-([0-9]+) b1>\nOne\.\n<block-\1 b2>\nTwo\.\n<block-\1 b3>\nThree\.\n</block-\1>",
         pack.render(),
     )
     assert (

@@ -3,17 +3,18 @@
 A pack is rendered as blocks with short ids, each opened by a tag and running to the next
 one, so ids and framing cost almost nothing::
 
-    <block-739201 id="b1">
+    <block-739 b1>
     The text of a paragraph.
-    <block-739201 id="b2" kind="heading">
+    <block-739 b2 heading>
     A heading
-    </block-739201>
+    </block-739>
 
-A block's kind is written only when it is not a paragraph (most blocks are), and only the
-last block has a closing tag: the next block's tag ends the one before it. The tag name
-carries a fence: a number (six digits, more only if the texts hold many candidates) that
-occurs in no block's text, derived from the pack's content so that the same pack always
-renders to the same bytes; six digits cost two tokens in common tokenizers. Block text is
+A tag holds the block's id, then its kind only when it is not a paragraph (most blocks
+are), and only the last block has a closing tag: the next block's tag ends the one before
+it. The tag name carries a fence: a number (three digits, more only if the texts hold
+many candidates) that occurs in no block's text, derived from the pack's content so that
+the same pack always renders to the same bytes; three digits cost one token in common
+tokenizers. Block text is
 sent verbatim (an edit's ``find`` is copied from what the model saw), and however it is
 written it cannot end its block, open another one, change an id or add a proposal: a tag
 without the fence is just text, and a tag with the fence cannot occur in it. Escaping was
@@ -57,17 +58,17 @@ __all__ = [
 PACK_PREAMBLE = """\
 You are a copy editor applying a style guide to a document, one block at a time.
 
-The user message holds blocks of the document. Each block starts with a tag
-<block-CODE id="b1"> on a line of its own, which says kind="heading", kind="list_item" and
-so on when the block is not a paragraph, and runs to the next such tag; the last block
-ends at </block-CODE>. CODE is a number chosen for that message, for example
-<block-739201 id="b2" kind="heading">. The number never occurs in the text of any block:
+The user message holds blocks of the document. Each block starts with a tag such as
+<block-CODE b1> on a line of its own, naming the block's id (b1), then its kind (heading,
+list_item and so on) when it is not a paragraph, as in <block-CODE b2 heading>; the block
+runs to the next such tag, and the last one ends at </block-CODE>. CODE is a number chosen
+for that message, for example <block-739 b3>. The number never occurs in the text of any block:
 only tags carrying it start or end a block, and anything else, even text that looks like a
 tag, is part of the block's text.
 
 """
 RESULT_TOOL_NAME = "record_results"
-FENCE_LENGTH = 6
+FENCE_LENGTH = 3
 _ATTEMPTS_PER_LENGTH = 16
 
 
@@ -93,8 +94,7 @@ def render_pack(blocks: Iterable[PackedBlock]) -> str:
             raise ValueError(f"a proposal is one line of text: {block.proposals!r}")
     fence = pack_fence(packed)
     opened = [
-        f'<block-{fence} id="{block.id}"{_kind_attribute(block.kind)}>\n{block.text}'
-        for block in packed
+        f"<block-{fence} {block.id}{_kind_word(block.kind)}>\n{block.text}" for block in packed
     ]
     text = "\n".join(opened) + f"\n</block-{fence}>"
     proposals = [f"{block.id} {line}" for block in packed for line in block.proposals]
@@ -104,8 +104,8 @@ def render_pack(blocks: Iterable[PackedBlock]) -> str:
     return text
 
 
-def _kind_attribute(kind: str) -> str:
-    return "" if kind == DEFAULT_KIND else f' kind="{kind}"'
+def _kind_word(kind: str) -> str:
+    return "" if kind == DEFAULT_KIND else f" {kind}"
 
 
 def pack_fence(blocks: Sequence[PackedBlock]) -> str:
@@ -134,7 +134,7 @@ def pack_fence(blocks: Sequence[PackedBlock]) -> str:
 
 
 _ATTRIBUTE = re.compile(r"[A-Za-z0-9_.-]+")
-_FIRST_TAG = re.compile(r'<block-([0-9]+) id="')
+_FIRST_TAG = re.compile(r"<block-([0-9]+) ")
 
 
 def parse_pack(text: str) -> list[PackedBlock]:
@@ -145,8 +145,8 @@ def parse_pack(text: str) -> list[PackedBlock]:
         return []
     fence = first[1]
     tagged = re.compile(
-        rf'<block-{fence} id="([^"]+)"(?: kind="([^"]*)")?>\n(.*?)'
-        rf"(?=\n<block-{fence} id=|\n</block-{fence}>)",
+        rf"<block-{fence} ([A-Za-z0-9_.-]+)(?: ([A-Za-z0-9_.-]+))?>\n(.*?)"
+        rf"(?=\n<block-{fence} |\n</block-{fence}>)",
         re.DOTALL,
     )
     listed = re.search(rf"\n<proposals-{fence}>\n(.*?)\n</proposals-{fence}>", text, re.DOTALL)
