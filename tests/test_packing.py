@@ -127,3 +127,29 @@ def test_a_block_over_a_budget_gets_a_pack_of_its_own_when_packing_plain_counts(
         )
     )
     assert packs == [(1, 10, 5), (1, 500, 5), (2, 20, 10)]
+
+
+def test_blocks_the_rule_engine_flagged_are_planned_at_more_output_per_hit() -> None:
+    """A block with engine hits has findings to write: each hit adds a learned rate, which
+    the character rate (learned from blocks without hits) does not absorb."""
+    estimator = OutputEstimator()
+    quiet, flagged = blocks_of(["word " * 40, "word " * 40])
+    assert estimator.estimate(flagged, 2) > estimator.estimate(quiet)
+    for _ in range(20):
+        estimator.observe(quiet, 14 + 4)
+        estimator.observe(flagged, 14 + 4 + 2 * 30, 2)
+    assert estimator.estimate(quiet) == 14 + 4
+    assert estimator.estimate(flagged, 2) == 14 + 4 + 2 * 30
+    assert estimator.estimate(flagged, 3) == 14 + 4 + 3 * 30
+
+
+def test_learned_output_estimates_come_back_whole_from_their_stored_form() -> None:
+    estimator = OutputEstimator(scale=0.5)
+    heading, paragraph = blocks_of(["H"], BlockKind.HEADING)[0], blocks_of(["P " * 30])[0]
+    estimator.observe(heading, 12)
+    estimator.observe(paragraph, 30)
+    estimator.observe(paragraph, 60, 3)
+    again = OutputEstimator(scale=0.5)
+    again.resume(estimator.stored_form())
+    assert again == estimator
+    assert again.estimate(paragraph, 2) == estimator.estimate(paragraph, 2)

@@ -15,7 +15,7 @@ one greedy rule, on plain token counts: the runner packs blocks with it (``plan_
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 
@@ -31,6 +31,9 @@ from blockpass.providers.base import ModelProfile
 DEFAULT_OUTPUT_ESTIMATE = 40
 _DEFAULT_BY_KIND = {BlockKind.HEADING: 25, BlockKind.LIST_ITEM: 35}
 _LEARNING_RATE = 0.2
+_RATE_PART = "/"
+# The stored estimates' key for the rate per rule-engine hit.
+_HITS = "hits"
 # Output per rule-engine hit before one is observed (a finding written out in the full
 # format, about 20 tokens; scaled for the verdict format).
 DEFAULT_HIT_TOKENS = 16
@@ -170,6 +173,32 @@ class OutputEstimator:
             _RATE_DECAY * beyond + beyond_item,
             _RATE_DECAY * characters + len(block.text),
         )
+
+    def resume(self, stored: Mapping[str, float]) -> None:
+        """Start from estimates learned before, as ``stored`` (``stored_form``) keeps them."""
+        rates: dict[str, dict[str, float]] = {}
+        for key, tokens in stored.items():
+            kind, _, part = key.partition(_RATE_PART)
+            if part:
+                rates.setdefault(kind, {})[part] = tokens
+            else:
+                self.by_kind[BlockKind(kind)] = tokens
+        hits = rates.pop(_HITS, None)
+        if hits is not None:
+            self.hit_rate = (hits["beyond"], hits["hits"])
+        for kind, sums in rates.items():
+            self.rates[BlockKind(kind)] = (sums["beyond"], sums["characters"])
+
+    def stored_form(self) -> dict[str, float]:
+        """Per kind, output per block and the rate's sums (``kind/beyond``,
+        ``kind/characters``); the hit rate's (``hits/beyond``, ``hits/hits``)."""
+        stored = {kind.value: tokens for kind, tokens in self.by_kind.items()}
+        for kind, (beyond, characters) in self.rates.items():
+            stored[f"{kind.value}{_RATE_PART}beyond"] = beyond
+            stored[f"{kind.value}{_RATE_PART}characters"] = characters
+        if self.hit_rate[1] > 0:
+            stored[f"{_HITS}{_RATE_PART}beyond"], stored[f"{_HITS}{_RATE_PART}hits"] = self.hit_rate
+        return stored
 
     def _by_characters(self, block: Block) -> float:
         beyond, characters = self.rates.get(block.kind, (0.0, 0.0))

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
-from blockpass.blocks import Block, BlockKind, BlockResult
+from blockpass.blocks import Block, BlockResult
 from blockpass.context import ContextStats, PackContexts
 from blockpass.deterministic import NO_FINDINGS, Findings
 from blockpass.errors import UserInputError
@@ -31,10 +31,6 @@ from blockpass.providers.base import ModelProfile
 from blockpass.verdicts import RuleCodes, compact_item, full_item
 
 __all__ = ["PackPlanner"]
-
-_RATE_PART = "/"
-# The stored estimates' key for the rate per rule-engine hit.
-_HITS = "hits"
 
 
 class PackPlanner:
@@ -194,18 +190,7 @@ class PackPlanner:
         """Start from sizes and estimates learned before (stored by an earlier run of the
         lane, or another worker), not from full packs and defaults."""
         self._pack_size.update(pack_sizes)
-        rates: dict[str, dict[str, float]] = {}
-        for key, tokens in tokens_by_kind.items():
-            kind, _, part = key.partition(_RATE_PART)
-            if part:
-                rates.setdefault(kind, {})[part] = tokens
-            else:
-                self._estimator.by_kind[BlockKind(kind)] = tokens
-        hits = rates.pop(_HITS, None)
-        if hits is not None:
-            self._estimator.hit_rate = (hits["beyond"], hits["hits"])
-        for kind, sums in rates.items():
-            self._estimator.rates[BlockKind(kind)] = (sums["beyond"], sums["characters"])
+        self._estimator.resume(tokens_by_kind)
 
     def pack_sizes(self, blocks: Sequence[Block]) -> dict[str, int]:
         """The smaller pack sizes these blocks have now (the ones still at full size left out)."""
@@ -214,16 +199,8 @@ class PackPlanner:
         }
 
     def output_estimates(self) -> dict[str, float]:
-        """Per kind, output per block and the rate's sums (``kind/beyond``, ``kind/characters``)."""
-        estimates = {kind.value: tokens for kind, tokens in self._estimator.by_kind.items()}
-        for kind, (beyond, characters) in self._estimator.rates.items():
-            estimates[f"{kind.value}{_RATE_PART}beyond"] = beyond
-            estimates[f"{kind.value}{_RATE_PART}characters"] = characters
-        if self._estimator.hit_rate[1] > 0:
-            estimates[f"{_HITS}{_RATE_PART}beyond"], estimates[f"{_HITS}{_RATE_PART}hits"] = (
-                self._estimator.hit_rate
-            )
-        return estimates
+        """What the planner learned of output, as the store keeps it per lane."""
+        return self._estimator.stored_form()
 
     def learn(self, pack: Pack, results: dict[str, BlockResult]) -> None:
         """Output estimates from the results a pack's answer held."""
