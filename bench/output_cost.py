@@ -71,12 +71,13 @@ def figures(report: dict[str, Any], seconds: float) -> str:
     )
 
 
-def cost_parts(out: Path, report: dict[str, Any], *, engine: bool) -> str:
+def cost_parts(out: Path, report: dict[str, Any], *, engine: bool, full: bool) -> str:
     """Where the money went: token classes, the uncached input split into block text and
     framing (tags, proposals, the answer's wrapper), and output by verdict kind (each item
     as the answer format writes it; the rest is the answers' wrappers and legends). With
     the engine (``engine``) its findings are merged into the results, so they no longer say
-    what the model wrote: output is split by verdict only without it."""
+    what the model wrote: output is split by verdict only without it. ``full``: the run
+    answered in the full format."""
     usd = {name: Decimal(value) for name, value in report["actual_usd"].items()}
     total = usd["total"]
     classes = ", ".join(
@@ -95,7 +96,8 @@ def cost_parts(out: Path, report: dict[str, Any], *, engine: bool) -> str:
     codes = compact_codes(results)
     by_kind: dict[str, list[int]] = defaultdict(list)
     for result in results:
-        by_kind[result.verdict or ""].append(count_tokens(compact_item(result, codes)) + 1)
+        item = full_item(result) if full else compact_item(result, codes)
+        by_kind[result.verdict or ""].append(count_tokens(item) + 1)
     written = sum(map(sum, by_kind.values()))
     share = ", ".join(
         f"{kind} {len(tokens):,} blocks {sum(tokens):,} tokens" for kind, tokens in by_kind.items()
@@ -193,7 +195,10 @@ def scenario(folder: Path, name: str, options: list[str], runs: int) -> Path:
         reports.append(run(out, options))
     seconds = statistics.median(seconds for _, seconds in reports)
     print(f"{name}: {figures(reports[0][0], seconds)}")
-    print(cost_parts(folder / f"{name}-0", reports[0][0], engine="--styles" in options))
+    parts = cost_parts(
+        folder / f"{name}-0", reports[0][0], engine="--styles" in options, full="full" in options
+    )
+    print(parts)
     return folder / f"{name}-0"
 
 
