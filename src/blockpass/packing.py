@@ -115,16 +115,17 @@ class Pack:
 @dataclass(slots=True)
 class OutputEstimator:
     """Expected output tokens per block, learned from observed results: an answer item's
-    fixed cost, a rate per character of the block's text, by kind (a long paragraph has
-    more to find than a short one, and packs mix both), and a rate per rule-engine hit (a
-    block the engine flagged has findings to write, or proposals to answer). Before a kind
-    is observed, its default per block; before a hit is, ``DEFAULT_HIT_TOKENS`` each;
-    ``scale``: what the verdict format writes against the full one.
+        fixed cost, a rate per character of the block's text, by kind (a long paragraph has
+        more to find than a short one, and packs mix both), and a rate per rule-engine hit (a
+        block the engine flagged has findings to write, or proposals to answer). Before a kind
+        is observed, its default per block (hits or not: the default is an average block's);
+    once the kind's rate is learned but no hit's yet, ``DEFAULT_HIT_TOKENS`` per hit;
+        ``scale``: what the verdict format writes against the full one.
 
-    The rates are ratios of decayed sums (output over characters, each block counting for
-    its length; what is left over hits), so one short block with many findings cannot
-    swing them. The character rate learns from blocks without hits, the hit rate from what
-    blocks with hits wrote beyond it; with no engine, no block has hits.
+        The rates are ratios of decayed sums (output over characters, each block counting for
+        its length; what is left over hits), so one short block with many findings cannot
+        swing them. The character rate learns from blocks without hits, the hit rate from what
+        blocks with hits wrote beyond it; with no engine, no block has hits.
     """
 
     scale: float = 1.0
@@ -152,8 +153,10 @@ class OutputEstimator:
         if hits and self.hit_rate[1] > 0:
             # Nothing learned of the kind's blocks without hits: its hits say the most.
             return round(self.item_cost + self.per_hit * hits)
+        # Nothing learned yet: the kind's default is an average block's, findings included,
+        # so hits do not add to it (a batch plans its packs before any answer).
         default = _DEFAULT_BY_KIND.get(block.kind, DEFAULT_OUTPUT_ESTIMATE) * self.scale
-        return round(self.by_kind.get(block.kind, default) + self.per_hit * hits)
+        return round(self.by_kind.get(block.kind, default))
 
     def observe(self, block: Block, output_tokens: float, hits: int = 0) -> None:
         current = self.by_kind.get(block.kind)
