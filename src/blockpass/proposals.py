@@ -33,6 +33,7 @@ __all__ = [
     "RULE_SOURCE",
     "Proposal",
     "accepted_numbers",
+    "one_line",
     "proposal_lines",
 ]
 
@@ -73,8 +74,14 @@ class Proposal:
     def line(self, number: int) -> str:
         """How the pack shows it: one line, a soft line break in the text read as a space
         (the number, not the text, says which edit is applied)."""
-        find, replace = (_BREAKS.sub(" ", text) for text in (self.edit.find, self.edit.replace))
+        find, replace = one_line(self.edit.find), one_line(self.edit.replace)
         return f"{number} {find} => {replace} ({self.edit.rule})"
+
+
+def one_line(text: str) -> str:
+    """Text as a proposal's line shows it: line breaks, with the space around them, as one
+    space."""
+    return _BREAKS.sub(" ", text)
 
 
 def proposal_lines(proposals: Sequence[Proposal]) -> tuple[str, ...]:

@@ -34,7 +34,7 @@ from typing import Any
 
 from blockpass.errors import UserInputError
 from blockpass.packformat import PackedBlock, parse_pack
-from blockpass.proposals import ACCEPT_MARK
+from blockpass.proposals import ACCEPT_MARK, one_line
 from blockpass.rules import Rule, check_text
 from blockpass.rules.alerts import Alert
 from blockpass.sandbox.errors import invalid_request
@@ -282,7 +282,7 @@ class Findings:
                     if line is not None
                     and int(line["number"]) not in accepted
                     and line["rule"] == alert.rule_id
-                    and _one_line(alert.match.strip()) in line["find"]
+                    and one_line(alert.match.strip()) in line["find"]
                 ),
                 None,
             )
@@ -334,12 +334,6 @@ def _heading_scoped(rule: Rule) -> bool:
 
 
 _PROPOSAL = re.compile(r"(?P<number>[0-9]+) (?P<find>.*?) => .* \((?P<rule>[^()]*)\)")
-_BREAKS = re.compile(r"\s*\n\s*")
-
-
-def _one_line(text: str) -> str:
-    """Text as a proposal's line shows it (``Proposal.line``)."""
-    return _BREAKS.sub(" ", text)
 
 
 def _accepts_proposals(schema: dict[str, Any] | None) -> bool:
