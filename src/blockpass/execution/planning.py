@@ -21,6 +21,7 @@ from blockpass.packing import (
     OutputEstimator,
     Pack,
     PackLimits,
+    batch_pack_bound,
     block_input_tokens,
     pack_id,
     pack_size_bounds,
@@ -104,6 +105,10 @@ class PackPlanner:
             for block in blocks
             if (tokens := self.input_tokens(block)) > self.limits.input_budget
         }
+
+    def batch_pack_bound(self, backstop: int | None) -> int | None:
+        """Blocks per batch pack for this model (``packing.batch_pack_bound``)."""
+        return batch_pack_bound(self._profile, backstop)
 
     def plan(self, blocks: Sequence[Block], *, max_blocks: int | None = None) -> list[Pack]:
         """Packs at full size, except blocks that were in a truncated or broken pack.
