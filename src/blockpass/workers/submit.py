@@ -135,6 +135,7 @@ async def submit_job(
             store=store,
             settings=spec.execution,
             retrieved=retrieved,
+            findings=findings,
         )
         await parts.resume_lane()
         to_send = await parts.keep_fitting(to_send)
