@@ -23,6 +23,6 @@ def test_a_pack_job_keeps_its_blocks_proposals_through_the_queues_json() -> None
             ),
         )
     }
-    job = PackJob(run="r", pack="p-1", blocks=("d.md#0",), findings=findings)
+    job = PackJob(run="r", pack="p-1", blocks=("d.md#0",), findings=findings, submitted=1.0)
     again = PackJob.from_args(json.loads(json.dumps(job.to_args())))
     assert again == job
