@@ -24,7 +24,7 @@ from blockpass.packing import (
     pack_size_bounds,
     plan_packs,
 )
-from blockpass.providers.base import ModelProfile
+from blockpass.providers.base import CacheTtl, ModelProfile
 from blockpass.verdicts import RuleCodes, compact_item, full_item
 
 __all__ = ["PackPlanner"]
@@ -86,10 +86,18 @@ class PackPlanner:
             if (tokens := block_input_tokens(block, self._count)) > self.limits.input_budget
         }
 
-    def plan(self, blocks: Sequence[Block], *, max_blocks: int | None = None) -> list[Pack]:
+    def plan(
+        self,
+        blocks: Sequence[Block],
+        *,
+        max_blocks: int | None = None,
+        ttl: CacheTtl = CacheTtl.FIVE_MINUTES,
+    ) -> list[Pack]:
         """Packs at full size, except blocks that were in a truncated or broken pack.
 
-        ``max_blocks`` overrides the settings' bound (batch mode packs more per request).
+        ``max_blocks`` overrides the settings' bound (batch mode packs more per request);
+        ``ttl``: how long the requests' cached parts live (batch requests: an hour), which
+        prices a cache write against the reads it saves.
         """
         full = max_blocks or self.limits.max_blocks
         packs = self._grouped_packs(blocks, full)
@@ -98,15 +106,19 @@ class PackPlanner:
         caches = self._profile.min_cacheable > 0
         if self._contexts is not None and self._contexts.share_pending and caches:
             # The first plan holds all the lane's blocks: what recurs across its packs is
-            # sent once, cached, in at most three quarters of the room the blocks leave;
-            # the blocks are then grouped again by the units they do not share.
+            # sent once, cached, where every pack still holds it beside its blocks and its
+            # own units; the blocks are then grouped again by the units they do not share.
             self._contexts.share(
                 [pack.blocks for pack in packs],
-                room=(self.limits.input_budget - self._block_budget) * 3 // 4,
+                room=lambda pack: self.limits.input_budget - self._blocks_tokens(pack),
                 min_tokens=self._profile.min_cacheable - self._prefix_tokens,
+                ttl=ttl,
             )
             packs = self._grouped_packs(blocks, full)
         return [self._with_context(pack) for pack in packs]
+
+    def _blocks_tokens(self, blocks: Sequence[Block]) -> int:
+        return sum(block_input_tokens(block, self._count) for block in blocks)
 
     def _grouped_packs(self, blocks: Sequence[Block], full: int) -> list[Pack]:
         groups = [list(blocks)] if self._contexts is None else self._contexts.groups(blocks)
@@ -151,7 +163,7 @@ class PackPlanner:
             Pack(
                 id=pack_id(blocks),
                 blocks=tuple(blocks),
-                input_tokens=sum(block_input_tokens(block, self._count) for block in blocks),
+                input_tokens=self._blocks_tokens(blocks),
                 estimated_output=sum(self._estimator.estimate(block) for block in blocks),
             )
         )
