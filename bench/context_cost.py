@@ -107,9 +107,10 @@ CLASSES = {
 
 def print_breakdown(report: dict[str, Any], retrieval: dict[str, Any]) -> None:
     """The cost by token class, then by request part: the cached parts (the prefix, and in
-    retrieve mode the shared units after it: written, then read), the packs' own retrieved
-    units and their blocks (both uncached: the own units' tokens come from the run's
-    retrieval counts, the blocks are the rest), and the output."""
+    retrieve mode the shared units after it and the whole guide of packs that fall back to
+    it: written, then read), the packs' own retrieved units and their blocks (both
+    uncached: the own units' tokens come from the run's retrieval counts, the blocks are
+    the rest), and the output."""
     tokens, usd = report["tokens"], report["actual_usd"]
     print(
         f"{'':9} by token class: "
@@ -126,7 +127,9 @@ def print_breakdown(report: dict[str, Any], retrieval: dict[str, Any]) -> None:
     written = tokens["cache_write_5m"] + tokens["cache_write_1h"]
     cached_part = (written + tokens["cache_read"]) // calls if calls else 0
     shared = retrieval.get("shared_tokens", 0)
-    cached_name = f"prefix + shared units ({shared:,} of them)" if shared else "prefix"
+    cached_name = f"prefix + shared units ({shared:,} tok)" if shared else "prefix"
+    if retrieval.get("fallback", {}).get("full guide"):
+        cached_name += " + fallbacks' whole guide"
     write_usd = float(usd["cache_write_5m"]) + float(usd["cache_write_1h"])
     print(
         f"{'':9} by part: {cached_name}, about {cached_part:,} tok per call: written "

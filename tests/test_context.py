@@ -241,6 +241,8 @@ def test_units_many_packs_carry_are_shared_once_and_left_out_of_each_packs_own()
     assert context.units == ("u2", "u10", "u11")
     assert context.all_tokens == context.tokens + context.shared.tokens
     assert packs.stats.to_json()["shared_units"] == 1
+    assert packs.stats.to_json()["shared_tokens"] == context.shared.tokens
+    assert packs.stats.to_json()["own_tokens"] == context.tokens
     # Chosen once: a later plan (a retry's) keeps the shared part its requests cache.
     packs.share([[blocks[0]]], room=lambda pack: 10_000, min_tokens=0)
     assert packs.for_pack([blocks[5]], room=10_000).shared.units == ("u1",)

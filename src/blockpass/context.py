@@ -164,7 +164,7 @@ class ContextStats:
     units_sent: int = 0
     shared_units: int = 0
     # The shared part's tokens (sent in every pack that holds it, cached), and the packs'
-    # own parts' tokens summed over packs (uncached, unless a fallback's whole guide).
+    # own uncached parts' tokens summed over packs (a fallback's whole guide is cached).
     shared_tokens: int = 0
     own_tokens: int = 0
 
@@ -321,6 +321,33 @@ class PackContexts:
         self.stats.shared_units = len(chosen)
         self.stats.shared_tokens = tokens
 
+    def fitting(
+        self, blocks: Sequence[Block], *, budget: int, block_tokens: Callable[[Block], int]
+    ) -> list[Sequence[Block]]:
+        """``blocks`` (a planned pack) cut into runs, in order, whose blocks and units (the
+        shared part and the run's own) all fit in ``budget`` tokens; a block that does not
+        fit with its units alone still gets a run of its own. A pack that falls back is left
+        whole: it carries the widest context that fits anyway."""
+        rules = [self._rule(block) for block in blocks]
+        if any(rule.unsure for rule in rules):
+            return [blocks]
+        shared = frozenset(self._shared.units)
+        fixed = 2 * self._count(wrap_retrieved("")) + self._shared.tokens
+        runs: list[Sequence[Block]] = []
+        start, carried, used = 0, set[str](), fixed
+        for position, (block, rule) in enumerate(zip(blocks, rules, strict=True)):
+            added = set(rule.ranked) - shared - carried
+            more = block_tokens(block) + sum(self._tokens(unit_id) for unit_id in added)
+            if position > start and used + more > budget:
+                runs.append(blocks[start:position])
+                start, carried, used = position, set(), fixed
+                added = set(rule.ranked) - shared
+                more = block_tokens(block) + sum(self._tokens(unit_id) for unit_id in added)
+            carried |= added
+            used += more
+        runs.append(blocks[start:])
+        return runs
+
     def for_pack(self, blocks: Sequence[Block], room: int) -> PackContext:
         """The context of a pack of ``blocks`` with ``room`` tokens left beside them."""
         rules = [self._rule(block) for block in blocks]
@@ -377,7 +404,8 @@ class PackContexts:
     def _counted(self, context: PackContext) -> PackContext:
         self.stats.packs += 1
         self.stats.units_sent += len(context.units)
-        self.stats.own_tokens += context.tokens
+        if not context.cached:
+            self.stats.own_tokens += context.tokens
         return context
 
 

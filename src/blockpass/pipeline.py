@@ -40,7 +40,12 @@ import anyio
 
 from blockpass.blocks import Block, BlockResult
 from blockpass.context import ContextMode, ContextStats, RetrievalSettings, RetrievedRules
-from blockpass.context_choice import ContextChoice, choose_context, retrieved_rules
+from blockpass.context_choice import (
+    BatchPacks,
+    ContextChoice,
+    choose_context,
+    retrieved_rules,
+)
 from blockpass.deterministic import NO_FINDINGS, RuleCheck, engine_result, merge
 from blockpass.documents import Inputs, SkippedInputs, read_inputs
 from blockpass.errors import UserInputError
@@ -414,6 +419,7 @@ def choose_job_context(
             min_blocks=spec.execution.min_blocks,
             max_blocks=spec.execution.max_blocks,
         ),
+        batch=BatchPacks(max_blocks=spec.batch.max_blocks) if spec.mode is Mode.BATCH else None,
     )
 
 

@@ -42,7 +42,7 @@ block_rules = st.builds(
     st.lists(st.tuples(st.integers(1, 60), block_rules), min_size=1, max_size=50),
     st.integers(1, 12),
 )
-def test_a_retrieve_plan_packs_every_block_once_within_the_budget_with_only_the_units_its_blocks_asked_for(
+def test_a_retrieve_plan_packs_every_block_once_within_the_budget_with_all_and_only_the_units_its_blocks_asked_for(
     drawn: list[tuple[int, BlockRules]], max_blocks: int
 ) -> None:
     blocks = [block(n, "word " * words) for n, (words, _) in enumerate(drawn)]
@@ -59,6 +59,9 @@ def test_a_retrieve_plan_packs_every_block_once_within_the_budget_with_only_the_
         if context.fallback is None:
             asked = {unit for b in pack.blocks for unit in rules[b.id].ranked}
             assert set(context.units) <= asked
+            # Cut where its units stop fitting: only a block alone ever loses one.
+            if len(pack.blocks) > 1:
+                assert asked <= set(context.units) | set(context.shared.units)
 
 
 def test_a_unit_is_shared_only_while_every_pack_still_holds_it_beside_all_its_own_units() -> None:
@@ -118,3 +121,21 @@ def test_a_request_caches_its_prefix_and_shared_units_once_together_they_reach_t
     assert first.input_tokens == first.context.all_tokens + sum(
         block_input_tokens(b, count) for b in first.blocks
     )
+
+
+def test_on_a_small_window_a_pack_is_cut_where_its_blocks_units_stop_fitting_not_trimmed() -> None:
+    long = [Unit(id=f"u{n}", title=f"Rule {n}", text=f"Text of rule {n}. " * 60) for n in range(12)]
+    blocks = [block(n, f"Paragraph {n}.") for n in range(12)]
+    # Each block needs a long unit of its own (about 400 tokens): four fit beside a pack.
+    rules = {b.id: BlockRules((f"u{b.index}",)) for b in blocks}
+    plan = PackPlanner(
+        profile=CRAMPED, prefix_tokens=PREFIX_TOKENS, min_blocks=1, max_blocks=12, count=count,
+        contexts=PackContexts(units=long, rules=rules, full_guide="", count=count),
+    )  # fmt: skip
+    packs = plan.plan(blocks)
+    assert len(packs) > 1
+    assert [b.index for pack in packs for b in pack.blocks] == list(range(12))
+    assert all(pack.context.units == tuple(f"u{b.index}" for b in pack.blocks) for pack in packs)
+    stats = plan.context_stats
+    assert stats is not None
+    assert stats.trimmed_units == 0

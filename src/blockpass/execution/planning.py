@@ -121,8 +121,22 @@ class PackPlanner:
         return sum(block_input_tokens(block, self._count) for block in blocks)
 
     def _grouped_packs(self, blocks: Sequence[Block], full: int) -> list[Pack]:
-        groups = [list(blocks)] if self._contexts is None else self._contexts.groups(blocks)
-        return [pack for group in groups for pack in self._plan_group(group, full)]
+        if self._contexts is None:
+            return self._plan_group(blocks, full)
+        contexts = self._contexts
+        # A pack's own part grows with every block's units: where they would not all fit
+        # beside its blocks, it is cut where they stop fitting, so that no unit a block was
+        # retrieved for is trimmed to make room for another block.
+        return [
+            self._bare_pack(run)
+            for group in contexts.groups(blocks)
+            for pack in self._plan_group(group, full)
+            for run in contexts.fitting(
+                pack.blocks,
+                budget=self.limits.input_budget,
+                block_tokens=lambda block: block_input_tokens(block, self._count),
+            )
+        ]
 
     def _plan_group(self, blocks: Sequence[Block], full: int) -> list[Pack]:
         by_size: dict[int, list[Block]] = {}
@@ -159,13 +173,14 @@ class PackPlanner:
 
     def pack_of(self, blocks: Sequence[Block]) -> Pack:
         """The pack of these blocks in this order, as ``plan`` would have made it."""
-        return self._with_context(
-            Pack(
-                id=pack_id(blocks),
-                blocks=tuple(blocks),
-                input_tokens=self._blocks_tokens(blocks),
-                estimated_output=sum(self._estimator.estimate(block) for block in blocks),
-            )
+        return self._with_context(self._bare_pack(blocks))
+
+    def _bare_pack(self, blocks: Sequence[Block]) -> Pack:
+        return Pack(
+            id=pack_id(blocks),
+            blocks=tuple(blocks),
+            input_tokens=self._blocks_tokens(blocks),
+            estimated_output=sum(self._estimator.estimate(block) for block in blocks),
         )
 
     def shrink(self, blocks: Sequence[Block], *, came_back_with: int) -> None:
