@@ -16,7 +16,13 @@ from blockpass.providers.anthropic_batches import AnthropicBatches
 from blockpass.providers.base import model_profile
 from blockpass.sandbox import DEFAULT_API_KEY, SandboxConfig
 from blockpass.task import load_task
-from tests.execution.test_batch import BATCH_TIME, FAST, QUICK_POLLS, open_store
+from tests.execution.test_batch import (
+    BATCH_TIME,
+    FAST,
+    QUICK_POLLS,
+    open_store,
+    primer_and_rest,
+)
 from tests.execution.test_realtime import MODEL, corpus
 from tests.sandbox.support import StartSandbox
 from tests.test_context import EXAMPLES, Unit
@@ -52,15 +58,8 @@ async def test_a_batch_run_primes_the_cache_with_the_shared_units_and_the_rest_r
         ).run(blocks)  # fmt: skip
     finally:
         await provider.aclose()
-    primer, rest = await store.batches()
-    assert primer.priming
-    assert len(primer.items) == 1
-    assert not rest.priming
-    assert len(rest.items) == 4
-    calls = await store.calls()
-    first = next(call for call in calls if call.block_ids == primer.items[0].block_ids)
+    first, later = await primer_and_rest(store)
     assert first.usage.cache_write_1h >= provider.profile.min_cacheable
-    later = [call for call in calls if call is not first]
     assert sum(call.usage.cache_read == first.usage.cache_write_1h for call in later) >= 3
     assert all(call.usage.cache_write_1h in (0, first.usage.cache_write_1h) for call in later)
     await store.close()
