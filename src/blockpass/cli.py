@@ -80,6 +80,7 @@ def _run_job(args: argparse.Namespace) -> int:
     prices = cli_settings.prices(args, connection)
     api_key = cli_settings.api_key(connection, args.base_url, os.environ)
     tiers = cli_routing.tiers(args, connection)
+    asking = cli_routing.classifier(args, connection, tiers)
     progress = RunProgress(_console(args, sys.stderr))
 
     def on_call(call: CallRecord) -> None:
@@ -101,7 +102,7 @@ def _run_job(args: argparse.Namespace) -> int:
 
     async def run() -> tuple[JobOutcome, list[str]]:
         async with open_connections(
-            tiers,
+            (*tiers, asking) if asking else tiers,
             base_url=args.base_url,
             api_key=api_key,
             model_path=args.model_path,
@@ -114,7 +115,9 @@ def _run_job(args: argparse.Namespace) -> int:
                 on_call=on_call,
                 on_spend=progress.spent,
             )
-            return await run_tiers(spec, providers, prices, listeners, args.route)
+            return await run_tiers(
+                spec, providers, prices, listeners, args.route, tier_count=len(tiers)
+            )
 
     with progress:
         outcome, routing = anyio.run(run)
@@ -165,7 +168,8 @@ def _estimate(args: argparse.Namespace) -> int:
     print_forecast(_console(args, sys.stdout), heading, estimate.rows)
     if estimate.context is not None:
         print(estimate.context.summary())
-    for line in estimate_lines(spec, tiers, prices):
+    asking = cli_routing.classifier(args, connection, tiers)
+    for line in estimate_lines(args, spec, tiers, prices, asking):
         print(line)
     return 0
 

@@ -2,8 +2,9 @@
 
 ``--route off`` (the default) is a run of one lane, the ``--provider``/``--model`` one.
 ``--route heuristic`` needs ``--tiers``: models of the run's vendor, weakest first (an item
-may name its own vendor, ``local:`` for a local cheapest tier). A sandbox run serves one
-sandbox that answers every tier's model.
+may name its own vendor, ``local:`` for a local cheapest tier). ``--route classify`` may name
+the classify pass's model with ``--classifier`` (default: the first tier's), opened after the
+tiers. A sandbox run serves one sandbox that answers every model.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ ROUTE_MODES = ("off", "heuristic", "classify")
 
 __all__ = [
     "add_routing_arguments",
+    "classifier",
     "estimate_lines",
     "quality_warning",
     "run_tiers",
@@ -47,6 +49,11 @@ def add_routing_arguments(parser: argparse.ArgumentParser) -> None:
         "model names each block's tier (many blocks per call); with either, doubtful weak "
         "answers go again to the last tier",
     )
+    parser.add_argument(
+        "--classifier",
+        help="with --route classify: the model that names each block's tier (default: the "
+        "first tier's; a model of the run's vendor, or vendor:model), e.g. a cheaper one",
+    )
 
 
 def tiers(args: argparse.Namespace, connection: Connection) -> tuple[Connection, ...]:
@@ -62,21 +69,48 @@ def tiers(args: argparse.Namespace, connection: Connection) -> tuple[Connection,
     return parse_tiers(connection.vendor, args.tiers)
 
 
+def classifier(
+    args: argparse.Namespace, connection: Connection, tiers: tuple[Connection, ...]
+) -> Connection | None:
+    """``--classifier``'s connection, None when the pass runs on the first tier's model."""
+    from blockpass.routing.tiers import RouteMode
+
+    if not args.classifier:
+        return None
+    if RouteMode(args.route) is not RouteMode.CLASSIFY:
+        raise UserInputError(
+            "--classifier names the classify pass's model: give --route classify too"
+        )
+    chosen = args.classifier.strip()
+    if not chosen:
+        raise UserInputError("--classifier: name a model (or vendor:model)")
+    from blockpass.providers import parse_connection
+
+    opened = parse_connection(chosen if ":" in chosen else f"{connection.vendor}:{chosen}")
+    return None if opened == tiers[0] else opened
+
+
 async def run_tiers(
     spec: JobSpec,
     providers: list[Provider],
     prices: PriceTable,
     listeners: JobListeners,
     route: str,
+    *,
+    tier_count: int,
 ) -> tuple[JobOutcome, list[str]]:
-    """The job on one provider, or routed over the tiers; the routing report's lines."""
+    """The job on one provider, or routed over the first ``tier_count`` providers (a
+    classify pass on the one after them, if any); the routing report's lines."""
     from blockpass.pipeline import run_job
     from blockpass.routing.runner import run_routed
     from blockpass.routing.tiers import RouteMode
 
-    if len(providers) == 1:
+    if tier_count == 1:
         return await run_job(spec, providers[0], prices, **listeners.as_arguments()), []
-    routed = await run_routed(spec, providers, prices, mode=RouteMode(route), listeners=listeners)
+    routed = await run_routed(
+        spec, providers[:tier_count], prices, mode=RouteMode(route), listeners=listeners,
+        classifier=providers[tier_count] if len(providers) > tier_count else None,
+    )  # fmt: skip
     return routed.outcome, routed.report.lines()
 
 
@@ -90,14 +124,25 @@ def quality_warning(args: argparse.Namespace) -> list[str]:
     ]
 
 
-def estimate_lines(spec: JobSpec, chosen: tuple[Connection, ...], prices: PriceTable) -> list[str]:
+def estimate_lines(
+    args: argparse.Namespace,
+    spec: JobSpec,
+    chosen: tuple[Connection, ...],
+    prices: PriceTable,
+    asking: Connection | None,
+) -> list[str]:
     if len(chosen) == 1:
         return []
     from blockpass.routing.forecast import routing_rows
+    from blockpass.routing.tiers import RouteMode
 
-    rows = routing_rows(spec, [tier.profile for tier in chosen], prices)
+    classify = RouteMode(args.route) is RouteMode.CLASSIFY
+    rows = routing_rows(
+        spec, [tier.profile for tier in chosen], prices,
+        classifier=(asking or chosen[0]).profile if classify else None,
+    )  # fmt: skip
     heading = (
-        "routing (tiers as the heuristic places them; escalations and a classify pass's "
-        "own calls are known only from answers):"
+        "routing (tiers as the heuristic places them; escalations and the classify pass's "
+        "tiers are known only from answers):"
     )
     return [heading, *(row.line() for row in rows)]

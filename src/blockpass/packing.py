@@ -49,6 +49,17 @@ def pack_size_bounds(
     return min(min_blocks, chosen), chosen
 
 
+def batch_pack_bound(profile: ModelProfile, backstop: int | None) -> int | None:
+    """Blocks per batch pack: ``backstop`` (``--batch-max-blocks``), held to the model's
+    measured bound where answers were measured to get worse past it: answer quality does
+    not change with the mode. A bound at the largest size swept only says no drop was seen
+    up to there; batch packs, each paying for its prefix again (best-effort caching), stay
+    larger then, up to the backstop and the planned answer length."""
+    if not profile.pack_bound_dropped or profile.pack_bound is None:
+        return backstop
+    return profile.pack_bound if backstop is None else min(backstop, profile.pack_bound)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PackLimits:
     input_budget: int

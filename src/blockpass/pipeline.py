@@ -61,6 +61,7 @@ from blockpass.lanes import Lanes
 from blockpass.mcp_bridge.client import ServerAddress
 from blockpass.mcp_bridge.loop import LoopLimits
 from blockpass.mcp_bridge.rule_tools import StyleRuleTools
+from blockpass.packing import batch_pack_bound
 from blockpass.prefilter import PrefilterSettings, prefilter
 from blockpass.prices import PriceTable
 from blockpass.progress import Spend, SpendMeter
@@ -419,7 +420,9 @@ def choose_job_context(
             min_blocks=spec.execution.min_blocks,
             max_blocks=spec.execution.max_blocks,
         ),
-        batch=BatchPacks(max_blocks=spec.batch.max_blocks) if spec.mode is Mode.BATCH else None,
+        batch=BatchPacks(max_blocks=batch_pack_bound(profile, spec.batch.max_blocks))
+        if spec.mode is Mode.BATCH
+        else None,
     )
 
 

@@ -10,6 +10,7 @@ from blockpass.evaluation.bounds import choose_bounds, write_bounds
 from blockpass.evaluation.scoring import METRICS, Estimate
 from blockpass.evaluation.summary import SizeRow, Summary
 from blockpass.execution.planning import PackPlanner
+from blockpass.packing import batch_pack_bound
 from blockpass.providers.base import model_profile
 
 
@@ -87,3 +88,17 @@ def test_packing_takes_the_profiles_bound_unless_the_job_sets_one() -> None:
         profile=replace(profile, pack_bound=None), prefix_tokens=100, min_blocks=10,
         max_blocks=None, count=len,
     ).limits.max_blocks == 40  # fmt: skip
+
+
+def test_batch_packs_are_held_to_a_bound_past_which_answers_were_measured_to_get_worse() -> None:
+    haiku, sonnet = model_profile("claude-haiku-4-5"), model_profile("claude-sonnet-4-5")
+
+    # haiku-4-5's F1 fell past 10 of the sizes swept up to 80; sonnet-4-5's never fell, so
+    # its bound (80) is only the largest size swept.
+    assert (haiku.pack_bound, haiku.pack_bound_dropped) == (10, True)
+    assert (sonnet.pack_bound, sonnet.pack_bound_dropped) == (80, False)
+    assert batch_pack_bound(haiku, 400) == 10
+    assert batch_pack_bound(haiku, 6) == 6
+    assert batch_pack_bound(haiku, None) == 10
+    assert batch_pack_bound(sonnet, 400) == 400
+    assert batch_pack_bound(replace(haiku, pack_bound=None), 400) == 400

@@ -49,10 +49,14 @@ class Provider:
     last_answer: float = 0.0
     in_flight_peak: int = 0
     sent_at: list[float] = field(default_factory=list)
+    # Each call's uncached part, output and max_tokens.
+    pack: int = PACK
+    answer: int = OUTPUT
+    max_tokens: int = MAX_TOKENS
 
     async def call(self, cached: int) -> None:
         needs = CallNeeds(
-            prompt_tokens=PREFIX + PACK, cached_tokens=cached, output_reserve=MAX_TOKENS
+            prompt_tokens=PREFIX + self.pack, cached_tokens=cached, output_reserve=self.max_tokens
         )
         admission = await self.scheduler.admit(needs)
         self.in_flight_peak = max(self.in_flight_peak, self.scheduler.in_flight)
@@ -70,24 +74,29 @@ class Provider:
             return
         await self.clock.sleep(0.5)
         self.scheduler.started(admission, state)
-        await self.clock.sleep(0.01 * OUTPUT)
-        self.limiter.settle(admitted, output_tokens=OUTPUT)  # type: ignore[arg-type]
+        await self.clock.sleep(0.01 * self.answer)
+        self.limiter.settle(admitted, output_tokens=self.answer)  # type: ignore[arg-type]
         usage = Usage(
-            uncached_input=PACK, cache_write_5m=written, cache_read=PREFIX - written, output=OUTPUT
+            uncached_input=self.pack,
+            cache_write_5m=written,
+            cache_read=PREFIX - written,
+            output=self.answer,
         )
-        self.output += OUTPUT
+        self.output += self.answer
         self.counted_input += (
-            PACK + written + (0 if self.vendor == "anthropic" else PREFIX - written)
+            self.pack + written + (0 if self.vendor == "anthropic" else PREFIX - written)
         )
         self.last_answer = self.clock.now()
         self.scheduler.release(admission, usage=usage, state=state)
 
     def _admit(self, written: int) -> tuple[object, RateLimitState | None]:
         if isinstance(self.limiter, RateLimiter):
-            admitted = self.limiter.admit(input_tokens=PACK + written, max_output=MAX_TOKENS)
+            admitted = self.limiter.admit(
+                input_tokens=self.pack + written, max_output=self.max_tokens
+            )
             return admitted, anthropic_state(httpx2.Headers(admitted.headers))
         openai_admitted = self.limiter.admit(
-            model="gpt-5-mini", prompt_tokens=PREFIX + PACK, reserve_output=MAX_TOKENS
+            model="gpt-5-mini", prompt_tokens=PREFIX + self.pack, reserve_output=self.max_tokens
         )
         return openai_admitted, openai_state(httpx2.Headers(openai_admitted.headers))
 
@@ -119,9 +128,11 @@ async def run_calls(provider: Provider, calls: int) -> None:
     await on_virtual_time(provider.clock, work)
 
 
-def anthropic_provider(clock: VirtualClock, *, output_per_minute: int = 90_000) -> Provider:
+def anthropic_provider(
+    clock: VirtualClock, *, output_per_minute: int = 90_000, input_per_minute: int = 450_000
+) -> Provider:
     limiter = RateLimiter(
-        clock, requests_per_minute=1000, input_tokens_per_minute=450_000,
+        clock, requests_per_minute=1000, input_tokens_per_minute=input_per_minute,
         output_tokens_per_minute=output_per_minute,
     )  # fmt: skip
     scheduler = RateLimitScheduler(clock, concurrency=8, max_concurrency=256)
@@ -140,6 +151,19 @@ async def test_paced_calls_keep_the_output_limit_near_full_and_are_never_refused
     assert provider.output / allowance >= 0.85
     # The limits, not the configured 8, set how many calls were in flight.
     assert provider.in_flight_peak > 8
+
+
+async def test_a_run_bound_by_anthropics_input_limit_keeps_it_over_90_percent_used() -> None:
+    # The whole rust-book's shape on claude-sonnet-4-5 at a fifth of the limits:
+    # 8,000 uncached tokens a call beside the cached guide, answers well under max_tokens.
+    clock = VirtualClock(START)
+    provider = anthropic_provider(clock, input_per_minute=90_000, output_per_minute=18_000)
+    provider.pack, provider.answer, provider.max_tokens = 8_000, 1_200, 3_300
+    await run_calls(provider, 60)
+    assert provider.refused == 0
+    allowance = 90_000 * (1 + provider.minutes)
+    assert provider.counted_input / allowance >= 0.9
+    assert provider.counted_input == 60 * 8_000 + PREFIX, "cache reads are not asked for"
 
 
 async def test_an_anthropic_call_needs_no_input_room_for_its_cached_prefix() -> None:

@@ -144,3 +144,68 @@ async def test_a_full_bucket_does_not_refill_what_requests_in_flight_have_reserv
         assert waits[:59] == [0.0] * 59
         assert 1 - SLACK < waits[59] <= 1
         await first.unanswered({REQUESTS: 1}, first=False)
+
+
+async def blocked_on_locks(connection: psycopg.AsyncConnection[object], count: int) -> None:
+    """Until ``count`` other sessions wait on a lock (bounded by the caller)."""
+    while True:
+        cursor = await connection.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+            " AND datname = current_database()"
+        )
+        row = await cursor.fetchone()
+        if row is not None and row[0] >= count:
+            return
+        await anyio.lowlevel.checkpoint()
+
+
+async def test_a_reservation_that_waited_on_the_first_answer_takes_from_the_buckets_it_created(
+    postgres_server: PostgresServer,
+) -> None:
+    account = uuid.uuid4().hex
+    first, second = await two_workers(postgres_server.dsn(), account)
+    async with first, second:
+        assert await first.reserve({REQUESTS: 1}) == (0.0, True)
+        async with (
+            await psycopg.AsyncConnection.connect(postgres_server.dsn()) as holder,
+            await psycopg.AsyncConnection.connect(
+                postgres_server.dsn(), autocommit=True
+            ) as watcher,
+        ):
+            # Another worker's change holds the account while the first answer's settle
+            # and then a reservation queue behind it, in that order.
+            await holder.execute(
+                "SELECT 1 FROM blockpass_rate_limits WHERE account = %s FOR UPDATE", (account,)
+            )
+            waited: list[tuple[float, bool]] = []
+
+            async def settle_first() -> None:
+                # 60 a minute and none left: the next request waits a second.
+                await first.settle(announced({REQUESTS: 0}, {REQUESTS: 60}), {}, reserved={})
+
+            async def reserve() -> None:
+                waited.append(await second.reserve({REQUESTS: 1}))
+
+            with anyio.fail_after(30):
+                async with anyio.create_task_group() as group:
+                    group.start_soon(settle_first)
+                    await blocked_on_locks(watcher, 1)
+                    group.start_soon(reserve)
+                    await blocked_on_locks(watcher, 2)
+                    await holder.commit()
+        ((wait, first_request),) = waited
+        assert not first_request
+        assert 1 - SLACK < wait <= 1, "the reservation took its request from the new bucket"
+
+
+async def test_a_429_holds_every_worker_of_the_account_for_its_retry_after(
+    postgres_server: PostgresServer,
+) -> None:
+    first, second = await two_workers(postgres_server.dsn())
+    async with first, second:
+        await first.reserve({REQUESTS: 1})
+        await first.settle(announced({REQUESTS: 50}, {REQUESTS: 60}), {}, reserved={})
+        assert await first.reserve({REQUESTS: 1}) == (0.0, False)
+        await first.unanswered({REQUESTS: 1}, first=False, retry_after=5.0)
+        wait, _ = await second.reserve({REQUESTS: 1})
+        assert 6 - SLACK < wait <= 6, "five seconds held, then its own request's second"

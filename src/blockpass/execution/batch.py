@@ -98,7 +98,9 @@ class BatchSettings:
     deadline: float | None = None  # Unix time
     # A batch request's latency does not matter, and every request pays for the prefix again
     # (a read, or a 1h write when the best-effort cache misses): bigger packs, fewer prefixes.
-    # The planned answer length still caps them; None: the realtime bound.
+    # The planned answer length still caps them, and so does the model's measured bound
+    # where answers were measured to get worse past it (packing.batch_pack_bound); None: the
+    # realtime bound.
     max_blocks: int | None = 400
     max_requests: int | None = None  # below the provider's limit, to split smaller
     max_bytes: int | None = None
@@ -160,9 +162,9 @@ class BatchExecutor:
                     queue, done = await leases.wait_for(list(claimed.held_elsewhere))
                     self._parts.recorder.progress(done)
                     continue
-                packs = self._parts.planner.plan(
-                    claimed.leased, max_blocks=self._settings.max_blocks, ttl=CacheTtl.ONE_HOUR
-                )
+                planner = self._parts.planner
+                bound = planner.batch_pack_bound(self._settings.max_blocks)
+                packs = planner.plan(claimed.leased, max_blocks=bound, ttl=CacheTtl.ONE_HOUR)
                 again: list[Block] = []
                 # The pack that writes the most of what the others read (the prefix, or the
                 # prefix and the shared units) primes the cache alone.

@@ -19,6 +19,7 @@ from blockpass.packing import (
     OutputEstimator,
     Pack,
     PackLimits,
+    batch_pack_bound,
     block_input_tokens,
     pack_id,
     pack_size_bounds,
@@ -85,6 +86,10 @@ class PackPlanner:
             for block in blocks
             if (tokens := block_input_tokens(block, self._count)) > self.limits.input_budget
         }
+
+    def batch_pack_bound(self, backstop: int | None) -> int | None:
+        """Blocks per batch pack for this model (``packing.batch_pack_bound``)."""
+        return batch_pack_bound(self._profile, backstop)
 
     def plan(
         self,

@@ -82,6 +82,9 @@ class ModelProfile:
     # Blocks per realtime pack when the job sets no bound: what `blockpass eval` measured
     # (pack_bounds.toml, with the data it came from); None: packing's own default.
     pack_bound: int | None = None
+    # Whether answers were measured to get worse past ``pack_bound`` (it is below the largest
+    # size swept); False: no drop was seen up to the largest size swept, or nothing measured.
+    pack_bound_dropped: bool = False
     # The most output a pack's answer is planned at: what bounds a pack's size (a longer
     # answer takes longer, holds more at risk of one truncation, and is where quality drops).
     pack_output: int = DEFAULT_PACK_OUTPUT
@@ -364,6 +367,11 @@ class StreamingProvider(Protocol):
         ...
 
 
+def _bound_dropped(measured: dict[str, Any]) -> bool:
+    bound, sizes = measured.get("max_blocks"), measured.get("sizes") or []
+    return bound is not None and any(size > bound for size in sizes)
+
+
 @cache
 def _profiles() -> dict[str, ModelProfile]:
     files = resources.files(__package__)
@@ -382,6 +390,7 @@ def _profiles() -> dict[str, ModelProfile]:
             answers=AnswerMode(facts.get("answers", AnswerMode.FULL)),
             tools=facts.get("tools", True),
             pack_bound=bounds.get(model_id, {}).get("max_blocks"),
+            pack_bound_dropped=_bound_dropped(bounds.get(model_id, {})),
             pack_output=facts.get("pack_output", DEFAULT_PACK_OUTPUT),
             compact_verdicts=facts.get("compact_verdicts", True),
         )

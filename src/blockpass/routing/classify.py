@@ -1,13 +1,19 @@
 """The classify pass: the cheapest tier names each block's tier, many blocks per call.
 
-One request per ``BLOCKS_PER_CALL`` blocks, the blocks in the pack format every request uses,
-answered through the provider's structured output with a small schema of its own: an object
-``{"tiers": [{"id": "b0", "tier": "t1"}, ...]}``, the tier an enum of short labels (``t1``
-the weakest; the instructions say which model each stands for), since the answer's tokens
-are the pass's dearest part. An answer that names a tier that does not exist, leaves a block
-out, repeats one or is no JSON at all sends those blocks to the strongest tier (the safe
-side), counted as ``unanswered``. A call that fails (rejected, or a transient error) does the
-same for its blocks; a spend limit or an unreachable provider ends the run as for any call.
+One request per ``BLOCKS_PER_CALL`` blocks, the blocks in the pack format every request uses
+after a few lines of instructions (no guide: the pass decides who reviews a block, not what
+is wrong with it), answered through the provider's structured output with a small schema of
+its own: an object with one list of block ids per tier, under short labels
+(``{"t1": ["b0", "b2"], "t2": ["b1"]}``; ``t1`` is the weakest, the instructions say which
+model each label stands for). Every block gets its verdict, a few tokens each where an entry
+object per block cost 16: an answer that lists only the blocks needing more than the
+cheapest model would leave a forgotten block on the weak side, and asking for the ids that
+need something is known to degrade. The block text is the pass's main cost then, so the
+pass asks only about the blocks the free first pass leaves unsettled (``runner.py``). A
+block no list names, or two lists name, goes to the strongest tier (the safe side), counted
+as ``unanswered``; so do all the blocks of an answer that is no JSON or not the schema's
+shape (a cut-off one), and of a call that fails (rejected, or a transient error); a spend
+limit or an unreachable provider ends the run as for any call.
 
 The calls are ``CallRecord``s with a pack id starting ``classify-``; they carry no results,
 so the ledger prices them with the run and the tier report shows them apart.
@@ -39,15 +45,16 @@ __all__ = ["CLASSIFY_PACK", "Classified", "classify_blocks", "read_tiers"]
 
 CLASSIFY_PACK = "classify-"
 BLOCKS_PER_CALL = 80
-# A short id and a tier name per block, and the JSON around them.
-ANSWER_TOKENS_PER_BLOCK = 32
+# At most a quoted short id and its comma per block (every block listed), and the JSON around.
+ANSWER_TOKENS_PER_BLOCK = 4
 ANSWER_TOKENS_FIXED = 64
 INSTRUCTIONS = """You route blocks of a document to the model that will review their style.
 Tiers, cheapest and weakest first: {tiers}.
-For each block, name the cheapest tier that will review it well: plain, short text with at
-most a simple word choice to fix goes to the first tier; long sentences, subtle grammar
-(passive voice, capitalization, punctuation), markup or code that an edit must keep intact,
-or several problems at once go to a later tier. Answer with one entry per block id."""
+Name the cheapest tier that will review each block well: plain, short text with at most a
+simple word choice to fix stays on the first tier; long sentences, subtle grammar (passive
+voice, capitalization, punctuation), markup or code that an edit must keep intact, or several
+problems at once go to a later tier. List every block's id once, under the label of the tier
+that should review it."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -59,44 +66,36 @@ class Classified:
 
 
 def tier_schema(names: Sequence[str]) -> dict[str, Any]:
-    entry = {
-        "type": "object",
-        "properties": {"id": {"type": "string"}, "tier": {"type": "string", "enum": list(names)}},
-        "required": ["id", "tier"],
-        "additionalProperties": False,
-    }
+    """A list of block ids under each tier's label."""
+    ids = {"type": "array", "items": {"type": "string"}}
     return {
         "type": "object",
-        "properties": {"tiers": {"type": "array", "items": entry}},
-        "required": ["tiers"],
+        "properties": dict.fromkeys(names, ids),
+        "required": list(names),
         "additionalProperties": False,
     }
 
 
 def read_tiers(text: str, ids: Sequence[str], names: Sequence[str]) -> dict[str, int]:
-    """The tier index of each pack id the answer places once with a known tier name."""
+    """The tier index (0 the weakest) of each pack id the answer lists exactly once; none
+    at all when the answer is no JSON or not the schema's shape."""
     try:
         answer = json.loads(text)
     except json.JSONDecodeError:
         return {}
-    entries = answer.get("tiers") if isinstance(answer, dict) else None
-    if not isinstance(entries, list):
+    lists = [answer.get(name) if isinstance(answer, dict) else None for name in names]
+    if not all(isinstance(listed, list) for listed in lists):
         return {}
-    wanted, seen, placed = set(ids), set[str](), dict[str, int]()
-    for entry in entries:
-        if not isinstance(entry, dict):
-            continue
-        pack_id, name = entry.get("id"), entry.get("tier")
-        if not isinstance(pack_id, str) or pack_id not in wanted:
-            continue
-        if pack_id in seen:
-            # Named twice: whichever is right, the answer is not to be trusted on it.
-            placed.pop(pack_id, None)
-            continue
-        seen.add(pack_id)
-        if isinstance(name, str) and name in names:
-            placed[pack_id] = list(names).index(name)
-    return placed
+    wanted = set(ids)
+    placed: dict[str, int] = {}
+    named: dict[str, int] = {}
+    for tier, listed in enumerate(lists):
+        for pack_id in listed or ():
+            if pack_id in wanted:
+                named[pack_id] = named.get(pack_id, 0) + 1
+                placed[pack_id] = tier
+    # Named twice: whichever is right, the answer is not to be trusted on it.
+    return {pack_id: tier for pack_id, tier in placed.items() if named[pack_id] == 1}
 
 
 def tier_labels(count: int) -> list[str]:

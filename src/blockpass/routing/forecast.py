@@ -1,7 +1,10 @@
-"""`blockpass estimate --route heuristic`: the routing rows under the strategy table.
+"""`blockpass estimate --route heuristic|classify`: the routing rows under the strategy table.
 
 Each tier's row is the packed, cached cost of the blocks the heuristic gives it, on its own
-model; the all-strong row is every block on the strongest, packed the same way. No call is
+model; the all-strong row is every block on the strongest, packed the same way. With ``--route
+classify`` a row says which blocks the classify pass would be asked about and what asking
+costs at most (their tokens counted on the classifier, every one listed in the answer);
+the tiers' rows keep the heuristic's tiers, since the answers are not known. No call is
 made: escalations (known only from answers) are not forecast.
 """
 
@@ -15,6 +18,8 @@ from blockpass.estimate import estimate_job
 from blockpass.pipeline import JobSpec, read_job_inputs
 from blockpass.prices import PriceTable
 from blockpass.providers.base import ModelProfile
+from blockpass.routing.classify import BLOCKS_PER_CALL
+from blockpass.routing.economics import TierCosts, worth_asking
 from blockpass.routing.tiers import heuristic_routes
 
 __all__ = ["RoutingRow", "routing_rows"]
@@ -32,10 +37,15 @@ class RoutingRow:
 
 
 def routing_rows(
-    spec: JobSpec, tiers: Sequence[ModelProfile], prices: PriceTable
+    spec: JobSpec,
+    tiers: Sequence[ModelProfile],
+    prices: PriceTable,
+    *,
+    classifier: ModelProfile | None = None,
 ) -> list[RoutingRow]:
-    """A row per tier, the routed total, and all-strong."""
-    inputs, blocks, _, check = read_job_inputs(spec)
+    """A row per tier, the classify pass's (given ``classifier``), the routed total, and
+    all-strong."""
+    inputs, blocks, task, check = read_job_inputs(spec)
     routes = heuristic_routes(inputs, blocks, check, len(tiers), spec.prefilter)
     rows = []
     for index, profile in enumerate(tiers):
@@ -49,10 +59,28 @@ def routing_rows(
                 cost=packed.cost.total,
             )
         )
+    if classifier is not None:
+        unsettled = [
+            block for block in blocks
+            if block.id in routes.features and not routes.features[block.id].settled(len(tiers))
+        ]  # fmt: skip
+        costs = TierCosts.of(
+            unsettled, tiers, prices, task, max_blocks=spec.execution.max_blocks,
+            classifier=classifier,
+        )  # fmt: skip
+        asked = [block.id for block in unsettled if worth_asking(block.id, costs)]
+        rows.append(
+            RoutingRow(
+                label=f"classify pass on {classifier.id} (at most)",
+                blocks=len(asked),
+                calls=-(-len(asked) // BLOCKS_PER_CALL),
+                cost=Decimal(str(round(sum(costs.asking[block_id] for block_id in asked), 6))),
+            )
+        )
     strong = estimate_job(spec, tiers[-1], prices).rows[-1]
     routed = RoutingRow(
         label="routed",
-        blocks=sum(row.blocks for row in rows),
+        blocks=sum(row.blocks for row in rows[: len(tiers)]),
         calls=sum(row.calls for row in rows),
         cost=sum((row.cost for row in rows), Decimal(0)),
     )

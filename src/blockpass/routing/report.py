@@ -20,6 +20,7 @@ from blockpass.blocks import Outcome
 from blockpass.lanes import Lanes
 from blockpass.prices import PriceTable
 from blockpass.routing.classify import CLASSIFY_PACK
+from blockpass.routing.economics import ASK_RETURN
 from blockpass.routing.tiers import Routes
 from blockpass.run_costs import cost_report
 from blockpass.store import CallRecord, RunStore
@@ -51,6 +52,10 @@ class TierReport:
     # The classify pass's model when it was not the weakest tier's ("" when it was).
     classifier: str = ""
     unanswered: int = 0
+    # Blocks the pass was asked about, and the unsettled ones it was not: their answer could
+    # not save ``economics.ASK_RETURN`` times what asking costs.
+    asked: int = 0
+    not_asked: int = 0
 
     @property
     def saving(self) -> Decimal:
@@ -63,12 +68,18 @@ class TierReport:
             for index, line in enumerate(self.tiers)
         ]
         share = f" ({self.saving / self.all_strong:.0%})" if self.all_strong else ""
+        classifier = self.classifier or self.tiers[0].model
         if self.classify_calls:
             rows.append(
-                f"classify pass on {self.classifier or self.tiers[0].model}: "
-                f"{self.classify_calls:,} calls, "
-                f"${self.classify_cost:.4f}; {self.unanswered:,} blocks it did not place "
-                "went to the strongest tier"
+                f"classify pass on {classifier}: {self.classify_calls:,} calls over "
+                f"{self.asked:,} blocks, ${self.classify_cost:.4f}; {self.unanswered:,} blocks "
+                "it did not place went to the strongest tier"
+            )
+        if self.not_asked:
+            rows.append(
+                f"classify pass: {self.not_asked:,} unsettled blocks not asked about (on "
+                f"{classifier} an answer could not save {ASK_RETURN:.0f}x what asking "
+                "costs): routed by the heuristic"
             )
         rows.append(f"escalated to {self.tiers[-1].model}: {len(self.escalated):,} blocks")
         rows.append(
@@ -96,6 +107,8 @@ class TierReport:
                 "calls": self.classify_calls,
                 "cost": str(self.classify_cost),
                 "unanswered": self.unanswered,
+                "asked": self.asked,
+                "not_asked": self.not_asked,
             },
             "escalated": dict(sorted(self.escalated.items())),
             "cost": str(self.cost),
@@ -114,6 +127,8 @@ async def tier_report(
     escalated: Mapping[str, str],
     all_strong: Decimal,
     unanswered: int = 0,
+    asked: int = 0,
+    not_asked: int = 0,
 ) -> TierReport:
     calls = await store.calls()
     results = await store.results()
@@ -157,4 +172,6 @@ async def tier_report(
         classify_cost=cost(None, prices, classify),
         classifier=next((c.model for c in classify if c.model != profiles[0].id), ""),
         unanswered=unanswered,
+        asked=asked,
+        not_asked=not_asked,
     )

@@ -30,6 +30,7 @@ from blockpass.prices import PriceTable
 from blockpass.progress import Spend
 from blockpass.providers import Provider
 from blockpass.routing.classify import classify_blocks
+from blockpass.routing.economics import TierCosts, worth_asking
 from blockpass.routing.report import TierReport, tier_report
 from blockpass.routing.tiers import RouteMode, Routes, heuristic_routes, routed_lanes
 from blockpass.store import CallRecord, RunStore, open_run_store
@@ -103,10 +104,10 @@ async def run_routed(
     classifier: Provider | None = None,
 ) -> RoutedOutcome:
     """Run ``spec`` over the tiers' providers (weakest first), routed by the heuristic or by
-    a classify pass on the weakest over the blocks the heuristic leaves unsettled, with
-    escalation; ``listeners`` hear of every pass as
-    ``run_job``'s callbacks do. ``choose``, given the heuristic's routes, names every
-    block's tier instead (another router to compare with, a random one in
+    a classify pass on the weakest over the blocks the heuristic leaves unsettled and whose
+    answer can pay for itself (``economics.py``), with escalation; ``listeners`` hear of
+    every pass as ``run_job``'s callbacks do. ``choose``, given the heuristic's routes,
+    names every block's tier instead (another router to compare with, a random one in
     ``bench/routing.py``). ``classifier``: the provider of the classify pass (default: the
     weakest tier's), a cheaper model than any tier when the pass costs too much."""
     heard = listeners or JobListeners()
@@ -119,6 +120,7 @@ async def run_routed(
     inputs, blocks, task, check = read_job_inputs(spec)
     routes = heuristic_routes(inputs, blocks, check, len(providers), spec.prefilter)
     classified = None
+    not_asked = 0
     if choose is not None:
         routes = replace(routes, tier_of=dict(choose(routes)))
     elif mode is RouteMode.CLASSIFY:
@@ -129,11 +131,21 @@ async def run_routed(
             if result.outcome is not Outcome.FAILED
         }
         by_id = {block.id: block for block in blocks}
-        undecided = [
-            by_id[block_id]
+        unsettled = [
+            block_id
             for block_id in routes.tier_of
             if block_id not in done and not routes.features[block_id].settled(len(providers))
         ]
+        costs = TierCosts.of(
+            [by_id[block_id] for block_id in unsettled],
+            [provider.profile for provider in providers],
+            prices,
+            task,
+            max_blocks=spec.execution.max_blocks,
+            classifier=(classifier or providers[0]).profile,
+        )
+        undecided = [by_id[block_id] for block_id in unsettled if worth_asking(block_id, costs)]
+        not_asked = len(unsettled) - len(undecided)
         names = [provider.profile.id for provider in providers]
         classified = await classify_blocks(classifier or providers[0], undecided, names)
         routes = replace(routes, tier_of={**routes.tier_of, **classified.tier_of})
@@ -146,7 +158,7 @@ async def run_routed(
     escalated = await _escalate(store, {block.id for block in blocks}, lanes.lanes[-1].name)
     # A second pass sends the escalated blocks; after a classify pass it also writes the
     # run's outputs again, its report now holding the classify calls recorded above.
-    if escalated or classified:
+    if escalated or (classified and classified.calls):
         strongest = len(providers) - 1
         escalated_tier = dict.fromkeys(escalated, strongest)
         lanes = routed_lanes(providers, {**routes.tier_of, **escalated_tier})
@@ -166,6 +178,8 @@ async def run_routed(
         escalated=escalated,
         all_strong=all_strong,
         unanswered=classified.unanswered if classified else 0,
+        asked=len(classified.tier_of) if classified else 0,
+        not_asked=not_asked,
     )
     (spec.out_dir / ROUTING_FILE).write_text(
         json.dumps(report.to_json(routes), indent=2) + "\n", encoding="utf-8"

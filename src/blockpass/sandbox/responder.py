@@ -147,10 +147,14 @@ class Responder:
         asked, whose findings the quality model thins (``quality.py``); ``codes``: the rule
         codes the request defines, cited when the schema asks for compact verdicts."""
         if schema is not None and _is_tier_schema(schema):
-            answer = self._tiers(blocks, schema, model)
-            return _dumps(
-                {"tiers": [one for n, one in enumerate(answer) if n not in faults.dropped]}
-            )
+            labels = list(schema["properties"])
+            listed: dict[str, list[str]] = {name: [] for name in labels}
+            for index, (block, tier) in enumerate(
+                zip(blocks, self._tiers(blocks, model), strict=True)
+            ):
+                if index not in faults.dropped:
+                    listed[labels[min(tier, len(labels) - 1)]].append(block.id)
+            return _dumps(listed)
         if schema is not None and not _is_result_schema(schema):
             return _dumps(minimal_instance(schema))
         if not blocks:
@@ -183,13 +187,10 @@ class Responder:
             text = text.replace("},{", "}{", 1).replace("],[", "][", 1)[:-1]
         return text
 
-    def _tiers(
-        self, blocks: list[PackedBlock], schema: dict[str, Any], model: str
-    ) -> list[dict[str, str]]:
+    def _tiers(self, blocks: list[PackedBlock], model: str) -> list[int]:
         """A classify pass's answer, as a cheap model would give it: the findings it sees
         (thinned by the quality model as its answers are), weighted by how hard their rules
-        are, move a block up a tier per ``TIER_STEP``."""
-        names = schema["properties"]["tiers"]["items"]["properties"]["tier"]["enum"]
+        are, move a block up a tier (0 the weakest) per ``TIER_STEP``."""
         answer = []
         for index, block in enumerate(blocks):
             weight = 0.0
@@ -201,9 +202,7 @@ class Responder:
                 )  # fmt: skip
                 if judgement is not Judgement.MISSED:
                     weight += rule_difficulty(rule_type)
-            answer.append(
-                {"id": block.id, "tier": names[min(len(names) - 1, int(weight // TIER_STEP))]}
-            )
+            answer.append(int(weight // TIER_STEP))
         return answer
 
     def _compute_alerts(self, text: str, heading: bool) -> tuple[Alert, ...]:
@@ -293,12 +292,17 @@ def _heading_scoped(rule: Rule) -> bool:
 
 
 def _is_tier_schema(schema: dict[str, Any]) -> bool:
-    """The classify pass's schema (``routing/classify.py``): tier names to choose from."""
-    try:
-        names = schema["properties"]["tiers"]["items"]["properties"]["tier"]["enum"]
-    except (KeyError, TypeError):
-        return False
-    return isinstance(names, list) and bool(names)
+    """The classify pass's schema (``routing/classify.py``): a list of block ids under each
+    tier label (``t1``, ``t2``, ...)."""
+    properties = schema.get("properties")
+    return (
+        isinstance(properties, dict)
+        and bool(properties)
+        and all(
+            re.fullmatch(r"t\d+", name) and isinstance(value, dict) and value.get("type") == "array"
+            for name, value in properties.items()
+        )
+    )
 
 
 def _is_result_schema(schema: dict[str, Any]) -> bool:

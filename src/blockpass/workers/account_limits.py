@@ -16,6 +16,8 @@ request reserves what it needs there before it is sent:
   provider's bucket, which has not taken those yet, stops at its size too, and a late
   request must not find it emptier than the copy here says.
 - Nothing is limited before the provider has announced a limit (its first answer).
+- A 429's ``retry-after`` holds every worker of the account, not only the one refused: the
+  buckets were ahead of the provider, and its instruction is to the account.
 - Time is the database's clock, so machines whose clocks disagree still agree on the refill.
 
 One row per account, locked for the few statements of a reservation, so reservations never
@@ -27,8 +29,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import anyio
+from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
 from blockpass.errors import RateLimited
@@ -179,47 +183,57 @@ class SharedBuckets:
 
         await self._change(learn)
 
-    async def unanswered(self, reserved: Mapping[RateLimitBucket, float], *, first: bool) -> None:
+    async def unanswered(
+        self,
+        reserved: Mapping[RateLimitBucket, float],
+        *,
+        first: bool,
+        retry_after: float | None = None,
+    ) -> None:
         """A request ended without an answer: what it reserved stays taken (the provider
         may have counted it), but is no longer in flight; after a first request, another
-        may find the limits out at once."""
+        may find the limits out at once. ``retry_after``: the provider refused it (429)
+        and said when to try again, which holds for the whole account: every bucket is
+        taken down to what it holds that many seconds before refilling to zero, so no
+        worker's next request goes before then."""
 
         def release(account: _Account, now: float) -> None:
             _end_flight(account, reserved)
             if first:
                 account.probe_started = None
+            if retry_after is not None:
+                for bucket in account.buckets.values():
+                    owed = retry_after * bucket.per_minute / 60.0
+                    bucket.level = min(bucket.level, -owed)
 
         await self._change(release)
 
     async def _change(self, change: Callable[[_Account, float], None]) -> None:
         """Apply ``change`` to the account, its buckets refilled to now, and store it."""
         async with self._pool.connection() as connection, connection.transaction():
+            # The account's probe row is locked before its buckets are read: rows locked by
+            # the statement that reads them come as they were when it began, so a
+            # reservation that waited on the first answer's settle would find the limits
+            # known but not the buckets that settle created, and go out taking nothing.
+            if not await self._lock_account(connection):
+                # The first writer creates the row; a rival waits on it here.
+                await connection.execute(
+                    "INSERT INTO blockpass_rate_limits (account, bucket, per_minute, level,"
+                    " updated_at) VALUES (%s, %s, 0, 0, to_timestamp(0)) ON CONFLICT DO NOTHING",
+                    (self._account, _PROBE),
+                )
+                await self._lock_account(connection)
+            # Now is when this statement began: after the lock was granted.
             cursor = await connection.execute(
-                "SELECT bucket, per_minute, level, in_flight, extract(epoch FROM updated_at)"
-                " FROM blockpass_rate_limits WHERE account = %s ORDER BY bucket FOR UPDATE",
+                "SELECT bucket, per_minute, level, in_flight, extract(epoch FROM updated_at),"
+                " extract(epoch FROM statement_timestamp())"
+                " FROM blockpass_rate_limits WHERE account = %s ORDER BY bucket",
                 (self._account,),
             )
             rows = await cursor.fetchall()
-            if not rows:
-                # The first writer creates the account's row; a rival waits on it here.
-                await connection.execute(
-                    "INSERT INTO blockpass_rate_limits (account, bucket, per_minute, level,"
-                    " updated_at) VALUES (%s, %s, 0, 0, to_timestamp(0))"
-                    " ON CONFLICT DO NOTHING",
-                    (self._account, _PROBE),
-                )
-                cursor = await connection.execute(
-                    "SELECT bucket, per_minute, level, in_flight, extract(epoch FROM updated_at)"
-                    " FROM blockpass_rate_limits WHERE account = %s ORDER BY bucket FOR UPDATE",
-                    (self._account,),
-                )
-                rows = await cursor.fetchall()
-            clock = await connection.execute("SELECT extract(epoch FROM clock_timestamp())")
-            now_row = await clock.fetchone()
-            assert now_row is not None
-            now = float(now_row[0])
+            now = float(rows[0][5])
             account = _Account(buckets={})
-            for name, per_minute, level, in_flight, updated in rows:
+            for name, per_minute, level, in_flight, updated, _ in rows:
                 if name == _PROBE:
                     account.known = level >= 1
                     account.probe_started = float(updated) if float(updated) > 0 else None
@@ -249,6 +263,14 @@ class SharedBuckets:
                     " in_flight = excluded.in_flight, updated_at = excluded.updated_at",
                     rows_out,
                 )
+
+    async def _lock_account(self, connection: AsyncConnection[Any]) -> bool:
+        """Lock the account's probe row for the transaction; False if it does not exist yet."""
+        cursor = await connection.execute(
+            "SELECT 1 FROM blockpass_rate_limits WHERE account = %s AND bucket = %s FOR UPDATE",
+            (self._account, _PROBE),
+        )
+        return await cursor.fetchone() is not None
 
 
 def _end_flight(account: _Account, reserved: Mapping[RateLimitBucket, float]) -> None:
@@ -316,11 +338,13 @@ class AccountLimitedProvider:
         try:
             response = await self._inner.complete(request)
         except BaseException as error:
+            retry_after = None
             if isinstance(error, RateLimited):
                 # The reservation stays taken: the buckets were too generous, not the provider.
                 self.rate_limited += 1
+                retry_after = error.retry_after
             with anyio.CancelScope(shield=True):
-                await self._buckets.unanswered(needs, first=first)
+                await self._buckets.unanswered(needs, first=first, retry_after=retry_after)
             raise
         counted = _counted_input(response.usage, response.rate_limits)
         unused_output = max(0, request.max_tokens - response.usage.output)
