@@ -28,11 +28,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import anyio
+
 from benchkit import DATA, GOOGLE
-from blockpass.blocks import BlockResult, Edit, Outcome, Verdict
+from blockpass.blocks import Block, BlockResult, Edit, Outcome, Verdict
+from blockpass.store import open_sqlite_store
 from blockpass.task import load_task
 from blockpass.tokens import count_tokens
-from blockpass.verdicts import VerdictFormat, compact_item, full_item
+from blockpass.verdicts import RuleCodes, VerdictFormat, compact_item, full_item
 
 BOOK = DATA / "corpora" / "rust-book"
 GUIDE = DATA / "guides" / "18f-content-guide"
@@ -68,6 +71,57 @@ def figures(report: dict[str, Any], seconds: float) -> str:
     )
 
 
+def cost_parts(out: Path, report: dict[str, Any], *, engine: bool, full: bool) -> str:
+    """Where the money went: token classes, the uncached input split into block text and
+    framing (tags, proposals, the answer's wrapper), and output by verdict kind (each item
+    as the answer format writes it; the rest is the answers' wrappers and legends). With
+    the engine (``engine``) its findings are merged into the results, so they no longer say
+    what the model wrote: output is split by verdict only without it. ``full``: the run
+    answered in the full format."""
+    usd = {name: Decimal(value) for name, value in report["actual_usd"].items()}
+    total = usd["total"]
+    classes = ", ".join(
+        f"{name} ${value:.4f} ({value / total:.0%})"
+        for name, value in usd.items()
+        if name != "total" and value
+    )
+    lines = map(json.loads, (out / "results.jsonl").open(encoding="utf-8"))
+    answered = {
+        item["block_id"]: item for item in lines if item.get("lane") and not item.get("reason")
+    }
+    blocks = anyio.run(stored_blocks, out)
+    text = sum(count_tokens(block.text) for block in blocks if block.id in answered)
+    uncached = report["tokens"]["uncached_input"]
+    results = [result for result in results_of(out) if result.block_id in answered]
+    codes = compact_codes(results)
+    by_kind: dict[str, list[int]] = defaultdict(list)
+    for result in results:
+        item = full_item(result) if full else compact_item(result, codes)
+        by_kind[result.verdict or ""].append(count_tokens(item) + 1)
+    written = sum(map(sum, by_kind.values()))
+    share = ", ".join(
+        f"{kind} {len(tokens):,} blocks {sum(tokens):,} tokens" for kind, tokens in by_kind.items()
+    )
+    output = (
+        f"  output {report['tokens']['output']:,} tokens: items {share}; wrappers and "
+        f"legends {report['tokens']['output'] - written:,}"
+    )
+    return (
+        f"  by token class: {classes}\n"
+        f"  uncached input {uncached:,} tokens: block text {text:,}, framing and proposals "
+        f"{uncached - text:,} ({(uncached - text) / max(1, len(answered)):.1f}/block)"
+        + ("" if engine else f"\n{output}")
+    )
+
+
+async def stored_blocks(out: Path) -> list[Block]:
+    store = await open_sqlite_store(out)
+    try:
+        return list(await store.blocks())
+    finally:
+        await store.close()
+
+
 def results_of(out: Path) -> list[BlockResult]:
     """The model's results in a run directory (the engine's own and reused ones left out)."""
     found = []
@@ -82,7 +136,7 @@ def results_of(out: Path) -> list[BlockResult]:
                 outcome=Outcome.RESULT,
                 verdict=Verdict(item["verdict"]),
                 edits=tuple(
-                    Edit(find=e["find"], replace=e["replace"], rule=e["rule"])
+                    Edit(find=e["find"], replace=e["replace"], rule=e["rule"], source=e["source"])
                     for e in item["edits"]
                 ),
                 notes=tuple(item["notes"]),
@@ -91,16 +145,21 @@ def results_of(out: Path) -> list[BlockResult]:
     return found
 
 
-def where_output_goes(out: Path) -> None:
-    """Item tokens per verdict kind and per finding, in both formats, for the same results."""
+def compact_codes(results: list[BlockResult]) -> RuleCodes:
+    """The guide's codes, and a letter for each rule the results cite that it lacks (as
+    each answer's legend gives them)."""
     codes = load_task(GUIDE, verdicts=VerdictFormat.COMPACT).rule_codes
     assert codes is not None
-    results = results_of(out)
-    # Rules the prompt has no number for get a letter in each answer's legend.
-    codes = codes.with_legend(
+    return codes.with_legend(
         [e.rule for r in results for e in r.edits]
         + [n.split(":")[0] for r in results for n in r.notes]
     )
+
+
+def where_output_goes(out: Path) -> None:
+    """Item tokens per verdict kind and per finding, in both formats, for the same results."""
+    results = results_of(out)
+    codes = compact_codes(results)
     ok_item = {"full": count_tokens(full_item(results_of_kind(Verdict.OK))),
                "compact": count_tokens(compact_item(results_of_kind(Verdict.OK), codes))}  # fmt: skip
     by_kind: dict[tuple[str, str], list[int]] = defaultdict(list)
@@ -136,6 +195,10 @@ def scenario(folder: Path, name: str, options: list[str], runs: int) -> Path:
         reports.append(run(out, options))
     seconds = statistics.median(seconds for _, seconds in reports)
     print(f"{name}: {figures(reports[0][0], seconds)}")
+    parts = cost_parts(
+        folder / f"{name}-0", reports[0][0], engine="--styles" in options, full="full" in options
+    )
+    print(parts)
     return folder / f"{name}-0"
 
 

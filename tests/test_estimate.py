@@ -112,3 +112,26 @@ async def test_estimate_predicts_the_packs_and_the_copies_a_run_sends_on_the_sam
     assert estimate.copies == tuple(copied)
     assert len(copied) > 5
     assert any(len(ids) < 6 for ids in sent[:-1]), "no pack was closed by the input budget"
+
+
+def test_estimate_plans_output_as_a_run_of_the_model_learned_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from blockpass.cli import main
+
+    document = EXAMPLES / "sample.md"
+    job = ["--guide", str(EXAMPLES / "guide.md"), "--provider", "sandbox"]
+    job += ["--model", "claude-sonnet-4-5", "--plain"]
+    assert main(["run", str(document), *job, "--out", str(tmp_path / "run")]) == 0
+    capsys.readouterr()
+    assert main(["estimate", str(document), *job]) == 0
+    defaults = capsys.readouterr().out
+    assert main(["estimate", str(document), *job, "--learned-from", str(tmp_path / "run")]) == 0
+    learned = capsys.readouterr().out
+    assert "output estimated per block kind" in defaults
+    assert f"output estimated as {tmp_path / 'run'} learned it" in learned.replace("\n", "")
+    packing = [line for line in (defaults + learned).splitlines() if "+ packing" in line]
+    assert len(packing) == 2
+    assert packing[0] != packing[1]
+    assert main(["estimate", str(document), *job, "--learned-from", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.count("\n") == 1

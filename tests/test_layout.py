@@ -57,7 +57,7 @@ def test_the_cached_prefix_bytes_are_pinned() -> None:
     assert hashlib.sha256(data).hexdigest() == PINNED_PREFIX_SHA256
 
 
-PINNED_PREFIX_SHA256 = "80e714b54122844e7b49206ab41f4231441a2546efe2f397c4ba0ff09f785e3e"
+PINNED_PREFIX_SHA256 = "cdc8f62e9d43691560011e3ce8480a0dc3c60ca8138ad9fa99f1a317b7a9abe7"
 
 
 def test_a_pack_context_follows_the_breakpoint_and_leaves_the_pinned_prefix_unchanged() -> None:

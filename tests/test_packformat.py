@@ -51,7 +51,7 @@ def test_texts_holding_every_fence_of_one_length_get_a_longer_fence(
 
 def test_the_same_pack_always_renders_to_the_same_bytes() -> None:
     assert render_pack(packed(FORGERY, "Two.")) == render_pack(packed(FORGERY, "Two."))
-    assert re.match(r"<block-[0-9]{6} ", render_pack(packed("One.")))
+    assert re.match(r"<block-[0-9]{3} b1>\n", render_pack(packed("One.")))
 
 
 # Texts built from the pieces of every framing there has been, plus anything at all.

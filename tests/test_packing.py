@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from blockpass.blocks import Block, BlockKind
 from blockpass.errors import UserInputError
 from blockpass.packing import (
+    DEFAULT_HIT_TOKENS,
     OutputEstimator,
     PackLimits,
     block_input_tokens,
@@ -77,8 +78,9 @@ def test_pack_ids_are_short_and_map_back_to_blocks() -> None:
     blocks = blocks_of(["One.", "Two.", "Three."])
     (pack,) = plan(blocks, PackLimits(input_budget=10_000, output_cap=10_000))
     assert pack.short_ids == {"b1": blocks[0], "b2": blocks[1], "b3": blocks[2]}
-    assert re.match(
-        r'<block-([0-9]+) id="b1" kind="paragraph">\nOne\.\n</block-\1>\n', pack.render()
+    assert re.fullmatch(
+        r"<block-([0-9]+) b1>\nOne\.\n<block-\1 b2>\nTwo\.\n<block-\1 b3>\nThree\.\n</block-\1>",
+        pack.render(),
     )
     assert (
         pack.id
@@ -126,3 +128,32 @@ def test_a_block_over_a_budget_gets_a_pack_of_its_own_when_packing_plain_counts(
         )
     )
     assert packs == [(1, 10, 5), (1, 500, 5), (2, 20, 10)]
+
+
+def test_blocks_the_rule_engine_flagged_are_planned_at_more_output_per_hit() -> None:
+    """A block with engine hits has findings to write: each hit adds a learned rate, which
+    the character rate (learned from blocks without hits) does not absorb."""
+    estimator = OutputEstimator()
+    quiet, flagged = blocks_of(["word " * 40, "word " * 40])
+    # Before any answer, the kind's default is an average block's, hits included.
+    assert estimator.estimate(flagged, 2) == estimator.estimate(quiet)
+    estimator.observe(quiet, 14 + 4)
+    assert estimator.estimate(flagged, 2) == 14 + 4 + 2 * DEFAULT_HIT_TOKENS
+    for _ in range(20):
+        estimator.observe(quiet, 14 + 4)
+        estimator.observe(flagged, 14 + 4 + 2 * 30, 2)
+    assert estimator.estimate(quiet) == 14 + 4
+    assert estimator.estimate(flagged, 2) == 14 + 4 + 2 * 30
+    assert estimator.estimate(flagged, 3) == 14 + 4 + 3 * 30
+
+
+def test_learned_output_estimates_come_back_whole_from_their_stored_form() -> None:
+    estimator = OutputEstimator(scale=0.5)
+    heading, paragraph = blocks_of(["H"], BlockKind.HEADING)[0], blocks_of(["P " * 30])[0]
+    estimator.observe(heading, 12)
+    estimator.observe(paragraph, 30)
+    estimator.observe(paragraph, 60, 3)
+    again = OutputEstimator(scale=0.5)
+    again.resume(estimator.stored_form())
+    assert again == estimator
+    assert again.estimate(paragraph, 2) == estimator.estimate(paragraph, 2)

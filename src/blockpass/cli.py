@@ -149,9 +149,12 @@ def _console(args: argparse.Namespace, stream: TextIO) -> Console | None:
 
 
 def _estimate(args: argparse.Namespace) -> int:
+    import anyio
+
     from blockpass import cli_routing, cli_settings
     from blockpass.cli_routing import estimate_lines
-    from blockpass.estimate import estimate_job
+    from blockpass.estimate import estimate_job, learned_output
+    from blockpass.lanes import lane_name
     from blockpass.terminal import print_forecast
 
     connection = cli_settings.connection(args, os.environ)
@@ -159,11 +162,14 @@ def _estimate(args: argparse.Namespace) -> int:
     profile = connection.profile
     prices = cli_settings.prices(args, connection)
     spec = _job_spec(args, Path("."), tiers)
-    estimate = estimate_job(spec, profile, prices)
+    lane, run_dir = lane_name(connection.vendor, profile), args.learned_from
+    learned = None if run_dir is None else anyio.run(learned_output, run_dir, lane)
+    estimate = estimate_job(spec, profile, prices, learned=learned)
     heading = (
         f"{estimate.blocks:,} blocks: {estimate.kept:,} kept by the pre-filter, "
         f"{estimate.distinct:,} distinct texts, {estimate.to_model:,} for the model; "
-        f"{profile.id}, prices read on {prices.read_on}; output estimated per block kind"
+        f"{profile.id}, prices read on {prices.read_on}; output estimated "
+        + (f"as {run_dir} learned it" if learned else "per block kind")
     )
     print_forecast(_console(args, sys.stdout), heading, estimate.rows)
     if estimate.context is not None:

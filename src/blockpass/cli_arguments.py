@@ -299,6 +299,13 @@ def _webhooks_parser(commands: argparse._SubParsersAction[argparse.ArgumentParse
 def _estimate_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser("estimate", help="forecast a run's cost per strategy, offline")
     _job_arguments(parser)
+    parser.add_argument(
+        "--learned-from",
+        type=Path,
+        metavar="RUN_DIR",
+        help="estimate output per block as the run in RUN_DIR (same model) learned it, not by "
+        "the defaults per block kind",
+    )
 
 
 def _lint_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -5,7 +5,10 @@ left out of the model's instructions; the rules it cannot run are written into t
 instructions for the model instead, never dropped. A substitution with a single replacement
 that is safe in any context (``rules/fixes.py`` says exactly when) is a fix: its edit is
 applied like a model edit and marked with source ``rules`` (with fixes off it becomes a
-note). Every other alert becomes a note. Text that Vale's comment controls switch off
+note). With ``proposals``, a substitution whose fix depends on what the sentence means (it
+changes a word, a contraction, a case; ``rules/fixes.proposable_fix``) goes to the model as a
+numbered proposal (``proposals.py``), applied only if the model accepts it, and noted as
+before if not. Every other alert becomes a note. Text that Vale's comment controls switch off
 (``<!-- vale off -->``) gives no alert, so it is neither noted nor edited.
 
 When the task leaves nothing for the model (no guide and no rule the engine cannot run),
@@ -17,27 +20,35 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 
 from blockpass.blocks import RULES, Block, BlockResult, Document, Edit, Outcome, Verdict
+from blockpass.proposals import RULE_SOURCE, Proposal
 from blockpass.results import locate_edits
 from blockpass.rules import Rule, RulePackage
 from blockpass.rules.config import ValeConfig
-from blockpass.rules.fixes import fixable_block, protected_spans, safe_fix
+from blockpass.rules.fixes import Fix, fixable_block, proposable_fix, protected_spans, safe_fix
 from blockpass.rules.ignores import NO_IGNORES, Ignores
 from blockpass.rules.linter import LintAlert, lint_document
 
-RULE_SOURCE = "rules"
 # Part of the task's fingerprint: results made under an earlier policy for applying fixes
 # are not reused.
 _FIX_POLICY = "fixes safe in any context, vale comment controls"
+_PROPOSALS = "other fixes proposed to the model"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Findings:
     edits: tuple[Edit, ...] = ()
     notes: tuple[str, ...] = ()
+    # Fixes for the model to accept or reject (``proposals.py``).
+    proposals: tuple[Proposal, ...] = ()
+
+    @property
+    def hits(self) -> int:
+        """How many alerts the engine raised on the block."""
+        return len(self.edits) + len(self.notes) + len(self.proposals)
 
 
 NO_FINDINGS = Findings()
@@ -54,12 +65,14 @@ class RuleCheck:
         packages: Sequence[RulePackage],
         *,
         apply_fixes: bool = True,
+        proposals: bool = False,
         config: ValeConfig | None = None,
         paths: Sequence[str] = (),
     ) -> None:
         self._rules = [rule for package in packages for rule in package.rules]
         self._config = config
         self._apply_fixes = apply_fixes
+        self.proposals = proposals and apply_fixes
         chosen = self._rules
         if config is not None:
             ids = {rule.id for path in paths for rule in config.rules_for(path, self._rules)}
@@ -76,8 +89,11 @@ class RuleCheck:
             for rule in self._rules
         ]
         settings = [] if self._config is None else [self._config.settings()]
+        proposing = [_PROPOSALS] if self.proposals else []
         payload = json.dumps(
-            [_FIX_POLICY, self._apply_fixes, definitions, *settings], sort_keys=True, default=str
+            [_FIX_POLICY, *proposing, self._apply_fixes, definitions, *settings],
+            sort_keys=True,
+            default=str,
         )
         return hashlib.sha256(payload.encode()).hexdigest()[:32]
 
@@ -122,16 +138,28 @@ class RuleCheck:
         protected = protected_spans(block.text) if fixing else []
         fixes: dict[int, tuple[Edit, LintAlert]] = {}
         notes: list[str] = []
+        proposals: list[Proposal] = []
         for alert in alerts:
-            edit = _fix(block, alert, protected) if fixing else None
+            edit = _fix(block, alert, protected, safe_fix) if fixing else None
+            proposed = (
+                _fix(block, alert, protected, proposable_fix)
+                if fixing and self.proposals and edit is None
+                else None
+            )
             if edit is not None:
                 fixes[id(edit)] = (edit, alert)
+            elif proposed is not None:
+                proposals.append(Proposal(edit=proposed, note=_note(alert)))
             else:
                 notes.append(_note(alert))
         accepted, rejected = locate_edits(block.text, [edit for edit, _ in fixes.values()])
         # A fix that overlaps an earlier one is still a finding.
         notes.extend(_note(fixes[id(edit)][1]) for edit in rejected)
-        return Findings(edits=tuple(edit for edit, _ in accepted), notes=tuple(notes))
+        return Findings(
+            edits=tuple(edit for edit, _ in accepted),
+            notes=tuple(notes),
+            proposals=tuple(proposals),
+        )
 
     def messages(self) -> tuple[tuple[str, str], ...]:
         """Every rule's id and message: a compact answer's note on a rule reads as the
@@ -144,12 +172,21 @@ class RuleCheck:
 
 
 def merge(result: BlockResult, findings: Findings, block: Block) -> BlockResult:
-    """A model result with the engine's fixes and notes; an engine fix wins any overlap."""
+    """A model result with the engine's fixes and notes; an engine fix wins any overlap, and
+    the proposals the model accepted (edits of source ``rules`` in its result) come next.
+    A proposal not applied (not accepted, or no longer applying) leaves the engine's note."""
     if findings == NO_FINDINGS or result.outcome is not Outcome.RESULT:
         return result
-    accepted, rejected = locate_edits(block.text, [*findings.edits, *result.edits])
+    proposed = {proposal.edit for proposal in findings.proposals}
+    accepted_proposals = [edit for edit in result.edits if edit in proposed]
+    own = [edit for edit in result.edits if edit not in proposed]
+    accepted, rejected = locate_edits(block.text, [*findings.edits, *accepted_proposals, *own])
     edits = tuple(edit for edit, _ in accepted)
-    notes = findings.notes + result.notes
+    notes = (
+        findings.notes
+        + tuple(proposal.note for proposal in findings.proposals if proposal.edit not in edits)
+        + result.notes
+    )
     return replace(
         result,
         verdict=_verdict(edits, notes),
@@ -160,13 +197,15 @@ def merge(result: BlockResult, findings: Findings, block: Block) -> BlockResult:
 
 
 def engine_result(block: Block, findings: Findings) -> BlockResult:
+    """The engine's result where no model is asked: its proposals stay notes."""
+    notes = findings.notes + tuple(proposal.note for proposal in findings.proposals)
     return BlockResult(
         block_id=block.id,
         content_hash=block.content_hash,
         outcome=Outcome.RESULT,
-        verdict=_verdict(findings.edits, findings.notes),
+        verdict=_verdict(findings.edits, notes),
         edits=findings.edits,
-        notes=findings.notes,
+        notes=notes,
         reason=RULES,
     )
 
@@ -175,11 +214,19 @@ def _note(alert: LintAlert) -> str:
     return f"{alert.rule_id}: {alert.message}"
 
 
-def _fix(block: Block, alert: LintAlert, protected: list[tuple[int, int]]) -> Edit | None:
+def _fix(
+    block: Block,
+    alert: LintAlert,
+    protected: list[tuple[int, int]],
+    fixing: Callable[[str, int, int, str, list[tuple[int, int]]], Fix | None],
+) -> Edit | None:
+    """The edit ``fixing`` allows for the alert's first replacement; a safe fix needs the
+    rule to have only one, a proposal offers the first (the model may edit otherwise)."""
     start = _offset_in(block, alert)
-    if len(alert.replacements) != 1 or start is None:
+    single = len(alert.replacements) == 1 or fixing is proposable_fix
+    if not alert.replacements or not single or start is None:
         return None
-    fix = safe_fix(block.text, start, start + len(alert.match), alert.replacements[0], protected)
+    fix = fixing(block.text, start, start + len(alert.match), alert.replacements[0], protected)
     if fix is None:
         return None
     find, replace_with = _unique_context(block.text, fix.start, fix.end, fix.replacement)

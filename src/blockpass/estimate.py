@@ -11,20 +11,24 @@ row, one uncached call with the full prefix for every block:
   + packing            blocks packed under the context and output budgets, then cached
 
 Input tokens are exact (the model's tokenizer); output per block is the packing estimate
-by block kind, not a measurement. Reuse (``reuse.plan_reuse``) and packing
-(``packing.fill_packs``) are the runner's own, so ``packs`` and ``copies`` are what a fresh
-``run`` of the same job would send and copy.
+by block kind and rule-engine hits, not a measurement: the defaults, or what a run of the
+same model learned (``learned``, read from its run directory with ``learned_output``).
+Reuse (``reuse.plan_reuse``) and packing (``packing.fill_packs``) are the runner's own,
+so ``packs`` and ``copies`` are what a fresh ``run`` of the same job would send and copy.
 """
 
 from __future__ import annotations
 
 from array import array
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
 from functools import partial
+from pathlib import Path
 
 from blockpass.context import ContextMode
 from blockpass.context_choice import ContextChoice
+from blockpass.deterministic import NO_FINDINGS
+from blockpass.errors import UserInputError
 from blockpass.forecast import ForecastRow, PackBounds, Strategy, forecast
 from blockpass.layout import output_cap
 from blockpass.packing import OutputEstimator, block_input_tokens, pack_size_bounds
@@ -33,6 +37,7 @@ from blockpass.prefilter import prefilter
 from blockpass.prices import PriceTable
 from blockpass.providers.base import ModelProfile
 from blockpass.reuse import plan_reuse
+from blockpass.store import RUN_FILE_NAME, open_sqlite_store
 from blockpass.tokens import count_tokens
 from blockpass.verdicts import OUTPUT_SCALE
 
@@ -58,11 +63,15 @@ def estimate_job(
     prices: PriceTable,
     *,
     only: Collection[str] | None = None,
+    learned: Mapping[str, float] | None = None,
 ) -> Estimate:
-    """``only``: the ids of the blocks this model gets (a routed run's tier), None for all."""
-    _, blocks, task, check = read_job_inputs(spec)
+    """``only``: the ids of the blocks this model gets (a routed run's tier), None for all;
+    ``learned``: output estimates a run of this model stored (``learned_output``)."""
+    inputs, blocks, task, check = read_job_inputs(spec)
     count = partial(count_tokens, family=profile.tokenizer)
     estimator = OutputEstimator(scale=OUTPUT_SCALE[task.verdicts])
+    estimator.resume(learned or {})
+    findings = check.findings(inputs.documents, {b.id for b in blocks}) if check else {}
     model_prices = prices.for_model(profile.id)
     prefix_tokens = count(task.system_prefix)
     low, high = pack_size_bounds(profile, spec.execution.min_blocks, spec.execution.max_blocks)
@@ -82,7 +91,10 @@ def estimate_job(
         )
 
     tokens = array("I", (block_input_tokens(block, count) for block in blocks))
-    outputs = array("I", (estimator.estimate(block) for block in blocks))
+    outputs = array(
+        "I",
+        (estimator.estimate(block, findings.get(block.id, NO_FINDINGS).hits) for block in blocks),
+    )
     position = {block.id: index for index, block in enumerate(blocks)}
     kept, _ = prefilter(blocks, spec.prefilter)
     reuse = plan_reuse(kept)
@@ -120,6 +132,18 @@ def estimate_job(
         copies=tuple(block.id for block in reuse.copies),
         context=context,
     )
+
+
+async def learned_output(run_dir: Path, lane: str) -> dict[str, float]:
+    """The output estimates the run in ``run_dir`` stored for ``lane`` (none when it has
+    none yet); a folder without a run is an error."""
+    if not (run_dir / RUN_FILE_NAME).is_file():
+        raise UserInputError(f"{run_dir}: no run here to learn output estimates from")
+    store = await open_sqlite_store(run_dir)
+    try:
+        return dict(await store.output_estimates(lane))
+    finally:
+        await store.close()
 
 
 def _as(row: ForecastRow, strategy: Strategy, baseline: ForecastRow) -> ForecastRow:

@@ -15,7 +15,7 @@ one greedy rule, on plain token counts: the runner packs blocks with it (``plan_
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 
@@ -23,6 +23,7 @@ from blockpass.blocks import Block, BlockKind
 from blockpass.context import NO_CONTEXT, PackContext
 from blockpass.errors import UserInputError
 from blockpass.packformat import PackedBlock, render_pack
+from blockpass.proposals import Proposal, proposal_lines
 from blockpass.providers.base import ModelProfile
 
 # Output tokens per block before anything is observed: an "ok" costs about a dozen tokens,
@@ -30,6 +31,12 @@ from blockpass.providers.base import ModelProfile
 DEFAULT_OUTPUT_ESTIMATE = 40
 _DEFAULT_BY_KIND = {BlockKind.HEADING: 25, BlockKind.LIST_ITEM: 35}
 _LEARNING_RATE = 0.2
+_RATE_PART = "/"
+# The stored estimates' key for the rate per rule-engine hit.
+_HITS = "hits"
+# Output per rule-engine hit before one is observed (a finding written out in the full
+# format, about 20 tokens; scaled for the verdict format).
+DEFAULT_HIT_TOKENS = 16
 # An ok item in the full format (``{"id":"b12","verdict":"ok"},``).
 _OK_ITEM_TOKENS = 14
 # Each observed block's weight in a kind's rate decays by this per later block of the kind.
@@ -86,15 +93,32 @@ class Pack:
     input_tokens: int
     estimated_output: int
     context: PackContext = NO_CONTEXT
+    # The rule engine's proposals for each block, in block order (``proposals.py``); empty
+    # when the run makes none.
+    proposals: tuple[tuple[Proposal, ...], ...] = ()
 
     @property
     def short_ids(self) -> dict[str, Block]:
         """``b1``, ``b2``, ... in pack order: ids that cost almost nothing."""
         return {f"b{number}": block for number, block in enumerate(self.blocks, start=1)}
 
+    @property
+    def proposals_by_short_id(self) -> dict[str, tuple[Proposal, ...]]:
+        return {
+            short_id: proposed
+            for short_id, proposed in zip(self.short_ids, self.proposals, strict=False)
+            if proposed
+        }
+
     def render(self) -> str:
+        proposed = self.proposals_by_short_id
         return render_pack(
-            PackedBlock(id=short_id, kind=block.kind.value, text=block.text)
+            PackedBlock(
+                id=short_id,
+                kind=block.kind.value,
+                text=block.text,
+                proposals=proposal_lines(proposed.get(short_id, ())),
+            )
             for short_id, block in self.short_ids.items()
         )
 
@@ -102,12 +126,17 @@ class Pack:
 @dataclass(slots=True)
 class OutputEstimator:
     """Expected output tokens per block, learned from observed results: an answer item's
-    fixed cost plus a rate per character of the block's text, by kind (a long paragraph has
-    more to find than a short one, and packs mix both). Before a kind is observed, its
-    default per block; ``scale``: what the verdict format writes against the full one.
+        fixed cost, a rate per character of the block's text, by kind (a long paragraph has
+        more to find than a short one, and packs mix both), and a rate per rule-engine hit (a
+        block the engine flagged has findings to write, or proposals to answer). Before a kind
+        is observed, its default per block (hits or not: the default is an average block's);
+    once the kind's rate is learned but no hit's yet, ``DEFAULT_HIT_TOKENS`` per hit;
+        ``scale``: what the verdict format writes against the full one.
 
-    The rate is a ratio of decayed sums (output over characters, each block counting for
-    its length), so one short block with many findings cannot swing it.
+        The rates are ratios of decayed sums (output over characters, each block counting for
+        its length; what is left over hits), so one short block with many findings cannot
+        swing them. The character rate learns from blocks without hits, the hit rate from what
+        blocks with hits wrote beyond it; with no engine, no block has hits.
     """
 
     scale: float = 1.0
@@ -115,41 +144,92 @@ class OutputEstimator:
     by_kind: dict[BlockKind, float] = field(default_factory=dict)
     # Per kind: decayed sums of output beyond an ok item's cost, and of characters.
     rates: dict[BlockKind, tuple[float, float]] = field(default_factory=dict)
+    # Decayed sums of output beyond the item and its characters' share, and of hits.
+    hit_rate: tuple[float, float] = (0.0, 0.0)
 
     @property
     def item_cost(self) -> float:
         """What an ``ok`` item costs: the floor of every block's estimate."""
         return _OK_ITEM_TOKENS * self.scale
 
-    def estimate(self, block: Block) -> int:
+    @property
+    def per_hit(self) -> float:
+        beyond, hits = self.hit_rate
+        return beyond / hits if hits > 0 else DEFAULT_HIT_TOKENS * self.scale
+
+    def estimate(self, block: Block, hits: int = 0) -> int:
         rate = self.rates.get(block.kind)
         if rate is not None and rate[1] > 0:
-            return round(self.item_cost + rate[0] / rate[1] * len(block.text))
+            return round(self.item_cost + self._by_characters(block) + self.per_hit * hits)
+        if hits and self.hit_rate[1] > 0:
+            # Nothing learned of the kind's blocks without hits: its hits say the most.
+            return round(self.item_cost + self.per_hit * hits)
+        # Nothing learned yet: the kind's default is an average block's, findings included,
+        # so hits do not add to it (a batch plans its packs before any answer).
         default = _DEFAULT_BY_KIND.get(block.kind, DEFAULT_OUTPUT_ESTIMATE) * self.scale
         return round(self.by_kind.get(block.kind, default))
 
-    def observe(self, block: Block, output_tokens: float) -> None:
+    def observe(self, block: Block, output_tokens: float, hits: int = 0) -> None:
         current = self.by_kind.get(block.kind)
         self.by_kind[block.kind] = (
             output_tokens
             if current is None
             else current + _LEARNING_RATE * (output_tokens - current)
         )
+        beyond_item = max(0.0, output_tokens - self.item_cost)
+        if hits:
+            beyond, counted = self.hit_rate
+            left = max(0.0, beyond_item - self._by_characters(block))
+            self.hit_rate = (_RATE_DECAY * beyond + left, _RATE_DECAY * counted + hits)
+            return
         beyond, characters = self.rates.get(block.kind, (0.0, 0.0))
         self.rates[block.kind] = (
-            _RATE_DECAY * beyond + max(0.0, output_tokens - self.item_cost),
+            _RATE_DECAY * beyond + beyond_item,
             _RATE_DECAY * characters + len(block.text),
         )
 
+    def resume(self, stored: Mapping[str, float]) -> None:
+        """Start from estimates learned before, as ``stored`` (``stored_form``) keeps them."""
+        rates: dict[str, dict[str, float]] = {}
+        for key, tokens in stored.items():
+            kind, _, part = key.partition(_RATE_PART)
+            if part:
+                rates.setdefault(kind, {})[part] = tokens
+            else:
+                self.by_kind[BlockKind(kind)] = tokens
+        hits = rates.pop(_HITS, None)
+        if hits is not None:
+            self.hit_rate = (hits["beyond"], hits["hits"])
+        for kind, sums in rates.items():
+            self.rates[BlockKind(kind)] = (sums["beyond"], sums["characters"])
+
+    def stored_form(self) -> dict[str, float]:
+        """Per kind, output per block and the rate's sums (``kind/beyond``,
+        ``kind/characters``); the hit rate's (``hits/beyond``, ``hits/hits``)."""
+        stored = {kind.value: tokens for kind, tokens in self.by_kind.items()}
+        for kind, (beyond, characters) in self.rates.items():
+            stored[f"{kind.value}{_RATE_PART}beyond"] = beyond
+            stored[f"{kind.value}{_RATE_PART}characters"] = characters
+        if self.hit_rate[1] > 0:
+            stored[f"{_HITS}{_RATE_PART}beyond"], stored[f"{_HITS}{_RATE_PART}hits"] = self.hit_rate
+        return stored
+
+    def _by_characters(self, block: Block) -> float:
+        beyond, characters = self.rates.get(block.kind, (0.0, 0.0))
+        return beyond / characters * len(block.text) if characters > 0 else 0.0
+
 
 def block_input_tokens(block: Block, count: Callable[[str], int]) -> int:
-    """Tokens a block adds to a pack: its text plus its tags (a pack id is two or three chars)."""
-    return count(block.text) + count(_empty_tags(block.kind))
+    """Tokens a block adds to a pack: its text plus its tag (a pack id is two or three
+    chars; the pack's one closing tag is left out)."""
+    return count(block.text) + count(_opening_tag(block.kind))
 
 
 @cache
-def _empty_tags(kind: BlockKind) -> str:
-    return render_pack([PackedBlock(id="b10", kind=kind.value, text="")]) + "\n"
+def _opening_tag(kind: BlockKind) -> str:
+    """A block's tag line and the line break before the next block."""
+    rendered = render_pack([PackedBlock(id="b10", kind=kind.value, text="")])
+    return rendered[: rendered.index("\n") + 1] + "\n"
 
 
 def pack_id(blocks: Iterable[Block]) -> str:

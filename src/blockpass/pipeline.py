@@ -109,6 +109,9 @@ class JobSpec:
     # (realtime only: one batch request cannot wait for tool results).
     mcp_servers: Sequence[ServerAddress] = ()
     tool_limits: LoopLimits = field(default_factory=LoopLimits)
+    # With style packages: the engine's fixes that depend on context go to the model as
+    # numbered proposals, applied if it accepts them (``proposals.py``); else they are notes.
+    proposals: bool = True
 
 
 def read_job_inputs(spec: JobSpec) -> tuple[Inputs, list[Block], Task, RuleCheck | None]:
@@ -132,13 +135,20 @@ def read_job_inputs(spec: JobSpec) -> tuple[Inputs, list[Block], Task, RuleCheck
         raise UserInputError(f"{spec.vale_config}: the config names no style found")
     if packages:
         paths = [document.id for document in inputs.documents]
-        check = RuleCheck(packages, apply_fixes=spec.apply_fixes, config=config, paths=paths)
+        check = RuleCheck(
+            packages,
+            apply_fixes=spec.apply_fixes,
+            proposals=spec.proposals,
+            config=config,
+            paths=paths,
+        )
     task = load_task(
         spec.guide,
         model_rules=check.instructions_for_model() if check else "",
         engine_digest=check.digest() if check else "",
         verdicts=spec.verdicts,
         rule_messages=check.messages() if check else (),
+        proposals=check is not None and check.proposals,
     )
     return inputs, blocks, task, check
 
@@ -272,6 +282,7 @@ async def _run_with_store(
                     result, findings.get(block.id, NO_FINDINGS), block
                 ),
                 retrieved=retrieved,
+                findings=findings,
             ),
             blocks=to_send[lane.name],
         )

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from blockpass.blocks import Block, BlockResult, Edit, Outcome, Verdict
+from blockpass.proposals import Proposal, accepted_edits, accepted_numbers
 from blockpass.verdicts import RuleCodes, compact_id, expand_item
 
 _RESULTS_ARRAY = re.compile(r'"results"\s*:\s*\[')
@@ -40,9 +41,14 @@ class ParsedAnswer:
 
 
 def parse_answer(
-    text: str, short_ids: Mapping[str, Block], codes: RuleCodes | None = None
+    text: str,
+    short_ids: Mapping[str, Block],
+    codes: RuleCodes | None = None,
+    proposals: Mapping[str, Sequence[Proposal]] | None = None,
 ) -> ParsedAnswer:
-    """``codes``: the answer is in the compact format (``verdicts.py``), citing these."""
+    """``codes``: the answer is in the compact format (``verdicts.py``), citing these;
+    ``proposals``: the rule engine's proposals the pack showed, by short id: the ones an item
+    accepts become edits of source ``rules`` (``proposals.py``), placed first."""
     results: dict[str, BlockResult] = {}
     unknown = duplicates = invalid = rejected = 0
     items, complete = _items(text)
@@ -53,7 +59,7 @@ def parse_answer(
             continue
         short_id = item.get("id") if codes is None else compact_id(item)
         block = short_ids.get(short_id) if isinstance(short_id, str) else None
-        if block is None:
+        if block is None or not isinstance(short_id, str):
             unknown += 1
             continue
         if block.id in results:
@@ -61,7 +67,7 @@ def parse_answer(
             continue
         # Edits are told from notes by where their words occur in the block.
         full_item = item if codes is None else expand_item(item, codes, block.text)
-        result = _result(full_item, block)
+        result = _result(full_item, block, (proposals or {}).get(short_id, ()))
         if result is None:
             invalid += 1
             continue
@@ -130,15 +136,18 @@ def _strings(value: object) -> tuple[str, ...] | None:
     return None
 
 
-def _result(item: dict[str, Any], block: Block) -> BlockResult | None:
+def _result(
+    item: dict[str, Any], block: Block, proposals: Sequence[Proposal]
+) -> BlockResult | None:
     try:
         verdict = Verdict(str(item.get("verdict")))
     except ValueError:
         return None
     notes = _strings(item.get("notes", []))
-    if notes is None:
+    accept = accepted_numbers(item.get("accept", []))
+    if notes is None or accept is None:
         return None
-    edits: list[Edit] = []
+    edits: list[Edit] = accepted_edits(accept, proposals)
     if verdict is Verdict.EDIT:
         raw_edits = item.get("edits")
         if not isinstance(raw_edits, list):

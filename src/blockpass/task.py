@@ -20,10 +20,11 @@ import yaml
 from blockpass.documents.markdown import split_front_matter
 from blockpass.errors import UserInputError
 from blockpass.files import read_text
-from blockpass.packformat import PACK_PREAMBLE, RESULT_SCHEMA
+from blockpass.packformat import PACK_PREAMBLE, result_schema
+from blockpass.proposals import COMPACT_PROPOSALS, FULL_PROPOSALS
 from blockpass.verdicts import COMPACT_INSTRUCTIONS, COMPACT_SCHEMA, RuleCodes, VerdictFormat
 
-PACK_FORMAT_VERSION = "2"
+PACK_FORMAT_VERSION = "3"
 
 DEFAULT_INSTRUCTIONS = (
     PACK_PREAMBLE
@@ -174,18 +175,24 @@ def load_task(
     instructions: str | None = None,
     verdicts: VerdictFormat = VerdictFormat.FULL,
     rule_messages: tuple[tuple[str, str], ...] = (),
+    proposals: bool = False,
 ) -> Task:
+    """``proposals``: packs carry the rule engine's proposals (``proposals.py``), and the
+    instructions and schema say how to accept them."""
     if guide_path is None and not engine_digest:
         raise UserInputError(
             "give a style guide (--guide), style packages (--styles or --config), or both"
         )
     compact = verdicts is VerdictFormat.COMPACT
     default_instructions = COMPACT_INSTRUCTIONS if compact else DEFAULT_INSTRUCTIONS
+    chosen = default_instructions if instructions is None else instructions
+    if proposals:
+        chosen += COMPACT_PROPOSALS if compact else FULL_PROPOSALS
     return Task(
-        instructions=default_instructions if instructions is None else instructions,
+        instructions=chosen,
         guide=load_guide(guide_path) if guide_path is not None else "",
         guide_name=guide_path.name if guide_path is not None else "",
-        schema=COMPACT_SCHEMA if compact else RESULT_SCHEMA,
+        schema=COMPACT_SCHEMA if compact else result_schema(proposals=proposals),
         model_rules=model_rules,
         engine_digest=engine_digest,
         verdicts=verdicts,

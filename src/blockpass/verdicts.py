@@ -19,6 +19,7 @@ the same findings in a fraction of the tokens::
   finding.
 - A finding whose code is ``-`` is a note in words, for what a code and a quote cannot say
   (the instructions bound them: at most two short ones).
+- ``+N`` accepts the rule engine's proposal N for the block (``proposals.py``).
 
 The table is written once in the cached prefix (``RuleCodes.table``): codes are numbers,
 one or two tokens each, for the guide's section headings and the style rules the prompt
@@ -40,6 +41,7 @@ from typing import Any, cast
 
 from blockpass.blocks import BlockResult, Verdict
 from blockpass.packformat import PACK_PREAMBLE, closed_object
+from blockpass.proposals import ACCEPT_MARK, RULE_SOURCE
 from blockpass.rules.alerts import format_message
 
 __all__ = [
@@ -210,8 +212,12 @@ def expand_item(item: object, codes: RuleCodes, block_text: str) -> dict[str, An
     short_id, *findings = cast(list[str], item)
     edits: list[dict[str, str]] = []
     notes: list[str] = []
+    accept: list[int] = []
     for finding in findings:
         cited, _, words = finding.strip().partition(" ")
+        if _ACCEPTED.fullmatch(finding.strip()):
+            accept.append(int(finding.strip()[len(ACCEPT_MARK) :]))
+            continue
         if cited == NOTE_MARK:
             notes.append(words)
             continue
@@ -221,8 +227,14 @@ def expand_item(item: object, codes: RuleCodes, block_text: str) -> dict[str, An
             notes.append(codes.note(rule, words))
         else:
             edits.append({"find": edit[0], "replace": edit[1], "rule": rule})
-    verdict = Verdict.EDIT if edits else Verdict.FLAG if findings else Verdict.OK
-    return {"id": short_id, "verdict": verdict.value, "edits": edits, "notes": notes}
+    verdict = Verdict.EDIT if edits or accept else Verdict.FLAG if findings else Verdict.OK
+    return {
+        "id": short_id,
+        "verdict": verdict.value,
+        "edits": edits,
+        "notes": notes,
+        "accept": accept,
+    }
 
 
 def _letters(number: int) -> str:
@@ -257,14 +269,15 @@ def _edit(words: str, block_text: str) -> tuple[str, str] | None:
 
 def full_item(result: BlockResult) -> str:
     """The full-format answer item a result came from, as the model would have written it
-    (for output estimates)."""
+    (for output estimates): an edit of the engine's own was a proposal it accepted."""
     item: dict[str, object] = {"id": "b1", "verdict": result.verdict}
+    own = [edit for edit in result.edits if edit.source != RULE_SOURCE]
     if result.edits or result.verdict == "edit":
-        item["edits"] = [
-            {"find": e.find, "replace": e.replace, "rule": e.rule} for e in result.edits
-        ]
+        item["edits"] = [{"find": e.find, "replace": e.replace, "rule": e.rule} for e in own]
     if result.notes or result.verdict != "ok":
         item["notes"] = list(result.notes)
+    if len(own) < len(result.edits):
+        item["accept"] = list(range(1, len(result.edits) - len(own) + 1))
     return json.dumps(item, separators=(",", ":"))
 
 
@@ -272,7 +285,10 @@ def compact_item(result: BlockResult, codes: RuleCodes) -> str:
     """The compact answer item a result came from, as the model would have written it (for
     output estimates); notes that came from findings are written back as findings."""
     findings = [
-        f"{codes.code_for(edit.rule)} {edit.find}{EDIT_MARK}{edit.replace}" for edit in result.edits
+        f"{ACCEPT_MARK}{number}"
+        if edit.source == RULE_SOURCE
+        else f"{codes.code_for(edit.rule)} {edit.find}{EDIT_MARK}{edit.replace}"
+        for number, edit in enumerate(result.edits, start=1)
     ]
     findings += [_finding_of(note, codes) for note in result.notes]
     return json.dumps(["b1", *findings], separators=(",", ":"), ensure_ascii=False)
@@ -287,3 +303,4 @@ def _finding_of(note: str, codes: RuleCodes) -> str:
 
 
 _QUOTED = re.compile(r"['\"]([^'\"]+)['\"]")
+_ACCEPTED = re.compile(rf"{re.escape(ACCEPT_MARK)}[0-9]{{1,4}}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,7 @@ from blockpass.routing.classify import (
 )
 from blockpass.routing.tiers import RouteMode
 from blockpass.sandbox import DEFAULT_API_KEY, FaultPlan, SandboxConfig
+from blockpass.verdicts import VerdictFormat
 from tests.routing.test_routed_run import CHAPTER, STRONG, WEAK, job, tiers
 from tests.sandbox.support import StartSandbox, scripted
 from tests.test_lanes import stored_calls
@@ -198,13 +200,15 @@ async def test_a_classify_pass_on_a_weakest_tier_that_costs_half_the_saving_asks
     start_sandbox: StartSandbox, tmp_path: Path, shared_data: Path
 ) -> None:
     # claude-haiku-4-5 reads a block at a third of claude-sonnet-4-5's price: asking it about
-    # a block costs half of the most its answer can save, never a tenth.
+    # a block costs half of the most its answer can save, never a tenth. In compact verdicts
+    # (what the CLI asks these models for): with full ones, planned at 40 output tokens a
+    # block, a few of the chapter's shortest blocks pass a tenth since the pack framing got
+    # lean (their question costs a dozen tokens less).
     running = start_sandbox(SandboxConfig(rules=shared_data / "styles" / "Google" / "Google"))
     out = tmp_path / "out"
+    compact = replace(job(shared_data, out), verdicts=VerdictFormat.COMPACT)
     async with tiers(running.server.base_url) as providers:
-        routed = await run_routed(
-            job(shared_data, out), providers, load_prices(), mode=RouteMode.CLASSIFY
-        )
+        routed = await run_routed(compact, providers, load_prices(), mode=RouteMode.CLASSIFY)
 
     report = routed.report
     assert (report.classify_calls, report.asked) == (0, 0)

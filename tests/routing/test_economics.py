@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from blockpass.blocks import BlockKind
 from blockpass.prices import load_prices
 from blockpass.providers import model_profile
 from blockpass.routing import Routes
@@ -50,11 +51,17 @@ def test_a_block_costs_less_on_the_weak_tier_by_less_where_its_packs_are_small(
     # weak tier reads the 18F prefix eight times as often per block.
     _, small = chapter_costs(shared_data)
     _, large = chapter_costs(shared_data, max_blocks=80)
+    _, blocks = routes_for(shared_data)
 
     for block_id, (weak, strong) in small.per_tier.items():
-        assert weak < strong
+        # Only the shortest headings (a few tokens, their tags one token each since the
+        # pack framing got lean) cost more on the weak tier: their share of its prefix
+        # reads, eight times as frequent, outweighs the strong tier's price on them.
+        block = blocks[block_id]
+        assert weak < strong or (block.kind is BlockKind.HEADING and len(block.text) < 30)
         assert weak - large.per_tier[block_id][0] > 0
         assert large.per_tier[block_id][1] == strong
+    assert sum(weak < strong for weak, strong in small.per_tier.values()) >= 29
 
 
 def test_a_classifier_a_tenth_the_price_is_worth_asking_about_the_long_blocks(

@@ -14,11 +14,12 @@ a batch result (``answers.py``, ``retries.py``, ``recording.py``):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from blockpass.blocks import Block, BlockResult
 from blockpass.context import RetrievedRules
+from blockpass.deterministic import Findings
 from blockpass.execution.answers import answer_status, send_again
 from blockpass.execution.planning import PackPlanner
 from blockpass.execution.recording import CallRecorder, StoreCall
@@ -92,9 +93,11 @@ class ExecutionParts:
         ),
         add_findings: Callable[[BlockResult, Block], BlockResult] = lambda result, block: result,
         retrieved: RetrievedRules | None = None,
+        findings: Mapping[str, Findings] | None = None,
     ) -> ExecutionParts:
         """``add_findings`` completes a model's result for a block (the rule engine's own);
-        ``retrieved``: the rules each pack carries in retrieve mode."""
+        ``retrieved``: the rules each pack carries in retrieve mode; ``findings``: the rule
+        engine's, by block id, for the planner (``PackPlanner.know``)."""
         stats = ExecutionStats()
 
         def count(text: str) -> int:
@@ -103,19 +106,21 @@ class ExecutionParts:
         layout = RequestLayout(task=task, profile=profile, count=count)
         lane = lane_name(provider_name, profile)
         codes = task.rule_codes
+        planner = PackPlanner(
+            profile=profile,
+            prefix_tokens=layout.prefix_tokens,
+            min_blocks=settings.min_blocks,
+            max_blocks=settings.max_blocks,
+            count=count,
+            contexts=None if retrieved is None else retrieved.contexts(count),
+            codes=codes,
+            output_scale=OUTPUT_SCALE[task.verdicts],
+        )
+        planner.know(findings or {})
         return cls(
             settings=settings,
             stats=stats,
-            planner=PackPlanner(
-                profile=profile,
-                prefix_tokens=layout.prefix_tokens,
-                min_blocks=settings.min_blocks,
-                max_blocks=settings.max_blocks,
-                count=count,
-                contexts=None if retrieved is None else retrieved.contexts(count),
-                codes=codes,
-                output_scale=OUTPUT_SCALE[task.verdicts],
-            ),
+            planner=planner,
             layout=layout,
             retries=RetryPolicy(max_attempts=settings.max_attempts, stats=stats),
             recorder=CallRecorder(
@@ -173,7 +178,8 @@ class ExecutionParts:
 
         ``call`` describes the call; its status is decided here from the answer.
         """
-        parsed = parse_answer(response.text, pack.short_ids, self.codes)
+        proposed = pack.proposals_by_short_id
+        parsed = parse_answer(response.text, pack.short_ids, self.codes, proposed)
         status = answer_status(response, complete=parsed.complete)
         self.stats.count_status(status)
         call = replace(call, status=status, usage=response.usage)
@@ -181,6 +187,9 @@ class ExecutionParts:
         results = [
             self.add_findings(result, by_id[result.block_id]) for result in parsed.results.values()
         ]
+        proposals_of = {pack.short_ids[short_id].id: each for short_id, each in proposed.items()}
+        for result in results:
+            self.stats.count_proposals(proposals_of.get(result.block_id, ()), result)
         if not await self.recorder.record_answer(call, results, store_call):
             return []
         self.planner.learn(pack, parsed.results)

@@ -3,7 +3,8 @@
 A block starts in a full-size pack. A block whose pack came back truncated, malformed or
 refused goes into a pack half the size of the group it came back with, so a pack that is
 too much for one answer gets smaller until it fits. Output estimates per block kind are
-learned from the results that come back (``packing.OutputEstimator``).
+learned from the results that come back (``packing.OutputEstimator``), with the rule
+engine's hits on each block (``know``), whose proposals its pack carries.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
-from blockpass.blocks import Block, BlockKind, BlockResult
+from blockpass.blocks import Block, BlockResult
 from blockpass.context import ContextStats, PackContexts
+from blockpass.deterministic import NO_FINDINGS, Findings
 from blockpass.errors import UserInputError
 from blockpass.layout import output_cap
 from blockpass.packing import (
@@ -25,12 +27,11 @@ from blockpass.packing import (
     pack_size_bounds,
     plan_packs,
 )
+from blockpass.proposals import proposal_lines
 from blockpass.providers.base import CacheTtl, ModelProfile
 from blockpass.verdicts import RuleCodes, compact_item, full_item
 
 __all__ = ["PackPlanner"]
-
-_RATE_PART = "/"
 
 
 class PackPlanner:
@@ -58,6 +59,7 @@ class PackPlanner:
         self._prefix_tokens = prefix_tokens
         self._estimator = OutputEstimator(scale=output_scale)
         self._pack_size: dict[str, int] = {}
+        self._findings: dict[str, Findings] = {}
         input_budget = profile.context_window - prefix_tokens - profile.max_output
         if input_budget <= 0:
             raise UserInputError(
@@ -74,6 +76,23 @@ class PackPlanner:
             max_blocks=high,
         )
 
+    def know(self, findings: Mapping[str, Findings]) -> None:
+        """The rule engine's findings on blocks to pack: their hits predict output, and
+        their proposals go into the packs."""
+        self._findings.update(findings)
+
+    def _hits(self, block: Block) -> int:
+        return self._findings.get(block.id, NO_FINDINGS).hits
+
+    def estimate_output(self, block: Block) -> int:
+        return self._estimator.estimate(block, self._hits(block))
+
+    def input_tokens(self, block: Block) -> int:
+        """A block's tokens in a pack: its text and tag, and its proposals' lines."""
+        proposals = self._findings.get(block.id, NO_FINDINGS).proposals
+        lines = "".join(f"b10 {line}\n" for line in proposal_lines(proposals))
+        return block_input_tokens(block, self._count) + (self._count(lines) if lines else 0)
+
     @property
     def context_stats(self) -> ContextStats | None:
         """What retrieval did for this lane's packs; None when they carry no context."""
@@ -84,7 +103,7 @@ class PackPlanner:
         return {
             block.id: tokens
             for block in blocks
-            if (tokens := block_input_tokens(block, self._count)) > self.limits.input_budget
+            if (tokens := self.input_tokens(block)) > self.limits.input_budget
         }
 
     def batch_pack_bound(self, backstop: int | None) -> int | None:
@@ -120,10 +139,10 @@ class PackPlanner:
                 ttl=ttl,
             )
             packs = self._grouped_packs(blocks, full)
-        return [self._with_context(pack) for pack in packs]
+        return [self._completed(pack) for pack in packs]
 
     def _blocks_tokens(self, blocks: Sequence[Block]) -> int:
-        return sum(block_input_tokens(block, self._count) for block in blocks)
+        return sum(self.input_tokens(block) for block in blocks)
 
     def _grouped_packs(self, blocks: Sequence[Block], full: int) -> list[Pack]:
         if self._contexts is None:
@@ -137,9 +156,7 @@ class PackPlanner:
             for group in contexts.groups(blocks)
             for pack in self._plan_group(group, full)
             for run in contexts.fitting(
-                pack.blocks,
-                budget=self.limits.input_budget,
-                block_tokens=lambda block: block_input_tokens(block, self._count),
+                pack.blocks, budget=self.limits.input_budget, block_tokens=self.input_tokens
             )
         ]
 
@@ -159,8 +176,8 @@ class PackPlanner:
             packs += plan_packs(
                 group,
                 limits,
-                input_tokens=lambda block: block_input_tokens(block, self._count),
-                estimate_output=self._estimator.estimate,
+                input_tokens=self.input_tokens,
+                estimate_output=self.estimate_output,
             )
         return packs
 
@@ -169,7 +186,11 @@ class PackPlanner:
         budget = self.limits.input_budget
         return budget if self._contexts is None else max(1, budget // 2)
 
-    def _with_context(self, pack: Pack) -> Pack:
+    def _completed(self, pack: Pack) -> Pack:
+        """The pack with its blocks' proposals and, in retrieve mode, its context."""
+        proposals = tuple(self._findings.get(b.id, NO_FINDINGS).proposals for b in pack.blocks)
+        if any(proposals):
+            pack = replace(pack, proposals=proposals)
         if self._contexts is None:
             return pack
         room = self.limits.input_budget - pack.input_tokens
@@ -178,14 +199,14 @@ class PackPlanner:
 
     def pack_of(self, blocks: Sequence[Block]) -> Pack:
         """The pack of these blocks in this order, as ``plan`` would have made it."""
-        return self._with_context(self._bare_pack(blocks))
+        return self._completed(self._bare_pack(blocks))
 
     def _bare_pack(self, blocks: Sequence[Block]) -> Pack:
         return Pack(
             id=pack_id(blocks),
             blocks=tuple(blocks),
             input_tokens=self._blocks_tokens(blocks),
-            estimated_output=sum(self._estimator.estimate(block) for block in blocks),
+            estimated_output=sum(self.estimate_output(block) for block in blocks),
         )
 
     def shrink(self, blocks: Sequence[Block], *, came_back_with: int) -> None:
@@ -199,15 +220,7 @@ class PackPlanner:
         """Start from sizes and estimates learned before (stored by an earlier run of the
         lane, or another worker), not from full packs and defaults."""
         self._pack_size.update(pack_sizes)
-        rates: dict[str, dict[str, float]] = {}
-        for key, tokens in tokens_by_kind.items():
-            kind, _, part = key.partition(_RATE_PART)
-            if part:
-                rates.setdefault(kind, {})[part] = tokens
-            else:
-                self._estimator.by_kind[BlockKind(kind)] = tokens
-        for kind, sums in rates.items():
-            self._estimator.rates[BlockKind(kind)] = (sums["beyond"], sums["characters"])
+        self._estimator.resume(tokens_by_kind)
 
     def pack_sizes(self, blocks: Sequence[Block]) -> dict[str, int]:
         """The smaller pack sizes these blocks have now (the ones still at full size left out)."""
@@ -216,12 +229,8 @@ class PackPlanner:
         }
 
     def output_estimates(self) -> dict[str, float]:
-        """Per kind, output per block and the rate's sums (``kind/beyond``, ``kind/characters``)."""
-        estimates = {kind.value: tokens for kind, tokens in self._estimator.by_kind.items()}
-        for kind, (beyond, characters) in self._estimator.rates.items():
-            estimates[f"{kind.value}{_RATE_PART}beyond"] = beyond
-            estimates[f"{kind.value}{_RATE_PART}characters"] = characters
-        return estimates
+        """What the planner learned of output, as the store keeps it per lane."""
+        return self._estimator.stored_form()
 
     def learn(self, pack: Pack, results: dict[str, BlockResult]) -> None:
         """Output estimates from the results a pack's answer held."""
@@ -231,4 +240,4 @@ class PackPlanner:
                 item = (
                     full_item(result) if self._codes is None else compact_item(result, self._codes)
                 )
-                self._estimator.observe(block, self._count(item))
+                self._estimator.observe(block, self._count(item), self._hits(block))

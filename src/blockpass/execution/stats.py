@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
+from blockpass.blocks import BlockResult
+from blockpass.proposals import Proposal
 from blockpass.results import ParsedAnswer
 
 __all__ = ["ExecutionStats"]
@@ -24,6 +27,11 @@ class ExecutionStats:
     failed_blocks: int = 0
     batches: int = 0
     resubmitted_blocks: int = 0
+    # The rule engine's proposals in answered packs (``proposals.py``): applied, accepted
+    # but no longer applying (rejected and counted), the rest rejected by the model.
+    proposals: int = 0
+    proposals_applied: int = 0
+    proposals_not_applicable: int = 0
 
     def count_status(self, status: str) -> None:
         """An answer's status (``answers.answer_status``), counted unless ``ok``."""
@@ -40,6 +48,13 @@ class ExecutionStats:
         self.duplicate_ids += parsed.duplicate_ids
         self.invalid_items += parsed.invalid_items
         self.rejected_edits += parsed.rejected_edits
+
+    def count_proposals(self, proposals: Sequence[Proposal], result: BlockResult) -> None:
+        """What became of a block's proposals in its final result."""
+        proposed = {proposal.edit for proposal in proposals}
+        self.proposals += len(proposals)
+        self.proposals_applied += sum(edit in proposed for edit in result.edits)
+        self.proposals_not_applicable += sum(edit in proposed for edit in result.rejected_edits)
 
     def plus(self, other: ExecutionStats) -> ExecutionStats:
         """Both counts together: a run's, from the counts of its lanes."""

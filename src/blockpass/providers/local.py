@@ -53,7 +53,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 import anyio.to_thread
 
 from blockpass.errors import ProviderRejected, UserInputError
-from blockpass.packformat import RESULT_SCHEMA, parse_pack
+from blockpass.packformat import RESULT_SCHEMA, parse_pack, result_schema
 from blockpass.providers.base import (
     AnswerMode,
     ModelProfile,
@@ -228,10 +228,14 @@ def schema_grammar(schema_json: str) -> str:
     return cast(str, json_schema_to_gbnf(schema_json)).replace(_LOOSE_CHAR, _STRICT_CHAR)
 
 
+_WITH_PROPOSALS = result_schema(proposals=True)
+
+
 def answer_schema(request: ModelRequest, mode: AnswerMode = AnswerMode.FULL) -> dict[str, Any]:
     """The schema the answer to ``request`` is held to: for a pack of blocks, the pack schema
-    of the model's answer mode."""
-    if request.schema == RESULT_SCHEMA:
+    of the model's answer mode (which accepts none of the rule engine's proposals: they stay
+    its notes)."""
+    if request.schema in (RESULT_SCHEMA, _WITH_PROPOSALS):
         short_ids = [block.id for block in parse_pack(request.user)]
         if short_ids and mode is AnswerMode.REFERENCES:
             return reference_schema(short_ids, prompt_references(request.system))

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 from blockpass.blocks import Block, BlockKind
 
-__all__ = ["Fix", "fixable_block", "protected_spans", "safe_fix"]
+__all__ = ["Fix", "fixable_block", "proposable_fix", "protected_spans", "safe_fix"]
 
 _FIXABLE_KINDS = frozenset({BlockKind.PARAGRAPH, BlockKind.LIST_ITEM, BlockKind.HEADING})
 _SEPARATORS = frozenset(" \t\r\n\u00a0,;:!?()[]{}\"'“”‘’«»")
@@ -116,22 +116,34 @@ def fixable_block(block: Block, raw: bytes) -> bool:
     return b">" not in raw[raw.rfind(b"\n", 0, start) + 1 : start]
 
 
-def safe_fix(
+def proposable_fix(
     text: str, start: int, end: int, replacement: str, protected: list[tuple[int, int]]
 ) -> Fix | None:
-    """The fix for replacing ``text[start:end]`` by ``replacement``, when it is safe in any
-    context (see the module's documentation), else None."""
+    """The fix for replacing ``text[start:end]`` by ``replacement`` where a model judges what
+    it means (``proposals.py``): rules 2 to 3 hold, rule 1 is left to the model; else None."""
     observed = text[start:end]
     lead, trail = _separators(observed, replacement)
     start, end = start + lead, end - trail
     core = text[start:end]
     replacement = _with_case_of(core, replacement)
-    if not core or replacement == core or _letters(replacement) != _letters(core):
-        return None
-    if len(replacement.split()) != len(core.split()):
-        return None
-    if _MARKUP & set(core + replacement):
+    if not core or replacement == core or _MARKUP & set(core + replacement):
         return None
     if any(low < end and start < high for low, high in protected):
         return None
     return Fix(start, end, replacement)
+
+
+def safe_fix(
+    text: str, start: int, end: int, replacement: str, protected: list[tuple[int, int]]
+) -> Fix | None:
+    """The fix for replacing ``text[start:end]`` by ``replacement``, when it is safe in any
+    context (see the module's documentation), else None."""
+    fix = proposable_fix(text, start, end, replacement, protected)
+    if fix is None:
+        return None
+    core = text[fix.start : fix.end]
+    if _letters(fix.replacement) != _letters(core):
+        return None
+    if len(fix.replacement.split()) != len(core.split()):
+        return None
+    return fix

@@ -4,6 +4,9 @@ Given a request that carries a pack of blocks (``blockpass.packformat``), it ret
 result per block by applying deterministic rules, typically the existence and substitution
 rules of a Vale package: a substitution match becomes an ``edit``, an existence match a
 ``flag`` note, and a block with no match is ``ok``. With no rules every block is ``ok``.
+A substitution the pack already proposes (``blockpass.proposals``: same rule, its words
+within the proposal's) is accepted by the proposal's number instead, as the request's
+format says (``+N``, or ``accept`` in a full item whose schema has it).
 
 For a schema that is not blockpass's result schema it returns the smallest instance that
 satisfies the schema, and without blocks or schema a short plain-text reply, so that any
@@ -31,6 +34,7 @@ from typing import Any
 
 from blockpass.errors import UserInputError
 from blockpass.packformat import PackedBlock, parse_pack
+from blockpass.proposals import ACCEPT_MARK, one_line
 from blockpass.rules import Rule, check_text
 from blockpass.rules.alerts import Alert
 from blockpass.sandbox.errors import invalid_request
@@ -159,8 +163,14 @@ class Responder:
             return _dumps(minimal_instance(schema))
         if not blocks:
             return _dumps(minimal_instance(schema)) if schema is not None else PLAIN_REPLY
+        accepting = is_compact_schema(schema) or _accepts_proposals(schema)
         found = [
-            (block.id, self._findings(block.text, block.kind == "heading", carried, model, index))
+            (
+                block.id,
+                self._findings(
+                    block.text, block.kind == "heading", carried, model, index
+                ).answering(block.proposals if accepting else ()),
+            )
             for index, block in enumerate(blocks)
             if index not in faults.dropped
         ]
@@ -173,7 +183,8 @@ class Responder:
             legend["rules"] = named.legend
             results: list[Any] = [[id_, *findings.compact(named)] for id_, findings in found]
         else:
-            results = [{"id": id_, **findings.full()} for id_, findings in found]
+            accept = _accepts_proposals(schema)
+            results = [{"id": id_, **findings.full(accept=accept)} for id_, findings in found]
         if faults.duplicate_ids and results:
             results.append(results[0])
         if faults.invent_ids:
@@ -252,6 +263,33 @@ class Findings:
 
     edits: list[Alert] = field(default_factory=list)
     notes: list[Alert | str] = field(default_factory=list)
+    # Numbers of the pack's proposals for the block that its edits agree with.
+    accepted: list[int] = field(default_factory=list)
+
+    def answering(self, proposals: Sequence[str]) -> Findings:
+        """These findings with every edit the block's proposals (``N find => replace
+        (Rule)`` lines) already make accepted by number instead: a proposal of the same
+        rule whose words hold the edit's match, each proposal for one edit."""
+        offered = [_PROPOSAL.fullmatch(line) for line in proposals]
+        edits: list[Alert] = []
+        accepted: list[int] = []
+        for alert in self.edits:
+            match = next(
+                (
+                    line
+                    for line in offered
+                    if line is not None
+                    and int(line["number"]) not in accepted
+                    and line["rule"] == alert.rule_id
+                    and one_line(alert.match.strip()) in line["find"]
+                ),
+                None,
+            )
+            if match is None:
+                edits.append(alert)
+            else:
+                accepted.append(int(match["number"]))
+        return Findings(edits=edits, notes=self.notes, accepted=accepted)
 
     @property
     def flagged(self) -> list[Alert]:
@@ -261,25 +299,28 @@ class Findings:
     def rules(self) -> list[str]:
         return [alert.rule_id for alert in (*self.edits, *self.flagged)]
 
-    def full(self) -> Verdict:
-        """The verdict with edits and notes written out (``packformat.RESULT_SCHEMA``)."""
+    def full(self, *, accept: bool = False) -> Verdict:
+        """The verdict with edits and notes written out (``packformat.result_schema``;
+        ``accept``: its edit items list the proposals they accept)."""
         notes = [
             note if isinstance(note, str) else f"{note.rule_id}: {note.message}"
             for note in self.notes
         ]
-        if self.edits:
+        if self.edits or self.accepted:
             edits = [
                 {"find": alert.match, "replace": alert.replacements[0], "rule": alert.rule_id}
                 for alert in self.edits
             ]
-            return {"verdict": "edit", "edits": edits, "notes": notes}
+            accepted = {"accept": self.accepted} if accept else {}
+            return {"verdict": "edit", "edits": edits, "notes": notes, **accepted}
         if notes:
             return {"verdict": "flag", "notes": notes}
         return {"verdict": "ok"}
 
     def compact(self, codes: RuleCodes) -> list[str]:
         """The findings citing ``codes`` (``verdicts.COMPACT_SCHEMA``)."""
-        findings = [
+        findings = [f"{ACCEPT_MARK}{number}" for number in self.accepted]
+        findings += [
             f"{codes.code_for(alert.rule_id)} {alert.match}{EDIT_MARK}{alert.replacements[0]}"
             for alert in self.edits
         ]
@@ -289,6 +330,18 @@ class Findings:
 
 def _heading_scoped(rule: Rule) -> bool:
     return all(scope.startswith("heading") for scope in rule.scope)
+
+
+_PROPOSAL = re.compile(r"(?P<number>[0-9]+) (?P<find>.*?) => .* \((?P<rule>[^()]*)\)")
+
+
+def _accepts_proposals(schema: dict[str, Any] | None) -> bool:
+    """Whether a full-format schema's edit items list accepted proposals."""
+    try:
+        variants = schema["properties"]["results"]["items"]["anyOf"]  # type: ignore[index]
+    except (KeyError, TypeError):
+        return False
+    return any("accept" in variant.get("properties", {}) for variant in variants)
 
 
 def _is_tier_schema(schema: dict[str, Any]) -> bool:

@@ -24,6 +24,7 @@ from procrastinate import JobContext, RetryStrategy
 from blockpass.blocks import Edit
 from blockpass.deterministic import Findings
 from blockpass.errors import BlockpassError
+from blockpass.proposals import Proposal
 from blockpass.workers.queue import connect
 
 __all__ = [
@@ -164,11 +165,16 @@ async def _defer(
 def _findings_args(findings: Mapping[str, Findings]) -> dict[str, Any]:
     return {
         block_id: {
-            "edits": [[edit.find, edit.replace, edit.rule, edit.source] for edit in found.edits],
+            "edits": [_edit_args(edit) for edit in found.edits],
             "notes": list(found.notes),
+            "proposals": [[*_edit_args(each.edit), each.note] for each in found.proposals],
         }
         for block_id, found in findings.items()
     }
+
+
+def _edit_args(edit: Edit) -> list[str]:
+    return [edit.find, edit.replace, edit.rule, edit.source]
 
 
 def _findings(args: Mapping[str, Any]) -> dict[str, Findings]:
@@ -179,6 +185,10 @@ def _findings(args: Mapping[str, Any]) -> dict[str, Findings]:
                 for find, replace, rule, source in found["edits"]
             ),
             notes=tuple(found["notes"]),
+            proposals=tuple(
+                Proposal(Edit(find=find, replace=replace, rule=rule, source=source), note)
+                for find, replace, rule, source, note in found.get("proposals", [])
+            ),
         )
         for block_id, found in args.items()
     }

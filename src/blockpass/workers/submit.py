@@ -109,6 +109,7 @@ async def submit_job(spec: JobSpec, connection: Connection, *, url: str, run: st
             task=task,
             store=store,
             settings=spec.execution,
+            findings=findings,
         )
         await parts.resume_lane()
         to_send = await parts.keep_fitting(to_send)

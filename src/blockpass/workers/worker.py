@@ -119,6 +119,7 @@ class PackWorker:
             pending = _pending(run, job.blocks, await store.results())
             self._on_event(f"run {job.run} pack {job.pack}: {len(pending)} blocks to send")
             parts = replace(run.parts, add_findings=partial(_with_findings, job.findings))
+            parts.planner.know(job.findings)
             to_send = await parts.keep_fitting(pending)
             if to_send and not await self._send_holding(run, parts, lease, to_send):
                 self._on_event(f"run {job.run} pack {job.pack}: taken over, dropped")
@@ -145,6 +146,7 @@ class PackWorker:
         batch = earlier[0] if earlier else None
         if batch is None:
             stored = await run.store.results()
+            run.parts.planner.know(job.findings)
             packs = [
                 run.parts.planner.pack_of(blocks)
                 for pack in job.packs
@@ -197,6 +199,7 @@ class PackWorker:
         if api is None:
             raise UserInputError(f"run {job.run}: this worker's provider has no batch API")
         parts = replace(run.parts, add_findings=partial(_with_findings, job.findings))
+        parts.planner.know(job.findings)
         return BatchExecutor(
             provider_name=run.provider.name,
             api=api,
