@@ -36,8 +36,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from benchkit import DATA
+from blockpass.providers.base import model_profile
 from blockpass.sandbox.presence import RuleLinks
 
 BOOK = DATA / "corpora" / "rust-book"
@@ -85,11 +87,56 @@ def describe(name: str, out: Path, seconds: float) -> dict[str, object]:
     print(
         f"{'':9} input ${input_usd(report):.4f} (cache reads "
         f"${float(usd['cache_read']):.4f}), output ${float(usd['output']):.4f}; "
-        f"{truncated} of the calls truncated"
+        f"{truncated} of the calls truncated; "
+        f"{report['blocks'] / max(1, report['calls']):.1f} blocks per call"
     )
     if retrieval:
         print(f"{'':9} retrieval: {json.dumps(retrieval)}")
+    print_breakdown(report, retrieval)
     return report
+
+
+CLASSES = {
+    "uncached_input": "uncached",
+    "cache_write_5m": "write 5m",
+    "cache_write_1h": "write 1h",
+    "cache_read": "read",
+    "output": "output",
+}
+
+
+def print_breakdown(report: dict[str, Any], retrieval: dict[str, Any]) -> None:
+    """The cost by token class, then by request part: the cached parts (the prefix, and in
+    retrieve mode the shared units after it and the whole guide of packs that fall back to
+    it: written, then read), the packs' own retrieved units and their blocks (both
+    uncached: the own units' tokens come from the run's retrieval counts, the blocks are
+    the rest), and the output."""
+    tokens, usd = report["tokens"], report["actual_usd"]
+    print(
+        f"{'':9} by token class: "
+        + "; ".join(
+            f"{name} {tokens[key]:,} tok ${float(usd[key]):.4f}"
+            for key, name in CLASSES.items()
+            if tokens[key]
+        )
+    )
+    uncached = tokens["uncached_input"]
+    per_uncached = float(usd["uncached_input"]) / uncached if uncached else 0.0
+    own = retrieval.get("own_tokens", 0)
+    calls = report["calls"]
+    written = tokens["cache_write_5m"] + tokens["cache_write_1h"]
+    cached_part = (written + tokens["cache_read"]) // calls if calls else 0
+    shared = retrieval.get("shared_tokens", 0)
+    cached_name = f"prefix + shared units ({shared:,} tok)" if shared else "prefix"
+    if retrieval.get("fallback", {}).get("full guide"):
+        cached_name += " + fallbacks' whole guide"
+    write_usd = float(usd["cache_write_5m"]) + float(usd["cache_write_1h"])
+    print(
+        f"{'':9} by part: {cached_name}, about {cached_part:,} tok per call: written "
+        f"${write_usd:.4f}, read ${float(usd['cache_read']):.4f}; packs' own units "
+        f"{own:,} tok ${own * per_uncached:.4f}; blocks and framing {uncached - own:,} tok "
+        f"${(uncached - own) * per_uncached:.4f}; output ${float(usd['output']):.4f}"
+    )
 
 
 def input_usd(report: dict[str, object]) -> float:
@@ -143,6 +190,14 @@ def main() -> None:
         note = f" (run on {full_model}, priced as {PRICED_AS})" if price else ""
         print(f"full guide{note}:")
         outs["full"] = describe("full", base / "full", seconds)
+        bound = model_profile(PRICED_AS).pack_bound
+        if price and bound and bound != model_profile(full_model).pack_bound:
+            # The stand-in model packs by its own bound; the model it stands in for would
+            # pack by this one, and send fewer copies of the guide.
+            out = base / "full-equal-packs"
+            seconds = run(out, inputs, guide, rules, full_model, *price, "--max-blocks", str(bound))
+            print(f"full guide at {PRICED_AS}'s pack bound ({bound} blocks):")
+            outs["full at equal packs"] = describe("full=", out, seconds)
         for mode in ("retrieve", "auto"):
             out = base / mode
             seconds = run(out, inputs, guide, rules, PRICED_AS, "--context", mode, *cache)
@@ -150,13 +205,17 @@ def main() -> None:
         full = findings(base / "full")
         for mode in ("retrieve", "auto"):
             cost = float(outs[mode]["actual_usd"]["total"])  # type: ignore[index]
-            full_cost = float(outs["full"]["actual_usd"]["total"])  # type: ignore[index]
-            inputs_ratio = input_usd(outs["full"]) / input_usd(outs[mode])
-            print(
-                f"{mode}: {full_cost / cost:.2f}x cheaper than the whole guide "
-                f"(input alone: {inputs_ratio:.2f}x); "
-                f"{lost(full, findings(base / mode), linked)}"
-            )
+            for against in ("full", "full at equal packs") if mode == "retrieve" else ("full",):
+                if against not in outs:
+                    continue
+                full_cost = float(outs[against]["actual_usd"]["total"])  # type: ignore[index]
+                inputs_ratio = input_usd(outs[against]) / input_usd(outs[mode])
+                print(
+                    f"{mode}: {full_cost / cost:.2f}x cheaper than the whole guide"
+                    f"{' at equal pack bounds' if against != 'full' else ''} "
+                    f"(input alone: {inputs_ratio:.2f}x)"
+                )
+            print(f"{mode}: {lost(full, findings(base / mode), linked)}")
 
 
 if __name__ == "__main__":

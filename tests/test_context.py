@@ -233,7 +233,7 @@ def test_units_many_packs_carry_are_shared_once_and_left_out_of_each_packs_own()
         for b in blocks
     }
     packs = contexts(rules)
-    packs.share([[b] for b in blocks], room=10_000, min_tokens=0)
+    packs.share([[b] for b in blocks], room=lambda pack: 10_000, min_tokens=0)
     context = packs.for_pack([blocks[0], blocks[1]], room=10_000)
     assert context.shared.units == ("u1",)
     assert context.shared.tokens == count(context.shared.text)
@@ -241,8 +241,10 @@ def test_units_many_packs_carry_are_shared_once_and_left_out_of_each_packs_own()
     assert context.units == ("u2", "u10", "u11")
     assert context.all_tokens == context.tokens + context.shared.tokens
     assert packs.stats.to_json()["shared_units"] == 1
+    assert packs.stats.to_json()["shared_tokens"] == context.shared.tokens
+    assert packs.stats.to_json()["own_tokens"] == context.tokens
     # Chosen once: a later plan (a retry's) keeps the shared part its requests cache.
-    packs.share([[blocks[0]]], room=10_000, min_tokens=0)
+    packs.share([[blocks[0]]], room=lambda pack: 10_000, min_tokens=0)
     assert packs.for_pack([blocks[5]], room=10_000).shared.units == ("u1",)
 
 
@@ -250,12 +252,12 @@ def test_nothing_is_shared_that_would_be_too_short_to_cache_or_that_no_pack_room
     blocks = [block(n, str(n)) for n in range(20)]
     rules = {b.id: BlockRules(("u1",)) for b in blocks}
     short = contexts(rules)
-    short.share([[b] for b in blocks], room=10_000, min_tokens=1_024)
+    short.share([[b] for b in blocks], room=lambda pack: 10_000, min_tokens=1_024)
     assert short.for_pack(blocks[:1], room=10_000).shared.units == ()
     assert short.for_pack(blocks[:1], room=10_000).units == ("u1",)
     both = {b.id: BlockRules(("u1", "u2")) for b in blocks}
     shared = contexts(both)
-    shared.share([[b] for b in blocks], room=10_000, min_tokens=0)
+    shared.share([[b] for b in blocks], room=lambda pack: 10_000, min_tokens=0)
     one_unit = count(render_units([UNITS[1]])) + 1
     cramped = shared.for_pack(blocks[:1], room=count(wrap_retrieved("")) + one_unit)
     # The shared part does not fit this pack: it keeps what fits of its own, best first.
@@ -299,6 +301,6 @@ def test_once_units_are_shared_blocks_are_grouped_by_their_best_unit_not_shared(
     rules = {b.id: BlockRules(("u1", f"u{11 - b.index % 10}")) for b in blocks}
     packs = contexts(rules)
     assert [b.index for b in packs.groups(blocks)[0]] == list(range(20))
-    packs.share([[b] for b in blocks], room=10_000, min_tokens=0)
+    packs.share([[b] for b in blocks], room=lambda pack: 10_000, min_tokens=0)
     (grouped,) = packs.groups(blocks)
     assert [b.index for b in grouped] == [n + m for n in range(9, -1, -1) for m in (0, 10)]

@@ -40,3 +40,16 @@ def test_without_a_shared_part_a_short_prefix_and_every_pack_are_sent_uncached()
     packs = [pack(n, PackContext(text=f"own {n}", tokens=300)) for n in range(3)]
     usd = price_packs(packs, prefix_tokens=500, profile=PROFILE, prices=PRICES)
     assert usd == 3 * (500 + 100 + 300) * PRICES.input / MILLION
+
+
+def test_in_batches_the_shared_part_is_written_once_for_an_hour_and_every_token_is_discounted() -> (
+    None
+):
+    shared = SharedUnits(text="<shared/>", tokens=2_000, units=("u1",))
+    packs = [pack(n, PackContext(text=f"own {n}", tokens=300, shared=shared)) for n in range(3)]
+    usd = price_packs(packs, prefix_tokens=500, profile=PROFILE, prices=PRICES, batch=True)
+    uncached = 3 * (500 + 100 + 300)
+    full_price = (
+        uncached * PRICES.input + 2_000 * PRICES.cache_write_1h + 2 * 2_000 * PRICES.cache_read
+    ) / MILLION
+    assert usd == full_price * (1 - PRICES.batch_discount)

@@ -32,6 +32,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from blockpass.blocks import Block
+from blockpass.providers.base import CacheTtl
 
 __all__ = [
     "NO_CONTEXT",
@@ -47,9 +48,10 @@ __all__ = [
 ]
 
 
-# What a cached input token costs against an uncached one: written once (Anthropic: 1.25),
-# read after (0.1; OpenAI's automatic caching writes at 1 and reads at 0.1 to 0.5).
-CACHE_WRITE_COST = 1.25
+# What a cached input token costs against an uncached one: written once (Anthropic: 1.25
+# for 5 minutes, 2 for an hour, the TTL of batch requests), read after (0.1; OpenAI's
+# automatic caching writes at 1 and reads at 0.1 to 0.5).
+CACHE_WRITE_COST = {CacheTtl.FIVE_MINUTES: 1.25, CacheTtl.ONE_HOUR: 2.0}
 CACHE_READ_COST = 0.1
 
 
@@ -161,6 +163,10 @@ class ContextStats:
     packs: int = 0
     units_sent: int = 0
     shared_units: int = 0
+    # The shared part's tokens (sent in every pack that holds it, cached), and the packs'
+    # own uncached parts' tokens summed over packs (a fallback's whole guide is cached).
+    shared_tokens: int = 0
+    own_tokens: int = 0
 
     @classmethod
     def merged(cls, lanes: Iterable[ContextStats | None]) -> ContextStats | None:
@@ -178,6 +184,8 @@ class ContextStats:
             merged.packs += stats.packs
             merged.units_sent += stats.units_sent
             merged.shared_units = max(merged.shared_units, stats.shared_units)
+            merged.shared_tokens = max(merged.shared_tokens, stats.shared_tokens)
+            merged.own_tokens += stats.own_tokens
         return merged
 
     def to_json(self) -> dict[str, object]:
@@ -189,6 +197,8 @@ class ContextStats:
             "packs": self.packs,
             "units_per_pack": round(self.units_sent / self.packs, 1) if self.packs else 0,
             "shared_units": self.shared_units,
+            "shared_tokens": self.shared_tokens,
+            "own_tokens": self.own_tokens,
         }
 
 
@@ -256,35 +266,57 @@ class PackContexts:
         unsure = [block for block in blocks if self._rule(block).unsure]
         return [group for group in (sorted(sure, key=best), unsure) if group]
 
-    def share(self, packs: Sequence[Sequence[Block]], *, room: int, min_tokens: int) -> None:
+    def share(
+        self,
+        packs: Sequence[Sequence[Block]],
+        *,
+        room: Callable[[Sequence[Block]], int],
+        min_tokens: int,
+        ttl: CacheTtl = CacheTtl.FIVE_MINUTES,
+    ) -> None:
         """Choose the lane's shared units, once, from its first plan (``packs``: each pack's
         blocks). A unit that ``n`` of the ``P`` packs retrieval is sure of carry costs ``n``
-        uncached sends apart; shared, one cache write and ``P - 1`` cache reads: it is
-        shared where that is cheaper (at Anthropic's prices, in more than about a tenth of
-        the packs), most recurring first, within ``room`` tokens. None are shared when the
-        chosen come to fewer than ``min_tokens``: too short to be cached after the prefix,
-        every pack would send them whole."""
+        uncached sends apart; shared, one cache write at ``ttl``'s price and ``P - 1`` cache
+        reads: it is shared where that is cheaper (at Anthropic's 5-minute prices, in more
+        than about a tenth of the packs), most recurring first, as long as every pack still
+        holds the shared part beside all of its own units in ``room(pack)`` tokens (what its
+        blocks leave). None are shared when the chosen come to fewer than ``min_tokens``: too
+        short to be cached after the prefix, every pack would send them whole."""
         if not self.share_pending:
             return
         self.share_pending = False
         sure = [pack for pack in packs if not any(self._rule(block).unsure for block in pack)]
-        carried = Counter(
-            unit_id
-            for pack in sure
-            for unit_id in {unit_id for block in pack for unit_id in self._rule(block).ranked}
-        )
-        break_even = CACHE_WRITE_COST + CACHE_READ_COST * (len(sure) - 1)
+        carried = [
+            {unit_id for block in pack for unit_id in self._rule(block).ranked} for pack in sure
+        ]
+        wrapper = self._count(wrap_retrieved(""))
+        # The tokens each pack has to spare beside both parts' wrappers and all its units,
+        # nothing shared. A pack short of room already trims its own units: sharing a unit
+        # it does not carry would leave it less, so it only bounds the others.
+        spare = [
+            room(pack) - 2 * wrapper - sum(self._tokens(unit_id) for unit_id in units)
+            for pack, units in zip(sure, carried, strict=True)
+        ]
+        counts = Counter(unit_id for units in carried for unit_id in units)
+        break_even = CACHE_WRITE_COST[ttl] + CACHE_READ_COST * (len(sure) - 1)
         chosen: list[str] = []
-        used = self._count(wrap_retrieved(""))
         for unit_id, packs_with_it in sorted(
-            carried.items(), key=lambda item: (-item[1], self._order.get(item[0], 0))
+            counts.items(), key=lambda item: (-item[1], self._order.get(item[0], 0))
         ):
             if packs_with_it <= break_even:
                 break
-            if used + self._tokens(unit_id) <= room:
+            tokens = self._tokens(unit_id)
+            # A pack that carries the unit moves it from its own part to the shared one.
+            needs = [
+                position
+                for position, units in enumerate(carried)
+                if unit_id not in units and spare[position] >= 0
+            ]
+            if all(spare[position] >= tokens for position in needs):
                 chosen.append(unit_id)
-                used += self._tokens(unit_id)
-        if not chosen or used < min_tokens:
+                for position in needs:
+                    spare[position] -= tokens
+        if not chosen:
             return
         self.keep_shared(chosen)
 
@@ -295,8 +327,39 @@ class PackContexts:
             return
         chosen = sorted(unit_ids, key=lambda unit_id: self._order.get(unit_id, 0))
         text = wrap_retrieved(render_units(self._units[unit_id] for unit_id in chosen))
-        self._shared = SharedUnits(text=text, tokens=self._count(text), units=tuple(chosen))
+        tokens = self._count(text)
+        if tokens < min_tokens:
+            return
+        self._shared = SharedUnits(text=text, tokens=tokens, units=tuple(chosen))
         self.stats.shared_units = len(chosen)
+        self.stats.shared_tokens = tokens
+
+    def fitting(
+        self, blocks: Sequence[Block], *, budget: int, block_tokens: Callable[[Block], int]
+    ) -> list[Sequence[Block]]:
+        """``blocks`` (a planned pack) cut into runs, in order, whose blocks and units (the
+        shared part and the run's own) all fit in ``budget`` tokens; a block that does not
+        fit with its units alone still gets a run of its own. A pack that falls back is left
+        whole: it carries the widest context that fits anyway."""
+        rules = [self._rule(block) for block in blocks]
+        if any(rule.unsure for rule in rules):
+            return [blocks]
+        shared = frozenset(self._shared.units)
+        fixed = 2 * self._count(wrap_retrieved("")) + self._shared.tokens
+        runs: list[Sequence[Block]] = []
+        start, carried, used = 0, set[str](), fixed
+        for position, (block, rule) in enumerate(zip(blocks, rules, strict=True)):
+            added = set(rule.ranked) - shared - carried
+            more = block_tokens(block) + sum(self._tokens(unit_id) for unit_id in added)
+            if position > start and used + more > budget:
+                runs.append(blocks[start:position])
+                start, carried, used = position, set(), fixed
+                added = set(rule.ranked) - shared
+                more = block_tokens(block) + sum(self._tokens(unit_id) for unit_id in added)
+            carried |= added
+            used += more
+        runs.append(blocks[start:])
+        return runs
 
     @property
     def shared_units(self) -> tuple[str, ...]:
@@ -358,6 +421,8 @@ class PackContexts:
     def _counted(self, context: PackContext) -> PackContext:
         self.stats.packs += 1
         self.stats.units_sent += len(context.units)
+        if not context.cached:
+            self.stats.own_tokens += context.tokens
         return context
 
 

@@ -23,12 +23,20 @@ from blockpass.guide_retrieval import GuideIndex, retrieve_block_rules
 from blockpass.ledger import price_usage
 from blockpass.packing import Pack
 from blockpass.prices import ModelPrices
-from blockpass.providers.base import ModelProfile
+from blockpass.providers.base import CacheTtl, ModelProfile
 from blockpass.task import Task
 from blockpass.tokens import count_tokens
 from blockpass.usage import Usage
 
-__all__ = ["ContextChoice", "choose_context", "price_packs", "retrieved_rules"]
+__all__ = ["BatchPacks", "ContextChoice", "choose_context", "price_packs", "retrieved_rules"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BatchPacks:
+    """A job sent in provider batches, of packs up to ``max_blocks`` (None: the realtime
+    bound)."""
+
+    max_blocks: int | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -77,12 +85,18 @@ def retrieved_rules(
 
 
 def price_packs(
-    packs: Sequence[Pack], *, prefix_tokens: int, profile: ModelProfile, prices: ModelPrices
+    packs: Sequence[Pack],
+    *,
+    prefix_tokens: int,
+    profile: ModelProfile,
+    prices: ModelPrices,
+    batch: bool = False,
 ) -> Decimal:
-    """Realtime cost of sending ``packs`` after a prefix of ``prefix_tokens``: the prefix,
-    and each context part with its own breakpoint (the shared units, a fallback's whole
-    guide), written to the cache the first time and read after, where the prompt up to it is
-    long enough for ``profile``'s model to cache it."""
+    """Cost of sending ``packs`` after a prefix of ``prefix_tokens``: the prefix, and each
+    context part with its own breakpoint (the shared units, a fallback's whole guide),
+    written to the cache the first time and read after, where the prompt up to it is long
+    enough for ``profile``'s model to cache it. ``batch``: as batch requests (their prices,
+    and an hour-long cache, primed by the first request)."""
     total = Decimal(0)
     written: set[str] = set()
     for pack in packs:
@@ -105,11 +119,11 @@ def price_packs(
                 write += tokens
                 written.add(text)
         usage = Usage(
-            uncached_input=uncached, cache_write_5m=write, cache_read=read,
-            output=pack.estimated_output,
+            uncached_input=uncached, cache_write_5m=0 if batch else write,
+            cache_write_1h=write if batch else 0, cache_read=read, output=pack.estimated_output,
         )  # fmt: skip
         prompt = prefix_tokens + pack.input_tokens
-        total += price_usage(usage, prices, batch=False, long=prices.is_long(prompt)).total
+        total += price_usage(usage, prices, batch=batch, long=prices.is_long(prompt)).total
     return total
 
 
@@ -123,10 +137,12 @@ def choose_context(
     prices: ModelPrices,
     settings: RetrievalSettings,
     planner: Callable[..., PackPlanner],
+    batch: BatchPacks | None = None,
 ) -> tuple[ContextChoice, RetrievedRules | None]:
     """The mode for ``requested`` (``retrieve`` or ``auto``) and, when retrieval was run to
     decide, its result for ``blocks``. ``planner(prefix_tokens=..., count=..., contexts=...)``
-    makes the runner's planner for ``profile``."""
+    makes the runner's planner for ``profile``; ``batch``: the job is sent in batches,
+    priced as such."""
     count = partial(count_tokens, family=profile.tokenizer)
     full_prefix = count(whole.system_prefix)
     fits = full_prefix + profile.max_output < profile.context_window
@@ -140,24 +156,24 @@ def choose_context(
         return ContextChoice(mode=ContextMode.RETRIEVE, reason=reason, guide=guide), None
     retrieved = retrieved_rules(guide, blocks, settings)
     core_prefix = count(guide.task.system_prefix)
-    full_usd = price_packs(
-        planner(prefix_tokens=full_prefix, count=count).plan(blocks),
-        prefix_tokens=full_prefix,
-        profile=profile,
-        prices=prices,
+    plan = partial(
+        PackPlanner.plan,
+        max_blocks=None if batch is None else batch.max_blocks,
+        ttl=CacheTtl.FIVE_MINUTES if batch is None else CacheTtl.ONE_HOUR,
     )
-    retrieve_usd = price_packs(
-        planner(prefix_tokens=core_prefix, count=count, contexts=retrieved.contexts(count)).plan(
-            blocks
-        ),
-        prefix_tokens=core_prefix,
-        profile=profile,
-        prices=prices,
+    priced = partial(price_packs, profile=profile, prices=prices, batch=batch is not None)
+    full_usd = priced(
+        plan(planner(prefix_tokens=full_prefix, count=count), blocks), prefix_tokens=full_prefix
     )
+    retrieve_planner = planner(
+        prefix_tokens=core_prefix, count=count, contexts=retrieved.contexts(count)
+    )
+    retrieve_usd = priced(plan(retrieve_planner, blocks), prefix_tokens=core_prefix)
     mode = ContextMode.RETRIEVE if retrieve_usd < full_usd else ContextMode.FULL
     reason = (
         f"estimated ${retrieve_usd:.4f} with retrieved rules against ${full_usd:.4f} with the "
         f"whole guide cached, for {len(blocks):,} blocks on {profile.id}"
+        f"{'' if batch is None else ' in batches'}"
     )
     choice = ContextChoice(
         mode=mode, reason=reason, guide=guide, full_usd=full_usd, retrieve_usd=retrieve_usd

@@ -41,7 +41,12 @@ import anyio
 
 from blockpass.blocks import Block, BlockResult
 from blockpass.context import ContextMode, ContextStats, RetrievalSettings, RetrievedRules
-from blockpass.context_choice import ContextChoice, choose_context, retrieved_rules
+from blockpass.context_choice import (
+    BatchPacks,
+    ContextChoice,
+    choose_context,
+    retrieved_rules,
+)
 from blockpass.deterministic import NO_FINDINGS, RuleCheck, engine_result, merge
 from blockpass.documents import Inputs, SkippedInputs, read_inputs
 from blockpass.errors import UserInputError
@@ -57,6 +62,7 @@ from blockpass.lanes import Lanes
 from blockpass.mcp_bridge.client import ServerAddress
 from blockpass.mcp_bridge.loop import LoopLimits
 from blockpass.mcp_bridge.rule_tools import StyleRuleTools
+from blockpass.packing import batch_pack_bound
 from blockpass.prefilter import PrefilterSettings, prefilter
 from blockpass.prices import PriceTable
 from blockpass.progress import Spend, SpendMeter
@@ -429,6 +435,9 @@ def choose_job_context(
             min_blocks=spec.execution.min_blocks,
             max_blocks=spec.execution.max_blocks,
         ),
+        batch=BatchPacks(max_blocks=batch_pack_bound(profile, spec.batch.max_blocks))
+        if spec.mode is Mode.BATCH
+        else None,
     )
 
 

@@ -41,7 +41,14 @@ from blockpass.sandbox import (
     serve_in_thread,
 )
 from blockpass.sandbox.faults import parse_rates
-from blockpass.store import BatchItemRecord, BatchState, RunStore, StoredBatch, open_sqlite_store
+from blockpass.store import (
+    BatchItemRecord,
+    BatchState,
+    CallRecord,
+    RunStore,
+    StoredBatch,
+    open_sqlite_store,
+)
 from blockpass.task import Task
 from tests.execution.clocks import SteppedClock
 from tests.execution.test_realtime import MODEL, corpus
@@ -96,6 +103,18 @@ async def execute(
         await provider.aclose()
 
 
+async def primer_and_rest(store: RunStore) -> tuple[CallRecord, list[CallRecord]]:
+    """The call of the one-pack batch that primed the cache, and the four of the batch after."""
+    primer, rest = await store.batches()
+    assert primer.priming
+    assert len(primer.items) == 1
+    assert not rest.priming
+    assert len(rest.items) == 4
+    calls = await store.calls()
+    first = next(call for call in calls if call.block_ids == primer.items[0].block_ids)
+    return first, [call for call in calls if call is not first]
+
+
 def created_batches(running: RunningSandbox) -> int:
     return len(running.sandbox.batches.listing(limit=1000, after_id=None, before_id=None))
 
@@ -126,16 +145,9 @@ async def test_the_first_batch_primes_the_cache_alone_and_the_rest_read_its_1h_e
     blocks = corpus(40)
     store = await open_store(tmp_path, task, blocks)
     await execute(running, task, blocks, store)
-    primer, rest = await store.batches()
-    assert primer.priming
-    assert len(primer.items) == 1
-    assert not rest.priming
-    assert len(rest.items) == 4
-    calls = await store.calls()
-    first = next(call for call in calls if call.block_ids == primer.items[0].block_ids)
+    first, later = await primer_and_rest(store)
     assert first.usage.cache_write_1h > 2000
     assert first.usage.cache_write_5m == 0
-    later = [call for call in calls if call is not first]
     assert sum(call.usage.cache_read > 0 for call in later) >= 3  # best effort in a batch
     await store.close()
 

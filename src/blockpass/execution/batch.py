@@ -69,7 +69,7 @@ from blockpass.execution.ownership import (
 from blockpass.execution.packwork import ExecutionParts, ExecutionStats
 from blockpass.execution.realtime import RealtimeExecutor
 from blockpass.packing import Pack
-from blockpass.providers.base import ModelRequest
+from blockpass.providers.base import CacheTtl, ModelRequest
 from blockpass.providers.batches import (
     BatchApi,
     BatchItem,
@@ -128,7 +128,6 @@ class BatchExecutor:
         self._settings = settings or BatchSettings()
         self._on_submitted = on_submitted
         self._on_ended = on_ended
-        self._cacheable = parts.layout.cacheable
 
     @property
     def stats(self) -> ExecutionStats:
@@ -165,10 +164,15 @@ class BatchExecutor:
                     continue
                 planner = self._parts.planner
                 bound = planner.batch_pack_bound(self._settings.max_blocks)
-                packs = planner.plan(claimed.leased, max_blocks=bound)
+                packs = planner.plan(claimed.leased, max_blocks=bound, ttl=CacheTtl.ONE_HOUR)
                 again: list[Block] = []
-                if self._settings.prime and self._cacheable and not primed and len(packs) > 1:
-                    again += await self._round([packs.pop(0)], by_id, priming=True)
+                # The pack that writes the most of what the others read (the prefix, or the
+                # prefix and the shared units) primes the cache alone.
+                writer = max(packs, key=self._parts.layout.cached_tokens)
+                cached = self._parts.layout.cached_tokens(writer)
+                if self._settings.prime and cached and not primed and len(packs) > 1:
+                    packs.remove(writer)
+                    again += await self._round([writer], by_id, priming=True)
                 primed = True
                 again += await self._round(packs, by_id, priming=False)
                 self.stats.resubmitted_blocks += len(again)

@@ -28,7 +28,7 @@ from blockpass.packing import (
     plan_packs,
 )
 from blockpass.proposals import proposal_lines
-from blockpass.providers.base import ModelProfile
+from blockpass.providers.base import CacheTtl, ModelProfile
 from blockpass.verdicts import RuleCodes, compact_item, full_item
 
 __all__ = ["PackPlanner"]
@@ -115,10 +115,18 @@ class PackPlanner:
         """Blocks per batch pack for this model (``packing.batch_pack_bound``)."""
         return batch_pack_bound(self._profile, backstop)
 
-    def plan(self, blocks: Sequence[Block], *, max_blocks: int | None = None) -> list[Pack]:
+    def plan(
+        self,
+        blocks: Sequence[Block],
+        *,
+        max_blocks: int | None = None,
+        ttl: CacheTtl = CacheTtl.FIVE_MINUTES,
+    ) -> list[Pack]:
         """Packs at full size, except blocks that were in a truncated or broken pack.
 
-        ``max_blocks`` overrides the settings' bound (batch mode packs more per request).
+        ``max_blocks`` overrides the settings' bound (batch mode packs more per request);
+        ``ttl``: how long the requests' cached parts live (batch requests: an hour), which
+        prices a cache write against the reads it saves.
         """
         full = max_blocks or self.limits.max_blocks
         packs = self._grouped_packs(blocks, full)
@@ -127,19 +135,35 @@ class PackPlanner:
         caches = self._profile.min_cacheable > 0
         if self._contexts is not None and self._contexts.share_pending and caches:
             # The first plan holds all the lane's blocks: what recurs across its packs is
-            # sent once, cached, in at most three quarters of the room the blocks leave;
-            # the blocks are then grouped again by the units they do not share.
+            # sent once, cached, where every pack still holds it beside its blocks and its
+            # own units; the blocks are then grouped again by the units they do not share.
             self._contexts.share(
                 [pack.blocks for pack in packs],
-                room=(self.limits.input_budget - self._block_budget) * 3 // 4,
+                room=lambda pack: self.limits.input_budget - self._blocks_tokens(pack),
                 min_tokens=self._profile.min_cacheable - self._prefix_tokens,
+                ttl=ttl,
             )
             packs = self._grouped_packs(blocks, full)
         return [self._completed(pack) for pack in packs]
 
+    def _blocks_tokens(self, blocks: Sequence[Block]) -> int:
+        return sum(self.input_tokens(block) for block in blocks)
+
     def _grouped_packs(self, blocks: Sequence[Block], full: int) -> list[Pack]:
-        groups = [list(blocks)] if self._contexts is None else self._contexts.groups(blocks)
-        return [pack for group in groups for pack in self._plan_group(group, full)]
+        if self._contexts is None:
+            return self._plan_group(blocks, full)
+        contexts = self._contexts
+        # A pack's own part grows with every block's units: where they would not all fit
+        # beside its blocks, it is cut where they stop fitting, so that no unit a block was
+        # retrieved for is trimmed to make room for another block.
+        return [
+            self._bare_pack(run)
+            for group in contexts.groups(blocks)
+            for pack in self._plan_group(group, full)
+            for run in contexts.fitting(
+                pack.blocks, budget=self.limits.input_budget, block_tokens=self.input_tokens
+            )
+        ]
 
     def _plan_group(self, blocks: Sequence[Block], full: int) -> list[Pack]:
         by_size: dict[int, list[Block]] = {}
@@ -180,13 +204,14 @@ class PackPlanner:
 
     def pack_of(self, blocks: Sequence[Block]) -> Pack:
         """The pack of these blocks in this order, as ``plan`` would have made it."""
-        return self._completed(
-            Pack(
-                id=pack_id(blocks),
-                blocks=tuple(blocks),
-                input_tokens=sum(self.input_tokens(block) for block in blocks),
-                estimated_output=sum(self.estimate_output(block) for block in blocks),
-            )
+        return self._completed(self._bare_pack(blocks))
+
+    def _bare_pack(self, blocks: Sequence[Block]) -> Pack:
+        return Pack(
+            id=pack_id(blocks),
+            blocks=tuple(blocks),
+            input_tokens=self._blocks_tokens(blocks),
+            estimated_output=sum(self.estimate_output(block) for block in blocks),
         )
 
     def shrink(self, blocks: Sequence[Block], *, came_back_with: int) -> None:

@@ -128,7 +128,7 @@ class RealtimeExecutor:
                         continue
                     waiting = {block.id for block in elsewhere}
                     free = [block for block in to_pack if block.id not in waiting]
-                    ready = self._largest_first(self._parts.planner.plan(free))
+                    ready = self._ordered(self._parts.planner.plan(free))
                     to_pack[:] = elsewhere  # the running packs add to this same list
                 if not ready:
                     if self._packs_running == 0:
@@ -139,7 +139,7 @@ class RealtimeExecutor:
                 if pack is None:
                     continue
                 request = self._request(pack)
-                admission = await self._scheduler.admit(self._needs(request))
+                admission = await self._scheduler.admit(self._needs(pack, request))
                 self._packs_running += 1
                 group.start_soon(self._run_pack, pack, request, admission, to_pack)
                 if not self._prefix_cached.is_set():
@@ -157,19 +157,25 @@ class RealtimeExecutor:
             return self._parts.planner.pack_of(claimed.leased)
         return pack
 
-    @staticmethod
-    def _largest_first(packs: list[Pack]) -> list[Pack]:
-        """Packs by estimated output, largest first: the run's last calls are its shortest."""
-        return sorted(packs, key=lambda pack: pack.estimated_output, reverse=True)
+    def _ordered(self, packs: list[Pack]) -> list[Pack]:
+        """Packs by estimated output, largest first: the run's last calls are its shortest.
+        Before the first call, the pack that caches the most (the prefix and the shared
+        units) goes first, alone: the others read what it writes."""
+        ordered = sorted(packs, key=lambda pack: pack.estimated_output, reverse=True)
+        if ordered and not self._prefix_cached.is_set():
+            writer = max(ordered, key=self._parts.layout.cached_tokens)
+            ordered.remove(writer)
+            ordered.insert(0, writer)
+        return ordered
 
     def _request(self, pack: Pack) -> ModelRequest:
         return self._parts.layout.request(
             pack, expected_gap_seconds=self._settings.expected_gap_seconds
         )
 
-    def _needs(self, request: ModelRequest) -> CallNeeds:
+    def _needs(self, pack: Pack, request: ModelRequest) -> CallNeeds:
         layout = self._parts.layout
-        cached = layout.prefix_tokens if layout.cacheable and self._prefix_cached.is_set() else 0
+        cached = layout.cached_tokens(pack) if self._prefix_cached.is_set() else 0
         return CallNeeds(
             prompt_tokens=layout.input_tokens(request),
             cached_tokens=cached,
@@ -199,7 +205,7 @@ class RealtimeExecutor:
         failure: TransientProviderError | None = None
         for attempt in range(self._settings.max_call_retries + 1):
             if attempt:
-                admission = await self._scheduler.admit(self._needs(request))
+                admission = await self._scheduler.admit(self._needs(pack, request))
             outcome = await self._attempt(request, pack, attempt, admission)
             if not isinstance(outcome, TransientProviderError):
                 return outcome

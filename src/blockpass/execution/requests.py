@@ -36,10 +36,14 @@ class RequestLayout:
         # it: counted in its most verbose wire form (a Chat Completions tool).
         self._tool_tokens = count(longest_wire_form(result_tool(task.schema)))
 
-    @property
-    def cacheable(self) -> bool:
-        """Whether the prefix is long enough for the model to cache it."""
-        return self.prefix_tokens >= self.profile.min_cacheable
+    def cached_tokens(self, pack: Pack) -> int:
+        """What the provider caches of a request for ``pack``: the prompt up to its last
+        breakpoint (the prefix, the shared units, a context that recurs), once that is long
+        enough for the model to cache; 0 when it is not."""
+        context = pack.context
+        recurring = context.tokens if context.cached else 0
+        reach = self.prefix_tokens + context.shared.tokens + recurring
+        return reach if reach >= self.profile.min_cacheable else 0
 
     def request(self, pack: Pack, *, expected_gap_seconds: float) -> ModelRequest:
         def ttl(cached_tokens: int) -> CacheTtl | None:
