@@ -318,21 +318,25 @@ class PackContexts:
                     spare[position] -= tokens
         if not chosen:
             return
-        self.keep_shared(chosen)
+        shared = self._shared_part(chosen)
+        if shared.tokens >= min_tokens:
+            self._use_shared(shared)
 
     def keep_shared(self, unit_ids: Sequence[str]) -> None:
         """Share these units instead of choosing from a first plan."""
         self.share_pending = False
-        if not unit_ids:
-            return
+        if unit_ids:
+            self._use_shared(self._shared_part(unit_ids))
+
+    def _shared_part(self, unit_ids: Sequence[str]) -> SharedUnits:
         chosen = sorted(unit_ids, key=lambda unit_id: self._order.get(unit_id, 0))
         text = wrap_retrieved(render_units(self._units[unit_id] for unit_id in chosen))
-        tokens = self._count(text)
-        if tokens < min_tokens:
-            return
-        self._shared = SharedUnits(text=text, tokens=tokens, units=tuple(chosen))
-        self.stats.shared_units = len(chosen)
-        self.stats.shared_tokens = tokens
+        return SharedUnits(text=text, tokens=self._count(text), units=tuple(chosen))
+
+    def _use_shared(self, shared: SharedUnits) -> None:
+        self._shared = shared
+        self.stats.shared_units = len(shared.units)
+        self.stats.shared_tokens = shared.tokens
 
     def fitting(
         self, blocks: Sequence[Block], *, budget: int, block_tokens: Callable[[Block], int]

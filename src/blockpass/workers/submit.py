@@ -37,6 +37,7 @@ from blockpass.pipeline import JobSpec, choose_run_context, open_job_guide, read
 from blockpass.prefilter import prefilter
 from blockpass.prices import PriceTable
 from blockpass.providers import Connection
+from blockpass.providers.base import CacheTtl
 from blockpass.reuse import reuse_stored_results, unfinished
 from blockpass.store import RunHold, open_store_at
 from blockpass.workers.jobs import BatchJob, PackJob, open_jobs, register_tasks
@@ -140,8 +141,12 @@ async def submit_job(
         await parts.resume_lane()
         to_send = await parts.keep_fitting(to_send)
         planner = parts.planner
-        batch_bound = planner.batch_pack_bound(spec.batch.max_blocks)
-        packs = planner.plan(to_send, max_blocks=batch_bound if spec.mode is Mode.BATCH else None)
+        if spec.mode is Mode.BATCH:
+            # As BatchExecutor plans: a batch's cache entries live an hour.
+            bound = planner.batch_pack_bound(spec.batch.max_blocks)
+            packs = planner.plan(to_send, max_blocks=bound, ttl=CacheTtl.ONE_HOUR)
+        else:
+            packs = planner.plan(to_send)
     submitted_at = time.time()
     await save_submission(
         url,
@@ -181,10 +186,16 @@ async def submit_job(
     app = register_tasks(open_queue(url))
     async with app.open_async():
         size = spec.batch.max_requests or BATCH_PACKS
-        # As a single-process run does: one pack alone first, whose batch writes the cache
-        # the other batches read; they are submitted once it has ended.
-        priming = spec.batch.prime and parts.layout.cacheable and len(packs) > 1
-        groups = [packs[:1], packs[1:]] if priming else [packs]
+        # As a single-process run does: the pack that writes the most of what the others
+        # read (the prefix, or the prefix and the shared units) goes alone first; the other
+        # batches are submitted once it has ended, so they read its cache entries.
+        groups = [packs]
+        priming = False
+        if spec.batch.prime and len(packs) > 1:
+            writer = max(packs, key=parts.layout.cached_tokens)
+            priming = parts.layout.cached_tokens(writer) > 0
+            if priming:
+                groups = [[writer], [pack for pack in packs if pack is not writer]]
         batches = [
             group[start : start + size] for group in groups for start in range(0, len(group), size)
         ]
