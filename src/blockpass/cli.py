@@ -152,38 +152,6 @@ def _console(args: argparse.Namespace, stream: TextIO) -> Console | None:
     return console_for(stream, plain=args.plain, color=not os.environ.get("NO_COLOR"))
 
 
-def _estimate(args: argparse.Namespace) -> int:
-    import anyio
-
-    from blockpass import cli_routing, cli_settings
-    from blockpass.cli_routing import estimate_lines
-    from blockpass.estimate import estimate_job, learned_output
-    from blockpass.lanes import lane_name
-    from blockpass.terminal import print_forecast
-
-    connection = cli_settings.connection(args, os.environ)
-    tiers = cli_routing.tiers(args, connection)
-    profile = connection.profile
-    prices = cli_settings.prices(args, connection)
-    spec = _job_spec(args, Path("."), tiers)
-    lane, run_dir = lane_name(connection.vendor, profile), args.learned_from
-    learned = None if run_dir is None else anyio.run(learned_output, run_dir, lane)
-    estimate = estimate_job(spec, profile, prices, learned=learned)
-    heading = (
-        f"{estimate.blocks:,} blocks: {estimate.kept:,} kept by the pre-filter, "
-        f"{estimate.distinct:,} distinct texts, {estimate.to_model:,} for the model; "
-        f"{profile.id}, prices read on {prices.read_on}; output estimated "
-        + (f"as {run_dir} learned it" if learned else "per block kind")
-    )
-    print_forecast(_console(args, sys.stdout), heading, estimate.rows)
-    if estimate.context is not None:
-        print(estimate.context.summary())
-    asking = cli_routing.classifier(args, connection, tiers)
-    for line in estimate_lines(args, spec, tiers, prices, asking):
-        print(line)
-    return 0
-
-
 def _webhooks(args: argparse.Namespace) -> int:
     import anyio
 
@@ -221,7 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handlers = {
         "run": _run_job,
-        "estimate": _estimate,
+        "estimate": _command_in("blockpass.cli_estimate", "estimate_command"),
         "lint": _lint,
         "sandbox": _run_sandbox,
         "webhooks": _webhooks,
