@@ -38,8 +38,8 @@ def _lint(args: argparse.Namespace) -> int:
         args.format,
         args.min_level,
         config=args.config,
-        on_skip=_note_skipped_input,
-        on_folder_summary=_note_folder_summary,
+        on_skip=note_skipped_input,
+        on_folder_summary=note_folder_summary,
     )
     sys.stdout.write(output)
     return code
@@ -58,11 +58,11 @@ def _run_sandbox(args: argparse.Namespace) -> int:
     return 0
 
 
-def _note_skipped_input(path: Path, reason: str) -> None:
+def note_skipped_input(path: Path, reason: str) -> None:
     print(f"blockpass: note: {path}: skipped, {reason}", file=sys.stderr, flush=True)
 
 
-def _note_folder_summary(skipped: SkippedInputs) -> None:
+def note_folder_summary(skipped: SkippedInputs) -> None:
     if summary := skipped.describe():
         print(f"blockpass: note: skipped in folders: {summary}", file=sys.stderr, flush=True)
 
@@ -82,7 +82,7 @@ def _run_job(args: argparse.Namespace) -> int:
     api_key = cli_settings.api_key(connection, args.base_url, os.environ)
     tiers = cli_routing.tiers(args, connection)
     asking = cli_routing.classifier(args, connection, tiers)
-    progress = RunProgress(_console(args, sys.stderr))
+    progress = RunProgress(console(args, sys.stderr))
 
     def on_call(call: CallRecord) -> None:
         progress.call(call)
@@ -95,7 +95,7 @@ def _run_job(args: argparse.Namespace) -> int:
             print(batch_line(batch), file=sys.stderr, flush=True)
 
     spec = cli_settings.with_run_options(
-        _job_spec(args, args.out, tiers),
+        job_spec(args, args.out, tiers),
         args,
         on_batch_submitted=on_batch_submitted,
         on_batch_ended=progress.batch_ended,
@@ -125,7 +125,7 @@ def _run_job(args: argparse.Namespace) -> int:
 
     with progress:
         outcome, routing = anyio.run(run)
-    print_outcome(_console(args, sys.stdout), outcome)
+    print_outcome(console(args, sys.stdout), outcome)
     for line in routing + cli_routing.quality_warning(args):
         print(line)
     for line in outcome.possibly_ours:
@@ -133,19 +133,19 @@ def _run_job(args: argparse.Namespace) -> int:
     return 0
 
 
-def _job_spec(args: argparse.Namespace, out_dir: Path, tiers: Sequence[Connection]) -> JobSpec:
+def job_spec(args: argparse.Namespace, out_dir: Path, tiers: Sequence[Connection]) -> JobSpec:
     from blockpass import cli_settings
 
     return cli_settings.job_spec(
         args,
         out_dir,
-        on_input_skipped=_note_skipped_input,
-        on_folder_summary=_note_folder_summary,
+        on_input_skipped=note_skipped_input,
+        on_folder_summary=note_folder_summary,
         profiles=[tier.profile for tier in tiers],
     )
 
 
-def _console(args: argparse.Namespace, stream: TextIO) -> Console | None:
+def console(args: argparse.Namespace, stream: TextIO) -> Console | None:
     from blockpass.terminal import console_for
 
     # https://no-color.org: any non-empty value turns colour off, never the layout.

@@ -10,7 +10,7 @@ from pathlib import Path
 import anyio
 
 from blockpass import cli_routing, cli_settings
-from blockpass.cli import _console, _job_spec
+from blockpass.cli import console, job_spec
 from blockpass.cli_routing import estimate_lines
 from blockpass.estimate import estimate_job, learned_output
 from blockpass.lanes import lane_name
@@ -22,7 +22,7 @@ def estimate_command(args: argparse.Namespace) -> int:
     tiers = cli_routing.tiers(args, connection)
     profile = connection.profile
     prices = cli_settings.prices(args, connection)
-    spec = _job_spec(args, Path("."), tiers)
+    spec = job_spec(args, Path("."), tiers)
     lane, run_dir = lane_name(connection.vendor, profile), args.learned_from
     learned = None if run_dir is None else anyio.run(learned_output, run_dir, lane)
     estimate = estimate_job(spec, profile, prices, learned=learned)
@@ -32,7 +32,7 @@ def estimate_command(args: argparse.Namespace) -> int:
         f"{profile.id}, prices read on {prices.read_on}; output estimated "
         + (f"as {run_dir} learned it" if learned else "per block kind")
     )
-    print_forecast(_console(args, sys.stdout), heading, estimate.rows)
+    print_forecast(console(args, sys.stdout), heading, estimate.rows)
     if estimate.context is not None:
         print(estimate.context.summary())
     asking = cli_routing.classifier(args, connection, tiers)

@@ -156,7 +156,7 @@ def submit_command(args: argparse.Namespace) -> int:
     import anyio
 
     from blockpass import cli_settings
-    from blockpass.cli import _note_folder_summary, _note_skipped_input
+    from blockpass.cli import note_folder_summary, note_skipped_input
     from blockpass.context import ContextMode
     from blockpass.execution.batch import BatchSettings
     from blockpass.execution.lane_runs import Mode
@@ -171,8 +171,8 @@ def submit_command(args: argparse.Namespace) -> int:
         args,
         # submit writes no file: outputs come from `blockpass report`.
         Path(os.devnull),
-        on_input_skipped=_note_skipped_input,
-        on_folder_summary=_note_folder_summary,
+        on_input_skipped=note_skipped_input,
+        on_folder_summary=note_folder_summary,
     )
     spec = replace(
         spec,
@@ -250,11 +250,11 @@ def status_command(args: argparse.Namespace) -> int:
 def report_command(args: argparse.Namespace) -> int:
     import anyio
 
-    from blockpass.cli import _console
+    from blockpass.cli import console
     from blockpass.terminal import print_outcome
     from blockpass.workers.progress import write_report
 
     url = _postgres_url(args)
     outcome = anyio.run(lambda: write_report(url, args.run, args.out, args.prices))
-    print_outcome(_console(args, sys.stdout), outcome)
+    print_outcome(console(args, sys.stdout), outcome)
     return 0
