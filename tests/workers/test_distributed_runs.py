@@ -156,16 +156,20 @@ async def count_jobs(dsn: str) -> Counter[str]:
         return Counter(f"{task} {status}" for task, status in await cursor.fetchall())
 
 
+def batch_sandbox(shared_data: Path, *, processing_seconds: float) -> Sandbox:
+    """A sandbox answering with the Google rules whose batches end after that many seconds."""
+    rules = shared_data / "styles" / "Google" / "Google"
+    return Sandbox(
+        SandboxConfig(rules=rules, batches=BatchSettings(processing_seconds=processing_seconds))
+    )
+
+
 def test_a_batch_submitted_by_one_job_is_polled_by_a_job_that_queues_itself_and_collected_once(
     shared_data: Path, postgres_server: PostgresServer, tmp_path: Path
 ) -> None:
     book = chapters(shared_data, 2, tmp_path)
     dsn = postgres_server.new_database()
-    config = SandboxConfig(
-        rules=shared_data / "styles" / "Google" / "Google",
-        batches=BatchSettings(processing_seconds=2),
-    )
-    sandbox = Sandbox(config)
+    sandbox = batch_sandbox(shared_data, processing_seconds=2)
     with serve_in_thread(create_app(sandbox)) as server:
         options = job_options(shared_data, book)
         batch = ["--mode", "batch", "--poll-interval", "0.5", "--poll-max", "0.5", "--no-prime"]
@@ -201,11 +205,7 @@ def test_a_submitted_batch_run_primes_the_cache_with_one_pack_and_submits_the_re
 ) -> None:
     book = chapters(shared_data, 2, tmp_path)
     dsn = postgres_server.new_database()
-    config = SandboxConfig(
-        rules=shared_data / "styles" / "Google" / "Google",
-        batches=BatchSettings(processing_seconds=1),
-    )
-    sandbox = Sandbox(config)
+    sandbox = batch_sandbox(shared_data, processing_seconds=1)
     with serve_in_thread(create_app(sandbox)) as server:
         options = [
             *job_options(shared_data, book), "--mode", "batch", "--poll-interval", "0.2",
