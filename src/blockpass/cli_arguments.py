@@ -15,7 +15,12 @@ from blockpass.cli_eval import add_eval_parser
 from blockpass.cli_mcp import add_mcp_parser
 from blockpass.cli_routing import add_routing_arguments
 from blockpass.cli_rules import add_rules_parser
-from blockpass.cli_workers import WORKERS, add_run_store_arguments, add_worker_parsers
+from blockpass.cli_workers import (
+    WORKERS,
+    add_mcp_argument,
+    add_run_store_arguments,
+    add_worker_parsers,
+)
 from blockpass.prefilter import DEFAULT_SKIP_KINDS
 from blockpass.providers import DEFAULT_MODELS, VENDORS
 from blockpass.verdicts import VerdictFormat
@@ -223,14 +228,7 @@ def _run_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "agentic: realtime, the guide's core cached and a search_style_rules tool the model "
         "looks the other rules up with (needs --guide)",
     )
-    parser.add_argument(
-        "--mcp",
-        action="append",
-        default=[],
-        metavar="SERVER",
-        help="an MCP server whose tools the model may call while it works on each pack: "
-        '"stdio:COMMAND ARGS" or an http(s) URL; repeatable; realtime only',
-    )
+    add_mcp_argument(parser)
     parser.add_argument(
         "--deadline",
         type=_duration,

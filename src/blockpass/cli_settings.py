@@ -146,6 +146,18 @@ def with_run_options(
         max_requests=args.max_batch_requests,
         max_blocks=args.batch_max_blocks,
     )
+    return replace(
+        with_tools(spec, args),
+        batch=batch,
+        batch_threshold=args.batch_threshold,
+        on_batch_submitted=on_batch_submitted,
+        on_batch_ended=on_batch_ended,
+    )
+
+
+def with_tools(spec: JobSpec, args: argparse.Namespace) -> JobSpec:
+    """``--mode`` (agentic: realtime, with the search tool) and ``--mcp``, as `run` and
+    `submit` take them."""
     if args.mode == AGENTIC and args.context != ContextMode.FULL.value:
         raise UserInputError(
             "--mode agentic gives the model a search tool instead of retrieved sections:"
@@ -155,10 +167,6 @@ def with_run_options(
         spec,
         mode=Mode.REALTIME if args.mode == AGENTIC else Mode(args.mode),
         context=ContextMode.AGENTIC if args.mode == AGENTIC else spec.context,
-        batch=batch,
-        batch_threshold=args.batch_threshold,
-        on_batch_submitted=on_batch_submitted,
-        on_batch_ended=on_batch_ended,
         mcp_servers=tuple(parse_server_address(text) for text in args.mcp),
     )
 

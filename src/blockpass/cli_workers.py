@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "WORKERS",
+    "add_mcp_argument",
     "add_run_store_arguments",
     "add_worker_parsers",
     "report_command",
@@ -73,11 +74,14 @@ def add_worker_parsers(
     )
     submit.add_argument(
         "--mode",
-        choices=("realtime", "batch"),
+        choices=("realtime", "batch", "agentic"),
         default="realtime",
         help="realtime calls, or provider batches at half price (one job submits a batch, a "
-        "job that queues itself again polls it, the last one collects it)",
+        "job that queues itself again polls it, the last one collects it); agentic: "
+        "realtime, the guide's core cached and a search_style_rules tool, answered by the "
+        "workers from the index submit stores",
     )
+    add_mcp_argument(submit)
     submit.add_argument("--poll-interval", type=float, default=5.0, help="first poll wait (s)")
     submit.add_argument("--poll-max", type=float, default=60.0, help="longest poll wait (s)")
     submit.add_argument("--batch-max-blocks", type=int, default=100, help="blocks per pack")
@@ -117,6 +121,18 @@ def add_worker_parsers(
     report.add_argument("--out", type=Path, required=True, help="where the outputs go")
     report.add_argument("--prices", type=Path, help="a price file overriding the shipped one")
     report.add_argument("--plain", action="store_true", help="plain text, even on a terminal")
+
+
+def add_mcp_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--mcp",
+        action="append",
+        default=[],
+        metavar="SERVER",
+        help="an MCP server whose tools the model may call while it works on each pack: "
+        '"stdio:COMMAND ARGS" or an http(s) URL; repeatable; realtime only (submit: each '
+        "worker connects to it, and must see the tools submit saw)",
+    )
 
 
 def add_run_store_arguments(parser: argparse.ArgumentParser) -> None:
@@ -159,7 +175,6 @@ def submit_command(args: argparse.Namespace) -> int:
     from blockpass.cli import note_folder_summary, note_skipped_input
     from blockpass.context import ContextMode
     from blockpass.execution.batch import BatchSettings
-    from blockpass.execution.lane_runs import Mode
     from blockpass.workers.submit import submit_job
 
     url = _postgres_url(args)
@@ -175,8 +190,7 @@ def submit_command(args: argparse.Namespace) -> int:
         on_folder_summary=note_folder_summary,
     )
     spec = replace(
-        spec,
-        mode=Mode(args.mode),
+        cli_settings.with_tools(spec, args),
         batch=BatchSettings(
             prime=not args.no_prime,
             poll_initial=args.poll_interval,
@@ -228,8 +242,14 @@ def worker_command(args: argparse.Namespace) -> int:
         stalled_after=args.stalled_after,
         exit_when_done=args.exit_when_done,
     )
+
+    def warn(line: str) -> None:
+        print(f"blockpass worker {name}: {line}", file=sys.stderr, flush=True)
+
     packs = anyio.run(
-        lambda: run_worker(url, settings, connect=connect, account=account, on_event=say)
+        lambda: run_worker(
+            url, settings, connect=connect, account=account, on_event=say, on_problem=warn
+        )
     )
     print(f"blockpass worker {name}: sent {packs:,} packs")
     return 0

@@ -180,13 +180,7 @@ async def run_job(
     job, only once the inputs have been read: bad input leaves no run directory behind.
     """
     lanes = models if isinstance(models, Lanes) else Lanes.one(models)
-    agentic = spec.context is ContextMode.AGENTIC
-    if (spec.mcp_servers or agentic) and spec.mode is Mode.BATCH:
-        raise UserInputError(
-            f"{'--mcp' if spec.mcp_servers else 'agentic mode'} needs --mode realtime: a"
-            " provider batch sends each request once and cannot hand tool results back to the"
-            " model"
-        )
+    refuse_tools_in_batches(spec)
     inputs, blocks, task, check = read_job_inputs(spec)
     # Opened before the store, so that a bad guide or --core leaves no run directory behind.
     guide = (
@@ -343,6 +337,16 @@ async def _run_with_store(
         mode=mode, stats=stats, started=started, earlier_calls=earlier_calls, pending=pending,
         context=context,
     )  # fmt: skip
+
+
+def refuse_tools_in_batches(spec: JobSpec) -> None:
+    """Tool loops go in realtime only, said before anything is read."""
+    if (spec.mcp_servers or spec.context is ContextMode.AGENTIC) and spec.mode is Mode.BATCH:
+        raise UserInputError(
+            f"{'--mcp' if spec.mcp_servers else 'agentic mode'} needs --mode realtime: a"
+            " provider batch sends each request once and cannot hand tool results back to the"
+            " model"
+        )
 
 
 def _spend(

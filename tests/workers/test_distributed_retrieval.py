@@ -32,10 +32,11 @@ REDHAT = Path("styles") / "RedHat" / "RedHat"
 
 class RequestBodies:
     """ASGI middleware: keeps what each message request asks the model (its system parts
-    and messages), then passes it on."""
+    and messages, or the ``fields`` named), then passes it on."""
 
-    def __init__(self, app: App) -> None:
+    def __init__(self, app: App, fields: tuple[str, ...] = ("system", "messages")) -> None:
         self._app = app
+        self._fields = fields
         self.asked: list[str] = []
 
     async def __call__(self, scope: Message, receive: Receive, send: Send) -> None:
@@ -49,7 +50,7 @@ class RequestBodies:
             if not message.get("more_body"):
                 break
         body = json.loads(b"".join(chunks))
-        self.asked.append(json.dumps([body["system"], body["messages"]], sort_keys=True))
+        self.asked.append(json.dumps([body.get(field) for field in self._fields], sort_keys=True))
         replayed = [{"type": "http.request", "body": b"".join(chunks), "more_body": False}]
 
         async def replay() -> Message:

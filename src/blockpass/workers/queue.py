@@ -16,6 +16,9 @@ three of blockpass's live in the database's default schema:
                            (the guide's units, in reading order) and blockpass_block_rules
                            (each block's ranked units): a retrieve-mode run's retrieval,
                            done once by `submit` (`retrieval.py`)
+    blockpass_tools        run PK: a run with tool loops, its servers and catalog
+                           fingerprint; with blockpass_index_files, agentic mode's rule
+                           index (`tool_plan.py`)
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from blockpass.store.postgres_schema import Connection, connect_holder, describe
 from blockpass.task import Task
 from blockpass.verdicts import VerdictFormat
 from blockpass.workers.retrieval import save_retrieval
+from blockpass.workers.tool_plan import TOOL_TABLES, SubmittedTools, save_tools
 
 __all__ = [
     "Submission",
@@ -123,7 +127,7 @@ async def prepare_database(url: str) -> None:
         found = await cursor.fetchone()
         if not (found and found[0]):
             await connection.execute(SchemaManager.get_schema())
-        await connection.execute(_TABLES)
+        await connection.execute(_TABLES + TOOL_TABLES)
 
 
 async def connect(url: str) -> Connection:
@@ -160,9 +164,10 @@ async def save_submission(
     submission: Submission,
     documents: Sequence[Document],
     retrieved: RetrievedRules | None = None,
+    tools: SubmittedTools | None = None,
 ) -> None:
-    """The submission, its documents and (retrieve mode) its retrieval, in one transaction:
-    what an earlier submission of the run left is replaced."""
+    """The submission, its documents, (retrieve mode) its retrieval and (tool loops) its
+    tools, in one transaction: what an earlier submission of the run left is replaced."""
     whole = submission.whole_task
     connection = await connect(url)
     async with connection, connection.transaction():
@@ -185,6 +190,7 @@ async def save_submission(
             ),
         )
         await save_retrieval(connection, submission.run, retrieved)
+        await save_tools(connection, submission.run, tools)
         await connection.execute(
             "DELETE FROM blockpass_documents WHERE run = %s", (submission.run,)
         )

@@ -1,6 +1,7 @@
 """The runs a worker has taken jobs of, each opened once: its store, its provider (through
 the account's shared rate limits) and what its submission makes of it (`Prepared`: the
-execution parts, with the retrieval `submit` kept in retrieve mode; the task's fingerprint).
+execution parts, with the retrieval `submit` kept in retrieve mode; the task's fingerprint;
+the tools of a run with tool loops, connected once per worker: `tool_runs.py`).
 
 A job names the submission it belongs to; a worker that opened the run for an earlier one
 (the run was submitted again: another task, more documents, other retrieved rules) prepares
@@ -19,11 +20,14 @@ import anyio
 from blockpass.blocks import Block
 from blockpass.errors import UserInputError
 from blockpass.execution.packwork import ExecutionParts
+from blockpass.execution.tool_turns import ToolLoop
 from blockpass.providers import Connection, Provider, parse_connection
 from blockpass.store import CallRecord, RunHold, RunStore, open_store_at
 from blockpass.workers.account_limits import AccountLimitedProvider, SharedBuckets
 from blockpass.workers.queue import Submission, connect, read_submission
 from blockpass.workers.retrieval import load_retrieval
+from blockpass.workers.tool_plan import load_tools
+from blockpass.workers.tool_runs import ToolHost, ToolsUnavailable
 
 __all__ = ["Connect", "Prepared", "WorkerRun", "WorkerRuns", "WorkerSettings"]
 
@@ -49,6 +53,10 @@ class Prepared:
     parts: ExecutionParts
     fingerprint: str
     submitted: float
+    # A run with tool loops: the tools this worker offers, and the fingerprint of the
+    # catalog the run was submitted with, which they must match.
+    tools: ToolLoop | None = None
+    catalog: str = ""
 
 
 @dataclass(slots=True, kw_only=True)
@@ -81,19 +89,30 @@ class WorkerRuns:
         connect: Connect,
         account: Callable[[Connection], str],
         on_event: Callable[[str], None],
+        on_problem: Callable[[str], None],
+        tool_host: ToolHost,
     ) -> None:
         self._url = url
+        self._tool_host = tool_host
         self._settings = settings
         self._stack = stack
         self._connect = connect
         self._account = account
         self._on_event = on_event
+        self._on_problem = on_problem
         self._runs: dict[str, WorkerRun] = {}
         self._opening = anyio.Lock()
 
     async def get(self, name: str, submitted: float, block_ids: Sequence[str]) -> WorkerRun:
         """The run, opened once, and prepared again for a job of another submission; its
         blocks read again when a job names one this worker has not seen."""
+        try:
+            return await self._get(name, submitted, block_ids)
+        except ToolsUnavailable as error:
+            self._on_problem(str(error))
+            raise
+
+    async def _get(self, name: str, submitted: float, block_ids: Sequence[str]) -> WorkerRun:
         async with self._opening:
             if name not in self._runs:
                 self._runs[name] = await self._open_run(name)
@@ -111,20 +130,28 @@ class WorkerRuns:
             return run
 
     async def _open_run(self, name: str) -> WorkerRun:
+        """The run, its store, provider and tools open until the worker stops; what was
+        opened is closed again when a part fails (a server that does not start)."""
+        async with AsyncExitStack() as opening:
+            run = await self._open_run_in(name, opening)
+            self._stack.push_async_exit(opening.pop_all())
+        return run
+
+    async def _open_run_in(self, name: str, stack: AsyncExitStack) -> WorkerRun:
         submission = await read_submission(self._url, name)
         connection = parse_connection(submission.connection)
-        store = await self._stack.enter_async_context(
+        store = await stack.enter_async_context(
             open_store_at(self._url, run=name, hold=RunHold.SHARED)
         )
         if not await store.join_run():
             raise UserInputError(f"run {name!r} has a submission but no run in its store")
-        provider = await self._stack.enter_async_context(self._connect(connection))
+        provider = await stack.enter_async_context(self._connect(connection))
         if provider.name != connection.vendor:
             raise UserInputError(
                 f"run {name!r} was submitted for {connection.vendor}; this worker connects"
                 f" to {provider.name}"
             )
-        buckets = await self._stack.enter_async_context(
+        buckets = await stack.enter_async_context(
             SharedBuckets(self._url, self._account(connection))
         )
         worker = self._settings.name
@@ -151,6 +178,7 @@ class WorkerRuns:
     ) -> Prepared:
         async with await connect(self._url) as connection:
             retrieved = await load_retrieval(connection, name)
+            tools = await load_tools(connection, name)
         parts = ExecutionParts.build(
             profile=provider.profile,
             provider_name=provider.name,
@@ -173,6 +201,8 @@ class WorkerRuns:
             parts=parts,
             fingerprint=submission.task.fingerprint(provider.profile.results_key),
             submitted=submission.submitted_at,
+            tools=None if tools is None else await self._tool_host.open(name, tools),
+            catalog="" if tools is None else tools.catalog,
         )
 
     def _call_event(self, run: str, call: CallRecord) -> None:

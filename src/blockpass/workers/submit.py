@@ -5,8 +5,10 @@ any machine (`worker.py`) to send.
 Everything before sending is what a single-process run does (`pipeline.run_job`): the same
 pre-filter, choice of context, retrieval, reuse of stored results, rule engine and pack
 planning, on the same store, so the workers' results are the ones `blockpass run` would have
-written. In retrieve mode the retrieval is kept for the workers (`retrieval.py`): they read
-each block's units and lay out its pack's context as this plan did. A pack's job carries what
+written. With ``--mcp`` or in agentic mode the tools are listed here and kept for the workers
+(`tool_runs.py`), which send each pack through a tool loop as `run` does. In retrieve mode
+the retrieval is kept for the workers (`retrieval.py`): they read each block's units and lay
+out its pack's context as this plan did. A pack's job carries what
 is particular to its blocks: their ids, the rule engine's findings for them, and the blocks
 elsewhere in the run with the same text, which take its result when it is stored.
 
@@ -33,7 +35,13 @@ from blockpass.execution.lane_runs import Mode
 from blockpass.execution.packwork import ExecutionParts
 from blockpass.lanes import lane_name
 from blockpass.packing import Pack
-from blockpass.pipeline import JobSpec, choose_run_context, open_job_guide, read_job_inputs
+from blockpass.pipeline import (
+    JobSpec,
+    choose_run_context,
+    open_job_guide,
+    read_job_inputs,
+    refuse_tools_in_batches,
+)
 from blockpass.prefilter import prefilter
 from blockpass.prices import PriceTable
 from blockpass.providers import Connection
@@ -47,6 +55,7 @@ from blockpass.workers.queue import (
     prepare_database,
     save_submission,
 )
+from blockpass.workers.tool_runs import plan_tools
 
 __all__ = ["Submitted", "submit_job"]
 
@@ -69,8 +78,7 @@ def refuse_unsupported(spec: JobSpec) -> None:
     """What workers do not run yet, said before anything is read."""
     if spec.mode is Mode.AUTO:
         raise UserInputError("submit sends in realtime or in provider batches: --mode one of them")
-    if spec.mcp_servers or spec.context is ContextMode.AGENTIC:
-        raise UserInputError("submit does not run tool loops: leave --mcp out")
+    refuse_tools_in_batches(spec)
 
 
 async def submit_job(
@@ -87,6 +95,12 @@ async def submit_job(
         None
         if spec.context is ContextMode.FULL
         else await anyio.to_thread.run_sync(open_job_guide, spec, task)
+    )
+    # Listed before the database is touched: a server that cannot be reached leaves no run.
+    tools = await plan_tools(
+        spec.mcp_servers,
+        spec.tool_limits,
+        guide if spec.context is ContextMode.AGENTIC else None,
     )
     profile = connection.profile
     await prepare_database(url)
@@ -162,6 +176,7 @@ async def submit_job(
         inputs.documents,
         # Workers lay out each pack's context as this plan did: with its shared units.
         None if retrieved is None else replace(retrieved, shared=parts.planner.shared_units),
+        tools,
     )
     copies_of: dict[str, list[str]] = defaultdict(list)
     for copy in copies:

@@ -14,6 +14,9 @@ that holds the pack's lease in the store while it works:
   (`account_limits.py`).
 - Jobs of a worker that stopped sending heartbeats are retried by the others once it has
   been silent for ``stalled_after`` seconds (Procrastinate's stalled jobs).
+- A run with tool loops (``--mcp``, agentic mode) sends each pack through one, with the
+  tools this worker connected to for the run (`tool_runs.py`); a pack whose catalog is not
+  the one submitted is refused, its blocks failed with the reason.
 - A batch job holds a lease too, keyed by its lock, while it looks for its stored batch and
   submits it: a job retried while its first attempt still runs never submits beside it.
   Batch jobs after the priming batch queue themselves again until its jobs have ended.
@@ -35,6 +38,7 @@ from blockpass.deterministic import NO_FINDINGS, Findings, merge
 from blockpass.errors import UserInputError
 from blockpass.execution.batch import BatchExecutor, BatchSettings
 from blockpass.execution.realtime import RealtimeExecutor
+from blockpass.execution.retries import failed_result
 from blockpass.providers import Connection
 from blockpass.reuse import copy_to_duplicates
 from blockpass.store import OPEN_BATCH_STATES, BatchState, Lease, LeaseKind
@@ -49,6 +53,7 @@ from blockpass.workers.jobs import (
 )
 from blockpass.workers.queue import open_queue, prepare_database
 from blockpass.workers.runs import Connect, WorkerRun, WorkerRuns, WorkerSettings
+from blockpass.workers.tool_runs import ToolHost, catalog_refusal
 
 __all__ = ["WorkerSettings", "run_worker"]
 
@@ -72,11 +77,21 @@ class PackWorker:
         connect: Connect,
         account: Callable[[Connection], str],
         on_event: Callable[[str], None],
+        on_problem: Callable[[str], None],
+        tool_host: ToolHost,
     ) -> None:
         self._settings = settings
         self._on_event = on_event
+        self._on_problem = on_problem
         self._runs = WorkerRuns(
-            url, settings, stack, connect=connect, account=account, on_event=on_event
+            url,
+            settings,
+            stack,
+            connect=connect,
+            account=account,
+            on_event=on_event,
+            on_problem=on_problem,
+            tool_host=tool_host,
         )
         self.packs = 0
 
@@ -90,8 +105,13 @@ class PackWorker:
             parts = replace(run.parts, add_findings=partial(_with_findings, job.findings))
             parts.planner.know(job.findings)
             to_send = await parts.keep_fitting(pending)
-            sending = partial(RealtimeExecutor(provider=run.provider, parts=parts).run, to_send)
-            if to_send and not await self._holding(run, lease, sending):
+            tools = run.prepared.tools
+            executor = RealtimeExecutor(provider=run.provider, parts=parts, tools=tools)
+            refusal = "" if tools is None else await catalog_refusal(tools, run.prepared.catalog)
+            if refusal:
+                self._on_problem(f"run {job.run} pack {job.pack}: {refusal}")
+                await store.record_results([failed_result(block, refusal) for block in to_send])
+            elif to_send and not await self._holding(run, lease, partial(executor.run, to_send)):
                 self._on_event(f"run {job.run} pack {job.pack}: taken over, dropped")
                 return
             copies = [run.blocks[block_id] for block_id in job.copies]
@@ -282,14 +302,23 @@ async def run_worker(
     connect: Connect,
     account: Callable[[Connection], str],
     on_event: Callable[[str], None] = lambda line: None,
+    on_problem: Callable[[str], None] = lambda line: None,
 ) -> int:
     """Work until stopped (or, ``exit_when_done``, until the queue is empty); return the
-    number of packs this worker sent."""
+    number of packs this worker sent. ``on_problem`` hears what keeps a pack from going
+    out as planned (a run's MCP server unreachable, its tools changed)."""
     await prepare_database(url)
     app = register_tasks(open_queue(url))
-    async with AsyncExitStack() as stack, app.open_async():
+    async with AsyncExitStack() as stack, app.open_async(), ToolHost.running() as tool_host:
         sender = PackWorker(
-            url, settings, stack, connect=connect, account=account, on_event=on_event
+            url,
+            settings,
+            stack,
+            connect=connect,
+            account=account,
+            on_event=on_event,
+            on_problem=on_problem,
+            tool_host=tool_host,
         )
         async with anyio.create_task_group() as group:
             group.start_soon(_watch_queue, app, settings, group.cancel_scope)

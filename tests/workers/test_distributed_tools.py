@@ -1,0 +1,210 @@
+"""Submitted runs with tool loops: `submit --mcp` (servers over stdio and streamable HTTP)
+and `submit --mode agentic`, sent by worker processes that connect to the servers themselves
+and search the rule index `submit` stored. They ask the sandbox what `run` asks, byte for
+byte but the tool-use ids the sandbox draws at random, and write what `run` writes; a server
+a worker cannot start, or whose tools changed since submit, is said in one line."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import sys
+from pathlib import Path
+
+import anyio
+import pytest
+
+from blockpass.cli import main
+from blockpass.ledger import TOOL_TURN
+from blockpass.sandbox import Sandbox, SandboxConfig, ToolUse, create_app, serve_in_thread
+from blockpass.workers.jobs import job_counts
+from tests.mcp_bridge.conftest import everything  # noqa: F401 (the npm server's fixture)
+from tests.mcp_bridge.support import REPOSITORY, http_server
+from tests.postgres_server import PostgresServer
+from tests.test_cli import chapters
+from tests.test_cli_interruptions import WAIT_SECONDS
+from tests.workers.test_distributed_retrieval import RequestBodies
+from tests.workers.test_distributed_runs import MODEL, finish, read_run, start_worker
+
+pytestmark = pytest.mark.slow
+
+GOOGLE = Path("styles") / "Google" / "Google"
+# The sandbox names each tool call with a random id; the rest of a request is the run's.
+_TOOL_IDS = re.compile(r"toolu_[0-9a-f]{24}")
+
+
+def asked(bodies: RequestBodies) -> list[str]:
+    return sorted(_TOOL_IDS.sub("toolu_ID", text) for text in bodies.take())
+
+
+def tool_options(shared_data: Path, tmp_path: Path, *extra: str) -> list[str]:
+    return [
+        str(chapters(shared_data, 1, tmp_path)), "--guide", str(shared_data / "guides" / "18f-content-guide"),
+        "--provider", "sandbox", "--model", MODEL, "--min-blocks", "1", "--max-blocks", "8",
+        *extra,
+    ]  # fmt: skip
+
+
+def run_workers(dsn: str, base_url: str) -> None:
+    # No worker dies here: a longer stalled timeout keeps a late heartbeat on a loaded
+    # machine from having a live worker's job retried beside it.
+    workers = [
+        start_worker(dsn, base_url, f"w{n}", "--exit-when-done", "--stalled-after", "10")
+        for n in (1, 2)
+    ]
+    for worker in workers:
+        finish(worker)
+
+
+def same_outputs(tmp_path: Path) -> None:
+    written = (tmp_path / "w" / "results.jsonl").read_text()
+    assert written == (tmp_path / "single" / "results.jsonl").read_text()
+
+
+def test_a_submitted_mcp_job_sent_by_two_workers_asks_and_writes_what_run_mcp_does(
+    shared_data: Path,
+    postgres_server: PostgresServer,
+    tmp_path: Path,
+    everything: str,  # noqa: F811
+) -> None:
+    dsn = postgres_server.new_database()
+    sandbox = Sandbox(
+        SandboxConfig(rules=shared_data / GOOGLE, tool_use=ToolUse(lookup_tools=("echo",)))
+    )
+    bodies = RequestBodies(create_app(sandbox), fields=("system", "messages", "tools"))
+    with serve_in_thread(bodies) as server, http_server("rules") as rules:  # type: ignore[arg-type]
+        options = tool_options(shared_data, tmp_path, "--mcp", everything, "--mcp", rules.text)
+        assert main(["submit", *options, "--store", dsn, "--run", "tools"]) == 0
+        run_workers(dsn, server.base_url)
+        distributed = asked(bodies)
+        assert main(["report", "--store", dsn, "--run", "tools", "--out", str(tmp_path / "w")]) == 0
+        single = ["run", *options, "--base-url", server.base_url, "--mode", "realtime"]
+        assert main([*single, "--out", str(tmp_path / "single")]) == 0
+        alone = asked(bodies)
+
+    calls, open_starts, blocks, ended = anyio.run(read_run, dsn, "tools")
+    assert ended == blocks
+    assert not open_starts
+    turns = [call for call in calls if call.status == TOOL_TURN]
+    answers = [call for call in calls if call.status == "ok"]
+    assert len(turns) == len(answers) > 1, "each pack looked up once, then answered"
+    assert all(call.usage.output > 0 for call in turns), "every turn's usage is stored"
+    assert distributed == alone, "the workers asked exactly what the single run asked"
+    offered = json.loads(alone[0])[2]
+    assert {"echo", "count_words", "search_style_rules"} <= {tool["name"] for tool in offered}
+    assert any("Echo: " in text for text in alone), "the npm server's tool answered"
+    same_outputs(tmp_path)
+    pooled = json.loads((tmp_path / "w" / "report.json").read_text())
+    reported = json.loads((tmp_path / "single" / "report.json").read_text())
+    assert pooled["calls"] == reported["calls"], "tool turns counted as run counts them"
+    priced = pooled["by_status"][TOOL_TURN]
+    assert priced["calls"] == len(turns)
+    assert float(priced["usd"]) > 0, "every turn is priced"
+    cached = reported["by_status"][TOOL_TURN]["tokens"]
+    assert priced["tokens"]["cache_read"] == cached["cache_read"], "the workers read the cache"
+
+
+def test_a_submitted_agentic_job_searches_the_index_submit_stored_and_asks_what_run_asks(
+    shared_data: Path, postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    dsn = postgres_server.new_database()
+    sandbox = Sandbox(SandboxConfig(rules=shared_data / GOOGLE))
+    bodies = RequestBodies(create_app(sandbox), fields=("system", "messages", "tools"))
+    guide_cache = tmp_path / "cache"
+    with serve_in_thread(bodies) as server:  # type: ignore[arg-type]
+        options = tool_options(
+            shared_data, tmp_path, "--mode", "agentic", "--cache-dir", str(guide_cache)
+        )
+        assert main(["submit", *options, "--store", dsn, "--run", "agents"]) == 0
+        # The workers could not find the guide's index if they looked for it.
+        os.rename(guide_cache, tmp_path / "elsewhere")
+        run_workers(dsn, server.base_url)
+        distributed = asked(bodies)
+        os.rename(tmp_path / "elsewhere", guide_cache)
+        assert (
+            main(["report", "--store", dsn, "--run", "agents", "--out", str(tmp_path / "w")]) == 0
+        )
+        assert (
+            main(
+                ["run", *options, "--base-url", server.base_url, "--out", str(tmp_path / "single")]
+            )
+            == 0
+        )
+        alone = asked(bodies)
+
+    calls, _, blocks, ended = anyio.run(read_run, dsn, "agents")
+    assert ended == blocks
+    assert distributed == alone, "the workers asked exactly what the single run asked"
+    assert all('<rule id="' in text for text in alone if '"tool_result"' in text)
+    assert TOOL_TURN in {call.status for call in calls}
+    same_outputs(tmp_path)
+    pooled = json.loads((tmp_path / "w" / "report.json").read_text())
+    assert pooled["context"]["mode"] == "agentic"
+
+
+def server_script(path: Path, name: str) -> None:
+    """A test server (``servers.py``) behind one command that stays the same while what it
+    serves changes, as an upgraded server on a worker's machine would."""
+    path.write_text(
+        f"import sys\nsys.path.insert(0, {str(REPOSITORY)!r})\n"
+        "import anyio\nfrom tests.mcp_bridge.servers import build\n"
+        f"anyio.run(build({name!r}).run_stdio_async)\n"
+    )
+
+
+def test_a_worker_whose_server_lists_other_tools_than_at_submit_fails_the_packs_with_the_reason(
+    shared_data: Path, postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    dsn = postgres_server.new_database()
+    script = tmp_path / "server.py"
+    server_script(script, "rules")
+    sandbox = Sandbox(SandboxConfig(rules=shared_data / GOOGLE))
+    with serve_in_thread(create_app(sandbox)) as server:
+        options = tool_options(shared_data, tmp_path, "--mcp", f"stdio:{sys.executable} {script}")
+        assert main(["submit", *options, "--store", dsn, "--run", "changed"]) == 0
+        server_script(script, "twin")
+        worker = start_worker(dsn, server.base_url, "w1", "--exit-when-done")
+        _, err = worker.communicate(timeout=WAIT_SECONDS)
+    assert worker.returncode == 0, err
+    assert sandbox.stats.requests["POST /v1/messages"] == 0, "nothing was sent"
+    refusals = [line for line in err.splitlines() if "differ from those the run was" in line]
+    assert refusals
+    assert "Traceback" not in err
+    assert main(["report", "--store", dsn, "--run", "changed", "--out", str(tmp_path / "w")]) == 0
+    results = [
+        json.loads(line) for line in (tmp_path / "w" / "results.jsonl").read_text().splitlines()
+    ]
+    failed = [result for result in results if result["outcome"] == "failed"]
+    assert failed
+    assert all("submit the run again" in result["reason"] for result in failed)
+
+
+def test_a_worker_that_cannot_start_a_server_says_so_and_the_pack_waits_for_one_that_can(
+    shared_data: Path, postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    dsn = postgres_server.new_database()
+    script = tmp_path / "server.py"
+    server_script(script, "rules")
+    sandbox = Sandbox(SandboxConfig(rules=shared_data / GOOGLE))
+    with serve_in_thread(create_app(sandbox)) as server:
+        options = tool_options(shared_data, tmp_path, "--mcp", f"stdio:{sys.executable} {script}")
+        assert main(["submit", *options, "--store", dsn, "--run", "gone"]) == 0
+        script.rename(tmp_path / "away.py")  # the server's command now fails at once
+        worker = start_worker(dsn, server.base_url, "w1")
+        assert worker.stderr is not None
+        line = worker.stderr.readline()  # bounded: the worker's first job fails within seconds
+        worker.send_signal(signal.SIGTERM)
+        worker.communicate(timeout=WAIT_SECONDS)
+        assert "run gone: --mcp" in line, line
+        assert "cannot connect" in line
+        assert "wait for a worker that can offer the tools" in line
+        counts = anyio.run(job_counts, dsn, "gone")
+        assert "failed" not in counts, "the packs still wait"
+        _, _, _, ended = anyio.run(read_run, dsn, "gone")
+        assert ended == 0
+        (tmp_path / "away.py").rename(script)
+        finish(start_worker(dsn, server.base_url, "w2", "--exit-when-done"))
+    _, _, blocks, ended = anyio.run(read_run, dsn, "gone")
+    assert ended == blocks, "every pack was sent once a worker could start the server"
