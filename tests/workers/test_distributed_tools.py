@@ -11,6 +11,7 @@ import os
 import re
 import signal
 import sys
+from collections import Counter
 from pathlib import Path
 
 import anyio
@@ -21,12 +22,18 @@ from blockpass.ledger import TOOL_TURN
 from blockpass.sandbox import Sandbox, SandboxConfig, ToolUse, create_app, serve_in_thread
 from blockpass.workers.jobs import job_counts
 from tests.mcp_bridge.conftest import everything  # noqa: F401 (the npm server's fixture)
-from tests.mcp_bridge.support import REPOSITORY, http_server
+from tests.mcp_bridge.support import REPOSITORY, http_server, stdio_server
 from tests.postgres_server import PostgresServer
 from tests.test_cli import chapters
-from tests.test_cli_interruptions import WAIT_SECONDS
+from tests.test_cli_interruptions import WAIT_SECONDS, HoldAfter, wait_for
 from tests.workers.test_distributed_retrieval import RequestBodies
-from tests.workers.test_distributed_runs import MODEL, finish, read_run, start_worker
+from tests.workers.test_distributed_runs import (
+    MODEL,
+    finish,
+    read_run,
+    sent_blocks,
+    start_worker,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -137,7 +144,9 @@ def test_a_submitted_agentic_job_searches_the_index_submit_stored_and_asks_what_
     calls, _, blocks, ended = anyio.run(read_run, dsn, "agents")
     assert ended == blocks
     assert distributed == alone, "the workers asked exactly what the single run asked"
-    assert all('<rule id="' in text for text in alone if '"tool_result"' in text)
+    looked_up = [text for text in alone if '"tool_result"' in text]
+    assert looked_up, "the model looked rules up"
+    assert all('<rule id=\\"' in text for text in looked_up), "found in the stored index"
     assert TOOL_TURN in {call.status for call in calls}
     same_outputs(tmp_path)
     pooled = json.loads((tmp_path / "w" / "report.json").read_text())
@@ -191,20 +200,67 @@ def test_a_worker_that_cannot_start_a_server_says_so_and_the_pack_waits_for_one_
     with serve_in_thread(create_app(sandbox)) as server:
         options = tool_options(shared_data, tmp_path, "--mcp", f"stdio:{sys.executable} {script}")
         assert main(["submit", *options, "--store", dsn, "--run", "gone"]) == 0
+        _, _, _, skipped = anyio.run(read_run, dsn, "gone")
         script.rename(tmp_path / "away.py")  # the server's command now fails at once
-        worker = start_worker(dsn, server.base_url, "w1")
+        # Nobody dies here: see run_workers.
+        worker = start_worker(dsn, server.base_url, "w1", "--stalled-after", "10")
         assert worker.stderr is not None
-        line = worker.stderr.readline()  # bounded: the worker's first job fails within seconds
+        # Bounded: the worker's first job fails within seconds. What the server's command
+        # wrote to stderr comes first (a worker's stderr is its servers' log).
+        line = ""
+        while not line.startswith("blockpass worker w1:"):
+            line = worker.stderr.readline()
+            assert line, "the worker ended without saying why the pack waits"
         worker.send_signal(signal.SIGTERM)
-        worker.communicate(timeout=WAIT_SECONDS)
+        _, rest = worker.communicate(timeout=WAIT_SECONDS)
+        assert "Traceback" not in rest
+        assert "blockpass worker w1: run gone" not in rest, "said once, not once per pack"
         assert "run gone: --mcp" in line, line
         assert "cannot connect" in line
         assert "wait for a worker that can offer the tools" in line
         counts = anyio.run(job_counts, dsn, "gone")
         assert "failed" not in counts, "the packs still wait"
         _, _, _, ended = anyio.run(read_run, dsn, "gone")
-        assert ended == 0
+        assert ended == skipped, "no pack was sent or failed"
         (tmp_path / "away.py").rename(script)
-        finish(start_worker(dsn, server.base_url, "w2", "--exit-when-done"))
+        finish(
+            start_worker(dsn, server.base_url, "w2", "--exit-when-done", "--stalled-after", "10")
+        )
     _, _, blocks, ended = anyio.run(read_run, dsn, "gone")
     assert ended == blocks, "every pack was sent once a worker could start the server"
+
+
+def test_a_worker_killed_mid_loop_leaves_the_pack_to_another_and_pays_no_committed_turn_twice(
+    shared_data: Path, postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    dsn = postgres_server.new_database()
+    sandbox = Sandbox(SandboxConfig(rules=shared_data / GOOGLE))
+    # One pack at a time: its lookup turn and its answer, then the next pack's lookup turn;
+    # that pack's answer is counted by the sandbox but never leaves it.
+    hold = HoldAfter(create_app(sandbox), answered=3, held=1)
+    with serve_in_thread(hold) as server:  # type: ignore[arg-type]
+        try:
+            options = tool_options(shared_data, tmp_path, "--mcp", stdio_server("rules").text)
+            assert main(["submit", *options, "--store", dsn, "--run", "killed"]) == 0
+            doomed = start_worker(dsn, server.base_url, "doomed", "--concurrency", "1")
+            try:
+                wait_for(hold.changed, lambda: hold.arrived == 4, "the second pack's answer")
+            finally:
+                doomed.send_signal(signal.SIGKILL)
+                doomed.wait(timeout=WAIT_SECONDS)
+            finish(start_worker(dsn, server.base_url, "survivor", "--exit-when-done"))
+            requests = sandbox.stats.requests["POST /v1/messages"]
+        finally:
+            hold.release.set()
+
+    calls, open_starts, blocks, ended = anyio.run(read_run, dsn, "killed")
+    assert ended == blocks, "every block ended, the killed worker's pack too"
+    assert len(open_starts) == 1, "the answer lost with the killed worker is known to be unknown"
+    assert requests == len(calls) + len(open_starts), "the store accounts for every request"
+    assert set(sent_blocks(calls).values()) == {1}, "no stored result was paid for twice"
+    lookups = Counter(tuple(call.block_ids) for call in calls if call.status == TOOL_TURN)
+    killed = tuple(open_starts[0].block_ids)
+    assert lookups[killed] == 2, "the killed pack's loop went again from its start"
+    assert all(count == 1 for pack, count in lookups.items() if pack != killed), (
+        "a pack whose answer was committed was not looked up again"
+    )

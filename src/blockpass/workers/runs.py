@@ -100,6 +100,7 @@ class WorkerRuns:
         self._account = account
         self._on_event = on_event
         self._on_problem = on_problem
+        self._problem = ""
         self._runs: dict[str, WorkerRun] = {}
         self._opening = anyio.Lock()
 
@@ -107,10 +108,15 @@ class WorkerRuns:
         """The run, opened once, and prepared again for a job of another submission; its
         blocks read again when a job names one this worker has not seen."""
         try:
-            return await self._get(name, submitted, block_ids)
+            run = await self._get(name, submitted, block_ids)
         except ToolsUnavailable as error:
-            self._on_problem(str(error))
+            # Said once while it lasts, not once per job that meets it.
+            if str(error) != self._problem:
+                self._on_problem(str(error))
+            self._problem = str(error)
             raise
+        self._problem = ""
+        return run
 
     async def _get(self, name: str, submitted: float, block_ids: Sequence[str]) -> WorkerRun:
         async with self._opening:
