@@ -15,6 +15,7 @@ from collections import Counter
 from pathlib import Path
 
 import anyio
+import psycopg
 import pytest
 
 from blockpass.cli import main
@@ -264,3 +265,30 @@ def test_a_worker_killed_mid_loop_leaves_the_pack_to_another_and_pays_no_committ
     assert all(count == 1 for pack, count in lookups.items() if pack != killed), (
         "a pack whose answer was committed was not looked up again"
     )
+
+
+def test_submit_refuses_an_unreachable_server_and_tools_in_batches_in_one_line_storing_nothing(
+    shared_data: Path,
+    postgres_server: PostgresServer,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    dsn = postgres_server.new_database()
+    unreachable = tool_options(shared_data, tmp_path, "--mcp", "http://127.0.0.1:9/mcp")
+    assert main(["submit", *unreachable, "--store", dsn, "--run", "never"]) == 2
+    said = capsys.readouterr().err.strip().splitlines()
+    assert len(said) == 1
+    assert "--mcp 'http://127.0.0.1:9/mcp': cannot connect" in said[0]
+    batch = [*unreachable, "--mode", "batch"]
+    assert main(["submit", *batch, "--store", dsn, "--run", "never"]) == 2
+    assert "--mcp needs --mode realtime" in capsys.readouterr().err
+    with pytest.raises(psycopg.errors.UndefinedTable):
+        anyio.run(count_submissions, dsn)
+
+
+async def count_submissions(dsn: str) -> int:
+    async with await psycopg.AsyncConnection.connect(dsn) as connection:
+        cursor = await connection.execute("SELECT count(*) FROM blockpass_submissions")
+        row = await cursor.fetchone()
+    assert row is not None
+    return int(row[0])
