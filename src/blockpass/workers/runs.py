@@ -27,7 +27,7 @@ from blockpass.workers.account_limits import AccountLimitedProvider, SharedBucke
 from blockpass.workers.queue import Submission, connect, read_submission
 from blockpass.workers.retrieval import load_retrieval
 from blockpass.workers.tool_plan import load_tools
-from blockpass.workers.tool_runs import ToolHost, ToolsUnavailable
+from blockpass.workers.tool_runs import ToolHost, ToolsUnavailable, gone_servers
 
 __all__ = ["Connect", "Prepared", "WorkerRun", "WorkerRuns", "WorkerSettings"]
 
@@ -123,7 +123,10 @@ class WorkerRuns:
             if name not in self._runs:
                 self._runs[name] = await self._open_run(name)
             run = self._runs[name]
-            if run.prepared.submitted != submitted:
+            gone = gone_servers(run.prepared.tools)
+            if gone:
+                self._on_problem(f"run {name}: {gone}; connecting again")
+            if run.prepared.submitted != submitted or gone:
                 submission = await read_submission(self._url, name)
                 if submission.connection != run.connection:
                     raise UserInputError(

@@ -28,12 +28,17 @@ from anyio.abc import TaskGroup, TaskStatus
 from blockpass.errors import BlockpassError, UserInputError
 from blockpass.execution.tool_turns import ToolLoop
 from blockpass.guide_retrieval import GuideIndex
-from blockpass.mcp_bridge.client import ServerAddress, open_toolbox, parse_server_address
+from blockpass.mcp_bridge.client import (
+    McpToolbox,
+    ServerAddress,
+    open_toolbox,
+    parse_server_address,
+)
 from blockpass.mcp_bridge.loop import LoopLimits, ToolRunner
 from blockpass.mcp_bridge.rule_tools import StyleRuleTools
 from blockpass.workers.tool_plan import StoredIndex, SubmittedTools, catalog_fingerprint
 
-__all__ = ["ToolHost", "ToolsUnavailable", "catalog_refusal", "plan_tools"]
+__all__ = ["ToolHost", "ToolsUnavailable", "catalog_refusal", "gone_servers", "plan_tools"]
 
 
 class ToolsUnavailable(BlockpassError):
@@ -154,4 +159,18 @@ async def catalog_refusal(loop: ToolLoop, submitted: str) -> str:
     return (
         f"the MCP tools this worker sees differ from those the run was submitted with"
         f" (catalog {seen[:12]}, submitted {submitted[:12]}): submit the run again"
+    )
+
+
+def gone_servers(loop: ToolLoop | None) -> str:
+    """Why the servers of ``loop`` cannot serve another pack ('' while they all can): a
+    connection whose server went away fails every call after, so the run's tools are
+    opened again rather than kept until the worker stops."""
+    runner = None if loop is None else loop.runner
+    if not isinstance(runner, McpToolbox):
+        return ""
+    return "; ".join(
+        f"MCP server {connection.address.text!r} went away: {connection.gone}"
+        for connection in runner.connections
+        if connection.gone
     )
