@@ -292,3 +292,50 @@ async def count_submissions(dsn: str) -> int:
         row = await cursor.fetchone()
     assert row is not None
     return int(row[0])
+
+
+ONCE_SERVER = '''
+import os
+import sys
+
+import anyio
+from mcp.server.mcpserver import MCPServer
+
+server = MCPServer("dies-once")
+
+
+def search_style_rules(text: str) -> str:
+    """Search the style guide for the rules that apply to a text."""
+    if not os.path.exists(sys.argv[1]):
+        open(sys.argv[1], "w").close()
+        os._exit(1)  # the first call ever made ends the server's process
+    return "no rule found"
+
+
+server.add_tool(search_style_rules)
+anyio.run(server.run_stdio_async)
+'''
+
+
+def test_a_worker_whose_server_went_away_connects_again_and_sends_the_pack(
+    shared_data: Path, postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    dsn = postgres_server.new_database()
+    script = tmp_path / "once.py"
+    script.write_text(ONCE_SERVER)
+    address = f"stdio:{sys.executable} {script} {tmp_path / 'called'}"
+    sandbox = Sandbox(SandboxConfig(rules=shared_data / GOOGLE))
+    with serve_in_thread(create_app(sandbox)) as server:
+        options = tool_options(shared_data, tmp_path, "--mcp", address)
+        assert main(["submit", *options, "--store", dsn, "--run", "again"]) == 0
+        worker = start_worker(
+            dsn, server.base_url, "w1", "--exit-when-done", "--stalled-after", "10"
+        )
+        _, err = worker.communicate(timeout=WAIT_SECONDS)
+    assert worker.returncode == 0, err
+    assert (tmp_path / "called").exists(), "the server died on its first call"
+    said = [line for line in err.splitlines() if "went away" in line]
+    assert len(said) == 1, err
+    assert said[0].endswith("connecting again")
+    _, _, blocks, ended = anyio.run(read_run, dsn, "again")
+    assert ended == blocks, "the pack whose loop lost its server was sent again"
