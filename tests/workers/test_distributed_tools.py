@@ -339,3 +339,17 @@ def test_a_worker_whose_server_went_away_connects_again_and_sends_the_pack(
     assert said[0].endswith("connecting again")
     _, _, blocks, ended = anyio.run(read_run, dsn, "again")
     assert ended == blocks, "the pack whose loop lost its server was sent again"
+
+
+def test_submit_refuses_tools_for_a_model_that_cannot_call_them_before_reading_anything(
+    shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    guide = shared_data / "guides" / "18f-content-guide"
+    # No server listens there: the refusal comes before the database is touched.
+    store = "postgresql://nobody@127.0.0.1:9/blockpass"
+    options = [str(tmp_path / "absent.md"), "--guide", str(guide), "--provider", "local"]
+    assert main(["submit", *options, "--mode", "agentic", "--store", store]) == 2
+    said = capsys.readouterr().err.strip().splitlines()
+    assert said == [
+        "blockpass: error: model 'smollm2-135m-instruct' cannot call tools: leave --mcp and --mode agentic out"
+    ]

@@ -42,6 +42,7 @@ from blockpass.providers.base import (
     MAX_BREAKPOINTS,
     AssistantTurn,
     CacheTtl,
+    ModelProfile,
     ModelRequest,
     ModelResponse,
     Provider,
@@ -105,6 +106,14 @@ class Continuations:
         return seen >= MIN_TURNS_SEEN and self.continued / seen > BREAK_EVEN_CONTINUED
 
 
+def require_tools(profile: ModelProfile) -> None:
+    """A model that cannot call tools is refused before any call."""
+    if not profile.tools:
+        raise UserInputError(
+            f"model {profile.id!r} cannot call tools: leave --mcp and --mode agentic out"
+        )
+
+
 class LoopEnd(StrEnum):
     """Why the loop stopped: the model answered, or a cap was reached."""
 
@@ -160,10 +169,7 @@ async def run_tool_loop(
     may be continued gets its breakpoint). ``on_send`` hears of each request just before it
     goes out (a run stores it as a call started), ``on_turn`` of each response as it comes
     back."""
-    if not provider.profile.tools:
-        raise UserInputError(
-            f"model {provider.profile.id!r} cannot call tools: run it without MCP servers"
-        )
+    require_tools(provider.profile)
     turns: list[LoopTurn] = []
     conversation: list[Turn] = list(request.turns)
     calls_made = 0

@@ -34,6 +34,7 @@ from blockpass.errors import UserInputError
 from blockpass.execution.lane_runs import Mode
 from blockpass.execution.packwork import ExecutionParts
 from blockpass.lanes import lane_name
+from blockpass.mcp_bridge.loop import require_tools
 from blockpass.packing import Pack
 from blockpass.pipeline import (
     JobSpec,
@@ -87,6 +88,8 @@ async def submit_job(
     """Store the job's blocks in run ``run`` of the database at ``url`` and queue its packs.
     ``prices``: what ``--context auto`` compares the two modes at."""
     refuse_unsupported(spec)
+    if spec.mcp_servers or spec.context is ContextMode.AGENTIC:
+        require_tools(connection.profile)
     if spec.mode is Mode.BATCH and not connection.has_batch_api:
         raise UserInputError(f"{connection.profile.id} has no batch API: use --mode realtime")
     inputs, blocks, task, check = read_job_inputs(spec)
