@@ -302,6 +302,8 @@ import anyio
 from mcp.server.mcpserver import MCPServer
 
 server = MCPServer("dies-once")
+with open(sys.argv[2], "a") as log:
+    log.write("started\\n")
 
 
 def search_style_rules(text: str) -> str:
@@ -314,6 +316,8 @@ def search_style_rules(text: str) -> str:
 
 server.add_tool(search_style_rules)
 anyio.run(server.run_stdio_async)
+with open(sys.argv[2], "a") as log:
+    log.write("ended\\n")  # its client closed the connection
 '''
 
 
@@ -323,7 +327,8 @@ def test_a_worker_whose_server_went_away_connects_again_and_sends_the_pack(
     dsn = postgres_server.new_database()
     script = tmp_path / "once.py"
     script.write_text(ONCE_SERVER)
-    address = f"stdio:{sys.executable} {script} {tmp_path / 'called'}"
+    launches = tmp_path / "launches.log"
+    address = f"stdio:{sys.executable} {script} {tmp_path / 'called'} {launches}"
     sandbox = Sandbox(SandboxConfig(rules=shared_data / GOOGLE))
     with serve_in_thread(create_app(sandbox)) as server:
         options = tool_options(shared_data, tmp_path, "--mcp", address)
@@ -339,6 +344,9 @@ def test_a_worker_whose_server_went_away_connects_again_and_sends_the_pack(
     assert said[0].endswith("connecting again")
     _, _, blocks, ended = anyio.run(read_run, dsn, "again")
     assert ended == blocks, "the pack whose loop lost its server was sent again"
+    # Submit's listing, the worker's connection for the run (not one per pack: there are 5)
+    # and its second one; each closed cleanly but the one that died.
+    assert launches.read_text().split() == ["started", "ended", "started", "started", "ended"]
 
 
 def test_submit_refuses_tools_for_a_model_that_cannot_call_them_before_reading_anything(
