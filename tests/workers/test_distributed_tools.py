@@ -164,16 +164,22 @@ def server_script(path: Path, name: str) -> None:
     )
 
 
+def submit_with_script_server(shared_data: Path, tmp_path: Path, dsn: str, run: str) -> Path:
+    """Submit run ``run`` with the test server ``rules`` behind a script; the script."""
+    script = tmp_path / "server.py"
+    server_script(script, "rules")
+    options = tool_options(shared_data, tmp_path, "--mcp", f"stdio:{sys.executable} {script}")
+    assert main(["submit", *options, "--store", dsn, "--run", run]) == 0
+    return script
+
+
 def test_a_worker_whose_server_lists_other_tools_than_at_submit_fails_the_packs_with_the_reason(
     shared_data: Path, postgres_server: PostgresServer, tmp_path: Path
 ) -> None:
     dsn = postgres_server.new_database()
-    script = tmp_path / "server.py"
-    server_script(script, "rules")
     sandbox = Sandbox(SandboxConfig(rules=shared_data / GOOGLE))
     with serve_in_thread(create_app(sandbox)) as server:
-        options = tool_options(shared_data, tmp_path, "--mcp", f"stdio:{sys.executable} {script}")
-        assert main(["submit", *options, "--store", dsn, "--run", "changed"]) == 0
+        script = submit_with_script_server(shared_data, tmp_path, dsn, "changed")
         server_script(script, "twin")
         worker = start_worker(dsn, server.base_url, "w1", "--exit-when-done")
         _, err = worker.communicate(timeout=WAIT_SECONDS)
@@ -195,12 +201,9 @@ def test_a_worker_that_cannot_start_a_server_says_so_and_the_pack_waits_for_one_
     shared_data: Path, postgres_server: PostgresServer, tmp_path: Path
 ) -> None:
     dsn = postgres_server.new_database()
-    script = tmp_path / "server.py"
-    server_script(script, "rules")
     sandbox = Sandbox(SandboxConfig(rules=shared_data / GOOGLE))
     with serve_in_thread(create_app(sandbox)) as server:
-        options = tool_options(shared_data, tmp_path, "--mcp", f"stdio:{sys.executable} {script}")
-        assert main(["submit", *options, "--store", dsn, "--run", "gone"]) == 0
+        script = submit_with_script_server(shared_data, tmp_path, dsn, "gone")
         _, _, _, skipped = anyio.run(read_run, dsn, "gone")
         script.rename(tmp_path / "away.py")  # the server's command now fails at once
         # Nobody dies here: see run_workers.

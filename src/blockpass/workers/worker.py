@@ -70,29 +70,16 @@ class PackWorker:
 
     def __init__(
         self,
-        url: str,
         settings: WorkerSettings,
-        stack: AsyncExitStack,
+        runs: WorkerRuns,
         *,
-        connect: Connect,
-        account: Callable[[Connection], str],
         on_event: Callable[[str], None],
         on_problem: Callable[[str], None],
-        tool_host: ToolHost,
     ) -> None:
         self._settings = settings
+        self._runs = runs
         self._on_event = on_event
         self._on_problem = on_problem
-        self._runs = WorkerRuns(
-            url,
-            settings,
-            stack,
-            connect=connect,
-            account=account,
-            on_event=on_event,
-            on_problem=on_problem,
-            tool_host=tool_host,
-        )
         self.packs = 0
 
     async def send(self, job: PackJob, app: procrastinate.App) -> None:
@@ -310,7 +297,7 @@ async def run_worker(
     await prepare_database(url)
     app = register_tasks(open_queue(url))
     async with AsyncExitStack() as stack, app.open_async(), ToolHost.running() as tool_host:
-        sender = PackWorker(
+        runs = WorkerRuns(
             url,
             settings,
             stack,
@@ -320,6 +307,7 @@ async def run_worker(
             on_problem=on_problem,
             tool_host=tool_host,
         )
+        sender = PackWorker(settings, runs, on_event=on_event, on_problem=on_problem)
         async with anyio.create_task_group() as group:
             group.start_soon(_watch_queue, app, settings, group.cancel_scope)
             await app.run_worker_async(
