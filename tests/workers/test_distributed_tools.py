@@ -47,9 +47,12 @@ def asked(bodies: RequestBodies) -> list[str]:
     return sorted(_TOOL_IDS.sub("toolu_ID", text) for text in bodies.take())
 
 
-def tool_options(shared_data: Path, tmp_path: Path, *extra: str) -> list[str]:
+def tool_options(
+    shared_data: Path, tmp_path: Path, *extra: str, guide: Path | None = None
+) -> list[str]:
+    guide = guide or shared_data / "guides" / "18f-content-guide"
     return [
-        str(chapters(shared_data, 1, tmp_path)), "--guide", str(shared_data / "guides" / "18f-content-guide"),
+        str(chapters(shared_data, 1, tmp_path)), "--guide", str(guide),
         "--provider", "sandbox", "--model", MODEL, "--min-blocks", "1", "--max-blocks", "8",
         *extra,
     ]  # fmt: skip
@@ -115,7 +118,7 @@ def test_a_submitted_mcp_job_sent_by_two_workers_asks_and_writes_what_run_mcp_do
 
 
 def test_a_submitted_agentic_job_searches_the_index_submit_stored_and_asks_what_run_asks(
-    shared_data: Path, postgres_server: PostgresServer, tmp_path: Path
+    shared_data: Path, postgres_server: PostgresServer, tmp_path: Path, small_guide: Path
 ) -> None:
     dsn = postgres_server.new_database()
     sandbox = Sandbox(SandboxConfig(rules=shared_data / GOOGLE))
@@ -123,7 +126,10 @@ def test_a_submitted_agentic_job_searches_the_index_submit_stored_and_asks_what_
     guide_cache = tmp_path / "cache"
     with serve_in_thread(bodies) as server:  # type: ignore[arg-type]
         options = tool_options(
-            shared_data, tmp_path, "--mode", "agentic", "--cache-dir", str(guide_cache)
+            shared_data,
+            tmp_path,
+            *("--mode", "agentic", "--cache-dir", str(guide_cache)),
+            guide=small_guide,
         )
         assert main(["submit", *options, "--store", dsn, "--run", "agents"]) == 0
         # The workers could not find the guide's index if they looked for it.
@@ -181,7 +187,9 @@ def test_a_worker_whose_server_lists_other_tools_than_at_submit_fails_the_packs_
     with serve_in_thread(create_app(sandbox)) as server:
         script = submit_with_script_server(shared_data, tmp_path, dsn, "changed")
         server_script(script, "twin")
-        worker = start_worker(dsn, server.base_url, "w1", "--exit-when-done")
+        worker = start_worker(
+            dsn, server.base_url, "w1", "--exit-when-done", "--stalled-after", "10"
+        )
         _, err = worker.communicate(timeout=WAIT_SECONDS)
     assert worker.returncode == 0, err
     assert sandbox.stats.requests["POST /v1/messages"] == 0, "nothing was sent"
