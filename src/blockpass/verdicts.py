@@ -95,14 +95,14 @@ COMPACT_INSTRUCTIONS = (
 Judge every block against the style guide below and answer with exactly one item per block
 id, in the order given, never skipping a block:
 - ["b1"] when the block follows the guide;
-- ["b1", finding, ...] when it does not, one string per finding: the rule's number from
+- ["b1", finding, ...] when it does not, a string per finding: the rule's number from
   <rule_codes>, a space, then the exact words of the block the finding is about, copied
   character for character; a rule that has no number gets a letter in "rules", before the
-  results, as "a Rule.Name", and findings cite that letter; several findings of one rule in
-  a block share one string, the number once and their words separated by " | ", for
-  example "5 we | our | we";
-  to change wording, write the words, " => ", and their replacement, for example
-  "12 utilize => use": keep edits minimal and never rewrite a whole block;
+  results, as "a Rule.Name", and findings cite that letter; where one rule finds several
+  words in a block, write its number once and the words separated by " | ", for example
+  "5 we | our | we";
+  to change wording, a string per edit: the words, " => ", and their replacement, for
+  example "12 utilize => use": keep edits minimal and never rewrite a whole block;
 - only for what a rule and the quoted words cannot say, a note in words: "- " and at most
   twenty words; at most two notes per block.
 Do not touch code, commands, URLs, file names, or quoted interface text.
