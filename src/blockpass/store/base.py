@@ -263,10 +263,12 @@ class RunStore(Protocol):
         """The settings of the latest `open_run`; empty before the first."""
         ...
 
-    async def join_run(self) -> bool:
+    async def join_run(self, lanes: Mapping[str, str] | None = None) -> bool:
         """Bind the store to the run an earlier `open_run` recorded, settings unchanged, for
         a worker that only hands out blocks and adds results (``blockpass mcp serve``);
-        False, and nothing bound, when no run was ever opened here."""
+        False, and nothing bound, when no run was ever opened here. ``lanes``: the
+        fingerprints of the lanes this worker writes results of, as `open_run` takes them
+        (the run's own fingerprint is not theirs when the run has several lanes)."""
         ...
 
     async def put_blocks(self, blocks: Sequence[Block]) -> None:

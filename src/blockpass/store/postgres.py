@@ -211,7 +211,7 @@ class PostgresRunStore:
         await self._run(work)
         self._fingerprints = LaneFingerprints(run=fingerprint, lanes=dict(lanes or {}))
 
-    async def join_run(self) -> bool:
+    async def join_run(self, lanes: Mapping[str, str] | None = None) -> bool:
         async def work(connection: Connection) -> str | None:
             row = await (await connection.execute("SELECT fingerprint FROM run")).fetchone()
             return None if row is None else str(row[0])
@@ -219,7 +219,7 @@ class PostgresRunStore:
         fingerprint = await self._run(work)
         if fingerprint is None:
             return False
-        self._fingerprints = LaneFingerprints(run=fingerprint, lanes={})
+        self._fingerprints = LaneFingerprints(run=fingerprint, lanes=dict(lanes or {}))
         return True
 
     async def settings(self) -> dict[str, str]:

@@ -323,7 +323,7 @@ class SqliteRunStore:
         await self._run(work, write=True)
         self._fingerprints = LaneFingerprints(run=fingerprint, lanes=dict(lanes or {}))
 
-    async def join_run(self) -> bool:
+    async def join_run(self, lanes: Mapping[str, str] | None = None) -> bool:
         def work(connection: sqlite3.Connection) -> str | None:
             row = connection.execute("SELECT fingerprint FROM run").fetchone()
             return None if row is None else str(row[0])
@@ -331,7 +331,7 @@ class SqliteRunStore:
         fingerprint = await self._run(work)
         if fingerprint is None:
             return False
-        self._fingerprints = LaneFingerprints(run=fingerprint, lanes={})
+        self._fingerprints = LaneFingerprints(run=fingerprint, lanes=dict(lanes or {}))
         return True
 
     async def settings(self) -> dict[str, str]:

@@ -16,6 +16,9 @@ three of blockpass's live in the database's default schema:
                            (the guide's units, in reading order) and blockpass_block_rules
                            (each block's ranked units): a retrieve-mode run's retrieval,
                            done once by `submit` (`retrieval.py`)
+    blockpass_routes       run PK, tiers, route, each block's tier, the classify pass's
+                           counts, the strongest tier's forecast figures, the escalated
+                           blocks once escalated: a routed run's routing (`routes.py`)
 """
 
 from __future__ import annotations
@@ -101,6 +104,15 @@ CREATE TABLE IF NOT EXISTS blockpass_block_rules (
     widened boolean NOT NULL,
     unsure boolean NOT NULL,
     PRIMARY KEY (run, block_id)
+);
+CREATE TABLE IF NOT EXISTS blockpass_routes (
+    run text PRIMARY KEY REFERENCES blockpass_submissions (run) ON DELETE CASCADE,
+    tiers text[] NOT NULL,
+    route text NOT NULL,
+    tier_of jsonb NOT NULL,
+    classify jsonb NOT NULL,
+    strong jsonb NOT NULL,
+    escalated jsonb
 );
 """
 

@@ -19,6 +19,7 @@ import anyio
 from blockpass.blocks import Block
 from blockpass.errors import UserInputError
 from blockpass.execution.packwork import ExecutionParts
+from blockpass.lanes import lane_name
 from blockpass.providers import Connection, Provider, parse_connection
 from blockpass.store import CallRecord, RunHold, RunStore, open_store_at
 from blockpass.workers.account_limits import AccountLimitedProvider, SharedBuckets
@@ -91,16 +92,20 @@ class WorkerRuns:
         self._runs: dict[str, WorkerRun] = {}
         self._opening = anyio.Lock()
 
-    async def get(self, name: str, submitted: float, block_ids: Sequence[str]) -> WorkerRun:
+    async def get(
+        self, name: str, submitted: float, block_ids: Sequence[str], lane: str = ""
+    ) -> WorkerRun:
         """The run, opened once, and prepared again for a job of another submission; its
-        blocks read again when a job names one this worker has not seen."""
+        blocks read again when a job names one this worker has not seen. ``lane``: the
+        "vendor:model" of a routed run's tier (`routes.py`), "" for the submission's."""
         async with self._opening:
-            if name not in self._runs:
-                self._runs[name] = await self._open_run(name)
-            run = self._runs[name]
+            key = f"{name}\n{lane}"
+            if key not in self._runs:
+                self._runs[key] = await self._open_run(name, lane)
+            run = self._runs[key]
             if run.prepared.submitted != submitted:
                 submission = await read_submission(self._url, name)
-                if submission.connection != run.connection:
+                if not lane and submission.connection != run.connection:
                     raise UserInputError(
                         f"run {name!r} was submitted again for {submission.connection}: start"
                         " this worker again to send it"
@@ -110,13 +115,18 @@ class WorkerRuns:
                 run.blocks = {block.id: block for block in await run.store.blocks()}
             return run
 
-    async def _open_run(self, name: str) -> WorkerRun:
+    async def _open_run(self, name: str, lane: str) -> WorkerRun:
         submission = await read_submission(self._url, name)
-        connection = parse_connection(submission.connection)
+        connection = parse_connection(lane or submission.connection)
         store = await self._stack.enter_async_context(
             open_store_at(self._url, run=name, hold=RunHold.SHARED)
         )
-        if not await store.join_run():
+        lane_fingerprint = {
+            lane_name(connection.vendor, connection.profile): submission.task.fingerprint(
+                connection.profile.results_key
+            )
+        }
+        if not await store.join_run(lanes=lane_fingerprint):
             raise UserInputError(f"run {name!r} has a submission but no run in its store")
         provider = await self._stack.enter_async_context(self._connect(connection))
         if provider.name != connection.vendor:
@@ -140,7 +150,7 @@ class WorkerRuns:
             name=name,
             store=store,
             provider=limited,
-            connection=submission.connection,
+            connection=lane or submission.connection,
             blocks={block.id: block for block in await store.blocks()},
             prepared=await self._prepare(name, store, provider, submission),
         )

@@ -25,12 +25,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import replace
 from functools import partial
+from typing import Any
 
 import anyio
 import procrastinate
 from procrastinate.exceptions import ConnectorException
 
-from blockpass.blocks import Block, BlockResult
+from blockpass.blocks import Block, BlockResult, Outcome
 from blockpass.deterministic import NO_FINDINGS, Findings, merge
 from blockpass.errors import UserInputError
 from blockpass.execution.batch import BatchExecutor, BatchSettings
@@ -38,6 +39,7 @@ from blockpass.execution.realtime import RealtimeExecutor
 from blockpass.providers import Connection
 from blockpass.reuse import copy_to_duplicates
 from blockpass.store import OPEN_BATCH_STATES, BatchState, Lease, LeaseKind
+from blockpass.workers.escalation import EscalationJob, escalate_run
 from blockpass.workers.jobs import (
     QUEUE,
     SENDER,
@@ -73,6 +75,7 @@ class PackWorker:
         account: Callable[[Connection], str],
         on_event: Callable[[str], None],
     ) -> None:
+        self._url = url
         self._settings = settings
         self._on_event = on_event
         self._runs = WorkerRuns(
@@ -81,11 +84,11 @@ class PackWorker:
         self.packs = 0
 
     async def send(self, job: PackJob, app: procrastinate.App) -> None:
-        run = await self._runs.get(job.run, job.submitted, [*job.blocks, *job.copies])
+        run = await self._runs.get(job.run, job.submitted, [*job.blocks, *job.copies], job.lane)
         store = run.store
         held = f"pack {job.pack} of run {job.run} is held by another worker"
         async with self._leased(run, job.pack, held) as lease:
-            pending = _pending(run, job.blocks, await store.results())
+            pending = _pending(run, job.blocks, await store.results(), again=job.again)
             self._on_event(f"run {job.run} pack {job.pack}: {len(pending)} blocks to send")
             parts = replace(run.parts, add_findings=partial(_with_findings, job.findings))
             parts.planner.know(job.findings)
@@ -98,6 +101,10 @@ class PackWorker:
             await copy_to_duplicates(store, copies, run.fingerprint)
         self.packs += 1
         self._on_event(f"run {job.run} pack {job.pack}: done")
+
+    async def escalate(self, args: Mapping[str, Any], app: procrastinate.App) -> None:
+        job = EscalationJob.from_args(args)
+        await escalate_run(self._runs, self._url, job, app, self._on_event)
 
     async def submit_batch(self, job: BatchJob, app: procrastinate.App) -> None:
         """Submit the job's packs as one provider batch and queue its first poll. A retried
@@ -256,17 +263,24 @@ class PackWorker:
 
 
 def _pending(
-    run: WorkerRun, block_ids: Sequence[str], stored: Mapping[str, BlockResult]
+    run: WorkerRun,
+    block_ids: Sequence[str],
+    stored: Mapping[str, BlockResult],
+    *,
+    again: bool = False,
 ) -> list[Block]:
+    """The blocks without a result for their text (``again``: or with a failure)."""
     return [
         run.blocks[block_id]
         for block_id in block_ids
-        if not _ended(stored.get(block_id), run.blocks[block_id])
+        if not _ended(stored.get(block_id), run.blocks[block_id], again)
     ]
 
 
-def _ended(result: BlockResult | None, block: Block) -> bool:
-    return result is not None and result.content_hash == block.content_hash
+def _ended(result: BlockResult | None, block: Block, again: bool) -> bool:
+    if result is None or result.content_hash != block.content_hash:
+        return False
+    return not (again and result.outcome is Outcome.FAILED)
 
 
 def _with_findings(
