@@ -8,9 +8,10 @@ tier (the escalated blocks on the strongest) and queues those packs. Packing the
 blocks together once the weak tiers have ended, rather than each weak pack's as it ends, is
 what `run` does: the same packs, so the same requests and costs.
 
-A retried escalation (its worker died) finds the escalations it recorded and marks only what
-is still unmarked; packs it queued already are not queued twice (their queueing lock), and a
-pack job sends only blocks without a final result.
+The escalations are recorded once the second pass is queued, and a job that finds them
+recorded does nothing. A retried escalation (its worker died, or was thought dead) keeps
+what an earlier attempt marked and marks the rest; packs it queued already are not queued
+twice (their queueing lock), and a pack job sends only blocks without a final result.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 import procrastinate
 from procrastinate.exceptions import AlreadyEnqueued
 
+from blockpass.blocks import Outcome
 from blockpass.deterministic import Findings
 from blockpass.reuse import reuse_stored_results, unfinished
 from blockpass.routing.runner import ESCALATED, doubtful_results
@@ -39,7 +41,7 @@ from blockpass.workers.jobs import (
     findings_of,
 )
 from blockpass.workers.queue import read_documents
-from blockpass.workers.routes import load_routes, save_escalated
+from blockpass.workers.routes import RunRoutes, load_routes, save_escalated
 from blockpass.workers.runs import WorkerRuns
 
 __all__ = ["EscalationJob", "escalate_run"]
@@ -92,40 +94,58 @@ async def escalate_run(
     on_event: Callable[[str], None],
 ) -> None:
     routes = await load_routes(url, job.run)
-    if routes is None:
-        return  # submitted again since, without tiers
+    if routes is None or routes.escalated is not None:
+        return  # submitted again since without tiers, or this pass is queued already
     if await _packs_open(app, job.run):
         delay = min(max(job.delay * WAIT_FACTOR, FIRST_WAIT), LONGEST_WAIT)
-        with suppress(AlreadyEnqueued):  # this job, retried beside this attempt, waits
-            await replace(job, delay=delay).defer(app)
+        on_event(f"run {job.run}: escalation waits {delay:.1f} s for the tiers' packs")
+        # AlreadyEnqueued is let through: this job's own row waits again (Procrastinate
+        # retried it as stalled while this attempt ran); failing keeps it waiting, where
+        # ending would close it with this attempt.
+        await replace(job, delay=delay).defer(app)
         return
     lanes = routes.lanes
     strongest = await runs.get(job.run, job.submitted, [], lane=lanes[-1].connection)
     store = strongest.store
     results = await store.results()
-    escalated, marked = doubtful_results(results, set(strongest.blocks), lanes[-1].name)
-    if routes.escalated is None:
-        await save_escalated(url, job.run, escalated)
-    else:
-        # A retried job: what the first attempt recorded stands; mark what it had not.
-        escalated = dict(routes.escalated)
-        marked = [
-            failure
-            for failure in marked
-            if not (results[failure.block_id].reason or "").startswith(ESCALATED)
-        ]
+    # Marked by an attempt of this job that died before it queued the pass: kept as marked.
+    earlier = {
+        block_id: reason.removeprefix(f"{ESCALATED}: ")
+        for block_id, result in results.items()
+        if result.outcome is Outcome.FAILED
+        and (reason := result.reason or "").startswith(ESCALATED)
+    }
+    unmarked = {key: result for key, result in results.items() if key not in earlier}
+    escalated, marked = doubtful_results(unmarked, set(strongest.blocks), lanes[-1].name)
+    escalated |= earlier
     await store.withdraw_results(marked)
     on_event(f"run {job.run}: {len(escalated)} blocks escalated to {lanes[-1].profile.id}")
     # As `run`: a second pass when blocks were escalated or a classify pass was paid for.
-    if not escalated and not (routes.route is RouteMode.CLASSIFY and routes.asked):
-        return
-    order = {
-        document_id: n for n, (document_id, _, _) in enumerate(await read_documents(url, job.run))
-    }
+    if escalated or (routes.route is RouteMode.CLASSIFY and routes.asked):
+        await _queue_second_pass(runs, url, job, app, routes, escalated, on_event)
+    # Recorded once the pass is queued: a job that dies before queues it when retried.
+    await save_escalated(url, job.run, escalated)
+
+
+async def _queue_second_pass(
+    runs: WorkerRuns,
+    url: str,
+    job: EscalationJob,
+    app: procrastinate.App,
+    routes: RunRoutes,
+    escalated: Mapping[str, str],
+    on_event: Callable[[str], None],
+) -> None:
+    """Pack jobs for every block still to do, each on its tier (escalated ones on the
+    strongest), planned as `run`'s second pass plans them."""
+    lanes = routes.lanes
+    strongest = await runs.get(job.run, job.submitted, [], lane=lanes[-1].connection)
+    documents = await read_documents(url, job.run)
+    order = {document_id: n for n, (document_id, _, _) in enumerate(documents)}
     blocks = sorted(
         strongest.blocks.values(), key=lambda block: (order.get(block.document_id, -1), block.index)
     )
-    pending = unfinished(blocks, await store.results())
+    pending = unfinished(blocks, await strongest.store.results())
     for index, lane in enumerate(lanes):
         routed = [
             block
@@ -139,7 +159,7 @@ async def escalate_run(
         # Planned as a new pass plans: from the sizes and estimates the lane stored so far.
         await run.parts.resume_lane()
         run.parts.planner.know(job.findings)
-        to_send, copies = await reuse_stored_results(store, routed, run.fingerprint)
+        to_send, copies = await reuse_stored_results(run.store, routed, run.fingerprint)
         packs = run.parts.planner.plan(await run.parts.keep_fitting(to_send))
         on_event(f"run {job.run}: tier {index} {lane.profile.id} again, {len(packs)} packs")
         for pack in packs:

@@ -134,8 +134,10 @@ class WorkerRuns:
                 f"run {name!r} was submitted for {connection.vendor}; this worker connects"
                 f" to {provider.name}"
             )
+        # The provider limits each model (class) of an account apart, as `run` schedules
+        # each lane apart: a routed run's tiers do not share buckets.
         buckets = await self._stack.enter_async_context(
-            SharedBuckets(self._url, self._account(connection))
+            SharedBuckets(self._url, f"{self._account(connection)}/{connection.profile.id}")
         )
         worker = self._settings.name
         run: WorkerRun
