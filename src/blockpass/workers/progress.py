@@ -17,8 +17,9 @@ from blockpass.prices import PriceTable, job_prices
 from blockpass.providers import parse_connection
 from blockpass.run_costs import cost_report
 from blockpass.store import RunHold, open_store_at
+from blockpass.workers.context_counts import load_counts
 from blockpass.workers.jobs import OPEN_JOB_STATES, job_counts, open_jobs
-from blockpass.workers.queue import Submission, read_documents, read_submission
+from blockpass.workers.queue import Submission, connect, read_documents, read_submission
 
 __all__ = ["RunStatus", "run_status", "write_report"]
 
@@ -108,6 +109,8 @@ async def write_report(
         for document_id, path, raw in await read_documents(url, run)
     )
     blocks = [block for document in documents for block in document.blocks]
+    async with await connect(url) as database:
+        counts = await load_counts(database, run)
     async with open_store_at(url, run=run, hold=RunHold.NONE) as store:
         return await finish_job(
             out_dir,
@@ -124,8 +127,8 @@ async def write_report(
             # Every call is the workers', none of an earlier run.
             earlier_calls=0,
             pending=blocks,
-            # What retrieval did is counted in each worker, not kept: the choice only.
-            context=ContextReport(choice=submission.context),
+            # What retrieval did, as each worker counted the packs it laid out.
+            context=ContextReport(choice=submission.context, stats=counts),
         )
 
 

@@ -91,7 +91,12 @@ class PackWorker:
             parts.planner.know(job.findings)
             to_send = await parts.keep_fitting(pending)
             sending = partial(RealtimeExecutor(provider=run.provider, parts=parts).run, to_send)
-            if to_send and not await self._holding(run, lease, sending):
+            try:
+                kept = not to_send or await self._holding(run, lease, sending)
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await self._runs.store_context_counts(run, job.blocks)
+            if not kept:
                 self._on_event(f"run {job.run} pack {job.pack}: taken over, dropped")
                 return
             copies = [run.blocks[block_id] for block_id in job.copies]
@@ -115,7 +120,11 @@ class PackWorker:
         # submitting the same packs beside it.
         held = f"batch {job.lock} is being submitted by another worker"
         async with self._leased(run, job.lock, held) as lease:
-            await self._holding(run, lease, partial(self._submit_batch, run, job, app))
+            try:
+                await self._holding(run, lease, partial(self._submit_batch, run, job, app))
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await self._runs.store_context_counts(run, named)
 
     async def _submit_batch(self, run: WorkerRun, job: BatchJob, app: procrastinate.App) -> None:
         wanted = {block_id for pack in job.packs for block_id in pack}
@@ -195,6 +204,9 @@ class PackWorker:
         """Realtime pack jobs for blocks a batch did not answer, each with the copies of its
         blocks' texts."""
         packs = run.parts.planner.plan(blocks)
+        # Planned here only to be cut into jobs: the jobs lay their packs out again and count
+        # them then.
+        run.prepared.context_counts.take([block.id for block in blocks])
         copies_of: dict[str, list[str]] = {}
         for block_id in job.copies:
             copies_of.setdefault(run.blocks[block_id].content_hash, []).append(block_id)
