@@ -217,7 +217,9 @@ async def submit_job(
                 if job.priming:
                     primer = job.lock
         else:
-            for pack in packs:
+            # Workers take jobs in the order they were queued: the largest answers first, as
+            # a single-process run sends them, so the run's last calls are its shortest.
+            for pack in sorted(packs, key=lambda pack: pack.estimated_output, reverse=True):
                 await PackJob(
                     run=run,
                     pack=pack.id,

@@ -85,7 +85,7 @@ class PackWorker:
         store = run.store
         held = f"pack {job.pack} of run {job.run} is held by another worker"
         async with self._leased(run, job.pack, held) as lease:
-            pending = _pending(run, job.blocks, await store.results())
+            pending = _pending(run, job.blocks, await store.results(job.blocks))
             self._on_event(f"run {job.run} pack {job.pack}: {len(pending)} blocks to send")
             parts = replace(run.parts, add_findings=partial(_with_findings, job.findings))
             parts.planner.know(job.findings)
@@ -135,7 +135,7 @@ class PackWorker:
         ]
         batch = earlier[0] if earlier else None
         if batch is None:
-            stored = await run.store.results()
+            stored = await run.store.results(wanted)
             run.parts.planner.know(job.findings)
             packs = [
                 run.parts.planner.pack_of(blocks)
