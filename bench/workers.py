@@ -13,14 +13,21 @@ as the tests start it):
   the job must finish.
 - latency: the first chapters, 1, 2 and 4 workers (2 packs in flight each) against a
   sandbox whose answers take 1 s and which has no limits: one worker is the bottleneck, so
-  throughput should grow near-linearly. Medians of --runs runs.
+  throughput should grow near-linearly. Medians of --runs runs. Beside calls per second over
+  the whole sending time, it prints where the time went (`worker_timeline.py`): the steady
+  rate (every worker sending, jobs still waiting), which is what more workers can raise;
+  the tail (fewer jobs left than slots: at 1 s a call, up to a second whatever the order);
+  the account's first request, which goes alone to learn the limits (inside the sending
+  time); each worker's start-up; each job's own time before and after its call; and the
+  CPU seconds of the workers, the sandbox and PostgreSQL, which share the machine's cores.
 - limit: the first chapters in small packs, 1, 2 and 4 workers (4 packs in flight each)
   against a sandbox limited to 60 requests a minute (its bucket starts full: 60 at once,
   then 1 a second): the workers together should use nearly all of what the limit allows
   and never be refused (429). Medians of --runs runs.
 
 Sending time is from the first stored call's start to the last one's end; wall time
-includes starting the worker processes (about 2 s each on this machine).
+includes starting the worker processes (3 to 4 CPU seconds each, mostly imports: 4 started
+at once on 2 busy cores take tens of seconds to send their first request).
 """
 
 from __future__ import annotations
