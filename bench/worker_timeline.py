@@ -104,6 +104,11 @@ class Timeline:
     after_call: float
     # Calls in flight, on average over the sending time, against the slots.
     busy: float
+    # In the steady state, against the slots: the share holding a job, and the share with
+    # a call in flight (the rest of a job's time is its own work around the call; the rest
+    # of a slot's, finishing one job and fetching the next).
+    steady_jobs: float
+    steady_calls_in_flight: float
 
     @property
     def steady_rate(self) -> float:
@@ -129,6 +134,12 @@ def timeline(
             befores.append(call.started_at - span[0])
             afters.append(span[1] - call.finished_at)
     in_flight = sum(call.finished_at - call.started_at for call in calls)
+    window = max(0.0, last_job - all_open)
+
+    def covered(spans: Sequence[tuple[float, float]]) -> float:
+        inside = sum(max(0.0, min(end, last_job) - max(start, all_open)) for start, end in spans)
+        return inside / (window * slots) if window > 0 else 0.0
+
     return Timeline(
         calls=len(calls),
         slots=slots,
@@ -138,10 +149,12 @@ def timeline(
             (clock.first_request - clock.started for clock in clocks if clock.first_request),
             default=0.0,
         ),
-        steady=max(0.0, last_job - all_open),
+        steady=window,
         steady_calls=steady_calls,
         tail=last - last_job,
         before_call=statistics.median(befores) if befores else 0.0,
         after_call=statistics.median(afters) if afters else 0.0,
         busy=in_flight / (last - first) / slots,
+        steady_jobs=covered(list(jobs.values())),
+        steady_calls_in_flight=covered([(call.started_at, call.finished_at) for call in calls]),
     )

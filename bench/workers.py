@@ -243,8 +243,10 @@ def latency_part(server: PostgresServer, runs: int, chapters: list[Path]) -> Non
     print("  the last worker's first request to the last job's start, every slot able to")
     print("  send; tail: from there to the last answer (fewer jobs left than slots); before /")
     print("  after: a job's start to its request, its answer to the job's end (medians); busy:")
-    print("  calls in flight over the sending time against the slots; CPU: seconds used by")
-    print("  all workers, the sandbox and PostgreSQL while the workers ran (2 cores shared).")
+    print("  calls in flight over the sending time against the slots; steady slots holding a")
+    print("  job / with a call in flight: the rest is finishing a job and fetching the next /")
+    print("  a job's own work around its call; CPU: seconds used by all workers, the sandbox")
+    print("  and PostgreSQL while the workers ran (2 cores shared).")
     base = steady_base = None
     for workers in (1, 2, 4):
         results = [
@@ -285,7 +287,9 @@ def latency_part(server: PostgresServer, runs: int, chapters: list[Path]) -> Non
             f" steady {median(lambda line: line.steady):.1f} s; tail"
             f" {median(lambda line: line.tail):.1f} s; before / after a call"
             f" {median(lambda line: line.before_call):.2f} / {median(lambda line: line.after_call):.2f} s;"
-            f" busy {median(lambda line: line.busy):.0%}; CPU s "
+            f" busy {median(lambda line: line.busy):.0%}; steady slots holding a job"
+            f" {median(lambda line: line.steady_jobs):.0%}, with a call in flight"
+            f" {median(lambda line: line.steady_calls_in_flight):.0%}; CPU s "
             + ", ".join(f"{name} {used:.1f}" for name, used in cpu.items())
             + f"; {load()}",
             flush=True,
