@@ -393,12 +393,11 @@ class PackContexts:
         )
         if any(rule.unsure for rule in rules):
             if self._full_guide.tokens <= room:
-                context = self._full_guide
+                kind, context = Fallback.FULL_GUIDE, self._full_guide
             else:
-                context = replace(
-                    self._best_fitting(rules, room, counts), fallback=Fallback.WIDEST_FIT
-                )
-            counts.fallback[context.fallback or Fallback.WIDEST_FIT] = set(counts.blocks)
+                kind = Fallback.WIDEST_FIT
+                context = replace(self._best_fitting(rules, room, counts), fallback=kind)
+            counts.fallback[kind] = set(counts.blocks)
         else:
             context = self._best_fitting(rules, room, counts)
         counts.packs = 1
