@@ -101,9 +101,14 @@ class BlockLeases:
         # One claim for the pack's blocks: a round trip per block would cost more than the
         # call itself on a loaded database.
         wanted = [block.id for block in blocks if block.id not in self._held]
-        for lease in await self._store.claim_each(
-            LeaseKind.BLOCK, wanted, worker=self.worker, seconds=self._seconds
-        ):
+        taken = (
+            await self._store.claim_each(
+                LeaseKind.BLOCK, wanted, worker=self.worker, seconds=self._seconds
+            )
+            if wanted
+            else []
+        )
+        for lease in taken:
             self._held[lease.key] = lease
         leased = [block for block in blocks if block.id in self._held]
         held = [block for block in blocks if block.id not in self._held]
