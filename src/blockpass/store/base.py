@@ -397,6 +397,14 @@ class RunStore(Protocol):
         """
         ...
 
+    async def claim_each(
+        self, kind: LeaseKind, keys: Sequence[str], *, worker: str, seconds: float
+    ) -> list[Lease]:
+        """Lease every one of `keys` nobody holds to `worker` for `seconds`, one lease per
+        key, at once (a pack's blocks); the keys held by a live lease are left out. Each key
+        as `claim` would take it: never to two claimers while its lease runs."""
+        ...
+
     async def renew(self, lease: Lease, *, seconds: float) -> Lease | None:
         """Extend `lease` to `seconds` from now; None if it is gone (released, or expired
         and taken over), when the work belongs to someone else and must be dropped."""
@@ -404,6 +412,10 @@ class RunStore(Protocol):
 
     async def release(self, lease: Lease) -> None:
         """Give the work up, done or not; a lease already taken over is left alone."""
+        ...
+
+    async def release_each(self, leases: Sequence[Lease]) -> None:
+        """`release` for each of `leases`, at once."""
         ...
 
     async def leases(self, kind: LeaseKind) -> list[Lease]:

@@ -411,13 +411,23 @@ class PostgresRunStore:
                 return lease
         return None
 
+    async def claim_each(
+        self, kind: LeaseKind, keys: Sequence[str], *, worker: str, seconds: float
+    ) -> list[Lease]:
+        now = self._clock()
+        take = partial(workers.take_keys, kind=kind, keys=keys, worker=worker, now=now)
+        return await self._run(partial(take, seconds=seconds))
+
     async def renew(self, lease: Lease, *, seconds: float) -> Lease | None:
         now = self._clock()
         renewed = await self._run(lambda c: workers.renew(c, lease, now=now, seconds=seconds))
         return replace(lease, expires_at=now + seconds) if renewed else None
 
     async def release(self, lease: Lease) -> None:
-        await self._run(lambda c: workers.release(c, lease))
+        await self._run(lambda c: workers.release(c, [lease]))
+
+    async def release_each(self, leases: Sequence[Lease]) -> None:
+        await self._run(lambda c: workers.release(c, leases))
 
     async def leases(self, kind: LeaseKind) -> list[Lease]:
         now = self._clock()

@@ -19,8 +19,9 @@ from blockpass.providers import parse_connection
 from blockpass.providers.base import ModelProfile
 from blockpass.run_costs import cost_report
 from blockpass.store import RunHold, open_store_at
+from blockpass.workers.context_counts import load_counts
 from blockpass.workers.jobs import OPEN_JOB_STATES, job_counts, open_jobs
-from blockpass.workers.queue import Submission, read_documents, read_submission
+from blockpass.workers.queue import Submission, connect, read_documents, read_submission
 from blockpass.workers.routed_report import routed_report, write_routing
 from blockpass.workers.routes import RunRoutes, load_routes
 
@@ -124,6 +125,8 @@ async def write_report(
     blocks = [block for document in documents for block in document.blocks]
     routes = await load_routes(url, run)
     prices = _prices(submission, price_file)
+    async with await connect(url) as database:
+        counts = await load_counts(database, run)
     async with open_store_at(url, run=run, hold=RunHold.NONE) as store:
         outcome = await finish_job(
             out_dir,
@@ -140,8 +143,8 @@ async def write_report(
             # Every call is the workers', none of an earlier run.
             earlier_calls=0,
             pending=blocks,
-            # What retrieval did is counted in each worker, not kept: the choice only.
-            context=ContextReport(choice=submission.context),
+            # What retrieval did, as each worker counted the packs it laid out.
+            context=ContextReport(choice=submission.context, stats=counts),
         )
         if routes:
             tiers = await routed_report(

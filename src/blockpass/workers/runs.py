@@ -23,6 +23,7 @@ from blockpass.lanes import lane_name
 from blockpass.providers import Connection, Provider, parse_connection
 from blockpass.store import CallRecord, RunHold, RunStore, open_store_at
 from blockpass.workers.account_limits import AccountLimitedProvider, SharedBuckets
+from blockpass.workers.context_counts import PackCounts, save_counts
 from blockpass.workers.queue import Submission, connect, read_submission
 from blockpass.workers.retrieval import load_retrieval
 
@@ -50,6 +51,8 @@ class Prepared:
     parts: ExecutionParts
     fingerprint: str
     submitted: float
+    # Retrieve mode: each pack's counts as it is laid out, until its job stores them.
+    context_counts: PackCounts
 
 
 @dataclass(slots=True, kw_only=True)
@@ -163,6 +166,9 @@ class WorkerRuns:
     ) -> Prepared:
         async with await connect(self._url) as connection:
             retrieved = await load_retrieval(connection, name)
+        counts = PackCounts()
+        if retrieved is not None:
+            retrieved = replace(retrieved, on_pack=counts.add)
         parts = ExecutionParts.build(
             profile=provider.profile,
             provider_name=provider.name,
@@ -185,7 +191,15 @@ class WorkerRuns:
             parts=parts,
             fingerprint=submission.task.fingerprint(provider.profile.results_key),
             submitted=submission.submitted_at,
+            context_counts=counts,
         )
+
+    async def store_context_counts(self, run: WorkerRun, block_ids: Sequence[str]) -> None:
+        """What the packs of these blocks carried (retrieve mode), for the run's report."""
+        taken = run.prepared.context_counts.take(block_ids)
+        if taken is not None:
+            async with await connect(self._url) as connection:
+                await save_counts(connection, run.name, taken)
 
     def _call_event(self, run: str, call: CallRecord) -> None:
         blocks = len(call.block_ids)

@@ -230,7 +230,10 @@ async def submit_job(
         else:
             jobs = 0
             for lane, lane_packs, lane_copies in zip(lanes, packs, copies, strict=True):
-                for pack in lane_packs:
+                # Workers take jobs in the order they were queued: the largest answers
+                # first, as a single-process run sends them, so its last calls are short.
+                by_answer = sorted(lane_packs, key=lambda pack: pack.estimated_output, reverse=True)
+                for pack in by_answer:
                     await PackJob(
                         run=run,
                         pack=pack.id,

@@ -88,13 +88,18 @@ class PackWorker:
         store = run.store
         held = f"pack {job.pack} of run {job.run} is held by another worker"
         async with self._leased(run, job.pack, held) as lease:
-            pending = _pending(run, job.blocks, await store.results(), again=job.again)
+            pending = _pending(run, job.blocks, await store.results(job.blocks), again=job.again)
             self._on_event(f"run {job.run} pack {job.pack}: {len(pending)} blocks to send")
             parts = replace(run.parts, add_findings=partial(_with_findings, job.findings))
             parts.planner.know(job.findings)
             to_send = await parts.keep_fitting(pending)
             sending = partial(RealtimeExecutor(provider=run.provider, parts=parts).run, to_send)
-            if to_send and not await self._holding(run, lease, sending):
+            try:
+                kept = not to_send or await self._holding(run, lease, sending)
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await self._runs.store_context_counts(run, job.blocks)
+            if not kept:
                 self._on_event(f"run {job.run} pack {job.pack}: taken over, dropped")
                 return
             copies = [run.blocks[block_id] for block_id in job.copies]
@@ -122,7 +127,11 @@ class PackWorker:
         # submitting the same packs beside it.
         held = f"batch {job.lock} is being submitted by another worker"
         async with self._leased(run, job.lock, held) as lease:
-            await self._holding(run, lease, partial(self._submit_batch, run, job, app))
+            try:
+                await self._holding(run, lease, partial(self._submit_batch, run, job, app))
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await self._runs.store_context_counts(run, named)
 
     async def _submit_batch(self, run: WorkerRun, job: BatchJob, app: procrastinate.App) -> None:
         wanted = {block_id for pack in job.packs for block_id in pack}
@@ -133,7 +142,7 @@ class PackWorker:
         ]
         batch = earlier[0] if earlier else None
         if batch is None:
-            stored = await run.store.results()
+            stored = await run.store.results(wanted)
             run.parts.planner.know(job.findings)
             packs = [
                 run.parts.planner.pack_of(blocks)
@@ -202,6 +211,9 @@ class PackWorker:
         """Realtime pack jobs for blocks a batch did not answer, each with the copies of its
         blocks' texts."""
         packs = run.parts.planner.plan(blocks)
+        # Planned here only to be cut into jobs: the jobs lay their packs out again and count
+        # them then.
+        run.prepared.context_counts.take([block.id for block in blocks])
         copies_of: dict[str, list[str]] = {}
         for block_id in job.copies:
             copies_of.setdefault(run.blocks[block_id].content_hash, []).append(block_id)
