@@ -7,7 +7,13 @@ import json
 from blockpass.blocks import Block, BlockKind, Verdict
 from blockpass.results import parse_answer
 from blockpass.task import Task, prompt_references
-from blockpass.verdicts import COMPACT_SCHEMA, RuleCodes, VerdictFormat, is_compact_schema
+from blockpass.verdicts import (
+    COMPACT_SCHEMA,
+    RuleCodes,
+    VerdictFormat,
+    compact_item,
+    is_compact_schema,
+)
 
 PREFIX = """instructions
 <style_guide name="guide.md">
@@ -82,6 +88,19 @@ def test_a_rule_without_a_code_is_named_once_in_the_legend_and_cited_by_its_lett
     }
     result = parse_answer(json.dumps(answer), {"b1": block}, _codes()).results[block.id]
     assert result.notes == ('Google.We: "We"', "unsure: Google.Passive")
+
+
+def test_an_item_rewritten_for_output_estimates_cites_legend_rules_by_a_letter() -> None:
+    # The planner learns output per block from items rewritten this way: a rule's full name
+    # in every finding made it learn about a fifth more than answers hold.
+    block = _block()
+    answer = {
+        "rules": ["a Google.We", "b Google.WordList"],
+        "results": [["b1", "a We", "b utilize => use", "3 simply", "1 simply"]],
+    }
+    result = parse_answer(json.dumps(answer), {"b1": block}, _codes()).results[block.id]
+    rewritten = '["b1","a utilize => use","b We","3 simply","1 simply"]'
+    assert compact_item(result, _codes()) == rewritten
 
 
 def test_a_legend_cannot_take_over_a_code_of_the_table() -> None:

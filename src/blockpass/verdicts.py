@@ -207,6 +207,15 @@ class RuleCodes:
                 return code
         return rule
 
+    def split_note(self, note: str) -> tuple[str, str]:
+        """A note's rule and message: the name of the table it starts with (a guide
+        section's name holds ``: `` itself), else what comes before its first ``: ``."""
+        for name in self.names.values():
+            if note.startswith(f"{name}: "):
+                return name, note[len(name) + 2 :]
+        rule, _, message = note.partition(": ")
+        return rule, message
+
     def note(self, rule: str, quote: str) -> str:
         message = self.messages.get(rule)
         if message is not None:
@@ -334,7 +343,13 @@ def full_item(result: BlockResult) -> str:
 
 def compact_item(result: BlockResult, codes: RuleCodes) -> str:
     """The compact answer item a result came from, as the model would have written it (for
-    output estimates); notes that came from findings are written back as findings."""
+    output estimates); notes that came from findings are written back as findings, and a
+    rule the table lacks is cited by a letter, as the answer's legend would (the legend is
+    written once per answer, not per item)."""
+    noted = [codes.split_note(note)[0] for note in result.notes if ": " in note]
+    # A note in words names no rule; rule names hold no spaces.
+    legend_rules = [rule for rule in noted if rule and not any(c.isspace() for c in rule)]
+    codes = codes.with_legend([edit.rule for edit in result.edits] + legend_rules)
     findings = [
         f"{ACCEPT_MARK}{number}"
         if edit.source == RULE_SOURCE
@@ -348,7 +363,7 @@ def compact_item(result: BlockResult, codes: RuleCodes) -> str:
 def _finding_of(note: str, codes: RuleCodes) -> tuple[str, str]:
     """A note as a finding, code and words: its rule's code and the words it quotes (a
     rule's message quotes the words it flags), or its own words when it names no rule."""
-    rule, _, message = note.partition(": ")
+    rule, message = codes.split_note(note)
     quoted = _QUOTED.search(message)
     return codes.code_for(rule), quoted[1] if quoted else message
 

@@ -21,9 +21,11 @@ from blockpass.blocks import Block
 from blockpass.errors import UserInputError
 from blockpass.execution.packwork import ExecutionParts
 from blockpass.execution.tool_turns import ToolLoop
+from blockpass.lanes import lane_name
 from blockpass.providers import Connection, Provider, parse_connection
 from blockpass.store import CallRecord, RunHold, RunStore, open_store_at
 from blockpass.workers.account_limits import AccountLimitedProvider, SharedBuckets
+from blockpass.workers.context_counts import PackCounts, save_counts
 from blockpass.workers.queue import Submission, connect, read_submission
 from blockpass.workers.retrieval import load_retrieval
 from blockpass.workers.tool_plan import load_tools
@@ -53,6 +55,8 @@ class Prepared:
     parts: ExecutionParts
     fingerprint: str
     submitted: float
+    # Retrieve mode: each pack's counts as it is laid out, until its job stores them.
+    context_counts: PackCounts
     # A run with tool loops: the tools this worker offers, and the fingerprint of the
     # catalog the run was submitted with, which they must match.
     tools: ToolLoop | None = None
@@ -104,11 +108,14 @@ class WorkerRuns:
         self._runs: dict[str, WorkerRun] = {}
         self._opening = anyio.Lock()
 
-    async def get(self, name: str, submitted: float, block_ids: Sequence[str]) -> WorkerRun:
+    async def get(
+        self, name: str, submitted: float, block_ids: Sequence[str], lane: str = ""
+    ) -> WorkerRun:
         """The run, opened once, and prepared again for a job of another submission; its
-        blocks read again when a job names one this worker has not seen."""
+        blocks read again when a job names one this worker has not seen. ``lane``: the
+        "vendor:model" of a routed run's tier (`routes.py`), "" for the submission's."""
         try:
-            run = await self._get(name, submitted, block_ids)
+            run = await self._get(name, submitted, block_ids, lane)
         except ToolsUnavailable as error:
             # Said once while it lasts, not once per job that meets it.
             if str(error) != self._problem:
@@ -118,17 +125,20 @@ class WorkerRuns:
         self._problem = ""
         return run
 
-    async def _get(self, name: str, submitted: float, block_ids: Sequence[str]) -> WorkerRun:
+    async def _get(
+        self, name: str, submitted: float, block_ids: Sequence[str], lane: str
+    ) -> WorkerRun:
         async with self._opening:
-            if name not in self._runs:
-                self._runs[name] = await self._open_run(name)
-            run = self._runs[name]
+            key = f"{name}\n{lane}"
+            if key not in self._runs:
+                self._runs[key] = await self._open_run(name, lane)
+            run = self._runs[key]
             gone = gone_servers(run.prepared.tools)
             if gone:
                 self._on_problem(f"run {name}: {gone}; connecting again")
             if run.prepared.submitted != submitted or gone:
                 submission = await read_submission(self._url, name)
-                if submission.connection != run.connection:
+                if not lane and submission.connection != run.connection:
                     raise UserInputError(
                         f"run {name!r} was submitted again for {submission.connection}: start"
                         " this worker again to send it"
@@ -138,21 +148,26 @@ class WorkerRuns:
                 run.blocks = {block.id: block for block in await run.store.blocks()}
             return run
 
-    async def _open_run(self, name: str) -> WorkerRun:
+    async def _open_run(self, name: str, lane: str) -> WorkerRun:
         """The run, its store, provider and tools open until the worker stops; what was
         opened is closed again when a part fails (a server that does not start)."""
         async with AsyncExitStack() as opening:
-            run = await self._open_run_in(name, opening)
+            run = await self._open_run_in(name, lane, opening)
             self._stack.push_async_exit(opening.pop_all())
         return run
 
-    async def _open_run_in(self, name: str, stack: AsyncExitStack) -> WorkerRun:
+    async def _open_run_in(self, name: str, lane: str, stack: AsyncExitStack) -> WorkerRun:
         submission = await read_submission(self._url, name)
-        connection = parse_connection(submission.connection)
+        connection = parse_connection(lane or submission.connection)
         store = await stack.enter_async_context(
             open_store_at(self._url, run=name, hold=RunHold.SHARED)
         )
-        if not await store.join_run():
+        lane_fingerprint = {
+            lane_name(connection.vendor, connection.profile): submission.task.fingerprint(
+                connection.profile.results_key
+            )
+        }
+        if not await store.join_run(lanes=lane_fingerprint):
             raise UserInputError(f"run {name!r} has a submission but no run in its store")
         provider = await stack.enter_async_context(self._connect(connection))
         if provider.name != connection.vendor:
@@ -160,8 +175,10 @@ class WorkerRuns:
                 f"run {name!r} was submitted for {connection.vendor}; this worker connects"
                 f" to {provider.name}"
             )
+        # The provider limits each model (class) of an account apart, as `run` schedules
+        # each lane apart: a routed run's tiers do not share buckets.
         buckets = await stack.enter_async_context(
-            SharedBuckets(self._url, self._account(connection))
+            SharedBuckets(self._url, f"{self._account(connection)}/{connection.profile.id}")
         )
         worker = self._settings.name
         run: WorkerRun
@@ -176,7 +193,7 @@ class WorkerRuns:
             name=name,
             store=store,
             provider=limited,
-            connection=submission.connection,
+            connection=lane or submission.connection,
             blocks={block.id: block for block in await store.blocks()},
             prepared=await self._prepare(name, store, provider, submission),
         )
@@ -188,6 +205,9 @@ class WorkerRuns:
         async with await connect(self._url) as connection:
             retrieved = await load_retrieval(connection, name)
             tools = await load_tools(connection, name)
+        counts = PackCounts()
+        if retrieved is not None:
+            retrieved = replace(retrieved, on_pack=counts.add)
         parts = ExecutionParts.build(
             profile=provider.profile,
             provider_name=provider.name,
@@ -210,9 +230,17 @@ class WorkerRuns:
             parts=parts,
             fingerprint=submission.task.fingerprint(provider.profile.results_key),
             submitted=submission.submitted_at,
+            context_counts=counts,
             tools=None if tools is None else await self._tool_host.open(name, tools),
             catalog="" if tools is None else tools.catalog,
         )
+
+    async def store_context_counts(self, run: WorkerRun, block_ids: Sequence[str]) -> None:
+        """What the packs of these blocks carried (retrieve mode), for the run's report."""
+        taken = run.prepared.context_counts.take(block_ids)
+        if taken is not None:
+            async with await connect(self._url) as connection:
+                await save_counts(connection, run.name, taken)
 
     def _call_event(self, run: str, call: CallRecord) -> None:
         blocks = len(call.block_ids)
