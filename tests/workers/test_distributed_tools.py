@@ -293,6 +293,9 @@ def test_submit_refuses_an_unreachable_server_and_tools_in_batches_in_one_line_s
     batch = [*unreachable, "--mode", "batch"]
     assert main(["submit", *batch, "--store", dsn, "--run", "never"]) == 2
     assert "--mcp needs --mode realtime" in capsys.readouterr().err
+    tiers = [*unreachable, "--tiers", "claude-haiku-4-5,claude-sonnet-4-5", "--route", "heuristic"]
+    assert main(["submit", *tiers, "--store", dsn, "--run", "never"]) == 2
+    assert "submit runs tool loops on one model" in capsys.readouterr().err
     with pytest.raises(psycopg.errors.UndefinedTable):
         anyio.run(count_submissions, dsn)
 
