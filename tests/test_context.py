@@ -14,7 +14,6 @@ from blockpass.context import (
     Fallback,
     PackContexts,
     RetrievalSettings,
-    render_units,
     wrap_retrieved,
 )
 from blockpass.execution.planning import PackPlanner
@@ -24,6 +23,7 @@ from blockpass.packing import block_input_tokens
 from blockpass.providers.base import PartKind, model_profile
 from blockpass.task import load_task
 from blockpass.tokens import count_tokens
+from blockpass.unit_framing import UnitLabels, render_units
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -139,7 +139,7 @@ def test_a_packs_units_are_deduplicated_and_written_in_reading_order() -> None:
     packs = contexts({first.id: BlockRules(("u5", "u2")), second.id: BlockRules(("u2", "u9"))})
     context = packs.for_pack([first, second], room=10_000)
     assert context.units == ("u2", "u5", "u9")
-    assert render_units([UNITS[2], UNITS[5], UNITS[9]]) in context.text
+    assert render_units([UNITS[2], UNITS[5], UNITS[9]], UnitLabels.of(UNITS)) in context.text
     assert context.tokens == count(context.text)
     assert context.fallback is None
     assert not context.cached
@@ -148,7 +148,7 @@ def test_a_packs_units_are_deduplicated_and_written_in_reading_order() -> None:
 def test_units_that_do_not_fit_are_dropped_worst_ranked_first_and_counted() -> None:
     first, second = block(0, "a"), block(1, "b")
     packs = contexts({first.id: BlockRules(("u1", "u3")), second.id: BlockRules(("u2", "u4"))})
-    one_unit = count(render_units([UNITS[1]])) + 1
+    one_unit = count(render_units([UNITS[1]], UnitLabels.of(UNITS))) + 1
     context = packs.for_pack(
         [first, second], room=count("<retrieved_rules>\n\n</retrieved_rules>") + 2 * one_unit
     )
@@ -237,7 +237,7 @@ def test_units_many_packs_carry_are_shared_once_and_left_out_of_each_packs_own()
     context = packs.for_pack([blocks[0], blocks[1]], room=10_000)
     assert context.shared.units == ("u1",)
     assert context.shared.tokens == count(context.shared.text)
-    assert render_units([UNITS[1]]) in context.shared.text
+    assert render_units([UNITS[1]], UnitLabels.of(UNITS)) in context.shared.text
     assert context.units == ("u2", "u10", "u11")
     assert context.all_tokens == context.tokens + context.shared.tokens
     assert packs.stats.to_json()["shared_units"] == 1
@@ -258,7 +258,7 @@ def test_nothing_is_shared_that_would_be_too_short_to_cache_or_that_no_pack_room
     both = {b.id: BlockRules(("u1", "u2")) for b in blocks}
     shared = contexts(both)
     shared.share([[b] for b in blocks], room=lambda pack: 10_000, min_tokens=0)
-    one_unit = count(render_units([UNITS[1]])) + 1
+    one_unit = count(render_units([UNITS[1]], UnitLabels.of(UNITS))) + 1
     cramped = shared.for_pack(blocks[:1], room=count(wrap_retrieved("")) + one_unit)
     # The shared part does not fit this pack: it keeps what fits of its own, best first.
     assert (cramped.shared.units, cramped.units) == ((), ("u1",))

@@ -24,10 +24,11 @@ from pathlib import Path
 from typing import Protocol
 
 from blockpass.blocks import Block
-from blockpass.context import BlockRules, RetrievalSettings, Unit, render_units
+from blockpass.context import BlockRules, RetrievalSettings
 from blockpass.errors import UserInputError
 from blockpass.rag import MiniLmEmbedder, RuleIndex, RuleUnit, guide_units, open_index
 from blockpass.task import Task
+from blockpass.unit_framing import Unit, UnitLabels, render_units
 
 __all__ = [
     "GuideIndex",
@@ -96,7 +97,7 @@ def open_guide_index(
     return GuideIndex(
         index=index,
         core=tuple(chosen),
-        task=task.with_core(render_units(chosen), retrieval),
+        task=task.with_core(render_units(chosen, UnitLabels.of(units)), retrieval),
         full_guide=task.guide_part,
     )
 
