@@ -93,22 +93,26 @@ def count(text: str) -> int:
     return count_tokens(text, model_profile("claude-sonnet-4-5").tokenizer)
 
 
-def test_a_block_gets_every_certain_unit_and_the_k_best_others_past_the_core() -> None:
-    index = ScriptedIndex({"plain": (list(range(1, 9)), 0), "busy": (list(range(12)), 6)})
-    blocks = [block(0, "plain"), block(1, "busy")]
+def test_a_block_gets_every_certain_unit_or_where_none_fired_the_k_best_others() -> None:
+    index = ScriptedIndex(
+        {"plain": (list(range(1, 9)), 0), "busy": (list(range(12)), 6), "core": ([0, 9, 10], 1)}
+    )
+    blocks = [block(0, "plain"), block(1, "busy"), block(2, "core")]
     rules = retrieve_block_rules(index, blocks, RetrievalSettings(k=3, wide_k=8), core=["u0"])
     assert rules[blocks[0].id] == BlockRules(("u1", "u2", "u3"))
-    # Six certain units (the core's u0 among them, left out), then three others: the
-    # certain ones took the places of the first search, so it searched deeper.
-    assert rules[blocks[1].id] == BlockRules(("u1", "u2", "u3", "u4", "u5", "u6", "u7", "u8"))
-    assert index.asked == [("plain", 4), ("busy", 4), ("busy", 10)]
+    # Six certain units (the core's u0 among them, left out) and no guesses beside them:
+    # the certain ones took the places of the first search, so it searched deeper.
+    assert rules[blocks[1].id] == BlockRules(("u1", "u2", "u3", "u4", "u5"))
+    # A block whose one certain unit is in the core is one retrieval knows nothing more of.
+    assert rules[blocks[2].id] == BlockRules(("u9", "u10"))
+    assert index.asked == [("plain", 4), ("busy", 4), ("core", 4), ("busy", 10), ("core", 10)]
 
 
 def test_a_block_with_more_certain_units_than_the_wide_k_gets_them_all_unwidened() -> None:
     index = ScriptedIndex({"crowded": (list(range(20)), 12)})
     (only,) = blocks = [block(0, "crowded")]
     rules = retrieve_block_rules(index, blocks, RetrievalSettings(k=3, wide_k=8))
-    assert rules[only.id] == BlockRules(tuple(f"u{n}" for n in range(15)))
+    assert rules[only.id] == BlockRules(tuple(f"u{n}" for n in range(12)))
     assert index.asked == [("crowded", 3), ("crowded", 15)]
 
 

@@ -5,7 +5,7 @@ In retrieve mode the cached prefix holds the instructions, the schema and the co
 (``Task.for_retrieval``); after its breakpoint, each pack carries the units retrieved for its
 blocks, deduplicated, in the reference material's reading order (``PackContexts``):
 
-- Each block gets every unit whose trigger fired and its best ``k`` others
+- Each block gets every unit whose trigger fired or, where none did, its best ``k`` others
   (``guide_retrieval.retrieve_block_rules``); a block retrieval is unsure of gets ``wide_k``
   others (*widened*).
 - The units that many of a lane's packs carry are its *shared* units: sent once per request
@@ -73,8 +73,13 @@ class Fallback(StrEnum):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RetrievalSettings:
-    k: int = 3
-    wide_k: int = 9
+    """``k``: a block's ranked units besides its certain ones; ``wide_k``: where retrieval
+    is unsure of it. The default ``k`` of 1 was chosen on ``bench/context_cost.py`` (the
+    rust-book with the Red Hat guide): the guide-linked findings come with the certain
+    units, and each ranked one is paid in every pack that carries it."""
+
+    k: int = 1
+    wide_k: int = 3
 
     def __post_init__(self) -> None:
         if not 1 <= self.k <= self.wide_k:
