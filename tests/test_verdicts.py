@@ -7,7 +7,13 @@ import json
 from blockpass.blocks import Block, BlockKind, Verdict
 from blockpass.results import parse_answer
 from blockpass.task import Task, prompt_references
-from blockpass.verdicts import COMPACT_SCHEMA, RuleCodes, VerdictFormat, is_compact_schema
+from blockpass.verdicts import (
+    COMPACT_SCHEMA,
+    RuleCodes,
+    VerdictFormat,
+    compact_item,
+    is_compact_schema,
+)
 
 PREFIX = """instructions
 <style_guide name="guide.md">
@@ -84,11 +90,63 @@ def test_a_rule_without_a_code_is_named_once_in_the_legend_and_cited_by_its_lett
     assert result.notes == ('Google.We: "We"', "unsure: Google.Passive")
 
 
+def test_an_item_rewritten_for_output_estimates_cites_legend_rules_by_a_letter() -> None:
+    # The planner learns output per block from items rewritten this way: a rule's full name
+    # in every finding made it learn about a fifth more than answers hold.
+    block = _block()
+    answer = {
+        "rules": ["a Google.We", "b Google.WordList"],
+        "results": [["b1", "a We", "b utilize => use", "3 simply", "1 simply"]],
+    }
+    result = parse_answer(json.dumps(answer), {"b1": block}, _codes()).results[block.id]
+    rewritten = '["b1","a utilize => use","b We","3 simply","1 simply"]'
+    assert compact_item(result, _codes()) == rewritten
+
+
 def test_a_legend_cannot_take_over_a_code_of_the_table() -> None:
     block = _block()
     answer = {"rules": ["3 Evil.Rule"], "results": [["b1", "3 simply"]]}
     result = parse_answer(json.dumps(answer), {"b1": block}, _codes()).results[block.id]
     assert result.notes == ("Example.Simple: Avoid 'simply'.",)
+
+
+def _notes(*findings: str, text: str = TEXT) -> tuple[str, ...]:
+    block = _block(text)
+    answer = {"rules": ["a Google.We"], "results": [["b1", *findings]]}
+    return parse_answer(json.dumps(answer), {"b1": block}, _codes()).results[block.id].notes
+
+
+def test_findings_of_one_rule_share_a_string_and_come_back_as_a_note_each() -> None:
+    assert _notes("3 simply | simply", "a We") == (
+        "Example.Simple: Avoid 'simply'.",
+        "Example.Simple: Avoid 'simply'.",
+        'Google.We: "We"',
+    )
+    assert _notes("3 simply | simply") == _notes("3 simply", "3 simply")
+
+
+def test_words_that_hold_the_separator_stay_one_quote_where_the_block_has_them() -> None:
+    text = "Pipe it as cat x | grep y | wc, then simply go."
+    assert _notes("a cat x | grep y | wc | simply", text=text) == (
+        'Google.We: "cat x | grep y | wc"',
+        'Google.We: "simply"',
+    )
+    # Words the block does not hold as written are split at every separator.
+    assert _notes("a cat x | grep z", text=text) == ('Google.We: "cat x"', 'Google.We: "grep z"')
+
+
+def test_a_quote_ending_in_spaces_ends_at_its_words_and_an_empty_one_still_counts() -> None:
+    """As separate findings would: "3 simply " is "3 simply", "a" alone names the rule."""
+    assert _notes("3 simply  | simply") == _notes("3 simply ", "3 simply")
+    assert _notes("a We | ") == ('Google.We: "We"', "Google.We")
+    assert _notes("a We |  ") == ('Google.We: "We"', "Google.We")
+
+
+def test_an_answer_of_many_separated_words_expands_in_bounded_time() -> None:
+    """A hostile answer of thousands of separators, on a long block, expands at once."""
+    text = " ".join(["simply"] * 3000)
+    notes = _notes("3 " + " | ".join(["simply"] * 5000), text=text)
+    assert notes == ("Example.Simple: Avoid 'simply'.",) * 5000
 
 
 def test_an_item_of_only_its_id_is_ok_and_any_other_shape_is_invalid() -> None:

@@ -7,7 +7,7 @@ the same findings in a fraction of the tokens::
 
     {"rules": ["a Google.We"],
      "results": [["b1"],
-                 ["b2", "a we", "7 utilize => use"],
+                 ["b2", "a we | our", "7 utilize => use"],
                  ["b3", "- unsure: Google.Passive"]]}
 
 - Each item is a list of strings: the block's id, then its findings. An item with only its
@@ -17,6 +17,11 @@ the same findings in a fraction of the tokens::
   rule the table lacks gets a letter in the answer's ``rules`` legend, written before the
   results (so a truncated answer keeps it), once per answer instead of its name in every
   finding.
+- Findings of one rule in a block share one string, their words separated by `` | ``
+  (``QUOTE_SEPARATOR``): the code is written once, as the table writes a rule's name once.
+  Expanding reads the separated words back as one note each; words that hold the separator
+  themselves are kept whole where they occur in the block as written (``_quotes``). Edits
+  are one per string (their ``FIND => REPLACE`` is split on its own).
 - A finding whose code is ``-`` is a note in words, for what a code and a quote cannot say
   (the instructions bound them: at most two short ones).
 - ``+N`` accepts the rule engine's proposal N for the block (``proposals.py``).
@@ -50,12 +55,14 @@ __all__ = [
     "EDIT_MARK",
     "NOTE_MARK",
     "OUTPUT_SCALE",
+    "QUOTE_SEPARATOR",
     "RuleCodes",
     "VerdictFormat",
     "compact_id",
     "compact_item",
     "expand_item",
     "full_item",
+    "grouped_findings",
     "is_compact_schema",
 ]
 
@@ -64,6 +71,12 @@ EDIT_MARK = " => "
 # rust-book with the sandbox; a real model's notes in words make it more).
 OUTPUT_SCALE = {"full": 1.0, "compact": 0.5}
 NOTE_MARK = "-"
+# Between the words of several findings of one rule in one string: one token, and a space
+# on each side, so that the words on either side read as they are in the block.
+QUOTE_SEPARATOR = " | "
+# The most separated parts one quote is tried as (words that hold the separator themselves
+# are rare, and an answer is bounded only by max_tokens).
+_MOST_PARTS_PER_QUOTE = 4
 _GUIDE_REFERENCE = "guide: "
 _RULE_REFERENCE = "rule: "
 
@@ -82,12 +95,14 @@ COMPACT_INSTRUCTIONS = (
 Judge every block against the style guide below and answer with exactly one item per block
 id, in the order given, never skipping a block:
 - ["b1"] when the block follows the guide;
-- ["b1", finding, ...] when it does not, one string per finding: the rule's number from
+- ["b1", finding, ...] when it does not, a string per finding: the rule's number from
   <rule_codes>, a space, then the exact words of the block the finding is about, copied
   character for character; a rule that has no number gets a letter in "rules", before the
-  results, as "a Rule.Name", and findings cite that letter;
-  to change wording, write the words, " => ", and their replacement, for example
-  "12 utilize => use": keep edits minimal and never rewrite a whole block;
+  results, as "a Rule.Name", and findings cite that letter; where one rule finds several
+  words in a block, write its number once and the words separated by " | ", for example
+  "5 we | our | we";
+  to change wording, a string per edit: the words, " => ", and their replacement, for
+  example "12 utilize => use": keep edits minimal and never rewrite a whole block;
 - only for what a rule and the quoted words cannot say, a note in words: "- " and at most
   twenty words; at most two notes per block.
 Do not touch code, commands, URLs, file names, or quoted interface text.
@@ -192,6 +207,15 @@ class RuleCodes:
                 return code
         return rule
 
+    def split_note(self, note: str) -> tuple[str, str]:
+        """A note's rule and message: the name of the table it starts with (a guide
+        section's name holds ``: `` itself), else what comes before its first ``: ``."""
+        for name in self.names.values():
+            if note.startswith(f"{name}: "):
+                return name, note[len(name) + 2 :]
+        rule, _, message = note.partition(": ")
+        return rule, message
+
     def note(self, rule: str, quote: str) -> str:
         message = self.messages.get(rule)
         if message is not None:
@@ -214,7 +238,10 @@ def expand_item(item: object, codes: RuleCodes, block_text: str) -> dict[str, An
     notes: list[str] = []
     accept: list[int] = []
     for finding in findings:
-        cited, _, words = finding.strip().partition(" ")
+        # Only the end of the whole finding is left as written: the separated words read
+        # it (``_quotes``), where a quote that is only spaces still counts.
+        cited, _, written = finding.lstrip().partition(" ")
+        words = written.rstrip()
         if _ACCEPTED.fullmatch(finding.strip()):
             accept.append(int(finding.strip()[len(ACCEPT_MARK) :]))
             continue
@@ -224,7 +251,7 @@ def expand_item(item: object, codes: RuleCodes, block_text: str) -> dict[str, An
         rule = codes.names.get(cited, cited)
         edit = _edit(words, block_text)
         if edit is None:
-            notes.append(codes.note(rule, words))
+            notes += [codes.note(rule, quote) for quote in _quotes(written, block_text)]
         else:
             edits.append({"find": edit[0], "replace": edit[1], "rule": rule})
     verdict = Verdict.EDIT if edits or accept else Verdict.FLAG if findings else Verdict.OK
@@ -267,6 +294,39 @@ def _edit(words: str, block_text: str) -> tuple[str, str] | None:
     return chosen[0] if chosen else None
 
 
+def _quotes(words: str, block_text: str) -> list[str]:
+    """The quotes of a finding, split at ``QUOTE_SEPARATOR``: from the left, each takes the
+    most separated parts that occur in the block together (a quote may hold the separator
+    itself), else one part. Each ends where its words end, as a finding of its own would
+    (trailing spaces are not words); one that is empty still counts, as a finding of only
+    its code does."""
+    parts = words.split(QUOTE_SEPARATOR)
+    quotes: list[str] = []
+    start = 0
+    while start < len(parts):
+        longest = min(len(parts), start + _MOST_PARTS_PER_QUOTE)
+        end = next(
+            (
+                end
+                for end in range(longest, start + 1, -1)
+                if QUOTE_SEPARATOR.join(parts[start:end]) in block_text
+            ),
+            start + 1,
+        )
+        quotes.append(QUOTE_SEPARATOR.join(parts[start:end]))
+        start = end
+    return [quote.rstrip() for quote in quotes]
+
+
+def grouped_findings(findings: Sequence[tuple[str, str]]) -> list[str]:
+    """``(code, words)`` findings as compact strings, those of one code in one string (at
+    the place of its first), their words separated by ``QUOTE_SEPARATOR``."""
+    by_code: dict[str, list[str]] = {}
+    for code, words in findings:
+        by_code.setdefault(code, []).append(words)
+    return [f"{code} {QUOTE_SEPARATOR.join(quotes)}" for code, quotes in by_code.items()]
+
+
 def full_item(result: BlockResult) -> str:
     """The full-format answer item a result came from, as the model would have written it
     (for output estimates): an edit of the engine's own was a proposal it accepted."""
@@ -283,23 +343,29 @@ def full_item(result: BlockResult) -> str:
 
 def compact_item(result: BlockResult, codes: RuleCodes) -> str:
     """The compact answer item a result came from, as the model would have written it (for
-    output estimates); notes that came from findings are written back as findings."""
+    output estimates); notes that came from findings are written back as findings, and a
+    rule the table lacks is cited by a letter, as the answer's legend would (the legend is
+    written once per answer, not per item)."""
+    noted = [codes.split_note(note)[0] for note in result.notes if ": " in note]
+    # A note in words names no rule; rule names hold no spaces.
+    legend_rules = [rule for rule in noted if rule and not any(c.isspace() for c in rule)]
+    codes = codes.with_legend([edit.rule for edit in result.edits] + legend_rules)
     findings = [
         f"{ACCEPT_MARK}{number}"
         if edit.source == RULE_SOURCE
         else f"{codes.code_for(edit.rule)} {edit.find}{EDIT_MARK}{edit.replace}"
         for number, edit in enumerate(result.edits, start=1)
     ]
-    findings += [_finding_of(note, codes) for note in result.notes]
+    findings += grouped_findings([_finding_of(note, codes) for note in result.notes])
     return json.dumps(["b1", *findings], separators=(",", ":"), ensure_ascii=False)
 
 
-def _finding_of(note: str, codes: RuleCodes) -> str:
-    """A note as a finding: its rule's code and the words it quotes (a rule's message
-    quotes the words it flags), or its own words when it names no rule."""
-    rule, _, message = note.partition(": ")
+def _finding_of(note: str, codes: RuleCodes) -> tuple[str, str]:
+    """A note as a finding, code and words: its rule's code and the words it quotes (a
+    rule's message quotes the words it flags), or its own words when it names no rule."""
+    rule, message = codes.split_note(note)
     quoted = _QUOTED.search(message)
-    return f"{codes.code_for(rule)} {quoted[1] if quoted else message}".rstrip()
+    return codes.code_for(rule), quoted[1] if quoted else message
 
 
 _QUOTED = re.compile(r"['\"]([^'\"]+)['\"]")

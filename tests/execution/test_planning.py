@@ -1,9 +1,12 @@
 from __future__ import annotations
 
-from blockpass.blocks import Block
+import pytest
+
+from blockpass.blocks import Block, BlockResult, Outcome, Verdict
 from blockpass.execution.planning import PackPlanner
 from blockpass.providers.base import model_profile
 from blockpass.tokens import count_tokens
+from blockpass.verdicts import full_item
 from tests.execution.test_answers import blocks
 
 
@@ -40,3 +43,24 @@ def test_a_block_too_large_for_the_input_budget_is_named_with_its_size() -> None
     (small,) = blocks(1)
     huge = Block.create(document_id="doc.md", index=9, kind=small.kind, text="word " * 300_000)
     assert list(plan.too_large([small, huge])) == [huge.id]
+
+
+def test_an_answers_measured_output_is_spread_over_its_items_by_their_rewritten_lengths() -> None:
+    # Items rewritten from results miss the answer's wrapper and legend; the measured
+    # output does not.
+    (pack,) = planner().plan(blocks(4))
+    results = {
+        block.id: BlockResult(
+            block_id=block.id,
+            content_hash=block.content_hash,
+            outcome=Outcome.RESULT,
+            verdict=Verdict.OK,
+        )
+        for block in pack.blocks
+    }
+    rewritten = sum(count_tokens(full_item(result)) for result in results.values())
+    guessed, measured = planner(), planner()
+    guessed.learn(pack, results)
+    measured.learn(pack, results, answer_tokens=2 * rewritten)
+    learned = guessed.output_estimates()["paragraph"]
+    assert measured.output_estimates()["paragraph"] == pytest.approx(2 * learned)

@@ -192,7 +192,8 @@ class ExecutionParts:
             self.stats.count_proposals(proposals_of.get(result.block_id, ()), result)
         if not await self.recorder.record_answer(call, results, store_call):
             return []
-        self.planner.learn(pack, parsed.results)
+        measured = response.usage.output if status == "ok" else None
+        self.planner.learn(pack, parsed.results, measured)
         if parsed.results:
             await self.store.save_output_estimates(self.lane, self.planner.output_estimates())
         self.stats.count_items(parsed)

@@ -237,12 +237,22 @@ class PackPlanner:
         """What the planner learned of output, as the store keeps it per lane."""
         return self._estimator.stored_form()
 
-    def learn(self, pack: Pack, results: dict[str, BlockResult]) -> None:
-        """Output estimates from the results a pack's answer held."""
+    def learn(
+        self, pack: Pack, results: dict[str, BlockResult], answer_tokens: int | None = None
+    ) -> None:
+        """Output estimates from the results a pack's answer held. ``answer_tokens``, the
+        output a whole answer was measured at, spreads over its items by their rewritten
+        lengths: rewriting cannot see the answer's wrapper, legend and separators, nor how
+        the provider counts (without it, the rewritten lengths are taken as they are)."""
+        items = {
+            block.id: self._count(
+                full_item(result) if self._codes is None else compact_item(result, self._codes)
+            )
+            for block in pack.blocks
+            if (result := results.get(block.id)) is not None
+        }
+        rewritten = sum(items.values())
+        scale = answer_tokens / rewritten if answer_tokens and rewritten else 1.0
         for block in pack.blocks:
-            result = results.get(block.id)
-            if result is not None:
-                item = (
-                    full_item(result) if self._codes is None else compact_item(result, self._codes)
-                )
-                self._estimator.observe(block, self._count(item), self._hits(block))
+            if block.id in items:
+                self._estimator.observe(block, items[block.id] * scale, self._hits(block))

@@ -41,7 +41,13 @@ from blockpass.sandbox.errors import invalid_request
 from blockpass.sandbox.faults import NO_FAULTS, RequestFaults
 from blockpass.sandbox.presence import CarriedRules, RuleLinks
 from blockpass.sandbox.quality import UNSURE_NOTE, Judgement, QualityModel, rule_difficulty
-from blockpass.verdicts import EDIT_MARK, NOTE_MARK, RuleCodes, is_compact_schema
+from blockpass.verdicts import (
+    EDIT_MARK,
+    NOTE_MARK,
+    RuleCodes,
+    grouped_findings,
+    is_compact_schema,
+)
 
 PLAIN_REPLY = "This is the blockpass sandbox. It answers packs of blocks; none were found."
 Verdict = dict[str, Any]
@@ -324,7 +330,9 @@ class Findings:
             f"{codes.code_for(alert.rule_id)} {alert.match}{EDIT_MARK}{alert.replacements[0]}"
             for alert in self.edits
         ]
-        findings += [f"{codes.code_for(alert.rule_id)} {alert.match}" for alert in self.flagged]
+        findings += grouped_findings(
+            [(codes.code_for(alert.rule_id), alert.match) for alert in self.flagged]
+        )
         return findings + [f"{NOTE_MARK} {note}" for note in self.notes if isinstance(note, str)]
 
 
