@@ -13,14 +13,21 @@ as the tests start it):
   the job must finish.
 - latency: the first chapters, 1, 2 and 4 workers (2 packs in flight each) against a
   sandbox whose answers take 1 s and which has no limits: one worker is the bottleneck, so
-  throughput should grow near-linearly. Medians of --runs runs.
+  throughput should grow near-linearly. Medians of --runs runs. Beside calls per second over
+  the whole sending time, it prints where the time went (`worker_timeline.py`): the steady
+  rate (every worker sending, jobs still waiting), which is what more workers can raise;
+  the tail (fewer jobs left than slots: at 1 s a call, up to a second whatever the order);
+  the account's first request, which goes alone to learn the limits (inside the sending
+  time); each worker's start-up; each job's own time before and after its call; and the
+  CPU seconds of the workers, the sandbox and PostgreSQL, which share the machine's cores.
 - limit: the first chapters in small packs, 1, 2 and 4 workers (4 packs in flight each)
   against a sandbox limited to 60 requests a minute (its bucket starts full: 60 at once,
   then 1 a second): the workers together should use nearly all of what the limit allows
   and never be refused (429). Medians of --runs runs.
 
 Sending time is from the first stored call's start to the last one's end; wall time
-includes starting the worker processes (about 2 s each on this machine).
+includes starting the worker processes (3 to 4 CPU seconds each, mostly imports: 4 started
+at once on 2 busy cores take tens of seconds to send their first request).
 """
 
 from __future__ import annotations
@@ -33,7 +40,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +51,14 @@ import httpx2
 from benchkit import DATA, GOOGLE, free_port, start_sandbox
 from blockpass.sandbox import DEFAULT_API_KEY
 from blockpass.store import CallRecord, RunHold, open_store_at
+from worker_timeline import (
+    Timeline,
+    WorkerClock,
+    cpu_seconds,
+    job_spans,
+    postgres_pid,
+    timeline,
+)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.postgres_server import PostgresServer, running_postgres
@@ -52,6 +67,8 @@ MODEL = "claude-sonnet-4-5"
 GUIDE = DATA / "guides" / "18f-content-guide"
 BOOK = DATA / "corpora" / "rust-book"
 STALLED_AFTER = 10.0
+# The latency part's seconds per answer.
+LATENCY = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +80,9 @@ class Sent:
     requests: int
     refused: int
     wall: float
+    timeline: Timeline
+    # CPU seconds while the workers ran: all workers, the sandbox, the PostgreSQL server.
+    cpu: dict[str, float]
 
     @property
     def sending_seconds(self) -> float:
@@ -90,19 +110,33 @@ def submit(dsn: str, inputs: list[Path], *options: str) -> None:
 
 def start_workers(
     dsn: str, base_url: str, count: int, concurrency: int
-) -> list[subprocess.Popen[bytes]]:
+) -> tuple[list[subprocess.Popen[str]], list[WorkerClock]]:
+    """The workers, each with its `--verbose` lines followed for its first request."""
     options = [
-        "--store", dsn, "--base-url", base_url, "--exit-when-done",
+        "--store", dsn, "--base-url", base_url, "--exit-when-done", "--verbose",
         "--concurrency", str(concurrency), "--stalled-after", str(STALLED_AFTER),
     ]  # fmt: skip
-    return [
-        subprocess.Popen(
+    running, clocks = [], []
+    for number in range(1, count + 1):
+        clock = WorkerClock(started=time.time())
+        worker = subprocess.Popen(
             blockpass("worker", *options, "--name", f"w{number}"),
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
         )
-        for number in range(1, count + 1)
-    ]
+        assert worker.stderr is not None
+        clock.follow(worker.stderr)
+        running.append(worker)
+        clocks.append(clock)
+    return running, clocks
+
+
+def wait_for_cpu(worker: subprocess.Popen[str]) -> float:
+    """Wait for the worker to end; the CPU seconds it used."""
+    _, status, usage = os.wait4(worker.pid, 0)
+    worker.returncode = os.waitstatus_to_exitcode(status)
+    return usage.ru_utime + usage.ru_stime
 
 
 def sandbox_stats(base_url: str) -> dict[str, int]:
@@ -121,11 +155,11 @@ async def read_run(dsn: str) -> tuple[int, int, list[CallRecord], int]:
 
 
 @contextmanager
-def sandbox(*options: str) -> Iterator[str]:
+def sandbox(*options: str) -> Iterator[tuple[str, int]]:
     port = free_port()
     process = start_sandbox(port, DEFAULT_API_KEY, *options)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}", process.pid
     finally:
         process.terminate()
         process.wait(timeout=30)
@@ -145,9 +179,11 @@ def run_job(
     wait for the rest to finish the job."""
     dsn = server.new_database()
     submit(dsn, inputs, *submit_options)
-    with sandbox(*sandbox_options) as base_url:
+    database = postgres_pid(dsn)
+    with sandbox(*sandbox_options) as (base_url, sandbox_pid):
+        cpu_before = cpu_seconds(sandbox_pid), cpu_seconds(database, children=True)
         started = time.monotonic()
-        running = start_workers(dsn, base_url, workers, concurrency)
+        running, clocks = start_workers(dsn, base_url, workers, concurrency)
         if kill_after is not None:
             deadline = time.monotonic() + 600
             while sandbox_stats(base_url).get("POST /v1/messages", 0) < kill_after:
@@ -155,9 +191,13 @@ def run_job(
                     raise SystemExit("the workers sent nothing for 10 minutes")
                 time.sleep(0.2)
             running[0].send_signal(signal.SIGKILL)
-        for worker in running:
-            worker.wait(timeout=1800)
+        workers_cpu = sum(wait_for_cpu(worker) for worker in running)
         wall = time.monotonic() - started
+        cpu = {
+            "workers": workers_cpu,
+            "sandbox": cpu_seconds(sandbox_pid) - cpu_before[0],
+            "postgresql": cpu_seconds(database, children=True) - cpu_before[1],
+        }
         stats = sandbox_stats(base_url)
     blocks, ended, calls, open_starts = anyio.run(read_run, dsn)
     return Sent(
@@ -168,6 +208,8 @@ def run_job(
         requests=stats.get("POST /v1/messages", 0),
         refused=stats.get("status 429", 0),
         wall=wall,
+        timeline=timeline(calls, job_spans(dsn), clocks, workers * concurrency),
+        cpu=cpu,
     )
 
 
@@ -197,28 +239,60 @@ def kill_part(server: PostgresServer, rpm: int, latency: float) -> None:
 def latency_part(server: PostgresServer, runs: int, chapters: list[Path]) -> None:
     print(f"latency: {len(chapters)} chapters, sandbox --latency 1 (no limits), 2 packs in")
     print(f"         flight per worker, medians of {runs} runs; {load()}")
-    base = None
+    print("  sending: first request to last answer (worker start-up left out); steady: from")
+    print("  the last worker's first request to the last job's start, every slot able to")
+    print("  send; tail: from there to the last answer (fewer jobs left than slots); before /")
+    print("  after: a job's start to its request, its answer to the job's end (medians); busy:")
+    print("  calls in flight over the sending time against the slots; steady slots holding a")
+    print("  job / with a call in flight: the rest is finishing a job and fetching the next /")
+    print("  a job's own work around its call; CPU: seconds used by all workers, the sandbox")
+    print("  and PostgreSQL while the workers ran (2 cores shared).")
+    base = steady_base = None
     for workers in (1, 2, 4):
         results = [
             run_job(
                 server,
                 chapters,
                 ["--max-blocks", "20"],
-                ["--latency", "1"],
+                ["--latency", str(LATENCY)],
                 workers=workers,
                 concurrency=2,
             )
             for _ in range(runs)
         ]
-        seconds = statistics.median(sent.sending_seconds for sent in results)
-        wall = statistics.median(sent.wall for sent in results)
+        lines = [sent.timeline for sent in results]
+
+        def median(figure: Callable[[Timeline], float], lines: list[Timeline] = lines) -> float:
+            return statistics.median(figure(line) for line in lines)
+
+        seconds = median(lambda line: line.sending)
         calls = len(results[0].calls)
         rate = calls / seconds
+        steady = median(lambda line: line.steady_rate)
         base = base or rate
+        steady_base = steady_base or steady
         print(
-            f"  {workers} worker(s): {calls} calls in {seconds:.1f} s sending ({wall:.1f} s wall):"
-            f" {rate:.2f} calls/s, {rate / base:.2f}x one worker; 429s"
-            f" {sum(sent.refused for sent in results)}"
+            f"  {workers} worker(s): {calls} calls in {seconds:.1f} s sending"
+            f" ({statistics.median(sent.wall for sent in results):.1f} s wall): {rate:.2f}"
+            f" calls/s, {rate / base:.2f}x one worker; steady {steady:.2f} calls/s,"
+            f" {steady / steady_base:.2f}x, {steady * LATENCY / (2 * workers):.0%} of what"
+            f" {2 * workers} slots send at {LATENCY:g} s a call; 429s {sum(sent.refused for sent in results)}"
+        )
+        cpu = {
+            name: statistics.median(sent.cpu[name] for sent in results) for name in results[0].cpu
+        }
+        print(
+            f"    start-up to first request {median(lambda line: line.start_up):.1f} s"
+            f" (first requests {median(lambda line: line.start_spread):.1f} s apart);"
+            f" steady {median(lambda line: line.steady):.1f} s; tail"
+            f" {median(lambda line: line.tail):.1f} s; before / after a call"
+            f" {median(lambda line: line.before_call):.2f} / {median(lambda line: line.after_call):.2f} s;"
+            f" busy {median(lambda line: line.busy):.0%}; steady slots holding a job"
+            f" {median(lambda line: line.steady_jobs):.0%}, with a call in flight"
+            f" {median(lambda line: line.steady_calls_in_flight):.0%}; CPU s "
+            + ", ".join(f"{name} {used:.1f}" for name, used in cpu.items())
+            + f"; {load()}",
+            flush=True,
         )
     print(f"  {load()}")
 

@@ -36,14 +36,51 @@ def test_submit_needs_a_postgresql_store(
     assert "not a PostgreSQL URL" in error_line(capsys)
 
 
-def test_submit_refuses_what_workers_do_not_run_before_reading_anything(
-    shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    ("options", "said"),
+    [
+        (["--mode", "batch"], "submit routes tiers in realtime with the whole guide"),
+        (["--context", "retrieve"], "leave --mode batch and --context retrieve|auto out"),
+    ],
+)
+def test_submit_refuses_routed_tiers_workers_do_not_run_before_reading_anything(
+    shared_data: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    options: list[str],
+    said: str,
 ) -> None:
     store = "postgresql://nobody@127.0.0.1:1/none"
     book = job(shared_data, tmp_path)
     tiers = ["--tiers", "claude-haiku-4-5,claude-sonnet-4-5", "--route", "heuristic"]
-    assert main(["submit", *book, "--store", store, *tiers]) == 2
-    assert "--tiers" in error_line(capsys)
+    assert main(["submit", *book, "--store", store, *tiers, *options]) == 2
+    assert said in error_line(capsys)
+
+
+@pytest.mark.parametrize(
+    ("tiers", "said"),
+    [
+        (["--tiers", "claude-haiku-4-5,gpt-9", "--route", "heuristic"], "unknown model 'gpt-9'"),
+        (["--tiers", "claude-sonnet-4-5", "--route", "heuristic"], "two tiers or more"),
+        (["--route", "classify"], "--route classify needs --tiers"),
+        (["--tiers", "claude-haiku-4-5,claude-sonnet-4-5"], "give --route heuristic too"),
+        (
+            ["--tiers", "claude-haiku-4-5,claude-sonnet-4-5", "--route", "heuristic",
+             "--classifier", "claude-haiku-5-5"],
+            "give --route classify too",
+        ),
+    ],
+)  # fmt: skip
+def test_submit_with_tiers_it_cannot_route_says_so_in_one_line_before_touching_the_store(
+    shared_data: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    tiers: list[str],
+    said: str,
+) -> None:
+    store = "postgresql://nobody@127.0.0.1:1/none"
+    assert main(["submit", *job(shared_data, tmp_path), "--store", store, *tiers]) == 2
+    assert said in error_line(capsys)
 
 
 def test_submit_in_retrieve_mode_checks_the_guide_and_core_before_touching_the_store(

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
     from blockpass.providers import Connection, Provider
     from blockpass.store import RunStore
+    from blockpass.workers.routes import TierChoice
 
 __all__ = [
     "WORKERS",
@@ -70,6 +71,9 @@ def add_worker_parsers(
     _store_arguments(submit)
     submit.add_argument(
         "--concurrency", type=int, default=8, help="calls one pack may have in flight"
+    )
+    submit.add_argument(
+        "--base-url", help="the API's base URL for the classify pass (--route classify)"
     )
     submit.add_argument(
         "--mode",
@@ -163,16 +167,16 @@ def submit_command(args: argparse.Namespace) -> int:
     from blockpass.workers.submit import submit_job
 
     url = _postgres_url(args)
-    if args.tiers or args.route != "off":
-        raise UserInputError("submit runs one model: leave --tiers and --route out")
     connection = cli_settings.connection(args, os.environ)
     prices = cli_settings.prices(args, connection)
+    tiers = _tiers(args, connection)
     spec = cli_settings.job_spec(
         args,
         # submit writes no file: outputs come from `blockpass report`.
         Path(os.devnull),
         on_input_skipped=note_skipped_input,
         on_folder_summary=note_folder_summary,
+        profiles=[tier.profile for tier in tiers.connections] if tiers else (),
     )
     spec = replace(
         spec,
@@ -185,7 +189,9 @@ def submit_command(args: argparse.Namespace) -> int:
             max_requests=args.max_batch_requests,
         ),
     )
-    submitted = anyio.run(lambda: submit_job(spec, connection, prices, url=url, run=args.run))
+    submitted = anyio.run(
+        lambda: submit_job(spec, connection, prices, url=url, run=args.run, tiers=tiers)
+    )
     print(
         f"run {args.run}: {submitted.blocks:,} blocks, {submitted.already_done:,} already"
         f" done, {submitted.to_send:,} to send in {submitted.packs:,} packs: {submitted.jobs:,}"
@@ -194,6 +200,31 @@ def submit_command(args: argparse.Namespace) -> int:
     if spec.context is not ContextMode.FULL:
         print(submitted.context)
     return 0
+
+
+def _tiers(args: argparse.Namespace, connection: Connection) -> TierChoice | None:
+    """``--tiers`` and ``--route`` as `run` reads them; None for a run of one model."""
+    from blockpass import cli_routing
+    from blockpass.cli_settings import api_key
+    from blockpass.providers import open_connection
+    from blockpass.routing.tiers import RouteMode
+    from blockpass.workers.routes import TierChoice
+
+    tiers = cli_routing.tiers(args, connection)
+    if len(tiers) < 2:
+        return None
+
+    def connect(chosen: Connection) -> AbstractAsyncContextManager[Provider]:
+        # The classify pass's calls are the submitter's: its key, as `run` takes it.
+        key = api_key(connection, args.base_url, os.environ)
+        return open_connection(chosen, base_url=args.base_url, api_key=key)
+
+    return TierChoice(
+        connections=tiers,
+        route=RouteMode(args.route),
+        connect=connect,
+        classifier=cli_routing.classifier(args, connection, tiers),
+    )
 
 
 def worker_command(args: argparse.Namespace) -> int:

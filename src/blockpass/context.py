@@ -150,24 +150,29 @@ class ContextStats:
     own_tokens: int = 0
 
     @classmethod
-    def merged(cls, lanes: Iterable[ContextStats | None]) -> ContextStats | None:
-        """One run's counts from its lanes'; None when no lane retrieved anything."""
-        counted = [stats for stats in lanes if stats is not None]
+    def merged(cls, parts: Iterable[ContextStats | None]) -> ContextStats | None:
+        """One run's counts from its lanes' (or a distributed run's from each pack's);
+        None when none retrieved anything."""
+        counted = [stats for stats in parts if stats is not None]
         if not counted:
             return None
         merged = cls()
         for stats in counted:
-            merged.blocks |= stats.blocks
-            merged.widened |= stats.widened
-            for kind, ids in stats.fallback.items():
-                merged.fallback.setdefault(kind, set()).update(ids)
-            merged.trimmed_units += stats.trimmed_units
-            merged.packs += stats.packs
-            merged.units_sent += stats.units_sent
-            merged.shared_units = max(merged.shared_units, stats.shared_units)
-            merged.shared_tokens = max(merged.shared_tokens, stats.shared_tokens)
-            merged.own_tokens += stats.own_tokens
+            merged.add(stats)
         return merged
+
+    def add(self, other: ContextStats) -> None:
+        """Count ``other``'s packs in these (the shared part is one per lane, not summed)."""
+        self.blocks |= other.blocks
+        self.widened |= other.widened
+        for kind, ids in other.fallback.items():
+            self.fallback.setdefault(kind, set()).update(ids)
+        self.trimmed_units += other.trimmed_units
+        self.packs += other.packs
+        self.units_sent += other.units_sent
+        self.shared_units = max(self.shared_units, other.shared_units)
+        self.shared_tokens = max(self.shared_tokens, other.shared_tokens)
+        self.own_tokens += other.own_tokens
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -194,10 +199,16 @@ class RetrievedRules:
     # The shared units, where another process chose them from the lane's first plan (a
     # submitted run's); None: the lane's first plan here chooses them.
     shared: Sequence[str] | None = None
+    # Hears each pack's own counts as it is laid out (a worker keeps them per job).
+    on_pack: Callable[[ContextStats], None] | None = None
 
     def contexts(self, count: Callable[[str], int]) -> PackContexts:
         contexts = PackContexts(
-            units=self.units, rules=self.rules, full_guide=self.full_guide, count=count
+            units=self.units,
+            rules=self.rules,
+            full_guide=self.full_guide,
+            count=count,
+            on_pack=self.on_pack,
         )
         if self.shared is not None:
             contexts.keep_shared(self.shared)
@@ -219,6 +230,7 @@ class PackContexts:
         rules: Mapping[str, BlockRules],
         full_guide: str,
         count: Callable[[str], int],
+        on_pack: Callable[[ContextStats], None] | None = None,
     ) -> None:
         self._units = {unit.id: unit for unit in units}
         self._labels = UnitLabels.of(units)
@@ -232,6 +244,7 @@ class PackContexts:
             text=full_guide, tokens=count(full_guide), fallback=Fallback.FULL_GUIDE, cached=True
         )
         self.stats = ContextStats()
+        self._on_pack = on_pack
 
     def groups(self, blocks: Sequence[Block]) -> list[list[Block]]:
         """Blocks grouped for packing: the blocks retrieval is sure of, ordered by their best
@@ -356,22 +369,38 @@ class PackContexts:
     def for_pack(self, blocks: Sequence[Block], room: int) -> PackContext:
         """The context of a pack of ``blocks`` with ``room`` tokens left beside them."""
         rules = [self._rule(block) for block in blocks]
-        self._count_blocks(blocks, rules)
+        counts = ContextStats(
+            blocks={block.id for block in blocks},
+            widened={block.id for block, rule in zip(blocks, rules, strict=True) if rule.widened},
+            shared_units=self.stats.shared_units,
+            shared_tokens=self.stats.shared_tokens,
+        )
         if any(rule.unsure for rule in rules):
             if self._full_guide.tokens <= room:
-                self._count_fallback(Fallback.FULL_GUIDE, blocks)
-                return self._counted(self._full_guide)
-            context = self._best_fitting(rules, room)
-            self._count_fallback(Fallback.WIDEST_FIT, blocks)
-            return self._counted(replace(context, fallback=Fallback.WIDEST_FIT))
-        return self._counted(self._best_fitting(rules, room))
+                kind, context = Fallback.FULL_GUIDE, self._full_guide
+            else:
+                kind = Fallback.WIDEST_FIT
+                context = replace(self._best_fitting(rules, room, counts), fallback=kind)
+            counts.fallback[kind] = set(counts.blocks)
+        else:
+            context = self._best_fitting(rules, room, counts)
+        counts.packs = 1
+        counts.units_sent = len(context.units)
+        if not context.cached:
+            counts.own_tokens = context.tokens
+        self.stats.add(counts)
+        if self._on_pack is not None:
+            self._on_pack(counts)
+        return context
 
     def _rule(self, block: Block) -> BlockRules:
         return self._rules.get(block.id, NO_RULES)
 
-    def _best_fitting(self, rules: Sequence[BlockRules], room: int) -> PackContext:
+    def _best_fitting(
+        self, rules: Sequence[BlockRules], room: int, counts: ContextStats
+    ) -> PackContext:
         """The shared units (where they fit), then the pack's own, best rank first across
-        its blocks, while they fit."""
+        its blocks, while they fit; the units left out are counted in ``counts``."""
         shared = self._shared if self._shared.tokens <= room else NO_SHARED_UNITS
         best_rank: dict[str, int] = {}
         for rule in rules:
@@ -385,7 +414,7 @@ class PackContexts:
             if used + tokens <= room:
                 kept.append(unit_id)
                 used += tokens
-        self.stats.trimmed_units += len(best_rank) - len(kept)
+        counts.trimmed_units += len(best_rank) - len(kept)
         kept.sort(key=lambda unit_id: self._order.get(unit_id, 0))
         if not kept:
             return PackContext(shared=shared)
@@ -400,22 +429,6 @@ class PackContexts:
                 self._count(render_units([self._units[unit_id]], self._labels)) + 1
             )
         return self._unit_tokens[unit_id]
-
-    def _count_blocks(self, blocks: Sequence[Block], rules: Sequence[BlockRules]) -> None:
-        self.stats.blocks.update(block.id for block in blocks)
-        self.stats.widened.update(
-            block.id for block, rule in zip(blocks, rules, strict=True) if rule.widened
-        )
-
-    def _count_fallback(self, kind: Fallback, blocks: Sequence[Block]) -> None:
-        self.stats.fallback.setdefault(kind, set()).update(block.id for block in blocks)
-
-    def _counted(self, context: PackContext) -> PackContext:
-        self.stats.packs += 1
-        self.stats.units_sent += len(context.units)
-        if not context.cached:
-            self.stats.own_tokens += context.tokens
-        return context
 
 
 RETRIEVED_OPEN = "<retrieved_rules>"

@@ -20,14 +20,15 @@ so ``packs`` and ``copies`` are what a fresh ``run`` of the same job would send 
 from __future__ import annotations
 
 from array import array
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 
+from blockpass.blocks import Block
 from blockpass.context import ContextMode
 from blockpass.context_choice import ContextChoice
-from blockpass.deterministic import NO_FINDINGS
+from blockpass.deterministic import NO_FINDINGS, Findings
 from blockpass.errors import UserInputError
 from blockpass.forecast import ForecastRow, PackBounds, Strategy, forecast
 from blockpass.layout import output_cap
@@ -38,6 +39,7 @@ from blockpass.prices import PriceTable
 from blockpass.providers.base import ModelProfile
 from blockpass.reuse import plan_reuse
 from blockpass.store import RUN_FILE_NAME, open_sqlite_store
+from blockpass.task import Task
 from blockpass.tokens import count_tokens
 from blockpass.verdicts import OUTPUT_SCALE
 
@@ -57,6 +59,64 @@ class Estimate:
     """With ``--context retrieve`` or ``auto``: both modes priced on the blocks for the model."""
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BlockFigures:
+    """What the forecast knows of blocks on one model: the prefix's tokens, and each
+    block's input tokens and estimated output, in the blocks' order."""
+
+    prefix: int
+    tokens: Sequence[int]
+    outputs: Sequence[int]
+
+    @classmethod
+    def of(
+        cls,
+        blocks: Sequence[Block],
+        findings: Mapping[str, Findings],
+        task: Task,
+        profile: ModelProfile,
+        learned: Mapping[str, float] | None = None,
+    ) -> BlockFigures:
+        count = partial(count_tokens, family=profile.tokenizer)
+        estimator = OutputEstimator(scale=OUTPUT_SCALE[task.verdicts])
+        estimator.resume(learned or {})
+        return cls(
+            prefix=count(task.system_prefix),
+            tokens=array("I", (block_input_tokens(block, count) for block in blocks)),
+            outputs=array(
+                "I",
+                (
+                    estimator.estimate(block, findings.get(block.id, NO_FINDINGS).hits)
+                    for block in blocks
+                ),
+            ),
+        )
+
+
+def forecast_packs(
+    prefix_tokens: int,
+    tokens: Sequence[int],
+    outputs: Sequence[int],
+    profile: ModelProfile,
+    prices: PriceTable,
+    min_blocks: int,
+    max_blocks: int | None,
+) -> list[ForecastRow]:
+    """The forecast's rows for these blocks (their tokens and outputs) on ``profile``."""
+    low, high = pack_size_bounds(profile, min_blocks, max_blocks)
+    return forecast(
+        prefix_tokens=prefix_tokens,
+        block_tokens=iter(tokens),
+        output_tokens=iter(outputs),
+        prices=prices.for_model(profile.id),
+        context_window=profile.context_window,
+        max_output=profile.max_output,
+        min_cacheable=profile.min_cacheable,
+        bounds=PackBounds(min_blocks=low, max_blocks=high),
+        output_cap=output_cap(profile),
+    )
+
+
 def estimate_job(
     spec: JobSpec,
     profile: ModelProfile,
@@ -68,33 +128,17 @@ def estimate_job(
     """``only``: the ids of the blocks this model gets (a routed run's tier), None for all;
     ``learned``: output estimates a run of this model stored (``learned_output``)."""
     inputs, blocks, task, check = read_job_inputs(spec)
-    count = partial(count_tokens, family=profile.tokenizer)
-    estimator = OutputEstimator(scale=OUTPUT_SCALE[task.verdicts])
-    estimator.resume(learned or {})
     findings = check.findings(inputs.documents, {b.id for b in blocks}) if check else {}
-    model_prices = prices.for_model(profile.id)
-    prefix_tokens = count(task.system_prefix)
-    low, high = pack_size_bounds(profile, spec.execution.min_blocks, spec.execution.max_blocks)
+    figures = BlockFigures.of(blocks, findings, task, profile, learned)
+    tokens, outputs = figures.tokens, figures.outputs
 
     def rows_for(indices: Iterable[int]) -> list[ForecastRow]:
         chosen = array("I", indices)
-        return forecast(
-            prefix_tokens=prefix_tokens,
-            block_tokens=(tokens[index] for index in chosen),
-            output_tokens=(outputs[index] for index in chosen),
-            prices=model_prices,
-            context_window=profile.context_window,
-            max_output=profile.max_output,
-            min_cacheable=profile.min_cacheable,
-            bounds=PackBounds(min_blocks=low, max_blocks=high),
-            output_cap=output_cap(profile),
-        )
+        return forecast_packs(
+            figures.prefix, [tokens[i] for i in chosen], [outputs[i] for i in chosen],
+            profile, prices, spec.execution.min_blocks, spec.execution.max_blocks,
+        )  # fmt: skip
 
-    tokens = array("I", (block_input_tokens(block, count) for block in blocks))
-    outputs = array(
-        "I",
-        (estimator.estimate(block, findings.get(block.id, NO_FINDINGS).hits) for block in blocks),
-    )
     position = {block.id: index for index, block in enumerate(blocks)}
     kept, _ = prefilter(blocks, spec.prefilter)
     reuse = plan_reuse(kept)

@@ -11,18 +11,29 @@ policies (tiers, a classify pass) build on this.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from blockpass.blocks import Block
 from blockpass.providers.base import ModelProfile, Provider
 from blockpass.task import Task
 
-__all__ = ["Lane", "Lanes", "lane_name"]
+__all__ = ["Lane", "Lanes", "lane_name", "run_fingerprint"]
 
 
 def lane_name(provider_name: str, profile: ModelProfile) -> str:
     return f"{provider_name}:{profile.results_key}"
+
+
+def run_fingerprint(fingerprints: Mapping[str, str]) -> str:
+    """A run's fingerprint from its lanes' (by lane name): the lane's own for one lane (as
+    before runs had lanes), a digest of every lane's otherwise."""
+    if len(fingerprints) == 1:
+        return next(iter(fingerprints.values()))
+    digest = hashlib.sha256()
+    for name, fingerprint in sorted(fingerprints.items()):
+        digest.update(f"{name}\n{fingerprint}\n".encode())
+    return digest.hexdigest()[:32]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,12 +81,7 @@ class Lanes:
     def run_fingerprint(self, task: Task) -> str:
         """What the run directory is bound to: the lane's fingerprint for a run of one lane
         (as before runs had lanes), a digest of every lane's otherwise."""
-        if len(self.lanes) == 1:
-            return self.first.fingerprint(task)
-        digest = hashlib.sha256()
-        for name, fingerprint in sorted(self.fingerprints(task).items()):
-            digest.update(f"{name}\n{fingerprint}\n".encode())
-        return digest.hexdigest()[:32]
+        return run_fingerprint(self.fingerprints(task))
 
     def assign(self, blocks: Sequence[Block]) -> dict[str, list[Block]]:
         """Each lane's blocks by lane name, in input order; every lane is a key."""

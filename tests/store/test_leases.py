@@ -185,3 +185,58 @@ async def test_workers_in_separate_processes_claim_every_pack_exactly_once(
 
     claimed = [key for output in outputs for key in output.split()]
     assert sorted(claimed) == [f"p-{number:03}" for number in range(count)]
+
+
+BLOCKS = [f"b-{number:02}" for number in range(30)]
+
+
+async def test_workers_claiming_overlapping_blocks_at_once_never_both_hold_one(
+    stores: StoreFactory,
+) -> None:
+    workers = await two_workers(stores, ManualClock())
+    claimed: list[Lease] = []
+
+    async def take_blocks(store: RunStore, worker: str, keys: list[str]) -> None:
+        claimed.extend(
+            await store.claim_each(LeaseKind.BLOCK, keys, worker=worker, seconds=LEASE_SECONDS)
+        )
+
+    # Overlapping windows, in opposite orders, from both connections at once: no deadlock,
+    # and every block leased once.
+    async with anyio.create_task_group() as group:
+        for number, store in enumerate(workers):
+            for task in range(3):
+                start = task * 10
+                keys = BLOCKS[start : start + 15]
+                group.start_soon(
+                    take_blocks, store, f"worker-{number}/{task}", keys[::-1] if number else keys
+                )
+
+    assert sorted(lease.key for lease in claimed) == BLOCKS
+    assert len({lease.id for lease in claimed}) == len(BLOCKS)
+
+
+async def test_claiming_blocks_leaves_out_the_held_ones_and_takes_over_the_expired(
+    stores: StoreFactory,
+) -> None:
+    clock = ManualClock()
+    first, second = await two_workers(stores, clock)
+    old = await first.claim_each(LeaseKind.BLOCK, BLOCKS[:2], worker="a", seconds=1.0)
+    live = await first.claim_each(LeaseKind.BLOCK, BLOCKS[2:4], worker="a", seconds=60.0)
+    clock.advance(2.0)
+
+    taken = await second.claim_each(
+        LeaseKind.BLOCK, [*BLOCKS[:5], BLOCKS[0]], worker="b", seconds=LEASE_SECONDS
+    )
+
+    assert [lease.key for lease in taken] == [BLOCKS[0], BLOCKS[1], BLOCKS[4]]
+    assert {lease.id for lease in taken}.isdisjoint(lease.id for lease in old)
+    for lease in old:
+        assert await first.renew(lease, seconds=60.0) is None, "taken over"
+    await first.release_each(live)
+    again = await second.claim_each(LeaseKind.BLOCK, BLOCKS[2:4], worker="b", seconds=LEASE_SECONDS)
+    assert [lease.key for lease in again] == BLOCKS[2:4]
+    await second.release_each([*taken, *old])
+    assert [lease.key for lease in await first.leases(LeaseKind.BLOCK)] == BLOCKS[2:4], (
+        "a lease taken over is not given up by its old holder's release"
+    )

@@ -483,6 +483,22 @@ async def test_a_second_connection_joins_the_run_and_its_results_carry_the_runs_
     assert await joining.settings() == SETTINGS
 
 
+async def test_a_worker_joining_with_its_lane_stores_that_lanes_results_under_its_fingerprint(
+    store: RunStore, stores: StoreFactory
+) -> None:
+    (weak, strong) = await put_numbered_blocks(store, 2)
+    joining = await stores.open()
+    assert await joining.join_run(lanes={"sandbox:weak": "weak-fingerprint"})
+    await joining.record_results(
+        [make_result(weak, lane="sandbox:weak"), make_result(strong, lane="sandbox:strong")]
+    )
+
+    assert list(await store.lookup_previous_results([weak.content_hash], "weak-fingerprint"))
+    assert not await store.lookup_previous_results([weak.content_hash], FINGERPRINT)
+    # A lane the worker did not name keeps the run's fingerprint, as before lanes.
+    assert list(await store.lookup_previous_results([strong.content_hash], FINGERPRINT))
+
+
 async def test_joining_a_store_no_run_was_opened_in_binds_nothing(stores: StoreFactory) -> None:
     fresh = await stores.open("never-opened")
     assert not await fresh.join_run()

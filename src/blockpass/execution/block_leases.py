@@ -98,18 +98,20 @@ class BlockLeases:
 
     async def claim(self, blocks: Sequence[Block]) -> Claimed:
         """Lease every block nobody holds (those this worker holds already stay leased)."""
-        leased: list[Block] = []
-        held: list[Block] = []
-        for block in blocks:
-            if block.id not in self._held:
-                lease = await self._store.claim(
-                    LeaseKind.BLOCK, [block.id], worker=self.worker, seconds=self._seconds
-                )
-                if lease is None:
-                    held.append(block)
-                    continue
-                self._held[block.id] = lease
-            leased.append(block)
+        # One claim for the pack's blocks: a round trip per block would cost more than the
+        # call itself on a loaded database.
+        wanted = [block.id for block in blocks if block.id not in self._held]
+        taken = (
+            await self._store.claim_each(
+                LeaseKind.BLOCK, wanted, worker=self.worker, seconds=self._seconds
+            )
+            if wanted
+            else []
+        )
+        for lease in taken:
+            self._held[lease.key] = lease
+        leased = [block for block in blocks if block.id in self._held]
+        held = [block for block in blocks if block.id not in self._held]
         results = await self._store.results([block.id for block in leased])
         done = [block for block in leased if not still_to_do(block, results)]
         await self.release(done)
@@ -120,15 +122,15 @@ class BlockLeases:
         )
 
     async def release(self, blocks: Iterable[Block]) -> None:
-        for block in blocks:
-            lease = self._held.pop(block.id, None)
-            if lease is not None:
-                await self._store.release(lease)
+        given_up = [lease for block in blocks if (lease := self._held.pop(block.id, None))]
+        if given_up:
+            await self._store.release_each(given_up)
 
     async def release_all(self) -> None:
-        for lease in list(self._held.values()):
-            await self._store.release(lease)
+        given_up = list(self._held.values())
         self._held.clear()
+        if given_up:
+            await self._store.release_each(given_up)
 
     @asynccontextmanager
     async def kept(self) -> AsyncIterator[None]:

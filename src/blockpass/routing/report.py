@@ -15,10 +15,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Protocol
 
 from blockpass.blocks import Outcome
-from blockpass.lanes import Lanes
 from blockpass.prices import PriceTable
+from blockpass.providers.base import ModelProfile
 from blockpass.routing.classify import CLASSIFY_PACK
 from blockpass.routing.economics import ASK_RETURN
 from blockpass.routing.tiers import Routes
@@ -26,7 +27,17 @@ from blockpass.run_costs import cost_report
 from blockpass.store import CallRecord, RunStore
 from blockpass.task import Task
 
-__all__ = ["TierLine", "TierReport", "tier_report"]
+__all__ = ["NamedLane", "TierLine", "TierReport", "tier_report"]
+
+
+class NamedLane(Protocol):
+    """A tier as its report needs it: a `lanes.Lane`, or a submitted run's tier."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def profile(self) -> ModelProfile: ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -120,7 +131,7 @@ class TierReport:
 
 async def tier_report(
     store: RunStore,
-    lanes: Lanes,
+    lanes: Sequence[NamedLane],
     task: Task,
     prices: PriceTable,
     *,
@@ -133,7 +144,7 @@ async def tier_report(
     calls = await store.calls()
     results = await store.results()
     blocks = await store.blocks()
-    profiles = [lane.profile for lane in lanes.lanes]
+    profiles = [lane.profile for lane in lanes]
     strongest = profiles[-1]
     as_strong = prices
     card = prices.for_model(strongest.id)
@@ -160,7 +171,7 @@ async def tier_report(
             calls=sum(1 for call in answering if call.model == lane.profile.id),
             cost=cost(lane.profile.id, prices, answering),
         )
-        for lane in lanes.lanes
+        for lane in lanes
     )  # fmt: skip
     return TierReport(
         tiers=lines,

@@ -22,24 +22,29 @@ from typing import TypedDict
 
 import anyio
 
-from blockpass.blocks import BlockResult, Outcome
+from blockpass.blocks import Block, BlockResult, Outcome
 from blockpass.estimate import estimate_job
 from blockpass.job_outcome import JobOutcome
 from blockpass.pipeline import JobSpec, read_job_inputs, run_job
 from blockpass.prices import PriceTable
 from blockpass.progress import Spend
 from blockpass.providers import Provider
-from blockpass.routing.classify import classify_blocks
+from blockpass.providers.base import ModelProfile
+from blockpass.routing.classify import Classified, classify_blocks
 from blockpass.routing.economics import TierCosts, worth_asking
 from blockpass.routing.report import TierReport, tier_report
 from blockpass.routing.tiers import RouteMode, Routes, heuristic_routes, routed_lanes
 from blockpass.store import CallRecord, RunStore, open_run_store
+from blockpass.task import Task
 
 __all__ = [
     "ESCALATED",
     "UNSURE_MARK",
     "JobListeners",
     "RoutedOutcome",
+    "classify_routes",
+    "doubtful_results",
+    "escalate_doubtful",
     "escalation_reason",
     "run_routed",
 ]
@@ -124,30 +129,10 @@ async def run_routed(
     if choose is not None:
         routes = replace(routes, tier_of=dict(choose(routes)))
     elif mode is RouteMode.CLASSIFY:
-        # A resumed run classifies only what has no result yet: the rest is paid for.
-        done = {
-            block_id
-            for block_id, result in (await store.results()).items()
-            if result.outcome is not Outcome.FAILED
-        }
-        by_id = {block.id: block for block in blocks}
-        unsettled = [
-            block_id
-            for block_id in routes.tier_of
-            if block_id not in done and not routes.features[block_id].settled(len(providers))
-        ]
-        costs = TierCosts.of(
-            [by_id[block_id] for block_id in unsettled],
-            [provider.profile for provider in providers],
-            prices,
-            task,
-            max_blocks=spec.execution.max_blocks,
-            classifier=(classifier or providers[0]).profile,
-        )
-        undecided = [by_id[block_id] for block_id in unsettled if worth_asking(block_id, costs)]
-        not_asked = len(unsettled) - len(undecided)
-        names = [provider.profile.id for provider in providers]
-        classified = await classify_blocks(classifier or providers[0], undecided, names)
+        classified, not_asked = await classify_routes(
+            routes, blocks, task, store, [provider.profile for provider in providers], prices,
+            max_blocks=spec.execution.max_blocks, classifier=classifier or providers[0],
+        )  # fmt: skip
         routes = replace(routes, tier_of={**routes.tier_of, **classified.tier_of})
     lanes = routed_lanes(providers, routes.tier_of)
     outcome = await run_job(spec, lanes, prices, store=store, **heard.as_arguments())
@@ -155,7 +140,7 @@ async def run_routed(
         # Recorded once the run is open in the store (a run interrupted before this point
         # classifies again: those calls were paid for and are not in the ledger).
         await store.record_call(call, [])
-    escalated = await _escalate(store, {block.id for block in blocks}, lanes.lanes[-1].name)
+    escalated = await escalate_doubtful(store, {block.id for block in blocks}, lanes.lanes[-1].name)
     # A second pass sends the escalated blocks; after a classify pass it also writes the
     # run's outputs again, its report now holding the classify calls recorded above.
     if escalated or (classified and classified.calls):
@@ -172,7 +157,7 @@ async def run_routed(
     all_strong = (await anyio.to_thread.run_sync(strong)).rows[-1].cost.total
     report = await tier_report(
         store,
-        lanes,
+        lanes.lanes,
         task,
         prices,
         escalated=escalated,
@@ -187,11 +172,59 @@ async def run_routed(
     return RoutedOutcome(outcome=outcome, routes=routes, report=report)
 
 
-async def _escalate(store: RunStore, blocks: set[str], strongest: str) -> dict[str, str]:
+async def classify_routes(
+    routes: Routes,
+    blocks: Sequence[Block],
+    task: Task,
+    store: RunStore,
+    profiles: Sequence[ModelProfile],
+    prices: PriceTable,
+    *,
+    max_blocks: int | None,
+    classifier: Provider,
+) -> tuple[Classified, int]:
+    """The classify pass on ``classifier`` over the blocks the heuristic leaves unsettled,
+    have no result yet (a resumed run's others are paid for) and whose answer can pay for
+    itself; what it placed, and how many unsettled blocks it was not asked about."""
+    done = {
+        block_id
+        for block_id, result in (await store.results()).items()
+        if result.outcome is not Outcome.FAILED
+    }
+    by_id = {block.id: block for block in blocks}
+    unsettled = [
+        block_id
+        for block_id in routes.tier_of
+        if block_id not in done and not routes.features[block_id].settled(len(profiles))
+    ]
+    costs = TierCosts.of(
+        [by_id[block_id] for block_id in unsettled],
+        profiles,
+        prices,
+        task,
+        max_blocks=max_blocks,
+        classifier=classifier.profile,
+    )
+    undecided = [by_id[block_id] for block_id in unsettled if worth_asking(block_id, costs)]
+    names = [profile.id for profile in profiles]
+    return await classify_blocks(classifier, undecided, names), len(unsettled) - len(undecided)
+
+
+async def escalate_doubtful(store: RunStore, blocks: set[str], strongest: str) -> dict[str, str]:
     """Mark the weak tiers' doubtful results as failed (escalated); their ids and reasons."""
+    escalated, marked = doubtful_results(await store.results(), blocks, strongest)
+    await store.withdraw_results(marked)
+    return escalated
+
+
+def doubtful_results(
+    results: Mapping[str, BlockResult], blocks: set[str], strongest: str
+) -> tuple[dict[str, str], list[BlockResult]]:
+    """The weak tiers' doubtful results among ``blocks``: their ids with the reason, and the
+    failures (escalated) that replace them."""
     escalated: dict[str, str] = {}
     marked: list[BlockResult] = []
-    for result in (await store.results()).values():
+    for result in results.values():
         if result.block_id not in blocks or result.lane in ("", strongest):
             continue
         if (reason := escalation_reason(result)) is not None:
@@ -206,5 +239,4 @@ async def _escalate(store: RunStore, blocks: set[str], strongest: str) -> dict[s
                     lane=result.lane,
                 )
             )
-    await store.withdraw_results(marked)
-    return escalated
+    return escalated, marked

@@ -263,10 +263,12 @@ class RunStore(Protocol):
         """The settings of the latest `open_run`; empty before the first."""
         ...
 
-    async def join_run(self) -> bool:
+    async def join_run(self, lanes: Mapping[str, str] | None = None) -> bool:
         """Bind the store to the run an earlier `open_run` recorded, settings unchanged, for
         a worker that only hands out blocks and adds results (``blockpass mcp serve``);
-        False, and nothing bound, when no run was ever opened here."""
+        False, and nothing bound, when no run was ever opened here. ``lanes``: the
+        fingerprints of the lanes this worker writes results of, as `open_run` takes them
+        (the run's own fingerprint is not theirs when the run has several lanes)."""
         ...
 
     async def put_blocks(self, blocks: Sequence[Block]) -> None:
@@ -395,6 +397,14 @@ class RunStore(Protocol):
         """
         ...
 
+    async def claim_each(
+        self, kind: LeaseKind, keys: Sequence[str], *, worker: str, seconds: float
+    ) -> list[Lease]:
+        """Lease every one of `keys` nobody holds to `worker` for `seconds`, one lease per
+        key, at once (a pack's blocks); the keys held by a live lease are left out. Each key
+        as `claim` would take it: never to two claimers while its lease runs."""
+        ...
+
     async def renew(self, lease: Lease, *, seconds: float) -> Lease | None:
         """Extend `lease` to `seconds` from now; None if it is gone (released, or expired
         and taken over), when the work belongs to someone else and must be dropped."""
@@ -402,6 +412,10 @@ class RunStore(Protocol):
 
     async def release(self, lease: Lease) -> None:
         """Give the work up, done or not; a lease already taken over is left alone."""
+        ...
+
+    async def release_each(self, leases: Sequence[Lease]) -> None:
+        """`release` for each of `leases`, at once."""
         ...
 
     async def leases(self, kind: LeaseKind) -> list[Lease]:

@@ -211,7 +211,7 @@ class PostgresRunStore:
         await self._run(work)
         self._fingerprints = LaneFingerprints(run=fingerprint, lanes=dict(lanes or {}))
 
-    async def join_run(self) -> bool:
+    async def join_run(self, lanes: Mapping[str, str] | None = None) -> bool:
         async def work(connection: Connection) -> str | None:
             row = await (await connection.execute("SELECT fingerprint FROM run")).fetchone()
             return None if row is None else str(row[0])
@@ -219,7 +219,7 @@ class PostgresRunStore:
         fingerprint = await self._run(work)
         if fingerprint is None:
             return False
-        self._fingerprints = LaneFingerprints(run=fingerprint, lanes={})
+        self._fingerprints = LaneFingerprints(run=fingerprint, lanes=dict(lanes or {}))
         return True
 
     async def settings(self) -> dict[str, str]:
@@ -411,13 +411,23 @@ class PostgresRunStore:
                 return lease
         return None
 
+    async def claim_each(
+        self, kind: LeaseKind, keys: Sequence[str], *, worker: str, seconds: float
+    ) -> list[Lease]:
+        now = self._clock()
+        take = partial(workers.take_keys, kind=kind, keys=keys, worker=worker, now=now)
+        return await self._run(partial(take, seconds=seconds))
+
     async def renew(self, lease: Lease, *, seconds: float) -> Lease | None:
         now = self._clock()
         renewed = await self._run(lambda c: workers.renew(c, lease, now=now, seconds=seconds))
         return replace(lease, expires_at=now + seconds) if renewed else None
 
     async def release(self, lease: Lease) -> None:
-        await self._run(lambda c: workers.release(c, lease))
+        await self._run(lambda c: workers.release(c, [lease]))
+
+    async def release_each(self, leases: Sequence[Lease]) -> None:
+        await self._run(lambda c: workers.release(c, leases))
 
     async def leases(self, kind: LeaseKind) -> list[Lease]:
         now = self._clock()

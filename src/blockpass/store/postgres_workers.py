@@ -8,7 +8,7 @@ never holds one key's row while it waits for another's, so claims cannot deadloc
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from blockpass.store.base import Lease, LeaseKind
 from blockpass.store.postgres_schema import Connection
@@ -23,6 +23,7 @@ __all__ = [
     "renew",
     "save_output_estimates",
     "take_key",
+    "take_keys",
 ]
 
 
@@ -55,6 +56,37 @@ async def take_key(
     return Lease(id=row[0], kind=kind, key=key, worker=worker, expires_at=now + seconds)
 
 
+# Many keys in one statement, in key order: two claimers of overlapping keys lock their rows
+# in the same order, and every other writer of leases locks one row, so none deadlock.
+_TAKE_KEYS = """INSERT INTO leases (kind, key, worker, expires_at)
+    SELECT %s, key, %s, %s FROM unnest(%s::text[]) AS key ORDER BY key
+    ON CONFLICT (kind, key) DO UPDATE
+        SET id = nextval(pg_get_serial_sequence('leases', 'id')),
+            worker = excluded.worker, expires_at = excluded.expires_at
+        WHERE leases.expires_at <= %s
+    RETURNING id, key"""
+
+
+async def take_keys(
+    connection: Connection,
+    kind: LeaseKind,
+    keys: Sequence[str],
+    *,
+    worker: str,
+    now: float,
+    seconds: float,
+) -> list[Lease]:
+    """Lease each of `keys` that no live lease holds, in one round trip; in `keys`' order."""
+    wanted = list(dict.fromkeys(keys))
+    taken = await connection.execute(_TAKE_KEYS, (kind.value, worker, now + seconds, wanted, now))
+    ids = {key: lease_id for lease_id, key in await taken.fetchall()}
+    return [
+        Lease(id=ids[key], kind=kind, key=key, worker=worker, expires_at=now + seconds)
+        for key in wanted
+        if key in ids
+    ]
+
+
 async def renew(connection: Connection, lease: Lease, *, now: float, seconds: float) -> bool:
     updated = await connection.execute(
         "UPDATE leases SET expires_at = %s WHERE id = %s", (now + seconds, lease.id)
@@ -62,8 +94,13 @@ async def renew(connection: Connection, lease: Lease, *, now: float, seconds: fl
     return bool(updated.rowcount)
 
 
-async def release(connection: Connection, lease: Lease) -> None:
-    await connection.execute("DELETE FROM leases WHERE id = %s", (lease.id,))
+async def release(connection: Connection, leases: Sequence[Lease]) -> None:
+    # Rows locked in key order, as claims lock them.
+    await connection.execute(
+        "DELETE FROM leases WHERE id IN"
+        " (SELECT id FROM leases WHERE id = ANY(%s) ORDER BY key FOR UPDATE)",
+        ([lease.id for lease in leases],),
+    )
 
 
 async def leases(connection: Connection, kind: LeaseKind, *, now: float) -> list[Lease]:

@@ -323,7 +323,7 @@ class SqliteRunStore:
         await self._run(work, write=True)
         self._fingerprints = LaneFingerprints(run=fingerprint, lanes=dict(lanes or {}))
 
-    async def join_run(self) -> bool:
+    async def join_run(self, lanes: Mapping[str, str] | None = None) -> bool:
         def work(connection: sqlite3.Connection) -> str | None:
             row = connection.execute("SELECT fingerprint FROM run").fetchone()
             return None if row is None else str(row[0])
@@ -331,7 +331,7 @@ class SqliteRunStore:
         fingerprint = await self._run(work)
         if fingerprint is None:
             return False
-        self._fingerprints = LaneFingerprints(run=fingerprint, lanes={})
+        self._fingerprints = LaneFingerprints(run=fingerprint, lanes=dict(lanes or {}))
         return True
 
     async def settings(self) -> dict[str, str]:
@@ -539,6 +539,17 @@ class SqliteRunStore:
             write=True,
         )
 
+    async def claim_each(
+        self, kind: LeaseKind, keys: Sequence[str], *, worker: str, seconds: float
+    ) -> list[Lease]:
+        now = self._clock()
+        return await self._run(
+            lambda c: sqlite_workers.claim_each(
+                c, kind, keys, worker=worker, now=now, seconds=seconds
+            ),
+            write=True,
+        )
+
     async def renew(self, lease: Lease, *, seconds: float) -> Lease | None:
         now = self._clock()
         renewed = await self._run(
@@ -547,7 +558,10 @@ class SqliteRunStore:
         return replace(lease, expires_at=now + seconds) if renewed else None
 
     async def release(self, lease: Lease) -> None:
-        await self._run(lambda c: sqlite_workers.release(c, lease), write=True)
+        await self._run(lambda c: sqlite_workers.release(c, [lease]), write=True)
+
+    async def release_each(self, leases: Sequence[Lease]) -> None:
+        await self._run(lambda c: sqlite_workers.release(c, leases), write=True)
 
     async def leases(self, kind: LeaseKind) -> list[Lease]:
         now = self._clock()

@@ -52,24 +52,47 @@ def claim(
     now: float,
     seconds: float,
 ) -> Lease | None:
-    # Live leases are few (workers times their concurrency), whatever the number of keys.
-    held = {
-        key
-        for (key,) in connection.execute(
-            "SELECT key FROM leases WHERE kind = ? AND expires_at > ?", (kind.value, now)
-        )
-    }
+    held = _held_keys(connection, kind, now=now)
     key = next((key for key in keys if key not in held), None)
     if key is None:
         return None
+    return _take(connection, kind, key, worker=worker, expires_at=now + seconds)
+
+
+def claim_each(
+    connection: sqlite3.Connection,
+    kind: LeaseKind,
+    keys: Sequence[str],
+    *,
+    worker: str,
+    now: float,
+    seconds: float,
+) -> list[Lease]:
+    held = _held_keys(connection, kind, now=now)
+    free = [key for key in dict.fromkeys(keys) if key not in held]
+    return [_take(connection, kind, key, worker=worker, expires_at=now + seconds) for key in free]
+
+
+def _held_keys(connection: sqlite3.Connection, kind: LeaseKind, *, now: float) -> set[str]:
+    # Live leases are few (workers times their concurrency and pack size), whatever the
+    # number of keys.
+    rows = connection.execute(
+        "SELECT key FROM leases WHERE kind = ? AND expires_at > ?", (kind.value, now)
+    )
+    return {key for (key,) in rows}
+
+
+def _take(
+    connection: sqlite3.Connection, kind: LeaseKind, key: str, *, worker: str, expires_at: float
+) -> Lease:
     # An expired lease on the key gives way to a new row, and so to a new id.
     connection.execute("DELETE FROM leases WHERE kind = ? AND key = ?", (kind.value, key))
     lease_id = connection.execute(
         "INSERT INTO leases (kind, key, worker, expires_at) VALUES (?, ?, ?, ?)",
-        (kind.value, key, worker, now + seconds),
+        (kind.value, key, worker, expires_at),
     ).lastrowid
     assert lease_id is not None
-    return Lease(id=lease_id, kind=kind, key=key, worker=worker, expires_at=now + seconds)
+    return Lease(id=lease_id, kind=kind, key=key, worker=worker, expires_at=expires_at)
 
 
 def renew(connection: sqlite3.Connection, lease: Lease, *, now: float, seconds: float) -> bool:
@@ -79,8 +102,8 @@ def renew(connection: sqlite3.Connection, lease: Lease, *, now: float, seconds: 
     return bool(updated)
 
 
-def release(connection: sqlite3.Connection, lease: Lease) -> None:
-    connection.execute("DELETE FROM leases WHERE id = ?", (lease.id,))
+def release(connection: sqlite3.Connection, leases: Sequence[Lease]) -> None:
+    connection.executemany("DELETE FROM leases WHERE id = ?", [(lease.id,) for lease in leases])
 
 
 def leases(connection: sqlite3.Connection, kind: LeaseKind, *, now: float) -> list[Lease]:

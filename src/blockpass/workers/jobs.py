@@ -14,20 +14,22 @@ worker, not a dead one), or met a passing error; blocks it stored are not sent a
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import procrastinate
 from procrastinate import JobContext, RetryStrategy
 
-from blockpass.blocks import Edit
-from blockpass.deterministic import Findings
+from blockpass.blocks import Block, Edit
+from blockpass.deterministic import NO_FINDINGS, Findings
 from blockpass.errors import BlockpassError
+from blockpass.packing import Pack
 from blockpass.proposals import Proposal
 from blockpass.workers.queue import connect
 
 __all__ = [
+    "ESCALATE",
     "OPEN_JOB_STATES",
     "QUEUE",
     "SEND_PACK",
@@ -36,6 +38,11 @@ __all__ = [
     "PackHeld",
     "PackJob",
     "PackSender",
+    "copies_in",
+    "defer_task",
+    "findings_args",
+    "findings_in",
+    "findings_of",
     "job_counts",
     "lock_held",
     "open_jobs",
@@ -45,7 +52,9 @@ __all__ = [
 SEND_PACK = "blockpass.send_pack"
 SUBMIT_BATCH = "blockpass.submit_batch"
 POLL_BATCH = "blockpass.poll_batch"
-TASKS = (SEND_PACK, SUBMIT_BATCH, POLL_BATCH)
+# A routed run's escalation of its weak tiers' doubtful answers (`escalation.py`).
+ESCALATE = "blockpass.escalate"
+TASKS = (SEND_PACK, SUBMIT_BATCH, POLL_BATCH, ESCALATE)
 # Every run's packs wait in one queue (a job names its run), so a worker serves every run
 # of the database and never takes a job of another application sharing it.
 QUEUE = "blockpass"
@@ -73,6 +82,11 @@ class PackJob:
     # When the run was submitted: a worker that opened it for an earlier submission (another
     # task, other retrieved rules) prepares it again.
     submitted: float
+    # A routed run's tier ("vendor:model", `routes.py`); "" for the submission's model.
+    lane: str = ""
+    # A pack of a routed run's second pass (`escalation.py`): its blocks' failures (the
+    # escalated answers among them) are sent again, as `run`'s second pass sends them.
+    again: bool = False
 
     @property
     def lock(self) -> str:
@@ -80,7 +94,7 @@ class PackJob:
 
     async def defer(self, app: procrastinate.App) -> int:
         """Queue the job; ``AlreadyEnqueued`` if this pack's job is waiting already."""
-        return await _defer(app, SEND_PACK, self.lock, self.to_args())
+        return await defer_task(app, SEND_PACK, self.lock, self.to_args())
 
     def to_args(self) -> dict[str, Any]:
         return {
@@ -88,8 +102,10 @@ class PackJob:
             "pack": self.pack,
             "blocks": list(self.blocks),
             "copies": list(self.copies),
-            "findings": _findings_args(self.findings),
+            "findings": findings_args(self.findings),
             "submitted": self.submitted,
+            "lane": self.lane,
+            "again": self.again,
         }
 
     @classmethod
@@ -99,8 +115,10 @@ class PackJob:
             pack=args["pack"],
             blocks=tuple(args["blocks"]),
             copies=tuple(args["copies"]),
-            findings=_findings(args["findings"]),
+            findings=findings_of(args["findings"]),
             submitted=args["submitted"],
+            lane=args.get("lane", ""),
+            again=args.get("again", False),
         )
 
 
@@ -134,14 +152,14 @@ class BatchJob:
         """Queue the submission (after ``delay`` when it waits for the priming batch), or
         (``batch`` set) the next poll after ``delay``."""
         task = SUBMIT_BATCH if self.batch is None else POLL_BATCH
-        return await _defer(app, task, self.lock, self.to_args(), delay=self.delay)
+        return await defer_task(app, task, self.lock, self.to_args(), delay=self.delay)
 
     def to_args(self) -> dict[str, Any]:
         return {
             "run": self.run,
             "packs": [list(pack) for pack in self.packs],
             "copies": list(self.copies),
-            "findings": _findings_args(self.findings),
+            "findings": findings_args(self.findings),
             "poll_initial": self.poll_initial,
             "poll_max": self.poll_max,
             "batch": self.batch,
@@ -157,7 +175,7 @@ class BatchJob:
             run=args["run"],
             packs=tuple(tuple(pack) for pack in args["packs"]),
             copies=tuple(args["copies"]),
-            findings=_findings(args["findings"]),
+            findings=findings_of(args["findings"]),
             poll_initial=args["poll_initial"],
             poll_max=args["poll_max"],
             batch=args["batch"],
@@ -168,7 +186,7 @@ class BatchJob:
         )
 
 
-async def _defer(
+async def defer_task(
     app: procrastinate.App, task: str, lock: str, args: dict[str, Any], *, delay: float = 0.0
 ) -> int:
     deferrer = app.tasks[task].configure(
@@ -180,7 +198,23 @@ async def _defer(
     return await deferrer.defer_async(**args)
 
 
-def _findings_args(findings: Mapping[str, Findings]) -> dict[str, Any]:
+def copies_in(packs: Sequence[Pack], copies: Sequence[Block]) -> tuple[str, ...]:
+    """The ids of ``copies`` whose text a block of ``packs`` has: they take its result."""
+    texts = {block.content_hash for pack in packs for block in pack.blocks}
+    return tuple(copy.id for copy in copies if copy.content_hash in texts)
+
+
+def findings_in(packs: Sequence[Pack], findings: Mapping[str, Findings]) -> dict[str, Findings]:
+    """The rule engine's findings of the blocks of ``packs`` (those that have any)."""
+    return {
+        block.id: found
+        for pack in packs
+        for block in pack.blocks
+        if (found := findings.get(block.id, NO_FINDINGS)) != NO_FINDINGS
+    }
+
+
+def findings_args(findings: Mapping[str, Findings]) -> dict[str, Any]:
     return {
         block_id: {
             "edits": [_edit_args(edit) for edit in found.edits],
@@ -195,7 +229,7 @@ def _edit_args(edit: Edit) -> list[str]:
     return [edit.find, edit.replace, edit.rule, edit.source]
 
 
-def _findings(args: Mapping[str, Any]) -> dict[str, Findings]:
+def findings_of(args: Mapping[str, Any]) -> dict[str, Findings]:
     return {
         block_id: Findings(
             edits=tuple(
@@ -219,6 +253,8 @@ class PackSender(Protocol):
 
     async def poll_batch(self, job: BatchJob, app: procrastinate.App) -> None: ...
 
+    async def escalate(self, args: Mapping[str, Any], app: procrastinate.App) -> None: ...
+
 
 SENDER = "pack_sender"
 
@@ -238,6 +274,11 @@ async def _poll_batch(context: JobContext, /, **args: Any) -> None:
     await sender.poll_batch(BatchJob.from_args(args), context.app)
 
 
+async def _escalate(context: JobContext, /, **args: Any) -> None:
+    sender: PackSender = context.additional_context[SENDER]
+    await sender.escalate(args, context.app)
+
+
 def register_tasks(app: procrastinate.App) -> procrastinate.App:
     """``app`` with blockpass's tasks; a worker passes its `PackSender` as the additional
     context ``SENDER``."""
@@ -248,6 +289,7 @@ def register_tasks(app: procrastinate.App) -> procrastinate.App:
         (SEND_PACK, _send_pack),
         (SUBMIT_BATCH, _submit_batch),
         (POLL_BATCH, _poll_batch),
+        (ESCALATE, _escalate),
     ):
         app.task(name=name, queue=QUEUE, pass_context=True, retry=retry)(function)
     return app

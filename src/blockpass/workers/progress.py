@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
+from blockpass.blocks import Block, Document
 from blockpass.documents import Inputs, SkippedInputs, parse_document
 from blockpass.errors import UserInputError
 from blockpass.execution.lane_runs import Mode
@@ -15,10 +16,14 @@ from blockpass.execution.stats import ExecutionStats
 from blockpass.job_outcome import ContextReport, JobOutcome, finish_job
 from blockpass.prices import PriceTable, job_prices
 from blockpass.providers import parse_connection
+from blockpass.providers.base import ModelProfile
 from blockpass.run_costs import cost_report
 from blockpass.store import RunHold, open_store_at
+from blockpass.workers.context_counts import load_counts
 from blockpass.workers.jobs import OPEN_JOB_STATES, job_counts, open_jobs
-from blockpass.workers.queue import Submission, read_documents, read_submission
+from blockpass.workers.queue import Submission, connect, read_documents, read_submission
+from blockpass.workers.routed_report import routed_report, write_routing
+from blockpass.workers.routes import RunRoutes, load_routes
 
 __all__ = ["RunStatus", "run_status", "write_report"]
 
@@ -39,6 +44,8 @@ class RunStatus:
     baseline: Decimal
     # Results for blocks an earlier call had answered already: paid for twice.
     paid_twice: int
+    # A routed run's lines per tier (`routed_report.py`); none for a run of one model.
+    tiers: tuple[str, ...] = ()
 
     @property
     def open_jobs(self) -> int:
@@ -60,6 +67,7 @@ class RunStatus:
             f"calls: {self.calls:,} stored, {self.in_flight:,} sent without an answer stored",
             f"cost so far: ${self.actual:.4f}; ${self.baseline:.4f} at one uncached call per"
             " block" + (f"; {self.paid_twice:,} results paid twice" if self.paid_twice else ""),
+            *self.tiers,
         ]
 
 
@@ -68,18 +76,27 @@ async def run_status(url: str, run: str, price_file: Path | None = None) -> RunS
     profile = parse_connection(submission.connection).profile
     prices = _prices(submission, price_file)
     jobs = await job_counts(url, run)
+    routes = await load_routes(url, run)
     async with open_store_at(url, run=run, hold=RunHold.NONE) as store:
         results = await store.results()
         calls = await store.calls()
         blocks = await store.blocks()
         in_flight = await store.call_starts(open_only=True)
+        tiers = (
+            await routed_report(
+                store, routes, await _input_blocks(url, run), submission.report_task, prices,
+                submission.execution,
+            )
+            if routes
+            else None
+        )  # fmt: skip
     report = cost_report(
-        calls, results, blocks, submission.report_task, [profile], prices,
+        calls, results, blocks, submission.report_task, _profiles(submission, routes), prices,
         submission.connection.partition(":")[0], interrupted=in_flight,
     )  # fmt: skip
     return RunStatus(
         run=run,
-        model=profile.id,
+        model=" < ".join(lane.profile.id for lane in routes.lanes) if routes else profile.id,
         blocks=len(blocks),
         outcomes=dict(Counter(result.outcome.value for result in results.values())),
         jobs=jobs,
@@ -88,6 +105,7 @@ async def run_status(url: str, run: str, price_file: Path | None = None) -> RunS
         actual=report.actual.total,
         baseline=report.baseline.total,
         paid_twice=report.duplicate_results,
+        tiers=tuple(tiers.lines()) if tiers else (),
     )
 
 
@@ -103,19 +121,20 @@ async def write_report(
             f"run {run} has {waiting:,} pack jobs waiting or running: report once it has ended"
             " (blockpass status shows how far it is)"
         )
-    documents = tuple(
-        parse_document(raw, path=Path(path), document_id=document_id)
-        for document_id, path, raw in await read_documents(url, run)
-    )
+    documents = await _documents(url, run)
     blocks = [block for document in documents for block in document.blocks]
+    routes = await load_routes(url, run)
+    prices = _prices(submission, price_file)
+    async with await connect(url) as database:
+        counts = await load_counts(database, run)
     async with open_store_at(url, run=run, hold=RunHold.NONE) as store:
-        return await finish_job(
+        outcome = await finish_job(
             out_dir,
             Inputs(documents=documents, skipped=SkippedInputs(files={}, folders={})),
             blocks,
             submission.report_task,
-            [connection.profile],
-            _prices(submission, price_file),
+            _profiles(submission, routes),
+            prices,
             store,
             served_by=connection.vendor,
             mode=Mode.REALTIME,
@@ -124,9 +143,33 @@ async def write_report(
             # Every call is the workers', none of an earlier run.
             earlier_calls=0,
             pending=blocks,
-            # What retrieval did is counted in each worker, not kept: the choice only.
-            context=ContextReport(choice=submission.context),
+            # What retrieval did, as each worker counted the packs it laid out.
+            context=ContextReport(choice=submission.context, stats=counts),
         )
+        if routes:
+            tiers = await routed_report(
+                store, routes, blocks, submission.report_task, prices, submission.execution
+            )
+            write_routing(out_dir, tiers, routes)
+    return outcome
+
+
+async def _documents(url: str, run: str) -> tuple[Document, ...]:
+    return tuple(
+        parse_document(raw, path=Path(path), document_id=document_id)
+        for document_id, path, raw in await read_documents(url, run)
+    )
+
+
+async def _input_blocks(url: str, run: str) -> list[Block]:
+    return [block for document in await _documents(url, run) for block in document.blocks]
+
+
+def _profiles(submission: Submission, routes: RunRoutes | None) -> list[ModelProfile]:
+    """The run's models, its first lane's first (a routed run's tiers, weakest first)."""
+    if routes is None:
+        return [parse_connection(submission.connection).profile]
+    return [lane.profile for lane in routes.lanes]
 
 
 def _prices(submission: Submission, price_file: Path | None) -> PriceTable:

@@ -15,7 +15,12 @@ three of blockpass's live in the database's default schema:
     blockpass_retrievals   run PK, full_guide, shared units; with blockpass_rule_units
                            (the guide's units, in reading order) and blockpass_block_rules
                            (each block's ranked units): a retrieve-mode run's retrieval,
-                           done once by `submit` (`retrieval.py`)
+                           done once by `submit` (`retrieval.py`); and
+                           blockpass_context_counts (what each job's packs carried, for
+                           the report: `context_counts.py`)
+    blockpass_routes       run PK, tiers, route, each block's tier, the classify pass's
+                           counts, the strongest tier's forecast figures, the escalated
+                           blocks once escalated: a routed run's routing (`routes.py`)
 """
 
 from __future__ import annotations
@@ -102,6 +107,20 @@ CREATE TABLE IF NOT EXISTS blockpass_block_rules (
     unsure boolean NOT NULL,
     PRIMARY KEY (run, block_id)
 );
+CREATE TABLE IF NOT EXISTS blockpass_routes (
+    run text PRIMARY KEY REFERENCES blockpass_submissions (run) ON DELETE CASCADE,
+    tiers text[] NOT NULL,
+    route text NOT NULL,
+    tier_of jsonb NOT NULL,
+    classify jsonb NOT NULL,
+    strong jsonb NOT NULL,
+    escalated jsonb
+);
+CREATE TABLE IF NOT EXISTS blockpass_context_counts (
+    run text NOT NULL REFERENCES blockpass_retrievals (run) ON DELETE CASCADE,
+    counts jsonb NOT NULL
+);
+CREATE INDEX IF NOT EXISTS blockpass_context_counts_run ON blockpass_context_counts (run);
 """
 
 

@@ -19,9 +19,11 @@ import anyio
 from blockpass.blocks import Block
 from blockpass.errors import UserInputError
 from blockpass.execution.packwork import ExecutionParts
+from blockpass.lanes import lane_name
 from blockpass.providers import Connection, Provider, parse_connection
 from blockpass.store import CallRecord, RunHold, RunStore, open_store_at
 from blockpass.workers.account_limits import AccountLimitedProvider, SharedBuckets
+from blockpass.workers.context_counts import PackCounts, save_counts
 from blockpass.workers.queue import Submission, connect, read_submission
 from blockpass.workers.retrieval import load_retrieval
 
@@ -49,6 +51,8 @@ class Prepared:
     parts: ExecutionParts
     fingerprint: str
     submitted: float
+    # Retrieve mode: each pack's counts as it is laid out, until its job stores them.
+    context_counts: PackCounts
 
 
 @dataclass(slots=True, kw_only=True)
@@ -91,16 +95,20 @@ class WorkerRuns:
         self._runs: dict[str, WorkerRun] = {}
         self._opening = anyio.Lock()
 
-    async def get(self, name: str, submitted: float, block_ids: Sequence[str]) -> WorkerRun:
+    async def get(
+        self, name: str, submitted: float, block_ids: Sequence[str], lane: str = ""
+    ) -> WorkerRun:
         """The run, opened once, and prepared again for a job of another submission; its
-        blocks read again when a job names one this worker has not seen."""
+        blocks read again when a job names one this worker has not seen. ``lane``: the
+        "vendor:model" of a routed run's tier (`routes.py`), "" for the submission's."""
         async with self._opening:
-            if name not in self._runs:
-                self._runs[name] = await self._open_run(name)
-            run = self._runs[name]
+            key = f"{name}\n{lane}"
+            if key not in self._runs:
+                self._runs[key] = await self._open_run(name, lane)
+            run = self._runs[key]
             if run.prepared.submitted != submitted:
                 submission = await read_submission(self._url, name)
-                if submission.connection != run.connection:
+                if not lane and submission.connection != run.connection:
                     raise UserInputError(
                         f"run {name!r} was submitted again for {submission.connection}: start"
                         " this worker again to send it"
@@ -110,13 +118,18 @@ class WorkerRuns:
                 run.blocks = {block.id: block for block in await run.store.blocks()}
             return run
 
-    async def _open_run(self, name: str) -> WorkerRun:
+    async def _open_run(self, name: str, lane: str) -> WorkerRun:
         submission = await read_submission(self._url, name)
-        connection = parse_connection(submission.connection)
+        connection = parse_connection(lane or submission.connection)
         store = await self._stack.enter_async_context(
             open_store_at(self._url, run=name, hold=RunHold.SHARED)
         )
-        if not await store.join_run():
+        lane_fingerprint = {
+            lane_name(connection.vendor, connection.profile): submission.task.fingerprint(
+                connection.profile.results_key
+            )
+        }
+        if not await store.join_run(lanes=lane_fingerprint):
             raise UserInputError(f"run {name!r} has a submission but no run in its store")
         provider = await self._stack.enter_async_context(self._connect(connection))
         if provider.name != connection.vendor:
@@ -124,8 +137,10 @@ class WorkerRuns:
                 f"run {name!r} was submitted for {connection.vendor}; this worker connects"
                 f" to {provider.name}"
             )
+        # The provider limits each model (class) of an account apart, as `run` schedules
+        # each lane apart: a routed run's tiers do not share buckets.
         buckets = await self._stack.enter_async_context(
-            SharedBuckets(self._url, self._account(connection))
+            SharedBuckets(self._url, f"{self._account(connection)}/{connection.profile.id}")
         )
         worker = self._settings.name
         run: WorkerRun
@@ -140,7 +155,7 @@ class WorkerRuns:
             name=name,
             store=store,
             provider=limited,
-            connection=submission.connection,
+            connection=lane or submission.connection,
             blocks={block.id: block for block in await store.blocks()},
             prepared=await self._prepare(name, store, provider, submission),
         )
@@ -151,6 +166,9 @@ class WorkerRuns:
     ) -> Prepared:
         async with await connect(self._url) as connection:
             retrieved = await load_retrieval(connection, name)
+        counts = PackCounts()
+        if retrieved is not None:
+            retrieved = replace(retrieved, on_pack=counts.add)
         parts = ExecutionParts.build(
             profile=provider.profile,
             provider_name=provider.name,
@@ -173,7 +191,15 @@ class WorkerRuns:
             parts=parts,
             fingerprint=submission.task.fingerprint(provider.profile.results_key),
             submitted=submission.submitted_at,
+            context_counts=counts,
         )
+
+    async def store_context_counts(self, run: WorkerRun, block_ids: Sequence[str]) -> None:
+        """What the packs of these blocks carried (retrieve mode), for the run's report."""
+        taken = run.prepared.context_counts.take(block_ids)
+        if taken is not None:
+            async with await connect(self._url) as connection:
+                await save_counts(connection, run.name, taken)
 
     def _call_event(self, run: str, call: CallRecord) -> None:
         blocks = len(call.block_ids)

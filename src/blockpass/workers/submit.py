@@ -19,19 +19,21 @@ two workers would send them at once.
 from __future__ import annotations
 
 import time
-from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import anyio
+import procrastinate
 
+from blockpass.blocks import Block
 from blockpass.context import ContextMode
 from blockpass.context_choice import retrieved_rules
 from blockpass.deterministic import NO_FINDINGS, Findings, engine_result
 from blockpass.errors import UserInputError
+from blockpass.estimate import BlockFigures
 from blockpass.execution.lane_runs import Mode
 from blockpass.execution.packwork import ExecutionParts
-from blockpass.lanes import lane_name
+from blockpass.lanes import lane_name, run_fingerprint
 from blockpass.packing import Pack
 from blockpass.pipeline import JobSpec, choose_run_context, open_job_guide, read_job_inputs
 from blockpass.prefilter import prefilter
@@ -40,13 +42,22 @@ from blockpass.providers import Connection
 from blockpass.providers.base import CacheTtl
 from blockpass.reuse import reuse_stored_results, unfinished
 from blockpass.store import RunHold, open_store_at
-from blockpass.workers.jobs import BatchJob, PackJob, open_jobs, register_tasks
+from blockpass.workers.escalation import EscalationJob
+from blockpass.workers.jobs import (
+    BatchJob,
+    PackJob,
+    copies_in,
+    findings_in,
+    open_jobs,
+    register_tasks,
+)
 from blockpass.workers.queue import (
     Submission,
     open_queue,
     prepare_database,
     save_submission,
 )
+from blockpass.workers.routes import RunRoutes, TierChoice, route_submission, save_routes
 
 __all__ = ["Submitted", "submit_job"]
 
@@ -65,20 +76,32 @@ class Submitted:
     context: str
 
 
-def refuse_unsupported(spec: JobSpec) -> None:
+def refuse_unsupported(spec: JobSpec, tiers: TierChoice | None) -> None:
     """What workers do not run yet, said before anything is read."""
     if spec.mode is Mode.AUTO:
         raise UserInputError("submit sends in realtime or in provider batches: --mode one of them")
     if spec.mcp_servers or spec.context is ContextMode.AGENTIC:
         raise UserInputError("submit does not run tool loops: leave --mcp out")
+    if tiers and (spec.mode is Mode.BATCH or spec.context is not ContextMode.FULL):
+        raise UserInputError(
+            "submit routes tiers in realtime with the whole guide: leave --mode batch and"
+            " --context retrieve|auto out, or --tiers"
+        )
 
 
 async def submit_job(
-    spec: JobSpec, connection: Connection, prices: PriceTable, *, url: str, run: str
+    spec: JobSpec,
+    connection: Connection,
+    prices: PriceTable,
+    *,
+    url: str,
+    run: str,
+    tiers: TierChoice | None = None,
 ) -> Submitted:
     """Store the job's blocks in run ``run`` of the database at ``url`` and queue its packs.
-    ``prices``: what ``--context auto`` compares the two modes at."""
-    refuse_unsupported(spec)
+    ``prices``: what ``--context auto`` compares the two modes at, and the classify pass
+    weighs; ``tiers``: route the blocks over these models (`routes.py`) instead."""
+    refuse_unsupported(spec, tiers)
     if spec.mode is Mode.BATCH and not connection.has_batch_api:
         raise UserInputError(f"{connection.profile.id} has no batch API: use --mode realtime")
     inputs, blocks, task, check = read_job_inputs(spec)
@@ -88,7 +111,8 @@ async def submit_job(
         if spec.context is ContextMode.FULL
         else await anyio.to_thread.run_sync(open_job_guide, spec, task)
     )
-    profile = connection.profile
+    lanes = tiers.connections if tiers else (connection,)
+    profile = lanes[0].profile
     await prepare_database(url)
     waiting = await open_jobs(url, run)
     if waiting:
@@ -97,62 +121,89 @@ async def submit_job(
             " they have ended (blockpass status), or under another --run"
         )
     async with open_store_at(url, run=run, hold=RunHold.SHARED) as store:
+        routing = (
+            await route_submission(tiers, spec, (inputs, blocks, task, check), store, prices)
+            if tiers
+            else None
+        )
         pending = unfinished(blocks, await store.results())
         to_do, skipped = prefilter(pending, spec.prefilter)
         choice, retrieved = await choose_run_context(
             spec, task, guide, to_do, profile, prices, store
         )
         whole_task, task = task, choice.task(task)
-        fingerprint = task.fingerprint(profile.results_key)
-        lane = lane_name(connection.vendor, profile)
+        names = [lane_name(lane.vendor, lane.profile) for lane in lanes]
+        fingerprints = {
+            name: task.fingerprint(lane.profile.results_key)
+            for name, lane in zip(names, lanes, strict=True)
+        }
+        settings = {
+            "provider": connection.vendor,
+            "model": profile.id,
+            "guide": str(spec.guide),
+            "context": choice.mode.value,
+        }
+        if tiers:
+            settings["lanes"] = " ".join(names)
         await store.open_run(
-            fingerprint=fingerprint,
-            settings={
-                "provider": connection.vendor,
-                "model": profile.id,
-                "guide": str(spec.guide),
-                "context": choice.mode.value,
-            },
-            lanes={lane: fingerprint},
+            fingerprint=run_fingerprint(fingerprints), settings=settings, lanes=fingerprints
         )
         await store.put_blocks(blocks)
         await store.record_results(skipped)
-        to_send, copies = await reuse_stored_results(store, to_do, fingerprint)
-        sending = {block.id for block in to_send}
+        classified = routing[1] if routing else None
+        for call in classified.calls if classified else ():
+            await store.record_call(call, [])
+        tier_of = routing[0].tier_of if routing else {}
+        to_send: list[list[Block]] = []
+        copies: list[list[Block]] = []
+        for index, name in enumerate(names):
+            routed = [
+                block for block in to_do if tier_of.get(block.id, len(names) - 1) == index
+            ] if tiers else to_do  # fmt: skip
+            lane_sends, lane_copies = await reuse_stored_results(store, routed, fingerprints[name])
+            to_send.append(lane_sends)
+            copies.append(lane_copies)
+        sending = {block.id for lane_sends in to_send for block in lane_sends}
         findings = check.findings(inputs.documents, sending) if check else {}
         if not task.needs_model:
             await store.record_results(
-                [engine_result(block, findings.get(block.id, NO_FINDINGS)) for block in to_send]
+                [
+                    engine_result(block, findings.get(block.id, NO_FINDINGS))
+                    for lane_sends in to_send
+                    for block in lane_sends
+                ]
             )
-            to_send = []
+            to_send = [[] for _ in names]
+        sent = [block for lane_sends in to_send for block in lane_sends]
         if choice.guide is not None and choice.mode is ContextMode.RETRIEVE and retrieved is None:
             retrieved = await anyio.to_thread.run_sync(
-                retrieved_rules, choice.guide, to_send, spec.retrieval
+                retrieved_rules, choice.guide, sent, spec.retrieval
             )
-        parts = ExecutionParts.build(
-            profile=profile,
-            provider_name=connection.vendor,
-            task=task,
-            store=store,
-            settings=spec.execution,
-            retrieved=retrieved,
-            findings=findings,
-        )
-        await parts.resume_lane()
-        to_send = await parts.keep_fitting(to_send)
-        planner = parts.planner
-        if spec.mode is Mode.BATCH:
-            # As BatchExecutor plans: a batch's cache entries live an hour.
-            bound = planner.batch_pack_bound(spec.batch.max_blocks)
-            packs = planner.plan(to_send, max_blocks=bound, ttl=CacheTtl.ONE_HOUR)
-        else:
-            packs = planner.plan(to_send)
+        packs: list[list[Pack]] = []
+        for lane, lane_sends in zip(lanes, to_send, strict=True):
+            parts = ExecutionParts.build(
+                profile=lane.profile,
+                provider_name=lane.vendor,
+                task=task,
+                store=store,
+                settings=spec.execution,
+                retrieved=retrieved,
+                findings=findings,
+            )
+            await parts.resume_lane()
+            fitting = await parts.keep_fitting(lane_sends)
+            if spec.mode is Mode.BATCH:
+                # As BatchExecutor plans: a batch's cache entries live an hour.
+                bound = parts.planner.batch_pack_bound(spec.batch.max_blocks)
+                packs.append(parts.planner.plan(fitting, max_blocks=bound, ttl=CacheTtl.ONE_HOUR))
+            else:
+                packs.append(parts.planner.plan(fitting))
     submitted_at = time.time()
     await save_submission(
         url,
         Submission(
             run=run,
-            connection=f"{connection.vendor}:{profile.id}",
+            connection=f"{lanes[0].vendor}:{profile.id}",
             task=task,
             execution=spec.execution,
             submitted_at=submitted_at,
@@ -163,74 +214,92 @@ async def submit_job(
         # Workers lay out each pack's context as this plan did: with its shared units.
         None if retrieved is None else replace(retrieved, shared=parts.planner.shared_units),
     )
-    copies_of: dict[str, list[str]] = defaultdict(list)
-    for copy in copies:
-        copies_of[copy.content_hash].append(copy.id)
-
-    def copies_in(group: Sequence[Pack]) -> tuple[str, ...]:
-        return tuple(
-            copy
-            for pack in group
-            for block in pack.blocks
-            for copy in copies_of.pop(block.content_hash, ())
-        )
-
-    def findings_in(group: Sequence[Pack]) -> dict[str, Findings]:
-        return {
-            block.id: found
-            for pack in group
-            for block in pack.blocks
-            if (found := findings.get(block.id, NO_FINDINGS)) != NO_FINDINGS
-        }
-
+    await save_routes(
+        url,
+        run,
+        RunRoutes.decided(
+            tiers, routing, BlockFigures.of(sent, findings, whole_task, lanes[-1].profile), sent
+        ) if tiers and routing else None,
+    )  # fmt: skip
     app = register_tasks(open_queue(url))
     async with app.open_async():
-        size = spec.batch.max_requests or BATCH_PACKS
-        # As a single-process run does: the pack that writes the most of what the others
-        # read (the prefix, or the prefix and the shared units) goes alone first; the other
-        # batches are submitted once it has ended, so they read its cache entries.
-        groups = [packs]
-        priming = False
-        if spec.batch.prime and len(packs) > 1:
-            writer = max(packs, key=parts.layout.cached_tokens)
-            priming = parts.layout.cached_tokens(writer) > 0
-            if priming:
-                groups = [[writer], [pack for pack in packs if pack is not writer]]
-        batches = [
-            group[start : start + size] for group in groups for start in range(0, len(group), size)
-        ]
         if spec.mode is Mode.BATCH:
-            primer = ""
-            for number, group in enumerate(batches):
-                job = BatchJob(
-                    run=run,
-                    packs=tuple(tuple(block.id for block in pack.blocks) for pack in group),
-                    copies=copies_in(group),
-                    findings=findings_in(group),
-                    poll_initial=spec.batch.poll_initial,
-                    poll_max=spec.batch.poll_max,
-                    submitted=submitted_at,
-                    priming=priming and number == 0,
-                    after=primer,
-                )
-                await job.defer(app)
-                if job.priming:
-                    primer = job.lock
+            jobs = await _queue_batches(
+                app, spec, run, submitted_at, packs[0], parts, findings, copies[0]
+            )
         else:
-            for pack in packs:
-                await PackJob(
-                    run=run,
-                    pack=pack.id,
-                    blocks=tuple(block.id for block in pack.blocks),
-                    copies=copies_in([pack]),
-                    findings=findings_in([pack]),
-                    submitted=submitted_at,
+            jobs = 0
+            for lane, lane_packs, lane_copies in zip(lanes, packs, copies, strict=True):
+                # Workers take jobs in the order they were queued: the largest answers
+                # first, as a single-process run sends them, so its last calls are short.
+                by_answer = sorted(lane_packs, key=lambda pack: pack.estimated_output, reverse=True)
+                for pack in by_answer:
+                    await PackJob(
+                        run=run,
+                        pack=pack.id,
+                        blocks=tuple(block.id for block in pack.blocks),
+                        copies=copies_in([pack], lane_copies),
+                        findings=findings_in([pack], findings),
+                        submitted=submitted_at,
+                        lane=f"{lane.vendor}:{lane.profile.id}" if tiers else "",
+                    ).defer(app)
+                    jobs += 1
+            if tiers:
+                # Every sent block's findings: escalated blocks and failures go again.
+                every = [pack for lane_packs in packs for pack in lane_packs]
+                await EscalationJob(
+                    run=run, submitted=submitted_at, findings=findings_in(every, findings)
                 ).defer(app)
+                jobs += 1
     return Submitted(
         blocks=len(blocks),
         already_done=len(blocks) - len(pending),
-        to_send=len(to_send),
-        packs=len(packs),
-        jobs=len(batches) if spec.mode is Mode.BATCH else len(packs),
+        to_send=len(sent),
+        packs=sum(len(lane_packs) for lane_packs in packs),
+        jobs=jobs,
         context=choice.summary(),
     )
+
+
+async def _queue_batches(
+    app: procrastinate.App,
+    spec: JobSpec,
+    run: str,
+    submitted_at: float,
+    packs: Sequence[Pack],
+    parts: ExecutionParts,
+    findings: Mapping[str, Findings],
+    copies: Sequence[Block],
+) -> int:
+    """The batch jobs of a run's packs; how many."""
+    size = spec.batch.max_requests or BATCH_PACKS
+    # As a single-process run does: the pack that writes the most of what the others
+    # read (the prefix, or the prefix and the shared units) goes alone first; the other
+    # batches are submitted once it has ended, so they read its cache entries.
+    groups = [list(packs)]
+    priming = False
+    if spec.batch.prime and len(packs) > 1:
+        writer = max(packs, key=parts.layout.cached_tokens)
+        priming = parts.layout.cached_tokens(writer) > 0
+        if priming:
+            groups = [[writer], [pack for pack in packs if pack is not writer]]
+    batches = [
+        group[start : start + size] for group in groups for start in range(0, len(group), size)
+    ]
+    primer = ""
+    for number, group in enumerate(batches):
+        job = BatchJob(
+            run=run,
+            packs=tuple(tuple(block.id for block in pack.blocks) for pack in group),
+            copies=copies_in(group, copies),
+            findings=findings_in(group, findings),
+            poll_initial=spec.batch.poll_initial,
+            poll_max=spec.batch.poll_max,
+            submitted=submitted_at,
+            priming=priming and number == 0,
+            after=primer,
+        )
+        await job.defer(app)
+        if job.priming:
+            primer = job.lock
+    return len(batches)

@@ -25,12 +25,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import replace
 from functools import partial
+from typing import Any
 
 import anyio
 import procrastinate
 from procrastinate.exceptions import ConnectorException
 
-from blockpass.blocks import Block, BlockResult
+from blockpass.blocks import Block, BlockResult, Outcome
 from blockpass.deterministic import NO_FINDINGS, Findings, merge
 from blockpass.errors import UserInputError
 from blockpass.execution.batch import BatchExecutor, BatchSettings
@@ -38,6 +39,7 @@ from blockpass.execution.realtime import RealtimeExecutor
 from blockpass.providers import Connection
 from blockpass.reuse import copy_to_duplicates
 from blockpass.store import OPEN_BATCH_STATES, BatchState, Lease, LeaseKind
+from blockpass.workers.escalation import EscalationJob, escalate_run
 from blockpass.workers.jobs import (
     QUEUE,
     SENDER,
@@ -73,6 +75,7 @@ class PackWorker:
         account: Callable[[Connection], str],
         on_event: Callable[[str], None],
     ) -> None:
+        self._url = url
         self._settings = settings
         self._on_event = on_event
         self._runs = WorkerRuns(
@@ -81,23 +84,32 @@ class PackWorker:
         self.packs = 0
 
     async def send(self, job: PackJob, app: procrastinate.App) -> None:
-        run = await self._runs.get(job.run, job.submitted, [*job.blocks, *job.copies])
+        run = await self._runs.get(job.run, job.submitted, [*job.blocks, *job.copies], job.lane)
         store = run.store
         held = f"pack {job.pack} of run {job.run} is held by another worker"
         async with self._leased(run, job.pack, held) as lease:
-            pending = _pending(run, job.blocks, await store.results())
+            pending = _pending(run, job.blocks, await store.results(job.blocks), again=job.again)
             self._on_event(f"run {job.run} pack {job.pack}: {len(pending)} blocks to send")
             parts = replace(run.parts, add_findings=partial(_with_findings, job.findings))
             parts.planner.know(job.findings)
             to_send = await parts.keep_fitting(pending)
             sending = partial(RealtimeExecutor(provider=run.provider, parts=parts).run, to_send)
-            if to_send and not await self._holding(run, lease, sending):
+            try:
+                kept = not to_send or await self._holding(run, lease, sending)
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await self._runs.store_context_counts(run, job.blocks)
+            if not kept:
                 self._on_event(f"run {job.run} pack {job.pack}: taken over, dropped")
                 return
             copies = [run.blocks[block_id] for block_id in job.copies]
             await copy_to_duplicates(store, copies, run.fingerprint)
         self.packs += 1
         self._on_event(f"run {job.run} pack {job.pack}: done")
+
+    async def escalate(self, args: Mapping[str, Any], app: procrastinate.App) -> None:
+        job = EscalationJob.from_args(args)
+        await escalate_run(self._runs, self._url, job, app, self._on_event)
 
     async def submit_batch(self, job: BatchJob, app: procrastinate.App) -> None:
         """Submit the job's packs as one provider batch and queue its first poll. A retried
@@ -115,7 +127,11 @@ class PackWorker:
         # submitting the same packs beside it.
         held = f"batch {job.lock} is being submitted by another worker"
         async with self._leased(run, job.lock, held) as lease:
-            await self._holding(run, lease, partial(self._submit_batch, run, job, app))
+            try:
+                await self._holding(run, lease, partial(self._submit_batch, run, job, app))
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await self._runs.store_context_counts(run, named)
 
     async def _submit_batch(self, run: WorkerRun, job: BatchJob, app: procrastinate.App) -> None:
         wanted = {block_id for pack in job.packs for block_id in pack}
@@ -126,7 +142,7 @@ class PackWorker:
         ]
         batch = earlier[0] if earlier else None
         if batch is None:
-            stored = await run.store.results()
+            stored = await run.store.results(wanted)
             run.parts.planner.know(job.findings)
             packs = [
                 run.parts.planner.pack_of(blocks)
@@ -195,6 +211,9 @@ class PackWorker:
         """Realtime pack jobs for blocks a batch did not answer, each with the copies of its
         blocks' texts."""
         packs = run.parts.planner.plan(blocks)
+        # Planned here only to be cut into jobs: the jobs lay their packs out again and count
+        # them then.
+        run.prepared.context_counts.take([block.id for block in blocks])
         copies_of: dict[str, list[str]] = {}
         for block_id in job.copies:
             copies_of.setdefault(run.blocks[block_id].content_hash, []).append(block_id)
@@ -256,17 +275,24 @@ class PackWorker:
 
 
 def _pending(
-    run: WorkerRun, block_ids: Sequence[str], stored: Mapping[str, BlockResult]
+    run: WorkerRun,
+    block_ids: Sequence[str],
+    stored: Mapping[str, BlockResult],
+    *,
+    again: bool = False,
 ) -> list[Block]:
+    """The blocks without a result for their text (``again``: or with a failure)."""
     return [
         run.blocks[block_id]
         for block_id in block_ids
-        if not _ended(stored.get(block_id), run.blocks[block_id])
+        if not _ended(stored.get(block_id), run.blocks[block_id], again)
     ]
 
 
-def _ended(result: BlockResult | None, block: Block) -> bool:
-    return result is not None and result.content_hash == block.content_hash
+def _ended(result: BlockResult | None, block: Block, again: bool) -> bool:
+    if result is None or result.content_hash != block.content_hash:
+        return False
+    return not (again and result.outcome is Outcome.FAILED)
 
 
 def _with_findings(
