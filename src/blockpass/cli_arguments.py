@@ -125,8 +125,8 @@ def _job_arguments(parser: argparse.ArgumentParser) -> None:
         "--k",
         type=_count,
         default=1,
-        help="guide sections retrieved per block besides those its words trigger (retrieve mode;"
-        " default 1)",
+        help="guide sections retrieved by rank for a block whose words trigger none (retrieve"
+        " mode; default 1; three times as many where retrieval is unsure)",
     )
     parser.add_argument(
         "--core",
