@@ -1,6 +1,6 @@
 """The whole guide against retrieved rules on the rust-book, through the sandbox (issue 13).
 
-    python bench/context_cost.py --guide redhat [--chapters 20] [--k 5] [--cache-dir DIR]
+    python bench/context_cost.py --guide redhat [--chapters 20] [--k N] [--cache-dir DIR]
     python bench/context_cost.py --guide 18f [--chapters 20]
 
 Each mode is `blockpass run` as a user runs it (a fresh process, the sandbox in-process,
@@ -168,7 +168,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--guide", choices=sorted(GUIDES), required=True)
     parser.add_argument("--chapters", type=int, default=0, help="first N chapters (0: all)")
-    parser.add_argument("--k", type=int, default=3)
+    parser.add_argument("--k", type=int, help="retrieved sections per block (default: blockpass's)")
     parser.add_argument("--cache-dir", type=Path, help="keep guide indexes here between runs")
     args = parser.parse_args()
     guide, package = GUIDES[args.guide]
@@ -182,7 +182,8 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory() as folder:
         base = Path(folder)
-        cache = ["--cache-dir", str(args.cache_dir or base / "cache"), "--k", str(args.k)]
+        cache = ["--cache-dir", str(args.cache_dir or base / "cache")]
+        cache += ["--k", str(args.k)] if args.k else []
         outs = {}
         full_model = WIDE_WINDOW if args.guide == "redhat" else PRICED_AS
         price = ["--price-as", PRICED_AS] if full_model != PRICED_AS else []

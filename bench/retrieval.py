@@ -10,7 +10,9 @@ Prints:
   index holding the guide's units only. PassiveVoice's cases (bare "It was <verb>", labelled
   with the guide's Prerequisites section, which merely allows the passive there) are also
   shown apart: only the passive-voice cue ties them to it (the cue unit, the section BM25
-  ranks first for "passive voice" among those that name it: ``rag/triggers.py``);
+  ranks first for "passive voice" among those that name it: ``rag/triggers.py``); and the
+  share of cases whose request, as a retrieve-mode run builds it at the default settings
+  (the core, and the certain units or else the best guesses), carries a right section;
 - rule-level recall@1/5/10 for the Google, Microsoft and write-good packages: for each
   alert of ``features/rules.feature``, the fixture line it is on is the query and the rule
   that raised it the answer, from an index of that package's rule units;
@@ -34,8 +36,10 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from blockpass.blocks import BlockKind
+from blockpass.blocks import Block, BlockKind
+from blockpass.context import RetrievalSettings
 from blockpass.documents import read_document
+from blockpass.guide_retrieval import default_core, retrieve_block_rules
 from blockpass.rag import MiniLmEmbedder, Retriever, RuleIndex, RuleUnit, open_index
 from blockpass.rag.units import guide_units, vale_units
 from blockpass.rules import load_vale_package
@@ -62,6 +66,27 @@ def recall(
         for k in KS:
             hits[k] += bool(ranks and ranks[0] <= k)
     return {k: hits[k] / len(queries) for k in KS}
+
+
+def carried_share(
+    index: RuleIndex, queries: Sequence[tuple[str, Callable[[RuleUnit], bool]]]
+) -> float:
+    """Share of queries whose request, as retrieve mode builds it, carries a right unit."""
+    core = default_core(index.units)
+    blocks = [
+        Block.create(document_id="cases", index=number, kind=BlockKind.PARAGRAPH, text=text)
+        for number, (text, _) in enumerate(queries)
+    ]
+    rules = retrieve_block_rules(
+        index, blocks, RetrievalSettings(), core=[unit.id for unit in core]
+    )
+    by_id = {unit.id: unit for unit in index.units}
+    carried = [[*core, *(by_id[unit_id] for unit_id in rules[block.id].ranked)] for block in blocks]
+    found = sum(
+        any(right(unit) for unit in units)
+        for (_, right), units in zip(queries, carried, strict=True)
+    )
+    return found / len(queries)
 
 
 def redhat_queries(cases: Path) -> list[tuple[str, str, Callable[[RuleUnit], bool]]]:
@@ -144,6 +169,11 @@ def main() -> None:
         print("  of which, without PassiveVoice / PassiveVoice alone (hybrid):")
         print(row("no passive", recall(index, others, Retriever.HYBRID), len(others)))
         print(row("passive", recall(index, passive, Retriever.HYBRID), len(passive)))
+        carried = carried_share(index, everything)
+        print(
+            f"  what a retrieve-mode run carries (default settings, core included): the right "
+            f"section for {carried:.3f} of the {len(everything)} cases"
+        )
 
         packs = rust_book_packs(args.packs)
         index.search(".", 10)  # the model's first load is not a pack's cost

@@ -14,7 +14,6 @@ from blockpass.context import (
     Fallback,
     PackContexts,
     RetrievalSettings,
-    render_units,
     wrap_retrieved,
 )
 from blockpass.execution.planning import PackPlanner
@@ -24,6 +23,7 @@ from blockpass.packing import block_input_tokens
 from blockpass.providers.base import PartKind, model_profile
 from blockpass.task import load_task
 from blockpass.tokens import count_tokens
+from blockpass.unit_framing import UnitLabels, render_units
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -93,22 +93,26 @@ def count(text: str) -> int:
     return count_tokens(text, model_profile("claude-sonnet-4-5").tokenizer)
 
 
-def test_a_block_gets_every_certain_unit_and_the_k_best_others_past_the_core() -> None:
-    index = ScriptedIndex({"plain": (list(range(1, 9)), 0), "busy": (list(range(12)), 6)})
-    blocks = [block(0, "plain"), block(1, "busy")]
+def test_a_block_gets_every_certain_unit_or_where_none_fired_the_k_best_others() -> None:
+    index = ScriptedIndex(
+        {"plain": (list(range(1, 9)), 0), "busy": (list(range(12)), 6), "core": ([0, 9, 10], 1)}
+    )
+    blocks = [block(0, "plain"), block(1, "busy"), block(2, "core")]
     rules = retrieve_block_rules(index, blocks, RetrievalSettings(k=3, wide_k=8), core=["u0"])
     assert rules[blocks[0].id] == BlockRules(("u1", "u2", "u3"))
-    # Six certain units (the core's u0 among them, left out), then three others: the
-    # certain ones took the places of the first search, so it searched deeper.
-    assert rules[blocks[1].id] == BlockRules(("u1", "u2", "u3", "u4", "u5", "u6", "u7", "u8"))
-    assert index.asked == [("plain", 4), ("busy", 4), ("busy", 10)]
+    # Six certain units (the core's u0 among them, left out) and no guesses beside them:
+    # the certain ones took the places of the first search, so it searched deeper.
+    assert rules[blocks[1].id] == BlockRules(("u1", "u2", "u3", "u4", "u5"))
+    # A block whose one certain unit is in the core is one retrieval knows nothing more of.
+    assert rules[blocks[2].id] == BlockRules(("u9", "u10"))
+    assert index.asked == [("plain", 4), ("busy", 4), ("core", 4), ("busy", 10), ("core", 10)]
 
 
 def test_a_block_with_more_certain_units_than_the_wide_k_gets_them_all_unwidened() -> None:
     index = ScriptedIndex({"crowded": (list(range(20)), 12)})
     (only,) = blocks = [block(0, "crowded")]
     rules = retrieve_block_rules(index, blocks, RetrievalSettings(k=3, wide_k=8))
-    assert rules[only.id] == BlockRules(tuple(f"u{n}" for n in range(15)))
+    assert rules[only.id] == BlockRules(tuple(f"u{n}" for n in range(12)))
     assert index.asked == [("crowded", 3), ("crowded", 15)]
 
 
@@ -139,7 +143,7 @@ def test_a_packs_units_are_deduplicated_and_written_in_reading_order() -> None:
     packs = contexts({first.id: BlockRules(("u5", "u2")), second.id: BlockRules(("u2", "u9"))})
     context = packs.for_pack([first, second], room=10_000)
     assert context.units == ("u2", "u5", "u9")
-    assert render_units([UNITS[2], UNITS[5], UNITS[9]]) in context.text
+    assert render_units([UNITS[2], UNITS[5], UNITS[9]], UnitLabels.of(UNITS)) in context.text
     assert context.tokens == count(context.text)
     assert context.fallback is None
     assert not context.cached
@@ -148,7 +152,7 @@ def test_a_packs_units_are_deduplicated_and_written_in_reading_order() -> None:
 def test_units_that_do_not_fit_are_dropped_worst_ranked_first_and_counted() -> None:
     first, second = block(0, "a"), block(1, "b")
     packs = contexts({first.id: BlockRules(("u1", "u3")), second.id: BlockRules(("u2", "u4"))})
-    one_unit = count(render_units([UNITS[1]])) + 1
+    one_unit = count(render_units([UNITS[1]], UnitLabels.of(UNITS))) + 1
     context = packs.for_pack(
         [first, second], room=count("<retrieved_rules>\n\n</retrieved_rules>") + 2 * one_unit
     )
@@ -237,7 +241,7 @@ def test_units_many_packs_carry_are_shared_once_and_left_out_of_each_packs_own()
     context = packs.for_pack([blocks[0], blocks[1]], room=10_000)
     assert context.shared.units == ("u1",)
     assert context.shared.tokens == count(context.shared.text)
-    assert render_units([UNITS[1]]) in context.shared.text
+    assert render_units([UNITS[1]], UnitLabels.of(UNITS)) in context.shared.text
     assert context.units == ("u2", "u10", "u11")
     assert context.all_tokens == context.tokens + context.shared.tokens
     assert packs.stats.to_json()["shared_units"] == 1
@@ -258,7 +262,7 @@ def test_nothing_is_shared_that_would_be_too_short_to_cache_or_that_no_pack_room
     both = {b.id: BlockRules(("u1", "u2")) for b in blocks}
     shared = contexts(both)
     shared.share([[b] for b in blocks], room=lambda pack: 10_000, min_tokens=0)
-    one_unit = count(render_units([UNITS[1]])) + 1
+    one_unit = count(render_units([UNITS[1]], UnitLabels.of(UNITS))) + 1
     cramped = shared.for_pack(blocks[:1], room=count(wrap_retrieved("")) + one_unit)
     # The shared part does not fit this pack: it keeps what fits of its own, best first.
     assert (cramped.shared.units, cramped.units) == ((), ("u1",))

@@ -72,7 +72,7 @@ async def test_a_retrieve_run_caches_the_core_and_sends_each_pack_its_retrieved_
         assert 'part="core"' in prefix.text
         assert whole_guide not in prefix.text
         assert context.kind is PartKind.CONTEXT
-        assert '<rule id="guide/' in context.text
+        assert '<rule id="' in context.text
     report = json.loads((spec.out_dir / "report.json").read_text())
     assert report["context"]["mode"] == "retrieve"
     assert report["context"]["retrieval"]["blocks"] == len(PARAGRAPHS)

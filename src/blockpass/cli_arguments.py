@@ -129,8 +129,9 @@ def _job_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--k",
         type=_count,
-        default=3,
-        help="guide sections retrieved per block besides those its words trigger (retrieve mode)",
+        default=1,
+        help="guide sections retrieved by rank for a block whose words trigger none (retrieve"
+        " mode; default 1; three times as many where retrieval is unsure)",
     )
     parser.add_argument(
         "--core",

@@ -5,7 +5,7 @@ In retrieve mode the cached prefix holds the instructions, the schema and the co
 (``Task.for_retrieval``); after its breakpoint, each pack carries the units retrieved for its
 blocks, deduplicated, in the reference material's reading order (``PackContexts``):
 
-- Each block gets every unit whose trigger fired and its best ``k`` others
+- Each block gets every unit whose trigger fired or, where none did, its best ``k`` others
   (``guide_retrieval.retrieve_block_rules``); a block retrieval is unsure of gets ``wide_k``
   others (*widened*).
 - The units that many of a lane's packs carry are its *shared* units: sent once per request
@@ -29,10 +29,10 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import Protocol
 
 from blockpass.blocks import Block
 from blockpass.providers.base import CacheTtl
+from blockpass.unit_framing import Unit, UnitLabels, render_units
 
 __all__ = [
     "NO_CONTEXT",
@@ -44,7 +44,6 @@ __all__ = [
     "PackContexts",
     "RetrievalSettings",
     "RetrievedRules",
-    "render_units",
 ]
 
 
@@ -74,23 +73,17 @@ class Fallback(StrEnum):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RetrievalSettings:
-    k: int = 3
-    wide_k: int = 9
+    """``k``: a block's ranked units besides its certain ones; ``wide_k``: where retrieval
+    is unsure of it. The default ``k`` of 1 was chosen on ``bench/context_cost.py`` (the
+    rust-book with the Red Hat guide): the guide-linked findings come with the certain
+    units, and each ranked one is paid in every pack that carries it."""
+
+    k: int = 1
+    wide_k: int = 3
 
     def __post_init__(self) -> None:
         if not 1 <= self.k <= self.wide_k:
             raise ValueError(f"retrieval needs 1 <= k <= wide_k, not {self.k} and {self.wide_k}")
-
-
-class Unit(Protocol):
-    """A rule unit as a prompt needs it (``rag.RuleUnit`` is one)."""
-
-    @property
-    def id(self) -> str: ...
-    @property
-    def title(self) -> str: ...
-    @property
-    def text(self) -> str: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,18 +97,6 @@ class BlockRules:
 
 
 NO_RULES = BlockRules(())
-
-
-def render_units(units: Iterable[Unit]) -> str:
-    """Units as a prompt carries them: one ``<rule>`` element each, named by its stable id."""
-    return "\n".join(
-        f'<rule id="{unit.id}" title="{_attribute(unit.title)}">\n{unit.text}\n</rule>'
-        for unit in units
-    )
-
-
-def _attribute(text: str) -> str:
-    return text.replace("&", "&amp;").replace('"', "&quot;").replace("\n", " ")
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,6 +233,7 @@ class PackContexts:
         on_pack: Callable[[ContextStats], None] | None = None,
     ) -> None:
         self._units = {unit.id: unit for unit in units}
+        self._labels = UnitLabels.of(units)
         self._order = {unit.id: position for position, unit in enumerate(units)}
         self._rules = rules
         self._count = count
@@ -343,7 +325,9 @@ class PackContexts:
 
     def _shared_part(self, unit_ids: Sequence[str]) -> SharedUnits:
         chosen = sorted(unit_ids, key=lambda unit_id: self._order.get(unit_id, 0))
-        text = wrap_retrieved(render_units(self._units[unit_id] for unit_id in chosen))
+        text = wrap_retrieved(
+            render_units((self._units[unit_id] for unit_id in chosen), self._labels)
+        )
         return SharedUnits(text=text, tokens=self._count(text), units=tuple(chosen))
 
     def _use_shared(self, shared: SharedUnits) -> None:
@@ -434,12 +418,16 @@ class PackContexts:
         kept.sort(key=lambda unit_id: self._order.get(unit_id, 0))
         if not kept:
             return PackContext(shared=shared)
-        text = wrap_retrieved(render_units(self._units[unit_id] for unit_id in kept))
+        text = wrap_retrieved(
+            render_units((self._units[unit_id] for unit_id in kept), self._labels)
+        )
         return PackContext(text=text, tokens=self._count(text), units=tuple(kept), shared=shared)
 
     def _tokens(self, unit_id: str) -> int:
         if unit_id not in self._unit_tokens:
-            self._unit_tokens[unit_id] = self._count(render_units([self._units[unit_id]])) + 1
+            self._unit_tokens[unit_id] = (
+                self._count(render_units([self._units[unit_id]], self._labels)) + 1
+            )
         return self._unit_tokens[unit_id]
 
 

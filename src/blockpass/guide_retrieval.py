@@ -10,7 +10,12 @@ sections: rules that apply everywhere, cheap to cache once.
 
 ``retrieve_block_rules`` gives each block its units: every unit whose trigger certainly
 fired (the block uses its term, matches its pattern, or shows the construction it is about)
-and the best ``k`` others past the core. Retrieval is unsure of a block when no trigger
+or, where none did, the best ``k`` others past the core: ranked guesses are for the blocks
+retrieval knows nothing certain of. Each guess is paid in every pack that carries it: on
+the rust-book with the Red Hat guide, guesses beside certain units cost about a quarter of
+what the rules sent cost (mostly long sections on topics the text is not about, such as
+writing release notes), while the guide-linked findings came with the certain units
+(``bench/context_cost.py``; chosen on that bench). Retrieval is unsure of a block when no trigger
 fired and BM25 and dense retrieval share nothing in their top ``k``: it gets the best
 ``wide_k`` others (*widened*), and a block still unsure then makes its pack fall back
 (``context.PackContexts``).
@@ -24,10 +29,11 @@ from pathlib import Path
 from typing import Protocol
 
 from blockpass.blocks import Block
-from blockpass.context import BlockRules, RetrievalSettings, Unit, render_units
+from blockpass.context import BlockRules, RetrievalSettings
 from blockpass.errors import UserInputError
 from blockpass.rag import MiniLmEmbedder, RuleIndex, RuleUnit, guide_units, open_index
 from blockpass.task import Task
+from blockpass.unit_framing import Unit, UnitLabels, render_units
 
 __all__ = [
     "GuideIndex",
@@ -96,7 +102,7 @@ def open_guide_index(
     return GuideIndex(
         index=index,
         core=tuple(chosen),
-        task=task.with_core(render_units(chosen), retrieval),
+        task=task.with_core(render_units(chosen, UnitLabels.of(units)), retrieval),
         full_guide=task.guide_part,
     )
 
@@ -142,15 +148,16 @@ def retrieve_block_rules(
     core: Iterable[str] = (),
 ) -> dict[str, BlockRules]:
     """Each block's units by block id: every unit whose trigger fired (certain: the block
-    uses its term, or shows its construction) and the best ``k`` others; the best ``wide_k``
-    others where retrieval was unsure at ``k``."""
+    uses its term, or shows its construction) or, where none did, the best ``k`` others;
+    the best ``wide_k`` others where retrieval was unsure at ``k``."""
     in_core = frozenset(core)
 
     def chosen(retrieval: Retrieval, k: int) -> tuple[str, ...]:
         certain = [hit.unit.id for hit in retrieval.hits if hit.triggered]
         others = [hit.unit.id for hit in retrieval.hits if not hit.triggered]
-        best = [unit_id for unit_id in others if unit_id not in in_core][:k]
-        return tuple(unit_id for unit_id in certain if unit_id not in in_core) + tuple(best)
+        sure = tuple(unit_id for unit_id in certain if unit_id not in in_core)
+        best = [unit_id for unit_id in others if unit_id not in in_core][: 0 if sure else k]
+        return sure + tuple(best)
 
     def search(chosen_blocks: Sequence[Block], k: int) -> list[tuple[Block, Retrieval]]:
         """Deep enough for ``k`` units past the core and every certain one."""

@@ -203,7 +203,7 @@ def load_task(
 def load_guide(path: Path) -> str:
     """A Markdown file, or a folder of them joined in path order under their own names; an
     AsciiDoc guide (a file, or a folder with a main document) as its sections, in reading
-    order, each a ``<rule>`` named by its anchor (``context.render_units``).
+    order, each a ``<rule>`` named by its anchor (``unit_framing.render_units``).
 
     YAML front matter (a Jekyll page's title, permalink, navigation) is site metadata, not
     guidance: it is left out, and a page's ``title`` names the page instead.
@@ -212,10 +212,11 @@ def load_guide(path: Path) -> str:
 
     asciidoc = main_document(path) if path.is_dir() else path.suffix.lower() in _ASCIIDOC
     if asciidoc:
-        from blockpass.context import render_units
         from blockpass.rag.units import guide_units
+        from blockpass.unit_framing import UnitLabels, render_units
 
-        return render_units(guide_units(path))
+        units = guide_units(path)
+        return render_units(units, UnitLabels.of(units))
     if path.is_dir():
         pages = guide_pages(path)
         if not pages:

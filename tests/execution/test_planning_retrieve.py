@@ -9,12 +9,13 @@ from dataclasses import replace
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from blockpass.context import BlockRules, PackContexts, render_units, wrap_retrieved
+from blockpass.context import BlockRules, PackContexts, wrap_retrieved
 from blockpass.execution.planning import PackPlanner
 from blockpass.execution.requests import RequestLayout
 from blockpass.packing import block_input_tokens
 from blockpass.providers.base import CacheTtl, model_profile
 from blockpass.task import load_task
+from blockpass.unit_framing import UnitLabels, render_units
 from tests.test_context import EXAMPLES, UNITS, Unit, block, contexts, count
 
 # A window small enough for the units' room to bind: 2,900 tokens of input.
@@ -72,7 +73,7 @@ def test_a_unit_is_shared_only_while_every_pack_still_holds_it_beside_all_its_ow
     packs = [[b] for b in blocks]
 
     def tokens(number: int) -> int:
-        return count(render_units([UNITS[number]])) + 1
+        return count(render_units([UNITS[number]], UnitLabels.of(UNITS))) + 1
 
     own = 2 * count(wrap_retrieved("")) + sum(tokens(n) for n in (1, 20, 21, 22))
     # Sharing u1 moves it out of the last pack's own part; sharing u2 adds it there.

@@ -86,6 +86,32 @@ def test_includes_resolve_relative_to_the_including_file_with_their_level_offset
     assert "a comment" not in units["leaf"].text
 
 
+def test_a_unit_reads_as_the_rendered_guide_does_without_roles_empty_labels_or_image_paths(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "main.adoc").write_text(
+        "= Glossary\n\n==== image:images/yes.png[yes] widget (noun)\n*Description*: A part.\n\n"
+        "[.vale-ignore]\n*Incorrect forms*: wigdet, xref:gadget[gadget]\n\n\n*See also*:\n"
+        "\n----\n[.role]\n*Label*:\nimage:kept.png[kept]\n----\n"
+    )
+    (unit,) = guide_units(tmp_path)
+    assert unit.text == (
+        "==== yes widget (noun)\n*Description*: A part.\n\n*Incorrect forms*: wigdet, gadget"
+        "\n\n----\n[.role]\n*Label*:\nimage:kept.png[kept]\n----"
+    )
+    assert unit.triggers.terms == ("widget", "wigdet", "gadget")
+
+
+def test_red_hat_glossary_entries_carry_no_rendering_hints(redhat_units: list[RuleUnit]) -> None:
+    entry = {unit.anchor: unit for unit in redhat_units}["bottleneck"]
+    assert entry.text == (
+        "==== yes bottleneck (noun)\n*Description*: A _bottleneck_ is a limitation in the "
+        "capacity of software or hardware caused by a single component.\n\n*Use it*: yes\n\n"
+        "*Incorrect forms*: bottle neck, bottle-neck"
+    )
+    assert not any("[.vale-ignore]" in unit.text for unit in redhat_units)
+
+
 def test_a_repeated_title_gets_asciidoctors_numbered_id(tmp_path: Path) -> None:
     (tmp_path / "main.adoc").write_text(
         "= Book\n\n== Red{nbsp}Hat _examples_\n\nOne.\n\n== Red{nbsp}Hat _examples_\n\nTwo.\n"

@@ -15,10 +15,10 @@ from typing import Any
 
 import anyio
 
-from blockpass.context import render_units
 from blockpass.mcp_bridge.tools import ServerTool, ToolCatalog, build_catalog
 from blockpass.providers.base import ToolCall, ToolResult
 from blockpass.rag import RuleIndex
+from blockpass.unit_framing import UnitLabels, render_units
 
 __all__ = ["MAX_K", "SEARCH_TOOL", "StyleRuleTools", "search_arguments"]
 
@@ -64,6 +64,7 @@ def search_arguments(arguments: dict[str, Any]) -> tuple[str, int]:
 class StyleRuleTools:
     def __init__(self, index: RuleIndex, *, core: Sequence[str] = ()) -> None:
         self._index = index
+        self._labels = UnitLabels.of(index.units)
         self._core = frozenset(core)
         self._catalog = build_catalog(
             [
@@ -91,4 +92,6 @@ class StyleRuleTools:
             partial(self._index.search, text, k + len(self._core))
         )
         units = [hit.unit for hit in found.hits if hit.unit.id not in self._core][:k]
-        return ToolResult(call_id=call.id, output=render_units(units) or "no rule found")
+        return ToolResult(
+            call_id=call.id, output=render_units(units, self._labels) or "no rule found"
+        )

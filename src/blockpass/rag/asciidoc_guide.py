@@ -42,6 +42,15 @@ _ANCHOR = re.compile(
 )
 _BLOCK_ATTRIBUTES = re.compile(r"^\[.*\]$")
 _ICON = re.compile(r"image:[^\s\[]*\[[^\]]*\]\s*")
+# What a reader of the rendered guide does not see, or sees as less (outside delimited
+# blocks): a line of roles only (``[.vale-ignore]``, styling and tool hints), a label with
+# nothing after it (``*See also*:``), an inline image (read as its alt text, as a screen
+# reader does).
+_ROLES = re.compile(r"^\[\.[\w.-]+\]\s*$")
+_EMPTY_LABEL = re.compile(r"^\*[^*]+\*:\s*$")
+_INLINE_IMAGE = re.compile(r"image:[^\s\[:]+\[([^\],]*)[^\]]*\]")
+# A cross-reference with its own text reads as that text; the target id is not shown.
+_XREF = re.compile(r"xref:[^\s\[]+\[([^\]]+)\]")
 _EMPHASIS = re.compile(r"(?<![\w*_`])([*_`+]{1,2})(\S(?:.*?\S)?)\1(?![\w*_`])")
 _INVALID_ID_CHARACTERS = re.compile(
     r"<[^>]+>|&(?:[a-z][a-z]+\d{0,2}|#\d\d\d{0,4}|#x[\da-f][\da-f][\da-f]{0,3});|[^ \w\-.]+"
@@ -210,11 +219,21 @@ class _Sections:
         return units
 
     def _text(self, start: int, end: int) -> str:
-        kept = [
-            self.resolve(line.text)
-            for line in self.lines[start:end]
-            if not _ATTRIBUTE_ENTRY.match(line.text)
-        ]
+        kept: list[str] = []
+        delimiter = ""
+        for line in self.lines[start:end]:
+            text = line.text
+            if delimiter:
+                delimiter = "" if text.strip() == delimiter else delimiter
+            elif block := _DELIMITER.match(text):
+                delimiter = block[1]
+            elif _ATTRIBUTE_ENTRY.match(text) or _ROLES.match(text) or _EMPTY_LABEL.match(text):
+                continue
+            elif not text.strip() and kept and not kept[-1].strip():
+                continue  # blank lines run together, as Asciidoctor reads them
+            else:
+                text = _XREF.sub(r"\1", _INLINE_IMAGE.sub(r"\1", text))
+            kept.append(self.resolve(text))
         while kept and (not kept[-1].strip() or _ANCHOR.match(kept[-1])):
             kept.pop()  # the next section's anchor and blank lines before it
         return "\n".join(kept).strip()

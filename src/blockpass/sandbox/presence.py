@@ -90,7 +90,7 @@ class RuleLinks:
 @dataclass(frozen=True, slots=True)
 class CarriedRules:
     """The rule units a retrieve-mode request carries: Vale rule ids, and guide section
-    anchors (the part of a unit id after ``#``)."""
+    anchors (a unit's label, or its part after ``#``: ``unit_framing.UnitLabels``)."""
 
     ids: frozenset[str]
     anchors: frozenset[str]
@@ -109,5 +109,5 @@ def carried_rules(instructions: str) -> CarriedRules | None:
     ids = _RULE_TAG.findall(instructions)
     return CarriedRules(
         ids=frozenset(ids),
-        anchors=frozenset(unit.partition("#")[2] for unit in ids if "#" in unit),
+        anchors=frozenset(unit.rpartition("#")[2] for unit in ids),
     )
