@@ -31,9 +31,10 @@ from blockpass.context_choice import ContextChoice
 from blockpass.deterministic import NO_FINDINGS, Findings
 from blockpass.errors import UserInputError
 from blockpass.forecast import ForecastRow, PackBounds, Strategy, forecast
+from blockpass.job_context import choose_job_context, open_job_guide
 from blockpass.layout import output_cap
 from blockpass.packing import OutputEstimator, block_input_tokens, pack_size_bounds
-from blockpass.pipeline import JobSpec, choose_job_context, open_job_guide, read_job_inputs
+from blockpass.pipeline import JobSpec, read_job_inputs
 from blockpass.prefilter import prefilter
 from blockpass.prices import PriceTable
 from blockpass.providers.base import ModelProfile

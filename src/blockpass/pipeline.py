@@ -24,9 +24,6 @@ __all__ = [
     "Mode",
     "RetrievalSettings",
     "ThisRun",
-    "choose_job_context",
-    "choose_run_context",
-    "open_job_guide",
     "read_job_inputs",
     "run_job",
 ]
@@ -40,11 +37,9 @@ from pathlib import Path
 import anyio
 
 from blockpass.blocks import Block, BlockResult
-from blockpass.context import ContextMode, ContextStats, RetrievalSettings, RetrievedRules
+from blockpass.context import ContextMode, ContextStats, RetrievalSettings
 from blockpass.context_choice import (
-    BatchPacks,
     ContextChoice,
-    choose_context,
     retrieved_rules,
 )
 from blockpass.deterministic import NO_FINDINGS, RuleCheck, engine_result, merge
@@ -54,19 +49,18 @@ from blockpass.execution.batch import BatchSettings
 from blockpass.execution.block_leases import drop_dead_runs_leases
 from blockpass.execution.lane_runs import LaneRun, Mode, choose_mode, execute_lane
 from blockpass.execution.packwork import ExecutionParts, ExecutionSettings, ExecutionStats
-from blockpass.execution.planning import PackPlanner
 from blockpass.execution.tool_turns import open_job_tools
-from blockpass.guide_retrieval import GuideIndex, open_guide_index
+from blockpass.guide_retrieval import GuideIndex
+from blockpass.job_context import choose_run_context, open_job_guide
 from blockpass.job_outcome import ContextReport, JobOutcome, ThisRun, finish_job
 from blockpass.lanes import Lanes
 from blockpass.mcp_bridge.client import ServerAddress
 from blockpass.mcp_bridge.loop import LoopLimits
 from blockpass.mcp_bridge.rule_tools import StyleRuleTools
-from blockpass.packing import batch_pack_bound
 from blockpass.prefilter import PrefilterSettings, prefilter
 from blockpass.prices import PriceTable
 from blockpass.progress import Spend, SpendMeter
-from blockpass.providers.base import ModelProfile, Provider
+from blockpass.providers.base import Provider
 from blockpass.reuse import copy_to_duplicates, reuse_stored_results, unfinished
 from blockpass.rules import load_styles
 from blockpass.rules.config import read_vale_ini
@@ -361,88 +355,6 @@ def _spend(
         return tokens.block(by_id[block_id])
 
     on_spend(meter.add(call, results, prefix_tokens=tokens.prefix, block_tokens=block_tokens))
-
-
-async def choose_run_context(
-    spec: JobSpec,
-    task: Task,
-    guide: GuideIndex | None,
-    blocks: list[Block],
-    profile: ModelProfile,
-    prices: PriceTable,
-    store: RunStore,
-) -> tuple[ContextChoice, RetrievedRules | None]:
-    """What the run's requests carry of the guide, priced on ``profile`` (its first lane's
-    model); an ``auto`` run keeps the choice it made when it started (another one would be
-    another task, and its results lost)."""
-    if guide is None:
-        return ContextChoice(mode=ContextMode.FULL, reason="asked for"), None
-    if spec.context is ContextMode.AGENTIC:
-        return ContextChoice(mode=ContextMode.AGENTIC, reason="asked for", guide=guide), None
-    chosen = (await store.settings()).get("context")
-    kept = spec.context is ContextMode.AUTO and chosen in (ContextMode.FULL, ContextMode.RETRIEVE)
-    return await anyio.to_thread.run_sync(
-        partial(
-            choose_job_context,
-            spec,
-            task,
-            guide,
-            blocks,
-            profile,
-            prices,
-            ContextMode(chosen) if kept and chosen else spec.context,
-            reason="chosen when the run started" if kept else "",
-        )
-    )
-
-
-def open_job_guide(spec: JobSpec, task: Task) -> GuideIndex:
-    """The guide's index for a run that retrieves from it (blocking: it may build it)."""
-    if spec.guide is None:
-        raise UserInputError(f"--context {spec.context.value} retrieves from a guide: give --guide")
-    return open_guide_index(
-        task,
-        spec.guide,
-        cache_dir=spec.index_dir or spec.out_dir / "index",
-        settings=spec.retrieval,
-        core=spec.core,
-        on_build=spec.on_index_build,
-    )
-
-
-def choose_job_context(
-    spec: JobSpec,
-    task: Task,
-    guide: GuideIndex,
-    blocks: Sequence[Block],
-    profile: ModelProfile,
-    prices: PriceTable,
-    requested: ContextMode,
-    *,
-    reason: str = "",
-) -> tuple[ContextChoice, RetrievedRules | None]:
-    """``requested`` (``retrieve`` or ``auto``; ``full`` with a ``reason`` keeps a choice made
-    before) for ``blocks`` on ``profile``; blocking: it may retrieve for every block."""
-    if reason:
-        return ContextChoice(mode=requested, reason=reason, guide=guide), None
-    return choose_context(
-        requested,
-        whole=task,
-        guide=guide,
-        blocks=blocks,
-        profile=profile,
-        prices=prices.for_model(profile.id),
-        settings=spec.retrieval,
-        planner=partial(
-            PackPlanner,
-            profile=profile,
-            min_blocks=spec.execution.min_blocks,
-            max_blocks=spec.execution.max_blocks,
-        ),
-        batch=BatchPacks(max_blocks=batch_pack_bound(profile, spec.batch.max_blocks))
-        if spec.mode is Mode.BATCH
-        else None,
-    )
 
 
 def _settings(spec: JobSpec, lanes: Lanes, choice: ContextChoice) -> dict[str, str]:

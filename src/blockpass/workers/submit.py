@@ -35,16 +35,11 @@ from blockpass.errors import UserInputError
 from blockpass.estimate import BlockFigures
 from blockpass.execution.lane_runs import Mode
 from blockpass.execution.packwork import ExecutionParts
+from blockpass.job_context import choose_run_context, open_job_guide
 from blockpass.lanes import lane_name, run_fingerprint
 from blockpass.mcp_bridge.loop import require_tools
 from blockpass.packing import Pack
-from blockpass.pipeline import (
-    JobSpec,
-    choose_run_context,
-    open_job_guide,
-    read_job_inputs,
-    refuse_tools_in_batches,
-)
+from blockpass.pipeline import JobSpec, read_job_inputs, refuse_tools_in_batches
 from blockpass.prefilter import prefilter
 from blockpass.prices import PriceTable
 from blockpass.providers import Connection
