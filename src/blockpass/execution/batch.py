@@ -10,9 +10,8 @@ Caching: every request marks the shared prefix with the 1-hour TTL (a batch can 
 longer than 5 minutes), and, by policy, the first round primes the cache: one single-pack
 batch first, the rest once it has ended, so that the rest can read what it wrote.
 
-Waiting: each batch's status is polled with backoff; in between, the run store is read every
-``store_check`` seconds, where a webhook receiver (``blockpass webhooks``) may have recorded
-that the batch ended, so the results are collected without waiting for the next poll.
+Waiting (``batch_waiting.py``): polls with backoff, and reads the store in between for a
+webhook's word.
 
 Durability (``store/base.py``): a batch and its packs are stored before the submit call and
 its id right after it returns. On restart, every batch not yet collected is resumed, waited
@@ -57,6 +56,7 @@ import anyio
 
 from blockpass.blocks import Block
 from blockpass.errors import ProviderRejected, TransientProviderError
+from blockpass.execution.batch_waiting import BatchWaiting, past_deadline
 from blockpass.execution.clock import SYSTEM_CLOCK, Clock
 from blockpass.execution.ownership import (
     TOKEN_SHAPE,
@@ -77,9 +77,9 @@ from blockpass.providers.batches import (
     ItemOutcome,
     ReachedOnce,
 )
-from blockpass.store import BatchItemRecord, BatchState, RunStore, StoredBatch
+from blockpass.store import BatchItemRecord, BatchState, StoredBatch
 
-__all__ = ["BATCH_GAP_SECONDS", "BatchExecutor", "BatchSettings", "record_batch_event"]
+__all__ = ["BATCH_GAP_SECONDS", "BatchExecutor", "BatchSettings"]
 
 # The gap the cache TTL is chosen for: a batch item may run an hour after the one before.
 BATCH_GAP_SECONDS = 3600.0
@@ -128,6 +128,9 @@ class BatchExecutor:
         self._settings = settings or BatchSettings()
         self._on_submitted = on_submitted
         self._on_ended = on_ended
+        self._waiting = BatchWaiting(
+            store=self._store, api=self._api, settings=self._settings, clock=clock
+        )
 
     @property
     def stats(self) -> ExecutionStats:
@@ -192,8 +195,7 @@ class BatchExecutor:
         return await self._finish(batch, {block.id: block for block in blocks})
 
     def _past_deadline(self) -> bool:
-        deadline = self._settings.deadline
-        return deadline is not None and self._clock.now() >= deadline
+        return past_deadline(self._settings.deadline, self._clock)
 
     async def _round(
         self, packs: list[Pack], by_id: dict[str, Block], *, priming: bool
@@ -340,7 +342,7 @@ class BatchExecutor:
                 return self._blocks(batch.items, by_id)
             remote_id = adopted.remote_id
         assert remote_id is not None
-        status = await self._wait(batch.id, remote_id)
+        status = await self._waiting.wait(batch.id, remote_id)
         self._on_ended(batch)
         results = {result.custom_id: result for result in await self._api.results(remote_id)}
         retry: list[Block] = []
@@ -368,42 +370,6 @@ class BatchExecutor:
         return [
             by_id[block_id] for item in items for block_id in item.block_ids if block_id in by_id
         ]
-
-    async def _wait(self, batch_id: int, remote_id: str) -> str:
-        """Poll with backoff until the batch ends, reading the store in between for a webhook's
-        word; past the deadline, cancel it once. Returns the provider's final status."""
-        delay = self._settings.poll_initial
-        next_poll = 0.0
-        cancelled = False
-        while True:
-            stored = await self._store.batch_by_remote_id(remote_id)
-            if stored is not None and stored.state is BatchState.ENDED:
-                return stored.remote_status
-            now = self._clock.now()
-            if self._past_deadline() and not cancelled:
-                cancelled = True
-                next_poll = now
-                try:
-                    await self._api.cancel(remote_id)
-                except (TransientProviderError, ProviderRejected) as error:
-                    _log.warning("cancelling batch %s failed: %s", remote_id, error)
-            if now >= next_poll:
-                try:
-                    status = await self._api.status(remote_id)
-                except TransientProviderError as error:
-                    _log.warning("polling batch %s failed: %s", remote_id, error)
-                else:
-                    if status.ended:
-                        await self._store.update_batch(
-                            batch_id, BatchState.ENDED, remote_status=status.status
-                        )
-                        return status.status
-                    await self._store.update_batch(
-                        batch_id, BatchState.SUBMITTED, remote_status=status.status
-                    )
-                next_poll = now + delay
-                delay = min(delay * self._settings.poll_factor, self._settings.poll_max)
-            await self._clock.sleep(max(0.0, min(self._settings.store_check, next_poll - now)))
 
     async def _take_item(
         self, batch: StoredBatch, custom_id: str, pack: Pack, result: BatchItemResult
@@ -437,18 +403,3 @@ class BatchExecutor:
             return []
         self._parts.recorder.progress(len(failures))
         return retry
-
-
-async def record_batch_event(store: RunStore, api: BatchApi, remote_id: str) -> bool:
-    """What a webhook for ``remote_id`` means to a run: False if the run has no such batch.
-
-    The event only says something happened; the batch is fetched and its status stored, and
-    a run waiting on it collects the results on its next look at the store.
-    """
-    stored = await store.batch_by_remote_id(remote_id)
-    if stored is None:
-        return False
-    status = await api.status(remote_id)
-    state = BatchState.ENDED if status.ended else stored.state
-    await store.update_batch(stored.id, state, remote_status=status.status)
-    return True

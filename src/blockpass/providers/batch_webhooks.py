@@ -12,7 +12,7 @@ from pathlib import Path
 from starlette.applications import Starlette
 
 from blockpass.errors import UserInputError
-from blockpass.execution.batch import record_batch_event
+from blockpass.execution.batch_waiting import record_batch_event
 from blockpass.providers.batches import BatchApi
 from blockpass.providers.connections import DEFAULT_MODELS, connect, parse_connection
 from blockpass.providers.openai_webhooks import DEFAULT_PATH, create_webhook_app
