@@ -6,9 +6,9 @@
 Each mode is `blockpass run` as a user runs it (a fresh process, the sandbox in-process,
 realtime), priced as claude-sonnet-4-5 from the shipped price table:
 
-- ``full``: the whole guide cached in the prefix. The Red Hat guide (about 235,000 tokens on
-  blockpass's Claude tokenizer) does not fit claude-sonnet-4-5's 200,000-token window; its
-  full run is made on claude-sonnet-4-6 (1M window, the same per-token prices) and said so;
+- ``full``: the whole guide cached in the prefix (the Red Hat guide is about 157,000 tokens on
+  blockpass's Claude tokenizer: it fits claude-sonnet-4-5's 200,000-token window beside a
+  pack and its planned answer, ``layout.answer_room``);
 - ``retrieve``: the guide's core cached, each pack's retrieved sections after it;
 - ``auto``: whatever ``--context auto`` picks, with its reason.
 
@@ -39,7 +39,6 @@ from pathlib import Path
 from typing import Any
 
 from benchkit import DATA
-from blockpass.providers.base import model_profile
 from blockpass.sandbox.presence import RuleLinks
 
 BOOK = DATA / "corpora" / "rust-book"
@@ -48,7 +47,6 @@ GUIDES = {
     "18f": (DATA / "guides" / "18f-content-guide", DATA / "styles" / "Google"),
 }
 PRICED_AS = "claude-sonnet-4-5"
-WIDE_WINDOW = "claude-sonnet-4-6"
 
 
 def run(out: Path, inputs: list[Path], guide: Path, rules: Path, model: str, *extra: str) -> float:
@@ -185,20 +183,9 @@ def main() -> None:
         cache = ["--cache-dir", str(args.cache_dir or base / "cache")]
         cache += ["--k", str(args.k)] if args.k else []
         outs = {}
-        full_model = WIDE_WINDOW if args.guide == "redhat" else PRICED_AS
-        price = ["--price-as", PRICED_AS] if full_model != PRICED_AS else []
-        seconds = run(base / "full", inputs, guide, rules, full_model, *price)
-        note = f" (run on {full_model}, priced as {PRICED_AS})" if price else ""
-        print(f"full guide{note}:")
+        seconds = run(base / "full", inputs, guide, rules, PRICED_AS)
+        print("full guide:")
         outs["full"] = describe("full", base / "full", seconds)
-        bound = model_profile(PRICED_AS).pack_bound
-        if price and bound and bound != model_profile(full_model).pack_bound:
-            # The stand-in model packs by its own bound; the model it stands in for would
-            # pack by this one, and send fewer copies of the guide.
-            out = base / "full-equal-packs"
-            seconds = run(out, inputs, guide, rules, full_model, *price, "--max-blocks", str(bound))
-            print(f"full guide at {PRICED_AS}'s pack bound ({bound} blocks):")
-            outs["full at equal packs"] = describe("full=", out, seconds)
         for mode in ("retrieve", "auto"):
             out = base / mode
             seconds = run(out, inputs, guide, rules, PRICED_AS, "--context", mode, *cache)
@@ -206,16 +193,12 @@ def main() -> None:
         full = findings(base / "full")
         for mode in ("retrieve", "auto"):
             cost = float(outs[mode]["actual_usd"]["total"])  # type: ignore[index]
-            for against in ("full", "full at equal packs") if mode == "retrieve" else ("full",):
-                if against not in outs:
-                    continue
-                full_cost = float(outs[against]["actual_usd"]["total"])  # type: ignore[index]
-                inputs_ratio = input_usd(outs[against]) / input_usd(outs[mode])
-                print(
-                    f"{mode}: {full_cost / cost:.2f}x cheaper than the whole guide"
-                    f"{' at equal pack bounds' if against != 'full' else ''} "
-                    f"(input alone: {inputs_ratio:.2f}x)"
-                )
+            full_cost = float(outs["full"]["actual_usd"]["total"])  # type: ignore[index]
+            inputs_ratio = input_usd(outs["full"]) / input_usd(outs[mode])
+            print(
+                f"{mode}: {full_cost / cost:.2f}x cheaper than the whole guide "
+                f"(input alone: {inputs_ratio:.2f}x)"
+            )
             print(f"{mode}: {lost(full, findings(base / mode), linked)}")
 
 

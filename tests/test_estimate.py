@@ -9,6 +9,7 @@ from blockpass.blocks import REUSED
 from blockpass.estimate import estimate_job
 from blockpass.execution.packwork import ExecutionSettings
 from blockpass.forecast import Strategy
+from blockpass.layout import answer_room
 from blockpass.pipeline import JobSpec, read_job_inputs, run_job
 from blockpass.prices import load_prices
 from blockpass.providers import open_adapter
@@ -87,7 +88,7 @@ async def test_estimate_predicts_the_packs_and_the_copies_a_run_sends_on_the_sam
     prefix = count_tokens(task.system_prefix, model.tokenizer)
     # Room for only a few paragraphs per pack, so the input budget closes packs, not only
     # the block bound.
-    profile = replace(model, context_window=prefix + model.max_output + 400)
+    profile = replace(model, context_window=prefix + answer_room(model) + 400)
 
     estimate = estimate_job(spec, profile, load_prices())
     running = start_sandbox()

@@ -130,4 +130,4 @@ async def test_auto_retrieves_when_the_whole_guide_does_not_fit_the_model(
         await provider.aclose()
     assert outcome.context is not None
     assert outcome.context.choice.mode is ContextMode.RETRIEVE
-    assert "does not fit" in outcome.context.choice.reason
+    assert "do not fit claude-sonnet-4-5" in outcome.context.choice.reason

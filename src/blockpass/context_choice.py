@@ -20,6 +20,7 @@ from blockpass.blocks import Block
 from blockpass.context import ContextMode, RetrievalSettings, RetrievedRules
 from blockpass.execution.planning import PackPlanner
 from blockpass.guide_retrieval import GuideIndex, retrieve_block_rules
+from blockpass.layout import answer_room
 from blockpass.ledger import price_usage
 from blockpass.packing import Pack
 from blockpass.prices import ModelPrices
@@ -145,13 +146,14 @@ def choose_context(
     priced as such."""
     count = partial(count_tokens, family=profile.tokenizer)
     full_prefix = count(whole.system_prefix)
-    fits = full_prefix + profile.max_output < profile.context_window
+    fits = full_prefix + answer_room(profile) < profile.context_window
     if requested is ContextMode.RETRIEVE:
         return ContextChoice(mode=requested, reason="asked for", guide=guide), None
     if not fits:
         reason = (
-            f"the whole guide ({full_prefix:,} tokens) does not fit {profile.id}'s context "
-            f"window ({profile.context_window:,})"
+            f"the whole guide ({full_prefix:,} tokens) and room for an answer"
+            f" ({answer_room(profile):,}) do not fit {profile.id}'s context window"
+            f" ({profile.context_window:,})"
         )
         return ContextChoice(mode=ContextMode.RETRIEVE, reason=reason, guide=guide), None
     retrieved = retrieved_rules(guide, blocks, settings)

@@ -32,7 +32,7 @@ from blockpass.deterministic import NO_FINDINGS, Findings
 from blockpass.errors import UserInputError
 from blockpass.forecast import ForecastRow, PackBounds, Strategy, forecast
 from blockpass.job_context import choose_job_context, open_job_guide
-from blockpass.layout import output_cap
+from blockpass.layout import answer_room, output_cap
 from blockpass.packing import OutputEstimator, block_input_tokens, pack_size_bounds
 from blockpass.pipeline import JobSpec, read_job_inputs
 from blockpass.prefilter import prefilter
@@ -111,7 +111,7 @@ def forecast_packs(
         output_tokens=iter(outputs),
         prices=prices.for_model(profile.id),
         context_window=profile.context_window,
-        max_output=profile.max_output,
+        max_output=answer_room(profile),
         min_cacheable=profile.min_cacheable,
         bounds=PackBounds(min_blocks=low, max_blocks=high),
         output_cap=output_cap(profile),

@@ -31,8 +31,15 @@ def choose_ttl(
 
 
 def output_reserve(pack: Pack, profile: ModelProfile) -> int:
-    """max_tokens for a pack: twice its estimate plus slack, within the model's maximum."""
-    return min(profile.max_output, OUTPUT_HEADROOM * pack.estimated_output + _OUTPUT_SLACK)
+    """max_tokens for a pack: twice its estimate plus slack, within ``answer_room``."""
+    return min(answer_room(profile), OUTPUT_HEADROOM * pack.estimated_output + _OUTPUT_SLACK)
+
+
+def answer_room(profile: ModelProfile) -> int:
+    """The most max_tokens any pack asks for, which a request's input leaves of the context
+    window: packs are planned at ``output_cap``, so no answer needs the model's whole maximum
+    (keeping that, 64,000 tokens of a 200,000 window, refused guides the model can take)."""
+    return min(profile.max_output, OUTPUT_HEADROOM * output_cap(profile) + _OUTPUT_SLACK)
 
 
 def output_cap(profile: ModelProfile) -> int:

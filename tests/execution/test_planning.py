@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 
 from blockpass.blocks import Block, BlockResult, Outcome, Verdict
+from blockpass.errors import UserInputError
 from blockpass.execution.planning import PackPlanner
+from blockpass.layout import answer_room, output_reserve
 from blockpass.providers.base import model_profile
 from blockpass.tokens import count_tokens
 from blockpass.verdicts import full_item
@@ -64,3 +68,25 @@ def test_an_answers_measured_output_is_spread_over_its_items_by_their_rewritten_
     measured.learn(pack, results, answer_tokens=2 * rewritten)
     learned = guessed.output_estimates()["paragraph"]
     assert measured.output_estimates()["paragraph"] == pytest.approx(2 * learned)
+
+
+def test_a_guide_that_leaves_room_for_the_largest_planned_answer_fits_and_one_that_does_not_is_refused() -> (
+    None
+):
+    # The Red Hat guide is about 157,000 tokens: it leaves claude-sonnet-4-5 (200,000 window)
+    # room for packs and their answers, though not for the model's whole 64,000-token maximum.
+    profile = model_profile("claude-sonnet-4-5")
+    count = partial(count_tokens, family=profile.tokenizer)
+    roomy = PackPlanner(
+        profile=profile, prefix_tokens=157_000, min_blocks=1, max_blocks=80, count=count
+    )
+    (pack,) = roomy.plan(blocks(80))
+    assert 157_000 + pack.input_tokens + output_reserve(pack, profile) < profile.context_window
+    with pytest.raises(UserInputError, match="kept for the answer"):
+        PackPlanner(
+            profile=profile,
+            prefix_tokens=profile.context_window - answer_room(profile),
+            min_blocks=1,
+            max_blocks=80,
+            count=count,
+        )

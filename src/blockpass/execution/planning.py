@@ -16,7 +16,7 @@ from blockpass.blocks import Block, BlockResult
 from blockpass.context import ContextStats, PackContexts
 from blockpass.deterministic import NO_FINDINGS, Findings
 from blockpass.errors import UserInputError
-from blockpass.layout import output_cap
+from blockpass.layout import answer_room, output_cap
 from blockpass.packing import (
     OutputEstimator,
     Pack,
@@ -60,12 +60,13 @@ class PackPlanner:
         self._estimator = OutputEstimator(scale=output_scale)
         self._pack_size: dict[str, int] = {}
         self._findings: dict[str, Findings] = {}
-        input_budget = profile.context_window - prefix_tokens - profile.max_output
+        kept = answer_room(profile)
+        input_budget = profile.context_window - prefix_tokens - kept
         if input_budget <= 0:
             raise UserInputError(
                 f"the guide and instructions ({prefix_tokens:,} tokens) do not fit "
                 f"{profile.id}'s context window ({profile.context_window:,} tokens, "
-                f"{profile.max_output:,} of them kept for the answer): shorten the guide or "
+                f"{kept:,} of them kept for the answer): shorten the guide or "
                 "choose a model with a larger context window"
             )
         low, high = pack_size_bounds(profile, min_blocks, max_blocks)
