@@ -63,8 +63,9 @@ def postgres_pid(dsn: str) -> int:
     """The PostgreSQL server's own process: the parent of a backend."""
     with psycopg.connect(dsn) as connection:
         row = connection.execute("SELECT pg_backend_pid()").fetchone()
-    assert row is not None
-    stat = Path(f"/proc/{row[0]}/stat").read_text().rsplit(")", 1)[1].split()
+        assert row is not None
+        # Read while the connection holds the backend: it ends with the connection.
+        stat = Path(f"/proc/{row[0]}/stat").read_text().rsplit(")", 1)[1].split()
     return int(stat[1])
 
 
