@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -100,6 +101,38 @@ def test_a_unit_reads_as_the_rendered_guide_does_without_roles_empty_labels_or_i
         "\n\n----\n[.role]\n*Label*:\nimage:kept.png[kept]\n----"
     )
     assert unit.triggers.terms == ("widget", "wigdet", "gadget")
+
+
+def test_red_hat_terms_are_the_words_a_writer_types_without_marks_or_editorial_remarks(
+    redhat_units: list[RuleUnit],
+) -> None:
+    terms = {unit.anchor: unit.triggers.terms for unit in redhat_units}
+    assert terms["source-navigator"] == ("Source-Navigator", "Source Navigator")
+    assert terms["intel-xeon"] == ("Intel Xeon",)
+    assert terms["intel-coretm"] == ("Intel Core",)
+    assert terms["fedramp"][0] == "FedRAMP"
+    assert terms["systemd"][-1] == "Systemd"  # "(unless at the start of a sentence)."
+    assert terms["x"] == ("X",)  # "X (when referring to XEmacs only)"
+    assert terms["x86_64"] == ("x86_64", "x64", "x86-64", "x86")  # "..., or x86"
+    assert terms["UltraSPARC"] == ("UltraSPARC", "ULTRASPARC", "UltraSparc")
+    assert "and so on" not in terms["specific"]
+    # A name's own parentheses stay; an abbreviation in them is another form.
+    assert terms["ibm-cloud-bare-metal"] == ("IBM Cloud Bare Metal (Classic)", "IBM Cloud")
+    assert terms["source-to-image"][:2] == ("Source-to-Image", "S2I")
+    every_term = [term for found in terms.values() for term in found]
+    assert not [term for term in every_term if re.search(r"[\^®™©]|\([a-z]|\(R\)", term)]
+
+
+def test_a_glossary_terms_marks_remarks_and_list_words_are_not_part_of_it(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "main.adoc").write_text(
+        "= Glossary\n\n==== Widget^TM^ Pro (WP) (noun)\n*Description*: A part.\n\n"
+        "*Incorrect forms*: Widget(R) Pro, widget pro (without the mark), WidgetPro™, "
+        "or Widgit, or any other variation\n"
+    )
+    (unit,) = guide_units(tmp_path)
+    assert unit.triggers.terms == ("Widget Pro", "WP", "widget pro", "WidgetPro", "Widgit")
 
 
 def test_red_hat_glossary_entries_carry_no_rendering_hints(redhat_units: list[RuleUnit]) -> None:

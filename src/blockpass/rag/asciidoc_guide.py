@@ -56,9 +56,20 @@ _INVALID_ID_CHARACTERS = re.compile(
     r"<[^>]+>|&(?:[a-z][a-z]+\d{0,2}|#\d\d\d{0,4}|#x[\da-f][\da-f][\da-f]{0,3});|[^ \w\-.]+"
 )
 _INCORRECT_FORMS = re.compile(r"^\*Incorrect forms\*:[ \t]*(.*)$", re.MULTILINE)
-# "term (noun)" names a part of speech; "ampersand (&)", "term (ABBR)" another form.
+# "term (noun)" names a part of speech; "ampersand (&)", "term (ABBR)" another form (no
+# lower-case letter); "IBM Cloud Bare Metal (Classic) (noun)" keeps its own "(Classic)".
 _PARENTHESIS = re.compile(r"^(.*?)\s*\(([^()]+)\)$")
 _PART_OF_SPEECH = re.compile(r"^[a-z ,/-]+$")
+# Trademark marks, as AsciiDoc writes them (``^TM^``, ``(R)``: Asciidoctor renders them as
+# ``™``, ``®``) or as the symbols: no writer types them in running text.
+_TRADEMARK = re.compile(r"\^(?:TM|SM|\((?:R|TM|C)\)|[®™©℠])\^|\((?:R|TM|C)\)|[®™©℠]")
+# Editorial words among the forms: a remark after a form ("Source Navigator (without
+# trademark symbol)", "Systemd (unless at the start of a sentence)."), the list's
+# connective ("x64, x86-64, or x86") and entries that stand for no form ("or other
+# variations.", "and so on").
+_REMARK = re.compile(r"\s*\([a-z][^()]*\)\.?$")
+_CONNECTIVE = re.compile(r"^(?:or|and)\s+")
+_NO_FORM = re.compile(r"^(?:(?:any\s+)?(?:other\s+)?variations?|so\s+on|etc)\.?$", re.IGNORECASE)
 # Asciidoctor's character replacement attributes, as plain text (an HTML entity in a title).
 _CHARACTERS = {
     "nbsp": (" ", "&#160;"),
@@ -272,11 +283,27 @@ def _plain_title(title: str) -> str:
 
 
 def _glossary_triggers(title: str, text: str) -> Triggers:
-    """The entry's term (without a part-of-speech note) and its incorrect forms."""
-    terms = [title]
-    if aside := _PARENTHESIS.match(title):
-        terms = [aside[1]] if _PART_OF_SPEECH.match(aside[2]) else [aside[1], aside[2]]
+    """The entry's term and its incorrect forms, as a writer types them: without
+    trademark marks, a part-of-speech note or editorial remarks."""
+    terms = _title_terms(_without_marks(title))
     if listed := _INCORRECT_FORMS.search(text):
-        terms += [_plain_title(form) for form in listed[1].split(",")]
-    unique = dict.fromkeys(term.strip() for term in terms if term.strip())
+        terms += [_written_form(_plain_title(form)) for form in listed[1].split(",")]
+    unique = dict.fromkeys(term for term in terms if term)
     return Triggers(terms=tuple(unique))
+
+
+def _title_terms(title: str) -> list[str]:
+    if (aside := _PARENTHESIS.match(title)) and _PART_OF_SPEECH.match(aside[2]):
+        title = aside[1]
+    if (aside := _PARENTHESIS.match(title)) and not any(c.islower() for c in aside[2]):
+        return [aside[1], aside[2]]
+    return [title]
+
+
+def _written_form(form: str) -> str:
+    form = _CONNECTIVE.sub("", _REMARK.sub("", _without_marks(form)))
+    return "" if _NO_FORM.match(form) else form
+
+
+def _without_marks(term: str) -> str:
+    return " ".join(_TRADEMARK.sub("", term).split())
