@@ -86,7 +86,10 @@ def term_tokens(text: str) -> tuple[str, ...]:
 
 def squashed(text: str) -> str:
     """Case-folded letters and digits only: the form respellings of a term share."""
-    return "".join(character for character in text.casefold() if character.isalnum())
+    folded = text.casefold()
+    if folded.isalnum():
+        return folded  # most words: nothing to take out
+    return "".join(character for character in folded if character.isalnum())
 
 
 def _is_word(token: str) -> bool:
@@ -132,6 +135,8 @@ class TriggerMatcher:
                 with contextlib.suppress(RegexError):
                     self._patterns.append((compile_pattern(unit.triggers.pattern), position))
         self._longest_squashed = max(map(len, self._squashed), default=0)
+        # A run stops growing as soon as no term's squashed form starts with it.
+        self._squashed_starts = {form[:end] for form in self._squashed for end in range(len(form))}
         self._most_words = max(
             (most for found in self._squashed.values() for _, _, most in found), default=0
         )
@@ -189,6 +194,8 @@ class TriggerMatcher:
                 ):
                     break
                 form += piece
+                if form not in self._squashed and form not in self._squashed_starts:
+                    break
                 if last > first and _PHRASE_EDGES & {tokens[start], tokens[words[last][0]]}:
                     continue
                 for position, length, most_words in self._squashed.get(form, ()):
