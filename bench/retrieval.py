@@ -71,7 +71,8 @@ def recall(
 def carried_share(
     index: RuleIndex, queries: Sequence[tuple[str, Callable[[RuleUnit], bool]]]
 ) -> float:
-    """Share of queries whose request, as retrieve mode builds it, carries a right unit."""
+    """Share of queries whose request, as retrieve mode builds it, carries a right unit
+    (or the whole guide, where retrieval is unsure of the query)."""
     core = default_core(index.units)
     blocks = [
         Block.create(document_id="cases", index=number, kind=BlockKind.PARAGRAPH, text=text)
@@ -82,9 +83,10 @@ def carried_share(
     )
     by_id = {unit.id: unit for unit in index.units}
     carried = [[*core, *(by_id[unit_id] for unit_id in rules[block.id].ranked)] for block in blocks]
+    # A block retrieval is unsure of makes its pack fall back to the whole guide.
     found = sum(
-        any(right(unit) for unit in units)
-        for (_, right), units in zip(queries, carried, strict=True)
+        rules[block.id].unsure or any(right(unit) for unit in units)
+        for block, (_, right), units in zip(blocks, queries, carried, strict=True)
     )
     return found / len(queries)
 

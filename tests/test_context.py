@@ -40,12 +40,15 @@ class Confidence:
     agreement: float = 0.5
     triggered: int = 0
     triggered_kept: int = 0
+    close: int = 1
 
 
 @dataclass(frozen=True)
 class Hit:
     unit: Unit
     triggered: bool = False
+    bm25_rank: int | None = None
+    dense_rank: int | None = None
 
 
 @dataclass(frozen=True)
@@ -57,30 +60,46 @@ class Retrieval:
 UNITS = [Unit(id=f"u{n}", title=f"Rule {n}", text=f"Text of rule {n}. " * 5) for n in range(30)]
 
 
-class ScriptedIndex:
-    """Ranks units by a script: text -> unit numbers, best first, and how many of them (the
-    first ones, as an index ranks them) a trigger certainly fired for; texts in
-    ``disputed`` get no agreement between BM25 and dense retrieval."""
+@dataclass(frozen=True)
+class Script:
+    """How a scripted index ranks one text: unit numbers best first, how many of them (the
+    first ones) a trigger fired for, the one both BM25 and dense retrieval rank first (if
+    any), whether the two share nothing in their top K, and how many units are close to the
+    text in meaning."""
 
-    def __init__(
-        self, script: dict[str, tuple[list[int], int]], disputed: frozenset[str] = frozenset()
-    ) -> None:
+    ranked: list[int]
+    triggered: int = 0
+    agreed: int | None = None
+    disputed: bool = False
+    close: int = 1
+
+
+class ScriptedIndex:
+    def __init__(self, script: dict[str, Script]) -> None:
         self.script = script
-        self.disputed = disputed
         self.asked: list[tuple[str, int]] = []
 
     def search_many(self, texts: Sequence[str], k: int) -> list[Retrieval]:
         found = []
         for text in texts:
             self.asked.append((text, k))
-            numbers, triggered = self.script[text]
-            kept = numbers[:k]
+            script = self.script[text]
+            kept = script.ranked[:k]
             confidence = Confidence(
-                agreement=0.0 if text in self.disputed else 0.5,
-                triggered=triggered,
-                triggered_kept=min(triggered, len(kept)),
+                agreement=0.0 if script.disputed else 0.5,
+                triggered=script.triggered,
+                triggered_kept=min(script.triggered, len(kept)),
+                close=script.close,
             )
-            hits = tuple(Hit(UNITS[n], triggered=rank < triggered) for rank, n in enumerate(kept))
+            hits = tuple(
+                Hit(
+                    UNITS[n],
+                    triggered=rank < script.triggered,
+                    bm25_rank=1 if n == script.agreed else rank + 2,
+                    dense_rank=1 if n == script.agreed else rank + 3,
+                )
+                for rank, n in enumerate(kept)
+            )
             found.append(Retrieval(hits, confidence))
         return found
 
@@ -95,7 +114,11 @@ def count(text: str) -> int:
 
 def test_a_block_gets_every_certain_unit_or_where_none_fired_the_k_best_others() -> None:
     index = ScriptedIndex(
-        {"plain": (list(range(1, 9)), 0), "busy": (list(range(12)), 6), "core": ([0, 9, 10], 1)}
+        {
+            "plain": Script(list(range(1, 9))),
+            "busy": Script(list(range(12)), triggered=6),
+            "core": Script([0, 9, 10], triggered=1),
+        }
     )
     blocks = [block(0, "plain"), block(1, "busy"), block(2, "core")]
     rules = retrieve_block_rules(index, blocks, RetrievalSettings(k=3, wide_k=8), core=["u0"])
@@ -105,31 +128,58 @@ def test_a_block_gets_every_certain_unit_or_where_none_fired_the_k_best_others()
     assert rules[blocks[1].id] == BlockRules(("u1", "u2", "u3", "u4", "u5"))
     # A block whose one certain unit is in the core is one retrieval knows nothing more of.
     assert rules[blocks[2].id] == BlockRules(("u9", "u10"))
-    assert index.asked == [("plain", 4), ("busy", 4), ("core", 4), ("busy", 10), ("core", 10)]
+    # Deep enough for k = 3 past the core, or for a unit both retrievers rank second.
+    assert index.asked == [("plain", 5), ("busy", 5), ("core", 5), ("busy", 11), ("core", 11)]
+
+
+def test_a_unit_both_ranked_retrievers_put_first_comes_beside_the_triggered_ones() -> None:
+    index = ScriptedIndex({"user value": Script([3, 7, 9], triggered=1, agreed=7)})
+    (only,) = blocks = [block(0, "user value")]
+    rules = retrieve_block_rules(index, blocks, RetrievalSettings(k=1, wide_k=3))
+    assert rules[only.id] == BlockRules(("u3", "u7"))
 
 
 def test_a_block_with_more_certain_units_than_the_wide_k_gets_them_all_unwidened() -> None:
-    index = ScriptedIndex({"crowded": (list(range(20)), 12)})
+    index = ScriptedIndex({"crowded": Script(list(range(20)), triggered=12)})
     (only,) = blocks = [block(0, "crowded")]
     rules = retrieve_block_rules(index, blocks, RetrievalSettings(k=3, wide_k=8))
     assert rules[only.id] == BlockRules(tuple(f"u{n}" for n in range(12)))
-    assert index.asked == [("crowded", 3), ("crowded", 15)]
+    assert index.asked == [("crowded", 4), ("crowded", 16)]
 
 
 def test_a_block_the_retrievers_disagree_on_is_retrieved_again_at_the_wide_k() -> None:
-    index = ScriptedIndex({"vague": (list(range(20)), 0)}, disputed=frozenset({"vague"}))
+    index = ScriptedIndex({"vague": Script(list(range(20)), disputed=True)})
     (only,) = blocks = [block(0, "vague")]
     rules = retrieve_block_rules(index, blocks, RetrievalSettings(k=3, wide_k=8))
-    assert rules[only.id].ranked == tuple(f"u{n}" for n in range(8))
-    assert index.asked == [("vague", 3), ("vague", 8)]
+    assert rules[only.id] == BlockRules(tuple(f"u{n}" for n in range(8)), widened=True)
+    assert index.asked == [("vague", 4), ("vague", 8)]
 
 
-def test_a_block_the_retrievers_disagree_on_even_at_the_wide_k_is_marked_for_a_fallback() -> None:
-    index = ScriptedIndex({"vague": (list(range(20)), 0)}, disputed=frozenset({"vague"}))
-    (only,) = blocks = [block(0, "vague")]
+def test_a_block_nothing_is_close_to_gets_no_guesses_and_is_never_widened() -> None:
+    index = ScriptedIndex(
+        {
+            "Refactoring": Script(list(range(20)), disputed=True, close=0),
+            "the compiler": Script(list(range(20)), close=0),
+            "the `you` term": Script(list(range(20)), triggered=1, close=0),
+        }
+    )
+    blocks = [block(0, "Refactoring"), block(1, "the compiler"), block(2, "the `you` term")]
     rules = retrieve_block_rules(index, blocks, RetrievalSettings(k=3, wide_k=8))
-    assert rules[only.id].widened
-    assert rules[only.id].unsure
+    assert [rules[b.id] for b in blocks] == [BlockRules(()), BlockRules(()), BlockRules(("u0",))]
+    assert [k for _, k in index.asked] == [4, 4, 4, 5]
+
+
+def test_a_disputed_block_close_to_more_units_than_the_wide_k_is_marked_for_a_fallback() -> None:
+    index = ScriptedIndex(
+        {
+            "documentation": Script(list(range(20)), disputed=True, close=9),
+            "comments": Script(list(range(20)), disputed=True, close=8),
+        }
+    )
+    blocks = [block(0, "documentation"), block(1, "comments")]
+    rules = retrieve_block_rules(index, blocks, RetrievalSettings(k=3, wide_k=8))
+    assert [rules[b.id].widened for b in blocks] == [True, True]
+    assert [rules[b.id].unsure for b in blocks] == [True, False]
 
 
 def contexts(

@@ -130,8 +130,9 @@ def _job_arguments(parser: argparse.ArgumentParser) -> None:
         "--k",
         type=_count,
         default=1,
-        help="guide sections retrieved by rank for a block whose words trigger none (retrieve"
-        " mode; default 1; three times as many where retrieval is unsure)",
+        help="guide sections retrieved by rank for a block no section certainly applies to,"
+        " where one is close to it in meaning (retrieve mode; default 1; three times as many"
+        " where the retrievers disagree)",
     )
     parser.add_argument(
         "--core",

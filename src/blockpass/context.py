@@ -5,16 +5,17 @@ In retrieve mode the cached prefix holds the instructions, the schema and the co
 (``Task.for_retrieval``); after its breakpoint, each pack carries the units retrieved for its
 blocks, deduplicated, in the reference material's reading order (``PackContexts``):
 
-- Each block gets every unit whose trigger fired or, where none did, its best ``k`` others
-  (``guide_retrieval.retrieve_block_rules``); a block retrieval is unsure of gets ``wide_k``
-  others (*widened*).
+- Each block gets every certain unit or, where there is none, its best ``k`` others
+  (``guide_retrieval.retrieve_block_rules``); a block the retrievers disagree on gets
+  ``wide_k`` others (*widened*).
 - The units that many of a lane's packs carry are its *shared* units: sent once per request
   in a part of their own right after the prefix, with its own breakpoint, so they are
   written to the cache once and read after (``PackContexts.share``: where a unit recurs in
   more packs than a cache write and the reads cost). Each pack's own part holds the rest.
-- A block still unsure at ``wide_k`` makes its pack fall back: to the whole guide, where it
-  fits beside the pack (one context part for every such pack, with its own breakpoint, so
-  it is cached after the first), or else to the core and the best units that fit.
+- A block retrieval is unsure of even at ``wide_k`` makes its pack fall back: to the whole
+  guide, where it fits beside the pack (one context part for every such pack, with its own
+  breakpoint, so it is cached after the first), or else to the core and the best units that
+  fit.
 - Blocks are ordered for packing so that blocks with the same best unit share packs, and
   the blocks that fall back share theirs: context parts repeat less.
 - A pack whose retrieved units do not all fit beside it keeps the best-ranked ones; the
@@ -73,9 +74,9 @@ class Fallback(StrEnum):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RetrievalSettings:
-    """``k``: a block's ranked units besides its certain ones; ``wide_k``: where retrieval
-    is unsure of it. The default ``k`` of 1 was chosen on ``bench/context_cost.py`` (the
-    rust-book with the Red Hat guide): the guide-linked findings come with the certain
+    """``k``: a block's ranked units where none is certain; ``wide_k``: where the
+    retrievers disagree on it. The default ``k`` of 1 was chosen on ``bench/context_cost.py``
+    (the rust-book with the Red Hat guide): the guide-linked findings come with the certain
     units, and each ranked one is paid in every pack that carries it."""
 
     k: int = 1

@@ -7,7 +7,7 @@ import pytest
 
 from blockpass.errors import UserInputError
 from blockpass.rag import Retriever, RuleUnit, Triggers, UnitKind, guide_units, open_index
-from blockpass.rag.index import RRF_K
+from blockpass.rag.index import CLOSE_SIMILARITY, RRF_K
 
 from .embedders import HashingEmbedder
 
@@ -117,6 +117,17 @@ def test_confidence_reports_a_clear_cut_and_agreement_between_retrievers(tmp_pat
     assert 0 < clear.margin <= 1
     assert clear.agreement == 1.0
     assert clear.triggered == 0
+
+
+def test_confidence_counts_the_units_close_to_a_text_in_meaning(tmp_path: Path) -> None:
+    index = open_index(UNITS, cache_dir=tmp_path, embedder=HashingEmbedder())
+    headings = index.search(UNITS[3].text, len(UNITS))
+    similar = [hit for hit in headings.hits if hit.dense_score >= CLOSE_SIMILARITY]
+    assert UNITS[3] in [hit.unit for hit in similar]
+    assert index.search(UNITS[3].text, 1).confidence.close == len(similar)
+    assert index.search("Ferris the crab borrows a mutable reference", 1).confidence.close == 0
+    # Only dense retrieval measures meaning: the lexical retrievers alone count nothing.
+    assert index.search(UNITS[3].text, 1, Retriever.BM25).confidence.close == 0
 
 
 def test_nothing_to_index_and_an_unwritable_cache_are_one_line_errors(tmp_path: Path) -> None:

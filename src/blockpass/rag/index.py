@@ -25,7 +25,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -43,6 +43,11 @@ __all__ = ["Confidence", "Hit", "Retrieval", "Retriever", "RuleIndex", "open_ind
 
 INDEX_FORMAT = "1"
 RRF_K = 60
+# The median cosine similarity, under all-MiniLM-L6-v2, between an invalid example of a Red
+# Hat rule and the guide section it belongs to (0.489 over the 782 specific cases of
+# ``styles/RedHat/retrieval_cases.jsonl``): a unit at least this close is one the guide
+# plausibly has to say about a text.
+CLOSE_SIMILARITY = 0.5
 _EMBEDDINGS = "embeddings.npy"
 _MANIFEST = "manifest.json"
 _BM25 = "bm25"
@@ -77,12 +82,15 @@ class Confidence:
     over the first hit's (near 0: the cut at K is arbitrary). ``agreement``: the share of
     BM25's top K that dense retrieval also ranks in its top K. ``triggered``: units whose
     trigger fired, ``triggered_kept``: how many of them are among the hits (fewer: K is
-    too small for what the text certainly touches)."""
+    too small for what the text certainly touches). ``close``: units as similar to the text in
+    meaning as a rule's own examples typically are to it (``CLOSE_SIMILARITY``): how much the
+    guide has to say about the text."""
 
     margin: float
     agreement: float
     triggered: int
     triggered_kept: int
+    close: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,7 +180,9 @@ class RuleIndex:
             )
             for position in kept
         )
-        return Retrieval(text, hits, _confidence(order, fused, bm25_ranks, dense_ranks, fired, k))
+        confidence = _confidence(order, fused, bm25_ranks, dense_ranks, fired, k)
+        close = int((dense >= CLOSE_SIMILARITY).sum()) if query is not None else 0
+        return Retrieval(text, hits, replace(confidence, close=close))
 
     def _fired(self, text: str) -> dict[int, int]:
         """Triggered unit positions → match length: terms and patterns, and cue units."""
