@@ -18,9 +18,11 @@ from blockpass.context import (
 )
 from blockpass.execution.planning import PackPlanner
 from blockpass.execution.requests import RequestLayout
-from blockpass.guide_retrieval import retrieve_block_rules
+from blockpass.guide_retrieval import retrieve_block_rules, units_about_kinds
 from blockpass.packing import block_input_tokens
 from blockpass.providers.base import PartKind, model_profile
+from blockpass.rag import guide_units, vale_units
+from blockpass.rules import load_vale_package
 from blockpass.task import load_task
 from blockpass.tokens import count_tokens
 from blockpass.unit_framing import UnitLabels, render_units
@@ -180,6 +182,39 @@ def test_a_disputed_block_close_to_more_units_than_the_wide_k_is_marked_for_a_fa
     rules = retrieve_block_rules(index, blocks, RetrievalSettings(k=3, wide_k=8))
     assert [rules[b.id].widened for b in blocks] == [True, True]
     assert [rules[b.id].unsure for b in blocks] == [True, False]
+
+
+def test_a_heading_gets_the_units_about_headings_as_certain_whatever_its_words() -> None:
+    index = ScriptedIndex({"Refactoring": Script(list(range(20)), disputed=True, close=2)})
+    heading = Block.create(
+        document_id="doc.md", index=0, kind=BlockKind.HEADING, text="Refactoring"
+    )
+    paragraph = block(1, "Refactoring")
+    rules = retrieve_block_rules(
+        index,
+        [heading, paragraph],
+        RetrievalSettings(k=1, wide_k=3),
+        kind_units={BlockKind.HEADING: ("u12", "u0")},
+        core=["u0"],
+    )
+    assert rules[heading.id] == BlockRules(("u12",))
+    assert rules[paragraph.id] == BlockRules(("u1", "u2", "u3"), widened=True)
+
+
+def test_the_units_about_a_kind_are_those_whose_title_names_it() -> None:
+    guides = Path(__file__).resolve().parents[2] / "shared" / "data" / "guides"
+    redhat = units_about_kinds(guide_units(guides / "redhat-supplementary-style-guide"))
+    assert [unit_id.rpartition("#")[2] for unit_id in redhat[BlockKind.HEADING]] == [
+        "_principle_3_titles_and_headings",
+        "titles-and-headings",
+        "headings-for-release-notes",
+    ]
+    eighteen_f = units_about_kinds(guide_units(guides / "18f-content-guide"))
+    assert "18f-content-guide/our-style/capitalization.md#headings" in eighteen_f[BlockKind.HEADING]
+    google = units_about_kinds(
+        vale_units([load_vale_package(guides.parent / "styles" / "Google" / "Google")])
+    )
+    assert set(google[BlockKind.HEADING]) == {"Google.HeadingPunctuation", "Google.Headings"}
 
 
 def contexts(

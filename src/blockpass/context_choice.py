@@ -80,7 +80,9 @@ def retrieved_rules(
     """Each block's units (blocking: it embeds the blocks)."""
     return RetrievedRules(
         units=guide.index.units,
-        rules=retrieve_block_rules(guide.index, blocks, settings, core=guide.core_ids),
+        rules=retrieve_block_rules(
+            guide.index, blocks, settings, core=guide.core_ids, kind_units=guide.kind_units
+        ),
         full_guide=guide.full_guide,
     )
 

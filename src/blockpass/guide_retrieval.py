@@ -31,12 +31,13 @@ about a third of the run's cost.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
-from blockpass.blocks import Block
+from blockpass.blocks import Block, BlockKind
 from blockpass.context import BlockRules, RetrievalSettings
 from blockpass.errors import UserInputError
 from blockpass.rag import MiniLmEmbedder, RuleIndex, RuleUnit, guide_units, open_index
@@ -65,6 +66,8 @@ class GuideIndex:
     """The retrieve-mode task: the core in the prefix."""
     full_guide: str
     """The whole guide as a request carries it, for packs that fall back to it."""
+    kind_units: Mapping[BlockKind, tuple[str, ...]] = field(default_factory=dict)
+    """The units every block of a kind gets (``units_about_kinds``)."""
 
     @property
     def core_ids(self) -> tuple[str, ...]:
@@ -80,6 +83,26 @@ def default_core(units: Sequence[RuleUnit]) -> list[RuleUnit]:
             core.append(unit)
             words += size
     return core
+
+
+# A block's kind is a construction too: a heading needs what the guide says about headings
+# (sentence case, no end punctuation) whatever its words, and no retriever finds that in
+# "Refactoring". Each kind's units are those whose own title names it.
+KIND_TOPICS = {BlockKind.HEADING: frozenset({"heading", "headings"})}
+_TITLE_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")
+
+
+def units_about_kinds(units: Sequence[RuleUnit]) -> dict[BlockKind, tuple[str, ...]]:
+    """For each kind in KIND_TOPICS, the units whose title names it: a guide's section
+    "Titles and headings", a Vale rule ``Google.HeadingPunctuation``."""
+
+    def title_words(unit: RuleUnit) -> set[str]:
+        return {word.lower() for word in _TITLE_WORD.findall(unit.title)}
+
+    return {
+        kind: tuple(unit.id for unit in units if title_words(unit) & topic)
+        for kind, topic in KIND_TOPICS.items()
+    }
 
 
 def open_guide_index(
@@ -103,8 +126,10 @@ def open_guide_index(
         )
     chosen = [by_id[unit_id] for unit_id in dict.fromkeys(core)] if core else default_core(units)
     index = open_index(units, cache_dir=cache_dir, embedder=MiniLmEmbedder(), on_build=on_build)
+    # ``rules=2``: which units a block gets changed (agreement, closeness, kinds); results
+    # retrieved under the old rules are not reused as if these had chosen their units.
     retrieval = (
-        f"{index.path.name} k={settings.k} wide_k={settings.wide_k}"
+        f"{index.path.name} rules=2 k={settings.k} wide_k={settings.wide_k}"
         f" core={','.join(unit.id for unit in chosen)}"
     )
     return GuideIndex(
@@ -112,6 +137,7 @@ def open_guide_index(
         core=tuple(chosen),
         task=task.with_core(render_units(chosen, UnitLabels.of(units)), retrieval),
         full_guide=task.guide_part,
+        kind_units=units_about_kinds(units),
     )
 
 
@@ -179,14 +205,18 @@ def retrieve_block_rules(
     settings: RetrievalSettings,
     *,
     core: Iterable[str] = (),
+    kind_units: Mapping[BlockKind, Sequence[str]] | None = None,
 ) -> dict[str, BlockRules]:
-    """Each block's units by block id: every certain unit (its trigger fired, or both ranked
-    retrievers agree on it) or, where there is none, the best ``k`` others; the best
-    ``wide_k`` others where the retrievers disagreed at ``k``."""
+    """Each block's units by block id: every certain unit (its trigger fired, both ranked
+    retrievers agree on it, or ``kind_units`` give it to every block of the block's kind)
+    or, where there is none, the best ``k`` others; the best ``wide_k`` others where the
+    retrievers disagreed at ``k``."""
     in_core = frozenset(core)
+    by_kind = kind_units or {}
 
-    def chosen(retrieval: Retrieval, k: int) -> tuple[str, ...]:
-        certain = [hit.unit.id for hit in retrieval.hits if hit.triggered or _agreed(hit)]
+    def chosen(block: Block, retrieval: Retrieval, k: int) -> tuple[str, ...]:
+        found = [hit.unit.id for hit in retrieval.hits if hit.triggered or _agreed(hit)]
+        certain = list(dict.fromkeys([*by_kind.get(block.kind, ()), *found]))
         others = [hit.unit.id for hit in retrieval.hits if hit.unit.id not in certain]
         sure = tuple(unit_id for unit_id in certain if unit_id not in in_core)
         guesses = 0 if sure or not retrieval.confidence.close else k
@@ -211,13 +241,16 @@ def retrieve_block_rules(
         return found
 
     first = search(blocks, settings.k)
-    rules = {block.id: BlockRules(chosen(retrieval, settings.k)) for block, retrieval in first}
+    rules = {
+        block.id: BlockRules(chosen(block, retrieval, settings.k)) for block, retrieval in first
+    }
     disputed = [
         (block, retrieval)
         for block, retrieval in first
         if _disputed(retrieval)
         and retrieval.confidence.close
         and not any(_agreed(hit) for hit in retrieval.hits)
+        and not by_kind.get(block.kind)
     ]
     if settings.wide_k == settings.k:
         for block, retrieval in disputed:
@@ -225,7 +258,7 @@ def retrieve_block_rules(
         return rules
     for block, retrieval in search([block for block, _ in disputed], settings.wide_k):
         rules[block.id] = BlockRules(
-            chosen(retrieval, settings.wide_k),
+            chosen(block, retrieval, settings.wide_k),
             widened=True,
             unsure=_unsure(retrieval, settings.wide_k),
         )
