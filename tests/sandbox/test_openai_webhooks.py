@@ -11,6 +11,7 @@ With ``processing_seconds=600`` a small batch completes 660 sandbox seconds afte
 from __future__ import annotations
 
 import base64
+import gc
 import hashlib
 import hmac
 import json
@@ -40,7 +41,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from blockpass.sandbox import DEFAULT_WEBHOOK_SECRET, FaultPlan, SandboxConfig, serve_in_thread
+from blockpass.sandbox import (
+    DEFAULT_WEBHOOK_SECRET,
+    FaultPlan,
+    Sandbox,
+    SandboxConfig,
+    create_app,
+    serve_in_thread,
+)
 from blockpass.sandbox.anthropic.batches import BatchSettings
 from tests.sandbox.openai_support import RESULT_FORMAT, Connect, chat, openai_clients
 from tests.sandbox.support import RunningSandbox, StartSandbox, pack
@@ -377,3 +385,15 @@ async def test_the_stats_count_each_batch_creation_once_per_vendor_with_its_item
     }
     assert counted["requests"]["POST /v1/batches"] == 2  # the rejected one is a request too
     assert counted["webhooks"] == {"attempts": 0, "sent": 0, "retried": 0, "failed": 0}
+
+
+# An anyio memory stream left unclosed only warns when collected: these make that fail the test.
+@pytest.mark.filterwarnings("error:Unclosed <MemoryObject:ResourceWarning")
+@pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")
+def test_a_sandbox_with_webhooks_served_and_stopped_leaves_no_delivery_queue_open() -> None:
+    sandbox = Sandbox(webhook_config("http://127.0.0.1:9/hook"))
+    for _ in range(2):  # each serving starts its own queue and closes it
+        with serve_in_thread(create_app(sandbox)):
+            pass
+    del sandbox
+    gc.collect()  # the sandbox and its app refer to each other: only a collection frees them

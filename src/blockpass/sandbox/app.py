@@ -161,7 +161,9 @@ def create_app(sandbox: Sandbox) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with anyio.create_task_group() as background:
             if sandbox.webhooks is not None:
-                background.start_soon(sandbox.webhooks.run)
+                # Started before the server takes requests, so a batch that finishes in the
+                # first request has somewhere to be announced.
+                await background.start(sandbox.webhooks.run)
                 background.start_soon(_advance_batches, sandbox)
             yield
             background.cancel_scope.cancel()

@@ -15,9 +15,11 @@ SDK), and a manual clock that starts at a fixed date and is moved by hours to fi
 would have every delivery rejected. Under the system clock the two agree.
 
 Delivery runs on the sandbox's event loop (``run``, started by the app's lifespan) and never
-holds up a request: ``announce`` only queues. A non-2xx answer or a connection failure is
-retried after each of ``retry_delays`` (real seconds: OpenAI keeps trying for 72 hours, a
-sandbox gives up within seconds), then the event is dropped and counted as failed.
+holds up a request: ``announce`` only queues. The queue lives as long as ``run`` does, which
+closes it on the way out, so an app served again starts a fresh one. A non-2xx answer or a
+connection failure is retried after each of ``retry_delays`` (real seconds: OpenAI keeps
+trying for 72 hours, a sandbox gives up within seconds), then the event is dropped and
+counted as failed.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ from dataclasses import dataclass
 
 import anyio
 import httpx2
+from anyio.abc import TaskStatus
+from anyio.streams.memory import MemoryObjectSendStream
 
 from blockpass.sandbox.clock import Clock, SystemClock
 
@@ -87,10 +91,12 @@ class WebhookSender:
         self._counters = counters
         self._retry_delays = retry_delays
         self._stamp_clock: Clock = stamp_clock or SystemClock()
-        self._outbox, self._inbox = anyio.create_memory_object_stream[Event](math.inf)
+        self._outbox: MemoryObjectSendStream[Event] | None = None
 
     def announce(self, event_type: str, object_id: str, *, at: float) -> None:
-        """Queues one event; call it on the event loop that runs ``run``."""
+        """Queues one event; call it on the event loop that runs ``run``, once ``run`` started."""
+        if self._outbox is None:
+            raise RuntimeError("webhook delivery is not running: serve the app with its lifespan")
         payload = {
             "id": f"evt_{uuid.uuid4().hex}",
             "object": "event",
@@ -101,15 +107,24 @@ class WebhookSender:
         event = Event(webhook_id=f"wh_{uuid.uuid4().hex}", body=json.dumps(payload).encode())
         self._outbox.send_nowait(event)
 
-    async def run(self) -> None:
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Delivers what ``announce`` queues until cancelled; ready once ``task_status`` is."""
+        outbox, inbox = anyio.create_memory_object_stream[Event](math.inf)
         async with (
+            outbox,
+            inbox,
             httpx2.AsyncClient(timeout=ATTEMPT_TIMEOUT_SECONDS) as client,
             anyio.create_task_group() as deliveries,
         ):
-            async for event in self._inbox:
-                # One task per event, so a receiver that keeps failing one event does not
-                # hold back the next.
-                deliveries.start_soon(self._deliver, client, event)
+            self._outbox = outbox
+            task_status.started()
+            try:
+                async for event in inbox:
+                    # One task per event, so a receiver that keeps failing one event does
+                    # not hold back the next.
+                    deliveries.start_soon(self._deliver, client, event)
+            finally:
+                self._outbox = None
 
     async def _deliver(self, client: httpx2.AsyncClient, event: Event) -> None:
         for delay in (*self._retry_delays, None):
