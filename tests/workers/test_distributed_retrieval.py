@@ -18,7 +18,8 @@ from blockpass.cli import main
 from blockpass.sandbox import Sandbox, SandboxConfig, create_app, serve_in_thread
 from tests.postgres_server import PostgresServer
 from tests.test_cli import chapters
-from tests.workers.test_distributed_runs import finish, read_run, sent_blocks, start_worker
+from tests.workers.test_distributed_runs import read_run, sent_blocks
+from tests.workers.worker_processes import finish, start_worker
 
 pytestmark = pytest.mark.slow
 

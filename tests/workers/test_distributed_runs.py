@@ -5,11 +5,8 @@ outputs; the sandbox's request counter is held against the store."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -23,12 +20,11 @@ from blockpass.store import CallRecord, CallStart, RunHold, StoredBatch, open_st
 from tests.postgres_server import PostgresServer
 from tests.test_cli import chapters
 from tests.test_cli_interruptions import WAIT_SECONDS, HoldAfter, StoredCallLines, wait_for
+from tests.workers.worker_processes import finish, kill_worker_at_request, start_worker
 
 pytestmark = pytest.mark.slow
 
 MODEL = "claude-sonnet-4-5"
-# Short, so that a killed worker's pack is retried within a test's time.
-STALLED_AFTER = "2"
 
 
 def job_options(shared_data: Path, book: Path) -> list[str]:
@@ -36,27 +32,6 @@ def job_options(shared_data: Path, book: Path) -> list[str]:
         str(book), "--guide", str(shared_data / "guides" / "18f-content-guide"),
         "--provider", "sandbox", "--model", MODEL, "--min-blocks", "1", "--max-blocks", "6",
     ]  # fmt: skip
-
-
-def start_worker(dsn: str, base_url: str, name: str, *extra: str) -> subprocess.Popen[str]:
-    command = [
-        sys.executable, "-m", "blockpass.cli", "worker", "--store", dsn,
-        "--base-url", base_url, "--stalled-after", STALLED_AFTER, "--name", name,
-        "--verbose", *extra,
-    ]  # fmt: skip
-    return subprocess.Popen(
-        command,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=dict(os.environ),
-    )
-
-
-def finish(worker: subprocess.Popen[str]) -> str:
-    out, err = worker.communicate(timeout=WAIT_SECONDS)
-    assert worker.returncode == 0, err
-    return out
 
 
 async def read_run(dsn: str, run: str) -> tuple[list[CallRecord], list[CallStart], int, int]:
@@ -129,12 +104,7 @@ def test_a_worker_killed_mid_pack_leaves_it_to_another_and_no_block_is_paid_twic
         try:
             options = job_options(shared_data, book)
             assert main(["submit", *options, "--store", dsn, "--run", "killed"]) == 0
-            doomed = start_worker(dsn, server.base_url, "doomed", "--concurrency", "1")
-            try:
-                wait_for(hold.changed, lambda: hold.arrived == 1, "the first request")
-            finally:
-                doomed.send_signal(signal.SIGKILL)
-                doomed.wait(timeout=WAIT_SECONDS)
+            kill_worker_at_request(dsn, server.base_url, hold, 1, "the first request")
             survivor = start_worker(dsn, server.base_url, "survivor", "--exit-when-done")
             assert "sent" in finish(survivor)
             requests = sandbox.stats.requests["POST /v1/messages"]

@@ -18,7 +18,8 @@ from blockpass.sandbox.quality import QualityModel
 from blockpass.store import CallRecord
 from tests.postgres_server import PostgresServer
 from tests.test_cli import chapters
-from tests.workers.test_distributed_runs import finish, read_run, start_worker
+from tests.workers.test_distributed_runs import read_run
+from tests.workers.worker_processes import finish, start_worker
 
 pytestmark = pytest.mark.slow
 

@@ -26,15 +26,10 @@ from tests.mcp_bridge.conftest import everything  # noqa: F401 (the npm server's
 from tests.mcp_bridge.support import REPOSITORY, http_server, stdio_server
 from tests.postgres_server import PostgresServer
 from tests.test_cli import chapters
-from tests.test_cli_interruptions import WAIT_SECONDS, HoldAfter, wait_for
+from tests.test_cli_interruptions import WAIT_SECONDS, HoldAfter
 from tests.workers.test_distributed_retrieval import RequestBodies
-from tests.workers.test_distributed_runs import (
-    MODEL,
-    finish,
-    read_run,
-    sent_blocks,
-    start_worker,
-)
+from tests.workers.test_distributed_runs import MODEL, read_run, sent_blocks
+from tests.workers.worker_processes import finish, kill_worker_at_request, start_worker
 
 pytestmark = pytest.mark.slow
 
@@ -254,12 +249,7 @@ def test_a_worker_killed_mid_loop_leaves_the_pack_to_another_and_pays_no_committ
         try:
             options = tool_options(shared_data, tmp_path, "--mcp", stdio_server("rules").text)
             assert main(["submit", *options, "--store", dsn, "--run", "killed"]) == 0
-            doomed = start_worker(dsn, server.base_url, "doomed", "--concurrency", "1")
-            try:
-                wait_for(hold.changed, lambda: hold.arrived == 4, "the second pack's answer")
-            finally:
-                doomed.send_signal(signal.SIGKILL)
-                doomed.wait(timeout=WAIT_SECONDS)
+            kill_worker_at_request(dsn, server.base_url, hold, 4, "the second pack's answer")
             finish(start_worker(dsn, server.base_url, "survivor", "--exit-when-done"))
             requests = sandbox.stats.requests["POST /v1/messages"]
         finally:
