@@ -4,6 +4,7 @@ hashing embedder in for the model; the slow one runs the real command in a proce
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -45,6 +46,7 @@ def test_search_prints_the_top_units_with_scores_ranks_and_confidence(
     assert lines[0].endswith("a.adoc#amq-broker  AMQ Broker (noun)")
     assert any("vale rule" in line and "Google.Will" in line for line in lines[:6])
     assert lines[6].startswith("confidence: margin ")
+    assert re.search(r", units close in meaning \d+$", lines[6])
     assert "building the rule index of" in err
     assert main([*argv, "--cache-dir", str(tmp_path), "--retriever", "bm25"]) == 0
     out, err = capsys.readouterr()

@@ -76,6 +76,7 @@ def rules_command(args: argparse.Namespace) -> int:
     signals = found.confidence
     print(
         f"confidence: margin {signals.margin:.3f}, retriever agreement {signals.agreement:.2f}, "
-        f"triggers fired {signals.triggered} ({signals.triggered_kept} kept)"
+        f"triggers fired {signals.triggered} ({signals.triggered_kept} kept), "
+        f"units close in meaning {signals.close}"
     )
     return 0
