@@ -114,10 +114,13 @@ def compile_pattern(pattern: str, flags: int = 0) -> Pattern:
     try:
         # re warns (FutureWarning) where it would read a class like `[[:alpha:]]` differently
         # from other engines; a rule matched under a different reading is worse than none.
+        # Only FutureWarning: an "error" filter on every warning would also turn whatever
+        # the garbage collector finalises meanwhile (an unclosed stream's ResourceWarning)
+        # into an exception reported against this code.
         with warnings.catch_warnings():
-            warnings.simplefilter("error")
+            warnings.simplefilter("error", FutureWarning)
             re.compile(translated, flags)
-    except (re.error, Warning, OverflowError, RecursionError) as exc:
+    except (re.error, FutureWarning, OverflowError, RecursionError) as exc:
         re_error = f"{type(exc).__name__}: {exc}; "
     try:
         # What re reads, regex reads alike (its version 0 is re's syntax and semantics).
