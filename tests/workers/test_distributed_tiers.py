@@ -41,6 +41,16 @@ def answered_by_lane(calls: list[CallRecord]) -> Counter[tuple[str, str]]:
     )
 
 
+def each_block_answered_once_by_one_tier(dsn: str, run: str) -> list[CallRecord]:
+    """The run's calls, after checking that every block ended, no call was left open and no
+    tier answered a block twice."""
+    calls, open_starts, blocks, ended = anyio.run(read_run, dsn, run)
+    assert ended == blocks
+    assert not open_starts
+    assert set(answered_by_lane(calls).values()) == {1}, "no tier answered a block twice"
+    return calls
+
+
 def submit_work_report(
     dsn: str, run: str, options: list[str], base_url: str, out: Path, *submit_extra: str
 ) -> None:
@@ -81,11 +91,8 @@ def test_a_routed_job_sent_by_two_workers_writes_runs_results_routing_and_costs(
         single = ["run", *options, "--base-url", server.base_url, "--mode", "realtime"]
         assert main([*single, "--out", str(tmp_path / "single")]) == 0
 
-    calls, open_starts, blocks, ended = anyio.run(read_run, dsn, "tiers")
-    assert ended == blocks
-    assert not open_starts
+    calls = each_block_answered_once_by_one_tier(dsn, "tiers")
     assert requests == len(calls), "the sandbox saw exactly the stored calls"
-    assert set(answered_by_lane(calls).values()) == {1}, "no tier answered a block twice"
     routing = json.loads((tmp_path / "w" / "routing.json").read_text())
     assert routing["escalated"], "the weak tier's unsure answers went to the strongest"
     assert (tmp_path / "w" / "results.jsonl").read_bytes() == (
@@ -122,10 +129,7 @@ def test_a_classified_job_over_several_packs_per_tier_routes_and_escalates_as_ru
         single = ["run", *options, "--base-url", server.base_url, "--mode", "realtime"]
         assert main([*single, "--out", str(tmp_path / "single")]) == 0
 
-    calls, open_starts, blocks, ended = anyio.run(read_run, dsn, "classify")
-    assert ended == blocks
-    assert not open_starts
-    assert set(answered_by_lane(calls).values()) == {1}, "no tier answered a block twice"
+    each_block_answered_once_by_one_tier(dsn, "classify")
     assert (tmp_path / "w" / "results.jsonl").read_bytes() == (
         tmp_path / "single" / "results.jsonl"
     ).read_bytes()

@@ -25,7 +25,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -180,9 +180,9 @@ class RuleIndex:
             )
             for position in kept
         )
-        confidence = _confidence(order, fused, bm25_ranks, dense_ranks, fired, k)
         close = int((dense >= CLOSE_SIMILARITY).sum()) if query is not None else 0
-        return Retrieval(text, hits, replace(confidence, close=close))
+        confidence = _confidence(order, fused, bm25_ranks, dense_ranks, fired, k, close)
+        return Retrieval(text, hits, confidence)
 
     def _fired(self, text: str) -> dict[int, int]:
         """Triggered unit positions → match length: terms and patterns, and cue units."""
@@ -223,9 +223,10 @@ def _confidence(
     dense_ranks: dict[int, int],
     fired: dict[int, int],
     k: int,
+    close: int,
 ) -> Confidence:
     if not order:
-        return Confidence(0.0, 0.0, len(fired), 0)
+        return Confidence(0.0, 0.0, len(fired), 0, close)
     kept = order[:k]
     left_out = fused[order[k]] if len(order) > k else 0.0
     margin = (fused[kept[-1]] - left_out) / fused[kept[0]] if fused[kept[0]] else 0.0
@@ -237,6 +238,7 @@ def _confidence(
         agreement=agreement,
         triggered=len(fired),
         triggered_kept=sum(1 for position in kept if position in fired),
+        close=close,
     )
 
 

@@ -52,11 +52,10 @@ def claim(
     now: float,
     seconds: float,
 ) -> Lease | None:
-    held = _held_keys(connection, kind, now=now)
-    key = next((key for key in keys if key not in held), None)
-    if key is None:
+    free = _free_keys(connection, kind, keys, now=now)
+    if not free:
         return None
-    return _take(connection, kind, key, worker=worker, expires_at=now + seconds)
+    return _take(connection, kind, free[0], worker=worker, expires_at=now + seconds)
 
 
 def claim_each(
@@ -68,9 +67,16 @@ def claim_each(
     now: float,
     seconds: float,
 ) -> list[Lease]:
-    held = _held_keys(connection, kind, now=now)
-    free = [key for key in dict.fromkeys(keys) if key not in held]
+    free = _free_keys(connection, kind, keys, now=now)
     return [_take(connection, kind, key, worker=worker, expires_at=now + seconds) for key in free]
+
+
+def _free_keys(
+    connection: sqlite3.Connection, kind: LeaseKind, keys: Sequence[str], *, now: float
+) -> list[str]:
+    """``keys`` that no live lease holds, once each, in order."""
+    held = _held_keys(connection, kind, now=now)
+    return [key for key in dict.fromkeys(keys) if key not in held]
 
 
 def _held_keys(connection: sqlite3.Connection, kind: LeaseKind, *, now: float) -> set[str]:
